@@ -1,0 +1,40 @@
+"""Batches as slices of tensors already on the device: no per-sample Python, no DataLoader.
+
+Each epoch the whole training set is permuted once (one gather), and batches are then
+contiguous views of that copy, which is cheaper than gathering every batch separately.
+The permutation comes from a generator seeded by (seed, epoch), so the order of any
+epoch can be recomputed exactly after a resume without saving it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+
+def epoch_permutation(n: int, seed: int, epoch: int, device: torch.device | str) -> torch.Tensor:
+    """The data order of one epoch, a pure function of (seed, epoch)."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=generator).to(device)
+
+
+def device_batches(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    *,
+    seed: int | None = None,
+    epoch: int = 0,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield (x, y) batches; shuffled by (seed, epoch) when a seed is given. Keeps the last,
+    smaller batch so every sample is seen once per epoch."""
+    if seed is not None:
+        perm = epoch_permutation(len(y), seed, epoch, y.device)
+        x, y = x[perm], y[perm]
+    for start in range(0, len(y), batch_size):
+        yield x[start : start + batch_size], y[start : start + batch_size]
+
+
+def num_batches(n: int, batch_size: int) -> int:
+    return (n + batch_size - 1) // batch_size

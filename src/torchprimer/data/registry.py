@@ -1,0 +1,101 @@
+"""Data sets by name: every source returns the same `Dataset`, whatever its file format.
+
+To add a data set, write a loader `load_x(options) -> Dataset` in its own module and add
+one `Source` line to `sources()`. Nothing else in torchprimer needs to change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from torchprimer.errors import UserError
+
+
+@dataclass
+class Dataset:
+    """A data set as its source gives it: raw samples, before any split or normalisation.
+
+    `x` is (N, *input_shape), channels first for images and signals, (N, F) for tables;
+    uint8 where the files hold bytes, float32 otherwise. `y` is (N,) int64 class indices.
+    `x_test`/`y_test` hold the official test split where the data set publishes one.
+    """
+
+    name: str
+    x: torch.Tensor
+    y: torch.Tensor
+    classes: list[str]
+    x_test: torch.Tensor | None = None
+    y_test: torch.Tensor | None = None
+    source: str = ""
+    kind: str = "table"  # "image", "signal" or "table": decides pictures and augmentation
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+@dataclass
+class LoadOptions:
+    """Everything a loader may need; each loader reads only the fields it uses."""
+
+    data_dir: Path | None = None
+    download: bool = False
+    data_seed: int | None = None
+    image_size: int = 32
+    noise: float | None = None
+    n_samples: int | None = None
+    cache_dir: Path | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One registered data set: how to load it and how to tell whether it is here now."""
+
+    name: str
+    load: Callable[[LoadOptions], Dataset]
+    description: str
+    available: Callable[[LoadOptions], bool] = lambda options: True
+    takes_path: bool = False  # registered as "name:PATH"
+
+
+def sources() -> dict[str, Source]:
+    """The registry: one entry per data set name."""
+    from torchprimer.data import digits
+
+    entries = [
+        Source("digits", digits.load, "scikit-learn's bundled 8x8 handwritten digits (1,797 images)"),
+    ]
+    return {s.name: s for s in entries}
+
+
+def parse_name(name: str) -> tuple[Source, str | None]:
+    """Split "imagefolder:PATH" into its source and its path; plain names have no path."""
+    known = sources()
+    base, sep, arg = name.partition(":")
+    source = known.get(base)
+    if source is None:
+        names = ", ".join(s.name + (":PATH" if s.takes_path else "") for s in known.values())
+        raise UserError(f"unknown data set {name!r}; known data sets: {names}")
+    if source.takes_path and not arg:
+        raise UserError(f"data set {base!r} needs a path: use {base}:PATH")
+    if sep and not source.takes_path:
+        raise UserError(f"data set {base!r} takes no path; use plain {base!r}")
+    return source, (arg or None)
+
+
+def load(name: str, options: LoadOptions | None = None) -> Dataset:
+    """Load a registered data set by name, with its raw samples on the CPU."""
+    source, arg = parse_name(name)
+    options = options or LoadOptions()
+    if arg is not None:
+        options.extra["path"] = arg
+    return source.load(options)

@@ -1,0 +1,126 @@
+"""Seeded stratified splits, statistics from the training split alone, normalisation once.
+
+The training split's per-channel mean and std are the only statistics used: computing
+them on validation or test data would leak those sets into training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from torchprimer.data.registry import Dataset
+
+
+@dataclass
+class Splits:
+    """Train/validation/test tensors, normalised and on their device, ready for batching."""
+
+    name: str
+    classes: list[str]
+    input_shape: tuple[int, ...]
+    kind: str
+    mean: torch.Tensor  # (C,) per channel, from the training split
+    std: torch.Tensor
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
+
+
+def to_float(x: torch.Tensor) -> torch.Tensor:
+    """Bytes become [0, 1] floats (as torchvision's ToTensor does); floats stay as they are."""
+    if x.dtype == torch.uint8:
+        return x.float().div_(255.0)
+    return x.float()
+
+
+def channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std per channel (dimension 1), over samples and every other dimension."""
+    x = to_float(x)
+    dims = [d for d in range(x.ndim) if d != 1]
+    # float64 accumulation: a 60,000-image set in float32 loses digits in the sum.
+    x64 = x.double()
+    mean = x64.mean(dim=dims)
+    std = x64.std(dim=dims, unbiased=False)
+    return mean.float(), std.float()
+
+
+def normalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """(x - mean) / std per channel; a constant channel (std 0) is only centred."""
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    safe_std = torch.where(std > 0, std, torch.ones_like(std))
+    return (to_float(x) - mean.view(shape).to(x.device)) / safe_std.view(shape).to(x.device)
+
+
+def stratified_split(
+    y: torch.Tensor, fractions: list[float], seed: int
+) -> list[torch.Tensor]:
+    """Split indices so that every part keeps the class proportions of `y`.
+
+    `fractions` are the shares of all parts but the last, which takes the rest. Each
+    class's indices are shuffled with a generator seeded by `seed`, so the split is the
+    same on every machine and independent of the training seed's other uses.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    parts: list[list[torch.Tensor]] = [[] for _ in range(len(fractions) + 1)]
+    for cls in torch.unique(y):
+        idx = torch.nonzero(y == cls).flatten()
+        idx = idx[torch.randperm(len(idx), generator=generator)]
+        start = 0
+        for i, frac in enumerate(fractions):
+            count = round(frac * len(idx))
+            parts[i].append(idx[start : start + count])
+            start += count
+        parts[-1].append(idx[start:])
+    return [torch.sort(torch.cat(p)).values for p in parts]
+
+
+def prepare(
+    dataset: Dataset,
+    *,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    split_seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> Splits:
+    """Split, compute statistics on the training split, normalise once, move to `device`."""
+    if dataset.x_test is not None and dataset.y_test is not None:
+        train_idx, val_idx = stratified_split(dataset.y, [1.0 - val_fraction], split_seed)
+        x_test, y_test = dataset.x_test, dataset.y_test
+    else:
+        train_idx, val_idx, test_idx = stratified_split(
+            dataset.y, [1.0 - val_fraction - test_fraction, val_fraction], split_seed
+        )
+        x_test, y_test = dataset.x[test_idx], dataset.y[test_idx]
+    x_train, y_train = dataset.x[train_idx], dataset.y[train_idx]
+    x_val, y_val = dataset.x[val_idx], dataset.y[val_idx]
+    mean, std = channel_stats(x_train)
+
+    def place(x: torch.Tensor) -> torch.Tensor:
+        return normalize(x, mean, std).contiguous().to(device)
+
+    return Splits(
+        name=dataset.name,
+        classes=list(dataset.classes),
+        input_shape=dataset.input_shape,
+        kind=dataset.kind,
+        mean=mean,
+        std=std,
+        x_train=place(x_train),
+        y_train=y_train.to(device),
+        x_val=place(x_val),
+        y_val=y_val.to(device),
+        x_test=place(x_test),
+        y_test=y_test.to(device),
+    )

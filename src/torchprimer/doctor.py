@@ -1,0 +1,302 @@
+"""`torchprimer doctor` (seed §2): is PyTorch installed, and does it really compute?
+
+Printing `torch.cuda.is_available()` (the seed's check) proves little. The doctor lists
+versions and build, then runs a forward and backward pass on every device and compares
+it with float64 on the CPU, tries each floating dtype, measures matmul throughput, and
+says exactly how to fix what it finds.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+PACKAGES = ["torch", "torchvision", "numpy", "matplotlib", "scikit-learn", "mnist1d", "rich",
+            "typer", "safetensors"]
+OPTIONAL = ["onnx", "onnxruntime", "tensorboard", "fastapi", "uvicorn"]
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+FLOAT32_TOLERANCE = 1e-4
+
+
+@dataclass
+class DeviceCheck:
+    """What running real work on one device showed."""
+
+    device: str
+    name: str
+    ok: bool
+    max_abs_error: float | None = None
+    dtypes: dict[str, bool] = field(default_factory=dict)
+    gflops: float | None = None
+    error: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def versions() -> dict[str, str | None]:
+    """Installed versions of Python and every dependency (None where missing)."""
+    found: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES + OPTIONAL:
+        try:
+            found[name] = md.version(name)
+        except md.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def build_info() -> dict[str, Any]:
+    """How this torch was built: CUDA/cuDNN it targets, BLAS, oneDNN, CPU capability."""
+    config = torch.__config__.show()
+    blas = re.search(r"BLAS_INFO=(\w+)", config)
+    onednn = re.search(r"MKL-DNN v([\d.]+)", config)
+    cudnn = None
+    if torch.backends.cudnn.is_available():
+        cudnn = torch.backends.cudnn.version()
+    return {
+        "torch": torch.__version__,
+        "cuda_build": torch.version.cuda,
+        "cudnn": cudnn,
+        "blas": blas.group(1) if blas else None,
+        "onednn": onednn.group(1) if onednn and torch.backends.mkldnn.is_available() else None,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "threads": torch.get_num_threads(),
+        "interop_threads": torch.get_num_interop_threads(),
+        "cores": os.cpu_count(),
+    }
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def list_devices() -> list[dict[str, Any]]:
+    """CPU always, then every CUDA device, then Apple MPS where present."""
+    devices: list[dict[str, Any]] = [{"device": "cpu", "name": cpu_name()}]
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            p = torch.cuda.get_device_properties(i)
+            devices.append({
+                "device": f"cuda:{i}", "name": p.name, "capability": f"{p.major}.{p.minor}",
+                "memory_gib": round(p.total_memory / 2**30, 1),
+            })
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        devices.append({"device": "mps", "name": "Apple Metal (MPS)"})
+    return devices
+
+
+def _small_net(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
+    """matmul, a nonlinearity and a reduction: the pieces every network is made of."""
+    return (torch.tanh(x @ w1) @ w2).square().mean()
+
+
+def numerics_error(device: str, dtype: torch.dtype = torch.float32, seed: int = 0) -> float:
+    """Max abs difference of loss and gradients on `device` against float64 on the CPU."""
+    g = torch.Generator().manual_seed(seed)
+    x, w1, w2 = (torch.randn(*s, generator=g, dtype=torch.float64) for s in [(64, 32), (32, 48), (48, 8)])
+    x, w1, w2 = x, w1 * 0.2, w2 * 0.2
+
+    def run(dev: str, dt: torch.dtype) -> list[torch.Tensor]:
+        params = [t.to(dev, dt).requires_grad_(True) for t in (w1, w2)]
+        loss = _small_net(x.to(dev, dt), *params)
+        loss.backward()
+        return [t.detach().to("cpu", torch.float64) for t in (loss, params[0].grad, params[1].grad)]
+
+    reference = run("cpu", torch.float64)
+    measured = run(device, dtype)
+    return max(float((a - b).abs().max()) for a, b in zip(reference, measured, strict=True))
+
+
+def dtype_works(device: str, dtype: torch.dtype) -> bool:
+    try:
+        a = torch.randn(16, 16, device=device, dtype=dtype, requires_grad=True)
+        (torch.relu(a @ a).sum()).backward()
+        return bool(torch.isfinite(a.grad.float()).all())
+    except (RuntimeError, TypeError):
+        return False
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+    elif device == "mps":
+        torch.mps.synchronize()
+
+
+def matmul_gflops(device: str, seconds: float = 0.25) -> float:
+    """float32 matmul throughput: repeat an n x n product for about `seconds`."""
+    n = 1024 if device == "cpu" else 4096
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    a @ b  # warm-up: first call pays for library initialisation
+    _sync(device)
+    iters, start = 0, time.perf_counter()
+    while True:
+        a @ b
+        iters += 1
+        _sync(device)
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            break
+    return 2 * n**3 * iters / elapsed / 1e9
+
+
+def check_device(device: str, name: str = "") -> DeviceCheck:
+    """Run the numeric check, the dtype probe and the throughput figure on one device."""
+    try:
+        error = numerics_error(device)
+        dtypes = {k: dtype_works(device, v) for k, v in DTYPES.items()}
+        gflops = matmul_gflops(device)
+    except Exception as exc:  # a broken device may fail in any way; report it, don't crash
+        return DeviceCheck(device=device, name=name, ok=False, error=f"{type(exc).__name__}: {exc}")
+    ok = error < FLOAT32_TOLERANCE and dtypes["float32"]
+    return DeviceCheck(device=device, name=name, ok=ok, max_abs_error=error, dtypes=dtypes, gflops=gflops)
+
+
+def nvidia_driver() -> str | None:
+    """The NVIDIA driver version if `nvidia-smi` answers, else None."""
+    if shutil.which("nvidia-smi") is None:
+        return None
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=10, check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None
+
+
+def expected_torchvision(torch_version: str) -> str | None:
+    """torchvision 0.(m+15) pairs with torch 2.m (0.15 with 2.0 ... 0.29 with 2.14)."""
+    m = re.match(r"2\.(\d+)", torch_version)
+    return f"0.{int(m.group(1)) + 15}" if m else None
+
+
+def torchvision_works() -> str | None:
+    """None if torchvision's compiled ops load beside this torch, else the error."""
+    try:
+        import torchvision
+
+        boxes = torch.tensor([[0.0, 0.0, 1.0, 1.0]])
+        torchvision.ops.nms(boxes, torch.tensor([1.0]), 0.5)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def problems(report: dict[str, Any]) -> list[dict[str, str]]:
+    """Each thing that is wrong, with the exact command that fixes it."""
+    found: list[dict[str, str]] = []
+    v, build = report["versions"], report["build"]
+    torch_v = (v.get("torch") or "").split("+")[0]
+    pair = expected_torchvision(torch_v)
+    for name in PACKAGES:
+        if v.get(name) is None:
+            found.append({"problem": f"{name} is not installed", "fix": f"pip install {name}"})
+    tv = v.get("torchvision")
+    if tv and pair and not tv.startswith(pair + "."):
+        found.append({
+            "problem": f"torchvision {tv} does not match torch {torch_v} (expects {pair}.x)",
+            "fix": f"pip install torch=={torch_v} torchvision=={pair}.*",
+        })
+    elif report.get("torchvision_error"):
+        found.append({"problem": f"torchvision's compiled ops fail: {report['torchvision_error']}",
+                      "fix": f"pip install --force-reinstall torch=={torch_v} torchvision=={pair}.*"})
+    driver = report.get("nvidia_driver")
+    has_cuda = any(d["device"].startswith("cuda") for d in report["devices"])
+    if driver and not has_cuda:
+        if build["cuda_build"] is None:
+            found.append({
+                "problem": f"an NVIDIA driver ({driver}) answers, but this torch is a CPU-only build",
+                "fix": f"pip install --force-reinstall torch=={torch_v} torchvision=={pair}.* "
+                       "--index-url https://download.pytorch.org/whl/cu126 "
+                       "(or: conda install pytorch torchvision pytorch-cuda=12.4 -c pytorch -c nvidia)",
+            })
+        else:
+            found.append({
+                "problem": f"torch is built for CUDA {build['cuda_build']} but cannot use the GPU "
+                           f"with driver {driver}",
+                "fix": "update the NVIDIA driver to one that supports CUDA "
+                       f"{build['cuda_build']}, or install a torch built for an older CUDA",
+            })
+    for check in report["checks"]:
+        if not check["ok"]:
+            what = check["error"] or f"max abs error {check['max_abs_error']:.2e} > {FLOAT32_TOLERANCE:g}"
+            found.append({"problem": f"{check['device']} failed its compute check ({what})",
+                          "fix": "reinstall torch for this machine; if it persists, report the "
+                                 "output of 'torchprimer doctor --json'"})
+    return found
+
+
+def run_doctor(check: Callable[[str, str], DeviceCheck] = check_device) -> dict[str, Any]:
+    """Everything the doctor knows, as one JSON-ready dict; `ok` is the verdict."""
+    devices = list_devices()
+    report: dict[str, Any] = {
+        "versions": versions(),
+        "build": build_info(),
+        "devices": devices,
+        "nvidia_driver": nvidia_driver(),
+        "torchvision_error": torchvision_works(),
+        "executable": sys.executable,
+    }
+    report["checks"] = [asdict(check(d["device"], d["name"])) for d in devices]
+    report["problems"] = problems(report)
+    report["ok"] = all(c["ok"] for c in report["checks"]) and not report["problems"]
+    return report
+
+
+def render(report: dict[str, Any]) -> None:
+    """The report as rich tables on the terminal, ending in a verdict line."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    t = Table(title="versions", show_header=False)
+    for name, ver in report["versions"].items():
+        optional = name in OPTIONAL
+        shown = ver or ("[dim]not installed (optional)[/]" if optional else "[red]MISSING[/]")
+        t.add_row(name, shown)
+    console.print(t)
+    b = report["build"]
+    t = Table(title="torch build", show_header=False)
+    for key in ["torch", "cuda_build", "cudnn", "blas", "onednn", "cpu_capability", "threads",
+                "interop_threads", "cores"]:
+        t.add_row(key, str(b[key]) if b[key] is not None else "[dim]none[/]")
+    t.add_row("nvidia driver", report["nvidia_driver"] or "[dim]none found[/]")
+    console.print(t)
+    t = Table(title="devices: a real forward + backward on each, against float64 on the CPU")
+    for col in ["device", "name", "max abs error", "float32", "float16", "bfloat16", "GFLOP/s", "check"]:
+        t.add_column(col)
+    for c in report["checks"]:
+        mark = {True: "[green]yes[/]", False: "[red]no[/]"}
+        err = f"{c['max_abs_error']:.1e}" if c["max_abs_error"] is not None else c["error"] or ""
+        t.add_row(
+            c["device"], c["name"], err, *(mark[c["dtypes"].get(k, False)] for k in DTYPES),
+            f"{c['gflops']:.1f}" if c["gflops"] else "", "[green]pass[/]" if c["ok"] else "[red]FAIL[/]",
+        )
+    console.print(t)
+    for p in report["problems"]:
+        console.print(f"[red]problem:[/] {p['problem']}\n  [bold]fix:[/] {p['fix']}")
+    if report["ok"]:
+        n = len(report["checks"])
+        console.print(f"[bold green]verdict: OK[/] — torch {b['torch']} computes correctly on {n} device(s)")
+    else:
+        console.print("[bold red]verdict: PROBLEMS FOUND[/] — see the fixes above")

@@ -1,0 +1,201 @@
+"""Models by name, each built from the data's shape: neuron, linear, mlp, cnn.
+
+To add a model, write a builder `(shape, classes, spec) -> nn.Module` and add one line to
+`MODELS`. The training loop only needs the module and `objective_for(model)`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from torchprimer.errors import UserError
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "elu": nn.ELU,
+    "selu": nn.SELU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "mish": nn.Mish,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "softplus": nn.Softplus,
+    "softsign": nn.Softsign,
+    "hardswish": nn.Hardswish,
+    "hardtanh": nn.Hardtanh,
+    "relu6": nn.ReLU6,
+}
+
+
+def activation(name: str) -> nn.Module:
+    """A fresh activation module by its torch.nn name in snake case."""
+    if name not in ACTIVATIONS:
+        raise UserError(f"unknown activation {name!r}; known: {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The options that shape a model; stored in config.json so the run can be rebuilt."""
+
+    name: str = "mlp"
+    hidden: tuple[int, ...] = (128,)
+    activation: str = "relu"
+    dropout: float = 0.0
+    batchnorm: bool = False
+
+
+def parse_hidden(text: str | Sequence[int]) -> tuple[int, ...]:
+    """"256,128" -> (256, 128). Rejects empty items and non-positive sizes."""
+    if not isinstance(text, str):
+        sizes = tuple(int(v) for v in text)
+    else:
+        items = [t.strip() for t in text.split(",")]
+        if any(not t for t in items):
+            raise UserError(f"--hidden {text!r} has an empty size; write sizes like 256,128")
+        try:
+            sizes = tuple(int(t) for t in items)
+        except ValueError:
+            raise UserError(f"--hidden {text!r} is not a list of whole numbers like 256,128") from None
+    if not sizes or any(s <= 0 for s in sizes):
+        raise UserError(f"--hidden {text!r}: every layer needs at least 1 unit, e.g. 128 or 256,128")
+    return sizes
+
+
+class Neuron(nn.Module):
+    """The seed's §5.1 neuron: y = sigmoid(w·x + b), a probability for the second class."""
+
+    def __init__(self, input_dim: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(input_dim, 1)
+        self.activation = nn.Sigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.linear(x.flatten(1)))
+
+
+def _features(shape: Sequence[int]) -> int:
+    return math.prod(shape)
+
+
+def build_neuron(shape: Sequence[int], num_classes: int, spec: ModelSpec) -> nn.Module:
+    if num_classes != 2:
+        raise UserError(
+            f"model 'neuron' is a single sigmoid unit for two classes, but this data set has "
+            f"{num_classes}; use --model linear or --model mlp"
+        )
+    return Neuron(_features(shape))
+
+
+def build_linear(shape: Sequence[int], num_classes: int, spec: ModelSpec) -> nn.Module:
+    return nn.Sequential(nn.Flatten(), nn.Linear(_features(shape), num_classes))
+
+
+def build_mlp(shape: Sequence[int], num_classes: int, spec: ModelSpec) -> nn.Module:
+    layers: list[nn.Module] = [nn.Flatten()]
+    width = _features(shape)
+    for size in spec.hidden:
+        layers.append(nn.Linear(width, size))
+        if spec.batchnorm:
+            layers.append(nn.BatchNorm1d(size))
+        layers.append(activation(spec.activation))
+        if spec.dropout > 0:
+            layers.append(nn.Dropout(spec.dropout))
+        width = size
+    layers.append(nn.Linear(width, num_classes))
+    return nn.Sequential(*layers)
+
+
+def build_cnn(shape: Sequence[int], num_classes: int, spec: ModelSpec) -> nn.Module:
+    """Conv blocks (conv-BN-act twice, then pool) until the map is small, then a linear head.
+
+    Works for images (C, H, W) and 1-D signals (C, L); the number of blocks grows with the
+    input size (8x8 digits get 2, 28x28 and 32x32 images 3).
+    """
+    if len(shape) == 1:
+        shape = (1, shape[0])  # a plain feature vector read as a one-channel signal
+    if len(shape) not in (2, 3):
+        raise UserError(f"model 'cnn' needs images (C,H,W) or signals (C,L), got shape {tuple(shape)}")
+    conv, norm, pool = (
+        (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d)
+        if len(shape) == 3
+        else (nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d)
+    )
+    smallest = min(shape[1:])
+    blocks = max(1, min(3, int(math.log2(max(smallest, 2) / 2))))
+    layers: list[nn.Module] = []
+    channels = shape[0]
+    for i in range(blocks):
+        width = 32 * 2**i
+        for _ in range(2):
+            layers += [conv(channels, width, 3, padding=1, bias=False), norm(width)]
+            layers.append(activation(spec.activation))
+            channels = width
+        layers.append(pool(2))
+    pooling = nn.AdaptiveAvgPool2d(1) if len(shape) == 3 else nn.AdaptiveAvgPool1d(1)
+    layers += [pooling, nn.Flatten()]
+    if spec.dropout > 0:
+        layers.append(nn.Dropout(spec.dropout))
+    layers.append(nn.Linear(channels, num_classes))
+    return nn.Sequential(*layers)
+
+
+MODELS: dict[str, tuple[Callable[[Sequence[int], int, ModelSpec], nn.Module], str]] = {
+    "neuron": (build_neuron, "the seed's single sigmoid neuron, two classes, binary cross-entropy"),
+    "linear": (build_linear, "softmax regression: one linear layer"),
+    "mlp": (build_mlp, "multi-layer perceptron on flattened inputs (--hidden, --activation)"),
+    "cnn": (build_cnn, "small conv net for 1- or 3-channel images and 1-D signals"),
+}
+
+
+def build_model(spec: ModelSpec, input_shape: Sequence[int], num_classes: int) -> nn.Module:
+    """Build the named model for data of `input_shape` with `num_classes` classes."""
+    if spec.name not in MODELS:
+        raise UserError(f"unknown model {spec.name!r}; known models: {', '.join(MODELS)}")
+    if spec.activation not in ACTIVATIONS:
+        activation(spec.activation)  # raises the message listing the known ones
+    if not 0.0 <= spec.dropout < 1.0:
+        raise UserError(f"--dropout {spec.dropout} must be in [0, 1)")
+    builder, _ = MODELS[spec.name]
+    return builder(input_shape, num_classes, spec)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@dataclass(frozen=True)
+class Objective:
+    """How a model's output turns into a loss, class probabilities and predicted labels."""
+
+    binary: bool
+    label_smoothing: float = 0.0
+
+    def loss(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.binary:
+            target = y.to(output.dtype).unsqueeze(1)
+            if self.label_smoothing:
+                target = target * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
+            return nn.functional.binary_cross_entropy(output.float(), target.float())
+        return nn.functional.cross_entropy(output, y, label_smoothing=self.label_smoothing)
+
+    def probabilities(self, output: torch.Tensor) -> torch.Tensor:
+        if self.binary:
+            p = output.float()
+            return torch.cat([1 - p, p], dim=1)
+        return output.float().softmax(dim=1)
+
+    def predict(self, output: torch.Tensor) -> torch.Tensor:
+        if self.binary:
+            return (output.squeeze(1) > 0.5).long()
+        return output.argmax(dim=1)
+
+
+def objective_for(model: nn.Module, label_smoothing: float = 0.0) -> Objective:
+    return Objective(binary=isinstance(model, Neuron), label_smoothing=label_smoothing)

@@ -1,0 +1,73 @@
+"""Pictures and tables of a run: loss/accuracy curves, confusion matrices.
+
+matplotlib runs headless (Agg); each figure is written atomically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from torchprimer.fileio import write_atomic
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: str | Path) -> Path:
+    plt = _pyplot()
+    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_curves(history: Sequence[dict[str, float]], path: str | Path, title: str = "") -> Path:
+    """Loss and accuracy per epoch, training beside validation."""
+    plt = _pyplot()
+    epochs = [r["epoch"] for r in history]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    ax_loss.plot(epochs, [r["train_loss"] for r in history], "o-", label="train (epoch mean)")
+    ax_loss.plot(epochs, [r["val_loss"] for r in history], "s-", label="validation")
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
+    ax_acc.plot(epochs, [r["train_acc"] for r in history], "o-", label="train")
+    ax_acc.plot(epochs, [r["val_acc"] for r in history], "s-", label="validation")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    return save_figure(fig, path)
+
+
+def confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Counts[i, j] = samples of true class i predicted as j."""
+    idx = y_true.long().cpu() * num_classes + y_pred.long().cpu()
+    return torch.bincount(idx, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def plot_confusion(matrix: torch.Tensor, classes: Sequence[str], path: str | Path, title: str = "") -> Path:
+    plt = _pyplot()
+    k = len(classes)
+    size = max(4.0, 0.45 * k + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(matrix.numpy(), cmap="Blues")
+    ax.set(xticks=range(k), yticks=range(k), xlabel="predicted", ylabel="true", title=title or "confusion matrix")
+    ax.set_xticklabels(classes, rotation=90 if k > 10 else 0)
+    ax.set_yticklabels(classes)
+    if k <= 20:
+        top = matrix.max().item() or 1
+        for i in range(k):
+            for j in range(k):
+                v = int(matrix[i, j])
+                ax.text(j, i, str(v), ha="center", va="center", fontsize=8,
+                        color="white" if v > top / 2 else "black")
+    return save_figure(fig, path)

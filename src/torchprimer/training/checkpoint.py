@@ -1,0 +1,71 @@
+"""Checkpoints that resume exactly and load without unpickling code.
+
+A checkpoint holds only tensors, numbers, strings, lists and dicts, so it loads with
+`torch.load(..., weights_only=True)`; it is written to a temporary file and renamed, so
+a crash or SIGKILL mid-write leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from torchprimer.errors import UserError
+from torchprimer.fileio import write_atomic
+
+FORMAT = "torchprimer-checkpoint-1"
+
+
+def rng_state() -> dict[str, Any]:
+    """Every random number generator the loop may touch, in a weights-only-safe form."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(_as_tuple(state["python"]))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_tuple(v: Any) -> Any:
+    return tuple(_as_tuple(x) for x in v) if isinstance(v, (list, tuple)) else v
+
+
+def save(path: str | Path, state: dict[str, Any]) -> None:
+    """Write `state` atomically with a format tag."""
+    write_atomic(path, lambda tmp: torch.save({"format": FORMAT, **state}, tmp))
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint with weights_only=True; anything else is a clear UserError."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"no checkpoint at {path}; is this a torchprimer run folder?")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt or unsafe files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+            raise UserError(
+                f"{path} would need unpickling code to load, which torchprimer refuses "
+                "(weights_only=True); it was not written by torchprimer"
+            ) from None
+        raise UserError(f"{path} is corrupt or truncated ({first[:120]}); delete it or train again") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise UserError(f"{path} is not a torchprimer checkpoint (format tag missing)")
+    return state

@@ -1,0 +1,159 @@
+"""Every option of a training run in one place, checked before anything is written.
+
+`TrainConfig` is what `config.json` holds: with it a run can be rebuilt and resumed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from torchprimer.errors import UserError
+from torchprimer.models import ModelSpec, parse_hidden
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("none", "step", "cosine", "onecycle")
+
+
+@dataclass
+class TrainConfig:
+    """The seed's §6.2 recipe is the default: MLP 128 ReLU, Adam 1e-3, 10 epochs, batch 64."""
+
+    dataset: str = "digits"
+    model: str = "mlp"
+    hidden: tuple[int, ...] = (128,)
+    activation: str = "relu"
+    dropout: float = 0.0
+    batchnorm: bool = False
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    schedule: str = "none"
+    warmup: float = 0.0  # share of all steps spent warming up the learning rate
+    clip: float | None = None  # max gradient norm
+    label_smoothing: float = 0.0
+    early_stopping: int = 0  # patience in epochs; 0 = off
+    seed: int = 0
+    deterministic: bool = False
+    device: str = "auto"
+    amp: bool = False
+    compile: bool = False
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    augment: bool = False
+    data_dir: str | None = None
+    download: bool = False
+    data_seed: int | None = None
+    image_size: int = 32
+    noise: float | None = None
+    n_samples: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model_spec(self) -> ModelSpec:
+        return ModelSpec(
+            name=self.model,
+            hidden=tuple(self.hidden),
+            activation=self.activation,
+            dropout=self.dropout,
+            batchnorm=self.batchnorm,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise UserError(f"config has unknown options {sorted(unknown)}; was it written by a newer torchprimer?")
+        cfg = cls(**d)
+        cfg.hidden = tuple(cfg.hidden)
+        return cfg
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+def make_config(**options: Any) -> TrainConfig:
+    """Build and validate a config from keyword options; None means "use the default"."""
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = set(options) - fields
+    if unknown:
+        raise UserError(f"unknown training option(s) {sorted(unknown)}; see 'torchprimer train --help'")
+    cfg = TrainConfig(**{k: v for k, v in options.items() if v is not None})
+    cfg.hidden = parse_hidden(cfg.hidden) if isinstance(cfg.hidden, str) else tuple(cfg.hidden)
+    validate(cfg)
+    return cfg
+
+
+def _positive(name: str, value: float, hint: str) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise UserError(f"--{name} {value} must be greater than 0; {hint}")
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Raise UserError naming the first bad option and what to use instead."""
+    _positive("epochs", cfg.epochs, "try --epochs 10")
+    _positive("batch-size", cfg.batch_size, "try --batch-size 64")
+    _positive("lr", cfg.lr, "try --lr 0.001")
+    if cfg.optimizer not in OPTIMIZERS:
+        raise UserError(f"unknown optimizer {cfg.optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
+    if cfg.schedule not in SCHEDULES:
+        raise UserError(f"unknown schedule {cfg.schedule!r}; use one of {', '.join(SCHEDULES)}")
+    if not 0 <= cfg.warmup < 1:
+        raise UserError(f"--warmup {cfg.warmup} is a share of all steps: use a value in [0, 1)")
+    if cfg.weight_decay < 0 or not math.isfinite(cfg.weight_decay):
+        raise UserError(f"--weight-decay {cfg.weight_decay} must be 0 or more")
+    if not 0 <= cfg.momentum < 1:
+        raise UserError(f"--momentum {cfg.momentum} must be in [0, 1)")
+    if cfg.clip is not None:
+        _positive("clip", cfg.clip, "try --clip 1.0")
+    if not 0 <= cfg.label_smoothing < 1:
+        raise UserError(f"--label-smoothing {cfg.label_smoothing} must be in [0, 1)")
+    if cfg.early_stopping < 0:
+        raise UserError("--early-stopping N needs N >= 1 epochs (0 turns it off)")
+    if not (0 < cfg.val_fraction < 1 and 0 <= cfg.test_fraction < 1):
+        raise UserError("--val-fraction must be in (0, 1) and --test-fraction in [0, 1)")
+    if cfg.val_fraction + cfg.test_fraction >= 1:
+        raise UserError("--val-fraction plus --test-fraction must leave data to train on (< 1)")
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks cuda, then mps, then cpu; an unavailable device is a clear error."""
+    name = name.strip().lower()
+    mps = getattr(torch.backends, "mps", None)
+    mps_ok = bool(mps and mps.is_available())
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if mps_ok else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(
+                "--device cuda was asked for, but torch sees no CUDA device here; "
+                "use --device cpu (or auto), and run 'torchprimer doctor' to see why"
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UserError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here")
+    elif device.type == "mps" and not mps_ok:
+        raise UserError("--device mps was asked for, but Apple's MPS is not available here; use --device cpu")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise UserError(f"unsupported device {name!r}; use auto, cpu, cuda, cuda:N or mps")
+    return device

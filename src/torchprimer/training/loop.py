@@ -1,0 +1,202 @@
+"""The training loop: one function, `fit`, read top to bottom once.
+
+Each epoch: shuffle (a pure function of seed and epoch), train on device-resident
+batches with the mean loss accumulated on the device, evaluate on the validation split
+under `inference_mode`, record one row, keep the best weights, checkpoint atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from torchprimer.data.batches import device_batches, num_batches
+from torchprimer.data.splits import Splits
+from torchprimer.models import Objective
+from torchprimer.progress import Progress
+from torchprimer.training import checkpoint as ckpt
+from torchprimer.training.config import TrainConfig
+from torchprimer.training.schedules import lr_factor
+
+EVAL_BATCH = 1024
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the message names where and what to try."""
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, float]]
+    best_epoch: int
+    stopped_early: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(
+            params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
+            weight_decay=cfg.weight_decay, foreach=True,
+        )
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+
+
+def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[Any]:
+    """bfloat16 autocast on CUDA where supported (no loss scaling needed), else float16."""
+    if not enabled or device.type != "cuda":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, objective: Objective,
+    *, amp: bool = False,
+) -> dict[str, float]:
+    """Mean loss and accuracy over (x, y), in eval mode and without autograd."""
+    outputs = predict_outputs(model, x, amp=amp)
+    loss = objective.loss(outputs, y)
+    correct = (objective.predict(outputs) == y).sum()
+    return {"loss": float(loss), "accuracy": float(correct) / max(1, len(y))}
+
+
+def predict_outputs(model: nn.Module, x: torch.Tensor, *, amp: bool = False) -> torch.Tensor:
+    """The model's raw outputs for every row of x, batched, in eval mode."""
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode(), autocast(x.device, amp):
+        out = [model(xb).float() for xb in x.split(EVAL_BATCH)]
+    model.train(was_training)
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def _first_nonfinite(losses: list[torch.Tensor]) -> int | None:
+    finite = torch.isfinite(torch.stack(losses))
+    return None if bool(finite.all()) else int((~finite).nonzero()[0])
+
+
+def train_epoch(
+    model: nn.Module, optimizer: torch.optim.Optimizer, data: Splits, objective: Objective,
+    cfg: TrainConfig, epoch: int, progress: Progress, *, augment: Any = None,
+) -> dict[str, float]:
+    """One pass over the training split; returns the epoch-mean loss and accuracy."""
+    model.train()
+    device = data.x_train.device
+    steps = num_batches(len(data.y_train), cfg.batch_size)
+    total = steps * cfg.epochs
+    # On the CPU a per-step check costs nothing; on an accelerator it would sync every step.
+    check_every = 1 if device.type == "cpu" else 50
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    pending: list[torch.Tensor] = []
+    batches = device_batches(data.x_train, data.y_train, cfg.batch_size, seed=cfg.seed, epoch=epoch)
+    for step, (xb, yb) in enumerate(batches):
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.lr * lr_factor(cfg.schedule, epoch * steps + step, total, cfg.warmup)
+        if augment is not None:
+            xb = augment(xb)
+        optimizer.zero_grad(set_to_none=True)
+        with autocast(device, cfg.amp):
+            output = model(xb)
+            loss = objective.loss(output, yb)
+        loss.backward()
+        if cfg.clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+        optimizer.step()
+        detached = loss.detach()
+        loss_sum += detached * len(yb)
+        correct += (objective.predict(output.detach()) == yb).sum()
+        pending.append(detached)
+        if len(pending) >= check_every or step == steps - 1:
+            bad = _first_nonfinite(pending)
+            if bad is not None:
+                at = step - len(pending) + 1 + bad
+                raise TrainingDiverged(
+                    f"loss became {float(pending[bad])} at epoch {epoch + 1}, step {at + 1}; "
+                    f"lower the learning rate (e.g. --lr {cfg.lr / 10:g}) or add --clip 1.0"
+                )
+            pending.clear()
+        progress.step()
+    n = len(data.y_train)
+    return {"train_loss": float(loss_sum) / n, "train_acc": float(correct) / n}
+
+
+def fit(
+    model: nn.Module,
+    data: Splits,
+    cfg: TrainConfig,
+    objective: Objective,
+    progress: Progress,
+    *,
+    checkpoint_path: Path | None = None,
+    resume_from: dict[str, Any] | None = None,
+    augment: Any = None,
+    on_epoch: Any = None,
+    history_out: list[dict[str, float]] | None = None,
+) -> FitResult:
+    """Train `model` on `data` for cfg.epochs; resumable, early-stopping, checkpointing.
+
+    `resume_from` is a loaded checkpoint: training continues after its last epoch with
+    the same weights, optimiser moments, random states and data order, so the result is
+    bit-identical to a run that was never stopped (on the CPU). `on_epoch(record)` is
+    called after each epoch's checkpoint, e.g. to write metrics.csv. `history_out`, when
+    given, is the list the epoch records are appended to, so a caller keeps them even if
+    training is interrupted.
+    """
+    optimizer = make_optimizer(model, cfg)
+    history = history_out if history_out is not None else []
+    best = {"epoch": 0, "val_loss": math.inf, "state": None}
+    start_epoch = 0
+    if resume_from is not None:
+        model.load_state_dict(resume_from["model"])
+        optimizer.load_state_dict(resume_from["optimizer"])
+        history[:] = [dict(r) for r in resume_from["history"]]
+        best = dict(resume_from["best"])
+        start_epoch = int(resume_from["epoch"])
+        ckpt.set_rng_state(resume_from["rng"])
+
+    steps = num_batches(len(data.y_train), cfg.batch_size)
+    progress.start(cfg.epochs, steps, start_epoch)
+    stopped_early = False
+    for epoch in range(start_epoch, cfg.epochs):
+        started = time.perf_counter()
+        record: dict[str, float] = {"epoch": epoch + 1}
+        record.update(train_epoch(model, optimizer, data, objective, cfg, epoch, progress, augment=augment))
+        val = evaluate(model, data.x_val, data.y_val, objective, amp=cfg.amp)
+        record.update(val_loss=val["loss"], val_acc=val["accuracy"])
+        record["lr"] = optimizer.param_groups[0]["lr"]
+        record["seconds"] = time.perf_counter() - started
+        history.append(record)
+
+        if record["val_loss"] < best["val_loss"]:
+            best = {"epoch": epoch + 1, "val_loss": record["val_loss"],
+                    "state": copy.deepcopy(model.state_dict()) if cfg.early_stopping else None}
+        if checkpoint_path is not None:
+            ckpt.save(checkpoint_path, {
+                "config": cfg.to_dict(), "epoch": epoch + 1, "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(), "history": history, "best": best,
+                "rng": ckpt.rng_state(),
+            })
+        progress.epoch(record)
+        if on_epoch is not None:
+            on_epoch(record)
+        if cfg.early_stopping and epoch + 1 - best["epoch"] >= cfg.early_stopping:
+            stopped_early = True
+            break
+    progress.close()
+    if cfg.early_stopping and best["state"] is not None:
+        model.load_state_dict(best["state"])
+    return FitResult(history=history, best_epoch=int(best["epoch"]), stopped_early=stopped_early)
+

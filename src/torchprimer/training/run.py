@@ -1,0 +1,250 @@
+"""`train()`: the one call behind `torchprimer train` and the Python API.
+
+It checks every option, loads the data and builds the model before it creates anything
+on disk (bad input leaves no run folder), then trains with `fit` and writes the run
+folder: config.json, metrics.csv/.jsonl, checkpoint.pt, model.safetensors, summary.json,
+curves.png, confusion.png.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from torchprimer import data as tpdata
+from torchprimer import report
+from torchprimer.errors import UserError
+from torchprimer.fileio import write_atomic, write_json, write_text
+from torchprimer.models import build_model, count_parameters, objective_for
+from torchprimer.progress import Progress, make_progress
+from torchprimer.training import checkpoint as ckpt
+from torchprimer.training.config import TrainConfig, make_config, resolve_device
+from torchprimer.training.loop import evaluate, fit, predict_outputs
+
+METRIC_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr"]
+
+
+@dataclass
+class TrainResult:
+    """What a training run gives back: `.history`, `.test`, `.model`, `.run_dir`."""
+
+    config: TrainConfig
+    history: list[dict[str, float]]
+    test: dict[str, float]
+    model: nn.Module
+    run_dir: Path | None
+    best_epoch: int = 0
+    stopped_early: bool = False
+    train_seconds: float = 0.0
+    data: tpdata.Splits | None = field(default=None, repr=False)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "status": "finished",
+            "dataset": self.config.dataset,
+            "model": self.config.model,
+            "epochs_run": len(self.history),
+            "best_epoch": self.best_epoch,
+            "stopped_early": self.stopped_early,
+            "test_loss": self.test["loss"],
+            "test_accuracy": self.test["accuracy"],
+            "final_val_accuracy": self.history[-1]["val_acc"] if self.history else None,
+            "train_seconds": self.train_seconds,
+            "epoch_seconds": [r["seconds"] for r in self.history],
+            "parameters": count_parameters(self.model),
+            "run_dir": str(self.run_dir) if self.run_dir else None,
+        }
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def set_deterministic(on: bool) -> None:
+    if on:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(on)
+    torch.backends.cudnn.benchmark = not on
+
+
+def load_splits(cfg: TrainConfig, device: torch.device) -> tpdata.Splits:
+    """The configured data set, split and normalised on `device`."""
+    options = tpdata.LoadOptions(
+        data_dir=Path(cfg.data_dir) if cfg.data_dir else None, download=cfg.download,
+        data_seed=cfg.data_seed, image_size=cfg.image_size, noise=cfg.noise, n_samples=cfg.n_samples,
+    )
+    dataset = tpdata.load(cfg.dataset, options)
+    return tpdata.prepare(
+        dataset, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
+        split_seed=cfg.seed, device=device,
+    )
+
+
+def data_info(splits: tpdata.Splits) -> dict[str, Any]:
+    """What predict/evaluate need to treat new inputs exactly like the training data."""
+    return {
+        "name": splits.name, "classes": splits.classes, "input_shape": list(splits.input_shape),
+        "kind": splits.kind, "mean": splits.mean.tolist(), "std": splits.std.tolist(),
+        "sizes": splits.sizes(),
+    }
+
+
+def new_run_dir(out: str | Path, cfg: TrainConfig) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    dataset = re.sub(r"[^A-Za-z0-9_.-]+", "-", cfg.dataset.split(":")[0])
+    base = Path(out) / f"{stamp}-{dataset}-{cfg.model}"
+    run_dir, n = base, 1
+    while run_dir.exists():
+        n += 1
+        run_dir = base.with_name(f"{base.name}-{n}")
+    run_dir.mkdir(parents=True)
+    return run_dir
+
+
+def metrics_csv(history: list[dict[str, float]]) -> str:
+    """One row per epoch; timings are left out so that equal seeds give equal files."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(METRIC_COLUMNS)
+    for r in history:
+        writer.writerow([int(r["epoch"])] + [repr(float(r[c])) for c in METRIC_COLUMNS[1:]])
+    return buf.getvalue()
+
+
+def save_weights(model: nn.Module, path: Path, metadata: dict[str, str]) -> None:
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    write_atomic(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+
+
+def read_run_config(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise UserError(f"{run_dir} is not a torchprimer run folder (no config.json); pass a folder under runs/")
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        return {"config": TrainConfig.from_dict(stored["config"]), "data": stored["data"], "raw": stored}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{path} is not a valid torchprimer config ({exc}); pass a run folder") from None
+
+
+def _resume_config(run_dir: Path, options: dict[str, Any]) -> TrainConfig:
+    cfg = read_run_config(run_dir)["config"]
+    changed = [
+        k for k, v in options.items()
+        if v is not None and k != "epochs" and getattr(cfg, k, None) != (tuple(v) if k == "hidden" else v)
+    ]
+    if changed:
+        raise UserError(
+            f"--resume continues {run_dir} with its own config; only --epochs may change, "
+            f"not {', '.join(sorted(changed))}"
+        )
+    if options.get("epochs") is not None:
+        cfg.epochs = int(options["epochs"])
+    return cfg
+
+
+def train(
+    *,
+    out: str | Path = "runs",
+    progress: str | Progress = "auto",
+    resume: str | Path | None = None,
+    save: bool = True,
+    **options: Any,
+) -> TrainResult:
+    """Train a model and write its run folder; options as in `torchprimer train --help`.
+
+    >>> result = train(dataset="digits", epochs=10)      # doctest: +SKIP
+    >>> result.test["accuracy"], result.run_dir           # doctest: +SKIP
+    """
+    resume_dir = Path(resume) if resume is not None else None
+    resume_state = None
+    if resume_dir is not None:
+        cfg = _resume_config(resume_dir, options)
+        resume_state = ckpt.load(resume_dir / "checkpoint.pt")
+        if resume_state["epoch"] > cfg.epochs:
+            raise UserError(f"{resume_dir} already ran {resume_state['epoch']} epochs; ask for more with --epochs")
+    else:
+        cfg = make_config(**options)
+    device = resolve_device(cfg.device)
+    set_deterministic(cfg.deterministic)
+    seed_everything(cfg.seed)
+    splits = load_splits(cfg, device)
+    model = build_model(cfg.model_spec, splits.input_shape, splits.num_classes).to(device)
+    objective = objective_for(model, cfg.label_smoothing)
+    trained = model
+    if cfg.compile and device.type == "cuda":
+        trained = torch.compile(model)
+
+    run_dir = resume_dir if resume_dir is not None else (new_run_dir(out, cfg) if save else None)
+    if run_dir is not None:
+        write_json(run_dir / "config.json", {
+            "config": cfg.to_dict(), "data": data_info(splits), "device": str(device),
+            "torch": torch.__version__, "torchprimer": _version(),
+        })
+    reporter = make_progress(progress) if isinstance(progress, str) else progress
+
+    def on_epoch(_: dict[str, float]) -> None:
+        if run_dir is not None:
+            write_text(run_dir / "metrics.csv", metrics_csv(result.history))
+            write_text(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in result.history))
+
+    result = TrainResult(config=cfg, history=[], test={}, model=model, run_dir=run_dir, data=splits)
+    started = time.perf_counter()
+    try:
+        fitted = fit(
+            trained, splits, cfg, objective, reporter,
+            checkpoint_path=run_dir / "checkpoint.pt" if run_dir else None,
+            resume_from=resume_state, on_epoch=on_epoch,
+            history_out=result.history,
+        )
+    except BaseException as exc:
+        reporter.close()
+        if run_dir is not None:
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            write_json(run_dir / "summary.json", {"status": status, "error": str(exc),
+                                                  "epochs_done": len(result.history)})
+        raise
+    result.train_seconds = time.perf_counter() - started
+    result.best_epoch, result.stopped_early = fitted.best_epoch, fitted.stopped_early
+    result.test = evaluate(model, splits.x_test, splits.y_test, objective, amp=cfg.amp)
+    if run_dir is not None:
+        write_outputs(result, objective)
+    return result
+
+
+def write_outputs(result: TrainResult, objective: Any) -> None:
+    """The finished run's files: weights, summary, curves, confusion matrix."""
+    run_dir, splits = result.run_dir, result.data
+    assert run_dir is not None and splits is not None
+    save_weights(result.model, run_dir / "model.safetensors",
+                 {"format": "torchprimer", "model": result.config.model, "dataset": result.config.dataset})
+    write_json(run_dir / "summary.json", result.summary())
+    report.plot_curves(result.history, run_dir / "curves.png",
+                       title=f"{result.config.dataset} · {result.config.model}")
+    predicted = objective.predict(predict_outputs(result.model, splits.x_test, amp=result.config.amp))
+    matrix = report.confusion_matrix(splits.y_test, predicted, splits.num_classes)
+    report.plot_confusion(matrix, splits.classes, run_dir / "confusion.png",
+                          title=f"test confusion · accuracy {result.test['accuracy']:.4f}")
+
+
+def _version() -> str:
+    from torchprimer import __version__
+
+    return __version__
