@@ -114,7 +114,7 @@ def numerics_error(device: str, dtype: torch.dtype = torch.float32, seed: int = 
     x, w1, w2 = x, w1 * 0.2, w2 * 0.2
 
     def run(dev: str, dt: torch.dtype) -> list[torch.Tensor]:
-        params = [t.to(dev, dt).requires_grad_(True) for t in (w1, w2)]
+        params = [t.detach().to(dev, dt).clone().requires_grad_(True) for t in (w1, w2)]
         loss = _small_net(x.to(dev, dt), *params)
         loss.backward()
         return [t.detach().to("cpu", torch.float64) for t in (loss, params[0].grad, params[1].grad)]

@@ -189,9 +189,9 @@ def fit(
                 "optimizer": optimizer.state_dict(), "history": history, "best": best,
                 "rng": ckpt.rng_state(),
             })
-        progress.epoch(record)
         if on_epoch is not None:
             on_epoch(record)
+        progress.epoch(record)
         if cfg.early_stopping and epoch + 1 - best["epoch"] >= cfg.early_stopping:
             stopped_early = True
             break

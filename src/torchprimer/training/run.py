@@ -166,6 +166,7 @@ def train(
     progress: str | Progress = "auto",
     resume: str | Path | None = None,
     save: bool = True,
+    tensorboard: bool = False,
     **options: Any,
 ) -> TrainResult:
     """Train a model and write its run folder; options as in `torchprimer train --help`.
@@ -192,6 +193,7 @@ def train(
     if cfg.compile and device.type == "cuda":
         trained = torch.compile(model)
 
+    board = tensorboard_writer_class() if tensorboard else None
     run_dir = resume_dir if resume_dir is not None else (new_run_dir(out, cfg) if save else None)
     if run_dir is not None:
         write_json(run_dir / "config.json", {
@@ -200,10 +202,16 @@ def train(
         })
     reporter = make_progress(progress) if isinstance(progress, str) else progress
 
-    def on_epoch(_: dict[str, float]) -> None:
+    writer = board(str(run_dir / "tensorboard")) if board is not None and run_dir is not None else None
+
+    def on_epoch(record: dict[str, float]) -> None:
         if run_dir is not None:
             write_text(run_dir / "metrics.csv", metrics_csv(result.history))
             write_text(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in result.history))
+        if writer is not None:
+            for key in METRIC_COLUMNS[1:]:
+                writer.add_scalar(key, record[key], int(record["epoch"]))
+            writer.flush()
 
     result = TrainResult(config=cfg, history=[], test={}, model=model, run_dir=run_dir, data=splits)
     started = time.perf_counter()
@@ -221,6 +229,9 @@ def train(
             write_json(run_dir / "summary.json", {"status": status, "error": str(exc),
                                                   "epochs_done": len(result.history)})
         raise
+    finally:
+        if writer is not None:
+            writer.close()
     result.train_seconds = time.perf_counter() - started
     result.best_epoch, result.stopped_early = fitted.best_epoch, fitted.stopped_early
     result.test = evaluate(model, splits.x_test, splits.y_test, objective, amp=cfg.amp)
@@ -242,6 +253,15 @@ def write_outputs(result: TrainResult, objective: Any) -> None:
     matrix = report.confusion_matrix(splits.y_test, predicted, splits.num_classes)
     report.plot_confusion(matrix, splits.classes, run_dir / "confusion.png",
                           title=f"test confusion · accuracy {result.test['accuracy']:.4f}")
+
+
+def tensorboard_writer_class() -> Any:
+    """torch's SummaryWriter, or a clear error when the optional extra is missing."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise UserError("--tensorboard needs the tensorboard package: pip install 'torchprimer[tensorboard]'") from None
+    return SummaryWriter
 
 
 def _version() -> str:

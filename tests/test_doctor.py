@@ -1,0 +1,76 @@
+"""The doctor's checks: real computation on the CPU, a failing device reported, JSON output."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+from conftest import run_cli
+
+from torchprimer import doctor
+
+
+def test_cpu_numerics_are_checked_against_float64() -> None:
+    err = doctor.numerics_error("cpu", torch.float32)
+    assert 0 <= err < doctor.FLOAT32_TOLERANCE
+    # float16 carries ~3 decimal digits: the same check must see a far larger error.
+    assert doctor.numerics_error("cpu", torch.bfloat16) > 10 * err
+
+
+def test_check_device_reports_dtypes_and_throughput() -> None:
+    check = doctor.check_device("cpu", "test cpu")
+    assert check.ok
+    assert check.dtypes["float32"] is True
+    assert check.gflops is not None and check.gflops > 0
+
+
+def test_a_failing_device_check_fails_the_verdict_with_a_fix() -> None:
+    def broken(device: str, name: str) -> doctor.DeviceCheck:
+        return doctor.DeviceCheck(device=device, name=name, ok=False, max_abs_error=0.5,
+                                  dtypes={"float32": True})
+
+    report = doctor.run_doctor(check=broken)
+    assert report["ok"] is False
+    problem = next(p for p in report["problems"] if "compute check" in p["problem"])
+    assert "cpu" in problem["problem"] and problem["fix"]
+
+
+def test_a_device_that_raises_is_reported_not_crashing(monkeypatch) -> None:
+    def explode(device: str, dtype=torch.float32, seed: int = 0) -> float:
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    monkeypatch.setattr(doctor, "numerics_error", explode)
+    check = doctor.check_device("cpu")
+    assert not check.ok and "illegal memory access" in check.error
+
+
+def test_problems_name_the_fix_for_cpu_build_with_driver_and_version_mismatch() -> None:
+    report = {
+        "versions": {**{p: "1.0" for p in doctor.PACKAGES}, "torch": "2.14.1+cpu", "torchvision": "0.21.0"},
+        "build": {"cuda_build": None},
+        "devices": [{"device": "cpu"}],
+        "nvidia_driver": "560.35",
+        "checks": [],
+    }
+    found = doctor.problems(report)
+    texts = " | ".join(p["problem"] + " -> " + p["fix"] for p in found)
+    assert "does not match torch 2.14.1" in texts and "torchvision==0.29.*" in texts
+    assert "CPU-only build" in texts and "--index-url" in texts
+
+
+def test_missing_package_gets_a_pip_command() -> None:
+    report = {"versions": {**{p: "1.0" for p in doctor.PACKAGES}, "torch": "2.14.1", "torchvision": "0.29.1",
+                           "safetensors": None},
+              "build": {"cuda_build": None}, "devices": [], "nvidia_driver": None, "checks": []}
+    assert {"problem": "safetensors is not installed", "fix": "pip install safetensors"} in doctor.problems(report)
+
+
+def test_doctor_json_cli_is_one_valid_object() -> None:
+    proc = run_cli("doctor", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    cpu = report["checks"][0]
+    assert cpu["device"] == "cpu" and cpu["ok"] and cpu["max_abs_error"] < 1e-4 and cpu["gflops"] > 0
+    assert report["build"]["torch"] == torch.__version__
+    assert torch.__version__.startswith(report["versions"]["torch"])
+    assert report["build"]["cpu_capability"]

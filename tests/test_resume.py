@@ -1,0 +1,143 @@
+"""Exact resume, early stopping that restores the best weights, and checkpoints that
+survive SIGKILL mid-write."""
+
+from __future__ import annotations
+
+import pickle
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import torchprimer
+from torchprimer.errors import UserError
+from torchprimer.progress import Silent
+from torchprimer.training import checkpoint as ckpt
+from torchprimer.training import loop
+
+OPTIONS = {"epochs": 5, "hidden": (32,), "dropout": 0.2, "batch_size": 128, "progress": "none"}
+
+
+class _StopAfter(Silent):
+    """Acts like Ctrl-C right after epoch `k` has been checkpointed."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+
+    def epoch(self, record: dict[str, float]) -> None:
+        if record["epoch"] == self.k:
+            raise KeyboardInterrupt
+
+
+def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize(("schedule", "k"), [("none", 1), ("onecycle", 2), ("onecycle", 4), ("cosine", 3)])
+def test_interrupted_and_resumed_run_is_bit_identical(tmp_path: Path, schedule: str, k: int) -> None:
+    options = {**OPTIONS, "schedule": schedule}
+    whole = torchprimer.train(out=tmp_path / "whole", **options)
+    with pytest.raises(KeyboardInterrupt):
+        torchprimer.train(out=tmp_path / "cut", **{**options, "progress": _StopAfter(k)})
+    run_dir = next((tmp_path / "cut").iterdir())
+    assert len((run_dir / "metrics.csv").read_text().splitlines()) == k + 1
+    resumed = torchprimer.train(resume=run_dir, progress="none")
+    for key, value in _weights(whole.model).items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+    assert (run_dir / "metrics.csv").read_bytes() == (whole.run_dir / "metrics.csv").read_bytes()
+
+
+def test_resume_refuses_a_changed_config_but_allows_more_epochs(tmp_path: Path) -> None:
+    first = torchprimer.train(out=tmp_path, epochs=1, progress="none")
+    with pytest.raises(UserError, match="only --epochs may change, not lr"):
+        torchprimer.train(resume=first.run_dir, lr=0.5, progress="none")
+    more = torchprimer.train(resume=first.run_dir, epochs=2, progress="none")
+    assert [r["epoch"] for r in more.history] == [1, 2]
+
+
+def test_early_stopping_restores_the_best_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validation loss is forced to fall for two epochs, then rise: epoch 2's weights must come back."""
+    scripted = iter([1.0, 0.5, 0.7, 0.9, 1.1, 1.3])
+    real_evaluate = loop.evaluate
+    calls = {"n": 0}
+
+    def rigged(model, x, y, objective, *, amp=False):
+        metrics = real_evaluate(model, x, y, objective, amp=amp)
+        calls["n"] += 1
+        # only the per-epoch validation passes (not the final test pass) are rigged
+        return {**metrics, "loss": next(scripted)} if calls["n"] <= 6 else metrics
+
+    snapshots: dict[int, dict[str, torch.Tensor]] = {}
+
+    class Snap(Silent):
+        def epoch(self, record: dict[str, float]) -> None:
+            snapshots[int(record["epoch"])] = _weights(result_model[0])
+
+    result_model: list[torch.nn.Module] = []
+    real_fit = loop.fit
+
+    def capturing_fit(model, *args, **kwargs):
+        result_model.append(model)
+        return real_fit(model, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "evaluate", rigged)
+    monkeypatch.setattr("torchprimer.training.run.fit", capturing_fit)
+    result = torchprimer.train(out=tmp_path, epochs=10, early_stopping=2, progress=Snap())
+    assert [r["epoch"] for r in result.history] == [1, 2, 3, 4]  # stopped after 2 epochs without improvement
+    assert result.best_epoch == 2 and result.stopped_early
+    assert not torch.equal(snapshots[2]["1.weight"], snapshots[4]["1.weight"])
+    for key, value in snapshots[2].items():
+        assert torch.equal(result.model.state_dict()[key], value), key
+
+
+def test_truncated_or_foreign_checkpoints_are_clear_errors(tmp_path: Path) -> None:
+    run = torchprimer.train(out=tmp_path, epochs=1, progress="none").run_dir
+    data = (run / "checkpoint.pt").read_bytes()
+    bad = tmp_path / "truncated.pt"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(UserError, match="corrupt or truncated"):
+        ckpt.load(bad)
+    evil = tmp_path / "evil.pt"
+    evil.write_bytes(pickle.dumps(_Payload()))
+    with pytest.raises(UserError, match="unpickling|not a torchprimer checkpoint|corrupt"):
+        ckpt.load(evil)
+    with pytest.raises(UserError, match="no checkpoint"):
+        ckpt.load(tmp_path / "missing.pt")
+
+
+class _Payload:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+KILL_SCRIPT = """
+import sys, torchprimer
+torchprimer.train(out=sys.argv[1], epochs=100000, hidden=(768, 768), batch_size=512, progress="none")
+"""
+
+
+def test_sigkill_during_checkpoint_writes_never_leaves_an_unloadable_checkpoint(tmp_path: Path) -> None:
+    rng = random.Random(0)
+    loaded = 0
+    attempts = 3
+    for attempt in range(attempts):
+        out = tmp_path / f"kill{attempt}"
+        proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(out)])
+        try:
+            deadline = time.monotonic() + 180  # start-up is slow on a busy 2-core machine
+            while not list(out.glob("*/checkpoint.pt")) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0.0, 1.5))  # land anywhere in the write/train cycle
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        for path in out.glob("*/checkpoint.pt"):
+            state = ckpt.load(path)
+            assert state["epoch"] >= 1 and "model" in state
+            loaded += 1
+    assert loaded == attempts

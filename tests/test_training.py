@@ -1,0 +1,112 @@
+"""The training loop and the run folder: learning, eval mode, no autograd in evaluation,
+determinism, and every file a run folder promises."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+import torchprimer
+from torchprimer.models import Objective
+from torchprimer.training.loop import evaluate
+
+
+def test_loss_decreases_and_accuracy_beats_chance() -> None:
+    result = torchprimer.train(epochs=4, save=False, progress="none")
+    losses = [r["train_loss"] for r in result.history]
+    assert all(b < a for a, b in zip(losses, losses[1:], strict=False)), losses
+    assert result.test["accuracy"] > 0.5  # ten classes: chance is 0.1
+    assert result.run_dir is None
+
+
+class _Spy(nn.Module):
+    """Records the mode and autograd state each forward pass sees."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(4, 3)
+        self.seen: list[tuple[bool, bool, bool]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append((self.training, torch.is_grad_enabled(), torch.is_inference_mode_enabled()))
+        return self.linear(x)
+
+
+def test_evaluation_runs_in_eval_mode_without_autograd_and_restores_mode() -> None:
+    spy = _Spy()
+    spy.train()
+    x, y = torch.randn(10, 4), torch.randint(0, 3, (10,))
+    metrics = evaluate(spy, x, y, Objective(binary=False))
+    assert spy.seen == [(False, False, True)]
+    assert spy.training  # put back in training mode afterwards
+    assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["loss"] > 0
+
+
+def test_same_seed_gives_identical_metrics_csv(tmp_path) -> None:
+    a = torchprimer.train(epochs=3, seed=7, out=tmp_path / "a", progress="none")
+    b = torchprimer.train(epochs=3, seed=7, out=tmp_path / "b", progress="none")
+    c = torchprimer.train(epochs=3, seed=8, out=tmp_path / "c", progress="none")
+    text = (a.run_dir / "metrics.csv").read_bytes()
+    assert text == (b.run_dir / "metrics.csv").read_bytes()
+    assert text != (c.run_dir / "metrics.csv").read_bytes()
+
+
+def test_run_folder_holds_everything_promised(tmp_path) -> None:
+    result = torchprimer.train(epochs=2, out=tmp_path, progress="none")
+    run = result.run_dir
+    assert run.parent == tmp_path and run.name.endswith("-digits-mlp")
+    for name in ["config.json", "metrics.csv", "metrics.jsonl", "summary.json", "model.safetensors",
+                 "checkpoint.pt", "curves.png", "confusion.png"]:
+        assert (run / name).is_file(), name
+    assert not list(run.glob(".*.tmp")), "temporary files left behind"
+    config = json.loads((run / "config.json").read_text())
+    assert config["config"]["epochs"] == 2 and config["config"]["hidden"] == [128]
+    assert config["data"]["classes"] == [str(i) for i in range(10)]
+    rows = (run / "metrics.csv").read_text().splitlines()
+    assert rows[0].split(",")[:3] == ["epoch", "train_loss", "train_acc"] and len(rows) == 3
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["test_accuracy"] == pytest.approx(result.test["accuracy"])
+    weights = load_file(run / "model.safetensors")
+    for key, value in result.model.state_dict().items():
+        assert torch.equal(weights[key], value), key
+    for png in ["curves.png", "confusion.png"]:
+        assert (run / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_nan_loss_stops_with_epoch_and_step(tmp_path) -> None:
+    from torchprimer.training.loop import TrainingDiverged
+
+    with pytest.raises(TrainingDiverged, match=r"epoch \d+, step \d+.*--lr"):
+        torchprimer.train(epochs=3, lr=1e6, optimizer="sgd", momentum=0.0, out=tmp_path, progress="none")
+    summary = json.loads(next(tmp_path.iterdir()).joinpath("summary.json").read_text())
+    assert summary["status"] == "failed"
+
+
+@pytest.mark.parametrize("model", ["linear", "mlp", "cnn"])
+def test_each_model_trains_on_digits(model: str) -> None:
+    result = torchprimer.train(model=model, epochs=1, save=False, progress="none")
+    assert result.test["accuracy"] > 0.2
+
+
+def test_neuron_trains_on_two_classes_with_bce() -> None:
+    from torchprimer.data import Dataset
+    from torchprimer.data.splits import prepare
+    from torchprimer.models import ModelSpec, build_model, objective_for
+    from torchprimer.progress import Silent
+    from torchprimer.training.config import TrainConfig
+    from torchprimer.training.loop import fit
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(400, 3, generator=g)
+    y = (x @ torch.tensor([1.0, -2.0, 0.5]) > 0).long()
+    splits = prepare(Dataset("line", x, y, ["neg", "pos"]), split_seed=0)
+    model = build_model(ModelSpec(name="neuron"), splits.input_shape, 2)
+    objective = objective_for(model)
+    assert objective.binary
+    cfg = TrainConfig(epochs=30, lr=0.05)
+    fit(model, splits, cfg, objective, Silent())
+    assert evaluate(model, splits.x_test, splits.y_test, objective)["accuracy"] > 0.9
