@@ -1,0 +1,179 @@
+"""`torchprimer export RUN_DIR --format safetensors|torchscript|onnx`: a model to ship elsewhere.
+
+An exporter can silently change what a model computes (an unsupported op, a frozen
+batch size, train-mode layers), so nothing is reported as exported until the written
+file has been loaded back and its outputs compared with the PyTorch model's. The file
+is written to a temporary name, checked there, and only then renamed into place: a
+failed check or a crash leaves no file behind that looks like a good export.
+
+Every format carries what a user needs to feed the model: the class names and the
+training split's mean and std (safetensors metadata, a TorchScript extra file, ONNX
+metadata_props).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import json
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from torchprimer.errors import UserError
+from torchprimer.fileio import atomic_path
+from torchprimer.runfolder import Run
+
+FORMATS = ("safetensors", "torchscript", "onnx")
+DEFAULT_NAMES = {"safetensors": "model.export.safetensors", "torchscript": "model.torchscript.pt",
+                 "onnx": "model.onnx"}
+TOLERANCE = 1e-5
+CHECK_BATCH = 32
+
+
+class ExportCheckFailed(RuntimeError):
+    """The exporter failed, or the exported model's outputs differ from PyTorch's beyond the tolerance."""
+
+
+def sample_batch(run: Run, n: int = CHECK_BATCH) -> torch.Tensor:
+    """A seeded standard-normal batch: normalised inputs have mean 0 and std 1 per channel,
+    so this exercises the model in the range it was trained on, without loading any data."""
+    generator = torch.Generator().manual_seed(0)
+    return torch.randn(n, *run.input_shape, generator=generator)
+
+
+def export_run(run: Run, fmt: str, out: Path | None = None) -> dict[str, Any]:
+    """Write the run's model in `fmt`, check it against PyTorch, and describe the result."""
+    if fmt not in FORMATS:
+        raise UserError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if fmt == "onnx":
+        _require_onnx()
+    path = Path(out) if out is not None else run.run_dir / DEFAULT_NAMES[fmt]
+    if path.is_dir():
+        path = path / DEFAULT_NAMES[fmt]
+    model = run.model.cpu().eval()
+    x = sample_batch(run)
+    with torch.inference_mode():  # one sample alone too: a frozen batch size would fail there
+        expected, expected_one = model(x).float(), model(x[:1]).float()
+    info = _model_info(run)
+    writers = {"safetensors": _write_safetensors, "torchscript": _write_torchscript, "onnx": _write_onnx}
+    checkers = {"safetensors": _run_safetensors, "torchscript": _run_torchscript, "onnx": _run_onnx}
+    with atomic_path(path) as tmp:
+        try:
+            writers[fmt](run, x, tmp, info)
+        except Exception as exc:  # exporters raise many types for an op they cannot translate
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ExportCheckFailed(f"the {fmt} exporter failed ({first[:160]}); nothing was written") from exc
+        worst = 0.0
+        for batch, reference in ((x, expected), (x[:1], expected_one)):
+            try:
+                got = checkers[fmt](run, tmp, batch)
+            except Exception as exc:  # the runtime cannot load or run what the exporter wrote
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise ExportCheckFailed(f"the written {fmt} file does not run ({first[:160]}); "
+                                        "nothing was written") from exc
+            if got.shape != reference.shape:
+                raise ExportCheckFailed(f"the {fmt} export gives outputs of shape {tuple(got.shape)}, "
+                                        f"PyTorch {tuple(reference.shape)}; nothing was written")
+            worst = max(worst, float((got.float() - reference).abs().max()))
+        if not worst <= TOLERANCE:
+            raise ExportCheckFailed(f"the {fmt} export differs from PyTorch by {worst:.3g} (tolerance "
+                                    f"{TOLERANCE:g}) on {len(x)} samples; nothing was written")
+        size = tmp.stat().st_size
+    return {"format": fmt, "path": str(path), "bytes": size, "max_abs_diff": worst, "tolerance": TOLERANCE,
+            "samples": len(x), "input_shape": ["batch", *run.input_shape], "classes": run.classes}
+
+
+def _model_info(run: Run) -> dict[str, str]:
+    """String metadata that travels inside every exported file."""
+    return {
+        "format": "torchprimer", "model": run.config.model, "dataset": run.config.dataset,
+        "classes": json.dumps(run.classes), "input_shape": json.dumps(list(run.input_shape)),
+        "mean": json.dumps(run.data["mean"]), "std": json.dumps(run.data["std"]),
+        "kind": run.kind, "config": json.dumps(run.config.to_dict()),
+        "output": "probability of the second class" if run.objective.binary else "logits (apply softmax)",
+    }
+
+
+def _write_safetensors(run: Run, x: torch.Tensor, tmp: Path, info: dict[str, str]) -> None:
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in run.model.state_dict().items()}
+    save_file(tensors, str(tmp), metadata=info)
+
+
+def _run_safetensors(run: Run, tmp: Path, x: torch.Tensor) -> torch.Tensor:
+    """Rebuild the model from config.json and the written file, as a user of the file would."""
+    import copy
+
+    from torchprimer.runfolder import read_weights
+
+    model = copy.deepcopy(run.model).cpu()
+    model.load_state_dict(read_weights(tmp, model))
+    with torch.inference_mode():
+        return model.eval()(x)
+
+
+@contextlib.contextmanager
+def _quiet_torchscript() -> Iterator[None]:
+    """PyTorch marks torch.jit as deprecated; the user asked for TorchScript, so say it once in --help."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*torch\.jit.*deprecated", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=r".*torch\.jit.*deprecated", category=FutureWarning)
+        warnings.filterwarnings("ignore", message=r".*torch\.jit.*deprecated", category=UserWarning)
+        yield
+
+
+def _write_torchscript(run: Run, x: torch.Tensor, tmp: Path, info: dict[str, str]) -> None:
+    # Tracing records the eval-mode graph (dropout off, batch norm on running statistics).
+    with _quiet_torchscript(), torch.no_grad():
+        traced = torch.jit.trace(run.model.cpu().eval(), x)
+        torch.jit.save(traced, str(tmp), _extra_files={"torchprimer.json": json.dumps(info)})
+
+
+def _run_torchscript(run: Run, tmp: Path, x: torch.Tensor) -> torch.Tensor:
+    with _quiet_torchscript(), torch.inference_mode():
+        return torch.jit.load(str(tmp), map_location="cpu")(x)
+
+
+def _require_onnx() -> None:
+    missing = [m for m in ("onnx", "onnxruntime", "onnxscript") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UserError(f"ONNX export needs {', '.join(missing)}; install them with: pip install 'torchprimer[onnx]'")
+
+
+def _write_onnx(run: Run, x: torch.Tensor, tmp: Path, info: dict[str, str]) -> None:
+    import onnx
+
+    batch = torch.export.Dim("batch")
+    output = "probability" if run.objective.binary else "logits"
+    # The exporter logs its progress on stdout; keep the command's output to its own lines.
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            run.model.cpu().eval(), (x,), str(tmp), dynamo=True, external_data=False, verbose=False,
+            input_names=["input"], output_names=[output], dynamic_shapes=({0: batch},),
+        )
+    proto = onnx.load(str(tmp))
+    for key, value in info.items():
+        proto.metadata_props.add(key=f"torchprimer.{key}", value=value)
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(tmp))
+
+
+def _run_onnx(run: Run, tmp: Path, x: torch.Tensor) -> torch.Tensor:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return torch.from_numpy(session.run(None, {name: x.numpy()})[0])
+
+
+def format_export(result: dict[str, Any]) -> str:
+    return (f"wrote {result['path']} ({result['format']}, {result['bytes']:,} bytes)\n"
+            f"checked against PyTorch on {result['samples']} samples and on 1: max abs difference "
+            f"{result['max_abs_diff']:.3g} (tolerance {result['tolerance']:g})")

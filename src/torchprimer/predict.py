@@ -1,0 +1,185 @@
+"""`torchprimer predict RUN_DIR FILE...`: classify new inputs exactly as training saw its data.
+
+Inputs are brought to the data set's raw scale (bytes become [0, 1], as in training),
+then normalised with the training split's mean and std stored in config.json; a model
+fed differently scaled inputs gives confident nonsense, so this must match training.
+Images are converted to the training size and channels; arrays and CSV rows must already
+have the training shape, and a wrong one is a UserError that says which shape was expected.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from torchprimer.data.splits import normalize, to_float
+from torchprimer.errors import UserError
+from torchprimer.runfolder import Run
+from torchprimer.training.loop import predict_outputs
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+@dataclass
+class Sample:
+    """One input in the data set's raw scale, shaped like a training sample."""
+
+    name: str
+    x: torch.Tensor
+    notes: list[str] = field(default_factory=list)
+
+
+def _shape_text(shape: tuple[int, ...], batch: bool = False) -> str:
+    """(1, 8, 8), (64,), or with `batch` (N, 1, 8, 8): how a person would write the shape."""
+    dims = (["N"] if batch else []) + [str(d) for d in shape]
+    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def read_inputs(paths: list[Path], run: Run, *, invert: bool = False) -> list[Sample]:
+    """Every sample in `paths`: one per image, one per row of a CSV, one or more per .npy."""
+    samples: list[Sample] = []
+    for path in paths:
+        if not path.is_file():
+            raise UserError(f"{path} does not exist or is not a file; give image, .npy or .csv files")
+        suffix = path.suffix.lower()
+        if suffix in IMAGE_SUFFIXES:
+            samples.append(read_image(path, run, invert=invert))
+        elif suffix == ".npy":
+            samples += read_npy(path, run.input_shape)
+        elif suffix == ".csv":
+            samples += read_csv(path, run.input_shape)
+        else:
+            raise UserError(f"{path}: cannot read {suffix or 'files without a suffix'}; "
+                            "give PNG/JPEG images, .npy arrays or .csv rows")
+    if not samples:
+        raise UserError("the given files hold no samples; give image files, .npy arrays or .csv rows")
+    return samples
+
+
+def read_image(path: Path, run: Run, *, invert: bool = False) -> Sample:
+    """An image file resized (antialiased) to the training size, in the training's channels."""
+    from PIL import Image, UnidentifiedImageError
+    from torchvision.transforms.v2 import functional as F
+
+    shape = run.input_shape
+    if run.kind != "image" or len(shape) != 3 or shape[0] not in (1, 3):
+        raise UserError(f"{path} is an image, but this run was trained on {run.kind} data of shape "
+                        f"{_shape_text(shape)}; give .npy arrays or .csv rows of that shape")
+    channels, height, width = shape
+    try:
+        with Image.open(path) as image:
+            mode, size = image.mode, image.size
+            pixels = F.pil_to_tensor(image.convert("L" if channels == 1 else "RGB"))
+    except (UnidentifiedImageError, OSError) as exc:
+        raise UserError(f"{path} is not a readable image ({exc}); give a PNG or JPEG file") from None
+    x = to_float(pixels)
+    notes = []
+    if size != (width, height):
+        x = F.resize(x, [height, width], antialias=True).clamp(0, 1)
+        notes.append(f"resized {size[0]}x{size[1]} to {width}x{height}")
+    if (mode in ("L", "1", "I", "I;16", "F")) != (channels == 1):
+        notes.append(f"converted {mode} to {'grayscale' if channels == 1 else 'RGB'}")
+    if invert:
+        x = 1 - x
+        notes.append("inverted")
+    return Sample(path.name, x, notes)
+
+
+def _as_samples(array: np.ndarray, shape: tuple[int, ...], where: str) -> torch.Tensor:
+    """(N, *shape) from an array shaped like one sample or a stack of them.
+
+    Single-channel data also accepts arrays without the channel axis, (H, W) or (N, H, W).
+    """
+    options = [shape]
+    if len(shape) >= 2 and shape[0] == 1:
+        options.append(shape[1:])
+    for option in options:
+        if array.shape == option:
+            return torch.from_numpy(array.copy()).reshape(1, *shape)
+        if array.ndim == len(option) + 1 and array.shape[1:] == option and array.shape[0] > 0:
+            return torch.from_numpy(array.copy()).reshape(-1, *shape)
+    raise UserError(f"{where} has shape {_shape_text(array.shape)}, but the model expects "
+                    f"{_shape_text(shape)} per sample, or {_shape_text(shape, batch=True)} for N samples")
+
+
+def read_npy(path: Path, shape: tuple[int, ...]) -> list[Sample]:
+    """Samples from a .npy file, without pickle; uint8 is taken as bytes (scaled to [0, 1])."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise UserError(f"{path} is not a plain .npy array ({str(exc).splitlines()[0][:80]}); "
+                        "save it with numpy.save from a numeric array") from None
+    except OSError as exc:
+        raise UserError(f"{path} is not a readable .npy file ({exc}); save it with numpy.save") from None
+    if array.dtype.kind not in "biuf":
+        raise UserError(f"{path} holds {array.dtype} values; give numbers (float32 or uint8)")
+    x = _as_samples(array if array.dtype == np.uint8 else array.astype(np.float32), shape, str(path))
+    _check_finite(x, str(path))
+    if len(x) == 1:
+        return [Sample(path.name, x[0])]
+    return [Sample(f"{path.name}[{i}]", row) for i, row in enumerate(x)]
+
+
+def read_csv(path: Path, shape: tuple[int, ...]) -> list[Sample]:
+    """One sample per row of numbers; a first row that is not numbers is a header and skipped."""
+    size = math.prod(shape)
+    samples = []
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        for line_no, row in enumerate(csv.reader(fh), start=1):
+            cells = [c.strip() for c in row]
+            if not any(cells):
+                continue
+            try:
+                values = [float(c) for c in cells]
+            except ValueError:
+                if line_no == 1:
+                    continue  # a header line
+                raise UserError(f"{path}:{line_no} holds a value that is not a number; "
+                                "give rows of numbers only") from None
+            if len(values) != size:
+                raise UserError(f"{path}:{line_no} has {len(values)} values, but the model expects {size} per "
+                                f"row (input shape {_shape_text(shape)}); drop any label or index column")
+            x = torch.tensor(values, dtype=torch.float32).reshape(shape)
+            _check_finite(x, f"{path}:{line_no}")
+            samples.append(Sample(f"{path.name}:{line_no}", x))
+    return samples
+
+
+def _check_finite(x: torch.Tensor, where: str) -> None:
+    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        raise UserError(f"{where} holds NaN or infinite values; give finite numbers")
+
+
+def predict_files(run: Run, paths: list[Path], *, top: int = 3, invert: bool = False) -> dict[str, Any]:
+    """Top-`top` classes with probabilities for every sample in `paths`."""
+    samples = read_inputs(paths, run, invert=invert)
+    x = torch.stack([to_float(s.x) for s in samples])
+    outputs = predict_outputs(run.model, normalize(x, run.mean, run.std).to(run.device), amp=run.config.amp)
+    probabilities = run.objective.probabilities(outputs).cpu()
+    k = min(top, len(run.classes))
+    values, indices = probabilities.topk(k, dim=1)
+    predictions = [
+        {"input": s.name, "notes": s.notes,
+         "top": [{"class": run.classes[int(i)], "index": int(i), "probability": float(p)}
+                 for p, i in zip(vals, idx, strict=True)]}
+        for s, vals, idx in zip(samples, values, indices, strict=True)
+    ]
+    return {"run_dir": str(run.run_dir), "predictions": predictions}
+
+
+def format_predictions(result: dict[str, Any]) -> str:
+    """One line per sample: its name, then the top classes with their probabilities."""
+    rows = result["predictions"]
+    width = max(len(r["input"]) for r in rows)
+    lines = []
+    for r in rows:
+        top = "  ".join(f"{t['class']} {t['probability']:.4f}" for t in r["top"])
+        note = f"  ({'; '.join(r['notes'])})" if r["notes"] else ""
+        lines.append(f"{r['input']:<{width}}  {top}{note}")
+    return "\n".join(lines)

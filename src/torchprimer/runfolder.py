@@ -1,0 +1,167 @@
+"""Open a finished run folder: its config, its data description, its model and its test split.
+
+`evaluate`, `predict` and `export` all start here, so a run folder is checked in one place:
+the weights come from `model.safetensors` only (never from unpickling), every tensor's
+name and shape must match the model that config.json describes, and the test split is
+recomputed with the stored config exactly as training made it (and compared with the
+sizes and statistics training recorded, so a changed data set cannot pass unnoticed).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from torchprimer.errors import UserError
+from torchprimer.models import Objective, build_model, objective_for
+from torchprimer.training.config import TrainConfig, resolve_device
+from torchprimer.training.run import load_splits, read_run_config
+
+WEIGHTS = "model.safetensors"
+
+
+@dataclass
+class Run:
+    """A loaded run: the model in eval mode on `device`, and what is needed to feed it."""
+
+    run_dir: Path
+    config: TrainConfig
+    data: dict[str, Any]
+    model: nn.Module
+    objective: Objective
+    device: torch.device
+    summary: dict[str, Any]
+    x_test: torch.Tensor | None = None  # normalised, on `device`, as training evaluated it
+    y_test: torch.Tensor | None = None
+
+    @property
+    def classes(self) -> list[str]:
+        return [str(c) for c in self.data["classes"]]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.data["input_shape"])
+
+    @property
+    def kind(self) -> str:
+        return str(self.data.get("kind", "table"))
+
+    @property
+    def mean(self) -> torch.Tensor:
+        """Per-channel mean of the training split, as stored in config.json."""
+        return torch.tensor(self.data["mean"], dtype=torch.float32)
+
+    @property
+    def std(self) -> torch.Tensor:
+        return torch.tensor(self.data["std"], dtype=torch.float32)
+
+
+def load_run(run_dir: str | Path, device: str | torch.device = "cpu", *, with_data: bool = True) -> Run:
+    """Load a run folder; `with_data=False` skips the test split (predict and export need no data).
+
+    Every problem a user can cause (a folder that is not a run, a missing, truncated or
+    foreign weights file, a data set that changed since training) is a one-line UserError.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.exists():
+        raise UserError(f"{run_dir} does not exist; pass a run folder such as runs/20261126-101500-digits-mlp")
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir} is a file, not a run folder; pass the folder that holds config.json")
+    stored = read_run_config(run_dir)
+    cfg: TrainConfig = stored["config"]
+    data = _check_data_info(stored["data"], run_dir)
+    summary = _read_summary(run_dir)
+    target = resolve_device(device) if isinstance(device, str) else device
+
+    model = build_model(cfg.model_spec, data["input_shape"], len(data["classes"]))
+    model.load_state_dict(read_weights(run_dir / WEIGHTS, model, summary))
+    model.to(target).eval()
+    run = Run(run_dir=run_dir, config=cfg, data=data, model=model,
+              objective=objective_for(model, cfg.label_smoothing), device=target, summary=summary)
+    if with_data:
+        run.x_test, run.y_test = _test_split(cfg, data, target, run_dir)
+    return run
+
+
+def _check_data_info(data: Any, run_dir: Path) -> dict[str, Any]:
+    """The "data" block of config.json must say enough to rebuild the model and its inputs."""
+    needed = ("classes", "input_shape", "mean", "std")
+    if not isinstance(data, dict) or any(k not in data for k in needed):
+        raise UserError(f"{run_dir}/config.json has no complete 'data' block ({', '.join(needed)}); "
+                        "it was not written by torchprimer train")
+    return data
+
+
+def _read_summary(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "summary.json"
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return summary if isinstance(summary, dict) else {}
+
+
+def read_weights(path: Path, model: nn.Module, summary: dict[str, Any] | None = None) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file, checked name by name and shape by shape against `model`.
+
+    safetensors holds no code, so reading it cannot run anything; a truncated or garbled
+    file fails to parse, and NaN or infinite weights (which a finished run never has) are
+    read as corruption too.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_safetensors
+
+    if not path.is_file():
+        status = (summary or {}).get("status")
+        if status and status != "finished":
+            raise UserError(f"{path.parent} has no {path.name}: its training was {status}; "
+                            f"finish it with 'torchprimer train --resume {path.parent}'")
+        raise UserError(f"{path.parent} has no {path.name}; is it a finished torchprimer run folder?")
+    try:
+        tensors = load_safetensors(path.read_bytes())
+    except (SafetensorError, ValueError, RuntimeError, OverflowError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UserError(f"{path} is corrupted or truncated ({first[:100]}); "
+                        "restore it or train the run again") from None
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise UserError(f"{path} does not fit the model in config.json (missing {missing[:3]}, "
+                        f"unexpected {unexpected[:3]}); was it copied from another run?")
+    for name, tensor in tensors.items():
+        if tuple(tensor.shape) != tuple(expected[name].shape):
+            raise UserError(f"{path}: tensor {name!r} has shape {tuple(tensor.shape)} but the model in "
+                            f"config.json needs {tuple(expected[name].shape)}; was it copied from another run?")
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise UserError(f"{path}: tensor {name!r} holds NaN or infinite values; the file is corrupted")
+    return tensors
+
+
+def _test_split(
+    cfg: TrainConfig, data: dict[str, Any], device: torch.device, run_dir: Path
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Recompute the splits with the stored config; refuse if they differ from training's."""
+    splits = load_splits(cfg, device)
+    same = (
+        [str(c) for c in splits.classes] == [str(c) for c in data["classes"]]
+        and list(splits.input_shape) == [int(d) for d in data["input_shape"]]
+        and ("sizes" not in data or splits.sizes() == data["sizes"])
+        and _close(splits.mean.tolist() + splits.std.tolist(), list(data["mean"]) + list(data["std"]))
+    )
+    if not same:
+        raise UserError(f"data set {cfg.dataset!r} no longer gives the splits {run_dir} was trained on "
+                        f"(sizes {splits.sizes()} vs {data.get('sizes')}); use the same data files as training")
+    return splits.x_test, splits.y_test
+
+
+def _close(a: list[float], b: list[float]) -> bool:
+    if len(a) != len(b):
+        return False
+    return all(math.isclose(x, y, rel_tol=1e-5, abs_tol=1e-7) for x, y in zip(a, b, strict=True))

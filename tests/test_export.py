@@ -1,0 +1,116 @@
+"""`torchprimer export`: every format loaded back independently and compared with PyTorch."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import run_cli
+from safetensors import safe_open
+
+import torchprimer
+from torchprimer import export as export_module
+from torchprimer.cli import main
+from torchprimer.errors import UserError
+from torchprimer.export import ExportCheckFailed, export_run
+from torchprimer.runfolder import load_run
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> torchprimer.TrainResult:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TORCHPRIMER_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+        return torchprimer.train(dataset="digits", epochs=2, out=tmp_path_factory.mktemp("runs"), progress="none")
+
+
+def reference(trained: torchprimer.TrainResult) -> tuple[torch.Tensor, torch.Tensor]:
+    """Real test inputs (not the exporter's own check batch) and the PyTorch model's logits on them."""
+    assert trained.data is not None
+    x = trained.data.x_test[:50].cpu()
+    trained.model.eval()
+    with torch.no_grad():
+        return x, trained.model(x)
+
+
+def test_onnx_matches_pytorch_on_test_data(trained: torchprimer.TrainResult, tmp_path: Path) -> None:
+    import onnx
+    import onnxruntime
+
+    out = tmp_path / "nested" / "digits.onnx"
+    result = export_run(load_run(trained.run_dir, with_data=False), "onnx", out)
+    assert result["path"] == str(out) and result["max_abs_diff"] <= 1e-5
+    x, expected = reference(trained)
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    got = torch.from_numpy(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0])
+    assert float((got - expected).abs().max()) <= 1e-5
+    props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert json.loads(props["torchprimer.classes"]) == trained.data.classes
+    assert json.loads(props["torchprimer.mean"]) == pytest.approx(trained.data.mean.tolist())
+    assert sorted(p.name for p in out.parent.iterdir()) == ["digits.onnx"]  # no temporary file left
+
+
+@pytest.mark.filterwarnings(r"ignore:.*torch\.jit.*deprecated:FutureWarning")
+def test_torchscript_and_safetensors_match_pytorch(trained: torchprimer.TrainResult, tmp_path: Path) -> None:
+    run = load_run(trained.run_dir, with_data=False)
+    x, expected = reference(trained)
+
+    ts = export_run(run, "torchscript", tmp_path)  # a folder: the default name goes inside
+    assert Path(ts["path"]) == tmp_path / "model.torchscript.pt" and ts["max_abs_diff"] <= 1e-5
+    extra = {"torchprimer.json": ""}
+    loaded = torch.jit.load(ts["path"], _extra_files=extra)
+    with torch.no_grad():
+        assert float((loaded(x) - expected).abs().max()) <= 1e-5
+    assert json.loads(extra["torchprimer.json"])["model"] == "mlp"
+
+    st = export_run(run, "safetensors", tmp_path / "weights.safetensors")
+    assert st["max_abs_diff"] == 0.0
+    with safe_open(st["path"], framework="pt") as fh:
+        meta = fh.metadata()
+        for name, tensor in trained.model.state_dict().items():
+            assert torch.equal(fh.get_tensor(name), tensor.cpu())
+    assert json.loads(meta["std"]) == pytest.approx(trained.data.std.tolist())
+    assert json.loads(meta["config"])["epochs"] == 2
+
+
+def test_a_failed_check_leaves_no_file(trained: torchprimer.TrainResult, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    real = export_module._run_torchscript
+    monkeypatch.setattr(export_module, "_run_torchscript", lambda run, path, x: real(run, path, x) + 1e-3)
+    with pytest.raises(ExportCheckFailed, match=r"differs from PyTorch by 0\.001"):
+        export_run(load_run(trained.run_dir, with_data=False), "torchscript", tmp_path / "m.pt")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_export_json_and_bad_format(trained: torchprimer.TrainResult, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", str(trained.run_dir), "--format", "torchscript", "--out", str(tmp_path / "m.pt"), "--json"])
+    assert exit_info.value.code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["format"] == "torchscript" and Path(result["path"]).is_file()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", str(trained.run_dir), "--format", "pickle"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "use one of safetensors, torchscript, onnx" in err
+
+
+def test_onnx_missing_says_how_to_install(trained: torchprimer.TrainResult, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # what find_spec reports for a missing module
+    with pytest.raises(UserError, match=r"pip install 'torchprimer\[onnx\]'"):
+        export_run(load_run(trained.run_dir, with_data=False), "onnx", tmp_path / "m.onnx")
+
+
+def test_cli_export_truncated_weights_is_one_line_exit_2(trained: torchprimer.TrainResult, tmp_path: Path) -> None:
+    run_dir = Path(shutil.copytree(trained.run_dir, tmp_path / "run"))
+    weights = run_dir / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    proc = run_cli("export", str(run_dir), "--format", "onnx")
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "model.safetensors is corrupted or truncated" in proc.stderr
+    assert not (run_dir / "model.onnx").exists()

@@ -1,0 +1,200 @@
+"""`torchprimer predict`: images, .npy arrays and CSV rows, normalised exactly as in training."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import run_cli
+from PIL import Image
+
+import torchprimer
+from torchprimer.cli import main
+from torchprimer.errors import UserError
+from torchprimer.predict import predict_files
+from torchprimer.runfolder import load_run
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> torchprimer.TrainResult:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TORCHPRIMER_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+        return torchprimer.train(dataset="digits", epochs=2, out=tmp_path_factory.mktemp("runs"), progress="none")
+
+
+@pytest.fixture(scope="module")
+def raw_test(trained: torchprimer.TrainResult) -> torch.Tensor:
+    """The test images back in the data set's raw [0, 1] scale (digits: pixel count / 16)."""
+    data = trained.data
+    assert data is not None
+    return (data.x_test.cpu() * data.std.view(1, -1, 1, 1) + data.mean.view(1, -1, 1, 1)).clamp(0, 1)
+
+
+def reference_probabilities(trained: torchprimer.TrainResult, raw: torch.Tensor) -> torch.Tensor:
+    """Softmax of the trained model on raw inputs normalised by hand, independently of predict.py."""
+    data = trained.data
+    assert data is not None
+    x = (raw - data.mean.view(1, -1, 1, 1)) / data.std.view(1, -1, 1, 1)
+    trained.model.eval()
+    with torch.no_grad():
+        return trained.model(x).softmax(dim=1)
+
+
+def probabilities(result: dict, classes: int = 10) -> torch.Tensor:
+    """Full probability rows from a predict result asked for every class (top=10)."""
+    rows = torch.zeros(len(result["predictions"]), classes)
+    for i, p in enumerate(result["predictions"]):
+        for t in p["top"]:
+            rows[i, t["index"]] = t["probability"]
+    return rows
+
+
+def test_npy_and_csv_match_the_model_on_the_test_split(
+    trained: torchprimer.TrainResult, raw_test: torch.Tensor, tmp_path: Path
+) -> None:
+    raw = raw_test[:5]
+    expected = reference_probabilities(trained, raw)
+    np.save(tmp_path / "stack.npy", raw.numpy())  # (5, 1, 8, 8)
+    np.save(tmp_path / "nochannel.npy", raw[:, 0].numpy())  # (5, 8, 8) is accepted for 1-channel data
+    np.save(tmp_path / "one.npy", raw[0, 0].numpy())  # a single (8, 8) sample
+    header = ",".join(f"p{i}" for i in range(64))
+    rows = "\n".join(",".join(repr(float(v)) for v in r.flatten()) for r in raw)
+    (tmp_path / "rows.csv").write_text(header + "\n" + rows + "\n", encoding="utf-8")
+    run = load_run(trained.run_dir, with_data=False)
+    files = [tmp_path / n for n in ("stack.npy", "nochannel.npy", "one.npy", "rows.csv")]
+    result = predict_files(run, files, top=10)
+    names = [p["input"] for p in result["predictions"]]
+    assert names[:2] == ["stack.npy[0]", "stack.npy[1]"] and "one.npy" in names and "rows.csv:2" in names
+    got = probabilities(result)
+    torch.testing.assert_close(got[0:5], expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(got[5:10], expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(got[10], expected[0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(got[11:16], expected, atol=1e-5, rtol=0)
+    top = result["predictions"][0]["top"]
+    assert [t["probability"] for t in top] == sorted((t["probability"] for t in top), reverse=True)
+
+
+def test_png_at_training_size_is_exact_and_uint8_is_scaled(
+    trained: torchprimer.TrainResult, raw_test: torch.Tensor, tmp_path: Path
+) -> None:
+    pixels = (raw_test[:3, 0] * 255).round().to(torch.uint8).numpy()
+    for i, p in enumerate(pixels):
+        Image.fromarray(p, mode="L").save(tmp_path / f"d{i}.png")
+    np.save(tmp_path / "bytes.npy", pixels)  # uint8 arrays are bytes: divided by 255 as in training
+    expected = reference_probabilities(trained, torch.from_numpy(pixels).float().div(255).unsqueeze(1))
+    run = load_run(trained.run_dir, with_data=False)
+    result = predict_files(run, [tmp_path / f"d{i}.png" for i in range(3)] + [tmp_path / "bytes.npy"], top=10)
+    got = probabilities(result)
+    torch.testing.assert_close(got[:3], expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(got[3:], expected, atol=1e-5, rtol=0)
+    assert all(p["notes"] == [] for p in result["predictions"][:3])
+
+
+def test_larger_rgb_png_and_jpeg_are_converted(
+    trained: torchprimer.TrainResult, raw_test: torch.Tensor, tmp_path: Path
+) -> None:
+    gray = (raw_test[0, 0] * 255).round().to(torch.uint8).numpy()
+    big = np.kron(gray, np.ones((4, 4), dtype=np.uint8))  # 32x32
+    Image.fromarray(np.stack([big] * 3, axis=-1), mode="RGB").save(tmp_path / "big.png")
+    Image.fromarray(big, mode="L").save(tmp_path / "big.jpg", quality=95)
+    inverted = Image.fromarray(255 - gray, mode="L")
+    inverted.save(tmp_path / "ink.png")
+    run = load_run(trained.run_dir, with_data=False)
+    result = predict_files(run, [tmp_path / "big.png", tmp_path / "big.jpg"], top=3)
+    png, jpg = result["predictions"]
+    assert png["notes"] == ["resized 32x32 to 8x8", "converted RGB to grayscale"]
+    assert jpg["notes"] == ["resized 32x32 to 8x8"]
+    for p in (png, jpg):
+        assert len(p["top"]) == 3 and 0 < sum(t["probability"] for t in p["top"]) <= 1 + 1e-6
+    # --invert turns dark ink on light paper back into the data set's light ink on dark.
+    plain = predict_files(run, [tmp_path / "ink.png"], top=10, invert=True)
+    Image.fromarray(gray, mode="L").save(tmp_path / "plain.png")
+    direct = predict_files(run, [tmp_path / "plain.png"], top=10)
+    torch.testing.assert_close(probabilities(plain), probabilities(direct), atol=1e-5, rtol=0)
+    assert plain["predictions"][0]["notes"] == ["inverted"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("small.npy", np.zeros((1, 7, 7), np.float32), "has shape (1, 7, 7), but the model expects (1, 8, 8)"),
+        ("rgb.npy", np.zeros((8, 8, 3), np.float32), "has shape (8, 8, 3), but the model expects (1, 8, 8)"),
+        ("flat.npy", np.zeros(64, np.float32), "(N, 1, 8, 8) for N samples"),
+        ("nan.npy", np.full((8, 8), np.nan, np.float32), "NaN or infinite"),
+        ("text.npy", np.array(["a", "b"]), "give numbers"),
+        ("wide.csv", ",".join(["0"] * 65) + "\n", "rows.csv:1 has 65 values, but the model expects 64"),
+        ("bad.csv", "a,b\n1,x\n", "is not a number"),
+        ("notes.txt", "hello", "cannot read .txt"),
+        ("broken.png", b"not a png", "is not a readable image"),
+    ],
+)
+def test_bad_files_are_user_errors(
+    trained: torchprimer.TrainResult, tmp_path: Path, name: str, content: object, expected: str
+) -> None:
+    path = tmp_path / name
+    if isinstance(content, np.ndarray):
+        np.save(path, content)
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(str(content), encoding="utf-8")
+    if name == "wide.csv":
+        path = path.rename(tmp_path / "rows.csv")
+    run = load_run(trained.run_dir, with_data=False)
+    with pytest.raises(UserError, match=re.escape(expected)):
+        predict_files(run, [path])
+
+
+def test_missing_file_and_image_for_non_image_run(trained: torchprimer.TrainResult, tmp_path: Path) -> None:
+    run = load_run(trained.run_dir, with_data=False)
+    with pytest.raises(UserError, match="does not exist"):
+        predict_files(run, [tmp_path / "nope.png"])
+    Image.new("L", (8, 8)).save(tmp_path / "x.png")
+    run.data["kind"] = "table"
+    with pytest.raises(UserError, match=r"trained on table data of shape \(1, 8, 8\)"):
+        predict_files(run, [tmp_path / "x.png"])
+
+
+def test_cli_predict_json_and_text(trained: torchprimer.TrainResult, raw_test: torch.Tensor, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    Image.fromarray((raw_test[0, 0] * 255).round().to(torch.uint8).numpy(), mode="L").save(tmp_path / "a.png")
+    np.save(tmp_path / "b.npy", raw_test[:2].numpy())
+    with pytest.raises(SystemExit) as exit_info:
+        main(["predict", str(trained.run_dir), str(tmp_path / "a.png"), str(tmp_path / "b.npy"), "--top", "2",
+              "--json"])
+    assert exit_info.value.code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [p["input"] for p in result["predictions"]] == ["a.png", "b.npy[0]", "b.npy[1]"]
+    assert all(len(p["top"]) == 2 for p in result["predictions"])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["predict", str(trained.run_dir), str(tmp_path / "a.png"), "--top", "1"])
+    assert exit_info.value.code == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("a.png  ") and line.split()[1] in trained.data.classes
+
+
+def test_cli_wrong_shape_is_one_line_exit_2(trained: torchprimer.TrainResult, tmp_path: Path) -> None:
+    np.save(tmp_path / "rgb.npy", np.zeros((2, 3, 8, 8), np.float32))
+    proc = run_cli("predict", str(trained.run_dir), str(tmp_path / "rgb.npy"))
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "has shape (2, 3, 8, 8), but the model expects (1, 8, 8)" in proc.stderr
+
+
+def test_cli_corrupted_weights_is_one_line_exit_2(trained: torchprimer.TrainResult, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained.run_dir, run_dir)
+    weights = run_dir / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[8:40] = b"\x00garbage garbage garbage garbage"[:32]  # the JSON header
+    weights.write_bytes(bytes(data))
+    np.save(tmp_path / "one.npy", np.zeros((8, 8), np.float32))
+    proc = run_cli("predict", str(run_dir), str(tmp_path / "one.npy"))
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "model.safetensors is corrupted or truncated" in proc.stderr
