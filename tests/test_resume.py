@@ -104,7 +104,7 @@ def test_truncated_or_foreign_checkpoints_are_clear_errors(tmp_path: Path) -> No
         ckpt.load(bad)
     evil = tmp_path / "evil.pt"
     evil.write_bytes(pickle.dumps(_Payload()))
-    with pytest.raises(UserError, match="unpickling|not a torchprimer checkpoint|corrupt"):
+    with pytest.raises(UserError, match=r"unpickling|not a torchprimer checkpoint|corrupt"):
         ckpt.load(evil)
     with pytest.raises(UserError, match="no checkpoint"):
         ckpt.load(tmp_path / "missing.pt")

@@ -199,3 +199,21 @@ class Objective:
 
 def objective_for(model: nn.Module, label_smoothing: float = 0.0) -> Objective:
     return Objective(binary=isinstance(model, Neuron), label_smoothing=label_smoothing)
+
+
+def model_table(dataset: str, *, hidden: str = "128", activation: str = "relu") -> list[dict[str, object]]:
+    """Every model built for `dataset`'s shape, with its parameter count (None where it does not apply)."""
+    from torchprimer.data import load
+
+    data = load(dataset)
+    rows: list[dict[str, object]] = []
+    for name, (_, description) in MODELS.items():
+        spec = ModelSpec(name=name, hidden=parse_hidden(hidden), activation=activation)
+        row: dict[str, object] = {"model": name, "description": description, "input_shape": list(data.input_shape),
+                                  "classes": data.num_classes, "parameters": None, "note": ""}
+        try:
+            row["parameters"] = count_parameters(build_model(spec, data.input_shape, data.num_classes))
+        except UserError as exc:
+            row["note"] = "n/a: " + str(exc).split(";")[0]
+        rows.append(row)
+    return rows

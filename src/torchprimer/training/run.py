@@ -95,6 +95,28 @@ def load_splits(cfg: TrainConfig, device: torch.device) -> tpdata.Splits:
     )
 
 
+def build(cfg: TrainConfig) -> tuple[torch.device, tpdata.Splits, nn.Module]:
+    """Device, data and a freshly initialised model for `cfg`, seeded; no files touched."""
+    device = resolve_device(cfg.device)
+    set_deterministic(cfg.deterministic)
+    seed_everything(cfg.seed)
+    splits = load_splits(cfg, device)
+    model = build_model(cfg.model_spec, splits.input_shape, splits.num_classes).to(device)
+    return device, splits, model
+
+
+def augmentation(cfg: TrainConfig, splits: tpdata.Splits) -> Any:
+    """The batch augmentation --augment asks for, or None; refuses data it cannot help."""
+    if not cfg.augment:
+        return None
+    from torchprimer.data.augment import make_augment
+
+    augment = make_augment(splits)
+    if augment is None:
+        raise UserError(f"--augment works on images; {cfg.dataset!r} holds {splits.kind} data, so leave it out")
+    return augment
+
+
 def data_info(splits: tpdata.Splits) -> dict[str, Any]:
     """What predict/evaluate need to treat new inputs exactly like the training data."""
     return {
@@ -183,16 +205,13 @@ def train(
             raise UserError(f"{resume_dir} already ran {resume_state['epoch']} epochs; ask for more with --epochs")
     else:
         cfg = make_config(**options)
-    device = resolve_device(cfg.device)
-    set_deterministic(cfg.deterministic)
-    seed_everything(cfg.seed)
-    splits = load_splits(cfg, device)
-    model = build_model(cfg.model_spec, splits.input_shape, splits.num_classes).to(device)
+    device, splits, model = build(cfg)
     objective = objective_for(model, cfg.label_smoothing)
     trained = model
     if cfg.compile and device.type == "cuda":
         trained = torch.compile(model)
 
+    augment = augmentation(cfg, splits)  # refuses a bad --augment before anything is written
     board = tensorboard_writer_class() if tensorboard else None
     run_dir = resume_dir if resume_dir is not None else (new_run_dir(out, cfg) if save else None)
     if run_dir is not None:
@@ -219,7 +238,7 @@ def train(
         fitted = fit(
             trained, splits, cfg, objective, reporter,
             checkpoint_path=run_dir / "checkpoint.pt" if run_dir else None,
-            resume_from=resume_state, on_epoch=on_epoch,
+            resume_from=resume_state, on_epoch=on_epoch, augment=augment,
             history_out=result.history,
         )
     except BaseException as exc:

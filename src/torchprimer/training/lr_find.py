@@ -1,0 +1,96 @@
+"""The learning-rate range test (Smith 2017, as popularised by fastai's `lr_find`).
+
+Train a fresh model for a few hundred steps while the learning rate grows exponentially;
+the loss first falls faster and faster, then blows up. A good learning rate sits where
+the loss falls fastest, well before the minimum: that is the suggestion.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from torchprimer.data.batches import device_batches
+from torchprimer.errors import UserError
+from torchprimer.models import objective_for
+from torchprimer.training.config import TrainConfig
+from torchprimer.training.loop import make_optimizer
+
+
+@dataclass
+class LRFinderResult:
+    lrs: list[float]
+    losses: list[float]  # exponentially smoothed, as plotted
+    suggestion: float
+    min_loss_lr: float
+
+
+def lr_range_test(
+    cfg: TrainConfig, *, start: float = 1e-7, end: float = 10.0, steps: int = 100, smoothing: float = 0.05,
+) -> LRFinderResult:
+    """Run the range test for the model and data of `cfg`; the model is thrown away after."""
+    from torchprimer.training.run import build
+
+    if not (0 < start < end) or steps < 10:
+        raise UserError("lr-find needs 0 < --start < --end and at least 10 --steps")
+    _, splits, model = build(cfg)
+    objective = objective_for(model, cfg.label_smoothing)
+    optimizer = make_optimizer(model, dataclasses.replace(cfg, lr=start))
+    factor = (end / start) ** (1 / (steps - 1))
+    lrs: list[float] = []
+    losses: list[float] = []
+    smooth, best = 0.0, math.inf
+    step, epoch = 0, 0
+    model.train()
+    while step < steps:
+        for xb, yb in device_batches(splits.x_train, splits.y_train, cfg.batch_size, seed=cfg.seed, epoch=epoch):
+            lr = start * factor**step
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            optimizer.zero_grad(set_to_none=True)
+            loss = objective.loss(model(xb), yb)
+            loss.backward()
+            optimizer.step()
+            value = float(loss.detach())
+            smooth = value if step == 0 else smoothing * value + (1 - smoothing) * smooth
+            if not math.isfinite(value) or (step > 10 and smooth > 4 * best):
+                step = steps  # diverged: the rest of the curve says nothing
+                break
+            best = min(best, smooth)
+            lrs.append(lr)
+            losses.append(smooth)
+            step += 1
+            if step >= steps:
+                break
+        epoch += 1
+    return LRFinderResult(lrs=lrs, losses=losses, suggestion=_steepest(lrs, losses),
+                          min_loss_lr=lrs[min(range(len(losses)), key=losses.__getitem__)])
+
+
+def _steepest(lrs: list[float], losses: list[float]) -> float:
+    """The learning rate where the smoothed loss falls fastest per decade of learning rate."""
+    if len(losses) < 3:
+        return lrs[0]
+    logs = torch.tensor(lrs).log10()
+    slope = torch.gradient(torch.tensor(losses), spacing=(logs,))[0]
+    # ignore the last points, where the curve turns up towards divergence
+    stop = max(2, int(len(losses) * 0.9))
+    return float(lrs[int(slope[:stop].argmin())])
+
+
+def plot(result: LRFinderResult, path: str | Path) -> Path:
+    from torchprimer.report import _pyplot, save_figure
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(result.lrs, result.losses)
+    ax.axvline(result.suggestion, color="red", linestyle="--", label=f"suggested lr {result.suggestion:.2e}")
+    ax.set(xscale="log", xlabel="learning rate (log scale)", ylabel="training loss (smoothed)",
+           title="learning-rate range test")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return save_figure(fig, path)

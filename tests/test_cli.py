@@ -1,0 +1,99 @@
+"""The command line end to end: real subprocesses, exit codes, one-line errors, no stray run folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+
+from torchprimer.cli import main
+
+
+def test_train_end_to_end_in_a_subprocess(tmp_path: Path) -> None:
+    proc = run_cli("train", "--epochs", "2", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    # not a terminal: one plain line per epoch, then the test figures and the run folder
+    assert lines[0].startswith("epoch 1/2") and lines[1].startswith("epoch 2/2")
+    assert "test accuracy" in proc.stdout and "run folder:" in proc.stdout
+    assert len(list(tmp_path.iterdir())) == 1
+
+
+def test_quiet_prints_nothing_and_json_prints_a_summary(tmp_path: Path) -> None:
+    quiet = run_cli("train", "--epochs", "1", "--quiet", "--out", str(tmp_path / "q"))
+    assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""
+    as_json = run_cli("train", "--epochs", "1", "--json", "--out", str(tmp_path / "j"))
+    summary = json.loads(as_json.stdout)
+    assert summary["epochs_run"] == 1 and 0 <= summary["test_accuracy"] <= 1
+
+
+BAD = [
+    (["--epochs", "0"], "--epochs"),
+    (["--lr", "-1"], "--lr"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--device", "cuda"], "cuda"),
+    (["--no-such-option"], "No such option"),
+    (["--hidden", "12,,3"], "--hidden"),
+    (["--model", "neuron"], "two classes"),
+    (["--dataset", "nope"], "known data sets"),
+    (["--optimizer", "rmsprop"], "optimizer"),
+]
+
+
+@pytest.mark.parametrize(("args", "mentions"), BAD)
+def test_bad_train_input_is_one_line_exit_2_and_no_run_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], mentions: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", *args, "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and mentions in err, err
+    assert "Traceback" not in err
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())
+
+
+def test_bad_input_from_the_real_entry_point_has_no_traceback(tmp_path: Path) -> None:
+    proc = run_cli("train", "--epochs", "0", "--out", str(tmp_path))
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1
+    assert "Traceback" not in proc.stderr and not tmp_path.exists()
+
+
+def test_help_lists_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "Examples" in out and "--resume" in out and "--early-stopping" in out
+
+
+def test_resume_of_a_folder_that_is_not_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--resume", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "not a torchprimer run folder" in capsys.readouterr().err
+
+
+def test_models_lists_parameter_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    main_exit(["models", "--json"])
+    rows = {r["model"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["linear"]["parameters"] == 64 * 10 + 10
+    assert rows["mlp"]["parameters"] == 64 * 128 + 128 + 128 * 10 + 10
+    assert rows["neuron"]["parameters"] is None and "two classes" in rows["neuron"]["note"]
+
+
+def test_lr_find_suggests_a_rate_inside_the_range(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    plot = tmp_path / "lr.png"
+    main_exit(["lr-find", "--steps", "60", "--plot", str(plot), "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert 1e-7 <= result["suggestion"] <= result["min_loss_lr"] <= 10
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+    assert min(result["losses"]) < result["losses"][0]  # the loss does fall somewhere in the sweep
+
+
+def main_exit(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 0
