@@ -79,7 +79,7 @@ def test_run_folder_holds_everything_promised(tmp_path) -> None:
 
 
 def test_nan_loss_stops_with_epoch_and_step(tmp_path) -> None:
-    from torchprimer.training.loop import TrainingDiverged
+    from torchprimer.errors import TrainingDiverged
 
     with pytest.raises(TrainingDiverged, match=r"epoch \d+, step \d+.*--lr"):
         torchprimer.train(epochs=3, lr=1e6, optimizer="sgd", momentum=0.0, out=tmp_path, progress="none")

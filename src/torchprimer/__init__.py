@@ -5,10 +5,24 @@ The Python API mirrors the command line::
     import torchprimer
     result = torchprimer.train(dataset="digits", epochs=10)
     result.test["accuracy"], result.run_dir
+
+`train` is imported on first use, so `torchprimer --help` does not pay for importing torch.
 """
 
-from torchprimer.errors import UserError
-from torchprimer.training.run import TrainResult, train
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["TrainResult", "UserError", "train"]
+from torchprimer.errors import TrainingDiverged, UserError
+
+if TYPE_CHECKING:
+    from torchprimer.training.run import TrainResult, train
+
+__all__ = ["TrainResult", "TrainingDiverged", "UserError", "train"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("train", "TrainResult"):
+        from torchprimer.training import run
+
+        return getattr(run, name)
+    raise AttributeError(f"module 'torchprimer' has no attribute {name!r}")

@@ -7,3 +7,7 @@ the Python API lets it propagate so a notebook shows the same message.
 
 class UserError(ValueError):
     """Bad input: the message says what is wrong and what to do instead."""
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the message names where and what to try (exit 1)."""

@@ -18,8 +18,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from torchprimer.autodiff.mlp import manual_forward_backward
 from torchprimer.data.batches import device_batches, num_batches
 from torchprimer.data.splits import Splits
+from torchprimer.errors import TrainingDiverged
 from torchprimer.models import Objective
 from torchprimer.progress import Progress
 from torchprimer.training import checkpoint as ckpt
@@ -27,10 +29,6 @@ from torchprimer.training.config import TrainConfig
 from torchprimer.training.schedules import lr_factor
 
 EVAL_BATCH = 1024
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the message names where and what to try."""
 
 
 @dataclass
@@ -108,10 +106,13 @@ def train_epoch(
         if augment is not None:
             xb = augment(xb)
         optimizer.zero_grad(set_to_none=True)
-        with autocast(device, cfg.amp):
-            output = model(xb)
-            loss = objective.loss(output, yb)
-        loss.backward()
+        if cfg.backward == "manual":  # the chain rule by explicit formulas, no autograd (seed §7.2)
+            output, loss = manual_forward_backward(model, xb, yb, objective)
+        else:
+            with autocast(device, cfg.amp):
+                output = model(xb)
+                loss = objective.loss(output, yb)
+            loss.backward()
         if cfg.clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
         optimizer.step()
