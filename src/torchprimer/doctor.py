@@ -24,7 +24,7 @@ import torch
 
 PACKAGES = ["torch", "torchvision", "numpy", "matplotlib", "scikit-learn", "mnist1d", "rich",
             "typer", "safetensors"]
-OPTIONAL = ["onnx", "onnxruntime", "tensorboard", "fastapi", "uvicorn"]
+OPTIONAL = ["onnx", "onnxruntime", "onnxscript", "tensorboard"]
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 FLOAT32_TOLERANCE = 1e-4
 
