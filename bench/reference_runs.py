@@ -1,0 +1,50 @@
+"""Reference runs: torchprimer's models on digits and MNIST-1D, beside the published figures.
+
+    .venv/bin/python bench/reference_runs.py              # all runs, a Markdown table on stdout
+    .venv/bin/python bench/reference_runs.py --quick      # 1 epoch each, to check it works
+
+Every accuracy and time in the table comes from training here and now. The published
+column quotes the papers (see DESIGN.md) so the reader can compare; it is never a result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+
+import torchprimer
+
+# (dataset, model, epochs, published figure with its source)
+RUNS = [
+    ("digits", "linear", 10, ""),
+    ("digits", "mlp", 10, ""),
+    ("digits", "cnn", 10, ""),
+    ("mnist1d", "linear", 100, "logistic regression 32% (Greydanus & Kobak 2024)"),
+    ("mnist1d", "mlp", 100, "MLP 68% (Greydanus & Kobak 2024)"),
+    ("mnist1d", "cnn", 100, "CNN 94% (Greydanus & Kobak 2024)"),
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="one epoch per run (a smoke test)")
+    parser.add_argument("--only", default="", help="comma-separated data sets to run, e.g. digits")
+    args = parser.parse_args(argv)
+    only = {s for s in args.only.split(",") if s}
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, seed 0, default options otherwise\n")
+    print("| data set | model | epochs | test accuracy | training seconds | published |")
+    print("|---|---|---:|---:|---:|---|")
+    for dataset, model, epochs, published in RUNS:
+        if only and dataset not in only:
+            continue
+        epochs = 1 if args.quick else epochs
+        result = torchprimer.train(dataset=dataset, model=model, epochs=epochs, save=False, progress="none")
+        print(f"| {dataset} | {model} | {epochs} | {result.test['accuracy']:.4f} | "
+              f"{result.train_seconds:.1f} | {published} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
