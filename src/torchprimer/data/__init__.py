@@ -1,8 +1,10 @@
-"""Data sets by name (`registry`), splits and normalisation (`splits`), batching (`batches`)."""
+"""Data sets by name (`registry`), splits and normalisation (`splits`), batching (`batches`),
+augmentation on the device (`augment`), statistics (`stats`) and pictures (`inspection`)."""
 
+from torchprimer.data.augment import make_augment
 from torchprimer.data.batches import device_batches
 from torchprimer.data.registry import Dataset, LoadOptions, Source, load, parse_name, sources
-from torchprimer.data.splits import Splits, channel_stats, normalize, prepare, stratified_split
+from torchprimer.data.splits import Splits, channel_stats, normalize, prepare, split_indices, stratified_split
 
 __all__ = [
     "Dataset",
@@ -12,9 +14,11 @@ __all__ = [
     "channel_stats",
     "device_batches",
     "load",
+    "make_augment",
     "normalize",
     "parse_name",
     "prepare",
     "sources",
+    "split_indices",
     "stratified_split",
 ]

@@ -32,6 +32,10 @@ class Dataset:
     y_test: torch.Tensor | None = None
     source: str = ""
     kind: str = "table"  # "image", "signal" or "table": decides pictures and augmentation
+    # Whether a mirror image keeps the label: true for photos and clothes, false for
+    # digits and characters (a flipped 2 is not a 2). Augmentation reads it.
+    flip_invariant: bool = False
+    from_cache: bool = False  # True when the tensors came from torchprimer's cache
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -65,14 +69,30 @@ class Source:
     description: str
     available: Callable[[LoadOptions], bool] = lambda options: True
     takes_path: bool = False  # registered as "name:PATH"
+    size: str = ""  # how many samples of what shape, for `data list`
 
 
 def sources() -> dict[str, Source]:
     """The registry: one entry per data set name."""
-    from torchprimer.data import digits
+    from torchprimer.data import cifar, csvfile, digits, imagefolder, mnist, mnist1d, npz, toy
 
     entries = [
-        Source("digits", digits.load, "scikit-learn's bundled 8x8 handwritten digits (1,797 images)"),
+        Source("digits", digits.load, "scikit-learn's bundled 8x8 handwritten digits",
+               size="1,797 x 1x8x8, 10 classes"),
+        Source("mnist1d", mnist1d.load, "MNIST-1D, generated offline by the mnist1d package (seed 42)",
+               size="5,000 x 1x40 (4,000/1,000), 10 classes"),
+        *(Source(name, mnist.loader(name), mnist.describe(name), available=mnist.availability(name),
+                 size="70,000 x 1x28x28 (60,000/10,000), 10 classes")
+          for name in mnist.FAMILIES),
+        Source("cifar10", cifar.load, "CIFAR-10: python batches in DIR/cifar-10-batches-py/, read by torchvision",
+               available=cifar.available, size="60,000 x 3x32x32 (50,000/10,000), 10 classes"),
+        Source("imagefolder", imagefolder.load, "a folder with one sub-folder of images per class (PNG, JPEG, ...)",
+               takes_path=True, size="any; resized to --image-size"),
+        Source("npz", npz.load, "a NumPy .npz with arrays x and y (optional x_test, y_test, classes)",
+               takes_path=True, size="any"),
+        Source("csv", csvfile.load, "a CSV file of numbers, one sample a row, label in the last column or 'label'",
+               takes_path=True, size="any"),
+        *(Source(name, toy.loader(name), toy.describe(name), size=toy.size(name)) for name in toy.TOYS),
     ]
     return {s.name: s for s in entries}
 

@@ -29,6 +29,7 @@ class Splits:
     y_val: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
+    flip_invariant: bool = False  # a mirror image keeps its label (see Dataset.flip_invariant)
 
     @property
     def num_classes(self) -> int:
@@ -46,14 +47,28 @@ def to_float(x: torch.Tensor) -> torch.Tensor:
 
 
 def channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and std per channel (dimension 1), over samples and every other dimension."""
-    x = to_float(x)
-    dims = [d for d in range(x.ndim) if d != 1]
-    # float64 accumulation: a 60,000-image set in float32 loses digits in the sum.
+    """Mean and (population) std per channel (dimension 1), over samples and every other dimension.
+
+    Bytes are counted with a 256-bin histogram per channel, which is exact and needs no
+    float copy of the data; floats are summed in float64, because a 60,000-image set in
+    float32 loses digits in the sum.
+    """
+    if x.dtype == torch.uint8:
+        hist = byte_histograms(x)
+        levels = torch.arange(256, dtype=torch.float64, device=hist.device) / 255.0
+        total = hist.sum(dim=1)
+        mean = (hist * levels).sum(dim=1) / total
+        var = (hist * (levels - mean[:, None]) ** 2).sum(dim=1) / total
+        return mean.float(), var.sqrt().float()
     x64 = x.double()
-    mean = x64.mean(dim=dims)
-    std = x64.std(dim=dims, unbiased=False)
-    return mean.float(), std.float()
+    dims = [d for d in range(x.ndim) if d != 1]
+    return x64.mean(dim=dims).float(), x64.std(dim=dims, unbiased=False).float()
+
+
+def byte_histograms(x: torch.Tensor) -> torch.Tensor:
+    """(C, 256) float64 counts of each byte value per channel of a uint8 tensor (N, C, ...)."""
+    counts = [torch.bincount(x.select(1, c).reshape(-1), minlength=256) for c in range(x.shape[1])]
+    return torch.stack(counts).double()
 
 
 def normalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
@@ -86,6 +101,19 @@ def stratified_split(
     return [torch.sort(torch.cat(p)).values for p in parts]
 
 
+def split_indices(
+    dataset: Dataset, *, val_fraction: float = 0.1, test_fraction: float = 0.1, split_seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(train, val, test) indices into `dataset.x`; test is None when the set has its own test split."""
+    if dataset.x_test is not None and dataset.y_test is not None:
+        train_idx, val_idx = stratified_split(dataset.y, [1.0 - val_fraction], split_seed)
+        return train_idx, val_idx, None
+    train_idx, val_idx, test_idx = stratified_split(
+        dataset.y, [1.0 - val_fraction - test_fraction, val_fraction], split_seed
+    )
+    return train_idx, val_idx, test_idx
+
+
 def prepare(
     dataset: Dataset,
     *,
@@ -94,14 +122,18 @@ def prepare(
     split_seed: int = 0,
     device: torch.device | str = "cpu",
 ) -> Splits:
-    """Split, compute statistics on the training split, normalise once, move to `device`."""
-    if dataset.x_test is not None and dataset.y_test is not None:
-        train_idx, val_idx = stratified_split(dataset.y, [1.0 - val_fraction], split_seed)
+    """Split, compute statistics on the training split, normalise once, move to `device`.
+
+    The official test split is used where the data set has one (`dataset.x_test`); the
+    validation split then comes out of the training data.
+    """
+    train_idx, val_idx, test_idx = split_indices(
+        dataset, val_fraction=val_fraction, test_fraction=test_fraction, split_seed=split_seed
+    )
+    if test_idx is None:
+        assert dataset.x_test is not None and dataset.y_test is not None
         x_test, y_test = dataset.x_test, dataset.y_test
     else:
-        train_idx, val_idx, test_idx = stratified_split(
-            dataset.y, [1.0 - val_fraction - test_fraction, val_fraction], split_seed
-        )
         x_test, y_test = dataset.x[test_idx], dataset.y[test_idx]
     x_train, y_train = dataset.x[train_idx], dataset.y[train_idx]
     x_val, y_val = dataset.x[val_idx], dataset.y[val_idx]
@@ -123,4 +155,5 @@ def prepare(
         y_val=y_val.to(device),
         x_test=place(x_test),
         y_test=y_test.to(device),
+        flip_invariant=dataset.flip_invariant,
     )

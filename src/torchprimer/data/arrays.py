@@ -1,0 +1,67 @@
+"""Turning a user's feature array and label column into a `Dataset`: shared by npz and csv.
+
+Labels may be any whole numbers (3, 7, 42, -1, or 3.0): the distinct values, sorted,
+become classes 0..K-1 and their names are the values themselves, so a file labelled
+0..9 keeps its numbering.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from torchprimer.errors import UserError
+
+KINDS = {2: "table", 3: "signal", 4: "image"}
+
+
+def check_features(x: np.ndarray, where: str) -> torch.Tensor:
+    """Numbers, finite, (N, F), (N, C, L) or (N, C, H, W); uint8 kept as bytes, the rest float32."""
+    if x.dtype.kind not in "biuf":
+        raise UserError(f"{where}: features must be numbers, not {x.dtype}")
+    if x.ndim not in KINDS:
+        raise UserError(f"{where}: features have shape {x.shape}; use (N, F) for tables, (N, C, L) for signals "
+                        f"or (N, C, H, W) for images")
+    if x.shape[0] == 0 or 0 in x.shape[1:]:
+        raise UserError(f"{where}: features have shape {x.shape}, which holds no data")
+    if x.dtype == np.uint8:
+        return torch.from_numpy(np.ascontiguousarray(x))
+    x = x.astype(np.float32)
+    if not np.isfinite(x).all():
+        raise UserError(f"{where}: features contain NaN or infinity (or numbers too large for float32); "
+                        f"clean or impute them first")
+    return torch.from_numpy(np.ascontiguousarray(x))
+
+
+def check_labels(y: np.ndarray, where: str) -> np.ndarray:
+    """A 1-D array of whole numbers, as int64."""
+    if y.ndim != 1:
+        raise UserError(f"{where}: labels must be one number per sample, got shape {y.shape}")
+    if y.dtype.kind in "biu":
+        return y.astype(np.int64)
+    if y.dtype.kind == "f" and np.isfinite(y).all() and (y == np.round(y)).all() and np.abs(y).max(initial=0) < 2**53:
+        return y.astype(np.int64)
+    raise UserError(f"{where}: labels must be whole numbers (class indices), got {y.dtype} values such as {y[:3]}")
+
+
+def encode_labels(
+    y: np.ndarray, y_test: np.ndarray | None, names: list[str] | None, where: str
+) -> tuple[torch.Tensor, torch.Tensor | None, list[str]]:
+    """Class indices 0..K-1 and class names; test labels must be classes seen in training."""
+    values = np.unique(y)
+    if len(values) < 2:
+        raise UserError(f"{where}: every sample has label {values[0] if len(values) else '?'}; "
+                        f"a classifier needs at least two classes")
+    if names is not None:
+        if values.min() < 0 or values.max() >= len(names):
+            raise UserError(f"{where}: labels must be 0..{len(names) - 1} to match the {len(names)} class names")
+        values = np.arange(len(names))
+    if y_test is not None:
+        unseen = np.setdiff1d(y_test, values)
+        if len(unseen):
+            raise UserError(f"{where}: test labels {unseen[:5].tolist()} never occur in the training labels")
+    classes = names if names is not None else [str(int(v)) for v in values]
+    # `values` is sorted and holds every label, so searchsorted is an exact lookup.
+    encoded = torch.from_numpy(np.searchsorted(values, y).astype(np.int64))
+    encoded_test = None if y_test is None else torch.from_numpy(np.searchsorted(values, y_test).astype(np.int64))
+    return encoded, encoded_test, classes

@@ -1,0 +1,125 @@
+"""A processed-tensor cache, so raw files are parsed once and every later load is fast.
+
+One file per data set under the cache folder (`LoadOptions.cache_dir`, else
+$TORCHPRIMER_CACHE, else ~/.cache/torchprimer). Its name carries a hash of what the
+tensors were made from: the loader's own settings plus each source file's name, size and
+modification time, so changing, replacing or touching a source file makes a new entry.
+
+The entry is written only after the loader has checked the raw files completely, and
+atomically, so a bad or half-read source never leaves anything behind. It is read back
+with `torch.load(weights_only=True)`, which refuses anything but tensors and plain
+containers; an entry that fails to read is ignored and rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from torchprimer.data.registry import Dataset, LoadOptions
+from torchprimer.fileio import write_atomic
+
+# Bump when the layout of the stored tensors changes, so old entries are never misread.
+CACHE_FORMAT = 1
+
+
+def cache_root(options: LoadOptions | None = None) -> Path:
+    """Where processed tensors go: the option, then $TORCHPRIMER_CACHE, then ~/.cache/torchprimer."""
+    if options is not None and options.cache_dir is not None:
+        return Path(options.cache_dir).expanduser()
+    env = os.environ.get("TORCHPRIMER_CACHE")
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "torchprimer"
+
+
+def data_root(options: LoadOptions) -> Path:
+    """Where downloadable sets live: --data-dir, else a folder inside the cache, so a set
+    fetched once with --download is found again without flags."""
+    if options.data_dir is not None:
+        return Path(options.data_dir).expanduser()
+    return cache_root(options) / "datasets"
+
+
+def fingerprint(files: Sequence[Path]) -> list[list[Any]]:
+    """Name, size and mtime (ns) of each source file: cheap to take, and any edit changes it."""
+    rows = []
+    for f in files:
+        st = Path(f).stat()
+        rows.append([str(Path(f).resolve()), st.st_size, st.st_mtime_ns])
+    return rows
+
+
+def cache_key(slug: str, identity: dict[str, Any], files: Sequence[Path]) -> str:
+    blob = json.dumps(
+        {"format": CACHE_FORMAT, "slug": slug, "identity": identity, "files": fingerprint(files)},
+        sort_keys=True, default=str,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def _payload(ds: Dataset) -> dict[str, Any]:
+    return {
+        "format": CACHE_FORMAT, "name": ds.name, "x": ds.x.contiguous(), "y": ds.y.contiguous(),
+        "x_test": None if ds.x_test is None else ds.x_test.contiguous(),
+        "y_test": None if ds.y_test is None else ds.y_test.contiguous(),
+        "classes": list(ds.classes), "source": ds.source, "kind": ds.kind,
+        "flip_invariant": bool(ds.flip_invariant),
+    }
+
+
+def _from_payload(p: dict[str, Any]) -> Dataset:
+    if p.get("format") != CACHE_FORMAT or not isinstance(p.get("x"), torch.Tensor):
+        raise ValueError("not a torchprimer cache entry of this format")
+    return Dataset(
+        name=p["name"], x=p["x"], y=p["y"], classes=list(p["classes"]), x_test=p["x_test"], y_test=p["y_test"],
+        source=p["source"], kind=p["kind"], flip_invariant=bool(p["flip_invariant"]), from_cache=True,
+    )
+
+
+def cached(
+    options: LoadOptions,
+    slug: str,
+    identity: dict[str, Any],
+    files: Sequence[Path],
+    build: Callable[[], Dataset],
+) -> Dataset:
+    """Return the cached tensors for (slug, identity, files), or `build()` them and store them.
+
+    `build` must raise UserError on any bad input; nothing is stored then. `slug` names the
+    source (one live entry per slug: a rebuilt entry replaces the stale ones).
+    """
+    root = cache_root(options)
+    path = root / f"{slug}-{cache_key(slug, identity, files)}.pt"
+    if path.is_file():
+        try:
+            return _from_payload(torch.load(path, map_location="cpu", weights_only=True))
+        except Exception:  # a damaged or foreign entry is only a cache miss: rebuild it
+            pass
+    before = fingerprint(files)
+    dataset = build()
+    if fingerprint(files) != before:  # the files changed while we read them: do not cache a mix
+        return dataset
+    try:
+        payload = _payload(dataset)
+        write_atomic(path, lambda tmp: torch.save(payload, tmp))
+        for stale in root.glob(f"{slug}-*.pt"):
+            if stale != path:
+                stale.unlink(missing_ok=True)
+    except OSError as exc:  # a read-only home must not stop the data from loading
+        warnings.warn(f"could not write the data cache {path} ({exc}); set TORCHPRIMER_CACHE to a writable folder",
+                      stacklevel=2)
+    return dataset
+
+
+def path_slug(kind: str, path: Path) -> str:
+    """A cache name for a path-based source: its kind plus a short hash of the absolute path."""
+    digest = hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:12]
+    return f"{kind}-{digest}"

@@ -1,0 +1,146 @@
+"""CIFAR-10 from its python batches, read through torchvision's CIFAR10 class.
+
+Layout (what the official cifar-10-python.tar.gz unpacks to, torchvision's too):
+`DATA_DIR/cifar-10-batches-py/` with `data_batch_1` .. `data_batch_5`, `test_batch` and
+`batches.meta`.
+
+The batches are Python pickles, and unpickling can run code. torchvision unpickles them;
+before it does, every file is scanned opcode by opcode (`pickletools.genops`, which
+executes nothing) and refused unless the only callables it names are numpy's array
+reconstruction and `_codecs.encode` - all a genuine batch needs. torchvision also checks
+each file's MD5 against the official release; that check is switched off here (files a
+user or a test wrote are valid too), and shapes, dtypes and labels are checked instead,
+one batch at a time, so an error names the bad file.
+"""
+
+from __future__ import annotations
+
+import pickletools
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from torchprimer.data.cache import cached, data_root
+from torchprimer.data.registry import Dataset, LoadOptions
+from torchprimer.errors import UserError
+
+FOLDER = "cifar-10-batches-py"
+TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+TEST_BATCHES = ("test_batch",)
+META = "batches.meta"
+WHERE = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+# The only callables a CIFAR batch pickle needs (numpy 1 and 2 spell the module differently).
+SAFE_GLOBALS = frozenset({
+    "numpy.core.multiarray _reconstruct", "numpy._core.multiarray _reconstruct",
+    "numpy ndarray", "numpy dtype", "_codecs encode",
+})
+MAX_BATCH_BYTES = 1 << 30
+
+
+def folder(options: LoadOptions) -> Path:
+    return data_root(options) / FOLDER
+
+
+def available(options: LoadOptions) -> bool:
+    return all((folder(options) / f).is_file() for f in (*TRAIN_BATCHES, *TEST_BATCHES, META))
+
+
+def check_pickle(path: Path) -> None:
+    """Refuse a pickle that names any callable beyond SAFE_GLOBALS, without running it."""
+    size = path.stat().st_size
+    if size > MAX_BATCH_BYTES:
+        raise UserError(f"{path} is {size} bytes, far more than a CIFAR-10 batch (~31 MB); is it the right file?")
+    try:
+        for op, arg, _ in pickletools.genops(path.read_bytes()):
+            if op.name in ("GLOBAL", "INST") and arg not in SAFE_GLOBALS:
+                raise UserError(f"{path} is not a CIFAR-10 python batch: its pickle names {arg!r}, which a batch "
+                                f"never does; refusing to unpickle it")
+            if op.name in ("STACK_GLOBAL", "EXT1", "EXT2", "EXT4", "PERSID", "BINPERSID"):
+                raise UserError(f"{path} is not an official CIFAR-10 python batch (pickle opcode {op.name}); "
+                                f"get the batches from {WHERE}")
+    except UserError:
+        raise
+    except Exception as exc:  # genops raises ValueError, UnicodeDecodeError, ... on damaged bytes
+        raise UserError(f"{path} is not a readable CIFAR-10 python batch ({exc}); "
+                        f"get the batches from {WHERE}") from None
+
+
+def _one_batch(root: Path, batch: str) -> tuple[np.ndarray, list[int], list[str]]:
+    """torchvision's CIFAR10 reading exactly one batch file, with the MD5 check off."""
+    from torchvision.datasets import CIFAR10
+
+    class OneBatch(CIFAR10):
+        train_list = [[batch, None]]  # noqa: RUF012 - torchvision's own class attributes
+        test_list = []  # noqa: RUF012
+        meta = {"filename": META, "key": "label_names", "md5": None}  # noqa: RUF012
+
+    path = root / FOLDER / batch
+    try:
+        ds = OneBatch(str(root), train=True, download=False)
+    except Exception as exc:  # the pickle was vetted; what is left is a wrong structure or shape
+        raise UserError(f"{path} is not a CIFAR-10 python batch of 3x32x32 images ({exc}); "
+                        f"get the batches from {WHERE}") from None
+    data, labels = ds.data, ds.targets
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.shape[1:] != (32, 32, 3):
+        raise UserError(f"{path}: images must be uint8 of 3x32x32, got {getattr(data, 'dtype', type(data))}; "
+                        f"get the batches from {WHERE}")
+    if len(labels) != len(data):
+        raise UserError(f"{path} has {len(data)} images but {len(labels)} labels")
+    return data, labels, list(ds.classes)
+
+
+def _read(options: LoadOptions) -> Dataset:
+    root = data_root(options)
+    for name in (*TRAIN_BATCHES, *TEST_BATCHES, META):
+        check_pickle(root / FOLDER / name)
+    parts: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    classes: list[str] = []
+    for split, batches in (("train", TRAIN_BATCHES), ("test", TEST_BATCHES)):
+        xs, ys = [], []
+        for batch in batches:
+            data, labels, classes = _one_batch(root, batch)
+            try:
+                y = torch.tensor([int(v) for v in labels], dtype=torch.long)
+            except (TypeError, ValueError):
+                raise UserError(f"{root / FOLDER / batch}: labels are not whole numbers") from None
+            if len(y) and (int(y.min()) < 0 or int(y.max()) > 9):
+                raise UserError(f"{root / FOLDER / batch}: label {int(y.max())} is outside 0..9")
+            xs.append(torch.from_numpy(np.ascontiguousarray(data)).permute(0, 3, 1, 2))
+            ys.append(y)
+        parts[split] = (torch.cat(xs).contiguous(), torch.cat(ys))
+    if len(classes) != 10 or not all(isinstance(c, str) for c in classes):
+        raise UserError(f"{root / FOLDER / META} must list 10 class names under 'label_names'")
+    (x, y), (x_test, y_test) = parts["train"], parts["test"]
+    return Dataset(
+        name="cifar10", x=x, y=y, x_test=x_test, y_test=y_test, classes=classes,
+        source=f"CIFAR-10 python batches in {root / FOLDER}, read by torchvision.datasets.CIFAR10",
+        kind="image", flip_invariant=True,
+    )
+
+
+def _download(options: LoadOptions) -> None:
+    from torchvision.datasets import CIFAR10
+
+    root = data_root(options)
+    try:
+        CIFAR10(str(root), train=True, download=True)
+    except Exception as exc:
+        raise UserError(f"could not download CIFAR-10 into {root} ({' '.join(str(exc).split())[:200]}); check the "
+                        f"internet connection, or unpack {WHERE} into DATA_DIR yourself") from None
+
+
+def load(options: LoadOptions) -> Dataset:
+    """CIFAR-10 with its official 50k/10k split, uint8 (N, 3, 32, 32)."""
+    if options.download:
+        _download(options)
+    if options.data_dir is not None and not Path(options.data_dir).expanduser().is_dir():
+        raise UserError(f"--data-dir {options.data_dir} does not exist; pass the folder that holds {FOLDER}/, "
+                        f"or add --download")
+    base = folder(options)
+    files = [base / f for f in (*TRAIN_BATCHES, *TEST_BATCHES, META)]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        raise UserError(f"cifar10: missing {', '.join(missing)} in {base}; unpack {WHERE} into DATA_DIR "
+                        f"(it makes DATA_DIR/{FOLDER}/) and pass --data-dir DATA_DIR, or add --download")
+    return cached(options, "cifar10", {"loader": "cifar-python"}, files, lambda: _read(options))

@@ -1,0 +1,113 @@
+"""`csv:PATH`: a table of numbers, one sample per row, comma-separated, UTF-8.
+
+Layout:
+  - an optional header row (recognised because it is not all numbers);
+  - the label column is the one headed `label`, `y`, `target` or `class` (any case),
+    else the last column; labels must be whole numbers;
+  - every other column is a numeric feature (float32); empty cells, text, NaN and
+    infinity are refused with the row and column named;
+  - every row has the same number of fields.
+
+    x1,x2,label
+    0.5,1.25,0
+    -0.1,2.0,1
+
+There is no official test split: `prepare` makes a stratified one.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from torchprimer.data.arrays import check_labels, encode_labels
+from torchprimer.data.cache import cached, path_slug
+from torchprimer.data.registry import Dataset, LoadOptions
+from torchprimer.errors import UserError
+
+LABEL_NAMES = ("label", "y", "target", "class")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def read_rows(path: Path) -> list[list[str]]:
+    """All rows as strings; undecodable or malformed text is a UserError naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"csv: {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV") from None
+    try:
+        rows = [row for row in csv.reader(text.splitlines()) if row and any(cell.strip() for cell in row)]
+    except csv.Error as exc:
+        raise UserError(f"csv: {path} is not a readable CSV file ({exc})") from None
+    if not rows:
+        raise UserError(f"csv: {path} has no rows; write one sample per row, the label in the last column")
+    return rows
+
+
+def parse_table(rows: list[list[str]], where: str) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
+    """(features float32 (N, F), labels int64 (N,), header or None) from CSV rows."""
+    header = None
+    if not all(_is_number(cell) for cell in rows[0]):
+        header, rows = [c.strip() for c in rows[0]], rows[1:]
+    if not rows:
+        raise UserError(f"{where} has a header but no data rows")
+    width = len(header) if header is not None else len(rows[0])
+    if width < 2:
+        raise UserError(f"{where}: rows need at least two fields, features and a label")
+    label_col = width - 1
+    if header is not None:
+        named = [i for i, name in enumerate(header) if name.lower() in LABEL_NAMES]
+        label_col = named[0] if named else width - 1
+    first_line = 2 if header is not None else 1
+    values = np.empty((len(rows), width), dtype=np.float64)
+    for r, row in enumerate(rows):
+        line = first_line + r
+        if len(row) != width:
+            raise UserError(f"{where}: row {line} has {len(row)} fields, but rows have {width}; "
+                            f"fix the ragged row (a missing or extra comma?)")
+        for c, cell in enumerate(row):
+            try:
+                v = float(cell)
+            except ValueError:
+                what = "label" if c == label_col else "value"
+                raise UserError(f"{where}: row {line}, column {c + 1} has the non-numeric {what} {cell.strip()!r}; "
+                                f"{'labels must be whole numbers' if c == label_col else 'features must be numbers'}"
+                                ) from None
+            if not math.isfinite(v) or (c != label_col and abs(v) > 3.4e38):
+                raise UserError(f"{where}: row {line}, column {c + 1} is {cell.strip()!r}; use finite numbers")
+            values[r, c] = v
+    labels = values[:, label_col]
+    if not (labels == np.round(labels)).all():
+        bad = int(np.nonzero(labels != np.round(labels))[0][0])
+        raise UserError(f"{where}: row {first_line + bad} has the label {rows[bad][label_col].strip()!r}; "
+                        f"labels must be whole numbers (class indices)")
+    features = np.delete(values, label_col, axis=1).astype(np.float32)
+    return features, check_labels(labels, where), header
+
+
+def _read(path: Path) -> Dataset:
+    where = f"csv: {path}"
+    features, labels, _ = parse_table(read_rows(path), where)
+    y, _, classes = encode_labels(labels, None, None, where)
+    return Dataset(
+        name=f"csv:{path}", x=torch.from_numpy(features), y=y, classes=classes,
+        source=f"CSV file {path}", kind="table", flip_invariant=False,
+    )
+
+
+def load(options: LoadOptions) -> Dataset:
+    path = Path(str(options.extra["path"])).expanduser()
+    if not path.is_file():
+        raise UserError(f"csv: no file {path}; pass csv:PATH to a CSV file, one sample a row, label last")
+    return cached(options, path_slug("csv", path), {"loader": "csv"}, [path], lambda: _read(path))

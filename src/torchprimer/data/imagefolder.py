@@ -1,0 +1,88 @@
+"""`imagefolder:PATH`: one sub-folder of images per class, by torchvision's ImageFolder rules.
+
+PATH/cat/001.png, PATH/dog/xyz.jpg, ...: class names are the sub-folder names in sorted
+order; files count when their extension is one ImageFolder accepts (.jpg .jpeg .png .ppm
+.bmp .pgm .tif .tiff .webp). Every image is decoded once with Pillow, converted to RGB,
+resized to `--image-size` x `--image-size` (bilinear, aspect ratio not kept) and stored as
+uint8. The set is grayscale (1 channel) when every image is grayscale or has equal red,
+green and blue everywhere; otherwise RGB (3 channels, alpha dropped).
+
+There is no official test split: `prepare` makes a stratified one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from torchprimer.data.cache import cached, path_slug
+from torchprimer.data.registry import Dataset, LoadOptions
+from torchprimer.errors import UserError
+
+GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"})
+
+
+def check_image_size(size: int) -> int:
+    if not isinstance(size, int) or not 2 <= size <= 1024:
+        raise UserError(f"--image-size {size} must be a whole number of pixels from 2 to 1024, e.g. 32")
+    return size
+
+
+def list_images(root: Path) -> tuple[list[str], list[tuple[str, int]]]:
+    """(classes, [(file, class index)]) exactly as torchvision's ImageFolder finds them."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
+
+    if not root.is_dir():
+        raise UserError(f"imagefolder: {root} is not a folder; pass imagefolder:PATH with one sub-folder per class")
+    try:
+        classes, class_to_idx = find_classes(str(root))
+    except FileNotFoundError:
+        raise UserError(f"imagefolder: {root} has no class sub-folders; put each class's images in its own "
+                        f"folder, e.g. {root}/cat/1.png and {root}/dog/1.jpg") from None
+    try:
+        samples = make_dataset(str(root), class_to_idx, extensions=IMG_EXTENSIONS)
+    except FileNotFoundError as exc:
+        raise UserError(f"imagefolder: no images in {root}: {' '.join(str(exc).split())}") from None
+    if len(classes) < 2:
+        raise UserError(f"imagefolder: {root} has only the class folder {classes[0]!r}; a classifier needs at "
+                        f"least two classes, one sub-folder each")
+    return classes, samples
+
+
+def read_image(path: str, size: int) -> tuple[np.ndarray, bool]:
+    """One image as uint8 (size, size, 3) RGB, and whether its file was grayscale."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            gray = im.mode in GRAY_MODES
+            rgb = im.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+    except Exception as exc:  # Pillow raises many types on damaged files; all mean "unreadable"
+        raise UserError(f"imagefolder: cannot read image {path} ({type(exc).__name__}: {exc}); "
+                        f"fix or remove it") from None
+    return np.asarray(rgb, dtype=np.uint8), gray
+
+
+def _read(root: Path, classes: list[str], samples: list[tuple[str, int]], size: int) -> Dataset:
+    images, grays = zip(*(read_image(p, size) for p, _ in samples), strict=True)
+    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+    if all(grays) or (torch.equal(x[:, 0], x[:, 1]) and torch.equal(x[:, 1], x[:, 2])):
+        x = x[:, :1].contiguous()
+    y = torch.tensor([label for _, label in samples], dtype=torch.long)
+    return Dataset(
+        name=f"imagefolder:{root}", x=x, y=y, classes=list(classes),
+        source=f"image folder {root} ({len(samples)} files), resized to {size}x{size}",
+        kind="image", flip_invariant=True,
+    )
+
+
+def load(options: LoadOptions) -> Dataset:
+    root = Path(str(options.extra["path"])).expanduser()
+    size = check_image_size(options.image_size)
+    classes, samples = list_images(root)
+    files = [Path(p) for p, _ in samples]
+    return cached(options, path_slug("imagefolder", root), {"image_size": size, "classes": classes}, files,
+                  lambda: _read(root, classes, samples, size))

@@ -1,0 +1,86 @@
+"""`npz:PATH`: a NumPy .npz archive (as written by `numpy.savez` or `savez_compressed`).
+
+Layout:
+  x        features, (N, F) for a table, (N, C, L) for signals, (N, C, H, W) for images;
+           any numeric dtype (uint8 is kept as bytes and scaled to [0, 1] like images,
+           everything else becomes float32 and must be finite)
+  y        labels, (N,), whole numbers
+  x_test   optional: an official test split, same layout as x
+  y_test   optional: its labels (needed when x_test is given)
+  classes  optional: class names, a string array; labels are then indices into it
+
+Read with `allow_pickle=False`: an archive holding Python objects is refused, never
+unpickled.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from torchprimer.data.arrays import KINDS, check_features, check_labels, encode_labels
+from torchprimer.data.cache import cached, path_slug
+from torchprimer.data.registry import Dataset, LoadOptions
+from torchprimer.errors import UserError
+
+KEYS = ("x", "y", "x_test", "y_test", "classes")
+
+
+def read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The archive's arrays by name; any damage is one UserError that names the file."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise UserError(f"npz: {path} is a single .npy array, not an archive; save x and y with "
+                            f"numpy.savez(path, x=x, y=y)")
+        with archive:
+            return {k: archive[k] for k in archive.files if k in KEYS}
+    except UserError:
+        raise
+    except Exception as exc:  # numpy, zipfile and zlib raise many types on damaged archives
+        raise UserError(f"npz: {path} is not a readable .npz archive ({type(exc).__name__}: {exc}); "
+                        f"write it with numpy.savez(path, x=x, y=y)") from None
+
+
+def _read(path: Path) -> Dataset:
+    arrays = read_arrays(path)
+    where = f"npz: {path}"
+    for key in ("x", "y"):
+        if key not in arrays:
+            raise UserError(f"{where} has no array {key!r} (it has {sorted(arrays) or 'none we use'}); "
+                            f"save with numpy.savez(path, x=features, y=labels)")
+    x = check_features(arrays["x"], f"{where} x")
+    y = check_labels(arrays["y"], f"{where} y")
+    if len(y) != len(x):
+        raise UserError(f"{where}: x has {len(x)} samples but y has {len(y)} labels")
+    x_test = y_test = None
+    if ("x_test" in arrays) != ("y_test" in arrays):
+        raise UserError(f"{where}: give both x_test and y_test, or neither")
+    if "x_test" in arrays:
+        x_test = check_features(arrays["x_test"], f"{where} x_test")
+        y_test = check_labels(arrays["y_test"], f"{where} y_test")
+        if x_test.shape[1:] != x.shape[1:]:
+            raise UserError(f"{where}: x_test samples are {tuple(x_test.shape[1:])} but x samples "
+                            f"{tuple(x.shape[1:])}")
+        if len(y_test) != len(x_test):
+            raise UserError(f"{where}: x_test has {len(x_test)} samples but y_test has {len(y_test)} labels")
+    names = None
+    if "classes" in arrays:
+        if arrays["classes"].dtype.kind not in "US" or arrays["classes"].ndim != 1:
+            raise UserError(f"{where}: 'classes' must be a 1-D array of strings")
+        names = [str(c) for c in arrays["classes"].tolist()]
+    y_t, y_test_t, classes = encode_labels(y, y_test, names, where)
+    if x_test is not None and x_test.dtype != x.dtype:
+        x_test, x = x_test.float(), x.float()  # one dtype for both splits: bytes only when both are bytes
+    return Dataset(
+        name=f"npz:{path}", x=x, y=y_t, x_test=x_test, y_test=y_test_t, classes=classes,
+        source=f"NumPy archive {path}", kind=KINDS[x.ndim], flip_invariant=False,
+    )
+
+
+def load(options: LoadOptions) -> Dataset:
+    path = Path(str(options.extra["path"])).expanduser()
+    if not path.is_file():
+        raise UserError(f"npz: no file {path}; pass npz:PATH to a .npz written by numpy.savez(path, x=x, y=y)")
+    return cached(options, path_slug("npz", path), {"loader": "npz"}, [path], lambda: _read(path))

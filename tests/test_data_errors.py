@@ -1,0 +1,295 @@
+"""Bad input: one clear UserError, nothing cached. Random bytes into every file reader."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from torchprimer import data as tpdata
+from torchprimer.data import synthetic
+from torchprimer.errors import UserError
+
+FUZZ = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCHPRIMER_CACHE", str(tmp_path / "env-cache"))
+
+
+def load_fails(name: str, cache: Path, match: str, **kw) -> str:
+    """Load must raise UserError matching `match`, on one line, leaving the cache empty."""
+    with pytest.raises(UserError, match=match) as info:
+        tpdata.load(name, tpdata.LoadOptions(cache_dir=cache, **kw))
+    assert not list(cache.glob("*.pt")) if cache.exists() else True
+    return str(info.value)
+
+
+def outcome_is_clean(name: str, cache: Path, **kw) -> None:
+    """Either the data loads, or a UserError; never another exception, never a cached bad file."""
+    try:
+        tpdata.load(name, tpdata.LoadOptions(cache_dir=cache, **kw))
+    except UserError as exc:
+        assert str(exc).strip()
+        assert not (cache.exists() and list(cache.glob("*.pt")))
+
+
+# --- missing things ------------------------------------------------------------------------
+
+def test_unknown_name_lists_the_known_ones():
+    with pytest.raises(UserError, match=r"unknown data set 'mnits'.*mnist, fashion-mnist.*imagefolder:PATH"):
+        tpdata.load("mnits")
+    with pytest.raises(UserError, match="needs a path"):
+        tpdata.load("npz")
+    with pytest.raises(UserError, match="takes no path"):
+        tpdata.load("moons:x")
+
+
+def test_missing_data_dir(tmp_path):
+    load_fails("mnist", tmp_path / "c", "--data-dir .* does not exist", data_dir=tmp_path / "nope")
+    load_fails("cifar10", tmp_path / "c", "--data-dir .* does not exist", data_dir=tmp_path / "nope")
+
+
+def test_missing_files_name_them_and_where_to_get_them(tmp_path):
+    raw = synthetic.write_mnist(tmp_path / "d", n_train=20, n_test=10)
+    (raw / "t10k-labels-idx1-ubyte").unlink()
+    msg = load_fails("mnist", tmp_path / "c", "missing t10k-labels-idx1-ubyte", data_dir=tmp_path / "d")
+    assert "MNIST/raw" in msg and "--download" in msg and "https://" in msg
+    msg = load_fails("kmnist", tmp_path / "c", "missing train-images-idx3-ubyte", data_dir=tmp_path / "d")
+    folder = synthetic.write_cifar10(tmp_path / "d", n_train=10, n_test=10)
+    (folder / "batches.meta").unlink()
+    msg = load_fails("cifar10", tmp_path / "c", "missing batches.meta", data_dir=tmp_path / "d")
+    assert "cifar-10-python.tar.gz" in msg
+
+
+# --- IDX -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_truncated_idx(tmp_path, gzipped):
+    raw = synthetic.write_mnist(tmp_path / "d", n_train=30, n_test=10, gzipped=gzipped)
+    name = "train-images-idx3-ubyte" + (".gz" if gzipped else "")
+    data = (raw / name).read_bytes()
+    if gzipped:
+        (raw / name).write_bytes(gzip.compress(gzip.decompress(data)[:-100]))
+    else:
+        (raw / name).write_bytes(data[:-100])
+    msg = load_fails("mnist", tmp_path / "c", "truncated", data_dir=tmp_path / "d")
+    assert name in msg
+    if gzipped:
+        assert not (raw / "train-images-idx3-ubyte").exists()  # a bad .gz is never unpacked
+
+
+def test_cut_gzip_stream(tmp_path):
+    raw = synthetic.write_mnist(tmp_path / "d", n_train=30, n_test=10, gzipped=True)
+    gz = raw / "t10k-labels-idx1-ubyte.gz"
+    gz.write_bytes(gz.read_bytes()[:15])
+    load_fails("mnist", tmp_path / "c", "not a readable gzip file", data_dir=tmp_path / "d")
+
+
+def test_wrong_magic_idx(tmp_path):
+    raw = synthetic.write_mnist(tmp_path / "d", n_train=30, n_test=10)
+    labels = raw / "train-labels-idx1-ubyte"
+    shutil.copy(raw / "train-images-idx3-ubyte", labels)  # an images file where labels belong
+    msg = load_fails("mnist", tmp_path / "c", "wrong magic number 0x00000803", data_dir=tmp_path / "d")
+    assert "train-labels-idx1-ubyte" in msg and "0x00000801" in msg
+
+
+def test_idx_counts_and_labels_must_agree(tmp_path):
+    raw = synthetic.write_mnist(tmp_path / "d", n_train=30, n_test=10)
+    (raw / "train-labels-idx1-ubyte").write_bytes(synthetic.idx_bytes(np.zeros(29, np.uint8)))
+    load_fails("mnist", tmp_path / "c", "30 images but .* 29 labels", data_dir=tmp_path / "d")
+    (raw / "train-labels-idx1-ubyte").write_bytes(synthetic.idx_bytes(np.full(30, 12, np.uint8)))
+    load_fails("mnist", tmp_path / "c", "label 12", data_dir=tmp_path / "d")
+
+
+# --- CIFAR ---------------------------------------------------------------------------------
+
+def test_cifar_batch_of_the_wrong_shape(tmp_path):
+    folder = synthetic.write_cifar10(tmp_path, n_train=50, n_test=10)
+    entry = {"batch_label": "x", "labels": [0] * 10, "data": np.zeros((10, 3000), np.uint8)}
+    (folder / "data_batch_3").write_bytes(pickle.dumps(entry, protocol=2))
+    msg = load_fails("cifar10", tmp_path / "c", "3x32x32", data_dir=tmp_path)
+    assert "data_batch_3" in msg
+
+
+def test_cifar_labels_must_match_images(tmp_path):
+    folder = synthetic.write_cifar10(tmp_path, n_train=50, n_test=10)
+    entry = {"labels": [0] * 9, "data": np.zeros((10, 3072), np.uint8)}
+    (folder / "test_batch").write_bytes(pickle.dumps(entry, protocol=2))
+    load_fails("cifar10", tmp_path / "c", "10 images but 9 labels", data_dir=tmp_path)
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+def test_cifar_pickle_that_would_run_code_is_refused_unrun(tmp_path, monkeypatch):
+    folder = synthetic.write_cifar10(tmp_path, n_train=50, n_test=10)
+    (folder / "data_batch_1").write_bytes(pickle.dumps({"data": _Exploit()}, protocol=2))
+    monkeypatch.chdir(tmp_path)
+    load_fails("cifar10", tmp_path / "c", "refusing to unpickle", data_dir=tmp_path)
+    assert not (tmp_path / "pwned").exists()
+    (folder / "data_batch_1").write_bytes(pickle.dumps({"data": _Exploit()}, protocol=4))
+    load_fails("cifar10", tmp_path / "c", "not an official CIFAR-10 python batch", data_dir=tmp_path)
+    assert not (tmp_path / "pwned").exists()
+
+
+# --- image folders -------------------------------------------------------------------------
+
+def test_image_folder_without_images(tmp_path):
+    (tmp_path / "f" / "cat").mkdir(parents=True)
+    (tmp_path / "f" / "dog").mkdir()
+    (tmp_path / "f" / "cat" / "notes.txt").write_text("no images here")
+    load_fails(f"imagefolder:{tmp_path / 'f'}", tmp_path / "c", "no images in .*cat, dog")
+    (tmp_path / "empty").mkdir()
+    load_fails(f"imagefolder:{tmp_path / 'empty'}", tmp_path / "c", "no class sub-folders")
+    load_fails(f"imagefolder:{tmp_path / 'absent'}", tmp_path / "c", "is not a folder")
+
+
+def test_image_folder_with_an_unreadable_image_names_it(tmp_path):
+    root = synthetic.write_image_folder(tmp_path / "f")
+    bad = root / "dog" / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    msg = load_fails(f"imagefolder:{root}", tmp_path / "c", "cannot read image")
+    assert str(bad) in msg
+
+
+def test_image_size_is_checked(tmp_path):
+    root = synthetic.write_image_folder(tmp_path / "f")
+    load_fails(f"imagefolder:{root}", tmp_path / "c", "--image-size 0", image_size=0)
+
+
+# --- csv and npz ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "match"), [
+    ("a,b,label\n1,2,0\n3,4\n5,6,1\n", "row 3 has 2 fields, but rows have 3"),
+    ("a,b,label\n1,2,0\n3,4,cat\n", "row 3, column 3 has the non-numeric label 'cat'"),
+    ("1,2,0\n3,x,1\n", "row 2, column 2 has the non-numeric value 'x'"),
+    ("1,2,0\n3,4,1.5\n", "labels must be whole numbers"),
+    ("1,2,0\n3,nan,1\n", "finite"),
+    ("1,2,0\n3,4,0\n", "at least two classes"),
+    ("a,b\n", "header but no data"),
+    ("", "no rows"),
+])
+def test_bad_csv(tmp_path, text, match):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    load_fails(f"csv:{path}", tmp_path / "c", match)
+
+
+def test_missing_csv_and_npz(tmp_path):
+    load_fails(f"csv:{tmp_path / 'x.csv'}", tmp_path / "c", "no file")
+    load_fails(f"npz:{tmp_path / 'x.npz'}", tmp_path / "c", "no file")
+
+
+def test_bad_npz(tmp_path):
+    np.savez(tmp_path / "noy.npz", x=np.zeros((4, 2)))
+    load_fails(f"npz:{tmp_path / 'noy.npz'}", tmp_path / "c", "no array 'y'")
+    np.savez(tmp_path / "obj.npz", x=np.array([{"a": 1}] * 4, dtype=object), y=np.arange(4))
+    load_fails(f"npz:{tmp_path / 'obj.npz'}", tmp_path / "c", "not a readable .npz|pickled")
+    np.savez(tmp_path / "n.npz", x=np.array([[0.0], [np.nan], [1.0], [2.0]]), y=np.array([0, 1, 0, 1]))
+    load_fails(f"npz:{tmp_path / 'n.npz'}", tmp_path / "c", "NaN")
+    np.savez(tmp_path / "len.npz", x=np.zeros((4, 2)), y=np.array([0, 1, 0]))
+    load_fails(f"npz:{tmp_path / 'len.npz'}", tmp_path / "c", "4 samples but y has 3")
+    np.save(tmp_path / "single.npy", np.zeros(3))
+    load_fails(f"npz:{tmp_path / 'single.npy'}", tmp_path / "c", "single .npy array")
+
+
+def test_bad_toy_options():
+    with pytest.raises(UserError, match="--noise -1"):
+        tpdata.load("moons", tpdata.LoadOptions(noise=-1.0))
+    with pytest.raises(UserError, match="--n-samples 3"):
+        tpdata.load("spirals", tpdata.LoadOptions(n_samples=3))
+
+
+# --- random bytes into every reader ----------------------------------------------------------
+
+def junk(prefixes: list[bytes]) -> st.SearchStrategy[bytes]:
+    """Random bytes, sometimes behind a valid-looking magic number so parsing goes deeper."""
+    return st.builds(lambda p, b: p + b, st.sampled_from([b"", *prefixes]), st.binary(max_size=600))
+
+
+@pytest.fixture(scope="module")
+def mnist_dir():
+    with tempfile.TemporaryDirectory() as d:
+        synthetic.write_mnist(d, n_train=20, n_test=10)
+        yield Path(d)
+
+
+@FUZZ
+@given(blob=junk([bytes((0, 0, 8, 3)), bytes((0, 0, 8, 3)) + bytes((0, 0, 0, 20, 0, 0, 0, 28, 0, 0, 0, 28))]))
+def test_fuzz_idx_images(mnist_dir, blob):
+    (mnist_dir / "MNIST" / "raw" / "train-images-idx3-ubyte").write_bytes(blob)
+    with tempfile.TemporaryDirectory() as cache:
+        outcome_is_clean("mnist", Path(cache), data_dir=mnist_dir)
+
+
+@FUZZ
+@given(blob=junk([b"\x1f\x8b\x08\x00", gzip.compress(bytes((0, 0, 8, 1)))[:12]]))
+def test_fuzz_idx_gzip(mnist_dir, blob):
+    raw = mnist_dir / "MNIST" / "raw"
+    (raw / "t10k-labels-idx1-ubyte").unlink(missing_ok=True)
+    (raw / "t10k-labels-idx1-ubyte.gz").write_bytes(blob)
+    with tempfile.TemporaryDirectory() as cache:
+        outcome_is_clean("mnist", Path(cache), data_dir=mnist_dir)
+
+
+@pytest.fixture(scope="module")
+def cifar_dir():
+    with tempfile.TemporaryDirectory() as d:
+        synthetic.write_cifar10(d, n_train=10, n_test=5)
+        yield Path(d)
+
+
+@FUZZ
+@given(blob=junk([b"\x80\x02}q\x00(X\x04\x00\x00\x00data", b"\x80\x02cnumpy\ndtype\n"]))
+def test_fuzz_cifar_batch(cifar_dir, blob):
+    (cifar_dir / "cifar-10-batches-py" / "data_batch_2").write_bytes(blob)
+    with tempfile.TemporaryDirectory() as cache:
+        outcome_is_clean("cifar10", Path(cache), data_dir=cifar_dir)
+
+
+@pytest.fixture(scope="module")
+def image_dir():
+    with tempfile.TemporaryDirectory() as d:
+        synthetic.write_image_folder(d, per_class=2, size=(8, 8))
+        yield Path(d)
+
+
+@FUZZ
+@given(blob=junk([b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"]),
+       ext=st.sampled_from(["png", "jpg"]))
+def test_fuzz_image_file(image_dir, blob, ext):
+    for old in (image_dir / "cat").glob("fuzz.*"):
+        old.unlink()
+    (image_dir / "cat" / f"fuzz.{ext}").write_bytes(blob)
+    with tempfile.TemporaryDirectory() as cache:
+        outcome_is_clean(f"imagefolder:{image_dir}", Path(cache), image_size=8)
+
+
+@FUZZ
+@given(blob=junk([b"PK\x03\x04", b"\x93NUMPY\x01\x00"]))
+def test_fuzz_npz(blob):
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "f.npz"
+        path.write_bytes(blob)
+        outcome_is_clean(f"npz:{path}", Path(d) / "cache")
+
+
+@FUZZ
+@given(blob=st.one_of(st.binary(max_size=400), st.text(alphabet="0123456789.,-\n\"xe ", max_size=400).map(str.encode)))
+def test_fuzz_csv(blob):
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "f.csv"
+        path.write_bytes(blob)
+        outcome_is_clean(f"csv:{path}", Path(d) / "cache")

@@ -1,0 +1,134 @@
+"""`data stats` and `data inspect`: numbers checked against independent computations, and the
+CLI's exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from torchprimer import data as tpdata
+from torchprimer.cli import main
+from torchprimer.data import synthetic
+from torchprimer.data.inspection import MAX_FEATURES, covariance, feature_matrix, inspect_dataset, pca, spectrum
+from torchprimer.data.stats import IMAGENET_MEAN, IMAGENET_STD, dataset_stats, format_stats
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCHPRIMER_CACHE", str(tmp_path / "env-cache"))
+
+
+def test_stats_on_mnist_format_files(tmp_path):
+    synthetic.write_mnist(tmp_path, n_train=300, n_test=60)
+    ds = tpdata.load("mnist", tpdata.LoadOptions(data_dir=tmp_path))
+    stats = dataset_stats(ds)
+    assert stats["splits"] == {"train": 270, "val": 30, "test": 60} and stats["official_test_split"]
+    assert stats["input_shape"] == [1, 28, 28] and len(stats["classes"]) == 10
+    assert sum(c["total"] for c in stats["classes"]) == 360
+    assert [c["test"] for c in stats["classes"]] == torch.bincount(ds.y_test, minlength=10).tolist()
+    train_idx, _, _ = tpdata.split_indices(ds)
+    pixels = ds.x[train_idx].numpy() / 255.0
+    assert stats["channels"]["mean"][0] == pytest.approx(pixels.mean(), abs=1e-6)
+    assert stats["channels"]["std"][0] == pytest.approx(pixels.std(), abs=1e-6)
+    assert stats["channels"]["min"][0] == pytest.approx(pixels.min()) and stats["channels"]["max"][0] == 1.0
+    text = format_stats(stats)
+    assert f"mean {stats['channels']['mean'][0]:.4f}" in text and "official test split" in text
+    assert "imagenet" not in stats
+
+
+def test_cifar_stats_show_what_imagenet_constants_do(tmp_path):
+    synthetic.write_cifar10(tmp_path, n_train=100, n_test=20)
+    ds = tpdata.load("cifar10", tpdata.LoadOptions(data_dir=tmp_path))
+    stats = dataset_stats(ds)
+    im = stats["imagenet"]
+    train_idx, _, _ = tpdata.split_indices(ds)
+    x = ds.x[train_idx].double() / 255.0
+    # normalise for real with the seed's constants and measure what comes out
+    normed = (x - torch.tensor(IMAGENET_MEAN, dtype=torch.float64).view(1, 3, 1, 1)) / torch.tensor(
+        IMAGENET_STD, dtype=torch.float64).view(1, 3, 1, 1)
+    measured_mean = normed.mean(dim=(0, 2, 3))
+    measured_std = normed.std(dim=(0, 2, 3), unbiased=False)
+    assert np.allclose(im["after_imagenet_mean"], measured_mean.numpy(), atol=1e-5)
+    assert np.allclose(im["after_imagenet_std"], measured_std.numpy(), atol=1e-5)
+    assert np.allclose(im["data_mean"], x.mean(dim=(0, 2, 3)).numpy(), atol=1e-6)
+    text = format_stats(stats)
+    assert "ImageNet" in text and "0.4850 0.4560 0.4060" in text
+
+
+def test_linear_algebra_against_references():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 6, generator=g, dtype=torch.float64) @ torch.randn(6, 6, generator=g, dtype=torch.float64)
+    cov, diff = covariance(x)
+    assert diff < 1e-12 and torch.allclose(cov, torch.from_numpy(np.cov(x.numpy(), rowvar=False)))
+    info = spectrum(cov)
+    eig = np.linalg.eigvalsh(cov.numpy())
+    assert np.allclose(info["eigenvalues"].numpy(), eig)
+    assert info["condition_number"] == pytest.approx(eig[-1] / eig[0]) and info["rank"] == 6
+    scores, explained, s = pca(x)
+    assert explained.sum().item() == pytest.approx(1.0)
+    assert np.allclose(np.sort(s.numpy() ** 2 / 299)[::-1], eig[::-1])
+    assert scores.shape == (300, 2) and scores[:, 0].var().item() == pytest.approx(eig[-1])
+
+
+def test_inspect_digits_writes_pictures_and_standardising_lowers_the_condition_number(tmp_path):
+    out = tmp_path / "insp"
+    code = run_main(["data", "inspect", "digits", "--out", str(out)])
+    assert code == 0
+    for name in ("samples.png", "class_counts.png", "pca.png", "spectrum.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    summary = json.loads((out / "summary.json").read_text())
+    before, after = summary["before"]["condition_number"], summary["after"]["condition_number"]
+    assert after < before / 100  # digits: about 9.5e5 raw, about 150 standardised
+    assert summary["einsum_vs_torch_cov_max_abs_diff"] < 1e-12
+    assert summary["svd_vs_eigvalsh_max_rel_diff"] < 1e-8
+    assert "condition number" in (out / "summary.txt").read_text()
+
+
+def test_inspect_tables_and_signals(tmp_path):
+    summary = inspect_dataset(tpdata.load("moons", tpdata.LoadOptions(n_samples=200)), tmp_path / "moons")
+    assert (tmp_path / "moons" / "samples.png").is_file() and summary["features_used"] == 2
+    signals = np.random.default_rng(0).standard_normal((60, 1, 40)).astype(np.float32)
+    np.savez(tmp_path / "sig.npz", x=signals, y=np.arange(60) % 3)
+    summary = inspect_dataset(tpdata.load(f"npz:{tmp_path / 'sig.npz'}"), tmp_path / "sig")
+    assert summary["kind"] == "signal" and (tmp_path / "sig" / "pca.png").is_file()
+
+
+def test_wide_images_are_pooled_before_the_covariance():
+    x = torch.randint(0, 256, (5, 3, 80, 80), dtype=torch.uint8)
+    features, note = feature_matrix(x)
+    assert features.shape == (5, 3 * 36 * 36) and features.shape[1] <= MAX_FEATURES and "average-pooled" in note
+    assert features.dtype == torch.float64 and float(features.max()) <= 1.0
+
+
+def run_main(argv: list[str]) -> int:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    return int(info.value.code or 0)
+
+
+def test_cli_stats_json_and_missing_files_in_process(tmp_path, capsys):
+    assert run_main(["data", "stats", "moons", "--n-samples", "200", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["splits"] == {"train": 160, "val": 20, "test": 20}
+    assert run_main(["data", "stats", "mnist", "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: mnist: missing train-images-idx3-ubyte")
+    assert run_main(["data", "stats", "digits"]) == 0
+    assert "per-channel statistics" in capsys.readouterr().out
+    assert run_main(["data", "list", "--json"]) == 0
+    names = [row["name"] for row in json.loads(capsys.readouterr().out)]
+    assert "mnist1d" in names and "imagefolder:PATH" in names and "spirals" in names
+
+
+def test_cli_bad_name_exits_2_with_one_line_in_a_subprocess(tmp_path):
+    env = {**os.environ, "TORCHPRIMER_CACHE": str(tmp_path)}
+    bad = subprocess.run([sys.executable, "-m", "torchprimer", "data", "stats", "no-such-set"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.count("\n") == 1 and "unknown data set 'no-such-set'" in bad.stderr and "digits" in bad.stderr
