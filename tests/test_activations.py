@@ -1,0 +1,111 @@
+"""The activation table: formulas checked against torch, every column computed, not typed in."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from torchprimer import activations as act
+from torchprimer.cli import main
+from torchprimer.errors import UserError
+from torchprimer.models import ACTIVATIONS
+
+REQUIRED = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "silu", "softplus", "mish",
+            "hardswish", "hardtanh", "softsign"]
+
+
+@pytest.fixture(scope="module")
+def table() -> dict[str, dict]:
+    return {row["name"]: row for row in act.activation_table(cost=False)}
+
+
+def test_every_required_activation_has_a_formula_and_a_row(table: dict[str, dict]) -> None:
+    assert set(REQUIRED) <= set(act.FORMULAS) and set(REQUIRED) <= set(table)
+    assert set(act.FORMULAS) == set(ACTIVATIONS)
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_formula_matches_torch(name: str) -> None:
+    # include the kinks (0, ±1, ±3, 6) exactly, plus a dense grid
+    x = torch.cat([torch.linspace(-20, 20, 40001, dtype=torch.float64),
+                   torch.tensor([0.0, -1.0, 1.0, -3.0, 3.0, 6.0], dtype=torch.float64)])
+    expected = ACTIVATIONS[name]()(x)
+    got = act.evaluate_formula(act.FORMULAS[name], x)
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_known_values_come_out_of_the_computation(table: dict[str, dict]) -> None:
+    sig, relu, tanh = table["sigmoid"], table["relu"], table["tanh"]
+    assert sig["max_derivative"] == 0.25 and sig["max_derivative_at"] == 0.0
+    assert sig["range"] == {"low": 0.0, "low_attained": False, "high": 1.0, "high_attained": False}
+    assert sig["mean_for_normal_input"] == 0.5 and not sig["zero_centred"]
+    lo, hi = sig["saturation"]
+    assert math.isinf(lo[0]) and lo[1] == pytest.approx(-6.91, abs=0.01)  # σ'(x) = 1e-3 at |x| ≈ 6.907
+    assert math.isinf(hi[1]) and hi[0] == pytest.approx(6.91, abs=0.01)
+    assert tanh["zero_centred"] and tanh["monotonic"] and tanh["smooth"]
+    assert relu["zero_gradient_share"] == pytest.approx(0.5, abs=1e-3)
+    assert relu["kinks"] == [0.0] and not relu["smooth"]
+    assert relu["saturation"] == [[-math.inf, 0.0]]
+    assert table["relu6"]["saturation"] == [[-math.inf, 0.0], [6.0, math.inf]]
+    assert relu["range"]["low"] == 0.0 and relu["range"]["low_attained"] and math.isinf(relu["range"]["high"])
+    assert table["hardtanh"]["zero_gradient_share"] == pytest.approx(0.3173, abs=1e-3)  # P(|z| > 1)
+    assert table["hardswish"]["kinks"] == [-3.0, 3.0] and table["hardswish"]["max_derivative"] == 1.5
+    assert table["selu"]["zero_centred"]  # SELU's constants make N(0,1) inputs give mean-0 outputs
+    assert table["selu"]["max_derivative"] == pytest.approx(1.758, abs=1e-3)
+    assert table["elu"]["smooth"] and not table["selu"]["smooth"]  # α = 1 joins ELU's slopes; SELU's jump
+    for name in ("gelu", "silu", "mish"):
+        assert not table[name]["monotonic"]
+    assert table["gelu"]["range"]["low"] == pytest.approx(-0.17, abs=1e-3)
+    assert table["softsign"]["saturation"][0][1] == pytest.approx(-30.6, abs=0.1)
+
+
+def test_perturbing_a_function_changes_the_table() -> None:
+    def steeper(x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(2 * x)
+
+    base = act.activation_table("sigmoid", cost=False)[0]
+    changed = act.activation_table("sigmoid", functions={"sigmoid": steeper}, cost=False)[0]
+    assert base["max_derivative"] == 0.25 and changed["max_derivative"] == 0.5
+    # 2σ'(2x) falls below 1e-3 at x ≈ 3.8, well inside sigmoid's own 6.91
+    assert changed["saturation"][1][0] == pytest.approx(3.8, abs=0.01)
+    shifted = act.activation_table("tanh", functions={"tanh": lambda x: torch.tanh(x) + 0.5}, cost=False)[0]
+    assert not shifted["zero_centred"] and shifted["range"]["high"] == 1.5
+
+
+def test_cost_is_measured_relative_to_relu() -> None:
+    rows = act.activation_table("sigmoid,relu", cost_size=1 << 16)
+    by = {r["name"]: r for r in rows}
+    assert by["relu"]["relative_cost"] == 1.0
+    assert by["sigmoid"]["cost_seconds"] > 0 and by["sigmoid"]["relative_cost"] > 0
+
+
+def test_render_en_and_zh(table: dict[str, dict]) -> None:
+    rows = list(table.values())
+    en = act.render_table(rows, "en")
+    zh = act.render_table(rows, "zh")
+    assert "max f'" in en and "saturates on both sides" in en and "f(x) = 1 / (1 + exp(-x))" in en
+    assert "最大导数" in zh and "两端饱和" in zh and "零梯度占比" in zh
+    with pytest.raises(UserError, match="en or zh"):
+        act.render_table(rows, "fr")
+
+
+def test_unknown_names_are_user_errors() -> None:
+    with pytest.raises(UserError, match="known: relu"):
+        act.resolve_names("sigmoid,swish")
+
+
+def test_plot_writes_one_png(tmp_path: Path) -> None:
+    path = act.plot_functions("sigmoid,relu,gelu", tmp_path / "act.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["activations", "--names", "relu,tanh", "--no-cost", "--json", "--plot", str(tmp_path / "a.png")])
+    assert done.value.code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in out["rows"]] == ["relu", "tanh"] and (tmp_path / "a.png").is_file()

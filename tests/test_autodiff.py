@@ -1,0 +1,243 @@
+"""Backpropagation by hand: the seed's example, local derivatives, whole MLPs, gradcheck, graph."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from torchprimer.autodiff import gradcheck, manual_backward, manual_forward_backward, worked_example
+from torchprimer.autodiff import graph as tpgraph
+from torchprimer.autodiff.check import load_module
+from torchprimer.autodiff.local import rule
+from torchprimer.autodiff.scalar import render
+from torchprimer.cli import main
+from torchprimer.errors import UserError
+from torchprimer.models import ACTIVATIONS, ModelSpec, Objective, build_mlp, build_model
+
+KINKS = [0.0, -1.0, 1.0, -3.0, 3.0, 6.0, 20.0]
+
+
+# --- the seed's §7.2 example -----------------------------------------------------------
+
+def test_seed_example_gives_minus_two_not_four() -> None:
+    result = worked_example()
+    assert result["manual"] == {"loss": 0.25, "w": -2.0, "b": -1.0, "x": -1.0}
+    assert result["autograd"] == result["manual"] and result["match"]
+    forward = {s["name"]: s["value"] for s in result["forward"]}
+    assert forward == {"wx": 2.0, "z": 2.5, "r": -0.5, "loss": 0.25}
+    products = {(c["of"], c["via"]): c["product"] for c in result["chain"]}
+    assert products[("w", "wx")] == -2.0 and products[("b", "z")] == -1.0 and products[("x", "wx")] == -1.0
+    assert "4.0" in result["seed_note"] and "−0.5" in result["seed_note"]
+    text = render(result)
+    assert "∂loss/∂w                -2.0           -2.0" in text and "note: The seed says w.grad is 4.0" in text
+
+
+def test_other_values_have_no_seed_note() -> None:
+    result = worked_example(x=1.5, y=-1.0, w=0.3, b=0.0)
+    assert "seed_note" not in result and result["match"]
+    assert result["manual"]["w"] == pytest.approx(2 * (0.3 * 1.5 + 1.0) * 1.5)
+
+
+@pytest.mark.parametrize("activation", list(ACTIVATIONS))
+@pytest.mark.parametrize("loss", ["mse", "ce"])
+def test_worked_example_with_every_activation_and_loss_matches_autograd(activation: str, loss: str) -> None:
+    result = worked_example(x=0.7, y=0.8 if loss == "ce" else 3.0, w=-1.3, b=0.4, activation=activation, loss=loss)
+    assert result["match"]
+    for key in ("w", "b", "x"):
+        assert result["manual"][key] == pytest.approx(result["autograd"][key], rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"x": math.nan}, "--x nan is not a finite number"),
+    ({"w": math.inf}, "--w inf is not a finite number"),
+    ({"activation": "swish"}, "known: relu"),
+    ({"loss": "hinge"}, "mse, ce"),
+    ({"loss": "ce", "y": 3.0}, "in [0, 1]"),
+])
+def test_bad_example_inputs_are_user_errors(kwargs: dict, message: str) -> None:
+    with pytest.raises(UserError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        worked_example(**kwargs)
+
+
+# --- local derivatives ------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_local_derivative_equals_autograd_everywhere_including_kinks(name: str) -> None:
+    _, f, d = rule(name)
+    x = torch.cat([torch.linspace(-30, 30, 6001, dtype=torch.float64), torch.tensor(KINKS, dtype=torch.float64)])
+    xg = x.clone().requires_grad_(True)
+    module = ACTIVATIONS[name]()
+    (expected,) = torch.autograd.grad(module(xg).sum(), xg)
+    torch.testing.assert_close(f(x), module(x), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(d(x), expected, rtol=1e-10, atol=1e-10)
+
+
+# --- manual backprop through whole MLPs -------------------------------------------------
+
+def _autograd_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str) -> list[torch.Tensor]:
+    model.zero_grad(set_to_none=True)
+    out = model(x)
+    if loss == "ce":
+        value = nn.functional.cross_entropy(out, y)
+    else:
+        value = nn.functional.mse_loss(out, nn.functional.one_hot(y, out.shape[1]).to(out.dtype))
+    value.backward()
+    return [p.grad.clone() for p in model.parameters()], value.detach()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    activation=st.sampled_from(list(ACTIVATIONS)),
+    loss=st.sampled_from(["ce", "mse"]),
+    hidden=st.lists(st.integers(1, 9), min_size=0, max_size=4),
+    input_shape=st.sampled_from([(3,), (1, 4, 4), (2, 3), (7,)]),
+    classes=st.integers(2, 6),
+    batch=st.integers(1, 7),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_manual_backward_equals_autograd_in_float64(
+    activation: str, loss: str, hidden: list[int], input_shape: tuple[int, ...], classes: int, batch: int, seed: int,
+) -> None:
+    torch.manual_seed(seed)
+    model = build_mlp(input_shape, classes, ModelSpec(hidden=tuple(hidden), activation=activation)).double()
+    x = torch.randn(batch, *input_shape, dtype=torch.float64) * 2
+    y = torch.randint(0, classes, (batch,))
+    expected, expected_loss = _autograd_grads(model, x, y, loss)
+    model.zero_grad(set_to_none=True)
+    value = manual_backward(model, x, y, loss)
+    assert abs(float(value) - float(expected_loss)) <= 1e-12 * max(1.0, abs(float(expected_loss)))
+    for p, g in zip(model.parameters(), expected, strict=True):
+        assert float((p.grad - g).abs().max()) <= 1e-10 * max(1.0, float(g.abs().max()))
+
+
+def test_manual_backward_accumulates_and_handles_label_smoothing() -> None:
+    torch.manual_seed(0)
+    model = build_mlp((5,), 4, ModelSpec(hidden=(6, 6), activation="gelu")).double()
+    x, y = torch.randn(8, 5, dtype=torch.float64), torch.randint(0, 4, (8,))
+    objective = Objective(binary=False, label_smoothing=0.1)
+    objective.loss(model(x), y).backward()
+    objective.loss(model(x), y).backward()  # autograd adds into .grad
+    twice = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad(set_to_none=True)
+    manual_backward(model, x, y, objective)
+    output, _ = manual_forward_backward(model, x, y, objective)
+    torch.testing.assert_close(output, model(x).detach())
+    for p, g in zip(model.parameters(), twice, strict=True):
+        torch.testing.assert_close(p.grad, g, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("spec", [
+    ModelSpec(hidden=(4,), dropout=0.1), ModelSpec(hidden=(4,), batchnorm=True), ModelSpec(name="cnn"),
+])
+def test_manual_backward_refuses_what_it_cannot_differentiate(spec: ModelSpec) -> None:
+    model = build_model(spec, (1, 8, 8), 3)
+    with pytest.raises(UserError, match="manual backprop"):
+        manual_backward(model, torch.randn(2, 1, 8, 8), torch.tensor([0, 1]))
+
+
+def test_manual_backward_refuses_the_binary_neuron_and_unknown_losses() -> None:
+    model = build_mlp((3,), 2, ModelSpec(hidden=(2,)))
+    with pytest.raises(UserError, match="binary"):
+        manual_backward(model, torch.randn(2, 3), torch.tensor([0, 1]), Objective(binary=True))
+    with pytest.raises(UserError, match="unknown loss"):
+        manual_backward(model, torch.randn(2, 3), torch.tensor([0, 1]), "hinge")
+
+
+# --- gradcheck --------------------------------------------------------------------------
+
+def test_gradcheck_agrees_three_ways_on_an_mlp() -> None:
+    torch.manual_seed(0)
+    model = build_mlp((1, 8, 8), 10, ModelSpec(hidden=(12, 8), activation="tanh"))
+    report = gradcheck(model, torch.randn(6, 1, 8, 8), torch.randint(0, 10, (6,)), max_coords=64)
+    assert report["ok"] and report["manual_available"] and report["torch_gradcheck"]
+    assert [r["parameter"] for r in report["rows"]] == ["1.weight", "1.bias", "3.weight", "3.bias", "5.weight",
+                                                        "5.bias"]
+    assert all(r["manual"]["max_abs"] <= 1e-12 and r["finite_diff"]["max_abs"] < 1e-6 for r in report["rows"])
+    assert all(p.dtype == torch.float32 and p.grad is None for p in model.parameters())  # caller's model untouched
+
+
+def test_gradcheck_works_on_any_module_and_catches_a_wrong_gradient() -> None:
+    class WrongSquare(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):  # type: ignore[no-untyped-def]
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, grad):  # type: ignore[no-untyped-def]
+            (x,) = ctx.saved_tensors
+            return grad * 3 * x  # wrong: should be 2x
+
+    class Buggy(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = nn.Linear(3, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return WrongSquare.apply(self.linear(x))
+
+    torch.manual_seed(0)
+    good = gradcheck(nn.Sequential(nn.Linear(3, 4), nn.Tanh()), torch.randn(5, 3), max_coords=16)
+    assert good["ok"] and not good["manual_available"] and good["loss"] == "random projection of the output"
+    bad = gradcheck(Buggy(), torch.randn(5, 3), torch.tensor([0, 1, 0, 1, 1]))
+    assert not bad["ok"] and not bad["torch_gradcheck"]
+
+
+def test_gradcheck_on_a_model_without_parameters_is_a_user_error() -> None:
+    with pytest.raises(UserError, match="no trainable parameters"):
+        gradcheck(nn.ReLU(), torch.randn(2, 3))
+    with pytest.raises(UserError, match=r"package\.module:Name"):
+        load_module("torch.nn.Tanh")
+    assert isinstance(load_module("torch.nn:Tanh"), nn.Tanh)
+
+
+# --- the autograd graph -----------------------------------------------------------------
+
+def test_graph_of_the_seed_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    loss, names = tpgraph.seed_example_graph()
+    walked = tpgraph.walk(loss, names)
+    ops = [n["op"] for n in walked["nodes"]]
+    assert ops[:4] == ["PowBackward0", "SubBackward0", "AddBackward0", "MulBackward0"]
+    assert sorted(n["leaf"] for n in walked["nodes"] if "leaf" in n) == ["b", "w", "x"]
+    tree = tpgraph.text_tree(walked)
+    assert tree.splitlines()[0] == "PowBackward0" and "└── b (scalar) ← AccumulateGrad" in tree
+    assert tpgraph.write_graph(walked, tmp_path / "g.dot")[0].read_text().startswith('digraph "autograd graph"')
+    monkeypatch.setattr(tpgraph.shutil, "which", lambda name: None)
+    with pytest.raises(UserError, match="apt install graphviz"):
+        tpgraph.write_graph(walked, tmp_path / "g.png")
+    assert (tmp_path / "g.dot").is_file()
+
+
+def test_graph_of_a_model_names_its_parameters() -> None:
+    model = build_mlp((4,), 3, ModelSpec(hidden=(5,)))
+    loss, names = tpgraph.model_graph(model, torch.randn(2, 4), torch.tensor([0, 2]))
+    walked = tpgraph.walk(loss, names)
+    leaves = {n["leaf"]: n["shape"] for n in walked["nodes"] if "leaf" in n}
+    assert leaves == {"1.weight": [5, 4], "1.bias": [5], "3.weight": [3, 5], "3.bias": [3]}
+    with pytest.raises(UserError, match="no autograd graph"):
+        tpgraph.walk(torch.ones(2).sum())
+
+
+# --- the commands, in process -----------------------------------------------------------
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as done:
+        main(list(argv))
+    return int(done.value.code or 0), capsys.readouterr().out
+
+
+def test_backprop_gradcheck_graph_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = _run(capsys, "backprop", "--activation", "tanh", "--json")
+    assert code == 0 and json.loads(out)["match"]
+    code, out = _run(capsys, "gradcheck", "--hidden", "6", "--batch", "3", "--entries", "16", "--json")
+    report = json.loads(out)
+    assert code == 0 and report["ok"] and report["model"].startswith("mlp")
+    code, out = _run(capsys, "graph", "--model", "mlp", "--hidden", "4", "--json")
+    assert code == 0 and json.loads(out)["nodes"][0]["op"] == "NllLossBackward0"

@@ -1,0 +1,27 @@
+"""The §7 commands from a shell: the seed's example, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import run_cli
+
+
+def test_backprop_prints_the_right_gradients_and_the_seed_correction() -> None:
+    proc = run_cli("backprop")
+    assert proc.returncode == 0, proc.stderr
+    assert "∂loss/∂w                -2.0           -2.0" in proc.stdout
+    assert "∂loss/∂b                -1.0           -1.0" in proc.stdout
+    assert "∂loss/∂x                -1.0           -1.0" in proc.stdout
+    assert "The seed says w.grad is 4.0" in proc.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["activations", "--names", "sigmoid,swish"], "unknown activation 'swish'; known: relu, leaky_relu"),
+    (["backprop", "--x", "nan"], "--x nan is not a finite number"),
+    (["gradcheck", "--module", "torch.nn:Tanh"], "Tanh has no trainable parameters"),
+])
+def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None:
+    proc = run_cli(*args)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert proc.stderr.startswith("error: ") and message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
