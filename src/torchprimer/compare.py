@@ -1,0 +1,328 @@
+"""`torchprimer compare` (seed §1, AI ⊃ ML ⊃ DL made measurable): one data set, one split,
+solved by a fixed rule, by classic machine learning (scikit-learn) and by deep learning
+(torchprimer's MLP and CNN through its own training loop), side by side.
+
+Every method sees the same training split and is scored on the same test split, so the
+table compares methods and nothing else. Published figures are printed beside the table as
+labelled references, never mixed into the measured rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from torchprimer.errors import UserError
+
+FAMILIES = {"rule": "fixed rule", "classic": "classic ML", "deep": "deep learning"}
+
+# name -> (family, what it is)
+METHODS: dict[str, tuple[str, str]] = {
+    "nearest-mean": ("rule", "nearest class mean (template matching): no training loop, no parameters tuned"),
+    "knn": ("classic", "k-nearest neighbours, k = 5 (scikit-learn)"),
+    "logreg": ("classic", "logistic regression (scikit-learn)"),
+    "svc": ("classic", "support vector machine, RBF kernel (scikit-learn)"),
+    "forest": ("classic", "random forest, 100 trees (scikit-learn)"),
+    "mlp": ("deep", "torchprimer MLP, 128 ReLU units, Adam 1e-3 (the seed's recipe)"),
+    "cnn": ("deep", "torchprimer CNN, conv-BN-ReLU blocks, Adam 1e-3"),
+}
+DEFAULT_METHODS = ("nearest-mean", "logreg", "svc", "forest", "mlp", "cnn")
+
+# Published figures (test accuracy), from DESIGN.md's sources. Cited beside results, never used as results.
+REFERENCES: dict[str, list[tuple[str, float, str]]] = {
+    "digits": [
+        ("SVC", 0.97, "scikit-learn digits example: first half train, second half test"),
+    ],
+    "mnist1d": [
+        ("logistic regression", 0.32, "Greydanus & Kobak 2024"),
+        ("MLP", 0.68, "Greydanus & Kobak 2024"),
+        ("CNN", 0.94, "Greydanus & Kobak 2024"),
+        ("GRU", 0.91, "Greydanus & Kobak 2024"),
+        ("human", 0.96, "Greydanus & Kobak 2024"),
+    ],
+    "mnist": [
+        ("linear classifier", 0.880, "LeCun et al. 1998"),
+        ("2-layer NN, 300 hidden", 0.953, "LeCun et al. 1998"),
+        ("2-layer NN, 800 hidden, cross-entropy", 0.984, "Simard et al. 2003"),
+        ("LeNet-5", 0.9905, "LeCun et al. 1998"),
+    ],
+    "fashionmnist": [
+        ("logistic regression", 0.842, "Xiao et al. 2017, Table 3"),
+        ("MLP relu [100]", 0.871, "Xiao et al. 2017, Table 3"),
+        ("SVC rbf", 0.897, "Xiao et al. 2017, Table 3"),
+        ("two conv layers + pooling", 0.916, "Xiao et al. 2017, Table 3"),
+    ],
+}
+
+# The ordering the literature (or §1's claim that learning beats a fixed rule) leads us to
+# expect: (better, worse, by at least). Checked only for methods that were run.
+EXPECTED: dict[str, list[tuple[str, str, float]]] = {
+    "digits": [(m, "nearest-mean", 0.0) for m in ("knn", "logreg", "svc", "forest", "mlp", "cnn")],
+    "mnist1d": [("cnn", "mlp", 0.10), ("cnn", "logreg", 0.10), ("mlp", "logreg", 0.0)],
+}
+
+
+def _key(name: str) -> str:
+    """'Fashion-MNIST', 'fashion_mnist' -> 'fashionmnist': one spelling for lookups."""
+    return re.sub(r"[^a-z0-9]", "", name.split(":")[0].lower())
+
+
+def references(dataset: str) -> list[dict[str, Any]]:
+    return [{"method": m, "accuracy": a, "source": s} for m, a, s in REFERENCES.get(_key(dataset), [])]
+
+
+def parse_methods(text: str | Sequence[str] | None) -> list[str]:
+    """"logreg,svc" -> ["logreg", "svc"]; unknown names are a UserError listing the known ones."""
+    if text is None:
+        return list(DEFAULT_METHODS)
+    names = [t.strip() for t in text.split(",")] if isinstance(text, str) else list(text)
+    names = [n for n in names if n]
+    unknown = [n for n in names if n not in METHODS]
+    if unknown or not names:
+        raise UserError(f"unknown method(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(METHODS)}")
+    return list(dict.fromkeys(names))
+
+
+def _nearest_mean(x: np.ndarray, y: np.ndarray, classes: int) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
+    """One template per class (its mean); predict the class whose template is nearest."""
+    means = np.stack([x[y == c].mean(axis=0) for c in range(classes)])
+
+    def predict(xt: np.ndarray) -> np.ndarray:
+        dist = ((xt[:, None, :] - means[None, :, :]) ** 2).sum(axis=2)
+        return dist.argmin(axis=1)
+
+    return predict, int(means.size)
+
+
+def _forest_size(forest: Any, classes: int) -> int:
+    """Numbers a forest stores to predict: (feature, threshold) per split, class counts per leaf."""
+    total = 0
+    for tree in forest.estimators_:
+        leaves = int((tree.tree_.children_left == -1).sum())
+        total += 2 * (tree.tree_.node_count - leaves) + classes * leaves
+    return total
+
+
+def _sklearn(name: str, seed: int) -> Any:
+    """A fresh scikit-learn estimator; each import is paid only by the method that needs it."""
+    if name == "knn":
+        from sklearn.neighbors import KNeighborsClassifier
+
+        return KNeighborsClassifier(n_neighbors=5)
+    if name == "logreg":
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(max_iter=2000)
+    if name == "svc":
+        from sklearn.svm import SVC
+
+        return SVC(kernel="rbf")
+    from sklearn.ensemble import RandomForestClassifier
+
+    return RandomForestClassifier(n_estimators=100, random_state=seed, n_jobs=1)
+
+
+def _parameter_count(name: str, model: Any, classes: int) -> int:
+    if name == "knn":
+        return int(model._fit_X.size)  # it stores the training set itself
+    if name == "logreg":
+        return int(model.coef_.size + model.intercept_.size)
+    if name == "svc":
+        return int(model.support_vectors_.size + model.dual_coef_.size + model.intercept_.size)
+    return _forest_size(model, classes)
+
+
+def run_classic(name: str, splits: Any, seed: int) -> dict[str, Any]:
+    """Fit one scikit-learn (or fixed-rule) method on the training split; score it on the test split."""
+    x_train = splits.x_train.flatten(1).cpu().numpy()
+    y_train = splits.y_train.cpu().numpy()
+    x_test = splits.x_test.flatten(1).cpu().numpy()
+    y_test = splits.y_test.cpu().numpy()
+    model = None if name == "nearest-mean" else _sklearn(name, seed)  # imports stay outside the timing
+    started = time.perf_counter()
+    if model is None:
+        predict, params = _nearest_mean(x_train, y_train, splits.num_classes)
+        seconds = time.perf_counter() - started
+    else:
+        model.fit(x_train, y_train)
+        seconds = time.perf_counter() - started
+        predict, params = model.predict, _parameter_count(name, model, splits.num_classes)
+    accuracy = float((predict(x_test) == y_test).mean())
+    return {"accuracy": accuracy, "seconds": seconds, "parameters": params}
+
+
+def run_deep(name: str, splits: Any, *, epochs: int, seed: int, device: str) -> dict[str, Any]:
+    """Train torchprimer's MLP or CNN with its own loop (`fit`) on the same split."""
+    from torchprimer.models import build_model, count_parameters, objective_for
+    from torchprimer.progress import Silent
+    from torchprimer.training.config import make_config
+    from torchprimer.training.loop import evaluate, fit
+    from torchprimer.training.run import seed_everything
+
+    cfg = make_config(dataset=splits.name, model=name, epochs=epochs, seed=seed, device=device)
+    seed_everything(seed)
+    model = build_model(cfg.model_spec, splits.input_shape, splits.num_classes).to(splits.x_train.device)
+    objective = objective_for(model)
+    # The first optimizer built in a process imports torch._dynamo (seconds on a slow disk):
+    # a one-time library cost, not training, so pay it before the clock starts.
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+    started = time.perf_counter()
+    fit(model, splits, cfg, objective, Silent())
+    seconds = time.perf_counter() - started
+    test = evaluate(model, splits.x_test, splits.y_test, objective)
+    return {"accuracy": test["accuracy"], "seconds": seconds, "parameters": count_parameters(model)}
+
+
+@contextlib.contextmanager
+def one_cpu_thread_everywhere() -> Iterator[None]:
+    """torch, BLAS and OpenMP on one CPU thread while the methods run.
+
+    Every method then gets the same CPU budget, so the seconds compare methods rather than
+    how well each library spreads tiny work over cores (on a busy machine, threads on
+    64-wide layers cost many times the work itself), and the timings are reproducible.
+    """
+    from threadpoolctl import threadpool_limits
+
+    from torchprimer.autodiff.check import one_cpu_thread
+
+    with threadpool_limits(limits=1), one_cpu_thread():
+        yield
+
+
+def ordering_checks(dataset: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The expected ordering (better > worse + margin) for the methods that were run."""
+    acc = {r["method"]: r["accuracy"] for r in rows}
+    checks = []
+    for better, worse, margin in EXPECTED.get(_key(dataset), []):
+        if better in acc and worse in acc:
+            claim = f"{better} > {worse}" + (f" + {margin:.2f}" if margin else "")
+            checks.append({
+                "claim": claim, "ok": acc[better] > acc[worse] + margin,
+                "values": f"{acc[better]:.4f} vs {acc[worse]:.4f}",
+            })
+    return checks
+
+
+def compare(
+    dataset: str = "digits",
+    *,
+    methods: str | Sequence[str] | None = None,
+    epochs: int = 20,
+    seed: int = 0,
+    device: str = "cpu",
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.5,
+    on_method: Callable[[str], None] | None = None,
+    options: Any = None,
+) -> dict[str, Any]:
+    """Run every method on one split of `dataset` and return the table as plain data.
+
+    `test_fraction` applies only where the data set has no official test split; half the
+    data for testing follows scikit-learn's digits protocol the reference figure uses.
+    `on_method(name)` is called as each method starts, so a caller can show progress;
+    `options` (a `torchprimer.data.LoadOptions`) says where file-backed data sets live.
+    """
+    from torchprimer import data as tpdata
+    from torchprimer.training.config import resolve_device
+
+    names = parse_methods(methods)
+    if epochs < 1:
+        raise UserError(f"--epochs {epochs} must be at least 1")
+    if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise UserError("--test-fraction must be in (0, 1) and leave data to train on")
+    where = resolve_device(device)
+    loaded = tpdata.load(dataset, options)
+    splits = tpdata.prepare(loaded, val_fraction=val_fraction, test_fraction=test_fraction,
+                            split_seed=seed, device=where)
+    rows = []
+    with one_cpu_thread_everywhere():
+        for name in names:
+            family, description = METHODS[name]
+            if on_method is not None:
+                on_method(name)
+            if family == "deep":
+                measured = run_deep(name, splits, epochs=epochs, seed=seed, device=str(where))
+            else:
+                measured = run_classic(name, splits, seed)
+            rows.append({"method": name, "family": FAMILIES[family], "description": description, **measured,
+                         "test_samples": len(splits.y_test)})
+    checks = ordering_checks(dataset, rows)
+    return {
+        "dataset": dataset,
+        "source": loaded.source,
+        "input_shape": list(splits.input_shape),
+        "sizes": splits.sizes(),
+        "device": str(where),
+        "seed": seed,
+        "epochs": epochs,
+        "rows": rows,
+        "references": references(dataset),
+        "checks": checks,
+        "ok": all(c["ok"] for c in checks),
+    }
+
+
+def render_table(result: dict[str, Any]) -> str:
+    """The comparison as aligned text: measured rows, then the published references, then checks."""
+    sizes = result["sizes"]
+    lines = [
+        f"{result['dataset']}: train {sizes['train']}, validation {sizes['val']}, test {sizes['test']}; "
+        f"input {tuple(result['input_shape'])}; device {result['device']} (CPU work on one thread); "
+        f"seed {result['seed']}",
+        "",
+        f"{'method':<13} {'family':<14} {'test accuracy':>13} {'train s':>8} {'parameters':>11}",
+    ]
+    for r in result["rows"]:
+        lines.append(
+            f"{r['method']:<13} {r['family']:<14} {r['accuracy']:>13.4f} {r['seconds']:>8.2f} {r['parameters']:>11,}"
+        )
+    deep = [r["method"] for r in result["rows"] if r["family"] == FAMILIES["deep"]]
+    notes = [f"{', '.join(deep)}: {result['epochs']} epochs"] if deep else []
+    if any(r["method"] == "forest" for r in result["rows"]):
+        notes.append("a forest's parameters: its split and leaf values")
+    if notes:
+        lines.append(f"({'; '.join(notes)})")
+    if result["references"]:
+        lines += ["", "Published figures (references from the literature, not measured here; protocols differ):"]
+        width = max(len(r["method"]) for r in result["references"])
+        lines += [f"  {r['method']:<{width}}  {r['accuracy']:.4f}  {r['source']}" for r in result["references"]]
+    if result["checks"]:
+        lines += ["", "Expected ordering:"]
+        lines += [f"  {'PASS' if c['ok'] else 'FAIL'}  {c['claim']}  ({c['values']})" for c in result["checks"]]
+    return "\n".join(lines) + "\n"
+
+
+def plot(result: dict[str, Any], path: str | Path) -> Path:
+    """Bar chart of test accuracy, coloured by family, with published figures as labelled lines."""
+    from torchprimer.report import _pyplot, save_figure
+
+    plt = _pyplot()
+    rows = result["rows"]
+    colours = {FAMILIES["rule"]: "#999999", FAMILIES["classic"]: "#4c72b0", FAMILIES["deep"]: "#dd8452"}
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(rows) + 2), 4))
+    bars = ax.bar([r["method"] for r in rows], [r["accuracy"] for r in rows],
+                  color=[colours[r["family"]] for r in rows])
+    for bar, r in zip(bars, rows, strict=True):
+        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height() - 0.02, f"{r['accuracy']:.3f}\n{r['seconds']:.1f}s",
+                ha="center", va="top", fontsize=8, color="white")
+    # published figures: dotted lines, labelled in the margin so they never cover a bar
+    label_y = -1.0
+    for ref in sorted(result["references"], key=lambda r: r["accuracy"]):
+        ax.axhline(ref["accuracy"], color="black", lw=0.6, ls=":")
+        label_y = max(ref["accuracy"], label_y + 0.045)  # close figures: stack their labels
+        ax.text(1.01, label_y, f"published: {ref['method']} {ref['accuracy']:.2f}",
+                transform=ax.get_yaxis_transform(), va="center", fontsize=7)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colours.values()]
+    ax.legend(handles, list(colours), loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, fontsize=8,
+              frameon=False)
+    ax.set(ylim=(0, 1.05), ylabel="test accuracy",
+           title=f"{result['dataset']}: same split, test n = {result['sizes']['test']}")
+    ax.grid(axis="y", alpha=0.3)
+    return save_figure(fig, path)

@@ -1,0 +1,314 @@
+"""The one small runner every lesson shares: find lessons, run their code, render the result.
+
+A lesson is one module `s<section>.py` in this package (s4_2.py is §4.2) holding data:
+
+- ``SECTION``: "4.2"
+- ``TEXT``: {"en": {...}, "zh": {...}} with "title", "intro", "verdict" and optionally
+  "fixed_title" (the heading over the tour's own code)
+- ``SETUP``: code the tour runs first in each fresh namespace (what the seed assumes from
+  earlier sections), shown to the reader; "" for none
+- ``SEED``: the seed's code as the seed wrote it, or None where the seed has none
+- ``FIXED``: the corrected (or checking) code, or None
+- ``CHECKS``: {check_id: {"en": claim, "zh": claim}}
+- ``check(seed, fixed) -> {check_id: (ok, values)}``: runs after the code
+
+Code fields are a str, or {"en": ..., "zh": ...} when the comments differ by language; the
+two must be the same code token for token (a test checks), and the English one is run.
+Adding a lesson is adding one file: `discover` finds it by its name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import pkgutil
+import re
+import time
+import traceback
+import unicodedata
+import warnings
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import torch
+
+from torchprimer.errors import UserError
+
+LANGS = ("en", "zh")
+MODULE_NAME = re.compile(r"^s(\d+)(?:_(\d+))?$")
+
+Code = str | dict[str, str]
+
+HEADINGS = {
+    "en": {
+        "setup": "The tour first runs (what the seed assumes from earlier sections):",
+        "seed": "The seed's code, as the seed wrote it:",
+        "no_seed": "(The seed has no code here.)",
+        "fixed": "The corrected code:",
+        "output": "What it prints:",
+        "nothing": "(nothing)",
+        "raised": "It raised",
+        "warned": "warning",
+        "checks": "Checks:",
+        "summary": "{passed}/{total} checks passed in {seconds:.2f} s",
+        "all": "{lessons} lessons, {passed}/{total} checks passed in {seconds:.1f} s",
+        "list": "The tour: one lesson per section of the seed. Run one with `torchprimer tour N`, "
+        "all with `torchprimer tour --all`.",
+    },
+    "zh": {
+        "setup": "导览先运行以下代码（原教程默认读者已从前面章节得到的东西）：",
+        "seed": "原教程的代码（一字未改）：",
+        "no_seed": "（原教程这一节没有代码。）",
+        "fixed": "修正后的代码：",
+        "output": "输出：",
+        "nothing": "（无输出）",
+        "raised": "抛出异常",
+        "warned": "警告",
+        "checks": "检查：",
+        "summary": "{passed}/{total} 项检查通过，用时 {seconds:.2f} 秒",
+        "all": "{lessons} 课，{passed}/{total} 项检查通过，用时 {seconds:.1f} 秒",
+        "list": "导览：原教程每一节对应一课。用 `torchprimer tour N` 运行一课，"
+        "用 `torchprimer tour --all` 运行全部。",
+    },
+}
+
+
+@dataclass
+class Run:
+    """One snippet, run once in a fresh namespace: what it printed, raised and warned."""
+
+    label: str
+    code: dict[str, str]
+    stdout: str
+    error: str | None
+    warnings: list[str]
+    seconds: float
+    namespace: dict[str, Any] = field(repr=False)
+
+
+@dataclass
+class Check:
+    """One claim the lesson tested: passed or not, with the values that decided it."""
+
+    id: str
+    ok: bool
+    values: str
+    text: dict[str, str]
+
+
+@dataclass
+class LessonResult:
+    section: str
+    text: dict[str, dict[str, str]]
+    setup: dict[str, str]
+    runs: list[Run]
+    checks: list[Check]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+
+def section_key(section: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in section.split("."))
+
+
+def discover() -> dict[str, ModuleType]:
+    """Every lesson module in this package, by section, in the seed's order."""
+    package = importlib.import_module("torchprimer.lessons")
+    found: dict[str, ModuleType] = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        if MODULE_NAME.match(info.name):
+            module = importlib.import_module(f"torchprimer.lessons.{info.name}")
+            found[module.SECTION] = module
+    return dict(sorted(found.items(), key=lambda item: section_key(item[0])))
+
+
+def find(number: str, lessons: dict[str, ModuleType] | None = None) -> ModuleType:
+    """The lesson for "4.2" (or "§4.2"); a bare "3" picks §3.1 when it is the only lesson of §3."""
+    lessons = lessons if lessons is not None else discover()
+    wanted = number.strip().lstrip("§")
+    if wanted in lessons:
+        return lessons[wanted]
+    matches = [s for s in lessons if s.split(".")[0] == wanted]
+    if len(matches) == 1:
+        return lessons[matches[0]]
+    known = ", ".join(lessons)
+    if matches:
+        raise UserError(f"lesson {number!r} is ambiguous: say {' or '.join(matches)}")
+    raise UserError(f"no lesson {number!r}; the lessons are {known} (run 'torchprimer tour' to list them)")
+
+
+def code_in(code: Code, lang: str) -> str:
+    return code if isinstance(code, str) else code[lang]
+
+
+def per_lang(code: Code) -> dict[str, str]:
+    return {lang: code_in(code, lang) for lang in LANGS}
+
+
+def _error_line(exc: BaseException, filename: str) -> str:
+    """'line 9: NameError: ...' with the line inside the snippet where it was raised."""
+    lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]
+    where = f"line {lines[-1]}: " if lines else ""
+    return f"{where}{type(exc).__name__}: {exc}"
+
+
+def execute(label: str, code: Code, setup: Code, section: str) -> Run:
+    """Run setup then code with exec in a fresh namespace, capturing stdout, the error and warnings.
+
+    The global random state is forked and seeded with 0, so a lesson prints the same
+    numbers every time and leaves the caller's random state as it was.
+    """
+    namespace: dict[str, Any] = {"__name__": f"__tour_{section.replace('.', '_')}__"}
+    filename = f"<§{section} {label}>"
+    out = io.StringIO()
+    error = None
+    started = time.perf_counter()
+    with (
+        torch.random.fork_rng(devices=[]),
+        warnings.catch_warnings(record=True) as caught,
+        contextlib.redirect_stdout(out),
+    ):
+        warnings.simplefilter("always")
+        torch.manual_seed(0)
+        try:
+            setup_code = code_in(setup, "en")
+            if setup_code:
+                exec(compile(setup_code, f"<§{section} setup>", "exec"), namespace)
+            exec(compile(code_in(code, "en"), filename, "exec"), namespace)
+        except Exception as exc:  # the seed's mistakes are part of the lesson
+            error = _error_line(exc, filename)
+    seconds = time.perf_counter() - started
+    messages = [f"{w.category.__name__}: {w.message}" for w in caught if w.filename == filename]
+    return Run(label, per_lang(code), out.getvalue(), error, messages, seconds, namespace)
+
+
+def run_lesson(module: ModuleType) -> LessonResult:
+    """Run the seed's code, the fixed code, then the lesson's checks, on one CPU thread.
+
+    Lesson tensors are tiny: extra threads only add synchronisation (on a busy machine, many
+    times the work itself), and one thread makes the printed numbers the same on every
+    machine, whatever its core count.
+    """
+    from torchprimer.autodiff.check import one_cpu_thread
+
+    with one_cpu_thread():
+        return _run_lesson(module)
+
+
+def _run_lesson(module: ModuleType) -> LessonResult:
+    started = time.perf_counter()
+    setup = getattr(module, "SETUP", "")
+    seed = execute("seed", module.SEED, setup, module.SECTION) if module.SEED is not None else None
+    fixed = execute("fixed", module.FIXED, setup, module.SECTION) if module.FIXED is not None else None
+    try:
+        outcomes = module.check(seed, fixed)
+    except Exception as exc:  # a broken lesson fails its checks instead of stopping the tour
+        outcomes = {cid: (False, f"the check raised {type(exc).__name__}: {exc}") for cid in module.CHECKS}
+    if set(outcomes) != set(module.CHECKS):
+        raise RuntimeError(f"lesson §{module.SECTION} returned checks {sorted(outcomes)}, "
+                           f"declared {sorted(module.CHECKS)}")
+    checks = [
+        Check(cid, bool(outcomes[cid][0]), str(outcomes[cid][1]), dict(text))
+        for cid, text in module.CHECKS.items()
+    ]
+    runs = [r for r in (seed, fixed) if r is not None]
+    return LessonResult(module.SECTION, module.TEXT, per_lang(setup), runs, checks, time.perf_counter() - started)
+
+
+def display_width(text: str) -> int:
+    """Columns a terminal gives `text`: Chinese characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _indent(text: str, prefix: str = "    ") -> str:
+    return "\n".join(prefix + line if line else prefix.rstrip() for line in text.rstrip("\n").split("\n"))
+
+
+def render(result: LessonResult, lang: str) -> str:
+    """The lesson as text for a terminal or a log, in one language."""
+    h = HEADINGS[lang]
+    text = result.text[lang]
+    title = f"§{result.section} {text['title']}"
+    parts = [title, "=" * min(display_width(title), 72), text["intro"].strip(), ""]
+    if result.setup[lang].strip():
+        parts += [h["setup"], _indent(result.setup[lang]), ""]
+    if not any(r.label == "seed" for r in result.runs):
+        parts += [h["no_seed"], ""]
+    for run in result.runs:
+        heading = h["seed"] if run.label == "seed" else text.get("fixed_title", h["fixed"])
+        parts += [heading, _indent(run.code[lang]), "", h["output"]]
+        parts.append(_indent(run.stdout, "  | ") if run.stdout.strip() else "  " + h["nothing"])
+        parts += [f"  ! {h['warned']}: {w}" for w in run.warnings]
+        if run.error:
+            parts.append(f"  ! {h['raised']}: {run.error}")
+        parts.append("")
+    parts += [text["verdict"].strip(), "", h["checks"]]
+    for check in result.checks:
+        mark = "PASS" if check.ok else "FAIL"
+        parts.append(f"  {mark}  {check.text[lang]}")
+        parts.append(_indent(check.values, "          "))
+    passed = sum(c.ok for c in result.checks)
+    parts.append(h["summary"].format(passed=passed, total=len(result.checks), seconds=result.seconds))
+    return "\n".join(parts) + "\n"
+
+
+def as_json(result: LessonResult, lang: str) -> dict[str, Any]:
+    """The lesson as plain data in one language; code, outputs and values are shared."""
+    text = result.text[lang]
+    return {
+        "section": result.section,
+        "title": text["title"],
+        "intro": text["intro"].strip(),
+        "verdict": text["verdict"].strip(),
+        "setup": result.setup[lang],
+        "runs": [
+            {"label": r.label, "code": r.code[lang], "stdout": r.stdout, "error": r.error,
+             "warnings": r.warnings, "seconds": r.seconds}
+            for r in result.runs
+        ],
+        "checks": [{"id": c.id, "ok": c.ok, "claim": c.text[lang], "values": c.values} for c in result.checks],
+        "ok": result.ok,
+        "seconds": result.seconds,
+    }
+
+
+def listing(lang: str, lessons: dict[str, ModuleType] | None = None) -> list[dict[str, str]]:
+    lessons = lessons if lessons is not None else discover()
+    return [{"section": s, "title": m.TEXT[lang]["title"]} for s, m in lessons.items()]
+
+
+def render_listing(lang: str) -> str:
+    rows = listing(lang)
+    width = max(len(r["section"]) for r in rows)
+    lines = [HEADINGS[lang]["list"], ""]
+    lines += [f"  {r['section']:<{width}}  {r['title']}" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def render_total(results: list[LessonResult], lang: str, seconds: float) -> str:
+    checks = [c for r in results for c in r.checks]
+    return HEADINGS[lang]["all"].format(
+        lessons=len(results), passed=sum(c.ok for c in checks), total=len(checks), seconds=seconds
+    ) + "\n"
+
+
+def default_lang(environ: dict[str, str]) -> str:
+    """zh when the locale is Chinese (LC_ALL, then LC_MESSAGES, then LANG, as POSIX orders them)."""
+    for var in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = environ.get(var, "")
+        if value:
+            return "zh" if value.lower().startswith("zh") else "en"
+    return "en"
+
+
+def check_lang(lang: str | None, environ: dict[str, str]) -> str:
+    if lang is None:
+        return default_lang(environ)
+    if lang not in LANGS:
+        raise UserError(f"--lang {lang!r}: use en or zh")
+    return lang

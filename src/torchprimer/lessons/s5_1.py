@@ -1,0 +1,143 @@
+"""§5.1 The neuron: y = f(Σ wᵢxᵢ + b). The seed's module is checked against the formula
+computed by hand in float64, and against torchprimer's own Neuron (the model `--model neuron`
+trains)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from torchprimer.lessons.runner import Run
+from torchprimer.models import Neuron
+
+SECTION = "5.1"
+
+TEXT = {
+    "en": {
+        "title": "The neuron's mathematical model",
+        "intro": """
+A neuron computes y = f(Σ wᵢxᵢ + b): a weighted sum of its inputs, plus a bias that lets it
+shift, passed through an activation f. With f = sigmoid the output is between 0 and 1 and
+reads as a probability. (The seed's formula image is lost; this is its text.)""",
+        "verdict": """
+The seed's neuron is right, and the checks prove it: its output equals sigmoid(w·x + b)
+worked out by hand from its own weights. One habit to pick up: PyTorch layers expect a
+batch, shape (N, 3). The seed passes a single vector of shape (3,); nn.Linear happens to
+accept it, but most layers (BatchNorm, Conv) do not, so the tour passes x.unsqueeze(0).
+torchprimer's Neuron is this same module (`torchprimer train --model neuron`).""",
+        "fixed_title": "The same neuron, checked by hand:",
+    },
+    "zh": {
+        "title": "神经元的数学模型",
+        "intro": """
+神经元计算 y = f(Σ wᵢxᵢ + b)：输入的加权和，加上提供平移能力的偏置，再经过激活函数 f。
+取 f = sigmoid 时，输出在 0 和 1 之间，可以看作概率。（原教程的公式图片已丢失，这里是
+它的文字说明。）""",
+        "verdict": """
+原教程的神经元是对的，检查也证明了这一点：它的输出等于用它自己的权重手算的
+sigmoid(w·x + b)。有一个习惯值得养成：PyTorch 的层接受的是一批数据，形状为 (N, 3)。
+原教程传入的是形状为 (3,) 的单个向量；nn.Linear 碰巧能接受，但大多数层（BatchNorm、
+Conv）不行，所以导览传入 x.unsqueeze(0)。torchprimer 的 Neuron 就是这个模块
+（`torchprimer train --model neuron`）。""",
+        "fixed_title": "同一个神经元，手工验算：",
+    },
+}
+
+SETUP = """\
+import torch
+from torch import nn
+"""
+
+SEED = """\
+class Neuron(nn.Module):
+    def __init__(self, input_dim):
+        super().__init__()
+        self.linear = nn.Linear(input_dim, 1)
+        self.activation = nn.Sigmoid()
+    def forward(self, x):
+        return self.activation(self.linear(x))
+neuron = Neuron(3)
+output = neuron(torch.tensor([0.5, -1.2, 0.8]))
+"""
+
+FIXED = {
+    "en": """\
+import math
+from torchprimer.models import Neuron  # the seed's neuron, as torchprimer trains it
+neuron = Neuron(3)
+x = torch.tensor([0.5, -1.2, 0.8])
+output = neuron(x.unsqueeze(0))  # a batch of one: (1, 3) -> (1, 1)
+w = neuron.linear.weight[0].tolist()
+b = neuron.linear.bias.item()
+z = sum(wi * xi for wi, xi in zip(w, x.tolist())) + b
+print("w =", [round(v, 4) for v in w], " b =", round(b, 4))
+print("z = w·x + b =", round(z, 6))
+print("1 / (1 + exp(-z)) =", 1 / (1 + math.exp(-z)))
+print("neuron(x) =", output.item())
+""",
+    "zh": """\
+import math
+from torchprimer.models import Neuron  # 原教程的神经元，torchprimer 训练用的就是它
+neuron = Neuron(3)
+x = torch.tensor([0.5, -1.2, 0.8])
+output = neuron(x.unsqueeze(0))  # 一批一个样本：(1, 3) -> (1, 1)
+w = neuron.linear.weight[0].tolist()
+b = neuron.linear.bias.item()
+z = sum(wi * xi for wi, xi in zip(w, x.tolist())) + b
+print("w =", [round(v, 4) for v in w], " b =", round(b, 4))
+print("z = w·x + b =", round(z, 6))
+print("1 / (1 + exp(-z)) =", 1 / (1 + math.exp(-z)))
+print("neuron(x) =", output.item())
+""",
+}
+
+CHECKS = {
+    "by_hand": {
+        "en": "the seed's output equals sigmoid(w·x + b) computed by hand in float64 (1e-6)",
+        "zh": "原教程的输出等于用 float64 手算的 sigmoid(w·x + b)（误差 1e-6）",
+    },
+    "probability": {
+        "en": "the output is one number strictly between 0 and 1",
+        "zh": "输出是一个严格介于 0 和 1 之间的数",
+    },
+    "bias_shifts": {
+        "en": "with every input 0 the output is sigmoid(b): the bias alone sets where the neuron sits",
+        "zh": "输入全为 0 时输出为 sigmoid(b)：偏置单独决定了神经元的位置",
+    },
+    "torchprimer_neuron": {
+        "en": "torchprimer's Neuron with the seed's weights gives the seed's output",
+        "zh": "把原教程的权重装进 torchprimer 的 Neuron，输出与原教程相同",
+    },
+}
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str]]:
+    assert seed is not None and fixed is not None
+    neuron, output = seed.namespace["neuron"], seed.namespace["output"]
+    x = [0.5, -1.2, 0.8]
+    w = neuron.linear.weight.detach()[0].double().tolist()
+    b = neuron.linear.bias.detach().double().item()
+    z = sum(wi * xi for wi, xi in zip(w, x, strict=True)) + b
+    by_hand = _sigmoid(z)
+    got = output.detach().double()
+    with torch.no_grad():
+        at_zero = neuron(torch.zeros(3)).item()
+        ours = Neuron(3)
+        ours.load_state_dict(neuron.state_dict())
+        ours_out = ours(torch.tensor([x])).item()
+    return {
+        "by_hand": (abs(got.item() - by_hand) < 1e-6, f"neuron(x) = {got.item():.8f}, σ({z:.6f}) = {by_hand:.8f}"),
+        "probability": (
+            tuple(got.shape) == (1,) and 0.0 < got.item() < 1.0,
+            f"shape {tuple(got.shape)}, value {got.item():.6f}",
+        ),
+        "bias_shifts": (
+            abs(at_zero - _sigmoid(b)) < 1e-6, f"neuron(0) = {at_zero:.6f}, σ(b = {b:.6f}) = {_sigmoid(b):.6f}"
+        ),
+        "torchprimer_neuron": (abs(ours_out - got.item()) < 1e-7, f"{ours_out:.8f} = {got.item():.8f}"),
+    }

@@ -1,0 +1,234 @@
+"""§6.2 The training loop: the seed's loop, given the `train_loader` it never defines
+(MNIST-shaped 28×28 digits from torchprimer's registry), runs and learns; its printed loss is
+the last batch's, so the tour sets the epoch mean beside it, from the corrected loop and from
+torchprimer's own `fit`, and measures the test accuracy the seed never looks at."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import torch
+
+from torchprimer.lessons.runner import Run
+
+SECTION = "6.2"
+EPOCHS = 10
+
+TEXT = {
+    "en": {
+        "title": "A typical training loop",
+        "intro": """
+Training repeats four steps per batch: forward pass, loss, backward pass (gradients), and an
+optimiser step. The seed's loop is the standard one for MNIST: 784 inputs (28×28 pixels), a
+hidden layer of 128 ReLU units, 10 classes, Adam with learning rate 0.001, 10 epochs.""",
+        "verdict": """
+Given a real train_loader the seed's loop runs and learns. But the number it prints is the
+loss of the epoch's last batch only (here a batch smaller than the others), so it jumps
+around while the epoch mean falls smoothly; the columns below show both. The loop also never
+measures the model on data it did not train on, never switches to eval mode, and saves
+nothing. `torchprimer train` runs this same recipe with all of that: epoch means,
+validation every epoch, a test score, and a run folder you can resume from.""",
+        "fixed_title": "Corrected: the epoch mean beside the last batch, and a test score:",
+    },
+    "zh": {
+        "title": "典型训练循环",
+        "intro": """
+训练就是对每一批数据重复四步：前向计算、求损失、反向传播（求梯度）、优化器更新。原教程的
+循环是 MNIST 的标准写法：784 个输入（28×28 像素），128 个 ReLU 单元的隐藏层，10 个类别，
+Adam 优化器，学习率 0.001，训练 10 轮。""",
+        "verdict": """
+给它一个真实的 train_loader，原教程的循环就能运行并学到东西。但它打印的只是每轮最后一批
+的损失（这里最后一批比其他批小），所以数值上下跳动，而整轮的平均损失是平稳下降的；下面
+两列并排给出。这个循环也从不在没训练过的数据上评估模型，从不切换到 eval 模式，也什么都
+不保存。`torchprimer train` 用的是同一套配方，并补齐了这些：整轮平均损失、每轮验证、
+测试集成绩，以及可以断点续训的运行目录。""",
+        "fixed_title": "修正：最后一批与整轮平均并列，再加测试集成绩：",
+    },
+}
+
+SETUP = {
+    "en": """\
+import torch
+from torch import nn
+from torchprimer.lessons.s6_2 import mnist_shaped_loaders
+# the seed never defines train_loader: torchprimer's digits, resized to MNIST's 28x28
+train_loader, test_loader = mnist_shaped_loaders(batch_size=64)
+""",
+    "zh": """\
+import torch
+from torch import nn
+from torchprimer.lessons.s6_2 import mnist_shaped_loaders
+# 原教程从未定义 train_loader：用 torchprimer 的 digits 数据，放大到 MNIST 的 28x28
+train_loader, test_loader = mnist_shaped_loaders(batch_size=64)
+""",
+}
+
+SEED = """\
+model = nn.Sequential(
+    nn.Linear(784, 128),
+    nn.ReLU(),
+    nn.Linear(128, 10)
+)
+criterion = nn.CrossEntropyLoss()
+optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
+for epoch in range(10):
+    for inputs, labels in train_loader:
+        optimizer.zero_grad()
+        outputs = model(inputs.view(-1, 784))
+        loss = criterion(outputs, labels)
+        loss.backward()
+        optimizer.step()
+    print(f'Epoch {epoch+1}, Loss: {loss.item():.4f}')
+"""
+
+_FIXED = """\
+model = nn.Sequential(
+    nn.Linear(784, 128),
+    nn.ReLU(),
+    nn.Linear(128, 10)
+)
+criterion = nn.CrossEntropyLoss()
+optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
+last_batch, epoch_mean = [], []
+for epoch in range(10):
+    model.train()
+    total, count = 0.0, 0
+    for inputs, labels in train_loader:
+        optimizer.zero_grad()
+        outputs = model(inputs.view(-1, 784))
+        loss = criterion(outputs, labels)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(labels)  # {weight}
+        count += len(labels)
+    last_batch.append(loss.item())
+    epoch_mean.append(total / count)
+    print(f'Epoch {epoch+1}, last batch {loss.item():.4f}, epoch mean {total / count:.4f}')
+# {test}
+model.eval()
+correct = 0
+with torch.no_grad():
+    for inputs, labels in test_loader:
+        correct += (model(inputs.view(-1, 784)).argmax(1) == labels).sum().item()
+test_accuracy = correct / len(test_loader.dataset)
+print(f'test accuracy {test_accuracy:.4f}')
+"""
+
+FIXED = {
+    "en": _FIXED.replace("{weight}", "weighted by batch size: the last batch is smaller").replace(
+        "{test}", "the test split, in eval mode, without gradients: what the seed never measures"),
+    "zh": _FIXED.replace("{weight}", "按批大小加权：最后一批比较小").replace(
+        "{test}", "测试集，eval 模式，不求梯度：原教程从来不测的东西"),
+}
+
+CHECKS = {
+    "seed_runs": {
+        "en": "given a real train_loader, the seed's loop runs all 10 epochs",
+        "zh": "有了真实的 train_loader，原教程的循环能跑完全部 10 轮",
+    },
+    "same_run": {
+        "en": "the corrected loop is the same run: its last-batch losses are the seed's prints, digit for digit",
+        "zh": "修正后的循环是同一次训练：它的最后一批损失与原教程的输出逐位相同",
+    },
+    "last_batch_not_mean": {
+        "en": "the seed's print is not the epoch's loss: it differs from the epoch mean every epoch",
+        "zh": "原教程打印的不是整轮损失：每一轮都与整轮平均不同",
+    },
+    "torchprimer_fit": {
+        "en": "torchprimer's fit, same recipe and split: the epoch-mean loss falls every epoch",
+        "zh": "torchprimer 的 fit，同样的配方和数据划分：整轮平均损失每轮都在下降",
+    },
+    "test_accuracy": {
+        "en": "the seed's trained model, measured on the test split it never saw, is at least 90% right",
+        "zh": "原教程训练出的模型，在它从未见过的测试集上准确率至少 90%",
+    },
+}
+
+
+def mnist_shaped_splits(split_seed: int = 0) -> Any:
+    """torchprimer's digits resized from 8×8 to MNIST's 28×28, split and standardised.
+
+    The seed's 784-input model needs MNIST-shaped images; this is real handwriting that is
+    bundled with scikit-learn, so the lesson needs no download.
+    """
+    import torch.nn.functional as F
+
+    from torchprimer import data as tpdata
+
+    digits = tpdata.load("digits")
+    big = F.interpolate(digits.x.float(), size=(28, 28), mode="bilinear", align_corners=False)
+    dataset = tpdata.Dataset(
+        name="digits-28x28", x=big, y=digits.y, classes=digits.classes,
+        source=digits.source + ", resized to 28x28", kind="image",
+    )
+    return tpdata.prepare(dataset, val_fraction=0.1, test_fraction=0.1, split_seed=split_seed)
+
+
+def mnist_shaped_loaders(batch_size: int = 64) -> tuple[torch.utils.data.DataLoader, torch.utils.data.DataLoader]:
+    """The train_loader the seed assumes (shuffled, batches of `batch_size`) and a test loader."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    splits = mnist_shaped_splits()
+    train = TensorDataset(splits.x_train, splits.y_train)
+    test = TensorDataset(splits.x_test, splits.y_test)
+    return DataLoader(train, batch_size=batch_size, shuffle=True), DataLoader(test, batch_size=512)
+
+
+def torchprimer_fit() -> tuple[list[dict[str, float]], dict[str, float]]:
+    """The seed's recipe through torchprimer's training loop on the same split: history and test."""
+    from torchprimer.models import build_model, objective_for
+    from torchprimer.progress import Silent
+    from torchprimer.training.config import make_config
+    from torchprimer.training.loop import evaluate, fit
+
+    splits = mnist_shaped_splits()
+    cfg = make_config(dataset="digits", model="mlp", hidden=(128,), epochs=EPOCHS, batch_size=64, lr=1e-3,
+                      device="cpu")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = build_model(cfg.model_spec, splits.input_shape, splits.num_classes)
+        objective = objective_for(model)
+        result = fit(model, splits, cfg, objective, Silent())
+    return result.history, evaluate(model, splits.x_test, splits.y_test, objective)
+
+
+def _accuracy(model: torch.nn.Module, loader: torch.utils.data.DataLoader) -> float:
+    model.eval()
+    with torch.no_grad():
+        correct = sum(int((model(x.view(-1, 784)).argmax(1) == y).sum()) for x, y in loader)
+    return correct / len(loader.dataset)
+
+
+def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str]]:
+    assert seed is not None and fixed is not None
+    printed = [float(line.rsplit(" ", 1)[1]) for line in seed.stdout.splitlines() if line.startswith("Epoch")]
+    last, mean = fixed.namespace.get("last_batch", []), fixed.namespace.get("epoch_mean", [])
+    history, test = torchprimer_fit()
+    ours = [r["train_loss"] for r in history]
+    rows = ["epoch  seed's print (last batch)  epoch mean  torchprimer fit (epoch mean)"]
+    rows += [
+        f"{i + 1:>5}  {p:>25.4f}  {m:>10.4f}  {o:>28.4f}"
+        for i, (p, m, o) in enumerate(zip(printed, mean, ours, strict=False))
+    ]
+    seed_acc = _accuracy(seed.namespace["model"], seed.namespace["test_loader"])
+    falls = all(b < a for a, b in itertools.pairwise(ours))
+    return {
+        "seed_runs": (
+            seed.error is None and len(printed) == EPOCHS, f"{len(printed)} epochs printed, error: {seed.error}"
+        ),
+        "same_run": (
+            len(last) == EPOCHS and [f"{v:.4f}" for v in last] == [f"{v:.4f}" for v in printed],
+            f"{[round(v, 4) for v in printed]}",
+        ),
+        "last_batch_not_mean": (
+            len(mean) == EPOCHS and all(abs(p - m) > 1e-4 for p, m in zip(printed, mean, strict=False)),
+            "\n".join(rows),
+        ),
+        "torchprimer_fit": (
+            len(ours) == EPOCHS and falls,
+            f"{ours[0]:.4f} -> {ours[-1]:.4f}; torchprimer test accuracy {test['accuracy']:.4f}",
+        ),
+        "test_accuracy": (seed_acc >= 0.9, f"test accuracy {seed_acc:.4f} (corrected loop: "
+                          f"{fixed.namespace.get('test_accuracy', float('nan')):.4f})"),
+    }

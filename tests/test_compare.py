@@ -1,0 +1,110 @@
+"""`torchprimer compare`: one split for every method, the expected ordering on digits, published
+figures kept apart from results, the bar chart, and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from torchprimer.cli import main
+from torchprimer.compare import (
+    METHODS,
+    compare,
+    ordering_checks,
+    parse_methods,
+    plot,
+    references,
+    render_table,
+)
+from torchprimer.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def digits() -> dict[str, Any]:
+    """Every method on digits, once; 10 epochs keep the deep nets quick and still ahead of the rule."""
+    return compare("digits", methods=list(METHODS), epochs=10)
+
+
+def test_every_method_on_the_same_split(digits: dict[str, Any]) -> None:
+    assert [r["method"] for r in digits["rows"]] == list(METHODS)
+    assert {r["test_samples"] for r in digits["rows"]} == {digits["sizes"]["test"]}
+    # half of the 1,797 digits held out, as in the protocol of the published SVC figure
+    assert abs(digits["sizes"]["test"] - 1797 / 2) < 2
+    for row in digits["rows"]:
+        assert 0 <= row["accuracy"] <= 1 and row["seconds"] >= 0 and row["parameters"] > 0
+    families = {r["method"]: r["family"] for r in digits["rows"]}
+    assert families["nearest-mean"] == "fixed rule" and families["svc"] == "classic ML"
+    assert families["cnn"] == "deep learning"
+
+
+def test_learning_beats_the_fixed_rule_on_digits(digits: dict[str, Any]) -> None:
+    assert digits["ok"] and len(digits["checks"]) == 6
+    acc = {r["method"]: r["accuracy"] for r in digits["rows"]}
+    assert acc["nearest-mean"] > 0.8 and acc["svc"] > 0.95 and acc["cnn"] > 0.95
+
+
+def test_parameter_counts_follow_from_the_models(digits: dict[str, Any]) -> None:
+    params = {r["method"]: r["parameters"] for r in digits["rows"]}
+    assert params["nearest-mean"] == 10 * 64  # one 8x8 template per class
+    assert params["logreg"] == 10 * 64 + 10
+    assert params["mlp"] == 64 * 128 + 128 + 128 * 10 + 10
+    assert params["knn"] == digits["sizes"]["train"] * 64  # it keeps the training set
+
+
+def test_published_figures_are_references_beside_the_table(digits: dict[str, Any], tmp_path: Path) -> None:
+    text = render_table(digits)
+    assert "Published figures (references from the literature, not measured here" in text
+    assert "0.9700" in text and "scikit-learn digits example" in text
+    assert all(r["method"] in text for r in digits["rows"])
+    png = plot(digits, tmp_path / "bars" / "digits.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert {r["method"] for r in references("MNIST-1D")} >= {"logistic regression", "MLP", "CNN"}
+    assert references("Fashion_MNIST") and references("mnist") and references("nope") == []
+
+
+def test_the_mnist1d_ordering_is_the_published_one() -> None:
+    def rows(**acc: float) -> list[dict[str, Any]]:
+        return [{"method": m, "accuracy": a} for m, a in acc.items()]
+
+    good = ordering_checks("mnist1d", rows(logreg=0.32, mlp=0.6, cnn=0.95))
+    assert len(good) == 3 and all(c["ok"] for c in good)
+    close = ordering_checks("mnist1d", rows(logreg=0.32, mlp=0.6, cnn=0.65))
+    assert [c["ok"] for c in close] == [False, True, True]  # "well ahead" means 10 points
+    assert ordering_checks("mnist1d", rows(logreg=0.3)) == []
+
+
+def test_bad_methods_and_fractions_are_user_errors() -> None:
+    assert parse_methods("svc, logreg,svc") == ["svc", "logreg"]
+    with pytest.raises(UserError, match="known: nearest-mean"):
+        parse_methods("svm")
+    with pytest.raises(UserError, match="test-fraction"):
+        compare("digits", methods="logreg", test_fraction=0.95)
+    with pytest.raises(UserError, match="known data sets"):
+        compare("no-such-data", methods="logreg")
+
+
+def test_cli_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", "--methods", "nearest-mean,logreg", "--plot", str(tmp_path / "c.png"), "--json"])
+    assert exit_info.value.code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [r["method"] for r in result["rows"]] == ["nearest-mean", "logreg"]
+    assert result["checks"][0]["claim"] == "logreg > nearest-mean" and result["ok"]
+    assert Path(result["plot"]).is_file() and result["references"][0]["accuracy"] == 0.97
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--methods", "svm"], "unknown method"),
+    (["--dataset", "nope"], "known data sets"),
+    (["--test-fraction", "1.5"], "test-fraction"),
+    (["--epochs", "0"], "epochs"),
+])
+def test_cli_bad_input_is_one_line_and_exit_2(args: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", "--no-plot", *args])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and message in err and len(err.strip().splitlines()) == 1

@@ -1,0 +1,207 @@
+"""The tour: every lesson runs and all its checks pass; both languages are complete; the seed's
+code is the seed's own; the command's exit codes and language choice."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import tokenize
+import types
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+
+from torchprimer import lessons
+from torchprimer.cli import main
+from torchprimer.errors import UserError
+from torchprimer.lessons import runner
+
+SECTIONS = ["1", "2.2", "3.1", "4.1", "4.2", "5.1", "6.2", "7.1", "7.2"]
+CJK = re.compile(r"[\u4e00-\u9fff]")
+# shared/ lies beside the checkout, for developers and for CI alike
+SEED_ZH = Path(__file__).resolve().parents[2] / "shared" / "seed" / "pytorch-fundamentals.zh.txt"
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[str, runner.LessonResult]:
+    """Every lesson, run once for the whole module (the suite runs every lesson's checks)."""
+    return {section: lessons.run_lesson(module) for section, module in lessons.discover().items()}
+
+
+def test_one_lesson_per_seed_section_in_order() -> None:
+    assert list(lessons.discover()) == SECTIONS
+
+
+@pytest.mark.parametrize("section", SECTIONS)
+def test_every_check_of_every_lesson_passes(results: dict[str, runner.LessonResult], section: str) -> None:
+    result = results[section]
+    failed = [f"{c.id}: {c.values}" for c in result.checks if not c.ok]
+    assert not failed, failed
+    assert result.checks and all(c.values.strip() for c in result.checks)
+
+
+def _code_fields(module: types.ModuleType) -> list[object]:
+    return [getattr(module, "SETUP", ""), module.SEED, module.FIXED]
+
+
+def _tokens(code: str) -> list[str]:
+    """The code without its comments: what Python runs."""
+    skip = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER}
+    return [t.string for t in tokenize.generate_tokens(io.StringIO(code).readline) if t.type not in skip]
+
+
+@pytest.mark.parametrize("section", SECTIONS)
+def test_both_languages_have_every_text_and_the_same_checks_and_code(section: str) -> None:
+    module = lessons.find(section)
+    en, zh = module.TEXT["en"], module.TEXT["zh"]
+    assert set(en) == set(zh) and {"title", "intro", "verdict"} <= set(en)
+    assert all(v.strip() for v in (*en.values(), *zh.values()))
+    assert all(CJK.search(v) for v in zh.values()), "every Chinese text is written in Chinese"
+    assert not any(CJK.search(v) for v in en.values())
+    for claim in module.CHECKS.values():
+        assert set(claim) == {"en", "zh"} and CJK.search(claim["zh"]) and not CJK.search(claim["en"])
+    for field in _code_fields(module):
+        if isinstance(field, dict):
+            assert set(field) == {"en", "zh"}
+            assert _tokens(field["en"]) == _tokens(field["zh"]), "the languages differ only in comments"
+            assert not CJK.search(field["en"])
+
+
+@pytest.mark.skipif(not SEED_ZH.is_file(), reason="the seed's Chinese original is not on this machine")
+@pytest.mark.parametrize("section", [s for s in SECTIONS if lessons.find(s).SEED is not None])
+def test_seed_code_is_the_seeds_own_word_for_word(section: str) -> None:
+    """Whitespace aside (the original was flattened onto single lines), the code is the seed's."""
+    original = re.sub(r"\s+", "", SEED_ZH.read_text(encoding="utf-8"))
+    code = runner.code_in(lessons.find(section).SEED, "zh")
+    assert re.sub(r"\s+", "", code) in original
+
+
+def test_what_the_issue_asks_each_lesson_to_show(results: dict[str, runner.LessonResult]) -> None:
+    seed72 = results["7.2"].runs[0]
+    assert seed72.stdout.strip() == "tensor(-2.)"
+    assert "4.0" in seed72.code["en"]  # the seed's claim, shown as written
+    seed42, fixed42 = results["4.2"].runs
+    assert "einsum" in (seed42.error or "") and fixed42.error is None
+    assert "NameError" in (results["4.1"].runs[0].error or "")
+    seed22 = results["2.2"].runs[0]
+    import torch
+
+    assert seed22.stdout.split()[0] == torch.__version__
+    assert "torchprimer doctor" in results["2.2"].text["en"]["verdict"]
+    assert "torchprimer doctor" in results["2.2"].text["zh"]["verdict"]
+    assert "Epoch 10, Loss:" in results["6.2"].runs[0].stdout
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_render_and_json_in_each_language(results: dict[str, runner.LessonResult], lang: str) -> None:
+    for result in results.values():
+        text = lessons.render(result, lang)
+        assert result.text[lang]["title"] in text and "PASS" in text and "FAIL" not in text
+        if lang == "en":
+            assert not CJK.search(text), "English output has no Chinese left in it"
+        data = lessons.as_json(result, lang)
+        json.dumps(data)
+        assert data["ok"] and [c["id"] for c in data["checks"]] == list(lessons.find(result.section).CHECKS)
+        assert {c["claim"] for c in data["checks"]} == {t[lang] for t in lessons.find(result.section).CHECKS.values()}
+
+
+def test_lesson_numbers() -> None:
+    assert lessons.find("§7.2").SECTION == "7.2"
+    assert lessons.find("3").SECTION == "3.1"
+    with pytest.raises(UserError, match="ambiguous"):
+        lessons.find("4")
+    with pytest.raises(UserError, match="no lesson '9'"):
+        lessons.find("9")
+
+
+def test_language_comes_from_the_locale() -> None:
+    assert lessons.default_lang({"LANG": "zh_CN.UTF-8"}) == "zh"
+    assert lessons.default_lang({"LANG": "zh_TW.UTF-8"}) == "zh"
+    assert lessons.default_lang({"LANG": "en_US.UTF-8"}) == "en"
+    assert lessons.default_lang({}) == "en"
+    assert lessons.default_lang({"LC_ALL": "zh_CN.UTF-8", "LANG": "C"}) == "zh"
+    assert lessons.check_lang("en", {"LANG": "zh_CN.UTF-8"}) == "en"
+    with pytest.raises(UserError, match="en or zh"):
+        lessons.check_lang("fr", {})
+
+
+def _fake_lesson(ok: bool) -> types.ModuleType:
+    """A lesson written the way a new one would be: one module of data and a check()."""
+    module = types.ModuleType("s9_9")
+    module.SECTION = "9.9"
+    module.TEXT = {lang: {"title": t, "intro": t, "verdict": t} for lang, t in (("en", "x"), ("zh", "例"))}
+    module.SETUP = "import math"
+    module.SEED = "print(math.sqrt(16))\n1 / 0\n"
+    module.FIXED = "print(math.sqrt(16))\n"
+    module.CHECKS = {"four": {"en": "four", "zh": "四"}}
+    module.check = lambda seed, fixed: {"four": (ok and seed.stdout == "4.0\n", seed.error)}
+    return module
+
+
+def test_runner_captures_output_and_the_line_of_the_error() -> None:
+    result = lessons.run_lesson(_fake_lesson(ok=True))
+    seed = result.runs[0]
+    assert seed.stdout == "4.0\n" and seed.error == "line 2: ZeroDivisionError: division by zero"
+    assert result.ok and result.checks[0].values == seed.error
+
+
+def test_tour_all_exits_1_when_a_check_fails(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setattr(lessons, "discover", lambda: {"9.8": _fake_lesson(True), "9.9": _fake_lesson(False)})
+    with pytest.raises(SystemExit) as exit_info:
+        main(["tour", "--all", "--lang", "en"])
+    assert exit_info.value.code == 1
+    out = capsys.readouterr().out
+    assert "FAIL  four" in out and "2 lessons, 1/2 checks passed" in out
+    monkeypatch.setattr(lessons, "discover", lambda: {"9.8": _fake_lesson(True)})
+    with pytest.raises(SystemExit) as exit_info:
+        main(["tour", "--all", "--json"])
+    assert exit_info.value.code == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True
+
+
+def test_a_lesson_whose_check_crashes_fails_instead_of_stopping_the_tour() -> None:
+    module = _fake_lesson(True)
+    module.check = lambda seed, fixed: {"four": (1 / 0, "")}
+    result = lessons.run_lesson(module)
+    assert not result.ok and "ZeroDivisionError" in result.checks[0].values
+
+
+def test_listing_as_json(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["tour", "--json", "--lang", "zh"])
+    assert exit_info.value.code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [x["section"] for x in data["lessons"]] == SECTIONS and data["lang"] == "zh"
+
+
+ZH_ENV = {"LANG": "zh_CN.UTF-8", "LC_ALL": "", "LC_MESSAGES": ""}
+
+
+def test_chinese_locale_prints_chinese_in_a_subprocess() -> None:
+    proc = run_cli("tour", "1", env=ZH_ENV)
+    assert proc.returncode == 0, proc.stderr
+    assert "人工智能、机器学习与深度学习" in proc.stdout and "项检查通过" in proc.stdout
+
+
+def test_lang_en_overrides_a_chinese_locale_in_a_subprocess() -> None:
+    proc = run_cli("tour", "7.2", "--lang", "en", env=ZH_ENV)
+    assert proc.returncode == 0, proc.stderr
+    assert "The mathematics of backpropagation" in proc.stdout and "tensor(-2.)" in proc.stdout
+    assert not CJK.search(proc.stdout)
+
+
+def test_bad_lesson_number_is_one_line_and_exit_2_in_a_subprocess() -> None:
+    proc = run_cli("tour", "9")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("error: no lesson '9'") and len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args", [["tour", "4"], ["tour", "7.2", "--all"], ["tour", "1", "--lang", "fr"]])
+def test_bad_input_is_one_line_and_exit_2(args: list[str], capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith("error:") and len(captured.err.strip().splitlines()) == 1
