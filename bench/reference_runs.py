@@ -16,14 +16,16 @@ import torch
 
 import torchprimer
 
-# (dataset, model, epochs, published figure with its source)
-RUNS = [
-    ("digits", "linear", 10, ""),
-    ("digits", "mlp", 10, ""),
-    ("digits", "cnn", 10, ""),
-    ("mnist1d", "linear", 100, "logistic regression 32% (Greydanus & Kobak 2024)"),
-    ("mnist1d", "mlp", 100, "MLP 68% (Greydanus & Kobak 2024)"),
-    ("mnist1d", "cnn", 100, "CNN 94% (Greydanus & Kobak 2024)"),
+# (dataset, model, epochs, options beyond the defaults, published figure with its source).
+# The MNIST-1D MLP is wider and uses dropout: the default 128-unit MLP overfits the 3,600
+# training signals (57.7 % at 100 epochs when we ran it), the published MLP does not.
+RUNS: list[tuple[str, str, int, dict[str, object], str]] = [
+    ("digits", "linear", 10, {}, ""),
+    ("digits", "mlp", 10, {}, ""),
+    ("digits", "cnn", 10, {}, ""),
+    ("mnist1d", "linear", 100, {}, "logistic regression 32% (Greydanus & Kobak 2024)"),
+    ("mnist1d", "mlp", 100, {"hidden": "256,256", "dropout": 0.3}, "MLP 68% (Greydanus & Kobak 2024)"),
+    ("mnist1d", "cnn", 100, {}, "CNN 94% (Greydanus & Kobak 2024)"),
 ]
 
 
@@ -34,14 +36,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     only = {s for s in args.only.split(",") if s}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, seed 0, default options otherwise\n")
-    print("| data set | model | epochs | test accuracy | training seconds | published |")
-    print("|---|---|---:|---:|---:|---|")
-    for dataset, model, epochs, published in RUNS:
+    print("| data set | model | options | epochs | test accuracy | training seconds | published |")
+    print("|---|---|---|---:|---:|---:|---|")
+    for dataset, model, epochs, options, published in RUNS:
         if only and dataset not in only:
             continue
         epochs = 1 if args.quick else epochs
-        result = torchprimer.train(dataset=dataset, model=model, epochs=epochs, save=False, progress="none")
-        print(f"| {dataset} | {model} | {epochs} | {result.test['accuracy']:.4f} | "
+        result = torchprimer.train(dataset=dataset, model=model, epochs=epochs, save=False, progress="none",
+                                   **options)
+        shown = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in options.items()) or "defaults"
+        print(f"| {dataset} | {model} | {shown} | {epochs} | {result.test['accuracy']:.4f} | "
               f"{result.train_seconds:.1f} | {published} |", flush=True)
     return 0
 
