@@ -56,9 +56,10 @@ def test_bad_train_input_is_one_line_exit_2_and_no_run_folder(
 
 
 def test_bad_input_from_the_real_entry_point_has_no_traceback(tmp_path: Path) -> None:
-    proc = run_cli("train", "--epochs", "0", "--out", str(tmp_path))
+    out = tmp_path / "runs"
+    proc = run_cli("train", "--epochs", "0", "--out", str(out))
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1
-    assert "Traceback" not in proc.stderr and not tmp_path.exists()
+    assert "Traceback" not in proc.stderr and not out.exists()
 
 
 def test_help_lists_examples(capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from torchprimer.errors import UserError
+from torchprimer.errors import TrainingDiverged, UserError
 
 app = typer.Typer(
     name="torchprimer",
@@ -58,11 +58,16 @@ TRAIN_EPILOG = """Examples:
     torchprimer train --json --quiet > summary.json
 
     torchprimer train --resume runs/20261126-101500-digits-mlp --epochs 20
+
+    torchprimer train --nproc 2                        # data-parallel (DDP), 2 processes
+
+    torchrun --nproc_per_node=2 -m torchprimer train   # the same, started by torchrun
 """
 
 
 @app.command(epilog=TRAIN_EPILOG)
 def train(
+    ctx: typer.Context,
     dataset: Annotated[str | None, typer.Option(help="Data set name (see `torchprimer data list`).")] = None,
     model: Annotated[str | None, typer.Option(help="neuron, linear, mlp or cnn.")] = None,
     epochs: Annotated[int | None, typer.Option(min=1, help="Passes over the training split. [default: 10]")] = None,
@@ -72,10 +77,44 @@ def train(
     activation: Annotated[str | None, typer.Option(help="relu, tanh, gelu, ... [default: relu]")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for split, init and data order. [default: 0]")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N or mps. [default: auto]")] = None,
+    dropout: Annotated[float | None, typer.Option(help="Dropout after each hidden layer. [default: 0]")] = None,
+    batchnorm: Annotated[bool | None, typer.Option("--batchnorm", help="Batch norm in hidden layers.")] = None,
+    optimizer: Annotated[str | None, typer.Option(help="sgd, adam or adamw. [default: adam]")] = None,
+    momentum: Annotated[float | None, typer.Option(help="SGD momentum. [default: 0.9]")] = None,
+    nesterov: Annotated[bool | None, typer.Option("--nesterov", help="Nesterov momentum for SGD.")] = None,
+    weight_decay: Annotated[float | None, typer.Option(help="L2 / decoupled weight decay. [default: 0]")] = None,
+    schedule: Annotated[str | None, typer.Option(help="none, step, cosine or onecycle. [default: none]")] = None,
+    warmup: Annotated[float | None, typer.Option(help="Share of steps for linear LR warm-up. [default: 0]")] = None,
+    clip: Annotated[float | None, typer.Option(help="Clip the gradient norm to this value.")] = None,
+    label_smoothing: Annotated[float | None, typer.Option(help="Label smoothing in [0, 1). [default: 0]")] = None,
+    early_stopping: Annotated[
+        int | None, typer.Option(min=0, help="Stop after N epochs without a better val loss; restores the best.")
+    ] = None,
+    deterministic: Annotated[bool | None, typer.Option("--deterministic", help="Deterministic kernels only.")] = None,
+    amp: Annotated[bool | None, typer.Option("--amp", help="Mixed precision (bfloat16/float16) on CUDA.")] = None,
+    compile: Annotated[bool | None, typer.Option("--compile", help="torch.compile the model (CUDA only).")] = None,
+    augment: Annotated[bool | None, typer.Option("--augment", help="Batched random crop/flip on images.")] = None,
+    val_fraction: Annotated[float | None, typer.Option(help="Share of data for validation. [default: 0.1]")] = None,
+    test_fraction: Annotated[
+        float | None, typer.Option(help="Share for test, where the set has no official test split. [default: 0.1]")
+    ] = None,
+    data_dir: Annotated[str | None, typer.Option(help="Folder holding the data set's files.")] = None,
+    download: Annotated[bool | None, typer.Option("--download", help="Fetch the data set if missing.")] = None,
+    data_seed: Annotated[int | None, typer.Option(help="Seed for generated data sets (mnist1d, toy sets).")] = None,
+    image_size: Annotated[int | None, typer.Option(min=4, help="Side of resized images (imagefolder).")] = None,
+    noise: Annotated[float | None, typer.Option(help="Noise of the 2-D toy data sets.")] = None,
+    n_samples: Annotated[int | None, typer.Option(min=4, help="Samples of the 2-D toy data sets.")] = None,
+    backward: Annotated[str | None, typer.Option(
+        help="autograd, or manual: explicit chain-rule formulas (MLPs; see `torchprimer backprop`).")] = None,
+    tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Also write TensorBoard event files.")] = False,
     out: Annotated[Path, typer.Option(help="Folder for run folders.")] = Path("runs"),
     resume: Annotated[Path | None, typer.Option(help="Continue the run in this run folder.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON at the end.")] = False,
+    nproc: Annotated[int, typer.Option(
+        min=1, help="Train data-parallel (DDP) in N processes, one device each; --batch-size stays global.")] = 1,
+    master_port: Annotated[int | None, typer.Option(
+        min=1, max=65535, help="Port the --nproc processes meet on. [default: a free one]")] = None,
 ) -> None:
     """Train a classifier and write a run folder (seed §6).
 
@@ -87,10 +126,23 @@ def train(
 
     options = {
         "dataset": dataset, "model": model, "epochs": epochs, "batch_size": batch_size, "lr": lr,
-        "hidden": hidden, "activation": activation, "seed": seed, "device": device,
+        "hidden": hidden, "activation": activation, "seed": seed, "device": device, "dropout": dropout,
+        "batchnorm": batchnorm, "optimizer": optimizer, "momentum": momentum, "nesterov": nesterov,
+        "weight_decay": weight_decay, "schedule": schedule, "warmup": warmup, "clip": clip,
+        "label_smoothing": label_smoothing, "early_stopping": early_stopping, "deterministic": deterministic,
+        "amp": amp, "compile": compile, "augment": augment, "val_fraction": val_fraction,
+        "test_fraction": test_fraction, "data_dir": data_dir, "download": download, "data_seed": data_seed,
+        "image_size": image_size, "noise": noise, "n_samples": n_samples, "backward": backward,
     }
+    if nproc > 1:
+        _launch_processes(ctx, nproc, master_port, options, resume)
+    from torchprimer.training import distributed
+
     progress = "none" if (quiet or as_json) else "auto"
-    result = run_training(out=out, progress=progress, resume=resume, **options)
+    result = run_training(out=out, progress=progress, resume=resume, tensorboard=tensorboard, **options)
+    if not distributed.is_main():  # under DDP rank 0 alone prints
+        quiet, as_json = True, False
+    distributed.teardown()
     summary = result.summary()
     if as_json:
         _print_json(summary)
@@ -102,14 +154,702 @@ def train(
         )
 
 
+def _launch_processes(
+    ctx: typer.Context, nproc: int, master_port: int | None, options: dict[str, object], resume: Path | None,
+) -> None:
+    """`train --nproc N`: check the options here (one error line, not N), then run this same
+    command without --nproc in N processes through torch's launcher, as torchrun would."""
+    from torchprimer.training.config import make_config
+    from torchprimer.training.distributed import launch
+    from torchprimer.training.run import read_run_config
+
+    cfg = make_config(**options) if resume is None else read_run_config(resume)["config"]
+    args: list[str] = []  # the options as typed, for the workers' own `torchprimer train`
+    for param in ctx.command.params:
+        name = param.name or ""
+        source = ctx.get_parameter_source(name)
+        if name in ("nproc", "master_port") or source is None or source.name != "COMMANDLINE":
+            continue
+        value = ctx.params[name]
+        if getattr(param, "is_flag", False):
+            args += [param.opts[0]] if value else []
+        else:
+            args += [param.opts[0], str(value)]
+    code, message = launch(cfg, nproc, args, port=master_port or 0)
+    if message:
+        print(f"error: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+EVALUATE_EPILOG = """Examples:
+
+    torchprimer evaluate runs/20261126-101500-digits-mlp
+
+    torchprimer evaluate runs/20261126-101500-digits-mlp --json > evaluation.json
+"""
+
+
+@app.command(epilog=EVALUATE_EPILOG)
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `torchprimer train`.")],
+    top_losses: Annotated[int, typer.Option(min=0, help="Wrong samples to show in top_losses.png.")] = 16,
+    device: Annotated[str, typer.Option(help="cpu, auto, cuda, cuda:N or mps.")] = "cpu",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Evaluate a trained run on its test split (recomputed exactly as training made it).
+
+    Prints test accuracy and loss, per-class precision/recall/F1 and the confusion matrix;
+    writes confusion.png and, for image data, top_losses.png (the wrong test samples with
+    the highest loss) into the run folder.
+    """
+    from torchprimer.evaluate import evaluate_run, format_report
+    from torchprimer.runfolder import load_run
+
+    result = evaluate_run(load_run(run_dir, device), top=top_losses)
+    if as_json:
+        _print_json(result)
+    else:
+        print(format_report(result))
+
+
+PREDICT_EPILOG = """Examples:
+
+    torchprimer predict runs/20261126-101500-digits-mlp digit.png photo.jpg
+
+    torchprimer predict runs/20261126-101500-digits-mlp samples.npy rows.csv --top 1 --json
+
+Images are resized to the training size and converted to its channels; .npy arrays hold
+one sample of the training shape or a stack (N, ...) of them; CSV files one sample per
+row (a header row is skipped). Values are in the data set's raw scale: uint8 and image
+pixels are divided by 255, floats are used as they are, then normalised as in training.
+"""
+
+
+@app.command(epilog=PREDICT_EPILOG)
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `torchprimer train`.")],
+    files: Annotated[list[Path], typer.Argument(help="PNG/JPEG images, .npy arrays or .csv files.")],
+    top: Annotated[int, typer.Option(min=1, help="How many classes to show per sample.")] = 3,
+    invert: Annotated[bool, typer.Option("--invert", help="Invert images (dark ink on light paper).")] = False,
+    device: Annotated[str, typer.Option(help="cpu, auto, cuda, cuda:N or mps.")] = "cpu",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Classify new inputs with a trained run, normalised exactly as its training data was."""
+    from torchprimer.predict import format_predictions, predict_files
+    from torchprimer.runfolder import load_run
+
+    result = predict_files(load_run(run_dir, device, with_data=False), files, top=top, invert=invert)
+    if as_json:
+        _print_json(result)
+    else:
+        print(format_predictions(result))
+
+
+EXPORT_EPILOG = """Examples:
+
+    torchprimer export runs/20261126-101500-digits-mlp --format onnx
+
+    torchprimer export runs/20261126-101500-digits-mlp --format torchscript --out digits.pt
+
+ONNX needs the optional extra: pip install 'torchprimer[onnx]'. TorchScript is deprecated
+by PyTorch; prefer ONNX or safetensors for new uses.
+"""
+
+
+@app.command(epilog=EXPORT_EPILOG)
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `torchprimer train`.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="safetensors, torchscript or onnx.")],
+    out: Annotated[Path | None, typer.Option(
+        help="File or folder to write. [default: RUN_DIR/model.onnx, model.torchscript.pt or model.export.safetensors]"
+    )] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Export a trained model, then check the exported file against PyTorch before reporting success.
+
+    The file is loaded back (onnxruntime for ONNX) and its outputs compared with the
+    PyTorch model's on a sample batch and on a single sample (max abs difference <= 1e-5).
+    Exit code 1, and no file, when the check fails.
+    """
+    from torchprimer.export import ExportCheckFailed, export_run, format_export
+    from torchprimer.runfolder import load_run
+
+    try:
+        result = export_run(load_run(run_dir, "cpu", with_data=False), fmt.strip().lower(), out)
+    except ExportCheckFailed as exc:
+        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    if as_json:
+        _print_json(result)
+    else:
+        print(format_export(result))
+
+
+@app.command(epilog="Examples:\n\n    torchprimer models\n\n    torchprimer models --dataset mnist1d --hidden 256,128")
+def models(
+    dataset: Annotated[str, typer.Option(help="Data set whose shape the models are built for.")] = "digits",
+    hidden: Annotated[str, typer.Option(help="Hidden sizes for mlp.")] = "128",
+    activation: Annotated[str, typer.Option(help="Activation for mlp and cnn.")] = "relu",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the models with their parameter counts for a data set's shape."""
+    from torchprimer.models import model_table
+
+    rows = model_table(dataset, hidden=hidden, activation=activation)
+    if as_json:
+        _print_json(rows)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"models for {dataset} (input {rows[0]['input_shape']}, {rows[0]['classes']} classes)")
+    for col in ["model", "parameters", "description"]:
+        table.add_column(col, justify="right" if col == "parameters" else "left")
+    for r in rows:
+        table.add_row(r["model"], f"{r['parameters']:,}" if r["parameters"] is not None else r["note"],
+                      r["description"])
+    Console().print(table)
+
+
+LR_FIND_EPILOG = """Examples:
+
+    torchprimer lr-find                       # the default MLP on digits
+
+    torchprimer lr-find --optimizer sgd --plot lr.png --json
+"""
+
+
+@app.command("lr-find", epilog=LR_FIND_EPILOG)
+def lr_find(
+    dataset: Annotated[str | None, typer.Option(help="Data set name.")] = None,
+    model: Annotated[str | None, typer.Option(help="neuron, linear, mlp or cnn.")] = None,
+    hidden: Annotated[str | None, typer.Option(help="Hidden sizes, e.g. 256,128.")] = None,
+    optimizer: Annotated[str | None, typer.Option(help="sgd, adam or adamw.")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Samples per step.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed.")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or mps.")] = None,
+    start: Annotated[float, typer.Option(help="First learning rate.")] = 1e-7,
+    end: Annotated[float, typer.Option(help="Last learning rate.")] = 10.0,
+    steps: Annotated[int, typer.Option(min=10, help="Steps of the test.")] = 100,
+    plot: Annotated[Path, typer.Option(help="Where to write the loss-vs-lr PNG.")] = Path("lr_find.png"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Learning-rate range test: train briefly with a growing learning rate, suggest one."""
+    from torchprimer.training.config import make_config
+    from torchprimer.training.lr_find import lr_range_test
+    from torchprimer.training.lr_find import plot as plot_lr
+
+    cfg = make_config(dataset=dataset, model=model, hidden=hidden, optimizer=optimizer, batch_size=batch_size,
+                      seed=seed, device=device)
+    result = lr_range_test(cfg, start=start, end=end, steps=steps)
+    plot_lr(result, plot)
+    if as_json:
+        _print_json({"suggestion": result.suggestion, "min_loss_lr": result.min_loss_lr, "plot": str(plot),
+                     "lrs": result.lrs, "losses": result.losses})
+    else:
+        print(f"suggested learning rate {result.suggestion:.2e} (steepest fall of the loss); "
+              f"loss is lowest at {result.min_loss_lr:.2e} — stay below that\nplot: {plot}")
+
+
+data_app = typer.Typer(
+    name="data", no_args_is_help=True, rich_markup_mode="markdown",
+    help="Data sets (seed §4): what is registered, statistics from the data itself, pictures and "
+    "linear algebra.\n\nSee `torchprimer data list` for the names.",
+)
+app.add_typer(data_app, name="data")
+
+DataDirOpt = Annotated[Path | None, typer.Option(
+    "--data-dir", help="Folder with the files in torchvision's layout (DIR/MNIST/raw/, DIR/cifar-10-batches-py/). "
+    "[default: datasets/ in the cache folder]")]
+DownloadOpt = Annotated[bool, typer.Option(
+    "--download", help="Fetch mnist, fashion-mnist, kmnist or cifar10 through torchvision (needs the internet).")]
+DataSeedOpt = Annotated[int | None, typer.Option(
+    "--data-seed", help="Seed of a generated set: mnist1d (42 = the published set) or a toy set (default 0).")]
+ImageSizeOpt = Annotated[int, typer.Option("--image-size", help="Side in pixels imagefolder images are resized to.")]
+NoiseOpt = Annotated[float | None, typer.Option("--noise", help="Noise of a toy set (moons 0.2, circles 0.1, ...).")]
+NSamplesOpt = Annotated[int | None, typer.Option("--n-samples", help="Size of a toy set (1000) or of mnist1d (5000).")]
+SplitSeedOpt = Annotated[int, typer.Option("--seed", help="Split seed, as `train --seed` (train/val/test counts).")]
+DATA_EPILOG = """Examples:
+
+    torchprimer data {cmd} digits{extra}
+
+    torchprimer data {cmd} mnist1d
+
+    torchprimer data {cmd} mnist --data-dir ~/data            # ~/data/MNIST/raw/*-ubyte[.gz]
+
+    torchprimer data {cmd} cifar10 --download
+
+    torchprimer data {cmd} imagefolder:photos --image-size 64
+
+    torchprimer data {cmd} moons --noise 0.3 --n-samples 500
+"""
+
+
+def _load_data(name: str, data_dir: Path | None, download: bool, data_seed: int | None, image_size: int,
+               noise: float | None, n_samples: int | None):
+    from torchprimer.data import LoadOptions, load
+
+    options = LoadOptions(data_dir=data_dir, download=download, data_seed=data_seed, image_size=image_size,
+                          noise=noise, n_samples=n_samples)
+    return load(name, options)
+
+
+@data_app.command("list", epilog="Examples:\n\n    torchprimer data list\n\n    torchprimer data list --json")
+def data_list(
+    data_dir: DataDirOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every registered data set: whether it is here now, its size and where it comes from."""
+    from torchprimer.data import LoadOptions, sources
+
+    options = LoadOptions(data_dir=data_dir)
+    rows = [
+        {"name": s.name + (":PATH" if s.takes_path else ""),
+         "available": "needs PATH" if s.takes_path else ("yes" if s.available(options) else "no (--download)"),
+         "size": s.size, "source": s.description}
+        for s in sources().values()
+    ]
+    if as_json:
+        _print_json(rows)
+        return
+    w = [max(len(r[k]) for r in rows) for k in ("name", "available", "size")]
+    print(f"{'name':<{w[0]}}  {'here':<{w[1]}}  {'size (train/test)':<{w[2]}}  source")
+    for r in rows:
+        print(f"{r['name']:<{w[0]}}  {r['available']:<{w[1]}}  {r['size']:<{w[2]}}  {r['source']}")
+
+
+@data_app.command("stats", epilog=DATA_EPILOG.format(cmd="stats", extra=" --json"))
+def data_stats(
+    name: Annotated[str, typer.Argument(help="Data set name (see `torchprimer data list`).")],
+    data_dir: DataDirOpt = None,
+    download: DownloadOpt = False,
+    data_seed: DataSeedOpt = None,
+    image_size: ImageSizeOpt = 32,
+    noise: NoiseOpt = None,
+    n_samples: NSamplesOpt = None,
+    seed: SplitSeedOpt = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Samples per split, input shape, classes with counts, per-channel mean/std and min/max
+    of the training split; for RGB sets (cifar10) the seed's ImageNet constants beside the data's own."""
+    from torchprimer.data.stats import dataset_stats, format_stats
+
+    dataset = _load_data(name, data_dir, download, data_seed, image_size, noise, n_samples)
+    stats = dataset_stats(dataset, split_seed=seed)
+    if as_json:
+        _print_json(stats)
+    else:
+        print(format_stats(stats))
+
+
+@data_app.command("inspect", epilog=DATA_EPILOG.format(cmd="inspect", extra=" --out inspect/digits"))
+def data_inspect(
+    name: Annotated[str, typer.Argument(help="Data set name (see `torchprimer data list`).")],
+    out: Annotated[Path | None, typer.Option(help="Folder for the PNGs and summary. [default: inspect/NAME]")] = None,
+    data_dir: DataDirOpt = None,
+    download: DownloadOpt = False,
+    data_seed: DataSeedOpt = None,
+    image_size: ImageSizeOpt = 32,
+    noise: NoiseOpt = None,
+    n_samples: NSamplesOpt = None,
+    seed: SplitSeedOpt = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Pictures and linear algebra of a data set (seed §4.2 on real data): samples per class,
+    class counts, a PCA scatter (torch.linalg.svd), the covariance eigenvalue spectrum
+    (torch.linalg.eigvalsh) before and after standardisation with condition numbers, and the
+    covariance by torch.einsum checked against torch.cov."""
+    import re
+
+    from torchprimer.data.inspection import inspect_dataset, jsonable
+
+    dataset = _load_data(name, data_dir, download, data_seed, image_size, noise, n_samples)
+    folder = out if out is not None else Path("inspect") / re.sub(r"[^A-Za-z0-9_.-]+", "-", name.split(":")[0])
+    summary = inspect_dataset(dataset, folder, split_seed=seed)
+    if as_json:
+        _print_json(jsonable(summary))
+    else:
+        print(summary["text"])
+        print(f"wrote {', '.join(Path(f).name for f in summary['files'])} to {folder}")
+
+
+TOUR_EPILOG = """Examples:
+
+    torchprimer tour                  # list the lessons, one per section of the seed
+
+    torchprimer tour 7.2              # the seed's backprop example: its 4.0 is really -2.0
+
+    torchprimer tour --all            # every lesson; exit code 1 if any check fails
+
+    torchprimer tour 1 --lang zh      # 中文 (the default when LANG starts with zh)
+
+    torchprimer tour 4.2 --json
+"""
+
+
+@app.command(epilog=TOUR_EPILOG)
+def tour(
+    lesson: Annotated[str | None, typer.Argument(help="Section of the seed, e.g. 4.2; none lists them.")] = None,
+    run_all: Annotated[bool, typer.Option("--all", help="Run every lesson.")] = False,
+    lang: Annotated[str | None, typer.Option(help="en or zh. [default: zh when LANG starts with zh, else en]")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Every snippet of the seed, run and checked (seed §1–§7), in English or Chinese.
+
+    A lesson shows the seed's code as the seed wrote it, runs it (its output or its error),
+    shows the corrected code and runs that, then its checks: PASS or FAIL, with the values.
+    Exit code 1 when a check fails.
+    """
+    import os
+    import time
+
+    from torchprimer import lessons
+
+    language = lessons.check_lang(lang, dict(os.environ))
+    if lesson is not None and run_all:
+        raise UserError("give a lesson number or --all, not both")
+    if lesson is None and not run_all:
+        if as_json:
+            _print_json({"lang": language, "lessons": lessons.listing(language)})
+        else:
+            sys.stdout.write(lessons.render_listing(language))
+        return
+    modules = list(lessons.discover().values()) if run_all else [lessons.find(lesson or "")]
+    started = time.perf_counter()
+    results = []
+    for module in modules:
+        result = lessons.run_lesson(module)
+        results.append(result)
+        if not as_json:
+            print(lessons.render(result, language), flush=True)
+    ok = all(r.ok for r in results)
+    if as_json:
+        _print_json({"lang": language, "lessons": [lessons.as_json(r, language) for r in results], "ok": ok})
+    elif run_all:
+        sys.stdout.write(lessons.render_total(results, language, time.perf_counter() - started))
+    raise typer.Exit(0 if ok else 1)
+
+
+COMPARE_EPILOG = """Examples:
+
+    torchprimer compare                           # digits: a fixed rule, classic ML, deep nets
+
+    torchprimer compare --dataset mnist1d --epochs 40
+
+    torchprimer compare --methods logreg,svc,mlp --no-plot --json
+"""
+
+
+@app.command(epilog=COMPARE_EPILOG)
+def compare(
+    dataset: Annotated[str, typer.Option(help="Data set name (see `torchprimer data list`).")] = "digits",
+    methods: Annotated[str | None, typer.Option(
+        help="Comma-separated: nearest-mean, knn, logreg, svc, forest, mlp, cnn. "
+        "[default: nearest-mean,logreg,svc,forest,mlp,cnn]")] = None,
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs for the MLP and the CNN.")] = 20,
+    seed: Annotated[int, typer.Option(help="Seed for the split and the training.")] = 0,
+    device: Annotated[str, typer.Option(help="Device for the deep nets: cpu, cuda, mps, auto.")] = "cpu",
+    test_fraction: Annotated[float, typer.Option(
+        help="Share held out for testing where the data set has no official test split.")] = 0.5,
+    plot: Annotated[Path | None, typer.Option(help="Bar chart PNG. [default: runs/compare-DATASET.png]")] = None,
+    no_plot: Annotated[bool, typer.Option("--no-plot", help="Write no bar chart.")] = False,
+    data_dir: DataDirOpt = None,
+    download: DownloadOpt = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """The same data solved by a fixed rule, classic ML and deep learning, side by side (seed §1).
+
+    Every method trains on the same split and is scored on the same test samples: test
+    accuracy, training seconds and parameter count, with published figures beside them as
+    references. Exit code 1 when the expected ordering (e.g. CNN ahead on MNIST-1D) fails.
+    """
+    import re
+
+    from torchprimer.compare import compare as run_compare
+    from torchprimer.compare import plot as plot_compare
+    from torchprimer.compare import render_table
+    from torchprimer.data import LoadOptions
+
+    def progress(name: str) -> None:
+        if not as_json:
+            print(f"running {name} ...", file=sys.stderr, flush=True)
+
+    result = run_compare(dataset, methods=methods, epochs=epochs, seed=seed, device=device,
+                         test_fraction=test_fraction, on_method=progress,
+                         options=LoadOptions(data_dir=data_dir, download=download))
+    if not no_plot:
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", dataset.split(":")[0])
+        result["plot"] = str(plot_compare(result, plot or Path("runs") / f"compare-{safe}.png"))
+    if as_json:
+        _print_json(result)
+    else:
+        sys.stdout.write(render_table(result))
+        if "plot" in result:
+            print(f"\nbar chart: {result['plot']}")
+    raise typer.Exit(0 if result["ok"] else 1)
+
+
+ACTIVATIONS_EPILOG = """Examples:
+
+    torchprimer activations                 # the table, computed from torch
+
+    torchprimer activations --lang zh --plot activations.png
+
+    torchprimer activations --names sigmoid,tanh,relu --json
+
+    torchprimer activations --train         # same deep MLP per activation
+
+    torchprimer activations --train --names sigmoid,relu --depth 12
+"""
+
+
+@app.command(epilog=ACTIVATIONS_EPILOG)
+def activations(
+    names: Annotated[str | None, typer.Option(
+        help="Comma-separated activations. [default: all; with --train: sigmoid,tanh,relu,leaky_relu,gelu]")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG of each function and its derivative here.")] = None,
+    lang: Annotated[str, typer.Option(help="Language of the table: en or zh.")] = "en",
+    no_cost: Annotated[bool, typer.Option("--no-cost", help="Skip timing forward+backward (faster).")] = False,
+    train: Annotated[bool, typer.Option("--train", help="Train the same deep MLP once per activation.")] = False,
+    depth: Annotated[int, typer.Option(min=1, help="--train: hidden layers.")] = 8,
+    width: Annotated[int, typer.Option(min=1, help="--train: units per hidden layer.")] = 64,
+    epochs: Annotated[int, typer.Option(min=1, help="--train: epochs per activation.")] = 20,
+    lr: Annotated[float, typer.Option(help="--train: learning rate.")] = 1e-3,
+    optimizer: Annotated[str, typer.Option(help="--train: sgd, adam or adamw.")] = "adam",
+    init: Annotated[str, typer.Option(help="--train: torch (PyTorch's default), kaiming or xavier.")] = "torch",
+    dataset: Annotated[str, typer.Option(help="--train: data set (see `torchprimer data list`).")] = "digits",
+    seed: Annotated[int, typer.Option(help="--train: seed for split, init and data order.")] = 0,
+    device: Annotated[str, typer.Option(help="--train: cpu, cuda, mps or auto.")] = "cpu",
+    out: Annotated[Path | None, typer.Option(
+        help="--train: folder for the PNGs and JSON. [default: runs/activations-DATASET-TIME]")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Activation functions compared (seed §7.1): a table computed from torch, plots, a training race.
+
+    Every column but the formula is computed on a dense float64 grid from torch's own
+    functions and autograd's derivatives. With --train, the same deep MLP (same data, seed
+    and initialisation) is trained once per activation, and the per-layer gradient norms
+    show why deep sigmoid networks stop learning.
+    """
+    from torchprimer import activations as act
+
+    if train:
+        from datetime import datetime
+
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        folder = out or Path("runs") / f"activations-{dataset.split(':')[0]}-{stamp}"
+        result = act.compare_training(names, depth=depth, width=width, epochs=epochs, lr=lr, optimizer=optimizer,
+                                      seed=seed, dataset=dataset, init=init, device=device, out=folder)
+        if as_json:
+            _print_json(result)
+        else:
+            print(act.render_training(result))
+        return
+    if lang not in act.TEXT:
+        raise UserError(f"unknown --lang {lang!r}; use en or zh")
+    rows = act.activation_table(names, cost=not no_cost)
+    written = str(act.plot_functions(names, plot, lang=lang)) if plot is not None else None
+    if as_json:
+        _print_json({"rows": rows, "plot": written})
+    else:
+        print(act.render_table(rows, lang))
+        if written:
+            print(f"\nplot: {written}")
+
+
+BACKPROP_EPILOG = """Examples:
+
+    torchprimer backprop                    # the seed's example: dloss/dw = -2.0
+
+    torchprimer backprop --x 1.5 --w -0.3 --activation tanh
+
+    torchprimer backprop --activation sigmoid --loss ce --y 1 --json
+"""
+
+
+@app.command(epilog=BACKPROP_EPILOG)
+def backprop(
+    x: Annotated[float, typer.Option(help="Input.")] = 2.0,
+    y: Annotated[float, typer.Option(help="Target (a probability in [0, 1] with --loss ce).")] = 3.0,
+    w: Annotated[float, typer.Option(help="Weight.")] = 1.0,
+    b: Annotated[float, typer.Option(help="Bias.")] = 0.5,
+    activation: Annotated[str | None, typer.Option(help="Apply y = f(wx + b), e.g. sigmoid, tanh, relu.")] = None,
+    loss: Annotated[str, typer.Option(help="mse: (out - y)^2; ce: binary cross-entropy with out as logit.")] = "mse",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """The chain rule step by step (seed §7.2): forward values, local derivatives, products, autograd beside.
+
+    Exit code 1 if the hand-computed gradients and autograd's disagree.
+    """
+    from torchprimer.autodiff import scalar
+
+    result = scalar.worked_example(x=x, y=y, w=w, b=b, activation=activation, loss=loss)
+    if as_json:
+        _print_json(result)
+    else:
+        print(scalar.render(result))
+    raise typer.Exit(0 if result["match"] else 1)
+
+
+GRADCHECK_EPILOG = """Examples:
+
+    torchprimer gradcheck                   # MLP 32 relu on 8 digits samples
+
+    torchprimer gradcheck --hidden 64,32 --activation gelu --loss mse
+
+    torchprimer gradcheck --model cnn --batch 4    # autograd vs finite diff
+
+    torchprimer gradcheck --module mypackage.layers:MyLayer --json
+"""
+
+
+@app.command(epilog=GRADCHECK_EPILOG)
+def gradcheck(
+    model: Annotated[str, typer.Option(help="neuron, linear, mlp or cnn.")] = "mlp",
+    hidden: Annotated[str, typer.Option(help="Hidden layer sizes, e.g. 32 or 64,32.")] = "32",
+    activation: Annotated[str, typer.Option(help="Activation of the hidden layers.")] = "relu",
+    dataset: Annotated[str, typer.Option(help="Data set whose first training samples form the batch.")] = "digits",
+    batch: Annotated[int, typer.Option(min=1, help="Samples in the batch.")] = 8,
+    loss: Annotated[str, typer.Option(help="ce (softmax cross-entropy) or mse (against one-hot).")] = "ce",
+    module: Annotated[str | None, typer.Option(
+        help="Check your own nn.Module instead: package.module:Name, called with no arguments.")] = None,
+    entries: Annotated[int, typer.Option(min=1, help="Most entries per tensor checked by finite differences.")] = 256,
+    seed: Annotated[int, typer.Option(help="Seed for the model's initial weights.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Check gradients three ways in float64: manual backprop, autograd, central finite differences.
+
+    Prints the max absolute and relative error per parameter tensor. Exit code 1 when any
+    error is above tolerance.
+    """
+    import torch
+
+    from torchprimer import data as tpdata
+    from torchprimer.autodiff import check
+    from torchprimer.models import ModelSpec, build_model, parse_hidden
+
+    torch.manual_seed(seed)
+    if module is not None:
+        net, what = check.load_module(module), module
+        check.require_parameters(net)  # before loading any data
+    splits = tpdata.prepare(tpdata.load(dataset), device="cpu")
+    x, y = splits.x_train[:batch], splits.y_train[:batch]
+    if module is None:
+        spec = ModelSpec(name=model, hidden=parse_hidden(hidden), activation=activation)
+        net = build_model(spec, splits.input_shape, splits.num_classes)
+        what = f"{model} (hidden {hidden}, {activation})" if model == "mlp" else model
+    report = check.gradcheck(net, x, y, loss=loss, max_coords=entries)
+    if as_json:
+        _print_json({"model": what, "dataset": dataset, **report})
+    else:
+        print(check.render(report, f"gradcheck: {what} on {len(x)} {dataset} samples, loss {report['loss']}"))
+    raise typer.Exit(0 if report["ok"] else 1)
+
+
+GRAPH_EPILOG = """Examples:
+
+    torchprimer graph                       # the seed's (wx + b - y)^2
+
+    torchprimer graph --out graph.dot       # .png/.svg need Graphviz
+
+    torchprimer graph --model mlp --hidden 16,16 --activation tanh --out mlp.png
+"""
+
+
+@app.command(epilog=GRAPH_EPILOG)
+def graph(
+    model: Annotated[str | None, typer.Option(help="A model's loss graph instead of the seed's example.")] = None,
+    hidden: Annotated[str, typer.Option(help="Hidden layer sizes for --model mlp.")] = "16",
+    activation: Annotated[str, typer.Option(help="Activation for --model mlp.")] = "relu",
+    dataset: Annotated[str, typer.Option(help="Data set that shapes the model's input.")] = "digits",
+    out: Annotated[Path | None, typer.Option(help="Write the graph: .dot, or .png/.svg (needs Graphviz).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print nodes and edges as JSON.")] = False,
+) -> None:
+    """Draw the autograd graph by walking grad_fn.next_functions from the loss (seed §7.2).
+
+    Each node is a backward function; leaves (AccumulateGrad) are the tensors that get a
+    .grad. loss.backward() runs the chain rule over exactly this graph.
+    """
+    from torchprimer.autodiff import graph as tpgraph
+
+    if model is None:
+        loss, names = tpgraph.seed_example_graph()
+    else:
+        from torchprimer import data as tpdata
+        from torchprimer.models import ModelSpec, build_model, parse_hidden
+
+        splits = tpdata.prepare(tpdata.load(dataset), device="cpu")
+        spec = ModelSpec(name=model, hidden=parse_hidden(hidden), activation=activation)
+        net = build_model(spec, splits.input_shape, splits.num_classes)
+        loss, names = tpgraph.model_graph(net, splits.x_train[:4], splits.y_train[:4])
+    walked = tpgraph.walk(loss, names)
+    files = [str(p) for p in tpgraph.write_graph(walked, out)] if out is not None else []
+    if as_json:
+        _print_json({**walked, "files": files})
+    else:
+        print(tpgraph.text_tree(walked))
+        if files:
+            print("wrote " + ", ".join(files))
+
+
+BENCH_EPILOG = """Examples:
+
+    torchprimer bench                         # batch 64, 1 epoch, 3 repeats
+
+    torchprimer bench --batch-size 512 --json
+
+    torchprimer bench --threads 1 --repeats 5 # every part on one core
+
+    torchprimer bench --data-dir ~/data       # real files in ~/data/MNIST/raw
+
+    torchprimer bench --parts torchprimer,floor --epochs 3
+"""
+
+
+@app.command(epilog=BENCH_EPILOG)
+def bench(
+    batch_size: Annotated[int, typer.Option(help="Samples per step, for every part.")] = 64,
+    epochs: Annotated[int, typer.Option(help="Epochs per repeat.")] = 1,
+    repeats: Annotated[int, typer.Option(help="Runs of each part; the minimum and median are reported.")] = 3,
+    model: Annotated[str, typer.Option(help="mlp (the seed's 784-128-10) or linear.")] = "mlp",
+    hidden: Annotated[str, typer.Option(help="Hidden layer sizes for --model mlp.")] = "128",
+    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "cpu",
+    data_dir: Annotated[Path | None, typer.Option(help="Folder holding MNIST/raw/ with real IDX files.")] = None,
+    samples: Annotated[int, typer.Option(help="Training images to generate when there is no --data-dir.")] = 60_000,
+    threads: Annotated[int | None, typer.Option(help="Intra-op threads for every part. [default: torch's]")] = None,
+    parts: Annotated[str, typer.Option(help="Which of seed,torchprimer,floor to time.")] = "seed,torchprimer,floor",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Time the seed's §6.2 loop, torchprimer's training and the compute floor, in one process.
+
+    Same data, model (784-128-10 MLP), Adam lr 1e-3, batch size and epochs for all three.
+    The seed's loop is fed as the seed implies (torchvision MNIST, ToTensor + Normalize,
+    DataLoader with shuffle); torchprimer's epochs count training steps only (its validation
+    pass and data loading are shown apart); the floor is the forward and backward matrix
+    multiplications alone. Without --data-dir it writes MNIST-size IDX files to a temporary
+    folder and removes them. On a shared machine, compare minima and use --repeats.
+    """
+    from torchprimer.bench import BenchOptions, render, run_bench
+    from torchprimer.models import parse_hidden
+
+    opts = BenchOptions(
+        batch_size=batch_size, epochs=epochs, repeats=repeats, model=model, hidden=parse_hidden(hidden),
+        device=device, data_dir=str(data_dir) if data_dir is not None else None, n_train=samples,
+        n_test=max(1, samples // 6), threads=threads, parts=tuple(p.strip() for p in parts.split(",") if p.strip()),
+    )
+    report = run_bench(opts, log=None if as_json else lambda line: print(line, file=sys.stderr, flush=True))
+    if as_json:
+        _print_json(report)
+    else:
+        print(render(report))
+
+
 def _one_line(message: str) -> str:
     return " ".join(message.split())
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the command, turning user errors into one line and exit code 2."""
-    from torchprimer.training.loop import TrainingDiverged
-
     command = typer.main.get_command(app)
     try:
         code = command.main(args=argv, prog_name="torchprimer", standalone_mode=False)
@@ -124,6 +864,14 @@ def main(argv: list[str] | None = None) -> None:
         where = ctx.command_path if ctx is not None else "torchprimer"
         print(f"error: {_one_line(exc.format_message())} (see '{where} --help')", file=sys.stderr)
         sys.exit(getattr(exc, "exit_code", 2))
+    except Exception as exc:  # under DDP: a peer died or hung; say so in one line, not a traceback
+        from torchprimer.training.distributed import failure_message
+
+        message = failure_message(exc)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(1)
     except (KeyboardInterrupt, typer.Abort):
         print("interrupted", file=sys.stderr)
         sys.exit(130)

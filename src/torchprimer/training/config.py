@@ -18,6 +18,7 @@ from torchprimer.models import ModelSpec, parse_hidden
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "step", "cosine", "onecycle")
+BACKWARDS = ("autograd", "manual")
 
 
 @dataclass
@@ -56,6 +57,7 @@ class TrainConfig:
     image_size: int = 32
     noise: float | None = None
     n_samples: int | None = None
+    backward: str = "autograd"  # "manual": explicit chain-rule formulas of torchprimer.autodiff (MLPs only)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -129,6 +131,13 @@ def validate(cfg: TrainConfig) -> None:
         raise UserError("--val-fraction must be in (0, 1) and --test-fraction in [0, 1)")
     if cfg.val_fraction + cfg.test_fraction >= 1:
         raise UserError("--val-fraction plus --test-fraction must leave data to train on (< 1)")
+    if cfg.backward not in BACKWARDS:
+        raise UserError(f"unknown --backward {cfg.backward!r}; use one of {', '.join(BACKWARDS)}")
+    if cfg.backward == "manual" and (cfg.model not in ("mlp", "linear") or cfg.dropout or cfg.batchnorm or cfg.amp):
+        raise UserError(
+            "--backward manual has formulas for Flatten, Linear and activation layers only: use --model mlp "
+            "or linear without --dropout, --batchnorm or --amp, or keep --backward autograd"
+        )
 
 
 def resolve_device(name: str) -> torch.device:

@@ -31,6 +31,7 @@ from torchprimer.fileio import write_atomic, write_json, write_text
 from torchprimer.models import build_model, count_parameters, objective_for
 from torchprimer.progress import Progress, make_progress
 from torchprimer.training import checkpoint as ckpt
+from torchprimer.training import distributed
 from torchprimer.training.config import TrainConfig, make_config, resolve_device
 from torchprimer.training.loop import evaluate, fit, predict_outputs
 
@@ -78,7 +79,9 @@ def seed_everything(seed: int) -> None:
 def set_deterministic(on: bool) -> None:
     if on:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(on)
+    # Switching it (even off when already off) imports torch._inductor: ~1 s per process.
+    if on != torch.are_deterministic_algorithms_enabled():
+        torch.use_deterministic_algorithms(on)
     torch.backends.cudnn.benchmark = not on
 
 
@@ -205,7 +208,10 @@ def train(
             raise UserError(f"{resume_dir} already ran {resume_state['epoch']} epochs; ask for more with --epochs")
     else:
         cfg = make_config(**options)
-    device, splits, model = build(cfg)
+    distributed.setup(cfg)  # joins the process group when torchrun started several processes
+    with distributed.local_rank_zero_first(cfg.download):  # one download per machine, not per process
+        device, splits, model = build(cfg)
+    distributed.check_batch_size(len(splits.y_train), cfg.batch_size)
     objective = objective_for(model, cfg.label_smoothing)
     trained = model
     if cfg.compile and device.type == "cuda":
@@ -213,11 +219,14 @@ def train(
 
     augment = augmentation(cfg, splits)  # refuses a bad --augment before anything is written
     board = tensorboard_writer_class() if tensorboard else None
-    run_dir = resume_dir if resume_dir is not None else (new_run_dir(out, cfg) if save else None)
+    if not distributed.is_main():  # under DDP rank 0 alone writes the run folder and prints progress
+        run_dir, progress = None, "none"
+    else:
+        run_dir = resume_dir if resume_dir is not None else (new_run_dir(out, cfg) if save else None)
     if run_dir is not None:
         write_json(run_dir / "config.json", {
             "config": cfg.to_dict(), "data": data_info(splits), "device": str(device),
-            "torch": torch.__version__, "torchprimer": _version(),
+            "processes": distributed.world_size(), "torch": torch.__version__, "torchprimer": _version(),
         })
     reporter = make_progress(progress) if isinstance(progress, str) else progress
 
