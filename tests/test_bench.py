@@ -1,0 +1,104 @@
+"""`torchprimer bench` on a tiny size: it runs, reports every figure, and leaves no files.
+
+No test asserts a timing: timings depend on the machine and on whatever else runs on it.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from torchprimer.bench import BenchOptions, layer_sizes, render, run_bench, seed_model
+from torchprimer.cli import main
+from torchprimer.errors import UserError
+
+TINY = {"n_train": 300, "n_test": 50, "repeats": 1, "epochs": 1}
+
+
+def leftovers(tmp: Path) -> list[str]:
+    """What is left in the temporary folder; torch's own compile cache (torchinductor_<user>,
+    made when any optimizer first imports torch._dynamo) belongs to torch, not to the bench."""
+    return [p.name for p in tmp.iterdir() if not p.name.startswith("torchinductor_")]
+
+
+@pytest.fixture
+def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Temporary folders and torchprimer's cache both inside tmp_path, so leftovers show."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    monkeypatch.setenv("TORCHPRIMER_CACHE", str(tmp_path / "cache"))
+    return tmp_path
+
+
+def test_bench_reports_all_parts_and_leaves_no_files(private_tmp: Path) -> None:
+    threads = torch.get_num_threads()
+    report = run_bench(**TINY)
+    assert leftovers(private_tmp / "tmp") == [], "temporary files left behind"
+    assert not (private_tmp / "cache").exists(), "bench wrote into the user's torchprimer cache"
+    assert torch.get_num_threads() == threads
+    seed, tp, floor = report["seed"], report["torchprimer"], report["floor"]
+    assert seed["samples"] == 300 and seed["last_line"].startswith("Epoch 1, Loss: ")
+    assert 0 < tp["samples"] < 300  # its training split; the rest is validation
+    for part in (seed, tp):
+        assert len(part["epoch_seconds"]) == 1 and part["seconds_min"] > 0 and part["samples_per_s"] > 0
+    assert floor["step_seconds"] > 0 and floor["samples"] == tp["samples"]
+    assert set(report["ratios"]) >= {"torchprimer_vs_seed_speedup", "torchprimer_vs_floor_time"}
+    assert all(v > 0 for v in report["ratios"].values())
+    assert report["environment"]["torch"] == torch.__version__ and "validation" in report["timed"]
+    text = render(report)
+    assert "seed (§6.2 loop)" in text and "torchprimer / floor" in text
+    json.dumps(report)
+
+
+def test_bench_json_from_the_cli(private_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--samples", "200", "--repeats", "1", "--parts", "torchprimer,floor", "--threads", "1",
+              "--model", "linear", "--json"])
+    assert exit_info.value.code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert "seed" not in report and report["config"]["layers"] == "784-10"
+    assert report["environment"]["threads"] == 1
+    assert leftovers(private_tmp / "tmp") == []
+
+
+def test_bench_reads_real_files_from_data_dir(private_tmp: Path) -> None:
+    from torchprimer.data.synthetic import write_mnist
+
+    write_mnist(private_tmp / "data", n_train=200, n_test=40, gzipped=True)
+    report = run_bench(data_dir=str(private_tmp / "data"), parts=("seed",), **TINY)
+    assert report["seed"]["samples"] == 200
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--batch-size", "0"], "--batch-size"),
+        (["--model", "cnn"], "mlp, linear"),
+        (["--parts", "seed,nope"], "nope"),
+        (["--data-dir", "/nonexistent/torchprimer"], "MNIST/raw"),
+        (["--samples", "3"], "--samples"),
+    ],
+)
+def test_bad_options_are_one_line_and_exit_2(
+    args: list[str], needle: str, capsys: pytest.CaptureFixture[str], private_tmp: Path
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", *args])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and needle in err and "\n" not in err
+    assert leftovers(private_tmp / "tmp") == []
+
+
+def test_seed_model_is_the_seeds_network_and_floor_layers_match() -> None:
+    model = seed_model(BenchOptions())
+    assert [type(m).__name__ for m in model] == ["Linear", "ReLU", "Linear"]
+    assert sum(p.numel() for p in model.parameters()) == 784 * 128 + 128 + 128 * 10 + 10
+    assert layer_sizes(BenchOptions(hidden=(256, 64))) == [784, 256, 64, 10]
+    with pytest.raises(UserError):
+        run_bench(repeats=0)
