@@ -13,6 +13,7 @@ from torch import nn
 
 import torchprimer
 from torchprimer.models import Objective
+from torchprimer.progress import Silent
 from torchprimer.training.loop import evaluate
 
 
@@ -111,3 +112,18 @@ def test_neuron_trains_on_two_classes_with_bce() -> None:
     cfg = TrainConfig(epochs=30, lr=0.05)
     fit(model, splits, cfg, objective, Silent())
     assert evaluate(model, splits.x_test, splits.y_test, objective)["accuracy"] > 0.9
+
+
+def test_threads_apply_to_the_call_only_and_keep_the_results() -> None:
+    before = torch.get_num_threads()
+    seen: list[int] = []
+
+    class Watch(Silent):
+        def epoch(self, record: dict[str, float]) -> None:
+            seen.append(torch.get_num_threads())
+
+    one = torchprimer.train(epochs=2, save=False, progress=Watch(), threads=1)
+    assert seen == [1, 1] and torch.get_num_threads() == before
+    with pytest.raises(torchprimer.UserError, match="--threads 0"):
+        torchprimer.train(epochs=1, save=False, progress="none", threads=0)
+    assert one.test["accuracy"] > 0.5

@@ -107,6 +107,9 @@ def train(
     backward: Annotated[str | None, typer.Option(
         help="autograd, or manual: explicit chain-rule formulas (MLPs; see `torchprimer backprop`).")] = None,
     tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Also write TensorBoard event files.")] = False,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="CPU threads; 1 is fastest for small models on a busy machine.")
+    ] = None,
     out: Annotated[Path, typer.Option(help="Folder for run folders.")] = Path("runs"),
     resume: Annotated[Path | None, typer.Option(help="Continue the run in this run folder.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
@@ -139,7 +142,8 @@ def train(
     from torchprimer.training import distributed
 
     progress = "none" if (quiet or as_json) else "auto"
-    result = run_training(out=out, progress=progress, resume=resume, tensorboard=tensorboard, **options)
+    result = run_training(out=out, progress=progress, resume=resume, tensorboard=tensorboard, threads=threads,
+                          **options)
     if not distributed.is_main():  # under DDP rank 0 alone prints
         quiet, as_json = True, False
     distributed.teardown()

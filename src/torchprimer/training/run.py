@@ -192,13 +192,26 @@ def train(
     resume: str | Path | None = None,
     save: bool = True,
     tensorboard: bool = False,
+    threads: int | None = None,
     **options: Any,
 ) -> TrainResult:
     """Train a model and write its run folder; options as in `torchprimer train --help`.
 
+    `threads` sets torch's CPU threads for this call only: it does not change the results'
+    meaning, so it is not part of the config (a resumed run may use another count).
+
     >>> result = train(dataset="digits", epochs=10)      # doctest: +SKIP
     >>> result.test["accuracy"], result.run_dir           # doctest: +SKIP
     """
+    if threads is not None:
+        if threads < 1:
+            raise UserError(f"--threads {threads} must be at least 1")
+        saved = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            return train(out=out, progress=progress, resume=resume, save=save, tensorboard=tensorboard, **options)
+        finally:
+            torch.set_num_threads(saved)
     resume_dir = Path(resume) if resume is not None else None
     resume_state = None
     if resume_dir is not None:
