@@ -13,7 +13,9 @@ A lesson is one module `s<section>.py` in this package (s4_2.py is §4.2) holdin
 - ``check(seed, fixed) -> {check_id: (ok, values)}``: runs after the code
 
 Code fields are a str, or {"en": ..., "zh": ...} when the comments differ by language; the
-two must be the same code token for token (a test checks), and the English one is run.
+two must be the same code token for token (a test checks), and the English one is run. The
+tour's own code is written once, with English comments, and `bilingual` builds the Chinese
+variant from a table of those comments; the seed's code stays as the seed wrote it.
 Adding a lesson is adding one file: `discover` finds it by its name.
 """
 
@@ -148,6 +150,20 @@ def code_in(code: Code, lang: str) -> str:
 
 def per_lang(code: Code) -> dict[str, str]:
     return {lang: code_in(code, lang) for lang in LANGS}
+
+
+def bilingual(code: str, zh: dict[str, str]) -> dict[str, str]:
+    """`code` in both languages: each whole comment `# <English>` that `zh` names becomes `# <Chinese>`.
+
+    Comments `zh` leaves out (a printed value, say) read the same in both.
+    """
+    translated = code
+    for english, chinese in zh.items():
+        comment = f"# {english}\n"
+        if code.count(comment) != 1:
+            raise ValueError(f"the comment {comment.strip()!r} is not in the code exactly once")
+        translated = translated.replace(comment, f"# {chinese}\n")
+    return {"en": code, "zh": translated}
 
 
 def _error_line(exc: BaseException, filename: str) -> str:

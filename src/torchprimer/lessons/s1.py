@@ -3,7 +3,7 @@ learning and by a deep net (`torchprimer compare`, a quick subset of it)."""
 
 from __future__ import annotations
 
-from torchprimer.lessons.runner import Run
+from torchprimer.lessons.runner import Run, bilingual
 
 SECTION = "1"
 
@@ -47,20 +47,18 @@ published CNN reaches 94% against logistic regression's 32%. `torchprimer compar
 
 SEED = None
 
-FIXED = {
-    "en": """\
+FIXED = bilingual(
+    """\
 from torchprimer.compare import compare, render_table
 # one split of the digits; a fixed rule, classic ML and a deep net
 table = compare("digits", methods=["nearest-mean", "logreg", "svc", "mlp"], epochs=20)
 print(render_table(table))
 """,
-    "zh": """\
-from torchprimer.compare import compare, render_table
-# 手写数字的同一种划分；固定规则、经典机器学习和深度网络
-table = compare("digits", methods=["nearest-mean", "logreg", "svc", "mlp"], epochs=20)
-print(render_table(table))
-""",
-}
+    zh={
+        "one split of the digits; a fixed rule, classic ML and a deep net":
+            "手写数字的同一种划分；固定规则、经典机器学习和深度网络",
+    },
+)
 
 CHECKS = {
     "same_split": {

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from torchprimer.lessons.runner import Run
+from torchprimer.lessons.runner import Run, bilingual
 
 SECTION = "2.2"
 
@@ -51,8 +51,8 @@ print(torch.cuda.is_available())  # prints: True (when a GPU is usable)
 """,
 }
 
-FIXED = {
-    "en": """\
+FIXED = bilingual(
+    """\
 from torchprimer.doctor import list_devices, numerics_error
 errors = {}
 for device in list_devices():
@@ -60,15 +60,11 @@ for device in list_devices():
     errors[device["device"]] = numerics_error(device["device"])
     print(f"{device['device']:<8} {device['name']}: max error {errors[device['device']]:.1e}")
 """,
-    "zh": """\
-from torchprimer.doctor import list_devices, numerics_error
-errors = {}
-for device in list_devices():
-    # 一个小网络的损失和梯度，与 CPU 上的 float64 结果比较
-    errors[device["device"]] = numerics_error(device["device"])
-    print(f"{device['device']:<8} {device['name']}: max error {errors[device['device']]:.1e}")
-""",
-}
+    zh={
+        "loss and gradients of a small net against float64 on the CPU":
+            "一个小网络的损失和梯度，与 CPU 上的 float64 结果比较",
+    },
+)
 
 CHECKS = {
     "version": {

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from torchprimer.lessons.runner import Run
+from torchprimer.lessons.runner import Run, bilingual
 
 SECTION = "3.1"
 
@@ -65,8 +65,8 @@ print(a @ b.T)  # matrix multiplication
 """,
 }
 
-FIXED = {
-    "en": """\
+FIXED = bilingual(
+    """\
 # torch.empty hands back memory as it was: free a tensor of sevens, ask for the same size
 sevens = torch.full((50_000,), 7.0)
 del sevens
@@ -90,31 +90,17 @@ print(a @ b)
 draws = torch.randn(100_000)
 print(f"mean {draws.mean():.4f}  std {draws.std():.4f}")
 """,
-    "zh": """\
-# torch.empty 交回的内存保持原样：先释放一个全是 7 的张量，再申请同样大小
-sevens = torch.full((50_000,), 7.0)
-del sevens
-x = torch.empty(50_000)
-reused = int((x == 7.0).sum())
-print("sevens in torch.empty(50_000):", reused, "of 50000")
-# PyTorch 的调试模式会把未初始化的内存填成 NaN，读到它就一目了然
-was_deterministic = torch.are_deterministic_algorithms_enabled()
-torch.use_deterministic_algorithms(True)
-filled = torch.empty(2, 3)
-torch.use_deterministic_algorithms(was_deterministic)
-print(filled)
-x = torch.zeros(2, 3)  # 需要零，就明确要零
-
-# a @ b.T 是 a 乘 b 的转置；a @ b 才是普通矩阵乘积
-a = torch.tensor([[1,2],[3,4]], dtype=torch.float32)
-b = torch.tensor([[5,6],[7,8]], dtype=torch.float32)
-print(a @ b)
-
-# "标准正态分布":用大量样本检验，而不是六个数
-draws = torch.randn(100_000)
-print(f"mean {draws.mean():.4f}  std {draws.std():.4f}")
-""",
-}
+    zh={
+        "torch.empty hands back memory as it was: free a tensor of sevens, ask for the same size":
+            "torch.empty 交回的内存保持原样：先释放一个全是 7 的张量，再申请同样大小",
+        "PyTorch's debugging mode fills uninitialised memory with NaN, so reading it shows up":
+            "PyTorch 的调试模式会把未初始化的内存填成 NaN，读到它就一目了然",
+        "when you need zeros, ask for zeros": "需要零，就明确要零",
+        "a @ b.T is a times b transposed; a @ b is the plain matrix product":
+            "a @ b.T 是 a 乘 b 的转置；a @ b 才是普通矩阵乘积",
+        '"standard normal", tested on many draws rather than six': '"标准正态分布":用大量样本检验，而不是六个数',
+    },
+)
 
 CHECKS = {
     "sum": {

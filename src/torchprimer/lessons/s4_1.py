@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from torchprimer.lessons.runner import Run
+from torchprimer.lessons.runner import Run, bilingual
 
 SECTION = "4.1"
 
@@ -74,8 +74,8 @@ dataset = datasets.CIFAR10(..., transform=transform)
 """,
 }
 
-FIXED = {
-    "en": """\
+FIXED = bilingual(
+    """\
 import time
 import torch
 from torchvision import datasets, transforms  # the import the seed forgot
@@ -101,33 +101,16 @@ x_slow = torch.stack([per_image(img) for img in pil_images])
 per_image_seconds = time.perf_counter() - started
 print(f"per image {per_image_seconds * 1000:.1f} ms, batched {batched_seconds * 1000:.1f} ms")
 """,
-    "zh": """\
-import time
-import torch
-from torchvision import datasets, transforms  # 原教程漏掉的导入
-from torchvision.transforms import v2
-from torchprimer.data import channel_stats
-from torchprimer.lessons.s4_1 import photo_patches
-# 有网络时：datasets.CIFAR10("data", train=True, download=True)
-images = photo_patches()  # (N, 3, 32, 32) uint8，与 CIFAR-10 同形状
-mean, std = channel_stats(images)  # 按通道，取自这份数据本身
-print(len(images), "images; mean", [round(v, 3) for v in mean.tolist()], "std", [round(v, 3) for v in std.tolist()])
-
-started = time.perf_counter()
-x = v2.Normalize(mean.tolist(), std.tolist())(images.float() / 255)  # 整个数据集一次完成
-batched_seconds = time.perf_counter() - started
-print("after: mean", [round(v, 4) for v in x.mean((0, 2, 3)).tolist()],
-      "std", [round(v, 4) for v in x.std((0, 2, 3), correction=0).tolist()])
-
-# 原教程的做法：一次处理一张 PIL 图片
-per_image = transforms.Compose([transforms.ToTensor(), transforms.Normalize(mean.tolist(), std.tolist())])
-pil_images = [transforms.ToPILImage()(img) for img in images]
-started = time.perf_counter()
-x_slow = torch.stack([per_image(img) for img in pil_images])
-per_image_seconds = time.perf_counter() - started
-print(f"per image {per_image_seconds * 1000:.1f} ms, batched {batched_seconds * 1000:.1f} ms")
-""",
-}
+    zh={
+        "the import the seed forgot": "原教程漏掉的导入",
+        'with a network: datasets.CIFAR10("data", train=True, download=True)':
+            '有网络时：datasets.CIFAR10("data", train=True, download=True)',
+        "(N, 3, 32, 32) uint8, like CIFAR-10": "(N, 3, 32, 32) uint8，与 CIFAR-10 同形状",
+        "per channel, from this data": "按通道，取自这份数据本身",
+        "the whole set at once": "整个数据集一次完成",
+        "the seed's way: one PIL image at a time": "原教程的做法：一次处理一张 PIL 图片",
+    },
+)
 
 CHECKS = {
     "missing_import": {

@@ -7,7 +7,7 @@ import itertools
 
 import torch
 
-from torchprimer.lessons.runner import Run
+from torchprimer.lessons.runner import Run, bilingual
 
 SECTION = "4.2"
 
@@ -45,20 +45,17 @@ AᵀA 是对称的，它的特征值正好是 A 的奇异值的平方，这把�
     },
 }
 
-SETUP = {
-    "en": """\
+SETUP = bilingual(
+    """\
 import torch
 # a and b as §3.1 made them
 a = torch.tensor([[1,2],[3,4]], dtype=torch.float32)
 b = torch.tensor([[5,6],[7,8]], dtype=torch.float32)
 """,
-    "zh": """\
-import torch
-# §3.1 里定义的 a 和 b
-a = torch.tensor([[1,2],[3,4]], dtype=torch.float32)
-b = torch.tensor([[5,6],[7,8]], dtype=torch.float32)
-""",
-}
+    zh={
+        "a and b as §3.1 made them": "§3.1 里定义的 a 和 b",
+    },
+)
 
 SEED = {
     "zh": """\
@@ -81,8 +78,8 @@ tensor = torch.einsum('ijk,jl->ikl', a, b)
 """,
 }
 
-FIXED = {
-    "en": """\
+FIXED = bilingual(
+    """\
 A = torch.randn(3, 3)
 U, S, Vh = torch.linalg.svd(A)  # the current API; it returns Vh, not V
 print("S =", S)
@@ -98,23 +95,14 @@ m = torch.randn(3, 5)
 tensor = torch.einsum('ijk,jl->ikl', t, m)
 print("einsum shape:", tuple(tensor.shape))
 """,
-    "zh": """\
-A = torch.randn(3, 3)
-U, S, Vh = torch.linalg.svd(A)  # 现行接口；返回的是 Vh 而不是 V
-print("S =", S)
-print("max |U diag(S) Vh - A| =", (U @ torch.diag(S) @ Vh - A).abs().max().item())
-# eigvalsh 只用于对称矩阵：AᵀA 是对称的，它的特征值就是 S²
-eigenvalues = torch.linalg.eigvalsh(A.T @ A)
-print("eigvalsh(AᵀA) =", eigenvalues)
-print("S² (ascending) =", S.square().flip(0))
-print("eigvals(A), any square matrix =", torch.linalg.eigvals(A))
-# 'ijk,jl->ikl' 要求第一个操作数是三维的，且 j 维与第二个的行数相同
-t = torch.randn(2, 3, 4)
-m = torch.randn(3, 5)
-tensor = torch.einsum('ijk,jl->ikl', t, m)
-print("einsum shape:", tuple(tensor.shape))
-""",
-}
+    zh={
+        "the current API; it returns Vh, not V": "现行接口；返回的是 Vh 而不是 V",
+        "eigvalsh is for symmetric matrices: AᵀA is one, and its eigenvalues are S²":
+            "eigvalsh 只用于对称矩阵：AᵀA 是对称的，它的特征值就是 S²",
+        "'ijk,jl->ikl' needs a 3-D first operand whose j matches the second's rows":
+            "'ijk,jl->ikl' 要求第一个操作数是三维的，且 j 维与第二个的行数相同",
+    },
+)
 
 CHECKS = {
     "einsum_error": {

@@ -8,7 +8,7 @@ import math
 
 import torch
 
-from torchprimer.lessons.runner import Run
+from torchprimer.lessons.runner import Run, bilingual
 from torchprimer.models import Neuron
 
 SECTION = "5.1"
@@ -61,8 +61,8 @@ neuron = Neuron(3)
 output = neuron(torch.tensor([0.5, -1.2, 0.8]))
 """
 
-FIXED = {
-    "en": """\
+FIXED = bilingual(
+    """\
 import math
 from torchprimer.models import Neuron  # the seed's neuron, as torchprimer trains it
 neuron = Neuron(3)
@@ -76,21 +76,11 @@ print("z = w·x + b =", round(z, 6))
 print("1 / (1 + exp(-z)) =", 1 / (1 + math.exp(-z)))
 print("neuron(x) =", output.item())
 """,
-    "zh": """\
-import math
-from torchprimer.models import Neuron  # 原教程的神经元，torchprimer 训练用的就是它
-neuron = Neuron(3)
-x = torch.tensor([0.5, -1.2, 0.8])
-output = neuron(x.unsqueeze(0))  # 一批一个样本：(1, 3) -> (1, 1)
-w = neuron.linear.weight[0].tolist()
-b = neuron.linear.bias.item()
-z = sum(wi * xi for wi, xi in zip(w, x.tolist())) + b
-print("w =", [round(v, 4) for v in w], " b =", round(b, 4))
-print("z = w·x + b =", round(z, 6))
-print("1 / (1 + exp(-z)) =", 1 / (1 + math.exp(-z)))
-print("neuron(x) =", output.item())
-""",
-}
+    zh={
+        "the seed's neuron, as torchprimer trains it": "原教程的神经元，torchprimer 训练用的就是它",
+        "a batch of one: (1, 3) -> (1, 1)": "一批一个样本：(1, 3) -> (1, 1)",
+    },
+)
 
 CHECKS = {
     "by_hand": {

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from torchprimer.lessons.runner import Run
+from torchprimer.lessons.runner import Run, bilingual
 
 SECTION = "6.2"
 EPOCHS = 10
@@ -47,22 +47,19 @@ Adam 优化器，学习率 0.001，训练 10 轮。""",
     },
 }
 
-SETUP = {
-    "en": """\
+SETUP = bilingual(
+    """\
 import torch
 from torch import nn
 from torchprimer.lessons.s6_2 import mnist_shaped_loaders
 # the seed never defines train_loader: torchprimer's digits, resized to MNIST's 28x28
 train_loader, test_loader = mnist_shaped_loaders(batch_size=64)
 """,
-    "zh": """\
-import torch
-from torch import nn
-from torchprimer.lessons.s6_2 import mnist_shaped_loaders
-# 原教程从未定义 train_loader：用 torchprimer 的 digits 数据，放大到 MNIST 的 28x28
-train_loader, test_loader = mnist_shaped_loaders(batch_size=64)
-""",
-}
+    zh={
+        "the seed never defines train_loader: torchprimer's digits, resized to MNIST's 28x28":
+            "原教程从未定义 train_loader：用 torchprimer 的 digits 数据，放大到 MNIST 的 28x28",
+    },
+)
 
 SEED = """\
 model = nn.Sequential(
@@ -82,7 +79,8 @@ for epoch in range(10):
     print(f'Epoch {epoch+1}, Loss: {loss.item():.4f}')
 """
 
-_FIXED = """\
+FIXED = bilingual(
+    """\
 model = nn.Sequential(
     nn.Linear(784, 128),
     nn.ReLU(),
@@ -100,12 +98,12 @@ for epoch in range(10):
         loss = criterion(outputs, labels)
         loss.backward()
         optimizer.step()
-        total += loss.item() * len(labels)  # {weight}
+        total += loss.item() * len(labels)  # weighted by batch size: the last batch is smaller
         count += len(labels)
     last_batch.append(loss.item())
     epoch_mean.append(total / count)
     print(f'Epoch {epoch+1}, last batch {loss.item():.4f}, epoch mean {total / count:.4f}')
-# {test}
+# the test split, in eval mode, without gradients: what the seed never measures
 model.eval()
 correct = 0
 with torch.no_grad():
@@ -113,14 +111,13 @@ with torch.no_grad():
         correct += (model(inputs.view(-1, 784)).argmax(1) == labels).sum().item()
 test_accuracy = correct / len(test_loader.dataset)
 print(f'test accuracy {test_accuracy:.4f}')
-"""
-
-FIXED = {
-    "en": _FIXED.replace("{weight}", "weighted by batch size: the last batch is smaller").replace(
-        "{test}", "the test split, in eval mode, without gradients: what the seed never measures"),
-    "zh": _FIXED.replace("{weight}", "按批大小加权：最后一批比较小").replace(
-        "{test}", "测试集，eval 模式，不求梯度：原教程从来不测的东西"),
-}
+""",
+    zh={
+        "weighted by batch size: the last batch is smaller": "按批大小加权：最后一批比较小",
+        "the test split, in eval mode, without gradients: what the seed never measures":
+            "测试集，eval 模式，不求梯度：原教程从来不测的东西",
+    },
+)
 
 CHECKS = {
     "seed_runs": {

@@ -8,7 +8,7 @@ import math
 
 import torch
 
-from torchprimer.lessons.runner import Run
+from torchprimer.lessons.runner import Run, bilingual
 
 SECTION = "7.1"
 
@@ -51,22 +51,19 @@ Leaky ReLU、ELU、GELU 和 SiLU 在负半轴保留了一点信号。`torchprime
 
 SEED = None  # the seed has no code here; its table is lost
 
-FIXED = {
-    "en": """\
+FIXED = bilingual(
+    """\
 from torchprimer.activations import activation_table, render_table
 names = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "silu", "softplus"]
 # every column computed from torch: values and autograd derivatives on a float64 grid
 rows = activation_table(names, cost_size=1 << 20)
 print(render_table(rows))
 """,
-    "zh": """\
-from torchprimer.activations import activation_table, render_table
-names = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "silu", "softplus"]
-# 每一列都由 torch 算出：在 float64 网格上求函数值和 autograd 导数
-rows = activation_table(names, cost_size=1 << 20)
-print(render_table(rows))
-""",
-}
+    zh={
+        "every column computed from torch: values and autograd derivatives on a float64 grid":
+            "每一列都由 torch 算出：在 float64 网格上求函数值和 autograd 导数",
+    },
+)
 
 CHECKS = {
     "derivatives": {

@@ -3,7 +3,7 @@ differences all say −2.0. The lesson shows the seed's own arithmetic gives −
 
 from __future__ import annotations
 
-from torchprimer.lessons.runner import Run
+from torchprimer.lessons.runner import Run, bilingual
 
 SECTION = "7.2"
 
@@ -66,8 +66,8 @@ print(w.grad)  # prints 4.0 (∂loss/∂w = 2*(wx + b - y)*x = 2*(2+0.5-3)*2 = 4
 """,
 }
 
-FIXED = {
-    "en": """\
+FIXED = bilingual(
+    """\
 x = torch.tensor(2.0, requires_grad=True)
 y = torch.tensor(3.0)
 w = torch.tensor(1.0, requires_grad=True)
@@ -92,32 +92,14 @@ print("finite difference:", round(finite_difference, 9))
 # 3. the seed's own arithmetic, evaluated
 print("2*(2+0.5-3)*2 =", 2*(2+0.5-3)*2)
 """,
-    "zh": """\
-x = torch.tensor(2.0, requires_grad=True)
-y = torch.tensor(3.0)
-w = torch.tensor(1.0, requires_grad=True)
-b = torch.tensor(0.5, requires_grad=True)
-z = w * x + b
-loss = (z - y)**2
-loss.backward()
-print("autograd:", w.grad.item())  # -2.0
-
-# 1. 按链式法则一步一步手算（即 `torchprimer backprop` 的输出）
-from torchprimer.autodiff.scalar import render, worked_example
-example = worked_example(x=2.0, y=3.0, w=1.0, b=0.5)
-print(render(example))
-
-# 2. float64 有限差分：它完全不知道导数公式
-def loss_at(w_value):
-    return (w_value * 2.0 + 0.5 - 3.0) ** 2
-h = 1e-6
-finite_difference = (loss_at(1.0 + h) - loss_at(1.0 - h)) / (2 * h)
-print("finite difference:", round(finite_difference, 9))
-
-# 3. 把原教程自己的算式真的算一遍
-print("2*(2+0.5-3)*2 =", 2*(2+0.5-3)*2)
-""",
-}
+    zh={
+        "1. the chain rule by hand, step by step (what `torchprimer backprop` prints)":
+            "1. 按链式法则一步一步手算（即 `torchprimer backprop` 的输出）",
+        "2. finite differences in float64, which know nothing of derivatives":
+            "2. float64 有限差分：它完全不知道导数公式",
+        "3. the seed's own arithmetic, evaluated": "3. 把原教程自己的算式真的算一遍",
+    },
+)
 
 CHECKS = {
     "autograd": {
