@@ -120,7 +120,7 @@ def read_weights(path: Path, model: nn.Module, summary: dict[str, Any] | None = 
     if not path.is_file():
         status = (summary or {}).get("status")
         if status and status != "finished":
-            raise UserError(f"{path.parent} has no {path.name}: its training was {status}; "
+            raise UserError(f"{path.parent} has no {path.name}: its training did not finish ({status}); "
                             f"finish it with 'torchprimer train --resume {path.parent}'")
         raise UserError(f"{path.parent} has no {path.name}; is it a finished torchprimer run folder?")
     try:
