@@ -12,7 +12,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from torchprimer.bench import BenchOptions, layer_sizes, render, run_bench, seed_model
+from torchprimer.bench import (
+    BenchOptions,
+    conv_images_per_second,
+    conv_section,
+    layer_sizes,
+    render,
+    render_conv,
+    render_tta,
+    run_bench,
+    seed_model,
+    time_to_accuracy,
+)
 from torchprimer.cli import main
 from torchprimer.errors import UserError
 
@@ -82,6 +93,10 @@ def test_bench_reads_real_files_from_data_dir(private_tmp: Path) -> None:
         (["--parts", "seed,nope"], "nope"),
         (["--data-dir", "/nonexistent/torchprimer"], "MNIST/raw"),
         (["--samples", "3"], "--samples"),
+        (["--target", "1.5"], "--target"),
+        (["--target", "0.9", "--dataset", "cifar10"], "digits, mnist1d"),
+        (["--dataset", "digits"], "--target"),
+        (["--conv-images", "0", "--parts", "conv"], "--conv-images"),
     ],
 )
 def test_bad_options_are_one_line_and_exit_2(
@@ -102,3 +117,50 @@ def test_seed_model_is_the_seeds_network_and_floor_layers_match() -> None:
     assert layer_sizes(BenchOptions(hidden=(256, 64))) == [784, 256, 64, 10]
     with pytest.raises(UserError):
         run_bench(repeats=0)
+
+
+def test_time_to_accuracy_reports_both_recipes(capsys: pytest.CaptureFixture[str]) -> None:
+    report = time_to_accuracy("digits", 0.5, max_epochs=2, repeats=1)
+    assert set(report["recipes"]) == {"default", "fast"} and "fast_not_worse" in report
+    for recipe in report["recipes"].values():
+        run = recipe["runs"][0]
+        assert run["epochs_planned"] == 2 and len(run["test_accuracy_per_epoch"]) == 2
+        assert 0 <= run["final_test_accuracy"] <= 1 and run["seconds_total"] > 0
+        if run["reached"]:
+            assert run["test_accuracy_per_epoch"][run["epochs_to_target"] - 1] >= 0.5
+            assert 0 < run["seconds_to_target"] <= run["seconds_total"]
+    assert report["recipes"]["fast"]["recipe"]["schedule"] == "onecycle"
+    text = render_tta(report)
+    assert "default" in text and "fast" in text and "test accuracy" in text
+    json.dumps(report)
+
+
+def test_time_to_accuracy_from_the_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--target", "0.99999", "--dataset", "digits", "--max-epochs", "1", "--repeats", "1", "--json"])
+    assert exit_info.value.code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["dataset"] == "digits" and report["max_epochs"] == 1
+    assert all(r["epochs_planned"] == 1 for r in report["recipes"].values())
+
+
+def test_conv_section_runs_on_the_cpu_at_a_tiny_size(private_tmp: Path) -> None:
+    section = conv_section(64, device="cpu", batch_size=32)
+    (row,) = section["variants"]
+    assert row["images"] == 64 and not row["amp"] and row["images_per_s"] > 0
+    assert "GPU" in section["note"] and "need a CUDA GPU" in render_conv(section)
+    with pytest.raises(UserError):
+        conv_images_per_second(8, device="cpu", amp=True)
+    report = run_bench(parts=("conv",), conv_images=32, repeats=1)
+    assert report["conv"]["variants"][0]["images"] == 32 and "seed" not in report
+    assert "conv net" in render(report)
+    assert leftovers(private_tmp / "tmp") == []
+    if not torch.cuda.is_available():
+        with pytest.raises(UserError):
+            conv_section(8, device="cuda")
+
+
+def test_help_shows_a_target_example(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    assert "--target 0.97 --dataset digits" in capsys.readouterr().out

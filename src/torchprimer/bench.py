@@ -39,6 +39,7 @@ from torchprimer.errors import UserError
 SEED_MEAN, SEED_STD = (0.1307,), (0.3081,)  # the normalisation the seed's MNIST readers use
 MODELS = ("mlp", "linear")
 PARTS = ("seed", "torchprimer", "floor")
+ALL_PARTS = (*PARTS, "conv")  # conv: the GPU section, added by default on CUDA
 IMAGE_SIDE = 28
 CLASSES = 10
 TIMED = (
@@ -67,6 +68,7 @@ class BenchOptions:
     threads: int | None = None
     parts: tuple[str, ...] = PARTS
     seed: int = 0
+    conv_images: int = 50_000
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -84,9 +86,11 @@ def check_options(opts: BenchOptions) -> None:
         raise UserError(f"--threads {opts.threads} must be at least 1")
     if opts.data_dir is None and (opts.n_train < 20 or opts.n_test < 1):
         raise UserError(f"--samples {opts.n_train} is too few to split; use at least 20")
-    unknown = [p for p in opts.parts if p not in PARTS]
+    unknown = [p for p in opts.parts if p not in ALL_PARTS]
     if unknown or not opts.parts:
-        raise UserError(f"unknown bench part(s) {unknown or '(none)'}; choose from {', '.join(PARTS)}")
+        raise UserError(f"unknown bench part(s) {unknown or '(none)'}; choose from {', '.join(ALL_PARTS)}")
+    if opts.conv_images < 1:
+        raise UserError(f"--conv-images {opts.conv_images} must be at least 1")
     if opts.data_dir is not None:
         raw = Path(opts.data_dir).expanduser() / "MNIST" / "raw"
         needed = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
@@ -365,6 +369,8 @@ def run_bench(
     device = resolve_device(opts.device)
     if device.type not in ("cpu", "cuda"):
         raise UserError(f"bench times cpu or cuda, not {device.type}; use --device cpu or --device cuda")
+    if device.type == "cuda" and opts.parts == PARTS:
+        opts.parts = ALL_PARTS
     saved_threads = torch.get_num_threads()
     if opts.threads is not None:
         torch.set_num_threads(opts.threads)
@@ -390,8 +396,8 @@ def _measure(opts: BenchOptions, device: torch.device, log: Callable[[str], None
         "timed": TIMED,
     }
     started = time.perf_counter()
-    with mnist_files(opts) as root:
-        if opts.data_dir is not None:
+    with mnist_files(opts) if {"seed", "torchprimer"} & set(opts.parts) else contextlib.nullcontext() as root:
+        if opts.data_dir is not None and root is not None:
             check_files(root)
         if "seed" in opts.parts:
             seed = time_seed(root, opts, device, log)
@@ -409,6 +415,8 @@ def _measure(opts: BenchOptions, device: torch.device, log: Callable[[str], None
         timed = report.get("torchprimer") or report.get("seed") or {}
         samples = timed.get("samples", round(opts.n_train * 0.9))
         report["floor"] = time_floor(opts, device, samples, timed.get("threads") or torch.get_num_threads())
+    if "conv" in opts.parts:
+        report["conv"] = conv_section(opts.conv_images, device=str(device), log=log)
     report["ratios"] = ratios(report)
     report["wall_seconds"] = time.perf_counter() - started
     return report
@@ -442,6 +450,10 @@ def render(report: dict[str, Any]) -> str:
         "",
         f"{'':20}{'threads':>8}{'samples':>9}{'s/epoch min':>13}{'median':>9}{'samples/s':>11}",
     ]
+    if not any(k in report for k in PARTS):
+        return "\n".join([f"torchprimer bench: the conv part alone; device {env['device']}, {env['cpu_count']} CPUs, "
+                          f"torch {env['torch']}", "", render_conv(report["conv"]),
+                          f"bench wall time {report['wall_seconds']:.1f} s"])
     names = {"seed": "seed (§6.2 loop)", "torchprimer": "torchprimer", "floor": "floor (GEMMs only)"}
     for key, label in names.items():
         part = report.get(key)
@@ -474,5 +486,251 @@ def render(report: dict[str, Any]) -> str:
                      f"pass {tp['validation_seconds_min']:.3f} s per epoch; test accuracy {tp['test_accuracy']:.4f}")
     lines.append("timed: seed = DataLoader + steps; torchprimer = training steps only; floor = GEMMs alone "
                  "(--json says more)")
+    if "conv" in report:
+        lines += ["", render_conv(report["conv"])]
+    elif env["device"] == "cpu":
+        lines.append("GPU section (conv net, AMP, channels_last): --device cuda; its figures need a CUDA GPU")
     lines.append(f"bench wall time {report['wall_seconds']:.1f} s")
+    return "\n".join(lines)
+
+
+# --- time to accuracy (`torchprimer bench --target 0.97 --dataset digits`) -------------------------------------
+
+TTA_DATASETS = ("digits", "mnist1d")
+# The seed's recipe (torchprimer's default) and the fast recipe torchprimer recommends for these small datasets,
+# chosen by measuring a few with this bench (docs/performance.md shows the figures). The fast recipe plans its
+# own, shorter run: one-cycle anneals over the epochs it is given, so its length is part of the recipe.
+RECIPES: dict[str, dict[str, Any]] = {
+    "default": {"batch_size": 64, "lr": 1e-3, "schedule": "none", "epochs": None},
+    "fast": {"batch_size": 256, "lr": 3e-2, "schedule": "onecycle", "epochs": 30},
+}
+TTA_TIMED = (
+    "seconds: wall time of torchprimer's training epochs (steps and its validation pass) until the end of the "
+    "first epoch whose test accuracy reaches the target; the test evaluation after each epoch is the bench's "
+    "measurement, timed apart and not counted; data loading is not counted. Test accuracy is on the dataset's "
+    "test split, after every epoch. Each recipe runs its planned epochs (at most --max-epochs) to the end, so its "
+    "final accuracy is reported too."
+)
+
+
+class _TestWatch:
+    """A Progress for `fit` that evaluates the test split after each epoch and timestamps it."""
+
+    def __init__(self, model: nn.Module, splits: Any, objective: Any) -> None:
+        self.model, self.splits, self.objective = model, splits, objective
+        self.started = 0.0
+        self.eval_seconds = 0.0
+        self.epochs: list[dict[str, float]] = []
+
+    def start(self, epochs: int, steps_per_epoch: int, first_epoch: int) -> None:
+        self.started = time.perf_counter()
+
+    def step(self) -> None:
+        pass
+
+    def epoch(self, record: dict[str, float]) -> None:
+        from torchprimer.training.loop import evaluate
+
+        before = time.perf_counter()
+        test = evaluate(self.model, self.splits.x_test, self.splits.y_test, self.objective)
+        after = time.perf_counter()
+        self.epochs.append({"epoch": int(record["epoch"]), "seconds": before - self.started - self.eval_seconds,
+                            "test_acc": test["accuracy"], "val_acc": record["val_acc"]})
+        self.eval_seconds += after - before
+
+    def close(self) -> None:
+        pass
+
+
+def check_tta(dataset: str, target: float, max_epochs: int, repeats: int) -> None:
+    if dataset not in TTA_DATASETS:
+        raise UserError(f"--dataset {dataset!r}: time to accuracy runs on {', '.join(TTA_DATASETS)}")
+    if not 0 < target <= 1:
+        raise UserError(f"--target {target} is a test accuracy: use a value in (0, 1], e.g. 0.97")
+    if max_epochs < 1 or repeats < 1:
+        raise UserError(f"--max-epochs {max_epochs} and --repeats {repeats} must be at least 1")
+
+
+def run_recipe(dataset: str, target: float, recipe: dict[str, Any], max_epochs: int, seed: int,
+               device: str = "cpu", **overrides: Any) -> dict[str, Any]:
+    """One run of `recipe` with torchprimer's training loop (what `torchprimer.train` runs, without a run
+    folder), the test accuracy after every epoch, and when `target` was first reached."""
+    from torchprimer.models import objective_for
+    from torchprimer.training.config import make_config
+    from torchprimer.training.loop import fit
+    from torchprimer.training.run import build
+
+    epochs = min(max_epochs, recipe.get("epochs") or max_epochs)
+    options = {k: v for k, v in recipe.items() if k != "epochs"}
+    cfg = make_config(dataset=dataset, epochs=epochs, seed=seed, device=device, **options, **overrides)
+    _, splits, model = build(cfg)
+    objective = objective_for(model, cfg.label_smoothing)
+    watch = _TestWatch(model, splits, objective)
+    fit(model, splits, cfg, objective, watch)
+    hit = next((e for e in watch.epochs if e["test_acc"] >= target), None)
+    return {"seed": seed, "epochs_planned": epochs, "reached": hit is not None,
+            "epochs_to_target": hit["epoch"] if hit else None, "seconds_to_target": hit["seconds"] if hit else None,
+            "final_test_accuracy": watch.epochs[-1]["test_acc"], "seconds_total": watch.epochs[-1]["seconds"],
+            "test_accuracy_per_epoch": [round(e["test_acc"], 4) for e in watch.epochs],
+            "test_samples": len(splits.y_test)}
+
+
+def time_to_accuracy(dataset: str = "digits", target: float = 0.97, *, max_epochs: int = 30, repeats: int = 3,
+                     seed: int = 0, device: str = "cpu", recipes: dict[str, dict[str, Any]] | None = None,
+                     log: Callable[[str], None] | None = None, **overrides: Any) -> dict[str, Any]:
+    """Epochs and seconds until `target` test accuracy, for each recipe, over `repeats` seeds (median of
+    the runs that reached it); JSON-ready. `overrides` go to every run's config (tests use n_samples)."""
+    check_tta(dataset, target, max_epochs, repeats)
+    recipes = recipes or RECIPES
+    started = time.perf_counter()
+    saved_threads = torch.get_num_threads()
+    out: dict[str, Any] = {"dataset": dataset, "target": target, "max_epochs": max_epochs, "repeats": repeats,
+                           "device": device, "threads": saved_threads, "torch": torch.__version__,
+                           "cpu_count": os.cpu_count(), "timed": TTA_TIMED, "recipes": {}}
+    try:
+        for name, recipe in recipes.items():
+            runs = []
+            for r in range(repeats):
+                (log or (lambda line: None))(f"{name}: seed {seed + r} ({r + 1}/{repeats})")
+                runs.append(run_recipe(dataset, target, recipe, max_epochs, seed + r, device, **overrides))
+            hits = [run for run in runs if run["reached"]]
+            out["recipes"][name] = {
+                "recipe": {k: v for k, v in recipe.items() if k != "epochs"},
+                "epochs_planned": runs[0]["epochs_planned"],
+                "reached": len(hits), "runs": runs,
+                "epochs_to_target_median": statistics.median(h["epochs_to_target"] for h in hits) if hits else None,
+                "seconds_to_target_median": statistics.median(h["seconds_to_target"] for h in hits) if hits else None,
+                "final_test_accuracy_mean": statistics.fmean(run["final_test_accuracy"] for run in runs),
+                "seconds_total_median": statistics.median(run["seconds_total"] for run in runs),
+            }
+    finally:
+        torch.set_num_threads(saved_threads)
+    got = out["recipes"]
+    if "default" in got and "fast" in got:
+        d, f = got["default"], got["fast"]
+        out["fast_not_worse"] = f["final_test_accuracy_mean"] >= d["final_test_accuracy_mean"]
+        if d["seconds_to_target_median"] and f["seconds_to_target_median"]:
+            out["speedup_to_target"] = d["seconds_to_target_median"] / f["seconds_to_target_median"]
+    out["wall_seconds"] = time.perf_counter() - started
+    return out
+
+
+def render_tta(report: dict[str, Any]) -> str:
+    first = next(iter(report["recipes"].values()))
+    lines = [
+        f"torchprimer bench: time to {report['target']:.2%} test accuracy on {report['dataset']}, "
+        f"mlp, at most {report['max_epochs']} epochs, {report['repeats']} seed(s)",
+        f"device {report['device']}, {report['cpu_count']} CPUs, torch {report['torch']}; "
+        f"test accuracy after every epoch ({first['runs'][0]['test_samples']} test samples)",
+        "",
+        f"{'recipe':9}{'batch':>6}{'lr':>7}{'schedule':>10}{'epochs':>7}{'reached':>9}"
+        f"{'epochs to':>10}{'s to':>8}{'final acc':>10}{'s total':>9}",
+    ]
+    for name, r in report["recipes"].items():
+        rec = r["recipe"]
+        to_e = f"{r['epochs_to_target_median']:g}" if r["epochs_to_target_median"] is not None else "-"
+        to_s = f"{r['seconds_to_target_median']:.3f}" if r["seconds_to_target_median"] is not None else "-"
+        lines.append(f"{name:9}{rec['batch_size']:>6}{rec['lr']:>7g}{rec['schedule']:>10}{r['epochs_planned']:>7}"
+                     f"{str(r['reached']) + '/' + str(len(r['runs'])):>9}{to_e:>10}{to_s:>8}"
+                     f"{r['final_test_accuracy_mean']:10.4f}{r['seconds_total_median']:9.3f}")
+    lines.append("")
+    if "speedup_to_target" in report:
+        lines.append(f"fast / default: {report['speedup_to_target']:.1f}x less time to the target (medians)")
+    if "fast_not_worse" in report:
+        lines.append(f"fast recipe's final accuracy not worse than the default's: {report['fast_not_worse']}")
+    lines.append("epochs to / s to: medians over the seeds that reached the target; final acc: mean over all seeds")
+    lines.append("timed: training epochs (steps + validation pass) until the first epoch at the target; "
+                 "test evaluations and data loading not counted (--json says more)")
+    lines.append(f"bench wall time {report['wall_seconds']:.1f} s")
+    return "\n".join(lines)
+
+
+# --- GPU section: a CIFAR-10-sized conv net in images per second --------------------------------------------------
+
+CONV_NOTE = ("conv figures need a CUDA GPU: on the CPU the conv net runs only to prove the code works "
+             "(AMP and channels_last are GPU techniques)")
+
+
+def conv_net() -> nn.Module:
+    """A small CIFAR-10 conv net: three 3x3 conv blocks (32, 64, 128 channels) with batch norm, then a linear."""
+    def block(c_in: int, c_out: int) -> list[nn.Module]:
+        return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2)]
+
+    return nn.Sequential(*block(3, 32), *block(32, 64), *block(64, 128), nn.Flatten(), nn.Linear(128 * 4 * 4, CLASSES))
+
+
+def conv_images_per_second(n_images: int = 50_000, *, device: str = "cuda", amp: bool = False,
+                           channels_last: bool = False, batch_size: int = 256, seed: int = 0) -> dict[str, Any]:
+    """One training epoch of `conv_net` over synthetic uint8 CIFAR-size images resident on `device`
+    (normalised per batch), after a few warm-up steps; SGD with momentum, cross-entropy.
+    AMP is bfloat16 autocast where the GPU supports it, else float16 with a gradient scaler."""
+    dev = torch.device(device)
+    if amp and dev.type != "cuda":
+        raise UserError("AMP in the conv bench needs a CUDA device")
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n_images, 3, 32, 32), dtype=torch.uint8, generator=g).to(dev)
+    labels = torch.randint(0, CLASSES, (n_images,), generator=g).to(dev)
+    torch.manual_seed(seed)
+    model = conv_net().to(dev)
+    memory = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    bf16 = amp and torch.cuda.is_bf16_supported()
+    dtype = torch.bfloat16 if bf16 else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=amp and not bf16)
+    criterion = nn.CrossEntropyLoss()
+
+    def step(lo: int) -> None:
+        x = images[lo:lo + batch_size].float().div_(255).sub_(0.5).contiguous(memory_format=memory)
+        with torch.autocast(dev.type, dtype=dtype, enabled=amp):
+            loss = criterion(model(x), labels[lo:lo + batch_size])
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+
+    starts = range(0, n_images, batch_size)
+    for lo in list(starts)[:3]:
+        step(lo)
+    _sync(dev)
+    started = time.perf_counter()
+    for lo in starts:
+        step(lo)
+    _sync(dev)
+    seconds = time.perf_counter() - started
+    return {"amp": amp, "amp_dtype": str(dtype).removeprefix("torch.") if amp else None,
+            "channels_last": channels_last, "images": n_images, "batch_size": batch_size,
+            "seconds": seconds, "images_per_s": n_images / seconds}
+
+
+def conv_section(n_images: int = 50_000, *, device: str = "cuda", batch_size: int = 256,
+                 log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The conv net with and without AMP and channels_last. On a CUDA device all four variants; on the
+    CPU (tests, or no GPU) fp32 alone, with CONV_NOTE saying the figures need a GPU."""
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserError("the conv section asks for CUDA, but torch sees no CUDA device; figures need a GPU")
+    variants = [(False, False), (False, True), (True, False), (True, True)] if dev.type == "cuda" else [(False, False)]
+    rows = []
+    for amp, cl in variants:
+        (log or (lambda line: None))(f"conv net: amp={amp} channels_last={cl}")
+        rows.append(conv_images_per_second(n_images, device=device, amp=amp, channels_last=cl, batch_size=batch_size))
+    out: dict[str, Any] = {"device": str(dev), "model": "conv 32-64-128 + BN + linear, 3x32x32 input",
+                           "variants": rows}
+    if dev.type != "cuda":
+        out["note"] = CONV_NOTE
+    else:
+        out["gpu"] = torch.cuda.get_device_name(dev)
+    return out
+
+
+def render_conv(section: dict[str, Any]) -> str:
+    lines = [f"conv net ({section['model']}) on {section.get('gpu', section['device'])}, "
+             f"{section['variants'][0]['images']:,} synthetic images, batch {section['variants'][0]['batch_size']}",
+             f"{'amp':>10}{'channels_last':>15}{'s/epoch':>10}{'images/s':>12}"]
+    for row in section["variants"]:
+        lines.append(f"{row['amp_dtype'] or 'off':>10}{row['channels_last']!s:>15}{row['seconds']:10.3f}"
+                     f"{row['images_per_s']:12,.0f}")
+    if "note" in section:
+        lines.append(section["note"])
     return "\n".join(lines)

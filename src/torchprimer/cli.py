@@ -807,6 +807,12 @@ BENCH_EPILOG = """Examples:
     torchprimer bench --data-dir ~/data       # real files in ~/data/MNIST/raw
 
     torchprimer bench --parts torchprimer,floor --epochs 3
+
+    torchprimer bench --target 0.97 --dataset digits    # time to 97% test accuracy, default vs fast recipe
+
+    torchprimer bench --target 0.55 --dataset mnist1d --json
+
+    torchprimer bench --device cuda           # adds the conv net with and without AMP and channels_last
 """
 
 
@@ -821,7 +827,13 @@ def bench(
     data_dir: Annotated[Path | None, typer.Option(help="Folder holding MNIST/raw/ with real IDX files.")] = None,
     samples: Annotated[int, typer.Option(help="Training images to generate when there is no --data-dir.")] = 60_000,
     threads: Annotated[int | None, typer.Option(help="Intra-op threads for every part. [default: torch's]")] = None,
-    parts: Annotated[str, typer.Option(help="Which of seed,torchprimer,floor to time.")] = "seed,torchprimer,floor",
+    parts: Annotated[str, typer.Option(help="Which of seed,torchprimer,floor,conv to time (conv: the GPU section, "
+                                         "added by default on cuda).")] = "seed,torchprimer,floor",
+    target: Annotated[float | None, typer.Option(help="Time to this test accuracy instead, e.g. 0.97: default vs "
+                                                 "fast recipe on --dataset, over --repeats seeds.")] = None,
+    dataset: Annotated[str | None, typer.Option(help="digits or mnist1d, with --target. [default: digits]")] = None,
+    max_epochs: Annotated[int, typer.Option(help="With --target: the most epochs any recipe runs.")] = 30,
+    conv_images: Annotated[int, typer.Option(help="Synthetic 3x32x32 images for the conv part.")] = 50_000,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Time the seed's §6.2 loop, torchprimer's training and the compute floor, in one process.
@@ -833,13 +845,26 @@ def bench(
     multiplications alone. Without --data-dir it writes MNIST-size IDX files to a temporary
     folder and removes them. On a shared machine, compare minima and use --repeats.
     """
-    from torchprimer.bench import BenchOptions, render, run_bench
+    from torchprimer.bench import BenchOptions, render, render_tta, run_bench, time_to_accuracy
     from torchprimer.models import parse_hidden
+
+    if target is not None:
+        log = None if as_json else lambda line: print(line, file=sys.stderr, flush=True)
+        found = time_to_accuracy(dataset or "digits", target, max_epochs=max_epochs, repeats=repeats, device=device,
+                                 log=log)
+        if as_json:
+            _print_json(found)
+        else:
+            print(render_tta(found))
+        return
+    if dataset is not None:
+        raise UserError(f"--dataset {dataset} goes with --target (time to accuracy), e.g. --target 0.97")
 
     opts = BenchOptions(
         batch_size=batch_size, epochs=epochs, repeats=repeats, model=model, hidden=parse_hidden(hidden),
         device=device, data_dir=str(data_dir) if data_dir is not None else None, n_train=samples,
-        n_test=max(1, samples // 6), threads=threads, parts=tuple(p.strip() for p in parts.split(",") if p.strip()),
+        n_test=max(1, samples // 6), threads=threads, conv_images=conv_images,
+        parts=tuple(p.strip() for p in parts.split(",") if p.strip()),
     )
     report = run_bench(opts, log=None if as_json else lambda line: print(line, file=sys.stderr, flush=True))
     if as_json:
