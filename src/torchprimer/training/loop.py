@@ -112,6 +112,25 @@ def _first_nonfinite(losses: torch.Tensor) -> int | None:
     return None if bool(finite.all()) else int((~finite).nonzero()[0])
 
 
+def _settle(
+    window: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], objective: Objective, cfg: TrainConfig,
+    epoch: int, first_step: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Check a window of steps for a non-finite loss (naming its exact step) and return the
+    window's summed loss (each step's mean times its rows) and its count of correct predictions."""
+    losses = torch.stack([loss for loss, _, _ in window]).float()
+    bad = _first_nonfinite(losses)
+    if bad is not None:
+        raise TrainingDiverged(
+            f"loss became {float(losses[bad])} at epoch {epoch + 1}, step {first_step + bad + 1}; "
+            f"lower the learning rate (e.g. --lr {cfg.lr / 10:g}) or add --clip 1.0"
+        )
+    rows = torch.tensor([len(y) for _, _, y in window], dtype=losses.dtype).to(losses.device)
+    outputs = torch.cat([out for _, out, _ in window])
+    labels = torch.cat([y for _, _, y in window])
+    return losses @ rows, (objective.predict(outputs) == labels).sum()
+
+
 def train_epoch(
     model: nn.Module, optimizer: torch.optim.Optimizer, data: Splits, objective: Objective,
     cfg: TrainConfig, epoch: int, progress: Progress, *, augment: Any = None,
@@ -127,10 +146,7 @@ def train_epoch(
     check_every = 50
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
-    pending: list[torch.Tensor] = []
-    outputs: list[torch.Tensor] = []
-    labels: list[torch.Tensor] = []
-    rows: list[int] = []
+    window: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (loss, output, labels) per step
     # What zero_grad(set_to_none=True) does, without its ~20 µs of per-call hooks (bench).
     params = [p for group in optimizer.param_groups for p in group["params"]]
     # Under DDP: this process's share of each global batch, weighted by its size (see distributed.py).
@@ -152,25 +168,12 @@ def train_epoch(
         if cfg.clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
         optimizer.step()
-        pending.append(loss.detach())
-        outputs.append(output.detach())
-        labels.append(yb)
-        rows.append(len(yb))
-        if len(pending) >= check_every or step == steps - 1:
-            losses = torch.stack(pending).float()
-            bad = _first_nonfinite(losses)
-            if bad is not None:
-                at = step - len(pending) + 1 + bad
-                raise TrainingDiverged(
-                    f"loss became {float(pending[bad])} at epoch {epoch + 1}, step {at + 1}; "
-                    f"lower the learning rate (e.g. --lr {cfg.lr / 10:g}) or add --clip 1.0"
-                )
-            loss_sum += losses @ torch.tensor(rows, dtype=losses.dtype).to(device)
-            correct += (objective.predict(torch.cat(outputs)) == torch.cat(labels)).sum()
-            pending.clear()
-            outputs.clear()
-            labels.clear()
-            rows.clear()
+        window.append((loss.detach(), output.detach(), yb))
+        if len(window) >= check_every or step == steps - 1:
+            window_loss, window_correct = _settle(window, objective, cfg, epoch, first_step=step - len(window) + 1)
+            loss_sum += window_loss
+            correct += window_correct
+            window.clear()
         progress.step()
     n = len(data.y_train)
     loss_sum, correct = distributed.all_reduce_sum(loss_sum, correct)  # whole-data sums under DDP
