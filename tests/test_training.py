@@ -127,3 +127,17 @@ def test_threads_apply_to_the_call_only_and_keep_the_results() -> None:
     with pytest.raises(torchprimer.UserError, match="--threads 0"):
         torchprimer.train(epochs=1, save=False, progress="none", threads=0)
     assert one.test["accuracy"] > 0.5
+
+
+def test_wilson_interval_matches_textbook_values_and_is_in_the_summary() -> None:
+    from torchprimer.training.run import wilson_interval
+
+    low, high = wilson_interval(0.5, 100)
+    assert low == pytest.approx(0.4038, abs=1e-4) and high == pytest.approx(0.5962, abs=1e-4)
+    low, high = wilson_interval(1.0, 10)  # a perfect score on 10 samples still leaves doubt
+    assert low == pytest.approx(0.7225, abs=1e-4) and high == pytest.approx(1.0)
+    result = torchprimer.train(epochs=1, save=False, progress="none")
+    summary = result.summary()
+    assert summary["test_samples"] == len(result.data.y_test) == 180
+    low, high = summary["test_accuracy_ci95"]
+    assert low < summary["test_accuracy"] < high

@@ -151,10 +151,13 @@ def train(
     if as_json:
         _print_json(summary)
     elif not quiet:
+        low, high = summary["test_accuracy_ci95"]
         print(
             f"test accuracy {summary['test_accuracy']:.4f}  test loss {summary['test_loss']:.4f}  "
             f"({summary['epochs_run']} epochs, {summary['train_seconds']:.1f}s training, best epoch "
-            f"{summary['best_epoch']})\nrun folder: {summary['run_dir']}"
+            f"{summary['best_epoch']})\n"
+            f"95% interval for the accuracy on {summary['test_samples']} test samples: "
+            f"{low:.3f} to {high:.3f}\nrun folder: {summary['run_dir']}"
         )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import random
 import re
@@ -52,6 +53,10 @@ class TrainResult:
     train_seconds: float = 0.0
     data: tpdata.Splits | None = field(default=None, repr=False)
 
+    @property
+    def test_samples(self) -> int:
+        return len(self.data.y_test) if self.data is not None else 0
+
     def summary(self) -> dict[str, Any]:
         return {
             "status": "finished",
@@ -62,12 +67,27 @@ class TrainResult:
             "stopped_early": self.stopped_early,
             "test_loss": self.test["loss"],
             "test_accuracy": self.test["accuracy"],
+            "test_samples": self.test_samples,
+            "test_accuracy_ci95": list(wilson_interval(self.test["accuracy"], self.test_samples)),
             "final_val_accuracy": self.history[-1]["val_acc"] if self.history else None,
             "train_seconds": self.train_seconds,
             "epoch_seconds": [r["seconds"] for r in self.history],
             "parameters": count_parameters(self.model),
             "run_dir": str(self.run_dir) if self.run_dir else None,
         }
+
+
+def wilson_interval(accuracy: float, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson score interval of an accuracy measured on n samples.
+
+    A small test split measures accuracy coarsely (180 digits: one image is 0.56 points); the
+    interval shows the learner how far two runs may differ by the luck of the split alone.
+    """
+    if n <= 0:
+        return (0.0, 1.0)
+    centre = (accuracy + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(accuracy * (1 - accuracy) / n + z * z / (4 * n * n))
+    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def seed_everything(seed: int) -> None:
