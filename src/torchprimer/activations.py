@@ -341,10 +341,10 @@ def render_table(rows: list[dict[str, Any]], lang: str = "en") -> str:
 def plot_functions(names: str | Sequence[str] | None, path: str | Path, *,
                    functions: dict[str, Activation] | None = None, lang: str = "en") -> Path:
     """One PNG: each activation (solid) and its autograd derivative (dashed) on [−5, 5]."""
-    from torchprimer.report import _pyplot, save_figure
+    from torchprimer.report import pyplot, save_figure
 
     chosen = resolve_names(names)
-    plt = _pyplot()
+    plt = pyplot()
     cols = min(4, len(chosen))
     rows = math.ceil(len(chosen) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
@@ -556,9 +556,9 @@ def render_training(result: dict[str, Any]) -> str:
 
 
 def plot_training_curves(runs: list[dict[str, Any]], path: str | Path) -> Path:
-    from torchprimer.report import _pyplot, save_figure
+    from torchprimer.report import pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     for r in runs:
         epochs = [h["epoch"] for h in r["history"]]
@@ -574,9 +574,9 @@ def plot_training_curves(runs: list[dict[str, Any]], path: str | Path) -> Path:
 
 def plot_gradient_heatmap(runs: list[dict[str, Any]], path: str | Path) -> Path:
     """log10 of each layer's weight-gradient norm (rows) at init and per epoch (columns)."""
-    from torchprimer.report import _pyplot, save_figure
+    from torchprimer.report import pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     grids = [torch.tensor(r["grad_norms"]).clamp_min(1e-30).log10().T for r in runs]
     low = min(float(g.min()) for g in grids)
     high = max(float(g.max()) for g in grids)

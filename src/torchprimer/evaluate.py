@@ -100,7 +100,7 @@ def _denormalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torc
 
 def plot_top_losses(images: torch.Tensor, worst: list[dict[str, Any]], path: Path) -> Path:
     """A grid of (N, C, H, W) images titled 'true → predicted', confidence and loss."""
-    plt = report._pyplot()
+    plt = report.pyplot()
     n = len(worst)
     cols = min(n, 8)
     rows = (n + cols - 1) // cols

@@ -102,8 +102,9 @@ def _model_info(run: Run) -> dict[str, str]:
 def _write_safetensors(run: Run, x: torch.Tensor, tmp: Path, info: dict[str, str]) -> None:
     from safetensors.torch import save_file
 
-    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in run.model.state_dict().items()}
-    save_file(tensors, str(tmp), metadata=info)
+    from torchprimer.training.run import weight_tensors
+
+    save_file(weight_tensors(run.model), str(tmp), metadata=info)
 
 
 def _run_safetensors(run: Run, tmp: Path, x: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,8 @@ import torch
 from torchprimer.fileio import write_atomic
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the headless Agg backend (no display needed, in CI or over SSH)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -22,16 +23,17 @@ def _pyplot():
     return plt
 
 
-def save_figure(fig, path: str | Path) -> Path:
-    plt = _pyplot()
-    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
+def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
+    """Write `fig` as a PNG atomically and close it."""
+    plt = pyplot()
+    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight"))
     plt.close(fig)
     return Path(path)
 
 
 def plot_curves(history: Sequence[dict[str, float]], path: str | Path, title: str = "") -> Path:
     """Loss and accuracy per epoch, training beside validation."""
-    plt = _pyplot()
+    plt = pyplot()
     epochs = [r["epoch"] for r in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     ax_loss.plot(epochs, [r["train_loss"] for r in history], "o-", label="train (epoch mean)")
@@ -55,7 +57,7 @@ def confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, num_classes: in
 
 
 def plot_confusion(matrix: torch.Tensor, classes: Sequence[str], path: str | Path, title: str = "") -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     k = len(classes)
     size = max(4.0, 0.45 * k + 2)
     fig, ax = plt.subplots(figsize=(size, size))

@@ -28,25 +28,12 @@ import torch.nn.functional as F
 
 from torchprimer.data.registry import Dataset
 from torchprimer.data.splits import split_indices, to_float
-from torchprimer.fileio import write_atomic, write_text
+from torchprimer.fileio import write_text
+from torchprimer.report import pyplot, save_figure
 
 MAX_FEATURES = 4096  # a d x d float64 covariance of this size is 128 MiB
 SHOWN_CLASSES = 20
 PER_CLASS = 8
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> None:
-    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight"))
-    _pyplot().close(fig)
 
 
 def sample_budget(d: int, n: int) -> int:
@@ -201,7 +188,7 @@ def format_summary(a: dict[str, Any]) -> str:
 
 
 def plot_samples(x: torch.Tensor, y: torch.Tensor, classes: list[str], kind: str, path: Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     shown = list(range(min(len(classes), SHOWN_CLASSES)))
     picks = [torch.nonzero(y == c).flatten()[:PER_CLASS] for c in shown]
     if kind == "image" and x.ndim == 4:
@@ -246,11 +233,11 @@ def plot_samples(x: torch.Tensor, y: torch.Tensor, classes: list[str], kind: str
         fig, ax = plt.subplots(figsize=(8, 0.12 * len(rows) + 1.5))
         ax.imshow(to_float(x[rows]).flatten(1).numpy(), aspect="auto", cmap="viridis", interpolation="nearest")
         ax.set(xlabel="feature", ylabel="sample (grouped by class)", title=f"{PER_CLASS} samples per class")
-    _save(fig, path)
+    save_figure(fig, path, dpi=100)
 
 
 def plot_counts(counts: dict[str, list[int]], classes: list[str], path: Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     k = len(classes)
     fig, ax = plt.subplots(figsize=(max(5.0, 0.5 * k + 2), 3.5))
     width = 0.27
@@ -261,11 +248,11 @@ def plot_counts(counts: dict[str, list[int]], classes: list[str], path: Path) ->
     ax.set(ylabel="samples", title="samples per class and split")
     ax.set_ylim(0, 1.25 * max(max(v) for v in counts.values()))
     ax.legend(ncol=3, loc="upper center")
-    _save(fig, path)
+    save_figure(fig, path, dpi=100)
 
 
 def plot_pca(scores: torch.Tensor, y: torch.Tensor, classes: list[str], explained: list[float], path: Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 5))
     for c in range(min(len(classes), SHOWN_CLASSES)):
         pts = scores[y == c]
@@ -275,11 +262,11 @@ def plot_pca(scores: torch.Tensor, y: torch.Tensor, classes: list[str], explaine
     ax.set(xlabel=f"PC1 ({explained[0]:.1%} of variance)",
            ylabel=f"PC2 ({explained[1]:.1%})" if len(explained) > 1 else "", title="PCA of the training split (SVD)")
     ax.legend(fontsize=6, markerscale=3, ncol=2)
-    _save(fig, path)
+    save_figure(fig, path, dpi=100)
 
 
 def plot_spectrum(eig_before: torch.Tensor, eig_after: torch.Tensor, a: dict[str, Any], path: Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for eig, label, info in ((eig_before, "raw", a["before"]), (eig_after, "standardised", a["after"])):
         values = eig.flip(0)
@@ -289,7 +276,7 @@ def plot_spectrum(eig_before: torch.Tensor, eig_after: torch.Tensor, a: dict[str
     ax.set(xlabel="eigenvalue rank", ylabel="eigenvalue (log scale)", title="spectrum of the feature covariance")
     ax.grid(alpha=0.3, which="both")
     ax.legend()
-    _save(fig, path)
+    save_figure(fig, path, dpi=100)
 
 
 def jsonable(obj: Any) -> Any:

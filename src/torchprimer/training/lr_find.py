@@ -83,9 +83,9 @@ def _steepest(lrs: list[float], losses: list[float]) -> float:
 
 
 def plot(result: LRFinderResult, path: str | Path) -> Path:
-    from torchprimer.report import _pyplot, save_figure
+    from torchprimer.report import pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(result.lrs, result.losses)
     ax.axvline(result.suggestion, color="red", linestyle="--", label=f"suggested lr {result.suggestion:.2e}")

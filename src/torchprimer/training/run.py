@@ -171,10 +171,15 @@ def metrics_csv(history: list[dict[str, float]]) -> str:
     return buf.getvalue()
 
 
+def weight_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The state dict as safetensors wants it: on the CPU, contiguous, no shared storage."""
+    return {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+
+
 def save_weights(model: nn.Module, path: Path, metadata: dict[str, str]) -> None:
     from safetensors.torch import save_file
 
-    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    tensors = weight_tensors(model)
     write_atomic(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
 
