@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -58,7 +58,6 @@ class TrainConfig:
     noise: float | None = None
     n_samples: int | None = None
     backward: str = "autograd"  # "manual": explicit chain-rule formulas of torchprimer.autodiff (MLPs only)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def model_spec(self) -> ModelSpec:

@@ -11,7 +11,7 @@ import contextlib
 import copy
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,6 @@ class FitResult:
     history: list[dict[str, float]]
     best_epoch: int
     stopped_early: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
