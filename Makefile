@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.torchprimer-installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench screenshot clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,5 +26,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/torchprimer bench
 
+# The README's playground picture, taken by the browser test itself.
+screenshot: $(STAMP)
+	$(BIN)/python -m pytest -q tests/test_ui_browser.py -k spirals
+	cp test-artifacts/playground.png docs/playground.png
+
 clean:
-	rm -rf runs .pytest_cache .ruff_cache
+	rm -rf runs .pytest_cache .ruff_cache test-artifacts

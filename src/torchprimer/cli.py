@@ -876,6 +876,43 @@ def bench(
         print(render(report))
 
 
+UI_EPILOG = """Examples:
+
+    torchprimer ui                            # opens http://127.0.0.1:8765/ in your browser
+
+    torchprimer ui --port 9000 --no-browser   # then open the printed address yourself
+
+    torchprimer ui --out my-runs              # "save run" writes run folders here
+
+    torchprimer ui --host 0.0.0.0 --allow-remote   # reachable from other machines (prints a warning)
+"""
+
+
+@app.command(epilog=UI_EPILOG)
+def ui(
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8765,
+    host: Annotated[str, typer.Option(help="Address to bind; anything but loopback needs --allow-remote.")]
+    = "127.0.0.1",
+    out: Annotated[Path, typer.Option(help="Folder where the page's 'save run' writes run folders.")] = Path("runs"),
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open a browser tab.")] = False,
+    allow_remote: Annotated[bool, typer.Option("--allow-remote", help="Allow a --host other than loopback.")]
+    = False,
+) -> None:
+    """The playground: build, train and watch networks in a local web page, on real PyTorch.
+
+    Toy 2-D sets (moons, circles, spirals, xor, blobs) show the decision boundary and every
+    hidden unit's output as it learns; image and signal sets show the confusion matrix and
+    test predictions. "Export code" gives the equivalent stand-alone script; "save run"
+    writes a run folder that `torchprimer evaluate` reads. Needs: pip install 'torchprimer[ui]'.
+    """
+    try:
+        from torchprimer.ui.server import serve
+    except ImportError as exc:
+        raise UserError(f"the playground needs FastAPI and uvicorn ({exc.name} is missing): "
+                        "pip install 'torchprimer[ui]'") from None
+    serve(host, port, out, open_browser=not no_browser, allow_remote=allow_remote)
+
+
 def _one_line(message: str) -> str:
     return " ".join(message.split())
 

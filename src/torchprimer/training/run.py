@@ -171,6 +171,21 @@ def metrics_csv(history: list[dict[str, float]]) -> str:
     return buf.getvalue()
 
 
+def write_config(run_dir: Path, cfg: TrainConfig, splits: tpdata.Splits, device: torch.device | str,
+                 *, processes: int = 1, **extra: Any) -> None:
+    """config.json: everything `evaluate`, `predict` and `--resume` need to rebuild the run."""
+    write_json(run_dir / "config.json", {
+        "config": cfg.to_dict(), "data": data_info(splits), "device": str(device),
+        "processes": processes, "torch": torch.__version__, "torchprimer": _version(), **extra,
+    })
+
+
+def write_metrics(run_dir: Path, history: list[dict[str, float]]) -> None:
+    """metrics.csv (one row per epoch, no timings) and metrics.jsonl (every field)."""
+    write_text(run_dir / "metrics.csv", metrics_csv(history))
+    write_text(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+
+
 def weight_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
     """The state dict as safetensors wants it: on the CPU, contiguous, no shared storage."""
     return {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
@@ -262,18 +277,14 @@ def train(
     else:
         run_dir = resume_dir if resume_dir is not None else (new_run_dir(out, cfg) if save else None)
     if run_dir is not None:
-        write_json(run_dir / "config.json", {
-            "config": cfg.to_dict(), "data": data_info(splits), "device": str(device),
-            "processes": distributed.world_size(), "torch": torch.__version__, "torchprimer": _version(),
-        })
+        write_config(run_dir, cfg, splits, device, processes=distributed.world_size())
     reporter = make_progress(progress) if isinstance(progress, str) else progress
 
     writer = board(str(run_dir / "tensorboard")) if board is not None and run_dir is not None else None
 
     def on_epoch(record: dict[str, float]) -> None:
         if run_dir is not None:
-            write_text(run_dir / "metrics.csv", metrics_csv(result.history))
-            write_text(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in result.history))
+            write_metrics(run_dir, result.history)
         if writer is not None:
             for key in METRIC_COLUMNS[1:]:
                 writer.add_scalar(key, record[key], int(record["epoch"]))

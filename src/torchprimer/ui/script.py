@@ -1,0 +1,170 @@
+"""The page's "export code": a stand-alone PyTorch script that trains the same network.
+
+The script needs only torch and NumPy (plus scikit-learn, mnist1d or torchvision where the
+data set comes from them), so a learner can take it away, read it top to bottom and
+change it. The 2-D spirals and xor sets are drawn by the very functions the playground
+uses, copied in by `inspect`, so the script's points are the page's points.
+"""
+
+from __future__ import annotations
+
+import inspect
+from datetime import date
+
+from torchprimer.data import toy
+from torchprimer.data.mnist import FAMILIES
+from torchprimer.models import ACTIVATIONS
+from torchprimer.ui.settings import VAL_SHARE, PlaygroundConfig
+
+OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
+
+
+def _toy_data(settings: PlaygroundConfig) -> tuple[list[str], str]:
+    """(imports, code) that define make_data() -> (x float32 (N, 2), y int64 (N,))."""
+    name = settings.dataset
+    noise = toy.TOYS[name][0] if settings.noise is None else settings.noise
+    n, seed = settings.n_samples, 0
+    if name in ("spirals", "xor"):
+        fn = toy._spirals if name == "spirals" else toy._xor
+        code = inspect.getsource(fn) + (
+            f"\n\ndef make_data():\n    x, y = {fn.__name__}({n}, {noise!r}, np.random.default_rng({seed}))\n"
+            "    return x.astype(np.float32), y.astype(np.int64)\n"
+        )
+        return ["import math"], code
+    call = {
+        "moons": f"datasets.make_moons({n}, noise={noise!r}, random_state={seed})",
+        "circles": f"datasets.make_circles({n}, noise={noise!r}, factor=0.5, random_state={seed})",
+        "blobs": f"datasets.make_blobs({n}, n_features=2, centers=3, cluster_std={noise!r}, random_state={seed})",
+    }[name]
+    code = f"def make_data():\n    x, y = {call}\n    return x.astype(np.float32), y.astype(np.int64)\n"
+    return ["from sklearn import datasets"], code
+
+
+def _data(settings: PlaygroundConfig) -> tuple[list[str], str, bool]:
+    """(imports, code, has_test_split): make_data() returns x, y (and x_test, y_test if the set has them)."""
+    name = settings.dataset
+    if name in toy.TOYS:
+        imports, code = _toy_data(settings)
+        return imports, code, False
+    if name == "digits":
+        return ["from sklearn.datasets import load_digits"], (
+            "def make_data():\n    bunch = load_digits()  # 8x8 images, pixel counts 0..16\n"
+            "    x = (bunch.images / 16.0).astype(np.float32)[:, None]  # (N, 1, 8, 8) in [0, 1]\n"
+            "    return x, bunch.target.astype(np.int64)\n"
+        ), False
+    if name == "mnist1d":
+        return ["from mnist1d.data import get_dataset_args, make_dataset"], (
+            "def make_data():\n    data = make_dataset(get_dataset_args())  # the published set (seed 42)\n"
+            "    x = data['x'].astype(np.float32)[:, None]  # (N, 1, 40) signals\n"
+            "    x_test = data['x_test'].astype(np.float32)[:, None]\n"
+            "    return x, data['y'].astype(np.int64), x_test, data['y_test'].astype(np.int64)\n"
+        ), True
+    if name in FAMILIES:
+        cls = FAMILIES[name].folder  # torchvision's class of the same name
+        return ["from torchvision import datasets"], (
+            "def make_data():\n"
+            f"    train = datasets.{cls}('data', train=True, download=True)\n"
+            f"    test = datasets.{cls}('data', train=False, download=True)\n"
+            "    x = (train.data.numpy() / 255.0).astype(np.float32)[:, None]  # (N, 1, 28, 28)\n"
+            "    x_test = (test.data.numpy() / 255.0).astype(np.float32)[:, None]\n"
+            "    return x, train.targets.numpy(), x_test, test.targets.numpy()\n"
+        ), True
+    return ["from torchprimer.data import load"], (
+        "def as_float(t):\n    return (t.float() / 255.0 if t.dtype == torch.uint8 else t.float()).numpy()\n\n\n"
+        f"def make_data():\n    data = load({name!r})  # torchprimer's loader for this data set\n"
+        "    if data.x_test is None:  # no official test split: use a quarter of the data\n"
+        "        cut = len(data.y) * 3 // 4\n"
+        "        return as_float(data.x[:cut]), data.y[:cut].numpy(), as_float(data.x[cut:]), data.y[cut:].numpy()\n"
+        "    return as_float(data.x), data.y.numpy(), as_float(data.x_test), data.y_test.numpy()\n"
+    ), True
+
+
+def _model(settings: PlaygroundConfig, features: str, classes: str) -> str:
+    act = ACTIVATIONS[settings.activation].__name__
+    lines = ["model = nn.Sequential(", "    nn.Flatten(),"]
+    width = features
+    for units in settings.hidden:
+        lines.append(f"    nn.Linear({width}, {units}), nn.{act}(),")
+        width = str(units)
+    lines.append(f"    nn.Linear({width}, {classes}),")
+    lines.append(")")
+    return "\n".join(lines)
+
+
+def render(settings: PlaygroundConfig, epochs: int) -> str:
+    """The script's text for these settings, training for `epochs` epochs."""
+    imports, data_code, has_test = _data(settings)
+    test_share = round(1.0 - VAL_SHARE - settings.train_share, 6)
+    optimizer = OPTIMIZERS[settings.optimizer]
+    extra = ", momentum=0.9" if settings.optimizer == "sgd" else ""
+    layers = "-".join(["in", *(str(u) for u in settings.hidden), "out"])
+    if has_test:
+        split = (
+            "x_train, y_train, x_test, y_test = make_data()\n"
+            "x_train, y_train, x_test, y_test = map(torch.from_numpy, (x_train, y_train, x_test, y_test))\n"
+        )
+    else:
+        split = (
+            "x, y = map(torch.from_numpy, make_data())\n"
+            "# A seeded shuffle, then the training share and the test share (the playground also keeps\n"
+            f"# {VAL_SHARE:.0%} for validation, which this script leaves unused).\n"
+            "order = torch.randperm(len(y), generator=torch.Generator().manual_seed(SEED))\n"
+            f"n_train, n_test = round({settings.train_share!r} * len(y)), round({test_share!r} * len(y))\n"
+            "x_train, y_train = x[order[:n_train]], y[order[:n_train]]\n"
+            "x_test, y_test = x[order[len(y) - n_test:]], y[order[len(y) - n_test:]]\n"
+        )
+    header = (
+        f'"""Exported from the torchprimer playground on {date.today().isoformat()}.\n\n'
+        f"Data: {settings.dataset}; network {layers} ({settings.activation}); {optimizer} lr {settings.lr:g}, "
+        f"batch {settings.batch_size}, weight decay {settings.weight_decay:g}, seed {settings.seed}.\n"
+        "Run it with plain python: it trains, printing the losses after every epoch.\n"
+        '"""\n'
+    )
+    return f"""{header}
+{chr(10).join(sorted(imports))}
+
+import numpy as np
+import torch
+from torch import nn
+
+EPOCHS = {max(1, epochs)}
+BATCH_SIZE = {settings.batch_size}
+SEED = {settings.seed}
+
+
+{data_code}
+
+torch.manual_seed(SEED)
+{split}
+# Normalise with the training split's statistics only (per channel for images and signals).
+dims = [0] + list(range(2, x_train.dim()))
+mean = x_train.mean(dim=dims, keepdim=True)[:1]
+std = x_train.std(dim=dims, keepdim=True)[:1].clamp_min(1e-8)
+x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
+classes = int(max(y_train.max(), y_test.max())) + 1
+
+{_model(settings, "x_train[0].numel()", "classes")}
+optimizer = torch.optim.{optimizer}(
+    model.parameters(), lr={settings.lr!r}, weight_decay={settings.weight_decay!r}{extra}
+)
+loss_fn = nn.CrossEntropyLoss()
+
+for epoch in range(1, EPOCHS + 1):
+    model.train()
+    order = torch.randperm(len(y_train))
+    total = 0.0
+    for start in range(0, len(order), BATCH_SIZE):
+        rows = order[start : start + BATCH_SIZE]
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x_train[rows]), y_train[rows])
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(rows)
+    model.eval()
+    with torch.no_grad():
+        out = model(x_test)
+        test_loss = loss_fn(out, y_test).item()
+        accuracy = (out.argmax(dim=1) == y_test).float().mean().item()
+    print(f"epoch {{epoch:4d}}  train loss {{total / len(y_train):.4f}}  "
+          f"test loss {{test_loss:.4f}}  test accuracy {{accuracy:.3f}}")
+"""

@@ -1,0 +1,324 @@
+"""One playground tab: a real network, its data and optimiser, trained in a worker thread.
+
+Only the worker thread touches the model. The server's handlers hand it jobs (one epoch,
+reset, save) and wait for the answer, and flip play/pause; so a step or a save never
+sees half an optimiser update. Frames (what the page draws) are built by the worker too,
+only when the page has said it is ready for one and at most every `frame_interval`
+seconds: the page is never sent more than it can draw.
+
+The training step is the one `torchprimer train` runs (same batching, optimiser, loss),
+cut into chunks of about 30 ms so that pause, frames and jobs are answered promptly.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from torchprimer.data.batches import epoch_permutation
+from torchprimer.errors import UserError
+from torchprimer.models import objective_for
+from torchprimer.training.loop import evaluate, make_optimizer, predict_outputs
+from torchprimer.training.run import (
+    TrainResult,
+    build,
+    new_run_dir,
+    write_config,
+    write_metrics,
+    write_outputs,
+)
+from torchprimer.ui import views
+from torchprimer.ui.settings import PlaygroundConfig
+
+CHUNK_SECONDS = 0.03
+EVAL_ROWS = 10_000  # frames measure loss on at most this many rows of each split
+POINTS_SHOWN = 2_000  # 2-D points sent to the page per split
+_BUILD_LOCK = threading.Lock()  # building seeds torch's global generator: one build at a time
+
+
+class Session:
+    """A tab's training state; create it, `subscribe` a frame sink, then play/pause/step/reset."""
+
+    def __init__(self, settings: PlaygroundConfig, runs_dir: Path, *, frame_interval: float = 0.1) -> None:
+        self.id = secrets.token_urlsafe(12)
+        self.runs_dir = Path(runs_dir)
+        self.frame_interval = frame_interval
+        self.created = time.monotonic()
+        self._jobs: queue.Queue[tuple[Callable[[], Any], Future[Any]]] = queue.Queue()
+        self._playing = threading.Event()
+        self._closed = threading.Event()
+        self._want_frame = threading.Event()
+        self._sink: Callable[[dict[str, Any]], None] | None = None
+        self._last_frame = 0.0
+        self.data_version = 0
+        self._sent_version = -1
+        self._build(settings)
+        self._thread = threading.Thread(target=self._work, name=f"playground-{self.id}", daemon=True)
+        self._thread.start()
+
+    # ----- what the server calls -----------------------------------------------------------
+
+    @property
+    def playing(self) -> bool:
+        return self._playing.is_set()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    @property
+    def subscribed(self) -> bool:
+        return self._sink is not None
+
+    def subscribe(self, sink: Callable[[dict[str, Any]], None] | None) -> None:
+        """Frames go to `sink` (called from the worker thread); None stops them."""
+        self._sink = sink
+        self._sent_version = -1  # a new page needs the data again
+        self.dirty = True
+
+    def ready(self) -> None:
+        """The page has drawn the last frame and can take another."""
+        self._want_frame.set()
+
+    def play(self) -> None:
+        if self.message:
+            raise UserError(f"{self.message}")
+        self._playing.set()
+
+    def pause(self) -> None:
+        self._playing.clear()
+        self.dirty = True
+
+    def step(self, timeout: float = 120.0) -> dict[str, Any]:
+        """Pause, then train exactly one epoch (as TensorFlow Playground's step button does)."""
+        self.pause()
+        return self.call(self._one_epoch, timeout)
+
+    def reset(self, settings: PlaygroundConfig | None = None, timeout: float = 120.0) -> dict[str, Any]:
+        """Pause and start again from fresh weights, with new settings if given."""
+        self.pause()
+        return self.call(lambda: self._build(settings or self.settings), timeout)
+
+    def save(self, timeout: float = 120.0) -> Path:
+        """Write a run folder in `torchprimer train`'s format; `torchprimer evaluate` reads it."""
+        return self.call(self._save, timeout)
+
+    def counters(self) -> dict[str, Any]:
+        return {"id": self.id, "epoch": self.epoch, "step": self.step_count, "playing": self.playing,
+                "message": self.message}
+
+    def call(self, job: Callable[[], Any], timeout: float) -> Any:
+        """Run `job` on the worker thread and return its result (or raise its error)."""
+        if self.closed:
+            raise UserError("this playground session was closed; reload the page")
+        future: Future[Any] = Future()
+        self._jobs.put((job, future))
+        return future.result(timeout=timeout)
+
+    def close(self) -> None:
+        """Stop training and the worker; what is queued is cancelled."""
+        self._closed.set()
+        self._playing.clear()
+        self._sink = None
+        self._jobs.put((lambda: None, Future()))  # wakes the worker
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout=5)
+        while True:
+            try:
+                _, future = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            future.cancel()
+
+    # ----- the worker thread ---------------------------------------------------------------
+
+    def _work(self) -> None:
+        while not self.closed:
+            try:
+                job = self._jobs.get_nowait() if self.playing else self._jobs.get(timeout=0.02)
+            except queue.Empty:
+                job = None
+            if self.closed:
+                break
+            if job is not None:
+                fn, future = job
+                if future.set_running_or_notify_cancel():
+                    try:
+                        future.set_result(fn())
+                    except BaseException as exc:  # handed to the caller, who turns it into a message
+                        future.set_exception(exc)
+            try:
+                if job is None and self.playing:
+                    self._train_for(CHUNK_SECONDS)
+                self._publish()
+            except Exception as exc:  # a bug must not leave a silent, frozen page: show it and pause
+                self._playing.clear()
+                self.message = f"training stopped: {type(exc).__name__}: {exc}"
+                self.dirty = True
+
+    def _build(self, settings: PlaygroundConfig) -> dict[str, Any]:
+        cfg = settings.train_config()
+        with _BUILD_LOCK:
+            _, splits, model = build(cfg)
+        self.settings, self.cfg, self.splits, self.model = settings, cfg, splits, model
+        self.objective = objective_for(model)
+        self.optimizer = make_optimizer(model, cfg)
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.epoch = self.step_count = self.position = 0
+        self.order = epoch_permutation(len(splits.y_train), cfg.seed, 0, "cpu")
+        self.history: list[dict[str, float]] = []
+        self.train_seconds = 0.0
+        self._epoch_started = time.perf_counter()
+        self._epoch_loss = torch.zeros(())
+        self._epoch_correct = torch.zeros((), dtype=torch.long)
+        self._last_loss = torch.zeros(())
+        self.grad_norms: list[dict[str, Any]] = views.gradient_norms(model)
+        self.message: str | None = None
+        self.is_2d = tuple(splits.input_shape) == (2,)
+        self.box = views.extent(self._raw(torch.cat([splits.x_train, splits.x_test]))) if self.is_2d else None
+        self.data_version += 1
+        self.dirty = True
+        return self.counters()
+
+    def _train_step(self) -> None:
+        n, bs = len(self.splits.y_train), self.cfg.batch_size
+        rows = self.order[self.position : self.position + bs]
+        xb, yb = self.splits.x_train.index_select(0, rows), self.splits.y_train.index_select(0, rows)
+        for p in self.params:
+            p.grad = None
+        output = self.model(xb)
+        loss = self.objective.loss(output, yb)
+        loss.backward()
+        self.optimizer.step()
+        self._last_loss = loss.detach()
+        self._epoch_loss += self._last_loss * len(yb)
+        self._epoch_correct += (self.objective.predict(output.detach()) == yb).sum()
+        self.step_count += 1
+        self.position += bs
+        if self.position >= n:
+            self._end_epoch()
+
+    def _end_epoch(self) -> None:
+        """One metrics.csv row, as `torchprimer train` writes it, and the next epoch's order."""
+        n = len(self.splits.y_train)
+        val = evaluate(self.model, self.splits.x_val, self.splits.y_val, self.objective)
+        now = time.perf_counter()
+        self.epoch += 1
+        self.history.append({
+            "epoch": self.epoch, "train_loss": float(self._epoch_loss) / n,
+            "train_acc": float(self._epoch_correct) / n, "val_loss": val["loss"], "val_acc": val["accuracy"],
+            "lr": self.cfg.lr, "seconds": now - self._epoch_started,
+        })
+        self._epoch_started = now
+        self._epoch_loss.zero_()
+        self._epoch_correct.zero_()
+        self.position = 0
+        self.order = epoch_permutation(n, self.cfg.seed, self.epoch, "cpu")
+
+    def _train_for(self, seconds: float) -> None:
+        started = time.perf_counter()
+        while time.perf_counter() - started < seconds and self.playing:
+            self._train_step()
+        self._after_training(time.perf_counter() - started)
+
+    def _one_epoch(self) -> dict[str, Any]:
+        started, epoch = time.perf_counter(), self.epoch
+        while self.epoch == epoch and not self.message:
+            self._train_step()
+            if not math.isfinite(float(self._last_loss)):
+                break
+        self._after_training(time.perf_counter() - started)
+        return self.counters()
+
+    def _after_training(self, seconds: float) -> None:
+        self.train_seconds += seconds
+        self.grad_norms = views.gradient_norms(self.model)
+        loss = float(self._last_loss)
+        if not math.isfinite(loss):
+            self._playing.clear()
+            self.message = (f"the loss became {loss} at step {self.step_count}: lower the learning rate "
+                            f"(now {self.cfg.lr:g}) and press reset")
+        self.dirty = True
+
+    def _publish(self) -> None:
+        sink = self._sink
+        if sink is None or not self.dirty or not self._want_frame.is_set():
+            return
+        if time.monotonic() - self._last_frame < self.frame_interval:
+            return
+        self._want_frame.clear()
+        self.dirty = False
+        self._last_frame = time.monotonic()
+        sink(self.frame())
+
+    # ----- what the page sees --------------------------------------------------------------
+
+    def _raw(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised inputs back in the data set's own units."""
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        return x * self.splits.std.view(shape) + self.splits.mean.view(shape)
+
+    def frame(self) -> dict[str, Any]:
+        """Counters, losses on the training and test splits, and the pictures of this moment."""
+        s = self.splits
+        train = evaluate(self.model, s.x_train[:EVAL_ROWS], s.y_train[:EVAL_ROWS], self.objective)
+        test = evaluate(self.model, s.x_test[:EVAL_ROWS], s.y_test[:EVAL_ROWS], self.objective)
+        frame: dict[str, Any] = {
+            "type": "frame", **self.counters(), "data_version": self.data_version,
+            "train": train, "test": test, "grad_norms": self.grad_norms,
+            "point": [self.step_count, self.epoch + self.position / max(1, len(s.y_train)),
+                      train["loss"], test["loss"]],
+        }
+        if self._sent_version != self.data_version:
+            frame["data"] = self._data()
+            self._sent_version = self.data_version
+        if self.is_2d:
+            assert self.box is not None
+            frame["boundary"] = views.boundary(self.model, self.objective, self.box, s.mean, s.std)
+        else:
+            outputs = predict_outputs(self.model, s.x_test[:EVAL_ROWS])
+            predicted = self.objective.predict(outputs)
+            probs = self.objective.probabilities(outputs[: views.STRIP])
+            frame["confusion"] = views.confusion(s.y_test[:EVAL_ROWS], predicted, s.num_classes)
+            frame["strip"] = {"predicted": predicted[: views.STRIP].tolist(),
+                              "confidence": [round(float(p), 3) for p in probs.max(dim=1).values]}
+        return frame
+
+    def _data(self) -> dict[str, Any]:
+        """What changes only on reset: the data set's description, its points or sample strip."""
+        s = self.splits
+        data: dict[str, Any] = {"dataset": s.name, "kind": s.kind, "classes": s.classes,
+                                "input_shape": list(s.input_shape), "sizes": s.sizes(), "is_2d": self.is_2d,
+                                "settings": self.settings.model_dump()}
+        if self.is_2d:
+            data["points"] = {
+                split: [[round(float(a), 4), round(float(b), 4), int(c)]
+                        for (a, b), c in zip(self._raw(x[:POINTS_SHOWN]).tolist(), y[:POINTS_SHOWN].tolist(),
+                                             strict=True)]
+                for split, x, y in (("train", s.x_train, s.y_train), ("test", s.x_test, s.y_test))
+            }
+        else:
+            data["strip"] = views.strip_samples(s.x_test, s.y_test, s.mean, s.std, s.kind)
+        return data
+
+    def _save(self) -> Path:
+        if self.epoch < 1:
+            raise UserError("train at least one full epoch before saving (press play or step)")
+        cfg = self.settings.train_config(epochs=self.epoch)
+        run_dir = new_run_dir(self.runs_dir, cfg)
+        write_config(run_dir, cfg, self.splits, "cpu", source="torchprimer ui")
+        write_metrics(run_dir, self.history)
+        test = evaluate(self.model, self.splits.x_test, self.splits.y_test, self.objective)
+        result = TrainResult(config=cfg, history=list(self.history), test=test, model=self.model, run_dir=run_dir,
+                             train_seconds=self.train_seconds, data=self.splits)
+        write_outputs(result, self.objective)
+        return run_dir

@@ -1,0 +1,87 @@
+"""What a playground tab may ask for, with bounds, checked before anything is built.
+
+Every field has limits a 2-core laptop can train interactively; a value outside them is
+refused with a message naming the field, never a server error. The client names data
+sets and options only: no field is a file path.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from torchprimer.data import toy
+from torchprimer.models import ACTIVATIONS
+from torchprimer.training.config import TrainConfig, make_config
+
+MAX_LAYERS = 6
+MAX_UNITS = 512
+MAX_SAMPLES = 20_000
+VAL_SHARE = 0.1  # a fixed validation share: the saved run's metrics.csv needs one
+
+
+def datasets() -> dict[str, dict[str, object]]:
+    """The data sets a tab may choose: the 2-D toy sets, then every registered set that is
+    here now and needs no path (digits, mnist1d, MNIST once its files are present, ...)."""
+    from torchprimer.data import LoadOptions, sources
+
+    options = LoadOptions()
+    found: dict[str, dict[str, object]] = {}
+    for name, source in sources().items():
+        if source.takes_path or not source.available(options):
+            continue
+        found[name] = {"toy": name in toy.TOYS, "description": source.description, "size": source.size,
+                       "noise": toy.TOYS[name][0] if name in toy.TOYS else None}
+    return dict(sorted(found.items(), key=lambda item: not item[1]["toy"]))
+
+
+Units = Annotated[int, Field(ge=1, le=MAX_UNITS)]
+
+
+class PlaygroundConfig(BaseModel):
+    """One tab's data, network and optimiser; the defaults are TensorFlow Playground's: circles, 4-2 tanh."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = "circles"
+    noise: float | None = Field(None, ge=0.0, le=3.0, description="toy sets only; None = the set's default")
+    n_samples: int = Field(600, ge=50, le=MAX_SAMPLES, description="toy sets only")
+    train_share: float = Field(0.5, ge=0.1, le=0.8, description="share of the points trained on")
+    hidden: list[Units] = Field(default_factory=lambda: [4, 2], max_length=MAX_LAYERS)
+    activation: str = "tanh"
+    optimizer: Literal["sgd", "adam", "adamw"] = "adam"
+    lr: float = Field(0.03, gt=0.0, le=10.0)
+    batch_size: int = Field(16, ge=1, le=4096)
+    weight_decay: float = Field(0.0, ge=0.0, le=1.0)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, name: str) -> str:
+        known = datasets()
+        if name not in known:
+            raise ValueError(f"unknown or unavailable data set {name!r}; choose one of {', '.join(known)}")
+        return name
+
+    @field_validator("activation")
+    @classmethod
+    def _known_activation(cls, name: str) -> str:
+        if name not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
+        return name
+
+    @property
+    def is_toy(self) -> bool:
+        return self.dataset in toy.TOYS
+
+    def train_config(self, epochs: int = 1) -> TrainConfig:
+        """The same run as `torchprimer train` options, so a saved run is a normal run folder."""
+        return make_config(
+            dataset=self.dataset, model="mlp" if self.hidden else "linear",
+            hidden=tuple(self.hidden) or None, activation=self.activation, optimizer=self.optimizer,
+            lr=self.lr, batch_size=self.batch_size, weight_decay=self.weight_decay, seed=self.seed,
+            epochs=max(1, epochs), device="cpu", val_fraction=VAL_SHARE,
+            test_fraction=round(1.0 - VAL_SHARE - self.train_share, 6),
+            noise=self.noise if self.is_toy else None, n_samples=self.n_samples if self.is_toy else None,
+        )

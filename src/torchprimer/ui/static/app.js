@@ -1,0 +1,506 @@
+// torchprimer playground: the page. It holds no model; every number and picture comes from
+// the server's real PyTorch network, one frame at a time. After drawing a frame the page
+// answers "ready", so the server never sends more frames than the browser can draw.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const COLORS = [[245, 147, 34], [8, 119, 189], [52, 168, 83], [156, 39, 176], [229, 57, 53],
+  [0, 150, 136], [121, 85, 72], [96, 125, 139], [255, 193, 7], [63, 81, 181]];
+const LEARNING_RATES = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10];
+const WEIGHT_DECAYS = [0, 0.00001, 0.0001, 0.001, 0.01, 0.1];
+
+const state = {
+  options: null, settings: null, session: null, socket: null, data: null,
+  curve: [], lastFrame: null, busy: false,
+};
+// Frame gaps, for the responsiveness check: the longest time between two drawn frames.
+window.__playground = { maxGap: 0, frames: 0, framesReceived: 0, boundaryDraws: 0, last: 0, measuring: false };
+
+function watchFrames(now) {
+  const w = window.__playground;
+  if (w.measuring && w.last) w.maxGap = Math.max(w.maxGap, now - w.last);
+  w.last = now;
+  w.frames += 1;
+  requestAnimationFrame(watchFrames);
+}
+requestAnimationFrame(watchFrames);
+
+function showMessage(text) {
+  const box = $("message");
+  box.textContent = text || "";
+  box.hidden = !text;
+}
+
+async function api(method, path, body) {
+  const response = await fetch(path, {
+    method, headers: body === undefined ? {} : { "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  let payload = {};
+  try { payload = await response.json(); } catch (e) { /* empty body */ }
+  if (!response.ok) throw new Error(payload.error || `${response.status} ${response.statusText}`);
+  return payload;
+}
+
+function fillSelect(select, values, label = (v) => String(v)) {
+  select.innerHTML = "";
+  for (const v of values) {
+    const option = document.createElement("option");
+    option.value = String(v);
+    option.textContent = label(v);
+    select.append(option);
+  }
+}
+
+// ----- settings <-> controls -----------------------------------------------------------------
+
+function isToy(name) { return Boolean(state.options.datasets[name] && state.options.datasets[name].toy); }
+
+function showSettings(s) {
+  $("dataset").value = s.dataset;
+  $("activation").value = s.activation;
+  $("optimizer").value = s.optimizer;
+  $("lr").value = String(s.lr);
+  $("batch-size").value = s.batch_size;
+  $("weight-decay").value = String(s.weight_decay);
+  $("seed").value = s.seed;
+  $("samples").value = s.n_samples;
+  $("train-share").value = Math.round(s.train_share * 100);
+  $("train-share-value").textContent = `${Math.round(s.train_share * 100)}%`;
+  const info = state.options.datasets[s.dataset];
+  const noise = s.noise === null ? (info.noise ?? 0) : s.noise;
+  $("noise").value = noise;
+  $("noise-value").textContent = Number(noise).toFixed(2);
+  $("dataset-description").textContent = `${info.description} (${info.size})`;
+  for (const el of document.querySelectorAll(".toy-only")) el.hidden = !isToy(s.dataset);
+  renderLayers();
+}
+
+function readSettings() {
+  const s = { ...state.settings };
+  const dataset = $("dataset").value;
+  if (dataset !== s.dataset) s.noise = null; // each toy set has its own default noise
+  else if (isToy(dataset)) s.noise = Number($("noise").value);
+  s.dataset = dataset;
+  s.activation = $("activation").value;
+  s.optimizer = $("optimizer").value;
+  s.lr = Number($("lr").value);
+  s.batch_size = Number($("batch-size").value);
+  s.weight_decay = Number($("weight-decay").value);
+  s.seed = Number($("seed").value);
+  s.n_samples = Number($("samples").value);
+  s.train_share = Number($("train-share").value) / 100;
+  return s;
+}
+
+async function applySettings(next) {
+  // Every change starts the network again, as in TensorFlow Playground; a value the server
+  // refuses leaves the running network as it was and says why.
+  try {
+    await api("POST", `/api/sessions/${state.session}/reset`, next);
+    state.settings = next;
+    showMessage("");
+  } catch (e) {
+    showMessage(e.message);
+  }
+  showSettings(state.settings);
+}
+
+function renderLayers() {
+  const box = $("layers");
+  box.innerHTML = "";
+  const hidden = state.settings.hidden;
+  $("layer-count").textContent = hidden.length;
+  hidden.forEach((units, i) => {
+    const layer = document.createElement("div");
+    layer.className = "layer";
+    layer.dataset.layer = i;
+    const head = document.createElement("div");
+    head.className = "head";
+    const minus = document.createElement("button");
+    minus.className = "small remove-unit"; minus.textContent = "\u2212"; minus.title = "Remove a unit";
+    const plus = document.createElement("button");
+    plus.className = "small add-unit"; plus.textContent = "+"; plus.title = "Add a unit";
+    const count = document.createElement("span");
+    count.textContent = `${units} units`;
+    minus.onclick = () => changeUnits(i, -1);
+    plus.onclick = () => changeUnits(i, +1);
+    head.append(minus, count, plus);
+    layer.append(head);
+    const maps = document.createElement("div");
+    maps.className = "maps";
+    maps.style.display = "grid";
+    maps.style.gridTemplateColumns = `repeat(${Math.ceil(units / 8)}, 40px)`;
+    maps.style.gap = "3px";
+    layer.append(maps);
+    box.append(layer);
+  });
+}
+
+function changeUnits(i, delta) {
+  const next = { ...state.settings, hidden: [...state.settings.hidden] };
+  next.hidden[i] = Math.max(1, next.hidden[i] + delta);
+  applySettings(next);
+}
+
+// ----- drawing -----------------------------------------------------------------------------
+
+function bytes(b64) {
+  const text = atob(b64);
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
+  return out;
+}
+
+function classColor(k) { return COLORS[k % COLORS.length]; }
+
+function drawBoundary(b) {
+  const canvas = $("boundary");
+  const ctx = canvas.getContext("2d");
+  const n = b.size, k = b.classes, probs = bytes(b.probs);
+  const image = ctx.createImageData(n, n);
+  for (let i = 0; i < n * n; i++) {
+    let best = 0;
+    for (let c = 1; c < k; c++) if (probs[i * k + c] > probs[i * k + best]) best = c;
+    const p = probs[i * k + best] / 255;
+    const a = Math.max(0, (p - 1 / k) / (1 - 1 / k)) * 0.75;
+    const col = classColor(best);
+    for (let j = 0; j < 3; j++) image.data[i * 4 + j] = Math.round(255 * (1 - a) + col[j] * a);
+    image.data[i * 4 + 3] = 255;
+  }
+  const tmp = document.createElement("canvas");
+  tmp.width = n; tmp.height = n;
+  tmp.getContext("2d").putImageData(image, 0, 0);
+  ctx.imageSmoothingEnabled = true;
+  ctx.drawImage(tmp, 0, 0, canvas.width, canvas.height);
+  drawPoints(ctx, canvas, b.extent);
+  window.__playground.boundaryDraws += 1;
+}
+
+function drawPoints(ctx, canvas, extent) {
+  const [x0, x1, y0, y1] = extent;
+  const sx = (x) => ((x - x0) / (x1 - x0)) * canvas.width;
+  const sy = (y) => ((y1 - y) / (y1 - y0)) * canvas.height;
+  const splits = $("show-test").checked ? ["train", "test"] : ["train"];
+  for (const split of splits) {
+    for (const [x, y, label] of state.data.points[split]) {
+      const col = classColor(label);
+      ctx.beginPath();
+      ctx.arc(sx(x), sy(y), 3, 0, 2 * Math.PI);
+      ctx.fillStyle = `rgb(${col.join(",")})`;
+      ctx.fill();
+      ctx.lineWidth = 1;
+      ctx.strokeStyle = split === "train" ? "#fff" : "#000";
+      ctx.stroke();
+    }
+  }
+}
+
+function drawUnits(b) {
+  const layers = document.querySelectorAll("#layers .layer");
+  b.units.forEach((maps, li) => {
+    const box = layers[li] && layers[li].querySelector(".maps");
+    if (!box) return;
+    while (box.children.length < maps.length) {
+      const c = document.createElement("canvas");
+      c.width = b.unit_size; c.height = b.unit_size;
+      box.append(c);
+    }
+    maps.forEach((m, ui) => {
+      const canvas = box.children[ui];
+      const ctx = canvas.getContext("2d");
+      const values = bytes(m);
+      const image = ctx.createImageData(b.unit_size, b.unit_size);
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i] / 127.5 - 1; // -1 .. 1
+        const col = v < 0 ? COLORS[0] : COLORS[1];
+        const a = Math.abs(v);
+        for (let j = 0; j < 3; j++) image.data[i * 4 + j] = Math.round(255 * (1 - a) + col[j] * a);
+        image.data[i * 4 + 3] = 255;
+      }
+      ctx.putImageData(image, 0, 0);
+    });
+  });
+}
+
+function drawCurve() {
+  const canvas = $("loss-chart");
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  const pts = state.curve;
+  if (pts.length < 2) return;
+  const finite = pts.flatMap((p) => [p[2], p[3]]).filter((v) => v !== null && Number.isFinite(v));
+  const top = Math.max(1e-6, ...finite);
+  const last = pts[pts.length - 1][0], first = pts[0][0];
+  const span = Math.max(1, last - first);
+  const stride = Math.max(1, Math.floor(pts.length / (2 * canvas.width)));
+  for (const [index, color] of [[2, "#444"], [3, "rgb(8,119,189)"]]) {
+    ctx.beginPath();
+    ctx.strokeStyle = color;
+    ctx.lineWidth = 1.5;
+    let started = false;
+    for (let i = 0; i < pts.length; i += stride) {
+      const v = pts[i][index];
+      if (v === null) continue;
+      const x = ((pts[i][0] - first) / span) * (canvas.width - 2) + 1;
+      const y = canvas.height - 2 - (v / top) * (canvas.height - 4);
+      if (started) ctx.lineTo(x, y); else { ctx.moveTo(x, y); started = true; }
+    }
+    ctx.stroke();
+  }
+  ctx.fillStyle = "#777";
+  ctx.font = "10px sans-serif";
+  ctx.fillText(top.toFixed(3), 2, 10);
+}
+
+function drawGradNorms(rows) {
+  const box = $("grad-norms");
+  box.innerHTML = "";
+  const top = Math.max(1e-12, ...rows.map((r) => r.norm || 0));
+  for (const r of rows) {
+    const row = document.createElement("div");
+    row.className = "bar";
+    const name = document.createElement("span");
+    name.textContent = `layer ${r.layer}`;
+    const track = document.createElement("div");
+    const fill = document.createElement("div");
+    fill.className = "fill";
+    fill.style.width = `${Math.max(1, ((r.norm || 0) / top) * 100)}%`;
+    track.append(fill);
+    const value = document.createElement("span");
+    value.className = "value";
+    value.textContent = r.norm === null ? "NaN" : r.norm.toExponential(2);
+    row.append(name, track, value);
+    box.append(row);
+  }
+}
+
+function drawConfusion(matrix) {
+  const canvas = $("confusion");
+  const ctx = canvas.getContext("2d");
+  const k = matrix.length;
+  const cell = canvas.width / k;
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  ctx.font = `${Math.max(8, Math.min(14, cell / 3))}px sans-serif`;
+  ctx.textAlign = "center";
+  ctx.textBaseline = "middle";
+  matrix.forEach((row, t) => {
+    const total = Math.max(1, row.reduce((a, b) => a + b, 0));
+    row.forEach((count, p) => {
+      const a = count / total;
+      const col = t === p ? COLORS[1] : COLORS[4];
+      ctx.fillStyle = `rgba(${col.join(",")},${a.toFixed(3)})`;
+      ctx.fillRect(p * cell, t * cell, cell, cell);
+      if (k <= 12 && count) {
+        ctx.fillStyle = a > 0.5 ? "#fff" : "#222";
+        ctx.fillText(String(count), p * cell + cell / 2, t * cell + cell / 2);
+      }
+    });
+  });
+}
+
+function drawStripSamples(strip) {
+  const box = $("strip");
+  box.innerHTML = "";
+  strip.samples.forEach((b64, i) => {
+    const fig = document.createElement("figure");
+    const canvas = document.createElement("canvas");
+    const values = bytes(b64);
+    if (strip.kind === "image") {
+      const [c, h, w] = strip.shape;
+      canvas.width = w; canvas.height = h;
+      const ctx = canvas.getContext("2d");
+      const image = ctx.createImageData(w, h);
+      for (let p = 0; p < h * w; p++) {
+        for (let j = 0; j < 3; j++) image.data[p * 4 + j] = values[(c === 3 ? j : 0) * h * w + p];
+        image.data[p * 4 + 3] = 255;
+      }
+      ctx.putImageData(image, 0, 0);
+    } else {
+      canvas.width = 48; canvas.height = 48;
+      const ctx = canvas.getContext("2d");
+      const length = strip.shape[strip.shape.length - 1];
+      ctx.beginPath();
+      for (let p = 0; p < length; p++) {
+        const x = (p / (length - 1)) * 46 + 1, y = 47 - (values[p] / 255) * 46;
+        if (p) ctx.lineTo(x, y); else ctx.moveTo(x, y);
+      }
+      ctx.strokeStyle = "#183d4e";
+      ctx.stroke();
+    }
+    const caption = document.createElement("figcaption");
+    caption.dataset.index = i;
+    fig.append(canvas, caption);
+    box.append(fig);
+  });
+}
+
+function drawStripPredictions(strip) {
+  const classes = state.data.classes;
+  document.querySelectorAll("#strip figcaption").forEach((caption, i) => {
+    const truth = state.data.strip.labels[i], guess = strip.predicted[i];
+    caption.textContent = `${classes[guess]} ${(strip.confidence[i] * 100).toFixed(0)}%`;
+    caption.className = guess === truth ? "right" : "wrong";
+    caption.title = `true: ${classes[truth]}`;
+  });
+}
+
+function fmt(v, digits = 3) { return v === null || v === undefined ? "NaN" : Number(v).toFixed(digits); }
+
+function onData(data) {
+  state.data = data;
+  window.__playground.dataset = data.dataset;
+  window.__playground.layers = data.settings.hidden.length;
+  window.__playground.hidden = data.settings.hidden.join("-");
+  state.curve = [];
+  state.settings = data.settings;
+  showSettings(state.settings);
+  document.querySelector(".toy-view").hidden = !data.is_2d;
+  document.querySelector(".image-view").hidden = data.is_2d;
+  const sizes = data.sizes;
+  $("sizes").textContent = `${sizes.train} training, ${sizes.val} validation, ${sizes.test} test samples; ` +
+    `input ${data.input_shape.join("\u00d7")}, ${data.classes.length} classes`;
+  if (!data.is_2d) drawStripSamples(data.strip);
+}
+
+function onFrame(frame) {
+  window.__playground.framesReceived += 1;
+  if (frame.data) onData(frame.data);
+  state.lastFrame = frame;
+  Object.assign(window.__playground, { epoch: frame.epoch, step: frame.step, playing: frame.playing });
+  state.curve.push(frame.point);
+  $("epoch").textContent = frame.epoch.toLocaleString("en");
+  $("step-count").textContent = frame.step.toLocaleString("en");
+  $("test-loss").textContent = fmt(frame.test.loss);
+  $("train-loss").textContent = fmt(frame.train.loss);
+  $("test-accuracy").textContent = fmt(frame.test.accuracy);
+  const play = $("play");
+  play.dataset.state = frame.playing ? "playing" : "paused";
+  play.innerHTML = frame.playing ? "&#x275A;&#x275A;" : "&#x25B6;";
+  if (frame.message) showMessage(frame.message);
+  drawCurve();
+  drawGradNorms(frame.grad_norms);
+  if (frame.boundary) { drawBoundary(frame.boundary); drawUnits(frame.boundary); }
+  if (frame.confusion) drawConfusion(frame.confusion);
+  if (frame.strip) drawStripPredictions(frame.strip);
+}
+
+// ----- the session and its socket -----------------------------------------------------------
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}/api/sessions/${state.session}/live`);
+  state.socket = socket;
+  socket.onmessage = (event) => {
+    const frame = JSON.parse(event.data);
+    // Draw on the next animation frame, then ask for another: one frame in flight at a time.
+    requestAnimationFrame(() => {
+      onFrame(frame);
+      if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "ready" }));
+    });
+  };
+  socket.onclose = () => {
+    if (state.socket === socket) showMessage("The connection to the playground server was lost; " +
+      "start 'torchprimer ui' again and reload this page.");
+  };
+}
+
+async function command(name) {
+  try {
+    await api("POST", `/api/sessions/${state.session}/${name}`);
+    if (name !== "play") showMessage("");
+  } catch (e) {
+    showMessage(e.message);
+  }
+}
+
+async function exportCode() {
+  try {
+    const result = await api("GET", `/api/sessions/${state.session}/export`);
+    $("export-name").textContent = result.filename;
+    $("export-code").textContent = result.script;
+    $("copy-result").textContent = "";
+    $("export-dialog").showModal();
+  } catch (e) {
+    showMessage(e.message);
+  }
+}
+
+async function copyCode() {
+  const text = $("export-code").textContent;
+  try {
+    await navigator.clipboard.writeText(text);
+    $("copy-result").textContent = "copied";
+  } catch (e) {
+    const range = document.createRange();
+    range.selectNodeContents($("export-code"));
+    const selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+    $("copy-result").textContent = document.execCommand("copy") ? "copied" : "selected: press Ctrl+C";
+  }
+}
+
+async function saveRun() {
+  $("save-result").textContent = "saving\u2026";
+  try {
+    const result = await api("POST", `/api/sessions/${state.session}/save`);
+    $("save-result").textContent = `saved ${result.run_dir} \u2014 try: ${result.evaluate}`;
+  } catch (e) {
+    $("save-result").textContent = "";
+    showMessage(e.message);
+  }
+}
+
+function wire() {
+  $("play").onclick = () => command($("play").dataset.state === "playing" ? "pause" : "play");
+  $("step").onclick = () => command("step");
+  $("reset").onclick = () => applySettings(readSettings());
+  for (const id of ["dataset", "activation", "optimizer", "lr", "batch-size", "weight-decay", "seed", "samples",
+    "noise", "train-share"]) {
+    $(id).addEventListener("change", () => applySettings(readSettings()));
+  }
+  $("noise").addEventListener("input", () => { $("noise-value").textContent = Number($("noise").value).toFixed(2); });
+  $("train-share").addEventListener("input", () => {
+    $("train-share-value").textContent = `${$("train-share").value}%`;
+  });
+  $("add-layer").onclick = () => {
+    if (state.settings.hidden.length >= state.options.limits.layers) {
+      showMessage(`at most ${state.options.limits.layers} hidden layers`);
+      return;
+    }
+    const hidden = state.settings.hidden;
+    applySettings({ ...state.settings, hidden: [...hidden, hidden.length ? hidden[hidden.length - 1] : 4] });
+  };
+  $("remove-layer").onclick = () => {
+    if (!state.settings.hidden.length) return;
+    applySettings({ ...state.settings, hidden: state.settings.hidden.slice(0, -1) });
+  };
+  $("show-test").onchange = () => { if (state.lastFrame && state.lastFrame.boundary) drawBoundary(state.lastFrame.boundary); };
+  $("export").onclick = exportCode;
+  $("copy").onclick = copyCode;
+  $("close-export").onclick = () => $("export-dialog").close();
+  $("save").onclick = saveRun;
+}
+
+async function start() {
+  try {
+    state.options = await api("GET", "/api/options");
+    fillSelect($("dataset"), Object.keys(state.options.datasets));
+    fillSelect($("activation"), state.options.activations);
+    fillSelect($("optimizer"), state.options.optimizers, (v) => ({ sgd: "SGD (momentum 0.9)", adam: "Adam",
+      adamw: "AdamW" }[v]));
+    fillSelect($("lr"), LEARNING_RATES);
+    fillSelect($("weight-decay"), WEIGHT_DECAYS);
+    state.settings = state.options.defaults;
+    showSettings(state.settings);
+    wire();
+    const created = await api("POST", "/api/sessions", state.settings);
+    state.session = created.id;
+    connect();
+  } catch (e) {
+    showMessage(`The playground could not start: ${e.message}`);
+  }
+}
+
+start();

@@ -1,0 +1,177 @@
+"""The playground end to end: `torchprimer ui` in a subprocess, the page in a real headless
+Chromium (Debian's), driven by Playwright for Python.
+
+It chooses spirals, grows the network to 4 hidden layers, plays until the test loss shown on
+the page falls below its starting value, checks the decision boundary changed, pauses,
+exports the code and runs it with plain python, saves a run, and leaves screenshots and the
+page's frame gaps (the longest time between two drawn frames while training) in
+TORCHPRIMER_ARTIFACTS (default test-artifacts/). `make screenshot` copies the screenshot to
+docs/ for the README. No assertion here is about time: the frame gaps are recorded, not judged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi")
+playwright = pytest.importorskip("playwright.sync_api")
+
+ARTIFACTS = Path(os.environ.get("TORCHPRIMER_ARTIFACTS", "test-artifacts"))
+# As the project's machines run it: no sandbox (root in a container), no GPU, no calls home.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+
+pytestmark = pytest.mark.slow
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    if os.environ.get("CI"):
+        pytest.fail("CI needs Debian's chromium for the browser test; .ci/run installs it (apt-get install chromium)")
+    pytest.skip("the browser test needs Chromium: apt-get install chromium (or run .ci/run)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    port, runs = free_port(), tmp_path / "runs"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "torchprimer", "ui", "--no-browser", "--port", str(port), "--out", str(runs)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(url + "api/options", timeout=2):
+                break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"torchprimer ui did not start: {process.stdout.read() if process.stdout else ''}")
+            time.sleep(0.2)
+    try:
+        yield url, runs
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture
+def page() -> Iterator[object]:
+    executable = chromium()
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 860},
+                                      permissions=["clipboard-read", "clipboard-write"])
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        yield page
+        browser.close()
+        assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def test_spirals_train_pause_export_save(server: tuple[str, Path], page, tmp_path: Path) -> None:
+    url, runs = server
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.goto(url)
+    page.wait_for_function("window.__playground.dataset === 'circles' && window.__playground.boundaryDraws > 0")
+
+    # Choose spirals and grow the default 4-2 network to four hidden layers of 8 units.
+    page.select_option("#dataset", "spirals")
+    page.wait_for_function("window.__playground.dataset === 'spirals'")
+    hidden = [4, 2]
+    for layer in (0, 1):
+        while hidden[layer] < 8:
+            page.click(f"#layers .layer[data-layer='{layer}'] .add-unit")
+            hidden[layer] += 1
+            page.wait_for_function(f"window.__playground.hidden === '{'-'.join(map(str, hidden))}'")
+    for layers in (3, 4):
+        page.click("#add-layer")
+        page.wait_for_function(f"window.__playground.layers === {layers}")
+    assert page.evaluate("window.__playground.hidden") == "8-8-8-8"
+    page.wait_for_function("window.__playground.epoch === 0 && document.querySelectorAll('#layers canvas').length > 0")
+    start_loss = float(page.inner_text("#test-loss"))
+    boundary_before = page.evaluate("document.getElementById('boundary').toDataURL()")
+
+    page.click("#play")
+    page.wait_for_function(f"Number(document.getElementById('test-loss').textContent) < {start_loss}",
+                           timeout=120_000)
+    # While it trains, record the longest gap between two frames the browser drew.
+    page.evaluate("window.__playground.measuring = true; window.__playground.maxGap = 0")
+    frames_before = page.evaluate("window.__playground.framesReceived")
+    page.wait_for_function(f"window.__playground.framesReceived >= {frames_before} + 20", timeout=60_000)
+    gaps = page.evaluate("({maxGapMs: window.__playground.maxGap, drawn: window.__playground.frames, "
+                         "received: window.__playground.framesReceived, epoch: window.__playground.epoch})")
+    (ARTIFACTS / "playground-frames.json").write_text(json.dumps(
+        {"network": "spirals, 4 hidden layers of 8 tanh units, Adam lr 0.03, batch 16", **gaps}, indent=2) + "\n")
+    print(f"longest gap between drawn frames while training: {gaps['maxGapMs']:.1f} ms")
+
+    boundary_after = page.evaluate("document.getElementById('boundary').toDataURL()")
+    assert boundary_after != boundary_before, "the decision-boundary image did not change while training"
+    assert float(page.inner_text("#test-loss")) < start_loss
+
+    page.click("#play")  # pause
+    page.wait_for_function("document.getElementById('play').dataset.state === 'paused'")
+    paused_at = page.evaluate("window.__playground.step")
+    page.click("#step")  # one epoch, then still paused
+    page.wait_for_function(f"window.__playground.step > {paused_at} && !window.__playground.playing")
+    page.screenshot(path=str(ARTIFACTS / "playground.png"), full_page=True)
+
+    page.click("#export")
+    page.wait_for_selector("#export-dialog[open]")
+    script = page.inner_text("#export-code")
+    assert "import torch" in script and "nn.Linear(8, 8), nn.Tanh()" in script
+    page.click("#copy")
+    page.wait_for_function("document.getElementById('copy-result').textContent.length > 0")
+    page.screenshot(path=str(ARTIFACTS / "playground-export.png"))
+    page.click("#close-export")
+
+    # The exported script, run with plain python, trains and prints its losses. Only its
+    # epoch count is lowered, so the test does not train as long as the page did.
+    path = tmp_path / "exported.py"
+    path.write_text(re.sub(r"^EPOCHS = \d+$", "EPOCHS = 3", script, flags=re.M))
+    done = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    last = done.stdout.strip().splitlines()[-1]
+    assert re.search(r"epoch\s+3\s+train loss \d+\.\d+\s+test loss \d+\.\d+", last), done.stdout
+
+    page.click("#save")
+    page.wait_for_function("document.getElementById('save-result').textContent.startsWith('saved')")
+    saved = [p for p in runs.iterdir() if p.is_dir()]
+    assert len(saved) == 1 and (saved[0] / "model.safetensors").is_file()
+    assert str(saved[0]) in page.inner_text("#save-result")
+
+
+def test_bad_value_shows_message_and_keeps_network(server: tuple[str, Path], page) -> None:
+    url, _ = server
+    page.goto(url)
+    page.wait_for_function("window.__playground.dataset === 'circles'")
+    page.fill("#batch-size", "0")
+    page.dispatch_event("#batch-size", "change")
+    page.wait_for_selector("#message:not([hidden])")
+    assert "batch_size" in page.inner_text("#message")
+    assert page.input_value("#batch-size") == "16"  # the page shows the settings still in use
