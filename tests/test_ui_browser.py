@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -175,3 +176,45 @@ def test_bad_value_shows_message_and_keeps_network(server: tuple[str, Path], pag
     page.wait_for_selector("#message:not([hidden])")
     assert "batch_size" in page.inner_text("#message")
     assert page.input_value("#batch-size") == "16"  # the page shows the settings still in use
+
+
+def test_image_set_shows_confusion_and_predictions(server: tuple[str, Path], page) -> None:
+    url, _ = server
+    page.goto(url)
+    page.wait_for_function("window.__playground.dataset === 'circles'")
+    page.select_option("#dataset", "digits")
+    page.wait_for_function("window.__playground.dataset === 'digits'")
+    assert page.is_hidden("#boundary") and page.is_visible("#confusion")
+    page.click("#step")
+    page.wait_for_function("window.__playground.epoch === 1")
+    captions = page.locator("#strip figcaption")
+    assert captions.count() == 12
+    assert all(text.strip() for text in captions.all_inner_texts())  # "7 93%": predicted class, confidence
+    assert float(page.inner_text("#test-accuracy")) > 0.2  # one epoch of the tiny 4-2 net: above chance (0.1)
+
+
+def test_two_tabs_train_independently_and_a_closed_tab_stops(server: tuple[str, Path], page) -> None:
+    url, _ = server
+    page.goto(url)
+    other = page.context.new_page()
+    other.goto(url)
+    for p in (page, other):
+        p.wait_for_function("window.__playground.session && window.__playground.framesReceived > 0")
+    first, second = (p.evaluate("window.__playground.session") for p in (page, other))
+    assert first != second
+    page.click("#play")
+    page.wait_for_function("window.__playground.epoch >= 20")
+    assert other.evaluate("window.__playground.epoch") == 0  # the other tab's network never moved
+
+    page.close()  # closing the tab closes its WebSocket, which ends its session and its training
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}api/sessions/{first}", timeout=2)
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 404
+            break
+        assert time.monotonic() < deadline, "the closed tab's session was still alive after 30 s"
+        time.sleep(0.2)
+    with urllib.request.urlopen(f"{url}api/sessions/{second}", timeout=2) as response:
+        assert json.load(response)["epoch"] == 0

@@ -497,6 +497,7 @@ async function start() {
     wire();
     const created = await api("POST", "/api/sessions", state.settings);
     state.session = created.id;
+    window.__playground.session = created.id;
     connect();
   } catch (e) {
     showMessage(`The playground could not start: ${e.message}`);
