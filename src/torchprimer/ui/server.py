@@ -105,6 +105,13 @@ def _message(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+def _answer(status: int) -> Any:
+    async def handler(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=status)
+
+    return handler
+
+
 def finite(obj: Any) -> Any:
     """NaN and infinities become null: JSON has no word for them and the page's parser would fail."""
     if isinstance(obj, float):
@@ -156,17 +163,9 @@ def create_app(
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"error": _message(exc)}, status_code=422)
 
-    @app.exception_handler(UserError)
-    async def user_error(_: Request, exc: UserError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=400)
-
-    @app.exception_handler(NotFound)
-    async def not_found(_: Request, exc: NotFound) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=404)
-
-    @app.exception_handler(TooMany)
-    async def too_many(_: Request, exc: TooMany) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=429)
+    # A user's mistake, an ended session, too many tabs: each a message the page shows, with its status.
+    for error, status in ((UserError, 400), (NotFound, 404), (TooMany, 429)):
+        app.add_exception_handler(error, _answer(status))
 
     @app.exception_handler(TimeoutError)
     async def timed_out(_: Request, exc: TimeoutError) -> JSONResponse:
