@@ -12,9 +12,11 @@ import inspect
 from datetime import date
 
 from torchprimer.data import toy
+from torchprimer.data.batches import epoch_permutation
 from torchprimer.data.mnist import FAMILIES
+from torchprimer.data.splits import stratified_split
 from torchprimer.models import ACTIVATIONS
-from torchprimer.ui.settings import VAL_SHARE, PlaygroundConfig
+from torchprimer.ui.settings import PlaygroundConfig
 
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
 
@@ -28,7 +30,7 @@ def _toy_data(settings: PlaygroundConfig) -> tuple[list[str], str]:
         fn = toy._spirals if name == "spirals" else toy._xor
         code = inspect.getsource(fn) + (
             f"\n\ndef make_data():\n    x, y = {fn.__name__}({n}, {noise!r}, np.random.default_rng({seed}))\n"
-            "    return x.astype(np.float32), y.astype(np.int64)\n"
+            "    return x.astype(np.float32), y.astype(np.int64), None, None\n"
         )
         return ["import math"], code
     call = {
@@ -36,29 +38,29 @@ def _toy_data(settings: PlaygroundConfig) -> tuple[list[str], str]:
         "circles": f"datasets.make_circles({n}, noise={noise!r}, factor=0.5, random_state={seed})",
         "blobs": f"datasets.make_blobs({n}, n_features=2, centers=3, cluster_std={noise!r}, random_state={seed})",
     }[name]
-    code = f"def make_data():\n    x, y = {call}\n    return x.astype(np.float32), y.astype(np.int64)\n"
+    code = f"def make_data():\n    x, y = {call}\n    return x.astype(np.float32), y.astype(np.int64), None, None\n"
     return ["from sklearn import datasets"], code
 
 
-def _data(settings: PlaygroundConfig) -> tuple[list[str], str, bool]:
-    """(imports, code, has_test_split): make_data() returns x, y (and x_test, y_test if the set has them)."""
+def _data(settings: PlaygroundConfig) -> tuple[list[str], str]:
+    """(imports, code): make_data() returns x, y, x_test, y_test; the last two are None where the set
+    has no test split of its own (then it comes out of x, y as in the playground)."""
     name = settings.dataset
     if name in toy.TOYS:
-        imports, code = _toy_data(settings)
-        return imports, code, False
+        return _toy_data(settings)
     if name == "digits":
         return ["from sklearn.datasets import load_digits"], (
             "def make_data():\n    bunch = load_digits()  # 8x8 images, pixel counts 0..16\n"
             "    x = (bunch.images / 16.0).astype(np.float32)[:, None]  # (N, 1, 8, 8) in [0, 1]\n"
-            "    return x, bunch.target.astype(np.int64)\n"
-        ), False
+            "    return x, bunch.target.astype(np.int64), None, None\n"
+        )
     if name == "mnist1d":
         return ["from mnist1d.data import get_dataset_args, make_dataset"], (
             "def make_data():\n    data = make_dataset(get_dataset_args())  # the published set (seed 42)\n"
             "    x = data['x'].astype(np.float32)[:, None]  # (N, 1, 40) signals\n"
             "    x_test = data['x_test'].astype(np.float32)[:, None]\n"
             "    return x, data['y'].astype(np.int64), x_test, data['y_test'].astype(np.int64)\n"
-        ), True
+        )
     if name in FAMILIES:
         cls = FAMILIES[name].folder  # torchvision's class of the same name
         return ["from torchvision import datasets"], (
@@ -68,15 +70,13 @@ def _data(settings: PlaygroundConfig) -> tuple[list[str], str, bool]:
             "    x = (train.data.numpy() / 255.0).astype(np.float32)[:, None]  # (N, 1, 28, 28)\n"
             "    x_test = (test.data.numpy() / 255.0).astype(np.float32)[:, None]\n"
             "    return x, train.targets.numpy(), x_test, test.targets.numpy()\n"
-        ), True
+        )
     return ["from torchprimer.data import load"], (
         "def as_float(t):\n    return (t.float() / 255.0 if t.dtype == torch.uint8 else t.float()).numpy()\n\n\n"
         f"def make_data():\n    data = load({name!r})  # torchprimer's loader for this data set\n"
-        "    if data.x_test is None:  # no official test split: use a quarter of the data\n"
-        "        cut = len(data.y) * 3 // 4\n"
-        "        return as_float(data.x[:cut]), data.y[:cut].numpy(), as_float(data.x[cut:]), data.y[cut:].numpy()\n"
+        "    if data.x_test is None:\n        return as_float(data.x), data.y.numpy(), None, None\n"
         "    return as_float(data.x), data.y.numpy(), as_float(data.x_test), data.y_test.numpy()\n"
-    ), True
+    )
 
 
 def _model(settings: PlaygroundConfig, features: str, classes: str) -> str:
@@ -92,32 +92,25 @@ def _model(settings: PlaygroundConfig, features: str, classes: str) -> str:
 
 
 def render(settings: PlaygroundConfig, epochs: int) -> str:
-    """The script's text for these settings, training for `epochs` epochs."""
-    imports, data_code, has_test = _data(settings)
-    test_share = round(1.0 - VAL_SHARE - settings.train_share, 6)
+    """The script's text for these settings, training for `epochs` epochs.
+
+    It repeats the playground's run step for step: the same points, the same stratified split
+    and normalisation (torchprimer's own functions, copied in), the same initial weights (torch
+    seeded the same way before the model is built) and the same batch order per epoch.
+    """
+    imports, data_code = _data(settings)
+    cfg = settings.train_config()
+    train_share = 1.0 - cfg.val_fraction - cfg.test_fraction  # exactly as split_indices computes it
     optimizer = OPTIMIZERS[settings.optimizer]
     extra = ", momentum=0.9" if settings.optimizer == "sgd" else ""
     layers = "-".join(["in", *(str(u) for u in settings.hidden), "out"])
-    if has_test:
-        split = (
-            "x_train, y_train, x_test, y_test = make_data()\n"
-            "x_train, y_train, x_test, y_test = map(torch.from_numpy, (x_train, y_train, x_test, y_test))\n"
-        )
-    else:
-        split = (
-            "x, y = map(torch.from_numpy, make_data())\n"
-            "# A seeded shuffle, then the training share and the test share (the playground also keeps\n"
-            f"# {VAL_SHARE:.0%} for validation, which this script leaves unused).\n"
-            "order = torch.randperm(len(y), generator=torch.Generator().manual_seed(SEED))\n"
-            f"n_train, n_test = round({settings.train_share!r} * len(y)), round({test_share!r} * len(y))\n"
-            "x_train, y_train = x[order[:n_train]], y[order[:n_train]]\n"
-            "x_test, y_test = x[order[len(y) - n_test:]], y[order[len(y) - n_test:]]\n"
-        )
+    helpers = "\n\n".join(inspect.getsource(fn) for fn in (stratified_split, epoch_permutation))
     header = (
         f'"""Exported from the torchprimer playground on {date.today().isoformat()}.\n\n'
         f"Data: {settings.dataset}; network {layers} ({settings.activation}); {optimizer} lr {settings.lr:g}, "
         f"batch {settings.batch_size}, weight decay {settings.weight_decay:g}, seed {settings.seed}.\n"
-        "Run it with plain python: it trains, printing the losses after every epoch.\n"
+        "Run it with plain python: it trains, printing the losses after every epoch. It repeats the\n"
+        "playground's run: same data, split, initial weights and batch order.\n"
         '"""\n'
     )
     return f"""{header}
@@ -130,16 +123,27 @@ from torch import nn
 EPOCHS = {max(1, epochs)}
 BATCH_SIZE = {settings.batch_size}
 SEED = {settings.seed}
+VAL_SHARE = {cfg.val_fraction!r}  # validation rows: kept apart, unused here
 
 
 {data_code}
 
+{helpers}
+
 torch.manual_seed(SEED)
-{split}
+x, y, x_test, y_test = (None if a is None else torch.from_numpy(a) for a in make_data())
+if x_test is None:  # no official test split: train, validation and test rows of each class
+    train_rows, val_rows, test_rows = stratified_split(y, [{train_share!r}, VAL_SHARE], SEED)
+    x_test, y_test = x[test_rows], y[test_rows]
+else:
+    train_rows, val_rows = stratified_split(y, [1.0 - VAL_SHARE], SEED)
+x_train, y_train = x[train_rows], y[train_rows]
+
 # Normalise with the training split's statistics only (per channel for images and signals).
 dims = [0] + list(range(2, x_train.dim()))
-mean = x_train.mean(dim=dims, keepdim=True)[:1]
-std = x_train.std(dim=dims, keepdim=True)[:1].clamp_min(1e-8)
+mean = x_train.double().mean(dim=dims, keepdim=True)[:1].float()
+std = x_train.double().std(dim=dims, keepdim=True, unbiased=False)[:1].float()
+std = torch.where(std > 0, std, torch.ones_like(std))
 x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
 classes = int(max(y_train.max(), y_test.max())) + 1
 
@@ -151,7 +155,7 @@ loss_fn = nn.CrossEntropyLoss()
 
 for epoch in range(1, EPOCHS + 1):
     model.train()
-    order = torch.randperm(len(y_train))
+    order = epoch_permutation(len(y_train), SEED, epoch - 1, "cpu")
     total = 0.0
     for start in range(0, len(order), BATCH_SIZE):
         rows = order[start : start + BATCH_SIZE]
@@ -165,6 +169,6 @@ for epoch in range(1, EPOCHS + 1):
         out = model(x_test)
         test_loss = loss_fn(out, y_test).item()
         accuracy = (out.argmax(dim=1) == y_test).float().mean().item()
-    print(f"epoch {{epoch:4d}}  train loss {{total / len(y_train):.4f}}  "
-          f"test loss {{test_loss:.4f}}  test accuracy {{accuracy:.3f}}")
+    print(f"epoch {{epoch:4d}}  train loss {{total / len(y_train):.6f}}  "
+          f"test loss {{test_loss:.6f}}  test accuracy {{accuracy:.4f}}")
 """

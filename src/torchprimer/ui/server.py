@@ -15,6 +15,7 @@ Safety, because a page on any web site could try to talk to a server on localhos
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import math
 import socket
@@ -49,13 +50,20 @@ class Sessions:
     def __init__(self, runs_dir: Path, frame_interval: float) -> None:
         self.runs_dir, self.frame_interval = runs_dir, frame_interval
         self._by_id: dict[str, Session] = {}
+        self._building = 0
         self._lock = threading.Lock()
 
     def create(self, settings: PlaygroundConfig) -> Session:
         self._drop_unclaimed()
-        if len(self._by_id) >= MAX_SESSIONS:
-            raise TooMany(f"{MAX_SESSIONS} playground tabs are open already; close one and reload this page")
-        session = Session(settings, self.runs_dir, frame_interval=self.frame_interval)
+        with self._lock:  # count the places being built too, so simultaneous requests cannot pass the limit
+            if len(self._by_id) + self._building >= MAX_SESSIONS:
+                raise TooMany(f"{MAX_SESSIONS} playground tabs are open already; close one and reload this page")
+            self._building += 1
+        try:
+            session = Session(settings, self.runs_dir, frame_interval=self.frame_interval)
+        finally:
+            with self._lock:
+                self._building -= 1
         with self._lock:
             self._by_id[session.id] = session
         return session
@@ -99,9 +107,12 @@ def _message(exc: RequestValidationError) -> str:
     """Pydantic's errors as one line: 'hidden.0: Input should be less than or equal to 512'."""
     parts = []
     for error in exc.errors():
-        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+        loc = list(error.get("loc", ()))
+        if loc[:1] == ["body"]:  # ("body", 1) is a position in a body that is not JSON: no field to name
+            loc = [p for p in loc[1:] if not isinstance(p, int)] if len(loc) == 2 else loc[1:]
+        where = ".".join(str(p) for p in loc)
         text = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
-        parts.append(f"{where}: {text}" if where else text)
+        parts.append(f"{where}: {text}" if where else f"request body (a JSON object of settings): {text}")
     return "; ".join(parts) or "invalid request"
 
 
@@ -167,10 +178,13 @@ def create_app(
     for error, status in ((UserError, 400), (NotFound, 404), (TooMany, 429)):
         app.add_exception_handler(error, _answer(status))
 
-    @app.exception_handler(TimeoutError)
-    async def timed_out(_: Request, exc: TimeoutError) -> JSONResponse:
+    async def busy(_: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"error": "the network is still busy with an earlier request; try again"},
                             status_code=503)
+
+    # A job that waited too long on the worker; before Python 3.11 futures raise their own TimeoutError.
+    for timeout in {TimeoutError, concurrent.futures.TimeoutError}:
+        app.add_exception_handler(timeout, busy)
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
@@ -268,7 +282,8 @@ def create_app(
         finally:
             for task in tasks:
                 task.cancel()
-            sessions.close(session_id)  # the tab is gone: stop its training
+            # The tab is gone: stop its training, off the event loop (closing waits for the worker).
+            await asyncio.to_thread(sessions.close, session_id)
 
     return app
 

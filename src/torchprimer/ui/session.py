@@ -58,6 +58,7 @@ class Session:
         self._closed = threading.Event()
         self._want_frame = threading.Event()
         self._sink: Callable[[dict[str, Any]], None] | None = None
+        self._subscriptions = 0
         self._last_frame = 0.0
         self.data_version = 0
         self._sent_version = -1
@@ -82,6 +83,7 @@ class Session:
     def subscribe(self, sink: Callable[[dict[str, Any]], None] | None) -> None:
         """Frames go to `sink` (called from the worker thread); None stops them."""
         self._sink = sink
+        self._subscriptions += 1
         self._sent_version = -1  # a new page needs the data again
         self.dirty = True
 
@@ -99,7 +101,9 @@ class Session:
         self.dirty = True
 
     def step(self, timeout: float = 120.0) -> dict[str, Any]:
-        """Pause, then train exactly one epoch (as TensorFlow Playground's step button does)."""
+        """Pause, then train to the end of the current epoch: one whole epoch from a fresh or
+        stepped network, as TensorFlow Playground's step button does, the rest of it after a
+        pause mid-epoch. Either way the epoch counter goes up by one."""
         self.pause()
         return self.call(self._one_epoch, timeout)
 
@@ -258,7 +262,13 @@ class Session:
         self._want_frame.clear()
         self.dirty = False
         self._last_frame = time.monotonic()
-        sink(self.frame())
+        subscription = self._subscriptions
+        frame = self.frame()
+        if subscription != self._subscriptions:  # a new page subscribed meanwhile: it still needs the data
+            self._sent_version = -1
+            self.dirty = True
+            return
+        sink(frame)
 
     # ----- what the page sees --------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from torchprimer.data import toy
 from torchprimer.models import ACTIVATIONS
@@ -70,6 +70,12 @@ class PlaygroundConfig(BaseModel):
         if name not in ACTIVATIONS:
             raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
         return name
+
+    @model_validator(mode="after")
+    def _blobs_need_noise(self) -> PlaygroundConfig:
+        if self.dataset == "blobs" and self.noise == 0:
+            raise ValueError("noise: blobs are Gaussian clusters and need a spread above 0, e.g. 1.0")
+        return self
 
     @property
     def is_toy(self) -> bool:

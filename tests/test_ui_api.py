@@ -1,0 +1,361 @@
+"""The playground's HTTP and WebSocket API through FastAPI's TestClient: the page, the
+session commands, bad requests answered 4xx with a message, the safety checks, live frames."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import run_cli
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from torchprimer.data import toy
+from torchprimer.training.loop import evaluate
+from torchprimer.ui import server
+from torchprimer.ui.server import create_app
+from torchprimer.ui.settings import MAX_UNITS, PlaygroundConfig
+
+SMALL: dict[str, Any] = {"dataset": "moons", "n_samples": 200, "batch_size": 16, "hidden": [4, 3]}
+EVIL = "http://evil.example"
+WAIT = 30.0  # seconds a condition may take on a busy machine; tests poll, never assert a duration
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> Path:
+    return tmp_path / "runs"
+
+
+@pytest.fixture
+def client(runs: Path) -> Iterator[TestClient]:
+    """The app as a test client; leaving the block runs its lifespan, which closes every session."""
+    app = create_app(runs, allowed_hosts=("testserver",), frame_interval=0.0)
+    with TestClient(app) as test_client:
+        yield test_client
+    assert len(app.state.sessions) == 0
+
+
+def create(client: TestClient, **overrides: Any) -> str:
+    response = client.post("/api/sessions", json={**SMALL, **overrides})
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["epoch"] == body["step"] == 0 and not body["playing"] and body["message"] is None
+    return str(body["id"])
+
+
+def counters(client: TestClient, session_id: str) -> dict[str, Any]:
+    response = client.get(f"/api/sessions/{session_id}")
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def open_sessions(client: TestClient) -> int:
+    return len(client.app.state.sessions)  # type: ignore[attr-defined]
+
+
+def error_of(response: Any, status: int | None = None) -> str:
+    """The one-line message of a 4xx answer."""
+    assert 400 <= response.status_code < 500, (response.status_code, response.text)
+    if status is not None:
+        assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    message = response.json()["error"]
+    assert isinstance(message, str) and message and "Traceback" not in message
+    return message
+
+
+# ----- the page and its menus ----------------------------------------------------------------
+
+
+def test_page_and_script_are_served(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "<title>torchprimer playground</title>" in page.text and "/static/app.js" in page.text
+    script = client.get("/static/app.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    assert "/api/sessions" in script.text
+    assert client.get("/static/style.css").status_code == 200
+
+
+def test_options_list_datasets_activations_and_defaults(client: TestClient) -> None:
+    response = client.get("/api/options")
+    assert response.status_code == 200
+    options = response.json()
+    assert {*toy.TOYS, "digits"} <= set(options["datasets"])
+    assert all(options["datasets"][name]["toy"] for name in toy.TOYS)
+    assert not options["datasets"]["digits"]["toy"]
+    assert list(options["datasets"])[: len(toy.TOYS)] == list(toy.TOYS)  # the toy sets come first
+    assert {"tanh", "relu", "sigmoid"} <= set(options["activations"])
+    assert options["optimizers"] == ["sgd", "adam", "adamw"]
+    assert options["defaults"] == PlaygroundConfig().model_dump()
+    assert options["defaults"]["dataset"] == "circles" and options["defaults"]["hidden"] == [4, 2]
+    assert options["limits"]["units"] == MAX_UNITS
+
+
+# ----- the session commands ------------------------------------------------------------------
+
+
+def test_step_play_pause_reset(client: TestClient) -> None:
+    sid = create(client)
+    step = client.post(f"/api/sessions/{sid}/step")
+    assert step.status_code == 200, step.text
+    assert step.json()["epoch"] == 1 and step.json()["step"] == 7 and not step.json()["playing"]  # 100 rows / 16
+
+    play = client.post(f"/api/sessions/{sid}/play")
+    assert play.status_code == 200 and play.json()["playing"]
+    assert wait_until(lambda: counters(client, sid)["step"] > 7)
+    pause = client.post(f"/api/sessions/{sid}/pause")
+    assert pause.status_code == 200 and not pause.json()["playing"]
+    assert not counters(client, sid)["playing"]
+
+    reset = client.post(f"/api/sessions/{sid}/reset")
+    assert reset.status_code == 200, reset.text
+    assert reset.json()["epoch"] == reset.json()["step"] == 0 and not reset.json()["playing"]
+    assert client.get(f"/api/sessions/{sid}/export").json()["filename"] == "torchprimer_moons.py"
+
+    changed = client.post(f"/api/sessions/{sid}/reset", json={**SMALL, "dataset": "circles", "hidden": [2]})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["epoch"] == 0 and changed.json()["id"] == sid
+    export = client.get(f"/api/sessions/{sid}/export").json()
+    assert export["filename"] == "torchprimer_circles.py" and "make_circles" in export["script"]
+
+
+def test_export_gives_a_script(client: TestClient) -> None:
+    sid = create(client, dataset="spirals", hidden=[8, 8], activation="relu")
+    response = client.get(f"/api/sessions/{sid}/export")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["filename"] == "torchprimer_spirals.py"
+    compile(body["script"], body["filename"], "exec")
+    assert "EPOCHS = 100" in body["script"] and "nn.Linear(8, 8), nn.ReLU()," in body["script"]
+    client.post(f"/api/sessions/{sid}/step")
+    client.post(f"/api/sessions/{sid}/step")
+    assert "EPOCHS = 2" in client.get(f"/api/sessions/{sid}/export").json()["script"]  # the epochs trained
+
+
+@pytest.mark.slow
+def test_save_writes_a_run_that_evaluate_accepts(client: TestClient, runs: Path) -> None:
+    sid = create(client)
+    assert client.post(f"/api/sessions/{sid}/step").status_code == 200
+    response = client.post(f"/api/sessions/{sid}/save")
+    assert response.status_code == 200, response.text
+    run_dir = Path(response.json()["run_dir"])
+    assert run_dir.parent == runs and run_dir.is_dir()
+    assert response.json()["evaluate"] == f"torchprimer evaluate {run_dir}"
+    for name in ("config.json", "metrics.csv", "model.safetensors", "summary.json"):
+        assert (run_dir / name).is_file(), name
+    proc = run_cli("evaluate", str(run_dir), "--json")
+    assert proc.returncode == 0, proc.stderr
+    reported = json.loads(proc.stdout)["accuracy"]
+    session = client.app.state.sessions.get(sid)  # type: ignore[attr-defined]
+    fresh = evaluate(session.model, session.splits.x_test, session.splits.y_test, session.objective)
+    assert reported == pytest.approx(fresh["accuracy"], abs=1e-6)
+    assert reported == pytest.approx(json.loads((run_dir / "summary.json").read_text())["test_accuracy"], abs=1e-6)
+
+
+def test_delete_ends_the_session(client: TestClient) -> None:
+    sid = create(client)
+    response = client.delete(f"/api/sessions/{sid}")
+    assert response.status_code == 200 and response.json() == {"closed": sid}
+    assert "session has ended" in error_of(client.get(f"/api/sessions/{sid}"), 404)
+    error_of(client.post(f"/api/sessions/{sid}/step"), 404)
+    error_of(client.delete(f"/api/sessions/{sid}"), 404)
+
+
+def test_two_sessions_are_independent(client: TestClient) -> None:
+    a, b = create(client), create(client, dataset="xor")
+    assert a != b
+    assert client.post(f"/api/sessions/{a}/step").json()["epoch"] == 1
+    assert counters(client, b)["epoch"] == 0 and counters(client, b)["step"] == 0
+    assert client.post(f"/api/sessions/{b}/step").json()["epoch"] == 1
+    assert counters(client, a)["epoch"] == 1
+
+
+# ----- bad requests --------------------------------------------------------------------------
+
+BAD_BODIES = [
+    ({"hidden": [4] * 7}, "hidden"),
+    ({"hidden": [100_000]}, "hidden"),
+    ({"batch_size": 0}, "batch_size"),
+    ({"lr": -1}, "lr"),
+    ({"dataset": "../../etc/passwd"}, "dataset"),
+    ({"runs_dir": "/tmp/x"}, "runs_dir"),
+    ({"activation": "nope"}, "activation"),
+    ({"n_samples": "many"}, "n_samples"),
+]
+
+
+@pytest.mark.parametrize(("fields", "field"), BAD_BODIES)
+def test_bad_settings_are_4xx_naming_the_field(client: TestClient, fields: dict[str, Any], field: str) -> None:
+    message = error_of(client.post("/api/sessions", json={**SMALL, **fields}))
+    assert field in message, message
+    assert open_sessions(client) == 0
+
+
+def test_bad_reset_leaves_the_session_as_it_was(client: TestClient) -> None:
+    sid = create(client)
+    client.post(f"/api/sessions/{sid}/step")
+    assert "lr" in error_of(client.post(f"/api/sessions/{sid}/reset", json={**SMALL, "lr": 0}))
+    assert counters(client, sid)["epoch"] == 1
+
+
+def test_a_body_that_is_not_json_is_a_4xx(client: TestClient) -> None:
+    for body in ("{not json", "[1, 2]", '"circles"'):
+        response = client.post("/api/sessions", content=body, headers={"content-type": "application/json"})
+        error_of(response)
+    assert open_sessions(client) == 0
+
+
+def test_unknown_session_is_404(client: TestClient) -> None:
+    for method, path in [("GET", ""), ("POST", "/play"), ("POST", "/pause"), ("POST", "/step"),
+                         ("POST", "/reset"), ("GET", "/export"), ("POST", "/save"), ("DELETE", "")]:
+        response = client.request(method, f"/api/sessions/no-such-id{path}")
+        assert "reload the page" in error_of(response, 404), (method, path)
+    with pytest.raises(WebSocketDisconnect) as info, client.websocket_connect("/api/sessions/no-such-id/live"):
+        pass
+    assert info.value.code == 4404
+
+
+def test_save_before_training_is_400(client: TestClient, runs: Path) -> None:
+    sid = create(client)
+    assert "epoch" in error_of(client.post(f"/api/sessions/{sid}/save"), 400)
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_too_many_sessions_is_429(client: TestClient) -> None:
+    ids = [create(client) for _ in range(server.MAX_SESSIONS)]
+    try:
+        assert "close one" in error_of(client.post("/api/sessions", json=SMALL), 429)
+        assert client.delete(f"/api/sessions/{ids.pop()}").status_code == 200
+        ids.append(create(client))  # a closed tab frees its place
+    finally:
+        for sid in ids:
+            client.delete(f"/api/sessions/{sid}")
+    assert open_sessions(client) == 0
+
+
+def test_too_many_sessions_holds_for_simultaneous_creates(client: TestClient) -> None:
+    sessions = client.app.state.sessions  # type: ignore[attr-defined]
+    settings = PlaygroundConfig(**SMALL)
+    start = threading.Barrier(2 * server.MAX_SESSIONS)
+
+    def open_one() -> None:
+        start.wait()
+        with contextlib.suppress(server.TooMany):
+            sessions.create(settings)
+
+    threads = [threading.Thread(target=open_one) for _ in range(2 * server.MAX_SESSIONS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    opened = len(sessions)
+    sessions.close_all()
+    assert opened <= server.MAX_SESSIONS
+
+
+# ----- safety --------------------------------------------------------------------------------
+
+
+def test_a_foreign_origin_is_refused(client: TestClient) -> None:
+    assert "cross-origin" in error_of(client.post("/api/sessions", json=SMALL, headers={"origin": EVIL}), 403)
+    assert open_sessions(client) == 0
+    sid = create(client)
+    for path in ("/play", "/step", "/reset", "/save"):
+        error_of(client.post(f"/api/sessions/{sid}{path}", headers={"origin": EVIL}), 403)
+    error_of(client.delete(f"/api/sessions/{sid}", headers={"origin": EVIL}), 403)
+    assert counters(client, sid)["epoch"] == 0 and not counters(client, sid)["playing"]
+    same = client.post("/api/sessions", json=SMALL, headers={"origin": "http://testserver"})
+    assert same.status_code == 201, same.text  # the page's own origin is fine
+
+
+def test_a_foreign_host_is_refused(client: TestClient) -> None:
+    for method, path in [("GET", "/"), ("GET", "/api/options"), ("POST", "/api/sessions")]:
+        response = client.request(method, path, headers={"host": "evil.example"}, json=SMALL)
+        assert "Host" in error_of(response, 400), path
+    assert open_sessions(client) == 0
+
+
+def test_a_foreign_websocket_is_refused(client: TestClient) -> None:
+    sid = create(client)
+    for headers in ({"origin": EVIL}, {"host": "evil.example"}):
+        with pytest.raises(WebSocketDisconnect) as info, client.websocket_connect(
+            f"/api/sessions/{sid}/live", headers=headers
+        ):
+            pass
+        assert info.value.code == 1008
+    assert counters(client, sid)["epoch"] == 0  # the refused socket did not close the tab's session
+
+
+def test_save_offers_no_way_to_choose_a_path(client: TestClient, runs: Path, tmp_path: Path) -> None:
+    evil = tmp_path / "evil"
+    sid = create(client)
+    client.post(f"/api/sessions/{sid}/step")
+    response = client.post(f"/api/sessions/{sid}/save", json={"path": str(evil), "runs_dir": str(evil)})
+    assert not evil.exists()
+    if response.status_code == 200:
+        assert Path(response.json()["run_dir"]).parent == runs
+    else:
+        error_of(response)
+    refused = client.post("/api/sessions", json={**SMALL, "path": str(evil)})
+    assert "path" in error_of(refused)
+    assert not evil.exists()
+
+
+# ----- live frames ---------------------------------------------------------------------------
+
+
+def test_live_frames_follow_ready_and_closing_ends_the_session(client: TestClient) -> None:
+    sid = create(client)
+    with client.websocket_connect(f"/api/sessions/{sid}/live") as ws:
+        first = ws.receive_json()
+        assert first["type"] == "frame" and first["id"] == sid and first["epoch"] == 0
+        assert {"data", "epoch", "step", "test", "train", "boundary", "grad_norms"} <= set(first)
+        assert first["data"]["dataset"] == "moons" and len(first["data"]["points"]["train"]) == 100
+        assert client.post(f"/api/sessions/{sid}/play").json()["playing"]
+        steps = [first["step"]]
+        for _ in range(200):  # each frame is answered with ready, as the page does after drawing it
+            ws.send_json({"type": "ready"})
+            frame = ws.receive_json()
+            assert "data" not in frame and "boundary" in frame
+            assert isinstance(frame["test"]["loss"], float) and math.isfinite(frame["test"]["loss"])
+            assert 0 <= frame["test"]["accuracy"] <= 1
+            steps.append(frame["step"])
+            if frame["step"] > first["step"] and len(steps) >= 3:
+                break
+        assert steps == sorted(steps) and steps[-1] > steps[0], steps
+    assert wait_until(lambda: client.get(f"/api/sessions/{sid}").status_code == 404)
+    assert "session has ended" in error_of(client.get(f"/api/sessions/{sid}"), 404)
+
+
+def test_reset_sends_the_data_again(client: TestClient) -> None:
+    sid = create(client)
+    with client.websocket_connect(f"/api/sessions/{sid}/live") as ws:
+        assert "data" in ws.receive_json()
+        client.post(f"/api/sessions/{sid}/reset", json={**SMALL, "dataset": "digits", "hidden": [16]})
+        ws.send_json({"type": "ready"})
+        frame = ws.receive_json()
+        assert frame["data"]["dataset"] == "digits" and "confusion" in frame and "boundary" not in frame
+        test_rows = frame["data"]["sizes"]["test"]
+        ws.send_json({"type": "something else"})  # ignored, as is anything but ready
+        client.post(f"/api/sessions/{sid}/step")
+        ws.send_json({"type": "ready"})
+        frame = ws.receive_json()
+        assert frame["epoch"] == 1 and "data" not in frame
+        assert sum(map(sum, frame["confusion"])) == test_rows

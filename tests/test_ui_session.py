@@ -1,0 +1,462 @@
+"""The playground without HTTP: settings bounds, a tab's Session (worker thread, step, reset,
+play/pause, save, frames), the drawing functions and the exported script."""
+
+from __future__ import annotations
+
+import base64
+import math
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from pydantic import ValidationError
+from torch import nn
+
+from torchprimer.data import toy
+from torchprimer.errors import UserError
+from torchprimer.evaluate import evaluate_run
+from torchprimer.models import build_model
+from torchprimer.runfolder import load_run
+from torchprimer.training.config import make_config
+from torchprimer.training.loop import evaluate
+from torchprimer.training.run import METRIC_COLUMNS
+from torchprimer.ui import views
+from torchprimer.ui.script import render
+from torchprimer.ui.session import EVAL_ROWS, Session
+from torchprimer.ui.settings import MAX_LAYERS, MAX_UNITS, VAL_SHARE, PlaygroundConfig
+
+SMALL: dict[str, Any] = {"dataset": "moons", "n_samples": 200, "batch_size": 16, "hidden": [4, 3]}
+WAIT = 30.0  # seconds a condition may take on a busy machine; tests poll, never assert a duration
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> bool:
+    """Poll `condition` until it holds or `timeout` passes; whether it held."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.005)
+    return condition()
+
+
+def holds_for(condition: Callable[[], bool], seconds: float = 0.3) -> bool:
+    """Whether `condition` stays true for `seconds` (checked every few milliseconds)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not condition():
+            return False
+        time.sleep(0.005)
+    return condition()
+
+
+def weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+@pytest.fixture
+def make_session(tmp_path: Path) -> Iterator[Callable[..., Session]]:
+    """Sessions with frames sent as soon as asked for; every one is closed after the test."""
+    made: list[Session] = []
+
+    def make(**overrides: Any) -> Session:
+        session = Session(PlaygroundConfig(**{**SMALL, **overrides}), tmp_path / "runs", frame_interval=0.0)
+        made.append(session)
+        return session
+
+    yield make
+    for session in made:
+        session.close()
+
+
+def frames_of(session: Session) -> list[dict[str, Any]]:
+    """Subscribe a sink that collects frames; nothing is sent until `ready()`."""
+    frames: list[dict[str, Any]] = []
+    session.subscribe(frames.append)
+    return frames
+
+
+# ----- settings ------------------------------------------------------------------------------
+
+BAD_SETTINGS = [
+    ({"hidden": [4] * (MAX_LAYERS + 1)}, "hidden"),
+    ({"hidden": [4, MAX_UNITS + 1]}, "hidden"),
+    ({"hidden": [0]}, "hidden"),
+    ({"batch_size": 0}, "batch_size"),
+    ({"lr": 0}, "lr"),
+    ({"lr": -1}, "lr"),
+    ({"dataset": "nope"}, "dataset"),
+    ({"dataset": "../../etc/passwd"}, "dataset"),
+    ({"activation": "nope"}, "activation"),
+    ({"path": "/tmp/x"}, "path"),
+    ({"n_samples": 10}, "n_samples"),
+    ({"train_share": 0.95}, "train_share"),
+]
+
+
+@pytest.mark.parametrize(("fields", "field"), BAD_SETTINGS)
+def test_settings_out_of_bounds_are_refused_naming_the_field(fields: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        PlaygroundConfig(**fields)
+    assert [e["loc"][0] for e in info.value.errors()] == [field]
+
+
+def test_settings_at_their_bounds_are_accepted() -> None:
+    PlaygroundConfig(hidden=[MAX_UNITS] * MAX_LAYERS, batch_size=1, lr=10.0, dataset="digits", activation="relu")
+    PlaygroundConfig(hidden=[])
+
+
+def test_train_config_maps_the_shares_and_the_model() -> None:
+    cfg = PlaygroundConfig(dataset="spirals", train_share=0.6, hidden=[8, 8], noise=0.2, n_samples=300,
+                           seed=7).train_config(epochs=3)
+    assert cfg.val_fraction == VAL_SHARE
+    assert cfg.test_fraction == pytest.approx(1.0 - VAL_SHARE - 0.6)
+    assert cfg.model == "mlp" and cfg.hidden == (8, 8) and cfg.epochs == 3 and cfg.seed == 7
+    assert cfg.noise == 0.2 and cfg.n_samples == 300 and cfg.device == "cpu"
+    assert PlaygroundConfig(hidden=[]).train_config().model == "linear"
+    digits = PlaygroundConfig(dataset="digits", noise=0.5, n_samples=100).train_config()
+    assert digits.noise is None and digits.n_samples is None  # toy options only reach toy sets
+
+
+# ----- Session: training ---------------------------------------------------------------------
+
+
+def test_step_trains_exactly_one_epoch(make_session: Callable[..., Session]) -> None:
+    session = make_session()
+    n_train = len(session.splits.y_train)
+    assert n_train % 16 != 0  # so the last, shorter batch is counted too
+    counters = session.step()
+    assert counters["epoch"] == session.epoch == 1
+    assert counters["step"] == session.step_count == math.ceil(n_train / 16)
+    assert not counters["playing"] and counters["message"] is None
+    assert len(session.history) == 1
+    row = session.history[0]
+    assert set(METRIC_COLUMNS) <= set(row) and row["epoch"] == 1
+    assert all(math.isfinite(row[c]) for c in METRIC_COLUMNS)
+    assert session.step()["step"] == 2 * math.ceil(n_train / 16)
+
+
+def test_reset_returns_to_the_same_initial_weights(make_session: Callable[..., Session]) -> None:
+    session = make_session()
+    initial = weights(session.model)
+    session.step()
+    assert any(not torch.equal(initial[k], v) for k, v in session.model.state_dict().items())
+    counters = session.reset()
+    assert counters["epoch"] == counters["step"] == 0 and session.history == []
+    for name, tensor in session.model.state_dict().items():
+        assert torch.equal(tensor, initial[name]), name
+
+
+def test_different_seeds_give_different_weights(make_session: Callable[..., Session]) -> None:
+    a, b, c = make_session(seed=0), make_session(seed=1), make_session(seed=0)
+    assert any(not torch.equal(v, b.model.state_dict()[k]) for k, v in a.model.state_dict().items())
+    assert all(torch.equal(v, c.model.state_dict()[k]) for k, v in a.model.state_dict().items())
+
+
+def test_reset_with_new_settings_changes_the_data(make_session: Callable[..., Session]) -> None:
+    session = make_session()
+    session.step()
+    counters = session.reset(PlaygroundConfig(**{**SMALL, "dataset": "blobs", "hidden": []}))
+    assert counters["epoch"] == 0 and session.settings.dataset == "blobs"
+    assert session.splits.num_classes == 3 and isinstance(session.model[-1], nn.Linear)
+    assert session.step()["epoch"] == 1
+
+
+def test_play_trains_and_pause_stops_the_step_counter(make_session: Callable[..., Session]) -> None:
+    session = make_session()
+    session.play()
+    assert session.playing
+    assert wait_until(lambda: session.step_count > 0)
+    session.pause()
+    assert not session.playing
+    session.call(lambda: None, timeout=WAIT)  # the worker has finished whatever chunk it was in
+    stopped = session.step_count
+    assert holds_for(lambda: session.step_count == stopped)
+    session.play()
+    assert wait_until(lambda: session.step_count > stopped)  # and play resumes from there
+
+
+def test_two_sessions_train_independently(make_session: Callable[..., Session]) -> None:
+    a, b = make_session(), make_session()
+    assert a.id != b.id
+    a.step()
+    assert a.epoch == 1 and b.epoch == 0 and b.step_count == 0
+    b.play()
+    assert wait_until(lambda: b.step_count > a.step_count)
+    b.pause()
+    assert a.epoch == 1 and a.step_count == math.ceil(len(a.splits.y_train) / 16)
+
+
+def test_save_before_any_epoch_is_a_user_error(make_session: Callable[..., Session], tmp_path: Path) -> None:
+    session = make_session()
+    with pytest.raises(UserError, match="epoch"):
+        session.save()
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_save_writes_a_run_folder_that_evaluate_reads(make_session: Callable[..., Session], tmp_path: Path) -> None:
+    session = make_session(dataset="spirals", hidden=[8])
+    session.step()
+    run_dir = session.save()
+    assert run_dir.parent == tmp_path / "runs"
+    for name in ("config.json", "metrics.csv", "model.safetensors", "summary.json"):
+        assert (run_dir / name).is_file(), name
+    lines = (run_dir / "metrics.csv").read_text().splitlines()
+    assert lines[0].split(",") == METRIC_COLUMNS and len(lines) == 2
+
+    run = load_run(run_dir)
+    for name, tensor in run.model.state_dict().items():
+        assert torch.equal(tensor, session.model.state_dict()[name]), name
+    assert run.y_test is not None and torch.equal(run.y_test, session.splits.y_test)
+    result = evaluate_run(run, figures=False)
+    fresh = evaluate(session.model, session.splits.x_test, session.splits.y_test, session.objective)
+    assert result["accuracy"] == pytest.approx(fresh["accuracy"], abs=1e-6)
+    assert result["loss"] == pytest.approx(fresh["loss"], abs=1e-6)
+
+
+def test_close_stops_the_worker(tmp_path: Path) -> None:
+    session = Session(PlaygroundConfig(**SMALL), tmp_path / "runs", frame_interval=0.0)
+    session.play()
+    assert session._thread.is_alive()
+    session.close()
+    assert session.closed and not session.playing
+    assert wait_until(lambda: not session._thread.is_alive())
+    with pytest.raises(UserError, match="closed"):
+        session.step()
+
+
+# ----- Session: frames -----------------------------------------------------------------------
+
+
+def test_one_frame_per_ready(make_session: Callable[..., Session]) -> None:
+    session = make_session()
+    frames = frames_of(session)
+    assert holds_for(lambda: not frames, 0.1)  # subscribed but not ready: nothing
+    session.ready()
+    assert wait_until(lambda: len(frames) == 1)
+    session.play()
+    assert wait_until(lambda: session.step_count > 0)
+    assert holds_for(lambda: len(frames) == 1)  # training, but the page has not drawn the last frame
+    session.ready()
+    assert wait_until(lambda: len(frames) == 2)
+    session.pause()
+    assert holds_for(lambda: len(frames) == 2, 0.1)
+    assert frames[1]["step"] > frames[0]["step"]
+    assert "data" in frames[0] and "data" not in frames[1]
+
+    session.reset()
+    session.ready()
+    assert wait_until(lambda: len(frames) == 3)
+    assert "data" in frames[2] and frames[2]["step"] == 0
+    assert frames[2]["data_version"] == frames[0]["data_version"] + 1
+
+
+def test_a_new_subscriber_gets_the_data_again(make_session: Callable[..., Session]) -> None:
+    session = make_session()
+    first = frames_of(session)
+    session.ready()
+    assert wait_until(lambda: len(first) == 1)
+    second = frames_of(session)
+    session.ready()
+    assert wait_until(lambda: len(second) == 1)
+    assert "data" in second[0] and len(first) == 1
+
+
+def test_a_2d_frame(make_session: Callable[..., Session]) -> None:
+    session = make_session(dataset="blobs", hidden=[5, 3])
+    frames = frames_of(session)
+    session.ready()
+    assert wait_until(lambda: len(frames) == 1)
+    frame = frames[0]
+    assert frame["type"] == "frame" and frame["epoch"] == 0 and frame["id"] == session.id
+    for split in ("train", "test"):
+        assert 0 <= frame[split]["accuracy"] <= 1 and math.isfinite(frame[split]["loss"])
+
+    data = frame["data"]
+    assert data["is_2d"] and data["dataset"] == "blobs" and data["input_shape"] == [2]
+    assert data["settings"] == session.settings.model_dump()
+    assert len(data["points"]["train"]) == len(session.splits.y_train)
+    assert len(data["points"]["test"]) == len(session.splits.y_test)
+    assert {p[2] for p in data["points"]["train"]} == {0, 1, 2}
+
+    boundary = frame["boundary"]
+    size, classes = boundary["size"], boundary["classes"]
+    assert size == views.GRID and classes == 3
+    assert len(base64.b64decode(boundary["probs"])) == size * size * classes
+    assert [len(maps) for maps in boundary["units"]] == [5, 3]
+    for maps in boundary["units"]:
+        for unit in maps:
+            assert len(base64.b64decode(unit)) == boundary["unit_size"] ** 2
+    x0, x1, y0, y1 = boundary["extent"]
+    for x, y, _ in data["points"]["train"] + data["points"]["test"]:
+        assert x0 <= x <= x1 and y0 <= y <= y1
+    assert [g["layer"] for g in frame["grad_norms"]] == ["1: 2\u21925", "2: 5\u21923", "3: 3\u21923"]
+    assert "confusion" not in frame
+
+
+def test_a_digits_frame(make_session: Callable[..., Session]) -> None:
+    session = make_session(dataset="digits", hidden=[16], batch_size=64)
+    frames = frames_of(session)
+    session.step()
+    session.ready()
+    assert wait_until(lambda: len(frames) == 1)
+    frame = frames[0]
+    assert frame["epoch"] == 1 and "boundary" not in frame
+    confusion = frame["confusion"]
+    assert len(confusion) == 10 and all(len(row) == 10 for row in confusion)
+    shown = min(EVAL_ROWS, len(session.splits.y_test))
+    assert sum(map(sum, confusion)) == shown
+    correct = sum(confusion[i][i] for i in range(10))
+    assert correct / shown == pytest.approx(frame["test"]["accuracy"])
+    strip = frame["strip"]
+    assert len(strip["predicted"]) == len(strip["confidence"]) == views.STRIP
+    assert all(0 <= c <= 9 for c in strip["predicted"]) and all(0 < p <= 1 for p in strip["confidence"])
+    data = frame["data"]
+    assert not data["is_2d"] and "points" not in data
+    assert data["strip"]["shape"] == [1, 8, 8] and len(data["strip"]["samples"]) == views.STRIP
+    assert all(len(base64.b64decode(s)) == 64 for s in data["strip"]["samples"])
+    assert data["strip"]["labels"] == session.splits.y_test[: views.STRIP].tolist()
+
+
+# ----- views ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("options", [{}, {"batchnorm": True, "dropout": 0.5}])
+def test_layer_outputs_gives_each_hidden_layer(options: dict[str, Any]) -> None:
+    torch.manual_seed(0)
+    cfg = make_config(model="mlp", hidden=(6, 4, 3), activation="tanh", **options)
+    model = build_model(cfg.model_spec, (2,), 5).eval()
+    x = torch.randn(17, 2)
+    with torch.no_grad():
+        out, hidden = views.layer_outputs(model, x)
+        assert torch.allclose(out, model(x))
+    assert out.shape == (17, 5)
+    assert [h.shape for h in hidden] == [(17, 6), (17, 4), (17, 3)]
+    assert all(h.abs().max() <= 1 for h in hidden)  # after the tanh
+
+
+def test_layer_outputs_of_a_linear_model_has_no_hidden_layers() -> None:
+    model = build_model(make_config(model="linear").model_spec, (2,), 3)
+    x = torch.randn(4, 2)
+    out, hidden = views.layer_outputs(model, x)
+    assert hidden == [] and torch.equal(out, model(x))
+
+
+def test_confusion_counts_true_by_predicted() -> None:
+    y_true = torch.tensor([0, 0, 1, 2, 2, 2, 1])
+    y_pred = torch.tensor([0, 1, 1, 2, 0, 2, 1])
+    assert views.confusion(y_true, y_pred, 3) == [[1, 1, 0], [0, 2, 0], [1, 0, 2]]
+    assert views.confusion(torch.tensor([1]), torch.tensor([1]), 4) == [[0] * 4, [0, 1, 0, 0], [0] * 4, [0] * 4]
+
+
+def test_extent_is_square_and_contains_every_point() -> None:
+    torch.manual_seed(0)
+    points = torch.randn(300, 2) * torch.tensor([5.0, 0.5]) + torch.tensor([3.0, -2.0])
+    x0, x1, y0, y1 = views.extent(points)
+    assert x1 - x0 == pytest.approx(y1 - y0)
+    assert x0 < float(points[:, 0].min()) and float(points[:, 0].max()) < x1
+    assert y0 < float(points[:, 1].min()) and float(points[:, 1].max()) < y1
+    one = views.extent(torch.tensor([[1.0, 1.0]]))  # a single point still gets an area
+    assert one[1] > one[0] and one[3] > one[2]
+
+
+def test_grid_points_start_at_the_top_left() -> None:
+    box = [-1.0, 3.0, 0.0, 2.0]
+    grid = views.grid_points(box, 5)
+    assert grid.shape == (25, 2)
+    assert grid[0].tolist() == [-1.0, 2.0] and grid[4].tolist() == [3.0, 2.0] and grid[-1].tolist() == [3.0, 0.0]
+
+
+def test_b64_scales_zero_one_to_bytes() -> None:
+    assert base64.b64decode(views.b64(torch.tensor([0.0, 0.5, 1.0, 2.0, -1.0]))) == bytes([0, 128, 255, 255, 0])
+
+
+# ----- the exported script -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dataset", [*toy.TOYS, "digits"])
+def test_exported_script_compiles(dataset: str) -> None:
+    text = render(PlaygroundConfig(dataset=dataset, hidden=[8, 4], optimizer="sgd"), epochs=5)
+    compile(text, f"{dataset}.py", "exec")
+    assert "EPOCHS = 5" in text and "nn.Linear(8, 4), nn.Tanh()," in text
+    compile(render(PlaygroundConfig(dataset=dataset, hidden=[]), epochs=1), f"{dataset}.py", "exec")
+
+
+def _script_data(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """Run the script's part up to training (imports, constants, make_data) and draw its data."""
+    head = text.split("\ntorch.manual_seed(SEED)")[0]
+    namespace: dict[str, Any] = {}
+    exec(compile(head, "script.py", "exec"), namespace)
+    x, y, x_test, y_test = namespace["make_data"]()
+    assert x_test is None and y_test is None  # toy sets have no test split of their own
+    return x, y
+
+
+@pytest.mark.parametrize("dataset", list(toy.TOYS))
+def test_exported_script_draws_the_playgrounds_points(
+    dataset: str, make_session: Callable[..., Session]
+) -> None:
+    settings = {"dataset": dataset, "n_samples": 200, "noise": 0.15}
+    x, y = _script_data(render(PlaygroundConfig(**settings), epochs=2))
+    expected_x, expected_y = toy.draw(dataset, 200, 0.15, 0)
+    assert x.dtype == np.float32 and y.dtype == np.int64
+    np.testing.assert_array_equal(x, np.asarray(expected_x, dtype=np.float32))
+    np.testing.assert_array_equal(y, expected_y)
+
+    # ... and they are the points the page shows (rounded there to 4 decimals)
+    session = make_session(**settings)
+    shown = session.call(session.frame, WAIT)["data"]["points"]
+    for p in shown["train"] + shown["test"]:
+        distance = np.abs(x - np.array(p[:2], dtype=np.float32)).max(axis=1)
+        nearest = int(distance.argmin())
+        assert distance[nearest] < 1e-3 and y[nearest] == p[2], p
+
+
+@pytest.mark.slow
+def test_exported_spirals_script_runs(tmp_path: Path) -> None:
+    path = tmp_path / "spirals.py"
+    path.write_text(render(PlaygroundConfig(dataset="spirals", n_samples=200, hidden=[8]), epochs=2))
+    proc = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=240, check=False,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("epoch")]
+    assert len(lines) == 2, proc.stdout
+    for line in lines:
+        train = re.search(r"train loss (\S+)", line)
+        test = re.search(r"test loss (\S+)", line)
+        assert train and test, line
+        assert math.isfinite(float(train.group(1))) and math.isfinite(float(test.group(1)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset", ["spirals", "digits"])
+def test_exported_script_repeats_the_playgrounds_run(
+    dataset: str, tmp_path: Path, make_session: Callable[..., Session]
+) -> None:
+    """Same points, split, initial weights and batch order: the script's losses are the page's."""
+    settings = {"dataset": dataset, "n_samples": 300, "hidden": [8, 8], "batch_size": 32}
+    session = make_session(**settings)
+    session.step()
+    session.step()
+    path = tmp_path / "script.py"
+    path.write_text(render(PlaygroundConfig(**settings), epochs=2))
+    proc = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=240, check=False,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    printed = [float(v) for v in re.findall(r"train loss (\S+)", proc.stdout)]
+    expected = [row["train_loss"] for row in session.history]
+    assert printed == pytest.approx(expected, abs=2e-5), proc.stdout
+    test = evaluate(session.model, session.splits.x_test, session.splits.y_test, session.objective)
+    last_test = float(re.findall(r"test loss (\S+)", proc.stdout)[-1])
+    assert last_test == pytest.approx(test["loss"], abs=2e-5)
+
+
+def test_blobs_without_noise_is_refused_by_name() -> None:
+    with pytest.raises(ValidationError, match="noise"):
+        PlaygroundConfig(dataset="blobs", noise=0)
