@@ -93,7 +93,7 @@ class Session:
 
     def play(self) -> None:
         if self.message:
-            raise UserError(f"{self.message}")
+            raise UserError(self.message)
         self._playing.set()
 
     def pause(self) -> None:
