@@ -28,6 +28,7 @@ from torchprimer.progress import Progress
 from torchprimer.training import checkpoint as ckpt
 from torchprimer.training import distributed
 from torchprimer.training.config import TrainConfig
+from torchprimer.training.fast_mlp import fast_step_for
 from torchprimer.training.flat import FlatAdam, can_flatten
 from torchprimer.training.schedules import lr_factor
 
@@ -170,6 +171,9 @@ def train_epoch(
     correct = torch.zeros((), device=device, dtype=torch.long)
     window: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (loss, output, labels) per step
     zero_grad, update = step_calls(optimizer)
+    # A plain ReLU MLP runs autograd's own kernels without the engine and overwrites every .grad (fast_mlp.py);
+    # any other model (and DDP's wrapper) goes through autograd.
+    fast = fast_step_for(model, objective, autograd=cfg.backward == "autograd", amp=cfg.amp)
     # Under DDP: this process's share of each global batch, weighted by its size (see distributed.py).
     batches = distributed.shard_batches(data.x_train, data.y_train, cfg.batch_size, seed=cfg.seed, epoch=epoch)
     for step, (xb, yb, weight) in enumerate(batches):
@@ -177,10 +181,13 @@ def train_epoch(
             group["lr"] = cfg.lr * lr_factor(cfg.schedule, epoch * steps + step, total, cfg.warmup)
         if augment is not None:
             xb = augment(xb)
-        zero_grad()
-        if cfg.backward == "manual":  # the chain rule by explicit formulas, no autograd (seed §7.2)
+        if fast is not None:
+            output, loss = fast(xb, yb)
+        elif cfg.backward == "manual":  # the chain rule by explicit formulas, no autograd (seed §7.2)
+            zero_grad()
             output, loss = manual_forward_backward(model, xb, yb, objective)
         else:
+            zero_grad()
             with autocast(device, cfg.amp):
                 output = model(xb)
                 loss = objective.loss(output, yb)
