@@ -141,3 +141,25 @@ def test_wilson_interval_matches_textbook_values_and_is_in_the_summary() -> None
     assert summary["test_samples"] == len(result.data.y_test) == 180
     low, high = summary["test_accuracy_ci95"]
     assert low < summary["test_accuracy"] < high
+
+
+def test_small_mlps_train_on_one_thread_unless_threads_says_otherwise() -> None:
+    from torchprimer.models import ModelSpec, build_model
+    from torchprimer.training.run import auto_threads
+
+    cpu = torch.device("cpu")
+    assert auto_threads(build_model(ModelSpec(name="mlp"), (1, 8, 8), 10), cpu) == 1  # digits: 9.6k parameters
+    assert auto_threads(build_model(ModelSpec(name="mlp"), (1, 28, 28), 10), cpu) is None  # MNIST: 102k
+    assert auto_threads(build_model(ModelSpec(name="cnn"), (1, 8, 8), 10), cpu) is None  # convolutions
+    assert auto_threads(build_model(ModelSpec(name="mlp"), (1, 8, 8), 10), torch.device("meta")) is None
+
+    before = torch.get_num_threads()
+    seen: list[int] = []
+
+    class Watch(Silent):
+        def epoch(self, record: dict[str, float]) -> None:
+            seen.append(torch.get_num_threads())
+
+    torchprimer.train(epochs=1, save=False, progress=Watch())
+    torchprimer.train(epochs=1, save=False, progress=Watch(), threads=2)  # --threads overrides the rule
+    assert seen == [1, 2] and torch.get_num_threads() == before

@@ -108,7 +108,8 @@ def train(
         help="autograd, or manual: explicit chain-rule formulas (MLPs; see `torchprimer backprop`).")] = None,
     tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Also write TensorBoard event files.")] = False,
     threads: Annotated[
-        int | None, typer.Option(min=1, help="CPU threads; 1 is fastest for small models on a busy machine.")
+        int | None, typer.Option(min=1, help="CPU threads; 1 is fastest for small models on a busy machine. "
+                                 "[default: 1 for MLPs under 25k parameters, else torch's]")
     ] = None,
     out: Annotated[Path, typer.Option(help="Folder for run folders.")] = Path("runs"),
     resume: Annotated[Path | None, typer.Option(help="Continue the run in this run folder.")] = None,

@@ -11,6 +11,7 @@ import contextlib
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ from torchprimer.progress import Progress
 from torchprimer.training import checkpoint as ckpt
 from torchprimer.training import distributed
 from torchprimer.training.config import TrainConfig
+from torchprimer.training.fast_mlp import fast_step_for
+from torchprimer.training.flat import FlatAdam, can_flatten
 from torchprimer.training.schedules import lr_factor
 
 EVAL_BATCH = 1024
@@ -41,7 +44,12 @@ class FitResult:
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
-    # One fused kernel for all parameters: Adam's update of the 784-128-10 MLP took 120 µs
+    # Adam over flat buffers: one fused kernel call for all parameters and no Python around it
+    # (see training/flat.py); not under DDP, which owns .grad, nor torch.compile, which traces params.
+    if cfg.optimizer in ("adam", "adamw") and distributed.world_size() == 1 and not cfg.compile and can_flatten(params):
+        return FlatAdam(params, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                        decoupled_weight_decay=cfg.optimizer == "adamw")
+    # Otherwise one fused kernel for all parameters: Adam's update of the 784-128-10 MLP took 120 µs
     # instead of foreach's 280 µs on a 2-core CPU (`torchprimer bench`); foreach elsewhere.
     fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
     kernel = {"fused": True} if fused else {"foreach": True}
@@ -53,6 +61,22 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **kernel)
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **kernel)
+
+
+def step_calls(optimizer: torch.optim.Optimizer) -> tuple[Callable[[], Any], Callable[[], Any]]:
+    """(clear the gradients, update the parameters) for the training loop, without the per-call
+    hooks of torch's zero_grad and step (~20 µs a step each, `torchprimer bench`): FlatAdam zeroes
+    its one gradient buffer in place and runs its one kernel; other optimisers' gradients are set
+    to None, as zero_grad(set_to_none=True) does, and their step() runs."""
+    if isinstance(optimizer, FlatAdam):
+        return optimizer.flat_grads.zero_, optimizer.update
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+
+    def set_to_none() -> None:
+        for p in params:
+            p.grad = None
+
+    return set_to_none, optimizer.step
 
 
 def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[Any]:
@@ -146,8 +170,10 @@ def train_epoch(
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     window: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (loss, output, labels) per step
-    # What zero_grad(set_to_none=True) does, without its ~20 µs of per-call hooks (bench).
-    params = [p for group in optimizer.param_groups for p in group["params"]]
+    zero_grad, update = step_calls(optimizer)
+    # A plain ReLU MLP runs autograd's own kernels without the engine and overwrites every .grad (fast_mlp.py);
+    # any other model (and DDP's wrapper) goes through autograd.
+    fast = fast_step_for(model, objective, autograd=cfg.backward == "autograd", amp=cfg.amp)
     # Under DDP: this process's share of each global batch, weighted by its size (see distributed.py).
     batches = distributed.shard_batches(data.x_train, data.y_train, cfg.batch_size, seed=cfg.seed, epoch=epoch)
     for step, (xb, yb, weight) in enumerate(batches):
@@ -155,18 +181,20 @@ def train_epoch(
             group["lr"] = cfg.lr * lr_factor(cfg.schedule, epoch * steps + step, total, cfg.warmup)
         if augment is not None:
             xb = augment(xb)
-        for p in params:
-            p.grad = None
-        if cfg.backward == "manual":  # the chain rule by explicit formulas, no autograd (seed §7.2)
+        if fast is not None:
+            output, loss = fast(xb, yb)
+        elif cfg.backward == "manual":  # the chain rule by explicit formulas, no autograd (seed §7.2)
+            zero_grad()
             output, loss = manual_forward_backward(model, xb, yb, objective)
         else:
+            zero_grad()
             with autocast(device, cfg.amp):
                 output = model(xb)
                 loss = objective.loss(output, yb)
             (loss if weight == 1.0 else loss * weight).backward()
         if cfg.clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-        optimizer.step()
+        update()
         window.append((loss.detach(), output.detach(), yb))
         if len(window) >= check_every or step == steps - 1:
             window_loss, window_correct = _settle(window, objective, cfg, epoch, first_step=step - len(window) + 1)
