@@ -154,6 +154,40 @@ def _settle(
     return losses @ rows, (objective.predict(outputs) == labels).sum()
 
 
+def make_train_step(
+    model: nn.Module, optimizer: torch.optim.Optimizer, objective: Objective, cfg: TrainConfig,
+) -> Callable[[torch.Tensor, torch.Tensor, float], tuple[torch.Tensor, torch.Tensor]]:
+    """`step(x, y, weight) -> (output, loss)`: one optimiser step on a batch, gradients cleared,
+    computed, clipped and applied. `train` and the playground both train through it.
+
+    A plain ReLU MLP runs autograd's own kernels without the engine and overwrites every .grad
+    (fast_mlp.py); `--backward manual` uses the seed's explicit chain rule; any other model (and
+    DDP's wrapper) goes through autograd. `weight` scales the loss under DDP (distributed.py).
+    """
+    zero_grad, update = step_calls(optimizer)
+    fast = fast_step_for(model, objective, autograd=cfg.backward == "autograd", amp=cfg.amp)
+    device = next(model.parameters()).device
+
+    def step(xb: torch.Tensor, yb: torch.Tensor, weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        if fast is not None:
+            output, loss = fast(xb, yb)
+        elif cfg.backward == "manual":  # the chain rule by explicit formulas, no autograd (seed §7.2)
+            zero_grad()
+            output, loss = manual_forward_backward(model, xb, yb, objective)
+        else:
+            zero_grad()
+            with autocast(device, cfg.amp):
+                output = model(xb)
+                loss = objective.loss(output, yb)
+            (loss if weight == 1.0 else loss * weight).backward()
+        if cfg.clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+        update()
+        return output, loss
+
+    return step
+
+
 def train_epoch(
     model: nn.Module, optimizer: torch.optim.Optimizer, data: Splits, objective: Objective,
     cfg: TrainConfig, epoch: int, progress: Progress, *, augment: Any = None,
@@ -170,10 +204,7 @@ def train_epoch(
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     window: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (loss, output, labels) per step
-    zero_grad, update = step_calls(optimizer)
-    # A plain ReLU MLP runs autograd's own kernels without the engine and overwrites every .grad (fast_mlp.py);
-    # any other model (and DDP's wrapper) goes through autograd.
-    fast = fast_step_for(model, objective, autograd=cfg.backward == "autograd", amp=cfg.amp)
+    train_step = make_train_step(model, optimizer, objective, cfg)
     # Under DDP: this process's share of each global batch, weighted by its size (see distributed.py).
     batches = distributed.shard_batches(data.x_train, data.y_train, cfg.batch_size, seed=cfg.seed, epoch=epoch)
     for step, (xb, yb, weight) in enumerate(batches):
@@ -181,20 +212,7 @@ def train_epoch(
             group["lr"] = cfg.lr * lr_factor(cfg.schedule, epoch * steps + step, total, cfg.warmup)
         if augment is not None:
             xb = augment(xb)
-        if fast is not None:
-            output, loss = fast(xb, yb)
-        elif cfg.backward == "manual":  # the chain rule by explicit formulas, no autograd (seed §7.2)
-            zero_grad()
-            output, loss = manual_forward_backward(model, xb, yb, objective)
-        else:
-            zero_grad()
-            with autocast(device, cfg.amp):
-                output = model(xb)
-                loss = objective.loss(output, yb)
-            (loss if weight == 1.0 else loss * weight).backward()
-        if cfg.clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-        update()
+        output, loss = train_step(xb, yb, weight)
         window.append((loss.detach(), output.detach(), yb))
         if len(window) >= check_every or step == steps - 1:
             window_loss, window_correct = _settle(window, objective, cfg, epoch, first_step=step - len(window) + 1)

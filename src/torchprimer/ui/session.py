@@ -6,8 +6,9 @@ sees half an optimiser update. Frames (what the page draws) are built by the wor
 only when the page has said it is ready for one and at most every `frame_interval`
 seconds: the page is never sent more than it can draw.
 
-The training step is the one `torchprimer train` runs (same batching, optimiser, loss),
-cut into chunks of about 30 ms so that pause, frames and jobs are answered promptly.
+The training step is the one `torchprimer train` runs (`loop.make_train_step`, the same
+batching, optimiser and loss), cut into chunks of about 30 ms so that pause, frames and jobs
+are answered promptly.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import torch
 from torchprimer.data.batches import epoch_permutation
 from torchprimer.errors import UserError
 from torchprimer.models import objective_for
-from torchprimer.training.loop import evaluate, make_optimizer, predict_outputs
+from torchprimer.training.loop import evaluate, make_optimizer, make_train_step, predict_outputs
 from torchprimer.training.run import (
     TrainResult,
     build,
@@ -176,7 +177,7 @@ class Session:
         self.settings, self.cfg, self.splits, self.model = settings, cfg, splits, model
         self.objective = objective_for(model)
         self.optimizer = make_optimizer(model, cfg)
-        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.train_step = make_train_step(model, self.optimizer, self.objective, cfg)  # train's own step
         self.epoch = self.step_count = self.position = 0
         self.order = epoch_permutation(len(splits.y_train), cfg.seed, 0, "cpu")
         self.history: list[dict[str, float]] = []
@@ -197,12 +198,7 @@ class Session:
         n, bs = len(self.splits.y_train), self.cfg.batch_size
         rows = self.order[self.position : self.position + bs]
         xb, yb = self.splits.x_train.index_select(0, rows), self.splits.y_train.index_select(0, rows)
-        for p in self.params:
-            p.grad = None
-        output = self.model(xb)
-        loss = self.objective.loss(output, yb)
-        loss.backward()
-        self.optimizer.step()
+        output, loss = self.train_step(xb, yb)
         self._last_loss = loss.detach()
         self._epoch_loss += self._last_loss * len(yb)
         self._epoch_correct += (self.objective.predict(output.detach()) == yb).sum()
