@@ -732,19 +732,15 @@ def gradcheck(
     """
     import torch
 
-    from torchprimer import data as tpdata
     from torchprimer.autodiff import check
-    from torchprimer.models import ModelSpec, build_model, parse_hidden
 
     torch.manual_seed(seed)
     if module is not None:
         net, what = check.load_module(module), module
         check.require_parameters(net)  # before loading any data
-    splits = tpdata.prepare(tpdata.load(dataset), device="cpu")
-    x, y = splits.x_train[:batch], splits.y_train[:batch]
-    if module is None:
-        spec = ModelSpec(name=model, hidden=parse_hidden(hidden), activation=activation)
-        net = build_model(spec, splits.input_shape, splits.num_classes)
+        _, x, y = check.sample_batch(dataset, batch)
+    else:
+        net, x, y = check.sample_batch(dataset, batch, model, hidden=hidden, activation=activation)
         what = f"{model} (hidden {hidden}, {activation})" if model == "mlp" else model
     report = check.gradcheck(net, x, y, loss=loss, max_coords=entries)
     if as_json:
@@ -783,13 +779,10 @@ def graph(
     if model is None:
         loss, names = tpgraph.seed_example_graph()
     else:
-        from torchprimer import data as tpdata
-        from torchprimer.models import ModelSpec, build_model, parse_hidden
+        from torchprimer.autodiff.check import sample_batch
 
-        splits = tpdata.prepare(tpdata.load(dataset), device="cpu")
-        spec = ModelSpec(name=model, hidden=parse_hidden(hidden), activation=activation)
-        net = build_model(spec, splits.input_shape, splits.num_classes)
-        loss, names = tpgraph.model_graph(net, splits.x_train[:4], splits.y_train[:4])
+        net, x, y = sample_batch(dataset, 4, model, hidden=hidden, activation=activation)
+        loss, names = tpgraph.model_graph(net, x, y)
     walked = tpgraph.walk(loss, names)
     files = [str(p) for p in tpgraph.write_graph(walked, out)] if out is not None else []
     if as_json:

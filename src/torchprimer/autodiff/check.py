@@ -24,6 +24,22 @@ MANUAL_TOL = 1e-10
 FD_TOL = 1e-6
 
 
+def sample_batch(
+    dataset: str, rows: int, model: str | None = None, *, hidden: str = "32", activation: str = "relu",
+) -> tuple[nn.Module | None, Tensor, Tensor]:
+    """(model, x, y): the first `rows` normalised training samples of `dataset`, and the named model
+    built for its shape (None without a name). `gradcheck` and `graph` look at models this way."""
+    from torchprimer import data as tpdata
+    from torchprimer.models import ModelSpec, build_model, parse_hidden
+
+    splits = tpdata.prepare(tpdata.load(dataset), device="cpu")
+    net = None
+    if model is not None:
+        spec = ModelSpec(name=model, hidden=parse_hidden(hidden), activation=activation)
+        net = build_model(spec, splits.input_shape, splits.num_classes)
+    return net, splits.x_train[:rows], splits.y_train[:rows]
+
+
 @contextlib.contextmanager
 def one_cpu_thread() -> Iterator[None]:
     """Run tiny-tensor work on one CPU thread, then restore the thread count.
