@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -35,3 +37,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+# ----- the playground's tests (test_ui_api.py, test_ui_session.py) -------------------------------
+
+UI_SMALL: dict[str, object] = {"dataset": "moons", "n_samples": 200, "batch_size": 16, "hidden": [4, 3]}
+WAIT = 30.0  # seconds a condition may take on a busy machine; tests poll, never assert a duration
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> bool:
+    """Poll `condition` until it holds or `timeout` passes; whether it held."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.005)
+    return condition()

@@ -7,13 +7,12 @@ import contextlib
 import json
 import math
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_cli
+from conftest import UI_SMALL, run_cli, wait_until
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
@@ -23,18 +22,8 @@ from torchprimer.ui import server
 from torchprimer.ui.server import create_app
 from torchprimer.ui.settings import MAX_UNITS, PlaygroundConfig
 
-SMALL: dict[str, Any] = {"dataset": "moons", "n_samples": 200, "batch_size": 16, "hidden": [4, 3]}
 EVIL = "http://evil.example"
-WAIT = 30.0  # seconds a condition may take on a busy machine; tests poll, never assert a duration
 
-
-def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
 
 
 @pytest.fixture
@@ -52,7 +41,7 @@ def client(runs: Path) -> Iterator[TestClient]:
 
 
 def create(client: TestClient, **overrides: Any) -> str:
-    response = client.post("/api/sessions", json={**SMALL, **overrides})
+    response = client.post("/api/sessions", json={**UI_SMALL, **overrides})
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["epoch"] == body["step"] == 0 and not body["playing"] and body["message"] is None
@@ -129,7 +118,7 @@ def test_step_play_pause_reset(client: TestClient) -> None:
     assert reset.json()["epoch"] == reset.json()["step"] == 0 and not reset.json()["playing"]
     assert client.get(f"/api/sessions/{sid}/export").json()["filename"] == "torchprimer_moons.py"
 
-    changed = client.post(f"/api/sessions/{sid}/reset", json={**SMALL, "dataset": "circles", "hidden": [2]})
+    changed = client.post(f"/api/sessions/{sid}/reset", json={**UI_SMALL, "dataset": "circles", "hidden": [2]})
     assert changed.status_code == 200, changed.text
     assert changed.json()["epoch"] == 0 and changed.json()["id"] == sid
     export = client.get(f"/api/sessions/{sid}/export").json()
@@ -203,7 +192,7 @@ BAD_BODIES = [
 
 @pytest.mark.parametrize(("fields", "field"), BAD_BODIES)
 def test_bad_settings_are_4xx_naming_the_field(client: TestClient, fields: dict[str, Any], field: str) -> None:
-    message = error_of(client.post("/api/sessions", json={**SMALL, **fields}))
+    message = error_of(client.post("/api/sessions", json={**UI_SMALL, **fields}))
     assert field in message, message
     assert open_sessions(client) == 0
 
@@ -211,7 +200,7 @@ def test_bad_settings_are_4xx_naming_the_field(client: TestClient, fields: dict[
 def test_bad_reset_leaves_the_session_as_it_was(client: TestClient) -> None:
     sid = create(client)
     client.post(f"/api/sessions/{sid}/step")
-    assert "lr" in error_of(client.post(f"/api/sessions/{sid}/reset", json={**SMALL, "lr": 0}))
+    assert "lr" in error_of(client.post(f"/api/sessions/{sid}/reset", json={**UI_SMALL, "lr": 0}))
     assert counters(client, sid)["epoch"] == 1
 
 
@@ -241,7 +230,7 @@ def test_save_before_training_is_400(client: TestClient, runs: Path) -> None:
 def test_too_many_sessions_is_429(client: TestClient) -> None:
     ids = [create(client) for _ in range(server.MAX_SESSIONS)]
     try:
-        assert "close one" in error_of(client.post("/api/sessions", json=SMALL), 429)
+        assert "close one" in error_of(client.post("/api/sessions", json=UI_SMALL), 429)
         assert client.delete(f"/api/sessions/{ids.pop()}").status_code == 200
         ids.append(create(client))  # a closed tab frees its place
     finally:
@@ -252,7 +241,7 @@ def test_too_many_sessions_is_429(client: TestClient) -> None:
 
 def test_too_many_sessions_holds_for_simultaneous_creates(client: TestClient) -> None:
     sessions = client.app.state.sessions  # type: ignore[attr-defined]
-    settings = PlaygroundConfig(**SMALL)
+    settings = PlaygroundConfig(**UI_SMALL)
     start = threading.Barrier(2 * server.MAX_SESSIONS)
 
     def open_one() -> None:
@@ -274,20 +263,20 @@ def test_too_many_sessions_holds_for_simultaneous_creates(client: TestClient) ->
 
 
 def test_a_foreign_origin_is_refused(client: TestClient) -> None:
-    assert "cross-origin" in error_of(client.post("/api/sessions", json=SMALL, headers={"origin": EVIL}), 403)
+    assert "cross-origin" in error_of(client.post("/api/sessions", json=UI_SMALL, headers={"origin": EVIL}), 403)
     assert open_sessions(client) == 0
     sid = create(client)
     for path in ("/play", "/step", "/reset", "/save"):
         error_of(client.post(f"/api/sessions/{sid}{path}", headers={"origin": EVIL}), 403)
     error_of(client.delete(f"/api/sessions/{sid}", headers={"origin": EVIL}), 403)
     assert counters(client, sid)["epoch"] == 0 and not counters(client, sid)["playing"]
-    same = client.post("/api/sessions", json=SMALL, headers={"origin": "http://testserver"})
+    same = client.post("/api/sessions", json=UI_SMALL, headers={"origin": "http://testserver"})
     assert same.status_code == 201, same.text  # the page's own origin is fine
 
 
 def test_a_foreign_host_is_refused(client: TestClient) -> None:
     for method, path in [("GET", "/"), ("GET", "/api/options"), ("POST", "/api/sessions")]:
-        response = client.request(method, path, headers={"host": "evil.example"}, json=SMALL)
+        response = client.request(method, path, headers={"host": "evil.example"}, json=UI_SMALL)
         assert "Host" in error_of(response, 400), path
     assert open_sessions(client) == 0
 
@@ -313,7 +302,7 @@ def test_save_offers_no_way_to_choose_a_path(client: TestClient, runs: Path, tmp
         assert Path(response.json()["run_dir"]).parent == runs
     else:
         error_of(response)
-    refused = client.post("/api/sessions", json={**SMALL, "path": str(evil)})
+    refused = client.post("/api/sessions", json={**UI_SMALL, "path": str(evil)})
     assert "path" in error_of(refused)
     assert not evil.exists()
 
@@ -348,7 +337,7 @@ def test_reset_sends_the_data_again(client: TestClient) -> None:
     sid = create(client)
     with client.websocket_connect(f"/api/sessions/{sid}/live") as ws:
         assert "data" in ws.receive_json()
-        client.post(f"/api/sessions/{sid}/reset", json={**SMALL, "dataset": "digits", "hidden": [16]})
+        client.post(f"/api/sessions/{sid}/reset", json={**UI_SMALL, "dataset": "digits", "hidden": [16]})
         ws.send_json({"type": "ready"})
         frame = ws.receive_json()
         assert frame["data"]["dataset"] == "digits" and "confusion" in frame and "boundary" not in frame

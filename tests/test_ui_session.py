@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from conftest import UI_SMALL, WAIT, wait_until
 from pydantic import ValidationError
 from torch import nn
 
@@ -31,19 +32,6 @@ from torchprimer.ui import views
 from torchprimer.ui.script import render
 from torchprimer.ui.session import EVAL_ROWS, Session
 from torchprimer.ui.settings import MAX_LAYERS, MAX_UNITS, VAL_SHARE, PlaygroundConfig
-
-SMALL: dict[str, Any] = {"dataset": "moons", "n_samples": 200, "batch_size": 16, "hidden": [4, 3]}
-WAIT = 30.0  # seconds a condition may take on a busy machine; tests poll, never assert a duration
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> bool:
-    """Poll `condition` until it holds or `timeout` passes; whether it held."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.005)
-    return condition()
 
 
 def holds_for(condition: Callable[[], bool], seconds: float = 0.3) -> bool:
@@ -66,7 +54,7 @@ def make_session(tmp_path: Path) -> Iterator[Callable[..., Session]]:
     made: list[Session] = []
 
     def make(**overrides: Any) -> Session:
-        session = Session(PlaygroundConfig(**{**SMALL, **overrides}), tmp_path / "runs", frame_interval=0.0)
+        session = Session(PlaygroundConfig(**{**UI_SMALL, **overrides}), tmp_path / "runs", frame_interval=0.0)
         made.append(session)
         return session
 
@@ -162,7 +150,7 @@ def test_different_seeds_give_different_weights(make_session: Callable[..., Sess
 def test_reset_with_new_settings_changes_the_data(make_session: Callable[..., Session]) -> None:
     session = make_session()
     session.step()
-    counters = session.reset(PlaygroundConfig(**{**SMALL, "dataset": "blobs", "hidden": []}))
+    counters = session.reset(PlaygroundConfig(**{**UI_SMALL, "dataset": "blobs", "hidden": []}))
     assert counters["epoch"] == 0 and session.settings.dataset == "blobs"
     assert session.splits.num_classes == 3 and isinstance(session.model[-1], nn.Linear)
     assert session.step()["epoch"] == 1
@@ -221,7 +209,7 @@ def test_save_writes_a_run_folder_that_evaluate_reads(make_session: Callable[...
 
 
 def test_close_stops_the_worker(tmp_path: Path) -> None:
-    session = Session(PlaygroundConfig(**SMALL), tmp_path / "runs", frame_interval=0.0)
+    session = Session(PlaygroundConfig(**UI_SMALL), tmp_path / "runs", frame_interval=0.0)
     session.play()
     assert session._thread.is_alive()
     session.close()
