@@ -135,7 +135,8 @@ def test_spirals_train_pause_export_save(server: tuple[str, Path], page, tmp_pat
     assert boundary_after != boundary_before, "the decision-boundary image did not change while training"
     assert float(page.inner_text("#test-loss")) < start_loss
 
-    page.click("#play")  # pause
+    page.evaluate("document.activeElement.blur()")  # the page's own shortcut, not the focused button
+    page.keyboard.press("Space")  # pause, as the play button does
     page.wait_for_function("document.getElementById('play').dataset.state === 'paused'")
     paused_at = page.evaluate("window.__playground.step")
     page.click("#step")  # one epoch, then still paused

@@ -250,7 +250,10 @@ function drawCurve() {
   }
   ctx.fillStyle = "#777";
   ctx.font = "10px sans-serif";
+  ctx.textAlign = "left";
   ctx.fillText(top.toFixed(3), 2, 10);
+  ctx.textAlign = "right";
+  ctx.fillText(`step ${last.toLocaleString("en")}`, canvas.width - 3, canvas.height - 4);
 }
 
 function drawGradNorms(rows) {
@@ -481,6 +484,14 @@ function wire() {
   $("copy").onclick = copyCode;
   $("close-export").onclick = () => $("export-dialog").close();
   $("save").onclick = saveRun;
+  // Space plays and pauses, as in a video player; not while typing in a field or reading the code.
+  document.addEventListener("keydown", (event) => {
+    const typing = ["INPUT", "SELECT", "TEXTAREA", "BUTTON"].includes(event.target.tagName);
+    if (event.code === "Space" && !typing && !$("export-dialog").open) {
+      event.preventDefault();
+      $("play").click();
+    }
+  });
 }
 
 async function start() {
