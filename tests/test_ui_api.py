@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -348,3 +349,22 @@ def test_reset_sends_the_data_again(client: TestClient) -> None:
         frame = ws.receive_json()
         assert frame["epoch"] == 1 and "data" not in frame
         assert sum(map(sum, frame["confusion"])) == test_rows
+
+
+# ----- the command -----------------------------------------------------------------------------
+
+
+def test_ui_refuses_a_public_host_without_allow_remote() -> None:
+    proc = run_cli("ui", "--host", "0.0.0.0", "--no-browser")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("error:") and "--allow-remote" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_ui_says_when_its_port_is_taken() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        proc = run_cli("ui", "--port", str(taken.getsockname()[1]), "--no-browser")
+    assert proc.returncode == 2
+    assert "--port" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
