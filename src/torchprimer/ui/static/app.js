@@ -282,21 +282,33 @@ function drawConfusion(matrix) {
   const canvas = $("confusion");
   const ctx = canvas.getContext("2d");
   const k = matrix.length;
-  const cell = canvas.width / k;
+  const labels = k <= 12; // class names along both axes when they fit
+  const margin = labels ? 16 : 0;
+  const cell = (canvas.width - margin) / k;
   ctx.clearRect(0, 0, canvas.width, canvas.height);
-  ctx.font = `${Math.max(8, Math.min(14, cell / 3))}px sans-serif`;
   ctx.textAlign = "center";
   ctx.textBaseline = "middle";
+  if (labels) {
+    ctx.font = "10px sans-serif";
+    ctx.fillStyle = "#777";
+    state.data.classes.forEach((name, i) => {
+      const short = String(name).slice(0, 2);
+      ctx.fillText(short, margin + i * cell + cell / 2, margin / 2); // predicted, across the top
+      ctx.fillText(short, margin / 2, margin + i * cell + cell / 2); // true, down the side
+    });
+  }
+  ctx.font = `${Math.max(8, Math.min(14, cell / 3))}px sans-serif`;
   matrix.forEach((row, t) => {
     const total = Math.max(1, row.reduce((a, b) => a + b, 0));
     row.forEach((count, p) => {
       const a = count / total;
       const col = t === p ? COLORS[1] : COLORS[4];
+      const x = margin + p * cell, y = margin + t * cell;
       ctx.fillStyle = `rgba(${col.join(",")},${a.toFixed(3)})`;
-      ctx.fillRect(p * cell, t * cell, cell, cell);
-      if (k <= 12 && count) {
+      ctx.fillRect(x, y, cell, cell);
+      if (labels && count) {
         ctx.fillStyle = a > 0.5 ? "#fff" : "#222";
-        ctx.fillText(String(count), p * cell + cell / 2, t * cell + cell / 2);
+        ctx.fillText(String(count), x + cell / 2, y + cell / 2);
       }
     });
   });
