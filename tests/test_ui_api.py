@@ -7,6 +7,8 @@ import contextlib
 import json
 import math
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -368,3 +370,12 @@ def test_ui_says_when_its_port_is_taken() -> None:
         proc = run_cli("ui", "--port", str(taken.getsockname()[1]), "--no-browser")
     assert proc.returncode == 2
     assert "--port" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_ui_without_its_extra_says_how_to_install_it() -> None:
+    # As if fastapi were not installed: importing it fails, and `ui` must say what to install.
+    code = ("import sys; sys.modules['fastapi'] = None; from torchprimer.cli import main; "
+            "main(['ui', '--no-browser'])")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 2
+    assert "pip install 'torchprimer[ui]'" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
