@@ -98,10 +98,13 @@ def evaluate(
     """
     if distributed.world_size() > 1:
         return _evaluate_shared(model, x, y, objective, amp=amp)
-    outputs = predict_outputs(model, x, amp=amp)
-    loss = objective.loss(outputs, y)
+    return scores(predict_outputs(model, x, amp=amp), y, objective)
+
+
+def scores(outputs: torch.Tensor, y: torch.Tensor, objective: Objective) -> dict[str, float]:
+    """Mean loss and accuracy of outputs already computed, for callers that need the outputs too."""
     correct = (objective.predict(outputs) == y).sum()
-    return {"loss": float(loss), "accuracy": float(correct) / max(1, len(y))}
+    return {"loss": float(objective.loss(outputs, y)), "accuracy": float(correct) / max(1, len(y))}
 
 
 def _evaluate_shared(

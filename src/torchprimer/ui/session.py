@@ -28,7 +28,7 @@ import torch
 from torchprimer.data.batches import epoch_permutation
 from torchprimer.errors import UserError
 from torchprimer.models import objective_for
-from torchprimer.training.loop import evaluate, make_optimizer, make_train_step, predict_outputs
+from torchprimer.training.loop import evaluate, make_optimizer, make_train_step, predict_outputs, scores
 from torchprimer.training.run import (
     TrainResult,
     build,
@@ -186,7 +186,6 @@ class Session:
         self._epoch_loss = torch.zeros(())
         self._epoch_correct = torch.zeros((), dtype=torch.long)
         self._last_loss = torch.zeros(())
-        self.grad_norms: list[dict[str, Any]] = views.gradient_norms(model)
         self.message: str | None = None
         self.is_2d = tuple(splits.input_shape) == (2,)
         self.box = views.extent(self._raw(torch.cat([splits.x_train, splits.x_test]))) if self.is_2d else None
@@ -241,7 +240,6 @@ class Session:
 
     def _after_training(self, seconds: float) -> None:
         self.train_seconds += seconds
-        self.grad_norms = views.gradient_norms(self.model)
         loss = float(self._last_loss)
         if not math.isfinite(loss):
             self._playing.clear()
@@ -277,10 +275,11 @@ class Session:
         """Counters, losses on the training and test splits, and the pictures of this moment."""
         s = self.splits
         train = evaluate(self.model, s.x_train[:EVAL_ROWS], s.y_train[:EVAL_ROWS], self.objective)
-        test = evaluate(self.model, s.x_test[:EVAL_ROWS], s.y_test[:EVAL_ROWS], self.objective)
+        outputs = predict_outputs(self.model, s.x_test[:EVAL_ROWS])  # once, for the loss and the pictures
+        test = scores(outputs, s.y_test[:EVAL_ROWS], self.objective)
         frame: dict[str, Any] = {
             "type": "frame", **self.counters(), "data_version": self.data_version,
-            "train": train, "test": test, "grad_norms": self.grad_norms,
+            "train": train, "test": test, "grad_norms": views.gradient_norms(self.model),  # of the last step
             "point": [self.step_count, self.epoch + self.position / max(1, len(s.y_train)),
                       train["loss"], test["loss"]],
         }
@@ -291,7 +290,6 @@ class Session:
             assert self.box is not None
             frame["boundary"] = views.boundary(self.model, self.objective, self.box, s.mean, s.std)
         else:
-            outputs = predict_outputs(self.model, s.x_test[:EVAL_ROWS])
             predicted = self.objective.predict(outputs)
             probs = self.objective.probabilities(outputs[: views.STRIP])
             frame["confusion"] = views.confusion(s.y_test[:EVAL_ROWS], predicted, s.num_classes)
