@@ -97,6 +97,7 @@ def test_bench_reads_real_files_from_data_dir(private_tmp: Path) -> None:
         (["--target", "0.9", "--dataset", "cifar10"], "digits, mnist1d"),
         (["--dataset", "digits"], "--target"),
         (["--conv-images", "0", "--parts", "conv"], "--conv-images"),
+        (["--parts", "breakdown", "--device", "cuda"], "--device cpu"),
     ],
 )
 def test_bad_options_are_one_line_and_exit_2(
@@ -107,6 +108,31 @@ def test_bad_options_are_one_line_and_exit_2(
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and needle in err and "\n" not in err
+    assert leftovers(private_tmp / "tmp") == []
+
+
+def test_breakdown_builds_the_epoch_up_from_the_floor(private_tmp: Path) -> None:
+    threads = torch.get_num_threads()
+    report = run_bench(parts=("torchprimer", "floor", "breakdown"), **TINY)
+    assert leftovers(private_tmp / "tmp") == [] and torch.get_num_threads() == threads
+    section = report["breakdown"]
+    assert [row["stage"] for row in section["stages"]] == ["floor", "batches", "kernels", "adam", "loop"]
+    samples = report["torchprimer"]["samples"]
+    assert section["samples"] == samples and section["steps"] == -(-samples // 64)
+    assert samples % 64, "the tiny set should end in a shorter batch, which the batches stage must take"
+    first, *rest = section["stages"]
+    assert first["added_step_us"] is None and first["vs_floor"] == 1.0
+    for row in section["stages"]:
+        assert 0 < row["seconds_min"] <= row["seconds_median"]
+        assert row["step_us"] == pytest.approx(row["seconds_min"] / section["steps"] * 1e6)
+    steps = section["steps"]
+    for before, row in zip(section["stages"], rest, strict=False):
+        assert row["added_step_us"] == pytest.approx((row["seconds_min"] - before["seconds_min"]) / steps * 1e6)
+    assert report["floor"]["rounds_between_repeats"] == 1  # a floor round ran between torchprimer's repeats
+    text = render(report)
+    assert "where torchprimer's epoch goes" in text and "+ Adam's update" in text and "torchprimer / floor" in text
+    alone = render(run_bench(parts=("breakdown",), model="linear", **TINY))
+    assert "breakdown part(s) alone" in alone and "(floor)" in alone
     assert leftovers(private_tmp / "tmp") == []
 
 

@@ -9,8 +9,14 @@ Three measurements on the same MNIST-format files, model, optimiser and batch si
 - floor: the matrix multiplications one training step cannot avoid (forward and backward
   GEMMs of every linear layer) timed alone, scaled to an epoch's samples.
 
+Two more on request: `breakdown` builds torchprimer's CPU epoch up from the floor one piece at
+a time (each step's own batch, the other kernels, Adam, the loop), to show where the time
+beyond the floor goes; `conv` is the GPU section (a CIFAR-sized conv net, AMP, channels_last).
+
 Times are wall-clock; each part is repeated and the minimum and median are reported,
-because on a shared machine the minimum is the figure least disturbed by other work.
+because on a shared machine the minimum is the figure least disturbed by other work. A round
+of the floor also runs after each of torchprimer's repeats, so both are sampled over the same
+minutes rather than one after the other.
 With no --data-dir the files are MNIST-size IDX files written to a temporary folder
 (speed does not depend on pixel values) and removed afterwards.
 """
@@ -39,7 +45,8 @@ from torchprimer.errors import UserError
 SEED_MEAN, SEED_STD = (0.1307,), (0.3081,)  # the normalisation the seed's MNIST readers use
 MODELS = ("mlp", "linear")
 PARTS = ("seed", "torchprimer", "floor")
-ALL_PARTS = (*PARTS, "conv")  # conv: the GPU section, added by default on CUDA
+# conv: the GPU section, added by default on CUDA; breakdown: where torchprimer's CPU epoch goes beyond the floor
+ALL_PARTS = (*PARTS, "breakdown", "conv")
 IMAGE_SIDE = 28
 CLASSES = 10
 TIMED = (
@@ -225,8 +232,12 @@ class EpochTimer:
         pass
 
 
-def time_torchprimer(root: Path, opts: BenchOptions, log: Callable[[str], None]) -> dict[str, Any]:
-    """`torchprimer.train` with the seed's recipe, in memory (no run folder), once per repeat."""
+def time_torchprimer(
+    root: Path, opts: BenchOptions, log: Callable[[str], None], *,
+    after_repeat: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """`torchprimer.train` with the seed's recipe, in memory (no run folder), once per repeat;
+    `after_repeat(samples, threads)` runs after each (the bench times a round of the floor there)."""
     from torchprimer.training.run import train
 
     epochs: list[float] = []
@@ -248,6 +259,8 @@ def time_torchprimer(root: Path, opts: BenchOptions, log: Callable[[str], None])
         rest += timer.rest
         assert result.data is not None
         samples, accuracy, threads = len(result.data.y_train), float(result.test["accuracy"]), timer.threads
+        if after_repeat is not None:
+            after_repeat(samples, threads)
     return {"samples": samples, "epoch_seconds": epochs, "validation_seconds": rest,
             "setup_seconds": min(setups), "test_accuracy": accuracy, "threads": threads}
 
@@ -257,40 +270,53 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def floor_step_seconds(opts: BenchOptions, device: torch.device, steps: int, *, rounds: int = 5) -> float:
-    """The fastest time of one step's GEMMs at this batch size, over `rounds` runs of `steps`
-    steps (an epoch's worth, so the floor is timed over as long a stretch as an epoch is).
+GemmOperands = list[tuple[torch.Tensor, ...]]
 
-    Per linear layer: the forward x·Wᵀ, the weight gradient gᵀ·x and, except for the first
-    layer (its input needs no gradient), the input gradient g·W, in nn.Linear's layouts,
-    written into preallocated outputs. Bias adds, activations, the loss and the optimiser
-    are left out: this is the compute an epoch cannot avoid, not an achievable speed."""
-    widths = layer_sizes(opts)
+
+def gemm_operands(opts: BenchOptions, device: torch.device) -> GemmOperands:
+    """Per linear layer (input x, weight w, output gradient g, and buffers for the forward output,
+    the weight gradient and, except for the first layer, the input gradient), in nn.Linear's layouts."""
     b = opts.batch_size
     g = torch.Generator(device="cpu").manual_seed(0)
     work = []
-    for i, (fan_in, fan_out) in enumerate(itertools.pairwise(widths)):
+    for i, (fan_in, fan_out) in enumerate(itertools.pairwise(layer_sizes(opts))):
         x = torch.randn(b, fan_in, generator=g).to(device)
         w = torch.randn(fan_out, fan_in, generator=g).to(device)
         grad = torch.randn(b, fan_out, generator=g).to(device)
         y, dw, dx = torch.empty(b, fan_out, device=device), torch.empty_like(w), torch.empty_like(x)
         work.append((x, w, grad, y, dw, dx if i else None))
+    return work
 
-    def one_step() -> None:
-        for x, w, grad, y, dw, dx in work:
-            torch.mm(x, w.t(), out=y)
-            torch.mm(grad.t(), x, out=dw)
-            if dx is not None:
-                torch.mm(grad, w, out=dx)
 
+def gemm_step(work: GemmOperands, first_input: torch.Tensor | None = None) -> None:
+    """One step's matrix products: per layer the forward x·Wᵀ, the weight gradient gᵀ·x and, except
+    for the first layer (its input needs no gradient), the input gradient g·W, written into the
+    buffers. `first_input` replaces the first layer's x (a batch of real rows, possibly shorter)."""
+    for i, (x, w, grad, y, dw, dx) in enumerate(work):
+        if i == 0 and first_input is not None:
+            x, grad, y = first_input, grad[: len(first_input)], y[: len(first_input)]
+        torch.mm(x, w.t(), out=y)
+        torch.mm(grad.t(), x, out=dw)
+        if dx is not None:
+            torch.mm(grad, w, out=dx)
+
+
+def floor_step_seconds(opts: BenchOptions, device: torch.device, steps: int, *, rounds: int = 5) -> float:
+    """The fastest time of one step's GEMMs (`gemm_step`) at this batch size, over `rounds` runs of
+    `steps` steps (an epoch's worth, so the floor is timed over as long a stretch as an epoch is).
+
+    The same operands serve every step, so they stay in the cache. Bias adds, activations, the
+    loss and the optimiser are left out: this is the compute an epoch cannot avoid, not an
+    achievable speed."""
+    work = gemm_operands(opts, device)
     for _ in range(min(steps, 20)):
-        one_step()
+        gemm_step(work)
     _sync(device)
     best = math.inf
     for _ in range(rounds):
         started = time.perf_counter()
         for _ in range(steps):
-            one_step()
+            gemm_step(work)
         _sync(device)
         best = min(best, (time.perf_counter() - started) / steps)
     return best
@@ -320,26 +346,39 @@ def adam_step_seconds(opts: BenchOptions, device: torch.device, steps: int, *, r
     return best
 
 
-def time_floor(opts: BenchOptions, device: torch.device, samples: int, threads: int) -> dict[str, Any]:
-    """The floor at `threads` (what torchprimer trained with, used for the ratio) and, for
-    reference, at every core torch may use, over as many steps as `samples` make."""
-    steps = math.ceil(samples / opts.batch_size)
+@contextlib.contextmanager
+def thread_count(count: int) -> Iterator[None]:
+    """torch's intra-op threads set to `count` for a block, then put back."""
     saved = torch.get_num_threads()
-    out: dict[str, Any] = {"samples": samples}
+    torch.set_num_threads(count)
     try:
-        for key, count in (("", threads), ("_all_cores", os.cpu_count() or saved)):
-            if key and (device.type != "cpu" or count == threads):
-                continue
-            torch.set_num_threads(count)
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
+def time_floor(
+    opts: BenchOptions, device: torch.device, samples: int, threads: int, *, earlier: list[float] | None = None,
+) -> dict[str, Any]:
+    """The floor at `threads` (what torchprimer trained with, used for the ratio) and, for
+    reference, at every core torch may use, over as many steps as `samples` make. `earlier`:
+    per-step times of floor rounds already run between torchprimer's repeats, so that the
+    floor is sampled over the same minutes as torchprimer, not only after it; the fastest counts."""
+    steps = math.ceil(samples / opts.batch_size)
+    out: dict[str, Any] = {"samples": samples, "rounds_between_repeats": len(earlier or [])}
+    for key, count in (("", threads), ("_all_cores", os.cpu_count() or threads)):
+        if key and (device.type != "cpu" or count == threads):
+            continue
+        with thread_count(count):
             per_step = floor_step_seconds(opts, device, steps)
+            if not key:
+                per_step = min([per_step, *(earlier or [])])
             per_sample = per_step / opts.batch_size
             out.update({f"threads{key}": count, f"step_seconds{key}": per_step,
                         f"seconds_min{key}": per_sample * samples, f"samples_per_s{key}": 1 / per_sample})
             if not key:
                 adam = adam_step_seconds(opts, device, steps)
                 out.update({"adam_step_seconds": adam, "adam_seconds": adam * samples / opts.batch_size})
-    finally:
-        torch.set_num_threads(saved)
     return out
 
 
@@ -370,7 +409,9 @@ def run_bench(
     if device.type not in ("cpu", "cuda"):
         raise UserError(f"bench times cpu or cuda, not {device.type}; use --device cpu or --device cuda")
     if device.type == "cuda" and opts.parts == PARTS:
-        opts.parts = ALL_PARTS
+        opts.parts = (*PARTS, "conv")
+    if device.type != "cpu" and "breakdown" in opts.parts:
+        raise UserError("--parts breakdown times torchprimer's CPU step; use --device cpu, or leave breakdown out")
     saved_threads = torch.get_num_threads()
     if opts.threads is not None:
         torch.set_num_threads(opts.threads)
@@ -396,7 +437,14 @@ def _measure(opts: BenchOptions, device: torch.device, log: Callable[[str], None
         "timed": TIMED,
     }
     started = time.perf_counter()
-    with mnist_files(opts) if {"seed", "torchprimer"} & set(opts.parts) else contextlib.nullcontext() as root:
+    floor_rounds: list[float] = []  # floor rounds timed between torchprimer's repeats
+
+    def floor_round(samples: int, threads: int) -> None:
+        with thread_count(threads):
+            floor_rounds.append(floor_step_seconds(opts, device, math.ceil(samples / opts.batch_size), rounds=1))
+
+    needs_files = {"seed", "torchprimer", "breakdown"} & set(opts.parts)
+    with mnist_files(opts) if needs_files else contextlib.nullcontext() as root:
         if opts.data_dir is not None and root is not None:
             check_files(root)
         if "seed" in opts.parts:
@@ -404,17 +452,20 @@ def _measure(opts: BenchOptions, device: torch.device, log: Callable[[str], None
             report["seed"] = {**summarise(seed["samples"], seed["epoch_seconds"]), "threads": seed["threads"],
                               "setup_seconds": seed["setup_seconds"], "last_line": seed["last_line"]}
         if "torchprimer" in opts.parts:
-            tp = time_torchprimer(root, opts, log)
+            tp = time_torchprimer(root, opts, log, after_repeat=floor_round if "floor" in opts.parts else None)
             report["torchprimer"] = {
                 **summarise(tp["samples"], tp["epoch_seconds"]), "threads": tp["threads"],
                 "setup_seconds": tp["setup_seconds"], "validation_seconds_min": min(tp["validation_seconds"]),
                 "test_accuracy": tp["test_accuracy"],
             }
+        if "breakdown" in opts.parts:
+            report["breakdown"] = time_breakdown(root, opts, log)
     if "floor" in opts.parts:
         log("floor: the GEMMs alone")
         timed = report.get("torchprimer") or report.get("seed") or {}
         samples = timed.get("samples", round(opts.n_train * 0.9))
-        report["floor"] = time_floor(opts, device, samples, timed.get("threads") or torch.get_num_threads())
+        report["floor"] = time_floor(opts, device, samples, timed.get("threads") or torch.get_num_threads(),
+                                     earlier=floor_rounds)
     if "conv" in opts.parts:
         report["conv"] = conv_section(opts.conv_images, device=str(device), log=log)
     report["ratios"] = ratios(report)
@@ -451,9 +502,11 @@ def render(report: dict[str, Any]) -> str:
         f"{'':20}{'threads':>8}{'samples':>9}{'s/epoch min':>13}{'median':>9}{'samples/s':>11}",
     ]
     if not any(k in report for k in PARTS):
-        return "\n".join([f"torchprimer bench: the conv part alone; device {env['device']}, {env['cpu_count']} CPUs, "
-                          f"torch {env['torch']}", "", render_conv(report["conv"]),
-                          f"bench wall time {report['wall_seconds']:.1f} s"])
+        alone = [k for k in ("breakdown", "conv") if k in report]
+        sections = [render_breakdown(report[k]) if k == "breakdown" else render_conv(report[k]) for k in alone]
+        return "\n\n".join([f"torchprimer bench: the {' and '.join(alone)} part(s) alone; device {env['device']}, "
+                             f"{env['cpu_count']} CPUs, torch {env['torch']}", *sections,
+                             f"bench wall time {report['wall_seconds']:.1f} s"])
     names = {"seed": "seed (§6.2 loop)", "torchprimer": "torchprimer", "floor": "floor (GEMMs only)"}
     for key, label in names.items():
         part = report.get(key)
@@ -486,11 +539,118 @@ def render(report: dict[str, Any]) -> str:
                      f"pass {tp['validation_seconds_min']:.3f} s per epoch; test accuracy {tp['test_accuracy']:.4f}")
     lines.append("timed: seed = DataLoader + steps; torchprimer = training steps only; floor = GEMMs alone "
                  "(--json says more)")
+    if "breakdown" in report:
+        lines += ["", render_breakdown(report["breakdown"])]
     if "conv" in report:
         lines += ["", render_conv(report["conv"])]
     elif env["device"] == "cpu":
         lines.append("GPU section (conv net, AMP, channels_last): --device cuda; its figures need a CUDA GPU")
     lines.append(f"bench wall time {report['wall_seconds']:.1f} s")
+    return "\n".join(lines)
+
+
+# --- where the epoch goes (`torchprimer bench --parts breakdown`) ------------------------------------------------
+
+BREAKDOWN = (
+    ("floor", "matrix products alone, one batch reused (floor)"),
+    ("batches", "+ each step's own shuffled batch"),
+    ("kernels", "+ bias, ReLU, loss and their gradients"),
+    ("adam", "+ Adam's update"),
+    ("loop", "+ the loop = torchprimer's epoch"),
+)
+
+
+def time_breakdown(root: Path, opts: BenchOptions, log: Callable[[str], None]) -> dict[str, Any]:
+    """torchprimer's CPU epoch built up from the floor one piece at a time, to show where the time
+    beyond the floor goes. Five stages on the same data, model and batches:
+
+    floor: `gemm_step` on one reused batch; batches: the same products, the first layer on each
+    step's own batch gathered from the shuffled training split; kernels: the whole forward and
+    backward pass (`fast_mlp.ReluMLPStep`, what `train` runs for this model); adam: that plus
+    the optimiser's update; loop: `loop.train_epoch` itself (learning rate, metrics, checks).
+
+    Each stage runs one epoch per round and the stages alternate round by round, so all of them
+    meet the machine in the same state; the minimum over rounds is reported.
+    """
+    from torchprimer.data.batches import device_batches
+    from torchprimer.models import objective_for
+    from torchprimer.progress import Silent
+    from torchprimer.training import loop
+    from torchprimer.training.config import make_config
+    from torchprimer.training.fast_mlp import fast_step_for
+    from torchprimer.training.run import auto_threads, build
+
+    cfg = make_config(dataset="mnist", data_dir=str(root), model=opts.model, hidden=tuple(opts.hidden), epochs=1,
+                      batch_size=opts.batch_size, lr=1e-3, optimizer="adam", device=opts.device, seed=opts.seed)
+    device, splits, model = build(cfg)
+    objective = objective_for(model)
+    optimizer = loop.make_optimizer(model, cfg)
+    fast = fast_step_for(model, objective, autograd=True, amp=False)
+    if fast is None:  # check_options and run_bench leave only CPU MLPs, which the fast step covers
+        raise UserError("--parts breakdown times torchprimer's fast CPU step, which this model does not use")
+    _, update = loop.step_calls(optimizer)
+    x, y = splits.x_train, splits.y_train
+    steps = math.ceil(len(y) / opts.batch_size)
+    work = gemm_operands(opts, device)
+
+    def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return device_batches(x, y, opts.batch_size, seed=opts.seed, epoch=0)
+
+    def floor() -> None:
+        for _ in range(steps):
+            gemm_step(work)
+
+    def gathered() -> None:
+        for xb, _ in batches():
+            gemm_step(work, xb.flatten(1))
+
+    def kernels() -> None:
+        for xb, yb in batches():
+            fast(xb, yb)
+
+    def adam() -> None:
+        for xb, yb in batches():
+            fast(xb, yb)
+            update()
+
+    def whole() -> None:
+        loop.train_epoch(model, optimizer, splits, objective, cfg, 0, Silent())
+
+    stages = dict(zip([key for key, _ in BREAKDOWN], (floor, gathered, kernels, adam, whole), strict=True))
+    rounds = max(3, opts.repeats)
+    seconds: dict[str, list[float]] = {key: [] for key in stages}
+    with thread_count(auto_threads(model, device) or torch.get_num_threads()):
+        threads = torch.get_num_threads()
+        for run in stages.values():  # warm-up: first touches, allocator, thread pool
+            run()
+        for i in range(rounds):
+            log(f"breakdown: round {i + 1}/{rounds}")
+            for key, run in stages.items():
+                started = time.perf_counter()
+                run()
+                seconds[key].append(time.perf_counter() - started)
+    rows, previous = [], None
+    floor_min = min(seconds["floor"])
+    for key, label in BREAKDOWN:
+        best = min(seconds[key])
+        rows.append({"stage": key, "label": label, "seconds_min": best,
+                     "seconds_median": statistics.median(seconds[key]), "step_us": best / steps * 1e6,
+                     "added_step_us": None if previous is None else (best - previous) / steps * 1e6,
+                     "vs_floor": best / floor_min})
+        previous = best
+    return {"samples": len(y), "steps": steps, "batch_size": opts.batch_size, "threads": threads, "rounds": rounds,
+            "stages": rows}
+
+
+def render_breakdown(section: dict[str, Any]) -> str:
+    lines = [f"where torchprimer's epoch goes: batch {section['batch_size']}, {section['steps']} steps, "
+             f"{section['threads']} thread(s), min of {section['rounds']} alternating rounds",
+             f"{'':48}{'s/epoch':>9}{'us/step':>9}{'added':>8}{'x floor':>9}"]
+    for row in section["stages"]:
+        added = "" if row["added_step_us"] is None else f"{row['added_step_us']:+.0f}"
+        lines.append(f"{row['label']:48}{row['seconds_min']:9.3f}{row['step_us']:9.0f}{added:>8}{row['vs_floor']:9.2f}")
+    lines.append("each line adds one piece to the one above it; an 'added' within a few percent of the step "
+                 "is inside this machine's noise")
     return "\n".join(lines)
 
 

@@ -805,6 +805,8 @@ BENCH_EPILOG = """Examples:
 
     torchprimer bench --parts torchprimer,floor --epochs 3
 
+    torchprimer bench --batch-size 512 --parts torchprimer,floor,breakdown   # where the epoch goes beyond the floor
+
     torchprimer bench --target 0.97 --dataset digits    # time to 97% test accuracy, default vs fast recipe
 
     torchprimer bench --target 0.55 --dataset mnist1d --json
@@ -824,8 +826,9 @@ def bench(
     data_dir: Annotated[Path | None, typer.Option(help="Folder holding MNIST/raw/ with real IDX files.")] = None,
     samples: Annotated[int, typer.Option(help="Training images to generate when there is no --data-dir.")] = 60_000,
     threads: Annotated[int | None, typer.Option(help="Intra-op threads for every part. [default: torch's]")] = None,
-    parts: Annotated[str, typer.Option(help="Which of seed,torchprimer,floor,conv to time (conv: the GPU section, "
-                                         "added by default on cuda).")] = "seed,torchprimer,floor",
+    parts: Annotated[str, typer.Option(help="Which of seed,torchprimer,floor,breakdown,conv to time (breakdown: "
+                                         "torchprimer's CPU epoch built up from the floor piece by piece; conv: "
+                                         "the GPU section, added by default on cuda).")] = "seed,torchprimer,floor",
     target: Annotated[float | None, typer.Option(help="Time to this test accuracy instead, e.g. 0.97: default vs "
                                                  "fast recipe on --dataset, over --repeats seeds.")] = None,
     dataset: Annotated[str | None, typer.Option(help="digits or mnist1d, with --target. [default: digits]")] = None,
