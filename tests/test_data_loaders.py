@@ -240,3 +240,20 @@ def test_every_registered_set_trains_an_mlp(tmp_path):
         loss = torch.nn.functional.cross_entropy(model(splits.x_train[:16]), splits.y_train[:16])
         loss.backward()
         assert torch.isfinite(loss), name
+
+
+def test_own_test_flag_says_which_sets_bring_their_own_test_split(tmp_path):
+    """Source.own_test (the playground greys out its training-share slider by it) matches what loading gives."""
+    from torchprimer.data.mnist import FAMILIES
+
+    for family in FAMILIES.values():
+        synthetic.write_mnist(tmp_path / "d", folder=family.folder, n_train=40, n_test=10)
+    synthetic.write_cifar10(tmp_path / "d", n_train=20, n_test=10)
+    checked = []
+    for name, source in tpdata.sources().items():
+        if source.takes_path:
+            continue
+        ds = tpdata.load(name, options(tmp_path, data_dir=tmp_path / "d", n_samples=100))
+        assert source.own_test == (ds.x_test is not None), name
+        checked.append(name)
+    assert {"digits", "mnist1d", "mnist", "cifar10", "moons"} <= set(checked)

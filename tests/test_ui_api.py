@@ -92,6 +92,9 @@ def test_options_list_datasets_activations_and_defaults(client: TestClient) -> N
     assert {*toy.TOYS, "digits"} <= set(options["datasets"])
     assert all(options["datasets"][name]["toy"] for name in toy.TOYS)
     assert not options["datasets"]["digits"]["toy"]
+    # the page disables the training-share slider for sets that test on their own split
+    assert options["datasets"]["mnist1d"]["own_test"] and not options["datasets"]["digits"]["own_test"]
+    assert not any(options["datasets"][name]["own_test"] for name in toy.TOYS)
     assert list(options["datasets"])[: len(toy.TOYS)] == list(toy.TOYS)  # the toy sets come first
     assert {"tanh", "relu", "sigmoid"} <= set(options["activations"])
     assert options["optimizers"] == ["sgd", "adam", "adamw"]

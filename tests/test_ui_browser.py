@@ -192,6 +192,11 @@ def test_image_set_shows_confusion_and_predictions(server: tuple[str, Path], pag
     assert captions.count() == 12
     assert all(text.strip() for text in captions.all_inner_texts())  # "7 93%": predicted class, confidence
     assert float(page.inner_text("#test-accuracy")) > 0.2  # one epoch of the tiny 4-2 net: above chance (0.1)
+    assert page.is_enabled("#train-share")  # digits is split by the page's training share
+    page.select_option("#dataset", "mnist1d")  # MNIST-1D tests on its own 1,000 samples: no share to choose
+    page.wait_for_function("window.__playground.dataset === 'mnist1d'")
+    assert page.is_disabled("#train-share") and "own test split" in page.inner_text("#split-hint")
+    page.wait_for_function("document.querySelector('#sizes').textContent.includes('1000 test')")
 
 
 def test_two_tabs_train_independently_and_a_closed_tab_stops(server: tuple[str, Path], page) -> None:

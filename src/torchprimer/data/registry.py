@@ -70,6 +70,7 @@ class Source:
     available: Callable[[LoadOptions], bool] = lambda options: True
     takes_path: bool = False  # registered as "name:PATH"
     size: str = ""  # how many samples of what shape, for `data list`
+    own_test: bool = False  # ships its own test split; validation then comes out of the training part
 
 
 def sources() -> dict[str, Source]:
@@ -80,12 +81,12 @@ def sources() -> dict[str, Source]:
         Source("digits", digits.load, "scikit-learn's bundled 8x8 handwritten digits",
                size="1,797 x 1x8x8, 10 classes"),
         Source("mnist1d", mnist1d.load, "MNIST-1D, generated offline by the mnist1d package (seed 42)",
-               size="5,000 x 1x40 (4,000/1,000), 10 classes"),
+               size="5,000 x 1x40 (4,000/1,000), 10 classes", own_test=True),
         *(Source(name, mnist.loader(name), mnist.describe(name), available=mnist.availability(name),
-                 size="70,000 x 1x28x28 (60,000/10,000), 10 classes")
+                 size="70,000 x 1x28x28 (60,000/10,000), 10 classes", own_test=True)
           for name in mnist.FAMILIES),
         Source("cifar10", cifar.load, "CIFAR-10: python batches in DIR/cifar-10-batches-py/, read by torchvision",
-               available=cifar.available, size="60,000 x 3x32x32 (50,000/10,000), 10 classes"),
+               available=cifar.available, size="60,000 x 3x32x32 (50,000/10,000), 10 classes", own_test=True),
         Source("imagefolder", imagefolder.load, "a folder with one sub-folder of images per class (PNG, JPEG, ...)",
                takes_path=True, size="any; resized to --image-size"),
         Source("npz", npz.load, "a NumPy .npz with arrays x and y (optional x_test, y_test, classes)",

@@ -32,7 +32,7 @@ def datasets() -> dict[str, dict[str, object]]:
         if source.takes_path or not source.available(options):
             continue
         found[name] = {"toy": name in toy.TOYS, "description": source.description, "size": source.size,
-                       "noise": toy.TOYS[name][0] if name in toy.TOYS else None}
+                       "noise": toy.TOYS[name][0] if name in toy.TOYS else None, "own_test": source.own_test}
     return dict(sorted(found.items(), key=lambda item: not item[1]["toy"]))
 
 
@@ -47,7 +47,8 @@ class PlaygroundConfig(BaseModel):
     dataset: str = "circles"
     noise: float | None = Field(None, ge=0.0, le=3.0, description="toy sets only; None = the set's default")
     n_samples: int = Field(600, ge=50, le=MAX_SAMPLES, description="toy sets only")
-    train_share: float = Field(0.5, ge=0.1, le=0.8, description="share of the points trained on")
+    train_share: float = Field(0.5, ge=0.1, le=0.8, description="share of the points trained on; sets with their "
+                               "own test split ignore it")
     hidden: list[Units] = Field(default_factory=lambda: [4, 2], max_length=MAX_LAYERS)
     activation: str = "tanh"
     optimizer: Literal["sgd", "adam", "adamw"] = "adam"

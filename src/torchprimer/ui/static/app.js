@@ -73,6 +73,11 @@ function showSettings(s) {
   $("noise-value").textContent = Number(noise).toFixed(2);
   $("dataset-description").textContent = `${info.description} (${info.size})`;
   for (const el of document.querySelectorAll(".toy-only")) el.hidden = !isToy(s.dataset);
+  // A set with its own test split (MNIST-1D, MNIST, CIFAR-10) tests on that split, so there is no share to set.
+  $("train-share").disabled = Boolean(info.own_test);
+  $("split-hint").textContent = info.own_test
+    ? "This set has its own test split; 10% of its training part is kept for validation."
+    : "10% is kept for validation; the rest is the test set.";
   renderLayers();
 }
 
