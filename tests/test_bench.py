@@ -171,7 +171,9 @@ def test_time_to_accuracy_from_the_cli_json(capsys: pytest.CaptureFixture[str]) 
 
 
 def test_conv_section_runs_on_the_cpu_at_a_tiny_size(private_tmp: Path) -> None:
+    benchmark = torch.backends.cudnn.benchmark
     section = conv_section(64, device="cpu", batch_size=32)
+    assert torch.backends.cudnn.benchmark == benchmark  # the conv bench puts cuDNN's autotuning flag back
     (row,) = section["variants"]
     assert row["images"] == 64 and not row["amp"] and row["images_per_s"] > 0
     assert "GPU" in section["note"] and "need a CUDA GPU" in render_conv(section)

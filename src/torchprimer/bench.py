@@ -850,14 +850,21 @@ def conv_images_per_second(n_images: int = 50_000, *, device: str = "cuda", amp:
         scaler.update()
 
     starts = range(0, n_images, batch_size)
-    for lo in list(starts)[:3]:
-        step(lo)
-    _sync(dev)
-    started = time.perf_counter()
-    for lo in starts:
-        step(lo)
-    _sync(dev)
-    seconds = time.perf_counter() - started
+    # cuDNN picks each convolution's fastest algorithm for these shapes during the warm-up steps (per
+    # memory format and dtype, so every variant gets its own best); put back afterwards.
+    saved_benchmark = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = dev.type == "cuda"
+    try:
+        for lo in list(starts)[:3]:
+            step(lo)
+        _sync(dev)
+        started = time.perf_counter()
+        for lo in starts:
+            step(lo)
+        _sync(dev)
+        seconds = time.perf_counter() - started
+    finally:
+        torch.backends.cudnn.benchmark = saved_benchmark
     return {"amp": amp, "amp_dtype": str(dtype).removeprefix("torch.") if amp else None,
             "channels_last": channels_last, "images": n_images, "batch_size": batch_size,
             "seconds": seconds, "images_per_s": n_images / seconds}
