@@ -412,13 +412,8 @@ def run_bench(
         opts.parts = (*PARTS, "conv")
     if device.type != "cpu" and "breakdown" in opts.parts:
         raise UserError("--parts breakdown times torchprimer's CPU step; use --device cpu, or leave breakdown out")
-    saved_threads = torch.get_num_threads()
-    if opts.threads is not None:
-        torch.set_num_threads(opts.threads)
-    try:
+    with thread_count(opts.threads) if opts.threads is not None else contextlib.nullcontext():
         return _measure(opts, device, log or (lambda line: None))
-    finally:
-        torch.set_num_threads(saved_threads)
 
 
 def _measure(opts: BenchOptions, device: torch.device, log: Callable[[str], None]) -> dict[str, Any]:
@@ -508,19 +503,21 @@ def render(report: dict[str, Any]) -> str:
                              f"{env['cpu_count']} CPUs, torch {env['torch']}", *sections,
                              f"bench wall time {report['wall_seconds']:.1f} s"])
     names = {"seed": "seed (§6.2 loop)", "torchprimer": "torchprimer", "floor": "floor (GEMMs only)"}
+
+    def row(label: str, threads: int, samples: int, seconds: float, median: float | None = None) -> str:
+        shown = f"{median:9.3f}" if median is not None else f"{'-':>9}"
+        return f"{label:20}{threads:>8}{samples:>9,}{seconds:13.3f}{shown}{samples / seconds:11,.0f}"
+
     for key, label in names.items():
         part = report.get(key)
         if part is None:
             continue
-        median = f"{part['seconds_median']:9.3f}" if "seconds_median" in part else f"{'-':>9}"
-        lines.append(f"{label:20}{part['threads']:>8}{part['samples']:>9,}{part['seconds_min']:13.3f}{median}"
-                     f"{part['samples_per_s']:11,.0f}")
+        lines.append(row(label, part["threads"], part["samples"], part["seconds_min"], part.get("seconds_median")))
         if "adam_seconds" in part:
-            lines.append(f"{'  Adam update alone':20}{part['threads']:>8}{part['samples']:>9,}"
-                         f"{part['adam_seconds']:13.3f}{'-':>9}{part['samples'] / part['adam_seconds']:11,.0f}")
+            lines.append(row("  Adam update alone", part["threads"], part["samples"], part["adam_seconds"]))
         if "threads_all_cores" in part:
-            lines.append(f"{'  at all cores':20}{part['threads_all_cores']:>8}{part['samples']:>9,}"
-                         f"{part['seconds_min_all_cores']:13.3f}{'-':>9}{part['samples_per_s_all_cores']:11,.0f}")
+            lines.append(row("  at all cores", part["threads_all_cores"], part["samples"],
+                             part["seconds_min_all_cores"]))
     r = report["ratios"]
     lines.append("")
     if "torchprimer_vs_seed_speedup" in r:
