@@ -18,14 +18,14 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from torchprimer.data.batches import epoch_permutation
+from torchprimer.data.batches import device_batches
 from torchprimer.errors import UserError
 from torchprimer.models import objective_for
 from torchprimer.training.loop import evaluate, make_optimizer, make_train_step, predict_outputs, scores
@@ -179,7 +179,7 @@ class Session:
         self.optimizer = make_optimizer(model, cfg)
         self.train_step = make_train_step(model, self.optimizer, self.objective, cfg)  # train's own step
         self.epoch = self.step_count = self.position = 0
-        self.order = epoch_permutation(len(splits.y_train), cfg.seed, 0, "cpu")
+        self.batches = self._epoch_batches()
         self.history: list[dict[str, float]] = []
         self.train_seconds = 0.0
         self._epoch_started = time.perf_counter()
@@ -193,10 +193,14 @@ class Session:
         self.dirty = True
         return self.counters()
 
+    def _epoch_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """This epoch's batches, the ones `torchprimer train` would take (same order, same gathers)."""
+        s = self.splits
+        return device_batches(s.x_train, s.y_train, self.cfg.batch_size, seed=self.cfg.seed, epoch=self.epoch)
+
     def _train_step(self) -> None:
         n, bs = len(self.splits.y_train), self.cfg.batch_size
-        rows = self.order[self.position : self.position + bs]
-        xb, yb = self.splits.x_train.index_select(0, rows), self.splits.y_train.index_select(0, rows)
+        xb, yb = next(self.batches)
         output, loss = self.train_step(xb, yb)
         self._last_loss = loss.detach()
         self._epoch_loss += self._last_loss * len(yb)
@@ -207,7 +211,7 @@ class Session:
             self._end_epoch()
 
     def _end_epoch(self) -> None:
-        """One metrics.csv row, as `torchprimer train` writes it, and the next epoch's order."""
+        """One metrics.csv row, as `torchprimer train` writes it, and the next epoch's batches."""
         n = len(self.splits.y_train)
         val = evaluate(self.model, self.splits.x_val, self.splits.y_val, self.objective)
         now = time.perf_counter()
@@ -221,7 +225,7 @@ class Session:
         self._epoch_loss.zero_()
         self._epoch_correct.zero_()
         self.position = 0
-        self.order = epoch_permutation(n, self.cfg.seed, self.epoch, "cpu")
+        self.batches = self._epoch_batches()
 
     def _train_for(self, seconds: float) -> None:
         started = time.perf_counter()
