@@ -25,7 +25,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 def trained(tmp_path_factory: pytest.TempPathFactory) -> torchprimer.TrainResult:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TORCHPRIMER_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-        return torchprimer.train(dataset="digits", epochs=2, out=tmp_path_factory.mktemp("runs"), progress="none")
+        return torchprimer.train(dataset="digits", epochs=2, device="cpu", out=tmp_path_factory.mktemp("runs"),
+                                 progress="none")
 
 
 def copy_run(trained: torchprimer.TrainResult, tmp_path: Path) -> Path:

@@ -24,7 +24,8 @@ from torchprimer.runfolder import load_run
 def trained(tmp_path_factory: pytest.TempPathFactory) -> torchprimer.TrainResult:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TORCHPRIMER_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-        return torchprimer.train(dataset="digits", epochs=2, out=tmp_path_factory.mktemp("runs"), progress="none")
+        return torchprimer.train(dataset="digits", epochs=2, device="cpu", out=tmp_path_factory.mktemp("runs"),
+                                 progress="none")
 
 
 def reference(trained: torchprimer.TrainResult) -> tuple[torch.Tensor, torch.Tensor]:

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 from conftest import UI_SMALL, run_cli, wait_until
+
+pytest.importorskip("fastapi")  # the optional [ui] extra; `make test` installs it
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
