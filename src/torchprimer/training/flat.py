@@ -35,7 +35,7 @@ class FlatAdam(torch.optim.Adam):
     `self.flat_grads`, so gradients are zeroed in place (`zero_grad`) rather than set to
     None: every parameter must receive a gradient every step (true of torchprimer's models;
     torch's Adam would skip a parameter without one). The parameters must share one device
-    and one floating dtype; the loop uses it on the CPU only (`can_flatten`). Not for DDP,
+    and one floating dtype, on the CPU or a CUDA device (`can_flatten`). Not for DDP,
     whose gradient buckets own `.grad`.
     """
 
@@ -108,11 +108,12 @@ class FlatAdam(torch.optim.Adam):
 
 
 def can_flatten(params: list[nn.Parameter]) -> bool:
-    """All on the CPU (where it was measured; no GPU was at hand to test CUDA's fused kernel on one
-    flat buffer), one floating dtype, no parameter sharing storage already."""
+    """All on the CPU or all on one CUDA device (where each step is a launch of the same fused kernel
+    instead of torch's Python around it; tests/test_gpu.py checks it against torch's Adam there), one
+    floating dtype, no parameter sharing storage already."""
     if not params:
         return False
     first = params[0]
     storages = {p.untyped_storage().data_ptr() for p in params}
-    return (first.device.type == "cpu" and first.is_floating_point() and len(storages) == len(params)
+    return (first.device.type in ("cpu", "cuda") and first.is_floating_point() and len(storages) == len(params)
             and all(p.device == first.device and p.dtype == first.dtype for p in params))
