@@ -97,7 +97,9 @@ def test_bench_reads_real_files_from_data_dir(private_tmp: Path) -> None:
         (["--target", "0.9", "--dataset", "cifar10"], "digits, mnist1d"),
         (["--dataset", "digits"], "--target"),
         (["--conv-images", "0", "--parts", "conv"], "--conv-images"),
+        (["--conv-batch", "0", "--parts", "conv"], "--conv-batch"),
         (["--parts", "breakdown", "--device", "cuda"], "--device cpu"),
+        (["--parts", "eager", "--device", "cpu"], "--device cuda"),
     ],
 )
 def test_bad_options_are_one_line_and_exit_2(
@@ -179,8 +181,9 @@ def test_conv_section_runs_on_the_cpu_at_a_tiny_size(private_tmp: Path) -> None:
     assert "GPU" in section["note"] and "need a CUDA GPU" in render_conv(section)
     with pytest.raises(UserError):
         conv_images_per_second(8, device="cpu", amp=True)
-    report = run_bench(parts=("conv",), conv_images=32, repeats=1)
-    assert report["conv"]["variants"][0]["images"] == 32 and "seed" not in report
+    report = run_bench(parts=("conv",), conv_images=32, conv_batch=16, repeats=1)
+    (row,) = report["conv"]["variants"]
+    assert row["images"] == 32 and row["batch_size"] == 16 and "seed" not in report
     assert "conv net" in render(report)
     assert leftovers(private_tmp / "tmp") == []
     if not torch.cuda.is_available():

@@ -33,7 +33,9 @@ BAD = [
     (["--epochs", "0"], "--epochs"),
     (["--lr", "-1"], "--lr"),
     (["--batch-size", "0"], "--batch-size"),
-    (["--device", "cuda"], "cuda"),
+    (["--device", "cuda:99"], "cuda"),  # no such device, with a GPU or without
+    (["--cuda-graph", "--device", "cpu"], "--cuda-graph"),
+    (["--cuda-graph", "--compile"], "--cuda-graph"),
     (["--no-such-option"], "No such option"),
     (["--hidden", "12,,3"], "--hidden"),
     (["--model", "neuron"], "two classes"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
@@ -29,3 +31,45 @@ def test_cuda_cnn_with_augmentation_and_resume(tmp_path) -> None:
     first = torchprimer.train(device="cuda", model="cnn", augment=True, epochs=1, out=tmp_path, progress="none")
     resumed = torchprimer.train(resume=first.run_dir, epochs=2, progress="none")
     assert [r["epoch"] for r in resumed.history] == [1, 2]
+
+
+def _losses(result: torchprimer.TrainResult) -> list[float]:
+    return [r[k] for r in result.history for k in ("train_loss", "val_loss")]
+
+
+@pytest.mark.parametrize("options", [
+    {},  # the seed's recipe; digits' 1,437 training rows leave a smaller last batch, which runs eagerly
+    {"schedule": "onecycle", "lr": 0.1, "clip": 1.0, "batchnorm": True, "optimizer": "sgd"},
+])
+def test_cuda_graph_trains_as_the_eager_step_does(options: dict[str, object]) -> None:
+    common = {"device": "cuda", "epochs": 3, "save": False, "progress": "none", **options}
+    eager = torchprimer.train(cuda_graph=False, **common)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        graphed = torchprimer.train(**common)  # the default on CUDA
+    torch.testing.assert_close(_losses(graphed), _losses(eager), rtol=1e-4, atol=1e-5)
+    for a, b in zip(graphed.model.parameters(), eager.model.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    assert graphed.test["accuracy"] > 0.8
+    # no step's autograd graph outlives it (else torch warns that gradients cross streams)
+    assert not [w for w in caught if "AccumulateGrad" in str(w.message)]
+
+
+def test_cuda_graph_with_dropout_amp_and_a_cnn_learns_and_resumes(tmp_path) -> None:
+    mlp = torchprimer.train(device="cuda", cuda_graph=True, dropout=0.2, amp=True, epochs=3, save=False,
+                            progress="none")
+    assert mlp.test["accuracy"] > 0.8
+    first = torchprimer.train(device="cuda", cuda_graph=True, model="cnn", augment=True, epochs=1, out=tmp_path,
+                              progress="none")
+    resumed = torchprimer.train(resume=first.run_dir, epochs=2, progress="none")
+    assert resumed.config.cuda_graph and [r["epoch"] for r in resumed.history] == [1, 2]
+
+
+def test_bench_on_cuda_times_the_graph_and_the_eager_step_and_the_conv_net() -> None:
+    from torchprimer.bench import render, run_bench
+
+    report = run_bench(device="cuda", n_train=600, n_test=100, repeats=1, conv_images=512)
+    assert report["torchprimer_eager"]["samples"] == report["torchprimer"]["samples"] > 0
+    assert report["ratios"]["torchprimer_vs_eager_speedup"] > 0
+    assert len(report["conv"]["variants"]) == 4
+    assert "--no-cuda-graph" in render(report) and "cuda" in report["environment"]["device"]

@@ -9,9 +9,12 @@ Three measurements on the same MNIST-format files, model, optimiser and batch si
 - floor: the matrix multiplications one training step cannot avoid (forward and backward
   GEMMs of every linear layer) timed alone, scaled to an epoch's samples.
 
-Two more on request: `breakdown` builds torchprimer's CPU epoch up from the floor one piece at
+On CUDA two more by default: `eager` is torchprimer with `--no-cuda-graph` (each step launched
+kernel by kernel, where torchprimer's default replays its forward and backward as one CUDA graph)
+and `conv` is the GPU section (a CIFAR-sized conv net, AMP,
+channels_last). On the CPU, `breakdown` builds torchprimer's CPU epoch up from the floor one piece at
 a time (each step's own batch, the other kernels, Adam, the loop), to show where the time
-beyond the floor goes; `conv` is the GPU section (a CIFAR-sized conv net, AMP, channels_last).
+beyond the floor goes.
 
 Times are wall-clock; each part is repeated and the minimum and median are reported,
 because on a shared machine the minimum is the figure least disturbed by other work. A round
@@ -45,8 +48,10 @@ from torchprimer.errors import UserError
 SEED_MEAN, SEED_STD = (0.1307,), (0.3081,)  # the normalisation the seed's MNIST readers use
 MODELS = ("mlp", "linear")
 PARTS = ("seed", "torchprimer", "floor")
-# conv: the GPU section, added by default on CUDA; breakdown: where torchprimer's CPU epoch goes beyond the floor
-ALL_PARTS = (*PARTS, "breakdown", "conv")
+# eager: torchprimer with --no-cuda-graph and conv: the GPU section, both added by default on CUDA;
+# breakdown: where torchprimer's CPU epoch goes beyond the floor
+ALL_PARTS = (*PARTS, "eager", "breakdown", "conv")
+CUDA_PARTS = (*PARTS, "eager", "conv")
 IMAGE_SIDE = 28
 CLASSES = 10
 TIMED = (
@@ -76,6 +81,7 @@ class BenchOptions:
     parts: tuple[str, ...] = PARTS
     seed: int = 0
     conv_images: int = 50_000
+    conv_batch: int = 256
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -96,8 +102,8 @@ def check_options(opts: BenchOptions) -> None:
     unknown = [p for p in opts.parts if p not in ALL_PARTS]
     if unknown or not opts.parts:
         raise UserError(f"unknown bench part(s) {unknown or '(none)'}; choose from {', '.join(ALL_PARTS)}")
-    if opts.conv_images < 1:
-        raise UserError(f"--conv-images {opts.conv_images} must be at least 1")
+    if opts.conv_images < 1 or opts.conv_batch < 1:
+        raise UserError(f"--conv-images {opts.conv_images} and --conv-batch {opts.conv_batch} must be at least 1")
     if opts.data_dir is not None:
         raw = Path(opts.data_dir).expanduser() / "MNIST" / "raw"
         needed = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
@@ -234,10 +240,12 @@ class EpochTimer:
 
 def time_torchprimer(
     root: Path, opts: BenchOptions, log: Callable[[str], None], *,
-    after_repeat: Callable[[int, int], None] | None = None,
+    after_repeat: Callable[[int, int], None] | None = None, cuda_graph: bool | None = None,
 ) -> dict[str, Any]:
     """`torchprimer.train` with the seed's recipe, in memory (no run folder), once per repeat;
-    `after_repeat(samples, threads)` runs after each (the bench times a round of the floor there)."""
+    `after_repeat(samples, threads)` runs after each (the bench times a round of the floor there).
+    `cuda_graph` is train's option of that name (None: its default)."""
+    name = "torchprimer --no-cuda-graph" if cuda_graph is False else "torchprimer"
     from torchprimer.training.run import train
 
     epochs: list[float] = []
@@ -245,13 +253,13 @@ def time_torchprimer(
     setups: list[float] = []
     samples, accuracy, threads = 0, 0.0, 0
     for repeat in range(opts.repeats):
-        log(f"torchprimer: repeat {repeat + 1}/{opts.repeats}")
+        log(f"{name}: repeat {repeat + 1}/{opts.repeats}")
         timer = EpochTimer()
         started = time.perf_counter()
         result = train(
             dataset="mnist", data_dir=str(root), model=opts.model, hidden=tuple(opts.hidden), epochs=opts.epochs,
             batch_size=opts.batch_size, lr=1e-3, optimizer="adam", device=opts.device, seed=opts.seed + repeat,
-            save=False, progress=timer,
+            cuda_graph=cuda_graph, save=False, progress=timer,
         )
         total = time.perf_counter() - started
         setups.append(total - sum(timer.train) - sum(timer.rest))
@@ -409,9 +417,12 @@ def run_bench(
     if device.type not in ("cpu", "cuda"):
         raise UserError(f"bench times cpu or cuda, not {device.type}; use --device cpu or --device cuda")
     if device.type == "cuda" and opts.parts == PARTS:
-        opts.parts = (*PARTS, "conv")
+        opts.parts = CUDA_PARTS
     if device.type != "cpu" and "breakdown" in opts.parts:
         raise UserError("--parts breakdown times torchprimer's CPU step; use --device cpu, or leave breakdown out")
+    if device.type != "cuda" and "eager" in opts.parts:
+        raise UserError("--parts eager times training on CUDA with --no-cuda-graph; use --device cuda, "
+                        "or leave eager out")
     with thread_count(opts.threads) if opts.threads is not None else contextlib.nullcontext():
         return _measure(opts, device, log or (lambda line: None))
 
@@ -438,7 +449,7 @@ def _measure(opts: BenchOptions, device: torch.device, log: Callable[[str], None
         with thread_count(threads):
             floor_rounds.append(floor_step_seconds(opts, device, math.ceil(samples / opts.batch_size), rounds=1))
 
-    needs_files = {"seed", "torchprimer", "breakdown"} & set(opts.parts)
+    needs_files = {"seed", "torchprimer", "eager", "breakdown"} & set(opts.parts)
     with mnist_files(opts) if needs_files else contextlib.nullcontext() as root:
         if opts.data_dir is not None and root is not None:
             check_files(root)
@@ -446,9 +457,12 @@ def _measure(opts: BenchOptions, device: torch.device, log: Callable[[str], None
             seed = time_seed(root, opts, device, log)
             report["seed"] = {**summarise(seed["samples"], seed["epoch_seconds"]), "threads": seed["threads"],
                               "setup_seconds": seed["setup_seconds"], "last_line": seed["last_line"]}
-        if "torchprimer" in opts.parts:
-            tp = time_torchprimer(root, opts, log, after_repeat=floor_round if "floor" in opts.parts else None)
-            report["torchprimer"] = {
+        for part, key in (("torchprimer", "torchprimer"), ("eager", "torchprimer_eager")):
+            if part not in opts.parts:
+                continue
+            tp = time_torchprimer(root, opts, log, after_repeat=floor_round if "floor" in opts.parts else None,
+                                  cuda_graph=False if part == "eager" else None)
+            report[key] = {
                 **summarise(tp["samples"], tp["epoch_seconds"]), "threads": tp["threads"],
                 "setup_seconds": tp["setup_seconds"], "validation_seconds_min": min(tp["validation_seconds"]),
                 "test_accuracy": tp["test_accuracy"],
@@ -457,12 +471,12 @@ def _measure(opts: BenchOptions, device: torch.device, log: Callable[[str], None
             report["breakdown"] = time_breakdown(root, opts, log)
     if "floor" in opts.parts:
         log("floor: the GEMMs alone")
-        timed = report.get("torchprimer") or report.get("seed") or {}
+        timed = report.get("torchprimer") or report.get("torchprimer_eager") or report.get("seed") or {}
         samples = timed.get("samples", round(opts.n_train * 0.9))
         report["floor"] = time_floor(opts, device, samples, timed.get("threads") or torch.get_num_threads(),
                                      earlier=floor_rounds)
     if "conv" in opts.parts:
-        report["conv"] = conv_section(opts.conv_images, device=str(device), log=log)
+        report["conv"] = conv_section(opts.conv_images, device=str(device), batch_size=opts.conv_batch, log=log)
     report["ratios"] = ratios(report)
     report["wall_seconds"] = time.perf_counter() - started
     return report
@@ -483,6 +497,13 @@ def ratios(report: dict[str, Any]) -> dict[str, float]:
             out["torchprimer_vs_floor_and_adam_time"] = 1 / (per_sample * tp["samples_per_s"])
     if seed and floor:
         out["seed_vs_floor_time"] = floor["samples_per_s"] / seed["samples_per_s"]
+    eager = report.get("torchprimer_eager")
+    if eager and tp:
+        out["torchprimer_vs_eager_speedup"] = tp["samples_per_s"] / eager["samples_per_s"]
+    if eager and seed:
+        out["eager_vs_seed_speedup"] = eager["samples_per_s"] / seed["samples_per_s"]
+    if eager and floor:
+        out["eager_vs_floor_time"] = floor["samples_per_s"] / eager["samples_per_s"]
     return out
 
 
@@ -496,13 +517,14 @@ def render(report: dict[str, Any]) -> str:
         "",
         f"{'':20}{'threads':>8}{'samples':>9}{'s/epoch min':>13}{'median':>9}{'samples/s':>11}",
     ]
-    if not any(k in report for k in PARTS):
+    if not any(k in report for k in (*PARTS, "torchprimer_eager")):
         alone = [k for k in ("breakdown", "conv") if k in report]
         sections = [render_breakdown(report[k]) if k == "breakdown" else render_conv(report[k]) for k in alone]
         return "\n\n".join([f"torchprimer bench: the {' and '.join(alone)} part(s) alone; device {env['device']}, "
                              f"{env['cpu_count']} CPUs, torch {env['torch']}", *sections,
                              f"bench wall time {report['wall_seconds']:.1f} s"])
-    names = {"seed": "seed (§6.2 loop)", "torchprimer": "torchprimer", "floor": "floor (GEMMs only)"}
+    names = {"seed": "seed (§6.2 loop)", "torchprimer": "torchprimer", "torchprimer_eager": "  --no-cuda-graph",
+             "floor": "floor (GEMMs only)"}
 
     def row(label: str, threads: int, samples: int, seconds: float, median: float | None = None) -> str:
         shown = f"{median:9.3f}" if median is not None else f"{'-':>9}"
@@ -530,6 +552,11 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"torchprimer / (floor + Adam update): {r['torchprimer_vs_floor_and_adam_time']:.2f}x")
     if "seed_vs_floor_time" in r:
         lines.append(f"seed / floor:        {r['seed_vs_floor_time']:.1f}x the floor's time per sample")
+    for key, label in (("torchprimer_vs_eager_speedup", "torchprimer / --no-cuda-graph: {:.2f}x the samples/s"),
+                       ("eager_vs_seed_speedup", "--no-cuda-graph / seed:  {:.1f}x the samples per second"),
+                       ("eager_vs_floor_time", "--no-cuda-graph / floor: {:.2f}x the floor's time per sample")):
+        if key in r:
+            lines.append(label.format(r[key]))
     tp = report.get("torchprimer")
     if tp:
         lines.append(f"not in s/epoch: torchprimer's data loading {tp['setup_seconds']:.2f} s per run, its validation "
@@ -847,12 +874,13 @@ def conv_images_per_second(n_images: int = 50_000, *, device: str = "cuda", amp:
         scaler.update()
 
     starts = range(0, n_images, batch_size)
-    # cuDNN picks each convolution's fastest algorithm for these shapes during the warm-up steps (per
-    # memory format and dtype, so every variant gets its own best); put back afterwards.
+    # cuDNN picks each convolution's fastest algorithm for each new shape (per memory format and dtype,
+    # so every variant gets its own best) during the warm-up steps: the full batches' and the smaller
+    # last one's, whose search would otherwise land inside the timed epoch. Put back afterwards.
     saved_benchmark = torch.backends.cudnn.benchmark
     torch.backends.cudnn.benchmark = dev.type == "cuda"
     try:
-        for lo in list(starts)[:3]:
+        for lo in sorted({*starts[:3], starts[-1]}):
             step(lo)
         _sync(dev)
         started = time.perf_counter()

@@ -93,6 +93,9 @@ def train(
     deterministic: Annotated[bool | None, typer.Option("--deterministic", help="Deterministic kernels only.")] = None,
     amp: Annotated[bool | None, typer.Option("--amp", help="Mixed precision (bfloat16/float16) on CUDA.")] = None,
     compile: Annotated[bool | None, typer.Option("--compile", help="torch.compile the model (CUDA only).")] = None,
+    cuda_graph: Annotated[bool | None, typer.Option(
+        "--cuda-graph/--no-cuda-graph", help="Replay the forward/backward step as a recorded CUDA graph. "
+        "[default: on for CUDA, without --compile or --nproc]")] = None,
     augment: Annotated[bool | None, typer.Option("--augment", help="Batched random crop/flip on images.")] = None,
     val_fraction: Annotated[float | None, typer.Option(help="Share of data for validation. [default: 0.1]")] = None,
     test_fraction: Annotated[
@@ -134,7 +137,7 @@ def train(
         "batchnorm": batchnorm, "optimizer": optimizer, "momentum": momentum, "nesterov": nesterov,
         "weight_decay": weight_decay, "schedule": schedule, "warmup": warmup, "clip": clip,
         "label_smoothing": label_smoothing, "early_stopping": early_stopping, "deterministic": deterministic,
-        "amp": amp, "compile": compile, "augment": augment, "val_fraction": val_fraction,
+        "amp": amp, "compile": compile, "cuda_graph": cuda_graph, "augment": augment, "val_fraction": val_fraction,
         "test_fraction": test_fraction, "data_dir": data_dir, "download": download, "data_seed": data_seed,
         "image_size": image_size, "noise": noise, "n_samples": n_samples, "backward": backward,
     }
@@ -811,7 +814,9 @@ BENCH_EPILOG = """Examples:
 
     torchprimer bench --target 0.55 --dataset mnist1d --json
 
-    torchprimer bench --device cuda           # adds the conv net with and without AMP and channels_last
+    torchprimer bench --device cuda           # adds --no-cuda-graph and the conv net (AMP, channels_last)
+
+    torchprimer bench --device cuda --parts conv --conv-batch 1024
 """
 
 
@@ -826,14 +831,16 @@ def bench(
     data_dir: Annotated[Path | None, typer.Option(help="Folder holding MNIST/raw/ with real IDX files.")] = None,
     samples: Annotated[int, typer.Option(help="Training images to generate when there is no --data-dir.")] = 60_000,
     threads: Annotated[int | None, typer.Option(help="Intra-op threads for every part. [default: torch's]")] = None,
-    parts: Annotated[str, typer.Option(help="Which of seed,torchprimer,floor,breakdown,conv to time (breakdown: "
-                                         "torchprimer's CPU epoch built up from the floor piece by piece; conv: "
-                                         "the GPU section, added by default on cuda).")] = "seed,torchprimer,floor",
+    parts: Annotated[str, typer.Option(help="Which of seed,torchprimer,floor,eager,breakdown,conv to time (eager: "
+                                         "torchprimer with --no-cuda-graph; breakdown: torchprimer's CPU epoch built "
+                                         "up from the floor piece by piece; conv: the GPU section; eager and conv "
+                                         "are added by default on cuda).")] = "seed,torchprimer,floor",
     target: Annotated[float | None, typer.Option(help="Time to this test accuracy instead, e.g. 0.97: default vs "
                                                  "fast recipe on --dataset, over --repeats seeds.")] = None,
     dataset: Annotated[str | None, typer.Option(help="digits or mnist1d, with --target. [default: digits]")] = None,
     max_epochs: Annotated[int, typer.Option(help="With --target: the most epochs any recipe runs.")] = 30,
     conv_images: Annotated[int, typer.Option(help="Synthetic 3x32x32 images for the conv part.")] = 50_000,
+    conv_batch: Annotated[int, typer.Option(help="Images per step for the conv part.")] = 256,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Time the seed's §6.2 loop, torchprimer's training and the compute floor, in one process.
@@ -863,7 +870,7 @@ def bench(
     opts = BenchOptions(
         batch_size=batch_size, epochs=epochs, repeats=repeats, model=model, hidden=parse_hidden(hidden),
         device=device, data_dir=str(data_dir) if data_dir is not None else None, n_train=samples,
-        n_test=max(1, samples // 6), threads=threads, conv_images=conv_images,
+        n_test=max(1, samples // 6), threads=threads, conv_images=conv_images, conv_batch=conv_batch,
         parts=tuple(p.strip() for p in parts.split(",") if p.strip()),
     )
     report = run_bench(opts, log=None if as_json else lambda line: print(line, file=sys.stderr, flush=True))

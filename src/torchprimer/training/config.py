@@ -48,6 +48,7 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = False
     compile: bool = False
+    cuda_graph: bool | None = None  # replay the step as a CUDA graph; None: on CUDA wherever it applies
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     augment: bool = False
@@ -137,6 +138,12 @@ def validate(cfg: TrainConfig) -> None:
             "--backward manual has formulas for Flatten, Linear and activation layers only: use --model mlp "
             "or linear without --dropout, --batchnorm or --amp, or keep --backward autograd"
         )
+    if cfg.cuda_graph:  # asked for explicitly
+        if cfg.compile or cfg.backward == "manual":
+            raise UserError("--cuda-graph records the autograd step as it is; leave out --compile, --backward manual")
+        if resolve_device(cfg.device).type != "cuda":
+            raise UserError("--cuda-graph replays the training step on a CUDA GPU; use --device cuda on a machine "
+                            "with one, or leave --cuda-graph out")
 
 
 def resolve_device(name: str) -> torch.device:

@@ -28,6 +28,7 @@ from torchprimer.progress import Progress
 from torchprimer.training import checkpoint as ckpt
 from torchprimer.training import distributed
 from torchprimer.training.config import TrainConfig
+from torchprimer.training.cuda_graph import ReplayedStep
 from torchprimer.training.fast_mlp import fast_step_for
 from torchprimer.training.flat import FlatAdam, can_flatten
 from torchprimer.training.schedules import lr_factor
@@ -63,14 +64,24 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **kernel)
 
 
-def step_calls(optimizer: torch.optim.Optimizer) -> tuple[Callable[[], Any], Callable[[], Any]]:
+def step_calls(
+    optimizer: torch.optim.Optimizer, *, in_place: bool = False,
+) -> tuple[Callable[[], Any], Callable[[], Any]]:
     """(clear the gradients, update the parameters) for the training loop, without the per-call
     hooks of torch's zero_grad and step (~20 µs a step each, `torchprimer bench`): FlatAdam zeroes
     its one gradient buffer in place and runs its one kernel; other optimisers' gradients are set
-    to None, as zero_grad(set_to_none=True) does, and their step() runs."""
+    to None, as zero_grad(set_to_none=True) does, and their step() runs. `in_place` zeroes every
+    gradient in place instead (a CUDA graph writes into the same `.grad` tensors every replay)."""
     if isinstance(optimizer, FlatAdam):
         return optimizer.flat_grads.zero_, optimizer.update
     params = [p for group in optimizer.param_groups for p in group["params"]]
+    if in_place:
+        grads = []
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            grads.append(p.grad)
+        return lambda: torch._foreach_zero_(grads), optimizer.step
 
     def set_to_none() -> None:
         for p in params:
@@ -79,12 +90,13 @@ def step_calls(optimizer: torch.optim.Optimizer) -> tuple[Callable[[], Any], Cal
     return set_to_none, optimizer.step
 
 
-def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[Any]:
-    """bfloat16 autocast on CUDA where supported (no loss scaling needed), else float16."""
+def autocast(device: torch.device, enabled: bool, *, cache: bool = True) -> contextlib.AbstractContextManager[Any]:
+    """bfloat16 autocast on CUDA where supported (no loss scaling needed), else float16. `cache`
+    keeps each weight's low-precision copy for the step; a CUDA graph must be recorded without it."""
     if not enabled or device.type != "cuda":
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast("cuda", dtype=dtype)
+    return torch.autocast("cuda", dtype=dtype, cache_enabled=cache)
 
 
 def evaluate(
@@ -163,15 +175,18 @@ def make_train_step(
     """`step(x, y, weight) -> (output, loss)`: one optimiser step on a batch, gradients cleared,
     computed, clipped and applied. `train` and the playground both train through it.
 
-    A plain ReLU MLP runs autograd's own kernels without the engine and overwrites every .grad
-    (fast_mlp.py); `--backward manual` uses the seed's explicit chain rule; any other model (and
-    DDP's wrapper) goes through autograd. `weight` scales the loss under DDP (distributed.py).
+    A plain ReLU MLP on the CPU runs autograd's own kernels without the engine and overwrites
+    every .grad (fast_mlp.py); `--backward manual` uses the seed's explicit chain rule; any other
+    model (and DDP's wrapper) goes through autograd. On CUDA all of that but the update is
+    recorded once as a CUDA graph and replayed (cuda_graph.py; `--no-cuda-graph` turns it off).
+    `weight` scales the loss under DDP (distributed.py).
     """
-    zero_grad, update = step_calls(optimizer)
-    fast = fast_step_for(model, objective, autograd=cfg.backward == "autograd", amp=cfg.amp)
     device = next(model.parameters()).device
+    graphed = uses_cuda_graph(cfg, device)
+    zero_grad, update = step_calls(optimizer, in_place=graphed)
+    fast = fast_step_for(model, objective, autograd=cfg.backward == "autograd", amp=cfg.amp)
 
-    def step(xb: torch.Tensor, yb: torch.Tensor, weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_backward(xb: torch.Tensor, yb: torch.Tensor, weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
         if fast is not None:
             output, loss = fast(xb, yb)
         elif cfg.backward == "manual":  # the chain rule by explicit formulas, no autograd (seed §7.2)
@@ -179,23 +194,41 @@ def make_train_step(
             output, loss = manual_forward_backward(model, xb, yb, objective)
         else:
             zero_grad()
-            with autocast(device, cfg.amp):
+            with autocast(device, cfg.amp, cache=not graphed):
                 output = model(xb)
                 loss = objective.loss(output, yb)
             (loss if weight == 1.0 else loss * weight).backward()
         if cfg.clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+        return output, loss
+
+    compute = ReplayedStep(forward_backward) if graphed else forward_backward
+
+    def step(xb: torch.Tensor, yb: torch.Tensor, weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        output, loss = compute(xb, yb, weight)
         update()
         return output, loss
 
     return step
 
 
+def uses_cuda_graph(cfg: TrainConfig, device: torch.device) -> bool:
+    """`--cuda-graph` as asked; by default on for a model on CUDA trained by autograd in one process
+    without torch.compile: there the step is launch-bound, and replaying it was 4.0-5.7x faster at
+    batch 64 and 2.1-3.5x at batch 512 on two H100s (`torchprimer bench --device cuda`, docs/performance.md)."""
+    if cfg.cuda_graph is not None:
+        return cfg.cuda_graph
+    return (device.type == "cuda" and cfg.backward == "autograd" and not cfg.compile
+            and distributed.world_size() == 1)
+
+
 def train_epoch(
     model: nn.Module, optimizer: torch.optim.Optimizer, data: Splits, objective: Objective,
     cfg: TrainConfig, epoch: int, progress: Progress, *, augment: Any = None,
+    train_step: Callable[[torch.Tensor, torch.Tensor, float], tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> dict[str, float]:
-    """One pass over the training split; returns the epoch-mean loss and accuracy."""
+    """One pass over the training split; returns the epoch-mean loss and accuracy. `fit` passes
+    the `train_step` it made once, so a recorded CUDA graph serves every epoch."""
     model.train()
     device = data.x_train.device
     steps = num_batches(len(data.y_train), cfg.batch_size)
@@ -207,7 +240,7 @@ def train_epoch(
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     window: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (loss, output, labels) per step
-    train_step = make_train_step(model, optimizer, objective, cfg)
+    train_step = train_step or make_train_step(model, optimizer, objective, cfg)
     # Under DDP: this process's share of each global batch, weighted by its size (see distributed.py).
     batches = distributed.shard_batches(data.x_train, data.y_train, cfg.batch_size, seed=cfg.seed, epoch=epoch)
     for step, (xb, yb, weight) in enumerate(batches):
@@ -265,6 +298,7 @@ def fit(
     # Several processes (torchrun): train a DDP replica; evaluate and checkpoint the plain model,
     # so checkpoints are the same whatever the number of processes.
     trained = distributed.wrap(model)
+    train_step = make_train_step(trained, optimizer, objective, cfg)
     steps = num_batches(len(data.y_train), cfg.batch_size)
     progress.start(cfg.epochs, steps, start_epoch)
     stopped_early = False
@@ -272,7 +306,8 @@ def fit(
         started = time.perf_counter()
         distributed.seed_epoch(cfg.seed, epoch)
         record: dict[str, float] = {"epoch": epoch + 1}
-        record.update(train_epoch(trained, optimizer, data, objective, cfg, epoch, progress, augment=augment))
+        record.update(train_epoch(trained, optimizer, data, objective, cfg, epoch, progress, augment=augment,
+                                  train_step=train_step))
         val = evaluate(model, data.x_val, data.y_val, objective, amp=cfg.amp)
         record.update(val_loss=val["loss"], val_acc=val["accuracy"])
         record["lr"] = optimizer.param_groups[0]["lr"]

@@ -291,6 +291,8 @@ def _train(
     else:
         cfg = make_config(**options)
     distributed.setup(cfg)  # joins the process group when torchrun started several processes
+    if cfg.cuda_graph and distributed.world_size() > 1:
+        raise UserError("--cuda-graph records one process's step; leave it out with --nproc or torchrun")
     with distributed.local_rank_zero_first(cfg.download):  # one download per machine, not per process
         device, splits, model = build(cfg)
     distributed.check_batch_size(len(splits.y_train), cfg.batch_size)
