@@ -11,10 +11,9 @@ Three measurements on the same MNIST-format files, model, optimiser and batch si
 
 On CUDA two more by default: `eager` is torchprimer with `--no-cuda-graph` (each step launched
 kernel by kernel, where torchprimer's default replays its forward and backward as one CUDA graph)
-and `conv` is the GPU section (a CIFAR-sized conv net, AMP,
-channels_last). On the CPU, `breakdown` builds torchprimer's CPU epoch up from the floor one piece at
-a time (each step's own batch, the other kernels, Adam, the loop), to show where the time
-beyond the floor goes.
+and `conv` is the GPU section (a CIFAR-sized conv net, AMP, channels_last). On the CPU,
+`breakdown` builds torchprimer's CPU epoch up from the floor one piece at a time (each step's own
+batch, the other kernels, Adam, the loop), to show where the time beyond the floor goes.
 
 Times are wall-clock; each part is repeated and the minimum and median are reported,
 because on a shared machine the minimum is the figure least disturbed by other work. A round
@@ -245,9 +244,9 @@ def time_torchprimer(
     """`torchprimer.train` with the seed's recipe, in memory (no run folder), once per repeat;
     `after_repeat(samples, threads)` runs after each (the bench times a round of the floor there).
     `cuda_graph` is train's option of that name (None: its default)."""
-    name = "torchprimer --no-cuda-graph" if cuda_graph is False else "torchprimer"
     from torchprimer.training.run import train
 
+    name = "torchprimer --no-cuda-graph" if cuda_graph is False else "torchprimer"
     epochs: list[float] = []
     rest: list[float] = []
     setups: list[float] = []

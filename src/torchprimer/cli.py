@@ -59,6 +59,8 @@ TRAIN_EPILOG = """Examples:
 
     torchprimer train --resume runs/20261126-101500-digits-mlp --epochs 20
 
+    torchprimer train --device cuda --no-cuda-graph    # launch each kernel itself (CUDA graphs are the default)
+
     torchprimer train --nproc 2                        # data-parallel (DDP), 2 processes
 
     torchrun --nproc_per_node=2 -m torchprimer train   # the same, started by torchrun
@@ -95,7 +97,7 @@ def train(
     compile: Annotated[bool | None, typer.Option("--compile", help="torch.compile the model (CUDA only).")] = None,
     cuda_graph: Annotated[bool | None, typer.Option(
         "--cuda-graph/--no-cuda-graph", help="Replay the forward/backward step as a recorded CUDA graph. "
-        "[default: on for CUDA, without --compile or --nproc]")] = None,
+        "[default: on for CUDA, unless --compile, --backward manual or --nproc]")] = None,
     augment: Annotated[bool | None, typer.Option("--augment", help="Batched random crop/flip on images.")] = None,
     val_fraction: Annotated[float | None, typer.Option(help="Share of data for validation. [default: 0.1]")] = None,
     test_fraction: Annotated[

@@ -109,7 +109,7 @@ class FlatAdam(torch.optim.Adam):
 
 def can_flatten(params: list[nn.Parameter]) -> bool:
     """All on the CPU or all on one CUDA device (where each step is a launch of the same fused kernel
-    instead of torch's Python around it; tests/test_gpu.py checks it against torch's Adam there), one
+    instead of torch's Python around it; tests/test_flat_adam.py checks it against torch's Adam there), one
     floating dtype, no parameter sharing storage already."""
     if not params:
         return False
