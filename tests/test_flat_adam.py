@@ -114,3 +114,30 @@ def test_zero_grad_keeps_the_gradient_views() -> None:
     flat.zero_grad(set_to_none=True)
     assert all(p.grad is not None and not p.grad.any() for p in model.parameters())
     assert not flat.flat_grads.any()
+
+
+def test_gradients_replaced_by_model_zero_grad_still_train() -> None:
+    """`model.zero_grad(set_to_none=True)` (not the optimiser's) drops the `.grad` views, so the next
+    backward writes new tensors: FlatAdam takes those gradients, as torch's Adam does, and later
+    steps use the views again (`activations --train` once trained on zeros through this)."""
+    ours, theirs = _model(), _model()
+    flat = FlatAdam(ours.parameters(), lr=0.01)
+    torch_adam = torch.optim.Adam(theirs.parameters(), lr=0.01, fused=True)
+    x, y = torch.randn(8, 20), torch.randint(0, 5, (8,))
+    for model in (ours, theirs):
+        model.zero_grad(set_to_none=True)
+        nn.functional.cross_entropy(model(x), y).backward()  # a gradient only looked at, as at init
+    assert all(p.grad is not g for p, g in zip(ours.parameters(), flat.grad_views, strict=True))
+    _train(theirs, torch_adam, 5)
+    _train(ours, flat, 5)
+    for a, b in zip(ours.parameters(), theirs.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert all(p.grad is g for p, g in zip(ours.parameters(), flat.grad_views, strict=True))
+    ours.zero_grad(set_to_none=True)
+    nn.functional.cross_entropy(ours(x), y).backward()
+    before = [p.detach().clone() for p in ours.parameters()]
+    flat.step()  # a replaced gradient straight into step: copied in, then used
+    assert all(not torch.equal(a, b) for a, b in zip(ours.parameters(), before, strict=True))
+    ours.zero_grad(set_to_none=True)
+    with pytest.raises(RuntimeError, match="parameter 0 has no gradient"):
+        flat.step()

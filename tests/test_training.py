@@ -94,6 +94,12 @@ def test_each_model_trains_on_digits(model: str) -> None:
     assert result.test["accuracy"] > 0.2
 
 
+def test_cnn_reads_a_tables_rows_as_one_channel_signals() -> None:
+    # flat (N, F) data once reached Conv1d unreshaped and crashed; now each row is a (1, F) signal
+    result = torchprimer.train(dataset="moons", model="cnn", epochs=5, save=False, progress="none")
+    assert result.test["accuracy"] > 0.6  # two classes: chance is 0.5
+
+
 def test_neuron_trains_on_two_classes_with_bce() -> None:
     from torchprimer.data import Dataset
     from torchprimer.data.splits import prepare

@@ -116,10 +116,13 @@ def build_cnn(shape: Sequence[int], num_classes: int, spec: ModelSpec) -> nn.Mod
     """Conv blocks (conv-BN-act twice, then pool) until the map is small, then a linear head.
 
     Works for images (C, H, W) and 1-D signals (C, L); the number of blocks grows with the
-    input size (8x8 digits get 2, 28x28 and 32x32 images 3).
+    input size (8x8 digits get 2, 28x28 and 32x32 images 3). A table's rows (F,) are read as
+    one-channel signals of length F: the net starts by reshaping each batch to (N, 1, F).
     """
+    layers: list[nn.Module] = []
     if len(shape) == 1:
-        shape = (1, shape[0])  # a plain feature vector read as a one-channel signal
+        shape = (1, shape[0])
+        layers.append(nn.Unflatten(1, shape))
     if len(shape) not in (2, 3):
         raise UserError(f"model 'cnn' needs images (C,H,W) or signals (C,L), got shape {tuple(shape)}")
     conv, norm, pool = (
@@ -129,7 +132,6 @@ def build_cnn(shape: Sequence[int], num_classes: int, spec: ModelSpec) -> nn.Mod
     )
     smallest = min(shape[1:])
     blocks = max(1, min(3, int(math.log2(max(smallest, 2) / 2))))
-    layers: list[nn.Module] = []
     channels = shape[0]
     for i in range(blocks):
         width = 32 * 2**i

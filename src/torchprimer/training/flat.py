@@ -34,9 +34,11 @@ class FlatAdam(torch.optim.Adam):
     The parameters' `.data` and `.grad` become views of `self.flat_params` and
     `self.flat_grads`, so gradients are zeroed in place (`zero_grad`) rather than set to
     None: every parameter must receive a gradient every step (true of torchprimer's models;
-    torch's Adam would skip a parameter without one). The parameters must share one device
-    and one floating dtype, on the CPU or a CUDA device (`can_flatten`). Not for DDP,
-    whose gradient buckets own `.grad`.
+    torch's Adam would skip a parameter without one, this one refuses to step). Code that
+    replaces a `.grad` (`model.zero_grad(set_to_none=True)`, then backward) still works:
+    `zero_grad` points each `.grad` back at its view, and `step` first copies a replaced
+    gradient into it. The parameters must share one device and one floating dtype, on the
+    CPU or a CUDA device (`can_flatten`). Not for DDP, whose gradient buckets own `.grad`.
     """
 
     def __init__(
@@ -52,7 +54,8 @@ class FlatAdam(torch.optim.Adam):
         self.flat_grads = torch.zeros_like(self.flat_params)
         for p, view in zip(params, flatten_into([p.detach() for p in params], self.flat_params), strict=True):
             p.data = view
-        for p, view in zip(params, flatten_into([torch.zeros_like(p) for p in params], self.flat_grads), strict=True):
+        self.grad_views = flatten_into([torch.zeros_like(p) for p in params], self.flat_grads)
+        for p, view in zip(params, self.grad_views, strict=True):
             p.grad = view
         self._moments()
 
@@ -84,6 +87,7 @@ class FlatAdam(torch.optim.Adam):
         """One update of every parameter by one fused kernel call: `step` without torch's per-call
         optimizer hooks, which cost ~20 µs a step (the flat buffers need no autograd either)."""
         group = self.param_groups[0]
+        self._attach_grads(copy=True)
         beta1, beta2 = group["betas"]
         kernel = torch._fused_adamw_ if group["decoupled_weight_decay"] else torch._fused_adam_
         self.step_count += 1
@@ -94,6 +98,21 @@ class FlatAdam(torch.optim.Adam):
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Zero the flat gradient in place (the `.grad` views must stay), whatever `set_to_none` says."""
         self.flat_grads.zero_()
+        self._attach_grads(copy=False)
+
+    def _attach_grads(self, *, copy: bool) -> None:
+        """Point every `.grad` that something replaced back at its view of the flat gradient, first
+        copying the replacement into it when `copy` (a check of identity per parameter, ~1 µs a step)."""
+        for i, (p, view) in enumerate(zip(self.param_groups[0]["params"], self.grad_views, strict=True)):
+            grad = p.grad
+            if grad is view:
+                continue
+            if grad is None and copy:
+                raise RuntimeError(f"FlatAdam: parameter {i} has no gradient; it updates every parameter "
+                                   "each step, so every one needs a gradient (or use torch.optim.Adam)")
+            if grad is not None and copy:
+                view.copy_(grad)
+            p.grad = view
 
     def state_dict(self) -> dict[str, Any]:
         """torch's layout, with a step counter of its own per parameter: torch's Adam, loading it,
