@@ -100,3 +100,30 @@ def main_exit(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 0
+
+
+@pytest.mark.parametrize(("args", "mentions"), [
+    (["train", "--epochs", "1", "--out", "{file}"], "is a file, not a folder"),
+    (["data", "inspect", "digits", "--out", "{file}"], "is a file, not a folder"),
+    (["activations", "--train", "--names", "relu", "--epochs", "1", "--depth", "1", "--out", "{file}/sub"],
+     "is a file, not a folder"),
+    (["lr-find", "--steps", "20", "--plot", "{folder}"], "Is a directory"),
+    (["graph", "--out", "{folder}.dot"], "Is a directory"),
+])
+def test_an_output_path_that_cannot_be_written_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], mentions: str
+) -> None:
+    """A file where a folder must go, or a folder where a file must go: the atomic writer and the
+    run folder say so in one line (they once raised NotADirectoryError, IsADirectoryError...)."""
+    (tmp_path / "taken.png").write_bytes(b"not to be overwritten")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder.dot").mkdir()
+    args = [a.format(file=tmp_path / "taken.png", folder=tmp_path / "folder") for a in args]
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and err.startswith("error: cannot "), err
+    assert mentions in err, err
+    assert "choose another path" in err or "give --out a folder" in err, err
+    assert (tmp_path / "taken.png").read_bytes() == b"not to be overwritten"
+    assert not any((tmp_path / "folder").iterdir()) and not any((tmp_path / "folder.dot").iterdir())

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from torchprimer.data.registry import Dataset
 from torchprimer.data.splits import split_indices, to_float
-from torchprimer.fileio import write_text
+from torchprimer.fileio import make_dirs, write_text
 from torchprimer.report import pyplot, save_figure
 
 MAX_FEATURES = 4096  # a d x d float64 covariance of this size is 128 MiB
@@ -292,8 +292,7 @@ def jsonable(obj: Any) -> Any:
 
 def inspect_dataset(dataset: Dataset, out: str | Path, *, split_seed: int = 0) -> dict[str, Any]:
     """Write the pictures and the summary to `out`; return the summary (JSON-ready)."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dirs(out)
     a = analyse(dataset, split_seed=split_seed)
     plot_samples(a["_train_x"], a["_train_y"], a["classes"], a["kind"], out / "samples.png")
     plot_counts(a["counts"], a["classes"], out / "class_counts.png")

@@ -9,6 +9,7 @@ curves.png, confusion.png.
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import json
 import math
@@ -28,7 +29,7 @@ from torch import nn
 from torchprimer import data as tpdata
 from torchprimer import report
 from torchprimer.errors import UserError
-from torchprimer.fileio import write_atomic, write_json, write_text
+from torchprimer.fileio import make_dirs, write_atomic, write_json, write_text
 from torchprimer.models import build_model, count_parameters, objective_for
 from torchprimer.progress import Progress, make_progress
 from torchprimer.training import checkpoint as ckpt
@@ -157,7 +158,12 @@ def new_run_dir(out: str | Path, cfg: TrainConfig) -> Path:
     while run_dir.exists():
         n += 1
         run_dir = base.with_name(f"{base.name}-{n}")
-    run_dir.mkdir(parents=True)
+    make_dirs(out)  # a file named like --out is one line and exit 2, as for every output path
+    try:
+        run_dir.mkdir()
+    except OSError as exc:  # e.g. a folder this user cannot write in
+        raise UserError(f"cannot make the run folder {run_dir}: {exc.strerror or exc}; "
+                        "give --out a folder you can write in") from None
     return run_dir
 
 
@@ -325,6 +331,9 @@ def _train(
             writer.flush()
 
     result = TrainResult(config=cfg, history=[], test={}, model=model, run_dir=run_dir, data=splits)
+    # The first optimiser a process builds makes torch import its compiler (~2 s on a 2-core CPU,
+    # more than training digits takes): start-up, not training, so it happens before the clock starts.
+    importlib.import_module("torch._dynamo")
     started = time.perf_counter()
     try:
         fitted = fit(
