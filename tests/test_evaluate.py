@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import run_cli
@@ -140,6 +141,28 @@ def test_other_bad_run_folders(trained: torchprimer.TrainResult, tmp_path: Path,
     bad_config.mkdir()
     (bad_config / "config.json").write_text("{not json")
     assert "is not a valid torchprimer config" in _user_error(["predict", str(bad_config), "x.npy"], capsys)
+
+
+@pytest.mark.parametrize(("block", "key", "value", "says"), [
+    ("config", "hidden", "abc", "option 'hidden' is 'abc', not a list of whole numbers"),
+    ("config", "lr", "fast", "option 'lr' is 'fast', not a number"),
+    ("config", "batchnorm", 1, "option 'batchnorm' is 1, not true or false"),
+    ("data", "mean", None, "data.mean must be a non-empty list of numbers"),
+    ("data", "input_shape", [64, "x"], "data.input_shape must be a non-empty list of whole numbers"),
+    ("data", "classes", "0123456789", "data.classes must list at least two classes"),
+])
+def test_a_config_json_edited_to_wrong_types_is_one_line_exit_2(
+    trained: torchprimer.TrainResult, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    block: str, key: str, value: object, says: str,
+) -> None:
+    """Missing keys and bad JSON were caught; values of the wrong type reached torch as TypeErrors."""
+    run_dir = copy_run(trained, tmp_path)
+    stored = json.loads((run_dir / "config.json").read_text())
+    stored[block][key] = value
+    (run_dir / "config.json").write_text(json.dumps(stored))
+    np.save(tmp_path / "one.npy", np.zeros((1, 8, 8), dtype=np.float32))
+    for argv in (["evaluate", str(run_dir)], ["predict", str(run_dir), str(tmp_path / "one.npy")]):
+        assert says in _user_error(argv, capsys)
 
 
 def test_weights_that_do_not_fit_are_refused(trained: torchprimer.TrainResult, tmp_path: Path) -> None:

@@ -95,6 +95,22 @@ def _check_data_info(data: Any, run_dir: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or any(k not in data for k in needed):
         raise UserError(f"{run_dir}/config.json has no complete 'data' block ({', '.join(needed)}); "
                         "it was not written by torchprimer train")
+
+    def numbers(key: str, *, whole: bool = False) -> bool:
+        value = data[key]
+        kinds = (int,) if whole else (int, float)
+        return (isinstance(value, list) and bool(value)
+                and all(isinstance(v, kinds) and not isinstance(v, bool) and math.isfinite(v) for v in value))
+
+    problems = [f"data.{key} must be a non-empty list of {'whole ' if key == 'input_shape' else ''}numbers"
+                for key in ("input_shape", "mean", "std") if not numbers(key, whole=key == "input_shape")]
+    if not isinstance(data["classes"], list) or len(data["classes"]) < 2:
+        problems.append("data.classes must list at least two classes")
+    if not problems and (min(data["input_shape"]) < 1 or min(data["std"]) < 0):  # std 0: a constant channel
+        problems.append("data.input_shape must be positive and data.std not negative")
+    if problems:
+        raise UserError(f"{run_dir}/config.json: {problems[0]}; the file was changed since torchprimer train "
+                        "wrote it: train again or restore it")
     return data
 
 

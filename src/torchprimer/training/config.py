@@ -82,11 +82,35 @@ class TrainConfig:
         if unknown:
             raise UserError(f"config has unknown options {sorted(unknown)}; was it written by a newer torchprimer?")
         cfg = cls(**d)
+        _check_types(cfg)
         cfg.hidden = tuple(cfg.hidden)
         return cfg
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
+
+
+def _check_types(cfg: TrainConfig) -> None:
+    """Every option read from a file has its default's type (a field whose default is None may
+    also hold None), so a hand-edited config.json is one clear error, not a TypeError deep inside."""
+    defaults = TrainConfig()
+    for field in dataclasses.fields(cfg):
+        value, default = getattr(cfg, field.name), getattr(defaults, field.name)
+        if value is None and default is None:
+            continue
+        if isinstance(default, bool) or field.name in ("cuda_graph",):
+            ok, want = isinstance(value, bool), "true or false"
+        elif isinstance(default, float) or field.name in ("clip", "noise"):
+            ok, want = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+        elif isinstance(default, int) or field.name in ("data_seed", "n_samples"):
+            ok, want = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+        elif isinstance(default, tuple):
+            ok = isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+            want = "a list of whole numbers"
+        else:
+            ok, want = isinstance(value, str), "a string"
+        if not ok:
+            raise UserError(f"option {field.name!r} is {value!r}, not {want}")
 
 
 def make_config(**options: Any) -> TrainConfig:
