@@ -15,9 +15,17 @@ def test_backprop_prints_the_right_gradients_and_the_seed_correction() -> None:
     assert "The seed says w.grad is 4.0" in proc.stdout
 
 
+def test_backprop_loss_ce_alone_takes_a_probability_target() -> None:
+    # the seed's target 3.0 is no probability: --loss ce once failed unless --y was given too
+    proc = run_cli("backprop", "--loss", "ce", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert '"y": 1.0' in proc.stdout
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["activations", "--names", "sigmoid,swish"], "unknown activation 'swish'; known: relu, leaky_relu"),
     (["backprop", "--x", "nan"], "--x nan is not a finite number"),
+    (["backprop", "--loss", "ce", "--y", "3"], "--loss ce needs a target probability --y in [0, 1], got 3.0"),
     (["gradcheck", "--module", "torch.nn:Tanh"], "Tanh has no trainable parameters"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None:

@@ -127,3 +127,10 @@ def test_an_output_path_that_cannot_be_written_is_one_line_and_exit_2(
     assert "choose another path" in err or "give --out a folder" in err, err
     assert (tmp_path / "taken.png").read_bytes() == b"not to be overwritten"
     assert not any((tmp_path / "folder").iterdir()) and not any((tmp_path / "folder.dot").iterdir())
+
+
+@pytest.mark.parametrize("args", [[], ["data"]])
+def test_a_bare_command_shows_its_help_without_an_empty_error_line(args: list[str]) -> None:
+    proc = run_cli(*args)
+    assert "Usage:" in proc.stdout + proc.stderr
+    assert "error:" not in proc.stderr, proc.stderr

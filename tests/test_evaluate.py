@@ -183,6 +183,11 @@ def test_weights_that_do_not_fit_are_refused(trained: torchprimer.TrainResult, t
     (run_dir / "summary.json").write_text(json.dumps({"status": "interrupted"}))
     with pytest.raises(UserError, match="train --resume"):
         load_run(run_dir, with_data=False)
+    (run_dir / "checkpoint.pt").unlink()  # failed before its first epoch ended: nothing to resume either
+    (run_dir / "summary.json").write_text(json.dumps({"status": "failed"}))
+    with pytest.raises(UserError, match="failed before its first checkpoint, so there is nothing to evaluate or "
+                                        "resume; train it again"):
+        load_run(run_dir, with_data=False)
 
 
 def test_changed_data_is_refused(trained: torchprimer.TrainResult, tmp_path: Path) -> None:

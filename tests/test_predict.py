@@ -131,6 +131,8 @@ def test_larger_rgb_png_and_jpeg_are_converted(
         ("wide.csv", ",".join(["0"] * 65) + "\n", "rows.csv:1 has 65 values, but the model expects 64"),
         ("bad.csv", "a,b\n1,x\n", "is not a number"),
         ("notes.txt", "hello", "cannot read .txt"),
+        ("notes.npy", "hello", "is not a .npy file (it does not start with NumPy's header)"),  # not "pickled"
+        ("none.npy", np.zeros((0, 1, 8, 8), dtype=np.float32), "holds no samples (shape (0, 1, 8, 8))"),
         ("broken.png", b"not a png", "is not a readable image"),
     ],
 )

@@ -108,7 +108,8 @@ def train(
     data_seed: Annotated[int | None, typer.Option(help="Seed for generated data sets (mnist1d, toy sets).")] = None,
     image_size: Annotated[int | None, typer.Option(min=4, help="Side of resized images (imagefolder).")] = None,
     noise: Annotated[float | None, typer.Option(help="Noise of the 2-D toy data sets.")] = None,
-    n_samples: Annotated[int | None, typer.Option(min=4, help="Samples of the 2-D toy data sets.")] = None,
+    n_samples: Annotated[int | None, typer.Option(
+        help="Size of a toy set (1000; at least 10 per class) or of mnist1d (5000; at least 20).")] = None,
     backward: Annotated[str | None, typer.Option(
         help="autograd, or manual: explicit chain-rule formulas (MLPs; see `torchprimer backprop`).")] = None,
     tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Also write TensorBoard event files.")] = False,
@@ -683,7 +684,8 @@ BACKPROP_EPILOG = """Examples:
 @app.command(epilog=BACKPROP_EPILOG)
 def backprop(
     x: Annotated[float, typer.Option(help="Input.")] = 2.0,
-    y: Annotated[float, typer.Option(help="Target (a probability in [0, 1] with --loss ce).")] = 3.0,
+    y: Annotated[float | None, typer.Option(
+        help="Target: 3.0 by default (the seed's); with --loss ce a probability in [0, 1], 1 by default.")] = None,
     w: Annotated[float, typer.Option(help="Weight.")] = 1.0,
     b: Annotated[float, typer.Option(help="Bias.")] = 0.5,
     activation: Annotated[str | None, typer.Option(help="Apply y = f(wx + b), e.g. sigmoid, tanh, relu.")] = None,
@@ -696,7 +698,8 @@ def backprop(
     """
     from torchprimer.autodiff import scalar
 
-    result = scalar.worked_example(x=x, y=y, w=w, b=b, activation=activation, loss=loss)
+    target = y if y is not None else (1.0 if loss == "ce" else 3.0)
+    result = scalar.worked_example(x=x, y=target, w=w, b=b, activation=activation, loss=loss)
     if as_json:
         _print_json(result)
     else:
@@ -937,7 +940,9 @@ def main(argv: list[str] | None = None) -> None:
     except typer.TyperException as exc:  # click's usage errors: unknown option, bad value
         ctx = getattr(exc, "ctx", None)
         where = ctx.command_path if ctx is not None else "torchprimer"
-        print(f"error: {_one_line(exc.format_message())} (see '{where} --help')", file=sys.stderr)
+        message = _one_line(exc.format_message())
+        if message:  # empty after a bare `torchprimer` or `torchprimer data`: the help above says it all
+            print(f"error: {message} (see '{where} --help')", file=sys.stderr)
         sys.exit(getattr(exc, "exit_code", 2))
     except Exception as exc:  # under DDP: a peer died or hung; say so in one line, not a traceback
         from torchprimer.training.distributed import failure_message

@@ -11,3 +11,15 @@ class UserError(ValueError):
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the message names where and what to try (exit 1)."""
+
+
+def brief(exc: BaseException, limit: int = 100) -> str:
+    """A library exception's first line, short enough to sit in parentheses in a one-line error:
+    cut at a word with an ellipsis, and named by its type when its text alone says nothing
+    (a bare number or key, as pickle and dict lookups give)."""
+    text = (str(exc).strip().splitlines() or [""])[0].strip()
+    if len(text) > limit:
+        text = text[:limit].rsplit(" ", 1)[0].rstrip(",.;:") + "…"
+    if sum(c.isalpha() for c in text) < 4:
+        text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from torchprimer.data.splits import normalize, to_float
-from torchprimer.errors import UserError
+from torchprimer.errors import UserError, brief
 from torchprimer.runfolder import Run
 from torchprimer.training.loop import predict_outputs
 
@@ -104,6 +104,8 @@ def _as_samples(array: np.ndarray, shape: tuple[int, ...], where: str) -> torch.
             return torch.from_numpy(array.copy()).reshape(1, *shape)
         if array.ndim == len(option) + 1 and array.shape[1:] == option and array.shape[0] > 0:
             return torch.from_numpy(array.copy()).reshape(-1, *shape)
+    if array.size == 0:
+        raise UserError(f"{where} holds no samples (shape {_shape_text(array.shape)}); give at least one")
     raise UserError(f"{where} has shape {_shape_text(array.shape)}, but the model expects "
                     f"{_shape_text(shape)} per sample, or {_shape_text(shape, batch=True)} for N samples")
 
@@ -111,12 +113,17 @@ def _as_samples(array: np.ndarray, shape: tuple[int, ...], where: str) -> torch.
 def read_npy(path: Path, shape: tuple[int, ...]) -> list[Sample]:
     """Samples from a .npy file, without pickle; uint8 is taken as bytes (scaled to [0, 1])."""
     try:
-        array = np.load(path, allow_pickle=False)
+        with open(path, "rb") as fh:
+            is_npy = fh.read(6) == b"\x93NUMPY"  # numpy.load would try pickle on anything else
+        array = np.load(path, allow_pickle=False) if is_npy else None
     except ValueError as exc:
-        raise UserError(f"{path} is not a plain .npy array ({str(exc).splitlines()[0][:80]}); "
+        raise UserError(f"{path} is not a plain .npy array ({brief(exc)}); "
                         "save it with numpy.save from a numeric array") from None
     except OSError as exc:
         raise UserError(f"{path} is not a readable .npy file ({exc}); save it with numpy.save") from None
+    if array is None:
+        raise UserError(f"{path} is not a .npy file (it does not start with NumPy's header); "
+                        "save the array with numpy.save")
     if array.dtype.kind not in "biuf":
         raise UserError(f"{path} holds {array.dtype} values; give numbers (float32 or uint8)")
     x = _as_samples(array if array.dtype == np.uint8 else array.astype(np.float32), shape, str(path))

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from torchprimer.errors import UserError
+from torchprimer.errors import UserError, brief
 from torchprimer.models import Objective, build_model, objective_for
 from torchprimer.training.config import TrainConfig, resolve_device
 from torchprimer.training.run import load_splits, read_run_config
@@ -136,14 +136,16 @@ def read_weights(path: Path, model: nn.Module, summary: dict[str, Any] | None = 
     if not path.is_file():
         status = (summary or {}).get("status")
         if status and status != "finished":
+            if not (path.parent / "checkpoint.pt").is_file():  # it stopped before its first epoch ended
+                raise UserError(f"{path.parent} has no {path.name}: its training {status} before its first "
+                                "checkpoint, so there is nothing to evaluate or resume; train it again")
             raise UserError(f"{path.parent} has no {path.name}: its training did not finish ({status}); "
                             f"finish it with 'torchprimer train --resume {path.parent}'")
         raise UserError(f"{path.parent} has no {path.name}; is it a finished torchprimer run folder?")
     try:
         tensors = load_safetensors(path.read_bytes())
     except (SafetensorError, ValueError, RuntimeError, OverflowError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise UserError(f"{path} is corrupted or truncated ({first[:100]}); "
+        raise UserError(f"{path} is corrupted or truncated ({brief(exc)}); "
                         "restore it or train the run again") from None
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))

@@ -197,7 +197,7 @@ def load_module(spec: str) -> nn.Module:
     """`package.module:Name` -> Name(), for `torchprimer gradcheck --module`."""
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
-        raise UserError(f"--module {spec!r}: write it as package.module:Name, e.g. torch.nn:Tanh")
+        raise UserError(f"--module {spec!r}: write it as package.module:Name, e.g. torch.nn:PReLU")
     try:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from torchprimer.errors import UserError
+from torchprimer.errors import UserError, brief
 from torchprimer.fileio import write_atomic
 
 FORMAT = "torchprimer-checkpoint-1"
@@ -59,13 +59,12 @@ def load(path: str | Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt or unsafe files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "weights_only" in str(exc) or "Unsupported global" in str(exc):
             raise UserError(
                 f"{path} would need unpickling code to load, which torchprimer refuses "
                 "(weights_only=True); it was not written by torchprimer"
             ) from None
-        raise UserError(f"{path} is corrupt or truncated ({first[:120]}); delete it or train again") from None
+        raise UserError(f"{path} is corrupt or truncated ({brief(exc)}); delete it or train again") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserError(f"{path} is not a torchprimer checkpoint (format tag missing)")
     return state
