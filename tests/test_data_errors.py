@@ -150,7 +150,11 @@ def test_image_folder_without_images(tmp_path):
     (tmp_path / "f" / "cat").mkdir(parents=True)
     (tmp_path / "f" / "dog").mkdir()
     (tmp_path / "f" / "cat" / "notes.txt").write_text("no images here")
-    load_fails(f"imagefolder:{tmp_path / 'f'}", tmp_path / "c", "no images in .*cat, dog")
+    load_fails(f"imagefolder:{tmp_path / 'f'}", tmp_path / "c", "class folder.s. cat, dog in .* hold no images")
+    from PIL import Image
+
+    Image.new("L", (4, 4)).save(tmp_path / "f" / "cat" / "1.png")  # only dog is empty now: name it alone
+    load_fails(f"imagefolder:{tmp_path / 'f'}", tmp_path / "c", r"class folder\(s\) dog in .* hold no images")
     (tmp_path / "empty").mkdir()
     load_fails(f"imagefolder:{tmp_path / 'empty'}", tmp_path / "c", "no class sub-folders")
     load_fails(f"imagefolder:{tmp_path / 'absent'}", tmp_path / "c", "is not a folder")
@@ -188,8 +192,11 @@ def test_bad_csv(tmp_path, text, match):
 
 
 def test_missing_csv_and_npz(tmp_path):
-    load_fails(f"csv:{tmp_path / 'x.csv'}", tmp_path / "c", "no file")
-    load_fails(f"npz:{tmp_path / 'x.npz'}", tmp_path / "c", "no file")
+    load_fails(f"csv:{tmp_path / 'x.csv'}", tmp_path / "c", "x.csv does not exist")
+    load_fails(f"npz:{tmp_path / 'x.npz'}", tmp_path / "c", "x.npz does not exist")
+    (tmp_path / "folder").mkdir()
+    load_fails(f"csv:{tmp_path / 'folder'}", tmp_path / "c", "folder is a folder, not a file")
+    load_fails(f"npz:{tmp_path / 'folder'}", tmp_path / "c", "folder is a folder, not a file")
 
 
 def test_bad_npz(tmp_path):

@@ -109,5 +109,6 @@ def _read(path: Path) -> Dataset:
 def load(options: LoadOptions) -> Dataset:
     path = Path(str(options.extra["path"])).expanduser()
     if not path.is_file():
-        raise UserError(f"csv: no file {path}; pass csv:PATH to a CSV file, one sample a row, label last")
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise UserError(f"csv: {path} {what}; pass csv:PATH to a CSV file, one sample a row, label last")
     return cached(options, path_slug("csv", path), {"loader": "csv"}, [path], lambda: _read(path))

@@ -43,8 +43,12 @@ def list_images(root: Path) -> tuple[list[str], list[tuple[str, int]]]:
                         f"folder, e.g. {root}/cat/1.png and {root}/dog/1.jpg") from None
     try:
         samples = make_dataset(str(root), class_to_idx, extensions=IMG_EXTENSIONS)
-    except FileNotFoundError as exc:
-        raise UserError(f"imagefolder: no images in {root}: {' '.join(str(exc).split())}") from None
+    except FileNotFoundError:  # torchvision refuses a class folder without a single image
+        found = {cls for _, cls in make_dataset(str(root), class_to_idx, extensions=IMG_EXTENSIONS,
+                                                 allow_empty=True)}
+        empty = [c for c in classes if class_to_idx[c] not in found]
+        raise UserError(f"imagefolder: the class folder(s) {', '.join(empty)} in {root} hold no images "
+                        f"({', '.join(IMG_EXTENSIONS[:4])}, ...); add some or remove the folder") from None
     if len(classes) < 2:
         raise UserError(f"imagefolder: {root} has only the class folder {classes[0]!r}; a classifier needs at "
                         f"least two classes, one sub-folder each")

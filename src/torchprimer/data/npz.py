@@ -82,5 +82,6 @@ def _read(path: Path) -> Dataset:
 def load(options: LoadOptions) -> Dataset:
     path = Path(str(options.extra["path"])).expanduser()
     if not path.is_file():
-        raise UserError(f"npz: no file {path}; pass npz:PATH to a .npz written by numpy.savez(path, x=x, y=y)")
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise UserError(f"npz: {path} {what}; pass npz:PATH to a .npz written by numpy.savez(path, x=x, y=y)")
     return cached(options, path_slug("npz", path), {"loader": "npz"}, [path], lambda: _read(path))
