@@ -6,6 +6,8 @@ No test asserts a timing: timings depend on the machine and on whatever else run
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -195,3 +197,38 @@ def test_help_shows_a_target_example(capsys: pytest.CaptureFixture[str]) -> None
     with pytest.raises(SystemExit):
         main(["bench", "--help"])
     assert "--target 0.97 --dataset digits" in capsys.readouterr().out
+
+
+KERNELS_SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "kernels.py"
+
+
+def test_kernel_table_replays_the_fast_step_and_adds_up() -> None:
+    """bench/kernels.py at a tiny size: its kernels give bitwise the fast step's gradients (it
+    checks that itself and exits 1 otherwise), every row is timed, and the totals are its rows'."""
+    done = subprocess.run([sys.executable, str(KERNELS_SCRIPT), "--batch-size", "8", "--samples", "40",
+                           "--rounds", "1", "--threads", "1", "--json"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["bitwise_as_fast_step"] is True
+    assert result["steps_per_round"] == 5
+    rows = result["kernels"]
+    assert {row["kind"] for row in rows.values()} == {"product", "other", "for scale"}
+    assert all(row["alone"]["1"] > 0 for row in rows.values())
+    in_step = {name for name, row in rows.items() if row["in_step"]}
+    assert all(rows[name]["in_step"]["1"] > 0 for name in in_step)
+    # the step's kernels are timed inside it too; the floor's plain products and the exp are not in the step
+    assert {rows[name]["kind"] for name in rows.keys() - in_step} == {"product", "for scale"}
+    totals = result["totals_us"]["1"]
+    products = sum(row["alone"]["1"] for row in rows.values() if row["kind"] == "product")
+    assert totals["products_alone"] == pytest.approx(products)
+    assert totals["step_alone"] == pytest.approx(totals["products_alone"] + totals["everything_else_alone"])
+    assert totals["step_in_step"] == pytest.approx(sum(rows[name]["in_step"]["1"] for name in in_step))
+
+
+@pytest.mark.parametrize("args", [["--threads", "0"], ["--threads", "two"], ["--batch-size", "50", "--samples", "10"]])
+def test_kernel_table_bad_options_are_one_line_and_exit_2(args: list[str]) -> None:
+    done = subprocess.run([sys.executable, str(KERNELS_SCRIPT), *args],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and done.stdout == ""
