@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from torchprimer.bench import BenchOptions, seed_model, thread_count
+from torchprimer.bench import BenchOptions, fastest_per_call, seed_model, thread_count
 from torchprimer.training.fast_mlp import IGNORE_INDEX, MEAN, ReluMLPStep, relu_mlp_layers
 from torchprimer.training.flat import FlatAdam
 
@@ -171,19 +171,6 @@ def in_the_step(kit: Setup, rounds: int) -> dict[str, float]:
     return {name: seconds / len(kit.batches) for name, seconds in best[1].items()}
 
 
-def fastest_call(call: Callable[[int], object], calls: int, rounds: int) -> float:
-    """Seconds per call: the fastest of `rounds` runs of `calls` calls, after a short warm-up."""
-    for i in range(min(calls, 20)):
-        call(i)
-    best = math.inf
-    for _ in range(rounds):
-        started = time.perf_counter()
-        for i in range(calls):
-            call(i)
-        best = min(best, (time.perf_counter() - started) / calls)
-    return best
-
-
 @torch.no_grad()  # the fast step's kernels write gradients with out=, as it does
 def measure(batch_size: int, samples: int, threads: list[int], rounds: int) -> dict[str, Any]:
     """Each kernel alone and in the step, at each thread count, in µs per step; with the totals."""
@@ -193,10 +180,11 @@ def measure(batch_size: int, samples: int, threads: list[int], rounds: int) -> d
     rows: dict[str, dict[str, Any]] = {name: {"kind": KINDS.get(name, "other"), "alone": {}, "in_step": {}}
                                        for name in calls}
     totals: dict[str, dict[str, float]] = {}
+    cpu = torch.device("cpu")
     for count in threads:
         with thread_count(count):
             for name, call in calls.items():
-                rows[name]["alone"][str(count)] = fastest_call(call, steps, rounds) * 1e6
+                rows[name]["alone"][str(count)] = fastest_per_call(call, steps, cpu, rounds=rounds) * 1e6
             for name, seconds in in_the_step(kit, rounds).items():
                 rows[name]["in_step"][str(count)] = seconds * 1e6
         products = sum(row["alone"][str(count)] for row in rows.values() if row["kind"] == "product")

@@ -308,6 +308,23 @@ def gemm_step(work: GemmOperands, first_input: torch.Tensor | None = None) -> No
             torch.mm(grad, w, out=dx)
 
 
+def fastest_per_call(call: Callable[[int], object], calls: int, device: torch.device, *, rounds: int = 5) -> float:
+    """Seconds per call of `call(i)`: the fastest of `rounds` runs of `calls` calls (i = 0 .. calls-1),
+    after a warm-up of up to 20 calls; on CUDA each run ends with a synchronisation. bench/kernels.py
+    times each kernel of the step with it too."""
+    for i in range(min(calls, 20)):
+        call(i)
+    _sync(device)
+    best = math.inf
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for i in range(calls):
+            call(i)
+        _sync(device)
+        best = min(best, (time.perf_counter() - started) / calls)
+    return best
+
+
 def floor_step_seconds(opts: BenchOptions, device: torch.device, steps: int, *, rounds: int = 5) -> float:
     """The fastest time of one step's GEMMs (`gemm_step`) at this batch size, over `rounds` runs of
     `steps` steps (an epoch's worth, so the floor is timed over as long a stretch as an epoch is).
@@ -316,23 +333,14 @@ def floor_step_seconds(opts: BenchOptions, device: torch.device, steps: int, *, 
     loss and the optimiser are left out: this is the compute an epoch cannot avoid, not an
     achievable speed."""
     work = gemm_operands(opts, device)
-    for _ in range(min(steps, 20)):
-        gemm_step(work)
-    _sync(device)
-    best = math.inf
-    for _ in range(rounds):
-        started = time.perf_counter()
-        for _ in range(steps):
-            gemm_step(work)
-        _sync(device)
-        best = min(best, (time.perf_counter() - started) / steps)
-    return best
+    return fastest_per_call(lambda i: gemm_step(work), steps, device, rounds=rounds)
 
 
 def adam_step_seconds(opts: BenchOptions, device: torch.device, steps: int, *, rounds: int = 5) -> float:
     """The fastest time of one Adam update of the model's parameters alone (the fused kernel
     torchprimer uses, gradients already in place). Not part of the floor; shown beside it
-    because at small batches this memory-bound update costs as much as the GEMMs."""
+    because at small batches this update (a square root and two divisions per parameter)
+    costs as much as the GEMMs."""
     from torchprimer.training.config import make_config
     from torchprimer.training.loop import make_optimizer
 
@@ -340,17 +348,7 @@ def adam_step_seconds(opts: BenchOptions, device: torch.device, steps: int, *, r
     for param in model.parameters():
         param.grad = torch.full_like(param, 1e-3)
     optimizer = make_optimizer(model, make_config(lr=1e-3, optimizer="adam"))
-    for _ in range(min(steps, 20)):
-        optimizer.step()
-    _sync(device)
-    best = math.inf
-    for _ in range(rounds):
-        started = time.perf_counter()
-        for _ in range(steps):
-            optimizer.step()
-        _sync(device)
-        best = min(best, (time.perf_counter() - started) / steps)
-    return best
+    return fastest_per_call(lambda i: optimizer.step(), steps, device, rounds=rounds)
 
 
 @contextlib.contextmanager
