@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,26 +91,30 @@ class TrainConfig:
         return json.dumps(self.to_dict(), indent=2)
 
 
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# What each annotation of TrainConfig accepts from a JSON file, and how to say it.
+_JSON_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "int": (_is_whole, "a whole number"),
+    "float": (lambda v: _is_whole(v) or isinstance(v, float), "a number"),
+    "str": (lambda v: isinstance(v, str), "a string"),
+    "tuple[int, ...]": (lambda v: isinstance(v, (list, tuple)) and all(map(_is_whole, v)), "a list of whole numbers"),
+}
+
+
 def _check_types(cfg: TrainConfig) -> None:
-    """Every option read from a file has its default's type (a field whose default is None may
-    also hold None), so a hand-edited config.json is one clear error, not a TypeError deep inside."""
-    defaults = TrainConfig()
+    """Every option read from a file has the type its annotation names (None where it allows
+    None), so a hand-edited config.json is one clear error, not a TypeError deep inside."""
     for field in dataclasses.fields(cfg):
-        value, default = getattr(cfg, field.name), getattr(defaults, field.name)
-        if value is None and default is None:
+        value, annotation = getattr(cfg, field.name), str(field.type)
+        optional = annotation.endswith(" | None")
+        if value is None and optional:
             continue
-        if isinstance(default, bool) or field.name in ("cuda_graph",):
-            ok, want = isinstance(value, bool), "true or false"
-        elif isinstance(default, float) or field.name in ("clip", "noise"):
-            ok, want = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
-        elif isinstance(default, int) or field.name in ("data_seed", "n_samples"):
-            ok, want = isinstance(value, int) and not isinstance(value, bool), "a whole number"
-        elif isinstance(default, tuple):
-            ok = isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-            want = "a list of whole numbers"
-        else:
-            ok, want = isinstance(value, str), "a string"
-        if not ok:
+        accepts, want = _JSON_TYPES[annotation.removesuffix(" | None")]
+        if not accepts(value):
             raise UserError(f"option {field.name!r} is {value!r}, not {want}")
 
 

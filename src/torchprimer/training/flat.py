@@ -107,10 +107,10 @@ class FlatAdam(torch.optim.Adam):
             grad = p.grad
             if grad is view:
                 continue
-            if grad is None and copy:
-                raise RuntimeError(f"FlatAdam: parameter {i} has no gradient; it updates every parameter "
-                                   "each step, so every one needs a gradient (or use torch.optim.Adam)")
-            if grad is not None and copy:
+            if copy:
+                if grad is None:
+                    raise RuntimeError(f"FlatAdam: parameter {i} has no gradient; it updates every parameter "
+                                       "each step, so every one needs a gradient (or use torch.optim.Adam)")
                 view.copy_(grad)
             p.grad = view
 
