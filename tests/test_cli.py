@@ -87,6 +87,20 @@ def test_models_lists_parameter_counts(capsys: pytest.CaptureFixture[str]) -> No
     assert rows["neuron"]["parameters"] is None and "two classes" in rows["neuron"]["note"]
 
 
+def test_models_for_a_set_not_downloaded_yet(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """MNIST's and CIFAR-10's shapes are known without their files, which a learner may not have yet."""
+    monkeypatch.chdir(tmp_path)
+    main_exit(["models", "--dataset", "mnist", "--json"])
+    rows = {r["model"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["mlp"]["input_shape"] == [1, 28, 28]
+    assert rows["mlp"]["parameters"] == 784 * 128 + 128 + 128 * 10 + 10  # the seed's 784-128-10 MLP
+    main_exit(["models", "--dataset", "cifar10", "--json"])
+    rows = {r["model"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["linear"]["parameters"] == 3 * 32 * 32 * 10 + 10
+    assert list(tmp_path.iterdir()) == []  # nothing downloaded or written
+
+
 def test_lr_find_suggests_a_rate_inside_the_range(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     plot = tmp_path / "lr.png"
     main_exit(["lr-find", "--steps", "60", "--plot", str(plot), "--json"])

@@ -242,8 +242,9 @@ def test_every_registered_set_trains_an_mlp(tmp_path):
         assert torch.isfinite(loss), name
 
 
-def test_own_test_flag_says_which_sets_bring_their_own_test_split(tmp_path):
-    """Source.own_test (the playground greys out its training-share slider by it) matches what loading gives."""
+def test_what_the_registry_says_of_each_set_is_what_loading_gives(tmp_path):
+    """Source.own_test (the playground greys out its training-share slider by it) and the fixed shape and
+    class count (`models` builds from them without the files) match what loading gives."""
     from torchprimer.data.mnist import FAMILIES
 
     for family in FAMILIES.values():
@@ -255,5 +256,6 @@ def test_own_test_flag_says_which_sets_bring_their_own_test_split(tmp_path):
             continue
         ds = tpdata.load(name, options(tmp_path, data_dir=tmp_path / "d", n_samples=100))
         assert source.own_test == (ds.x_test is not None), name
+        assert source.shape == ds.input_shape and source.num_classes == ds.num_classes, name
         checked.append(name)
     assert {"digits", "mnist1d", "mnist", "cifar10", "moons"} <= set(checked)

@@ -204,17 +204,24 @@ def objective_for(model: nn.Module, label_smoothing: float = 0.0) -> Objective:
 
 
 def model_table(dataset: str, *, hidden: str = "128", activation: str = "relu") -> list[dict[str, object]]:
-    """Every model built for `dataset`'s shape, with its parameter count (None where it does not apply)."""
+    """Every model built for `dataset`'s shape, with its parameter count (None where it does not apply).
+    A set of fixed shape (MNIST, CIFAR-10, ...) is not loaded: its files may not be downloaded yet."""
     from torchprimer.data import load
+    from torchprimer.data.registry import parse_name
 
-    data = load(dataset)
+    source, path = parse_name(dataset)
+    if source.shape is not None and source.num_classes is not None and path is None:
+        input_shape, classes = source.shape, source.num_classes
+    else:
+        data = load(dataset)
+        input_shape, classes = data.input_shape, data.num_classes
     rows: list[dict[str, object]] = []
     for name, (_, description) in MODELS.items():
         spec = ModelSpec(name=name, hidden=parse_hidden(hidden), activation=activation)
-        row: dict[str, object] = {"model": name, "description": description, "input_shape": list(data.input_shape),
-                                  "classes": data.num_classes, "parameters": None, "note": ""}
+        row: dict[str, object] = {"model": name, "description": description, "input_shape": list(input_shape),
+                                  "classes": classes, "parameters": None, "note": ""}
         try:
-            row["parameters"] = count_parameters(build_model(spec, data.input_shape, data.num_classes))
+            row["parameters"] = count_parameters(build_model(spec, input_shape, classes))
         except UserError as exc:
             row["note"] = "n/a: " + str(exc).split(";")[0]
         rows.append(row)

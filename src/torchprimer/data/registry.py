@@ -71,6 +71,18 @@ class Source:
     takes_path: bool = False  # registered as "name:PATH"
     size: str = ""  # how many samples of what shape, for `data list`
     own_test: bool = False  # ships its own test split; validation then comes out of the training part
+    # The shape of one sample and the number of classes, where they are fixed: `models` builds
+    # from them without the files, which may not be downloaded yet (tests check them against loading).
+    shape: tuple[int, ...] | None = None
+    num_classes: int | None = None
+
+
+def fixed(total: str, shape: tuple[int, ...], classes: int, note: str = "") -> dict[str, object]:
+    """A fixed-shape set's `shape`, `num_classes` and the `size` text made from them, e.g.
+    "70,000 x 1x28x28 (60,000/10,000), 10 classes"."""
+    dims = "x".join(map(str, shape))
+    return {"shape": shape, "num_classes": classes,
+            "size": f"{total} x {dims}{f' ({note})' if note else ''}, {classes} classes"}
 
 
 def sources() -> dict[str, Source]:
@@ -79,21 +91,23 @@ def sources() -> dict[str, Source]:
 
     entries = [
         Source("digits", digits.load, "scikit-learn's bundled 8x8 handwritten digits",
-               size="1,797 x 1x8x8, 10 classes"),
+               **fixed("1,797", (1, 8, 8), 10)),
         Source("mnist1d", mnist1d.load, "MNIST-1D, generated offline by the mnist1d package (seed 42)",
-               size="5,000 x 1x40 (4,000/1,000), 10 classes", own_test=True),
+               own_test=True, **fixed("5,000", (1, 40), 10, "4,000/1,000")),
         *(Source(name, mnist.loader(name), mnist.describe(name), available=mnist.availability(name),
-                 size="70,000 x 1x28x28 (60,000/10,000), 10 classes", own_test=True)
+                 own_test=True, **fixed("70,000", (1, 28, 28), 10, "60,000/10,000"))
           for name in mnist.FAMILIES),
         Source("cifar10", cifar.load, "CIFAR-10: python batches in DIR/cifar-10-batches-py/, read by torchvision",
-               available=cifar.available, size="60,000 x 3x32x32 (50,000/10,000), 10 classes", own_test=True),
+               available=cifar.available, own_test=True, **fixed("60,000", (3, 32, 32), 10, "50,000/10,000")),
         Source("imagefolder", imagefolder.load, "a folder with one sub-folder of images per class (PNG, JPEG, ...)",
                takes_path=True, size="any; resized to --image-size"),
         Source("npz", npz.load, "a NumPy .npz with arrays x and y (optional x_test, y_test, classes)",
                takes_path=True, size="any"),
         Source("csv", csvfile.load, "a CSV file of numbers, one sample a row, label in the last column or 'label'",
                takes_path=True, size="any"),
-        *(Source(name, toy.loader(name), toy.describe(name), size=toy.size(name)) for name in toy.TOYS),
+        *(Source(name, toy.loader(name), toy.describe(name),
+                 **fixed(f"{toy.DEFAULT_SAMPLES:,}", (2,), toy.TOYS[name][1], "--n-samples"))
+          for name in toy.TOYS),
     ]
     return {s.name: s for s in entries}
 

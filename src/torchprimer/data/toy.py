@@ -32,10 +32,6 @@ def describe(name: str) -> str:
     return f"2-D toy set: {TOYS[name][2]}"
 
 
-def size(name: str) -> str:
-    return f"{DEFAULT_SAMPLES:,} x 2 (--n-samples), {TOYS[name][1]} classes"
-
-
 def _spirals(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     y = np.arange(n) % 2
     t = np.sqrt(rng.uniform(0.02, 1.0, n)) * 3 * math.pi  # sqrt: even density along the arm
