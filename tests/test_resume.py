@@ -100,7 +100,14 @@ def test_truncated_or_foreign_checkpoints_are_clear_errors(tmp_path: Path) -> No
     data = (run / "checkpoint.pt").read_bytes()
     bad = tmp_path / "truncated.pt"
     bad.write_bytes(data[: len(data) // 2])
-    with pytest.raises(UserError, match="corrupt or truncated"):
+    with pytest.raises(UserError, match=r"corrupt or truncated \(.* bytes and no zip directory at the end"):
+        ckpt.load(bad)
+    for cut in (100, 50_000):  # torch says "failed finding central directory" or "[Errno 22]" for these
+        bad.write_bytes(data[:cut])
+        with pytest.raises(UserError, match=f"{cut:,} bytes and no zip directory"):
+            ckpt.load(bad)
+    bad.write_bytes(b"")
+    with pytest.raises(UserError, match=r"\(the file is empty\)"):
         ckpt.load(bad)
     evil = tmp_path / "evil.pt"
     evil.write_bytes(pickle.dumps(_Payload()))

@@ -8,6 +8,7 @@ a crash or SIGKILL mid-write leaves the previous checkpoint intact.
 from __future__ import annotations
 
 import random
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,19 @@ def _as_tuple(v: Any) -> Any:
     return tuple(_as_tuple(x) for x in v) if isinstance(v, (list, tuple)) else v
 
 
+def _what_is_wrong(path: Path, exc: BaseException) -> str:
+    """In plain words where possible: torch.save writes a zip archive, whose directory is at its end,
+    so a file cut short (a copy interrupted, a full disk) has none; torch's own message says so
+    in terms of its reader's internals, or as a bare OS error."""
+    size = path.stat().st_size
+    if size == 0:
+        return "the file is empty"
+    if not zipfile.is_zipfile(path):
+        return (f"{size:,} bytes and no zip directory at the end, where torch.save puts one: "
+                "cut short, or another kind of file")
+    return brief(exc)
+
+
 def save(path: str | Path, state: dict[str, Any]) -> None:
     """Write `state` atomically with a format tag."""
     write_atomic(path, lambda tmp: torch.save({"format": FORMAT, **state}, tmp))
@@ -64,7 +78,8 @@ def load(path: str | Path) -> dict[str, Any]:
                 f"{path} would need unpickling code to load, which torchprimer refuses "
                 "(weights_only=True); it was not written by torchprimer"
             ) from None
-        raise UserError(f"{path} is corrupt or truncated ({brief(exc)}); delete it or train again") from None
+        why = _what_is_wrong(path, exc)
+        raise UserError(f"{path} is corrupt or truncated ({why}); delete it or train again") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserError(f"{path} is not a torchprimer checkpoint (format tag missing)")
     return state
