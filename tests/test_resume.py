@@ -148,3 +148,74 @@ def test_sigkill_during_checkpoint_writes_never_leaves_an_unloadable_checkpoint(
             assert state["epoch"] >= 1 and "model" in state
             loaded += 1
     assert loaded == attempts
+
+
+def _files(run: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+
+
+def test_resume_refuses_a_checkpoint_of_another_run_before_writing_anything(tmp_path: Path) -> None:
+    """A checkpoint.pt copied in from another run: one clear error, and the finished run's
+    summary.json and config.json stay as they were (they used to be overwritten, then a traceback)."""
+    run = torchprimer.train(out=tmp_path / "a", epochs=2, progress="none").run_dir
+    other = torchprimer.train(out=tmp_path / "b", epochs=2, model="linear", progress="none").run_dir
+    own = torch.load(run / "checkpoint.pt", weights_only=True)
+    (run / "checkpoint.pt").write_bytes((other / "checkpoint.pt").read_bytes())
+    before = _files(run)
+    with pytest.raises(UserError, match=r"belongs to another run \(model 'linear' vs 'mlp'"):
+        torchprimer.train(resume=run, epochs=4, progress="none")
+    assert _files(run) == before
+    # This run's configuration with weights of another shape (a hand-edited or mixed-up file): refused too.
+    own["model"] = torch.load(other / "checkpoint.pt", weights_only=True)["model"]
+    torch.save(own, run / "checkpoint.pt")
+    with pytest.raises(UserError, match="does not fit the model in config\\.json"):
+        torchprimer.train(resume=run, epochs=4, progress="none")
+
+
+def test_resume_refuses_changed_data_and_keeps_the_run(tmp_path: Path) -> None:
+    """The data files changed since training: resuming would go on silently on other data."""
+    from torchprimer.data import synthetic
+
+    data = synthetic.write_npz(tmp_path / "d.npz", n=200)
+    run = torchprimer.train(out=tmp_path / "runs", dataset=f"npz:{data}", epochs=2, progress="none").run_dir
+    synthetic.write_npz(data, n=150, seed=1)
+    before = _files(run)
+    with pytest.raises(UserError, match=r"no longer gives the splits .* \(sizes"):
+        torchprimer.train(resume=run, epochs=4, progress="none")
+    assert _files(run) == before
+
+
+def test_resume_accepts_options_given_again_unchanged(tmp_path: Path) -> None:
+    run = torchprimer.train(out=tmp_path, epochs=1, hidden="32", progress="none").run_dir
+    result = torchprimer.train(resume=run, epochs=2, hidden="32", model="mlp", progress="none")
+    assert len(result.history) == 2
+    with pytest.raises(UserError, match="not hidden"):
+        torchprimer.train(resume=run, epochs=3, hidden="64", progress="none")
+
+
+def test_resume_of_a_run_stopped_before_its_first_checkpoint(tmp_path: Path) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        torchprimer.train(out=tmp_path, epochs=3, progress=_StopBefore())
+    run = next(tmp_path.iterdir())
+    assert not (run / "checkpoint.pt").exists()
+    with pytest.raises(UserError, match="interrupted before its first checkpoint, so there is nothing to resume"):
+        torchprimer.train(resume=run, epochs=3, progress="none")
+    (run / "summary.json").unlink()  # killed outright: no summary either
+    with pytest.raises(UserError, match="stopped before its first epoch ended"):
+        torchprimer.train(resume=run, epochs=3, progress="none")
+
+
+def test_a_checkpoint_missing_its_parts_is_refused(tmp_path: Path) -> None:
+    run = torchprimer.train(out=tmp_path, epochs=1, progress="none").run_dir
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    del state["epoch"]
+    torch.save(state, run / "checkpoint.pt")
+    with pytest.raises(UserError, match="lacks epoch"):
+        torchprimer.train(resume=run, epochs=2, progress="none")
+
+
+class _StopBefore(Silent):
+    """Acts like Ctrl-C during the first epoch, before any checkpoint."""
+
+    def step(self) -> None:
+        raise KeyboardInterrupt

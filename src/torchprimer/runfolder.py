@@ -9,7 +9,6 @@ sizes and statistics training recorded, so a changed data set cannot pass unnoti
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +19,9 @@ from torch import nn
 
 from torchprimer.errors import UserError, brief
 from torchprimer.models import Objective, build_model, objective_for
+from torchprimer.training.checkpoint import state_dict_mismatch
 from torchprimer.training.config import TrainConfig, resolve_device
-from torchprimer.training.run import load_splits, read_run_config
+from torchprimer.training.run import check_same_data, load_splits, read_run_config, read_summary
 
 WEIGHTS = "model.safetensors"
 
@@ -76,7 +76,7 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu", *, with_da
     stored = read_run_config(run_dir)
     cfg: TrainConfig = stored["config"]
     data = _check_data_info(stored["data"], run_dir)
-    summary = _read_summary(run_dir)
+    summary = read_summary(run_dir)
     target = resolve_device(device) if isinstance(device, str) else device
 
     model = build_model(cfg.model_spec, data["input_shape"], len(data["classes"]))
@@ -114,15 +114,6 @@ def _check_data_info(data: Any, run_dir: Path) -> dict[str, Any]:
     return data
 
 
-def _read_summary(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "summary.json"
-    try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return summary if isinstance(summary, dict) else {}
-
-
 def read_weights(path: Path, model: nn.Module, summary: dict[str, Any] | None = None) -> dict[str, torch.Tensor]:
     """The tensors of a safetensors file, checked name by name and shape by shape against `model`.
 
@@ -147,16 +138,10 @@ def read_weights(path: Path, model: nn.Module, summary: dict[str, Any] | None = 
     except (SafetensorError, ValueError, RuntimeError, OverflowError) as exc:
         raise UserError(f"{path} is corrupted or truncated ({brief(exc)}); "
                         "restore it or train the run again") from None
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    if missing or unexpected:
-        raise UserError(f"{path} does not fit the model in config.json (missing {missing[:3]}, "
-                        f"unexpected {unexpected[:3]}); was it copied from another run?")
+    problem = state_dict_mismatch(tensors, model)
+    if problem:
+        raise UserError(f"{path} does not fit the model in config.json ({problem}); was it copied from another run?")
     for name, tensor in tensors.items():
-        if tuple(tensor.shape) != tuple(expected[name].shape):
-            raise UserError(f"{path}: tensor {name!r} has shape {tuple(tensor.shape)} but the model in "
-                            f"config.json needs {tuple(expected[name].shape)}; was it copied from another run?")
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise UserError(f"{path}: tensor {name!r} holds NaN or infinite values; the file is corrupted")
     return tensors
@@ -167,19 +152,5 @@ def _test_split(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Recompute the splits with the stored config; refuse if they differ from training's."""
     splits = load_splits(cfg, device)
-    same = (
-        [str(c) for c in splits.classes] == [str(c) for c in data["classes"]]
-        and list(splits.input_shape) == [int(d) for d in data["input_shape"]]
-        and ("sizes" not in data or splits.sizes() == data["sizes"])
-        and _close(splits.mean.tolist() + splits.std.tolist(), list(data["mean"]) + list(data["std"]))
-    )
-    if not same:
-        raise UserError(f"data set {cfg.dataset!r} no longer gives the splits {run_dir} was trained on "
-                        f"(sizes {splits.sizes()} vs {data.get('sizes')}); use the same data files as training")
+    check_same_data(splits, data, cfg.dataset, run_dir)
     return splits.x_test, splits.y_test
-
-
-def _close(a: list[float], b: list[float]) -> bool:
-    if len(a) != len(b):
-        return False
-    return all(math.isclose(x, y, rel_tol=1e-5, abs_tol=1e-7) for x, y in zip(a, b, strict=True))

@@ -82,4 +82,41 @@ def load(path: str | Path) -> dict[str, Any]:
         raise UserError(f"{path} is corrupt or truncated ({why}); delete it or train again") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserError(f"{path} is not a torchprimer checkpoint (format tag missing)")
+    missing = [key for key in KEYS if key not in state]
+    if missing:
+        raise UserError(f"{path} lacks {', '.join(missing)}: it was changed since torchprimer wrote it; "
+                        "delete it or train again")
     return state
+
+
+KEYS = ("config", "epoch", "model", "optimizer", "history", "best", "rng")  # what `save` is given
+
+
+def state_dict_mismatch(tensors: dict[str, torch.Tensor], model: torch.nn.Module) -> str | None:
+    """How saved tensors fail to fit `model` (names first, then shapes), or None when they fit:
+    loading them would otherwise fail deep inside torch, after files were written."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        return f"missing {missing[:3]}, unexpected {unexpected[:3]}"
+    for name, tensor in tensors.items():
+        if tuple(tensor.shape) != tuple(expected[name].shape):
+            wanted = tuple(expected[name].shape)
+            return f"tensor {name!r} has shape {tuple(tensor.shape)} where the model needs {wanted}"
+    return None
+
+
+def check_resumable(state: dict[str, Any], model: torch.nn.Module, cfg: dict[str, Any], path: Path) -> None:
+    """Refuse, before anything is written, a checkpoint of another run: another configuration
+    (only the number of epochs may grow) or weights that do not fit the model."""
+    saved = state["config"]
+    differs = sorted(k for k in cfg if k != "epochs" and isinstance(saved, dict) and saved.get(k) != cfg[k])
+    if not isinstance(saved, dict) or differs:
+        shown = ", ".join(f"{k} {saved.get(k)!r} vs {cfg[k]!r}" for k in differs[:3]) if differs else "no config"
+        raise UserError(f"{path} belongs to another run ({shown} in config.json); "
+                        "put back this run's checkpoint or train again")
+    problem = state_dict_mismatch(state["model"], model) if isinstance(state["model"], dict) else "no weights"
+    if problem:
+        raise UserError(f"{path} does not fit the model in config.json ({problem}); "
+                        "was it copied from another run?")

@@ -30,7 +30,7 @@ from torchprimer import data as tpdata
 from torchprimer import report
 from torchprimer.errors import UserError
 from torchprimer.fileio import make_dirs, write_atomic, write_json, write_text
-from torchprimer.models import build_model, count_parameters, objective_for
+from torchprimer.models import build_model, count_parameters, objective_for, parse_hidden
 from torchprimer.progress import Progress, make_progress
 from torchprimer.training import checkpoint as ckpt
 from torchprimer.training import distributed
@@ -150,6 +150,29 @@ def data_info(splits: tpdata.Splits) -> dict[str, Any]:
     }
 
 
+def check_same_data(splits: tpdata.Splits, data: dict[str, Any], dataset: str, run_dir: Path) -> None:
+    """Refuse data that no longer gives the splits a run was trained on (config.json's "data"
+    block): evaluating or resuming on other files would silently mean something else."""
+    differences = []
+    if [str(c) for c in splits.classes] != [str(c) for c in data["classes"]]:
+        differences.append(f"classes {splits.classes} vs {data['classes']}")
+    if list(splits.input_shape) != [int(d) for d in data["input_shape"]]:
+        differences.append(f"input shape {list(splits.input_shape)} vs {data['input_shape']}")
+    if "sizes" in data and splits.sizes() != data["sizes"]:
+        differences.append(f"sizes {splits.sizes()} vs {data['sizes']}")
+    now, then = splits.mean.tolist() + splits.std.tolist(), list(data["mean"]) + list(data["std"])
+    if len(now) != len(then) or not all(math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-7)
+                                        for a, b in zip(now, then, strict=True)):
+        differences.append(f"mean and std {_rounded(now)} vs {_rounded(then)}")
+    if differences:
+        raise UserError(f"data set {dataset!r} no longer gives the splits {run_dir} was trained on "
+                        f"({differences[0]}, now vs then); use the same data files as training")
+
+
+def _rounded(values: list[float]) -> list[float]:
+    return [round(v, 4) for v in values]
+
+
 def new_run_dir(out: str | Path, cfg: TrainConfig) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     dataset = re.sub(r"[^A-Za-z0-9_.-]+", "-", cfg.dataset.split(":")[0])
@@ -219,7 +242,7 @@ def _resume_config(run_dir: Path, options: dict[str, Any]) -> TrainConfig:
     cfg = read_run_config(run_dir)["config"]
     changed = [
         k for k, v in options.items()
-        if v is not None and k != "epochs" and getattr(cfg, k, None) != (tuple(v) if k == "hidden" else v)
+        if v is not None and k != "epochs" and getattr(cfg, k, None) != (parse_hidden(v) if k == "hidden" else v)
     ]
     if changed:
         raise UserError(
@@ -229,6 +252,29 @@ def _resume_config(run_dir: Path, options: dict[str, Any]) -> TrainConfig:
     if options.get("epochs") is not None:
         cfg.epochs = int(options["epochs"])
     return cfg
+
+
+def _checkpoint_to_resume(run_dir: Path) -> Path:
+    """The run's checkpoint.pt, or a UserError that says why there is none (summary.json tells)."""
+    path = run_dir / "checkpoint.pt"
+    if not path.is_file():
+        status = read_summary(run_dir).get("status")
+        if status in ("interrupted", "failed"):
+            raise UserError(f"{run_dir} {status} before its first checkpoint, so there is nothing to resume; "
+                            "train it again without --resume")
+        if status is None:
+            raise UserError(f"{run_dir} has no checkpoint.pt: it stopped before its first epoch ended, so there "
+                            "is nothing to resume; train it again without --resume")
+    return path
+
+
+def read_summary(run_dir: Path) -> dict[str, Any]:
+    """summary.json as a dict (its "status": finished, interrupted or failed); {} where there is none."""
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return summary if isinstance(summary, dict) else {}
 
 
 def train(
@@ -291,7 +337,7 @@ def _train(
     resume_state = None
     if resume_dir is not None:
         cfg = _resume_config(resume_dir, options)
-        resume_state = ckpt.load(resume_dir / "checkpoint.pt")
+        resume_state = ckpt.load(_checkpoint_to_resume(resume_dir))
         if resume_state["epoch"] > cfg.epochs:
             raise UserError(f"{resume_dir} already ran {resume_state['epoch']} epochs; ask for more with --epochs")
     else:
@@ -302,6 +348,9 @@ def _train(
     with distributed.local_rank_zero_first(cfg.download):  # one download per machine, not per process
         device, splits, model = build(cfg)
     distributed.check_batch_size(len(splits.y_train), cfg.batch_size)
+    if resume_dir is not None and resume_state is not None:  # checked before config.json is rewritten
+        check_same_data(splits, read_run_config(resume_dir)["data"], cfg.dataset, resume_dir)
+        ckpt.check_resumable(resume_state, model, cfg.to_dict(), resume_dir / "checkpoint.pt")
     chosen = auto_threads(model, device) if choose_threads else None
     if chosen is not None:
         torch.set_num_threads(chosen)  # train() puts the count back when it returns
@@ -316,6 +365,10 @@ def _train(
         run_dir, progress = None, "none"
     else:
         run_dir = resume_dir if resume_dir is not None else (new_run_dir(out, cfg) if save else None)
+    # The first optimiser a process builds makes torch import its compiler (~2 s on a 2-core CPU,
+    # more than training digits takes): start-up, not training, so it happens before the clock
+    # starts, and before the run folder gets its first file (Ctrl-C in it leaves no half-begun run).
+    importlib.import_module("torch._dynamo")
     if run_dir is not None:
         write_config(run_dir, cfg, splits, device, processes=distributed.world_size())
     reporter = make_progress(progress) if isinstance(progress, str) else progress
@@ -331,9 +384,6 @@ def _train(
             writer.flush()
 
     result = TrainResult(config=cfg, history=[], test={}, model=model, run_dir=run_dir, data=splits)
-    # The first optimiser a process builds makes torch import its compiler (~2 s on a 2-core CPU,
-    # more than training digits takes): start-up, not training, so it happens before the clock starts.
-    importlib.import_module("torch._dynamo")
     started = time.perf_counter()
     try:
         fitted = fit(
