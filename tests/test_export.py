@@ -115,3 +115,24 @@ def test_cli_export_truncated_weights_is_one_line_exit_2(trained: torchprimer.Tr
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert "model.safetensors is corrupted or truncated" in proc.stderr
     assert not (run_dir / "model.onnx").exists()
+
+
+def test_export_never_overwrites_the_runs_own_files(trained: torchprimer.TrainResult, tmp_path: Path) -> None:
+    """`--out RUN/model.safetensors` used to replace the weights with an ONNX file (exit 0), after
+    which evaluate and predict failed; every file train wrote is refused, whatever the format."""
+    run_dir = Path(shutil.copytree(trained.run_dir, tmp_path / "run"))
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    for name in ("model.safetensors", "config.json", "checkpoint.pt", "summary.json"):
+        proc = run_cli("export", str(run_dir), "--format", "torchscript", "--out", str(run_dir / name))
+        assert proc.returncode == 2 and "one of the run's own files" in proc.stderr, name
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == before
+
+
+def test_export_file_names_follow_the_format(trained: torchprimer.TrainResult, tmp_path: Path) -> None:
+    run = load_run(trained.run_dir, with_data=False)
+    with pytest.raises(UserError, match=r"a safetensors file is named \*\.safetensors; e\.g\. --out .*w\.safetensors"):
+        export_run(run, "safetensors", tmp_path / "w.bin")
+    new = tmp_path / "new"  # a trailing slash names a folder still to make, not a file called 'new'
+    result = export_run(run, "torchscript", f"{new}/")
+    assert Path(result["path"]) == new / "model.torchscript.pt" and new.is_dir()
+    assert export_run(run, "torchscript", tmp_path / "m.pth")["path"].endswith("m.pth")

@@ -274,8 +274,9 @@ by PyTorch; prefer ONNX or safetensors for new uses.
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `torchprimer train`.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="safetensors, torchscript or onnx.")],
-    out: Annotated[Path | None, typer.Option(
-        help="File or folder to write. [default: RUN_DIR/model.onnx, model.torchscript.pt or model.export.safetensors]"
+    out: Annotated[str | None, typer.Option(  # a str: Path would drop the trailing slash of a new folder
+        help="File, or folder (existing, or new with a trailing /), to write. "
+             "[default: RUN_DIR/model.onnx, model.torchscript.pt or model.export.safetensors]"
     )] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:

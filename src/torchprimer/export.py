@@ -17,6 +17,7 @@ import contextlib
 import importlib.util
 import io
 import json
+import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,7 @@ import torch
 
 from torchprimer.errors import UserError
 from torchprimer.fileio import atomic_path
-from torchprimer.runfolder import Run
+from torchprimer.runfolder import RUN_FILES, Run
 
 FORMATS = ("safetensors", "torchscript", "onnx")
 DEFAULT_NAMES = {"safetensors": "model.export.safetensors", "torchscript": "model.torchscript.pt",
@@ -46,15 +47,13 @@ def sample_batch(run: Run, n: int = CHECK_BATCH) -> torch.Tensor:
     return torch.randn(n, *run.input_shape, generator=generator)
 
 
-def export_run(run: Run, fmt: str, out: Path | None = None) -> dict[str, Any]:
+def export_run(run: Run, fmt: str, out: str | Path | None = None) -> dict[str, Any]:
     """Write the run's model in `fmt`, check it against PyTorch, and describe the result."""
     if fmt not in FORMATS:
         raise UserError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
     if fmt == "onnx":
         _require_onnx()
-    path = Path(out) if out is not None else run.run_dir / DEFAULT_NAMES[fmt]
-    if path.is_dir():
-        path = path / DEFAULT_NAMES[fmt]
+    path = output_path(run, fmt, out)
     model = run.model.cpu().eval()
     x = sample_batch(run)
     with torch.inference_mode():  # one sample alone too: a frozen batch size would fail there
@@ -86,6 +85,29 @@ def export_run(run: Run, fmt: str, out: Path | None = None) -> dict[str, Any]:
         size = tmp.stat().st_size
     return {"format": fmt, "path": str(path), "bytes": size, "max_abs_diff": worst, "tolerance": TOLERANCE,
             "samples": len(x), "input_shape": ["batch", *run.input_shape], "classes": run.classes}
+
+
+SUFFIXES = {"safetensors": (".safetensors",), "torchscript": (".pt", ".pth", ".ts", ".torchscript"),
+            "onnx": (".onnx",)}
+
+
+def output_path(run: Run, fmt: str, out: str | Path | None) -> Path:
+    """Where the export goes: `out` as a file, or the default name inside it when it is a folder
+    (or ends in a slash, a folder still to make). Never one of the run's own files, whose loss
+    would break evaluate, predict or --resume, and always with the format's file extension."""
+    if out is None:
+        return run.run_dir / DEFAULT_NAMES[fmt]
+    path = Path(out)
+    if path.is_dir() or str(out).endswith(("/", os.sep)):
+        return path / DEFAULT_NAMES[fmt]
+    if path.resolve().parent == run.run_dir.resolve() and path.name in RUN_FILES:
+        raise UserError(f"--out {out} is one of the run's own files; write the export elsewhere, "
+                        f"e.g. {run.run_dir / DEFAULT_NAMES[fmt]}")
+    if path.suffix.lower() not in SUFFIXES[fmt]:
+        raise UserError(f"--out {out}: a {fmt} file is named *{SUFFIXES[fmt][0]}"
+                        f"{' (or ' + ', '.join(SUFFIXES[fmt][1:]) + ')' if len(SUFFIXES[fmt]) > 1 else ''}; "
+                        f"e.g. --out {path.with_suffix(SUFFIXES[fmt][0])}")
+    return path
 
 
 def _model_info(run: Run) -> dict[str, str]:

@@ -24,6 +24,9 @@ from torchprimer.training.config import TrainConfig, resolve_device
 from torchprimer.training.run import check_same_data, load_splits, read_run_config, read_summary
 
 WEIGHTS = "model.safetensors"
+# What `torchprimer train` writes into a run folder (training/run.py), which nothing else may overwrite.
+RUN_FILES = ("config.json", "checkpoint.pt", WEIGHTS, "summary.json", "metrics.csv", "metrics.jsonl",
+             "curves.png", "confusion.png")
 
 
 @dataclass
