@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from torchprimer.data.registry import Dataset
+from torchprimer.errors import UserError
 
 
 @dataclass
@@ -135,6 +136,14 @@ def prepare(
         x_test, y_test = dataset.x_test, dataset.y_test
     else:
         x_test, y_test = dataset.x[test_idx], dataset.y[test_idx]
+    empty = [name for name, idx in (("training", train_idx), ("validation", val_idx), ("test", test_idx))
+             if idx is not None and len(idx) == 0]
+    if empty:  # a mean over no samples is NaN: the run would "finish" with meaningless figures
+        option = {"training": "--val-fraction or --test-fraction lower", "validation": "--val-fraction higher",
+                  "test": "--test-fraction higher"}[empty[0]]
+        raise UserError(f"the {empty[0]} split of {dataset.name} would hold no samples ({len(dataset.y):,} samples, "
+                        f"--val-fraction {val_fraction:g}, --test-fraction {test_fraction:g}); set {option}, "
+                        "e.g. 0.1")
     x_train, y_train = dataset.x[train_idx], dataset.y[train_idx]
     x_val, y_val = dataset.x[val_idx], dataset.y[val_idx]
     mean, std = channel_stats(x_train)
