@@ -107,5 +107,9 @@ def test_cli_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     with pytest.raises(SystemExit) as done:
         main(["activations", "--names", "relu,tanh", "--no-cost", "--json", "--plot", str(tmp_path / "a.png")])
     assert done.value.code == 0
-    out = json.loads(capsys.readouterr().out)
+    def strict(constant: str) -> float:
+        raise AssertionError(f"{constant} is not JSON; JavaScript's JSON.parse rejects it")
+
+    out = json.loads(capsys.readouterr().out, parse_constant=strict)
     assert [r["name"] for r in out["rows"]] == ["relu", "tanh"] and (tmp_path / "a.png").is_file()
+    assert out["rows"][0]["range"]["high"] == "inf" and float(out["rows"][0]["saturation"][0][0]) == -math.inf

@@ -99,6 +99,8 @@ def test_models_for_a_set_not_downloaded_yet(tmp_path: Path, capsys: pytest.Capt
     rows = {r["model"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["linear"]["parameters"] == 3 * 32 * 32 * 10 + 10
     assert list(tmp_path.iterdir()) == []  # nothing downloaded or written
+    proc = run_cli("models", "--activation", "nope")
+    assert proc.returncode == 2 and "unknown activation 'nope'; known: relu" in proc.stderr
 
 
 def test_lr_find_suggests_a_rate_inside_the_range(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

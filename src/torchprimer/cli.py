@@ -7,6 +7,7 @@ become one line on stderr and exit code 2.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -28,7 +29,19 @@ app = typer.Typer(
 
 
 def _print_json(obj: object) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+    """Strict JSON, which has no Infinity or NaN (JavaScript's JSON.parse and jq reject Python's
+    extension): such a float is written as the string "inf", "-inf" or "nan", which float() reads back."""
+    sys.stdout.write(json.dumps(_strict(obj), indent=2, default=str, allow_nan=False) + "\n")
+
+
+def _strict(obj: object) -> object:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    if isinstance(obj, dict):
+        return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v) for v in obj]
+    return obj
 
 
 @app.command(epilog="Examples:\n\n    torchprimer doctor\n\n    torchprimer doctor --json | python -m json.tool")

@@ -35,9 +35,13 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 
 def activation(name: str) -> nn.Module:
     """A fresh activation module by its torch.nn name in snake case."""
+    check_activation(name)
+    return ACTIVATIONS[name]()
+
+
+def check_activation(name: str) -> None:
     if name not in ACTIVATIONS:
         raise UserError(f"unknown activation {name!r}; known: {', '.join(ACTIVATIONS)}")
-    return ACTIVATIONS[name]()
 
 
 @dataclass(frozen=True)
@@ -160,8 +164,7 @@ def build_model(spec: ModelSpec, input_shape: Sequence[int], num_classes: int) -
     """Build the named model for data of `input_shape` with `num_classes` classes."""
     if spec.name not in MODELS:
         raise UserError(f"unknown model {spec.name!r}; known models: {', '.join(MODELS)}")
-    if spec.activation not in ACTIVATIONS:
-        activation(spec.activation)  # raises the message listing the known ones
+    check_activation(spec.activation)
     if not 0.0 <= spec.dropout < 1.0:
         raise UserError(f"--dropout {spec.dropout} must be in [0, 1)")
     builder, _ = MODELS[spec.name]
@@ -210,6 +213,7 @@ def model_table(dataset: str, *, hidden: str = "128", activation: str = "relu") 
     from torchprimer.data.registry import parse_name
 
     source, path = parse_name(dataset)
+    check_activation(activation)  # one line and exit 2, not a table of n/a rows
     if source.shape is not None and source.num_classes is not None and path is None:
         input_shape, classes = source.shape, source.num_classes
     else:
