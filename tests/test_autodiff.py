@@ -60,6 +60,8 @@ def test_worked_example_with_every_activation_and_loss_matches_autograd(activati
     ({"activation": "swish"}, "known: relu"),
     ({"loss": "hinge"}, "mse, ce"),
     ({"loss": "ce", "y": 3.0}, "in [0, 1]"),
+    ({"w": 1e200}, "too large for a float64"),  # Python floats raise OverflowError here
+    ({"w": 1e308, "b": 1e308}, "too large for a float64"),  # torch's side gives inf, not an error
 ])
 def test_bad_example_inputs_are_user_errors(kwargs: dict, message: str) -> None:
     with pytest.raises(UserError, match=message.replace("[", r"\[").replace("]", r"\]")):
@@ -196,6 +198,8 @@ def test_gradcheck_on_a_model_without_parameters_is_a_user_error() -> None:
     with pytest.raises(UserError, match=r"package\.module:Name"):
         load_module("torch.nn.Tanh")
     assert isinstance(load_module("torch.nn:Tanh"), nn.Tanh)
+    with pytest.raises(UserError, match=r"the module failed on a batch of shape \(5, 3\).*mat1 and mat2"):
+        gradcheck(nn.Linear(100, 10), torch.randn(5, 3))  # a user's --module that does not fit the data
 
 
 # --- the autograd graph -----------------------------------------------------------------
@@ -213,6 +217,14 @@ def test_graph_of_the_seed_example(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     with pytest.raises(UserError, match="apt install graphviz"):
         tpgraph.write_graph(walked, tmp_path / "g.png")
     assert (tmp_path / "g.dot").is_file()
+    broken = tmp_path / "bin" / "dot"  # a Graphviz that is there but fails (a missing format plugin)
+    broken.parent.mkdir()
+    broken.write_text('#!/bin/sh\necho "Format: png not recognized" >&2\nexit 1\n')
+    broken.chmod(0o755)
+    monkeypatch.setattr(tpgraph.shutil, "which", lambda name: str(broken))
+    with pytest.raises(UserError, match=r"could not draw g\.png \(Format: png not recognized\); the graph is in"):
+        tpgraph.write_graph(walked, tmp_path / "g.png")
+    assert not (tmp_path / "g.png").exists()
 
 
 def test_graph_of_a_model_names_its_parameters() -> None:

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from torchprimer.autodiff.mlp import LOSSES, loss_and_gradient, manual_backward, mlp_steps
-from torchprimer.errors import UserError
+from torchprimer.errors import UserError, brief
 
 MANUAL_TOL = 1e-10
 FD_TOL = 1e-6
@@ -59,8 +59,12 @@ def one_cpu_thread() -> Iterator[None]:
 def _loss_of_output(model: nn.Module, x: Tensor, y: Tensor | None, loss: str) -> tuple[Callable[[Tensor], Tensor], str]:
     """A scalar of the model's output: the class loss when the output is (N, classes) and
     labels fit, else a fixed random projection of the output, which any module has."""
-    with torch.no_grad():
-        out = model(x)
+    try:
+        with torch.no_grad():
+            out = model(x)
+    except Exception as exc:  # a user's module (--module) that does not fit the data's shape or dtype
+        raise UserError(f"the module failed on a batch of shape {tuple(x.shape)} ({x.dtype}): {brief(exc)}; "
+                        "choose a --dataset its input fits, or change the module") from None
     if y is not None and out.ndim == 2 and out.shape[0] == len(y) and int(y.max()) < out.shape[1]:
         return (lambda o: loss_and_gradient(o, y, loss)[0]), loss
     weights = torch.randn(out.shape, dtype=out.dtype, generator=torch.Generator().manual_seed(1))

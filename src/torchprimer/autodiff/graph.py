@@ -110,7 +110,7 @@ def write_graph(graph: dict[str, Any], path: str | Path) -> list[Path]:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".dot", ".gv", ".png", ".svg"):
-        raise UserError(f"--out {path}: use a .dot, .png or .svg file name")
+        raise UserError(f"--out {path}: use a .dot (or .gv), .png or .svg file name")
     dot_path = path if suffix in (".dot", ".gv") else path.with_suffix(".dot")
     written = [write_text(dot_path, to_dot(graph))]
     if suffix in (".png", ".svg"):
@@ -119,7 +119,14 @@ def write_graph(graph: dict[str, Any], path: str | Path) -> list[Path]:
             raise UserError(f"wrote {dot_path}, but {suffix[1:].upper()} needs Graphviz's `dot`: {GRAPHVIZ_HINT}")
 
         def render(tmp: Path) -> None:
-            subprocess.run([exe, f"-T{suffix[1:]}", str(dot_path), "-o", str(tmp)], check=True, timeout=60)
+            try:
+                subprocess.run([exe, f"-T{suffix[1:]}", str(dot_path), "-o", str(tmp)], check=True, timeout=60,
+                               capture_output=True, text=True)
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:  # a broken Graphviz
+                said = (getattr(exc, "stderr", None) or "").strip().splitlines()
+                why = said[0][:120] if said else f"exit {getattr(exc, 'returncode', 'timeout')}"
+                raise UserError(f"Graphviz's {exe} could not draw {path.name} ({why}); the graph is in "
+                                f"{dot_path}: repair Graphviz, or open the DOT file in any DOT viewer") from None
 
         written.append(write_atomic(path, render))
     return written

@@ -145,17 +145,24 @@ def worked_example(
     values = {"x": float(x), "y": float(y), "w": float(w), "b": float(b)}
     _check_inputs(values, activation, loss)
     vx, vw, vb = leaf(values["x"], "x"), leaf(values["w"], "w"), leaf(values["b"], "b")
-    out = add(mul(vw, vx, "wx"), vb, "z")
-    if activation is not None:
-        out = activate(out, activation, "a")
-    if loss == "mse":
-        root = square(sub_const(out, values["y"], "y", "r"), "loss")
-    else:
-        root = bce_with_logits(out, values["y"], "loss")
-    products = backward(root)
+    too_large = UserError(f"x {x:g}, w {w:g}, b {b:g}, y {y:g}: the loss or a gradient is too large for a float64 "
+                          "(above about 1.8e308); pass values nearer the seed's (x 2, w 1, b 0.5, y 3)")
+    try:
+        out = add(mul(vw, vx, "wx"), vb, "z")
+        if activation is not None:
+            out = activate(out, activation, "a")
+        if loss == "mse":
+            root = square(sub_const(out, values["y"], "y", "r"), "loss")
+        else:
+            root = bce_with_logits(out, values["y"], "loss")
+        products = backward(root)
+    except OverflowError:  # Python's float arithmetic raises where torch's gives inf
+        raise too_large from None
     nodes = topological(root)
     manual = {"loss": root.data, "w": vw.grad, "b": vb.grad, "x": vx.grad}
     auto = _autograd(values, activation, loss)
+    if not all(math.isfinite(v) for v in (*manual.values(), *auto.values())):
+        raise too_large
     result: dict[str, Any] = {
         "inputs": values, "activation": activation, "loss_kind": loss,
         "forward": [{"name": v.name, "formula": v.formula, "value": v.data} for v in nodes if v.parents],
