@@ -41,6 +41,8 @@ BAD = [
     (["--model", "neuron"], "two classes"),
     (["--dataset", "nope"], "known data sets"),
     (["--optimizer", "rmsprop"], "optimizer"),
+    (["--val-fraction", "0.001"], "the validation split of digits would hold no samples"),
+    (["--test-fraction", "0"], "--test-fraction higher"),  # digits has no test split of its own
 ]
 
 
@@ -110,6 +112,14 @@ def test_lr_find_suggests_a_rate_inside_the_range(tmp_path: Path, capsys: pytest
     assert 1e-7 <= result["suggestion"] <= result["min_loss_lr"] <= 10
     assert plot.read_bytes()[:4] == b"\x89PNG"
     assert min(result["losses"]) < result["losses"][0]  # the loss does fall somewhere in the sweep
+
+
+@pytest.mark.parametrize("end", ["inf", "1e300"])
+def test_lr_find_refuses_an_endless_sweep(end: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """--end inf used to sweep to lr inf and 'suggest' the starting rate, exit 0."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["lr-find", "--end", end, "--steps", "10"])
+    assert exit_info.value.code == 2 and "--end <= 1000 (finite)" in capsys.readouterr().err
 
 
 def main_exit(argv: list[str]) -> None:

@@ -357,7 +357,7 @@ def lr_find(
     seed: Annotated[int | None, typer.Option(help="Seed.")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or mps.")] = None,
     start: Annotated[float, typer.Option(help="First learning rate.")] = 1e-7,
-    end: Annotated[float, typer.Option(help="Last learning rate.")] = 10.0,
+    end: Annotated[float, typer.Option(help="Last learning rate (at most 1000).")] = 10.0,
     steps: Annotated[int, typer.Option(min=10, help="Steps of the test.")] = 100,
     plot: Annotated[Path, typer.Option(help="Where to write the loss-vs-lr PNG.")] = Path("lr_find.png"),
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,

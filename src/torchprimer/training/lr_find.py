@@ -29,14 +29,18 @@ class LRFinderResult:
     min_loss_lr: float
 
 
+MAX_END = 1000.0  # a learning rate beyond this only diverges; an infinite one is a typo
+
+
 def lr_range_test(
     cfg: TrainConfig, *, start: float = 1e-7, end: float = 10.0, steps: int = 100, smoothing: float = 0.05,
 ) -> LRFinderResult:
     """Run the range test for the model and data of `cfg`; the model is thrown away after."""
     from torchprimer.training.run import build
 
-    if not (0 < start < end) or steps < 10:
-        raise UserError("lr-find needs 0 < --start < --end and at least 10 --steps")
+    if not (0 < start < end <= MAX_END) or steps < 10:
+        raise UserError(f"lr-find needs 0 < --start < --end <= {MAX_END:g} (finite) and at least 10 --steps, "
+                        f"got --start {start:g} --end {end:g} --steps {steps}")
     _, splits, model = build(cfg)
     objective = objective_for(model, cfg.label_smoothing)
     optimizer = make_optimizer(model, dataclasses.replace(cfg, lr=start))
@@ -57,7 +61,8 @@ def lr_range_test(
             optimizer.step()
             value = float(loss.detach())
             smooth = value if step == 0 else smoothing * value + (1 - smoothing) * smooth
-            if not math.isfinite(value) or (step > 10 and smooth > 4 * best):
+            # the first steps are noise, not divergence: at most 10, fewer in a short sweep
+            if not math.isfinite(value) or (step > min(10, steps // 4) and smooth > 4 * best):
                 step = steps  # diverged: the rest of the curve says nothing
                 break
             best = min(best, smooth)
@@ -67,6 +72,8 @@ def lr_range_test(
             if step >= steps:
                 break
         epoch += 1
+    if not losses:
+        raise UserError(f"the loss was not finite at the first step, at --start {start:g}; lower --start")
     return LRFinderResult(lrs=lrs, losses=losses, suggestion=_steepest(lrs, losses),
                           min_loss_lr=lrs[min(range(len(losses)), key=losses.__getitem__)])
 
