@@ -219,3 +219,20 @@ class _StopBefore(Silent):
 
     def step(self) -> None:
         raise KeyboardInterrupt
+
+
+def test_ctrl_c_says_where_to_resume_and_leaves_a_loadable_checkpoint(tmp_path: Path) -> None:
+    """SIGINT, as Ctrl-C sends it, to `torchprimer train`: exit 130 and one line naming the complete
+    checkpoint's epoch and the --resume command (typer used to turn it into a silent exit 130)."""
+    command = [sys.executable, "-m", "torchprimer", "train", "--epochs", "100000", "--out", str(tmp_path)]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("*/metrics.csv")) and time.monotonic() < deadline:  # after the first checkpoint
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    run = next(tmp_path.iterdir())
+    assert proc.returncode == 130, err
+    assert err.startswith("interrupted after epoch ") and f"torchprimer train --resume {run}" in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert ckpt.load(run / "checkpoint.pt")["epoch"] >= 1

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from torchprimer.errors import TrainingDiverged, UserError
+from torchprimer.errors import TrainingDiverged, TrainingInterrupted, UserError
 
 app = typer.Typer(
     name="torchprimer",
@@ -162,8 +162,12 @@ def train(
     from torchprimer.training import distributed
 
     progress = "none" if (quiet or as_json) else "auto"
-    result = run_training(out=out, progress=progress, resume=resume, tensorboard=tensorboard, threads=threads,
-                          **options)
+    try:
+        result = run_training(out=out, progress=progress, resume=resume, tensorboard=tensorboard, threads=threads,
+                              **options)
+    except TrainingInterrupted as stopped:  # typer would turn it into a silent exit 130
+        print(stopped.advice(), file=sys.stderr)
+        sys.exit(130)  # not typer.Exit, after which main would add its plain "interrupted"
     if not distributed.is_main():  # under DDP rank 0 alone prints
         quiet, as_json = True, False
     distributed.teardown()
@@ -969,4 +973,6 @@ def main(argv: list[str] | None = None) -> None:
     except (KeyboardInterrupt, typer.Abort):
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    if code == 130:  # Ctrl-C, which typer turns into a silent exit 130
+        print("interrupted", file=sys.stderr)
     sys.exit(code if isinstance(code, int) else 0)

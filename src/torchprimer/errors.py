@@ -4,6 +4,10 @@ The CLI turns it into a single line on stderr and exit code 2, with no traceback
 the Python API lets it propagate so a notebook shows the same message.
 """
 
+from __future__ import annotations
+
+from pathlib import Path
+
 
 class UserError(ValueError):
     """Bad input: the message says what is wrong and what to do instead."""
@@ -23,3 +27,20 @@ def brief(exc: BaseException, limit: int = 100) -> str:
     if sum(c.isalpha() for c in text) < 4:
         text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     return text
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training, with what the learner needs to go on: the run folder (None when
+    nothing is saved) and the epochs finished, whose last checkpoint is complete."""
+
+    def __init__(self, run_dir: Path | None, epochs_done: int) -> None:
+        super().__init__()
+        self.run_dir, self.epochs_done = run_dir, epochs_done
+
+    def advice(self) -> str:
+        if self.run_dir is None:
+            return "interrupted"
+        if self.epochs_done and (self.run_dir / "checkpoint.pt").is_file():
+            return (f"interrupted after epoch {self.epochs_done}, whose checkpoint is complete; go on with "
+                    f"'torchprimer train --resume {self.run_dir}'")
+        return f"interrupted before the first checkpoint; {self.run_dir} has nothing to resume: train again"

@@ -28,7 +28,7 @@ from torch import nn
 
 from torchprimer import data as tpdata
 from torchprimer import report
-from torchprimer.errors import UserError
+from torchprimer.errors import TrainingInterrupted, UserError
 from torchprimer.fileio import make_dirs, write_atomic, write_json, write_text
 from torchprimer.models import build_model, count_parameters, objective_for, parse_hidden
 from torchprimer.progress import Progress, make_progress
@@ -398,6 +398,8 @@ def _train(
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             write_json(run_dir / "summary.json", {"status": status, "error": str(exc),
                                                   "epochs_done": len(result.history)})
+        if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, TrainingInterrupted):
+            raise TrainingInterrupted(run_dir, len(result.history)) from exc
         raise
     finally:
         if writer is not None:
