@@ -102,7 +102,8 @@ def render(settings: PlaygroundConfig, epochs: int) -> str:
     cfg = settings.train_config()
     train_share = 1.0 - cfg.val_fraction - cfg.test_fraction  # exactly as split_indices computes it
     optimizer = OPTIMIZERS[settings.optimizer]
-    extra = ", momentum=0.9" if settings.optimizer == "sgd" else ""
+    # fused=True: the kernel the page steps with (FlatAdam, fused SGD), so rounding agrees over any number of epochs
+    extra = (", momentum=0.9" if settings.optimizer == "sgd" else "") + ", fused=True"
     layers = "-".join(["in", *(str(u) for u in settings.hidden), "out"])
     helpers = "\n\n".join(inspect.getsource(fn) for fn in (stratified_split, epoch_permutation))
     header = (

@@ -326,7 +326,8 @@ class Session:
         write_config(run_dir, cfg, self.splits, "cpu", source="torchprimer ui")
         write_metrics(run_dir, self.history)
         test = evaluate(self.model, self.splits.x_test, self.splits.y_test, self.objective)
+        best = min(self.history, key=lambda record: record["val_loss"])  # as `train` reports it
         result = TrainResult(config=cfg, history=list(self.history), test=test, model=self.model, run_dir=run_dir,
-                             train_seconds=self.train_seconds, data=self.splits)
+                             best_epoch=int(best["epoch"]), train_seconds=self.train_seconds, data=self.splits)
         write_outputs(result, self.objective)
         return run_dir
