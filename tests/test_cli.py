@@ -160,3 +160,27 @@ def test_a_bare_command_shows_its_help_without_an_empty_error_line(args: list[st
     proc = run_cli(*args)
     assert "Usage:" in proc.stdout + proc.stderr
     assert "error:" not in proc.stderr, proc.stderr
+
+
+def test_nproc_refuses_a_batch_that_leaves_a_process_without_rows_in_one_line(tmp_path: Path) -> None:
+    """Checked before the processes start: one line, not one per process plus torch's launcher logs."""
+    proc = run_cli("train", "--nproc", "2", "--batch-size", "1437", "--epochs", "1", "--out", str(tmp_path / "r"))
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: --batch-size 1437 leaves a last batch of 1") and proc.stderr.count("\n") == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_data_file_given_by_a_relative_path_still_works_from_another_folder(tmp_path: Path) -> None:
+    from torchprimer.data import synthetic
+
+    synthetic.write_npz(tmp_path / "a.npz", n=90)
+    trained = run_cli("train", "--dataset", "npz:a.npz", "--epochs", "1", "--quiet", "--out", "runs", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    run = next((tmp_path / "runs").iterdir())
+    assert json.loads((run / "config.json").read_text())["config"]["dataset"] == f"npz:{tmp_path / 'a.npz'}"
+    (tmp_path / "elsewhere").mkdir()
+    evaluated = run_cli("evaluate", str(run), "--json", cwd=tmp_path / "elsewhere")
+    assert evaluated.returncode == 0, evaluated.stderr
+    resumed = run_cli("train", "--resume", str(run), "--epochs", "2", "--dataset", "npz:../a.npz", "--quiet",
+                      cwd=tmp_path / "elsewhere")  # the same file, named from here
+    assert resumed.returncode == 0, resumed.stderr

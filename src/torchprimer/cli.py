@@ -191,8 +191,8 @@ def _launch_processes(
     """`train --nproc N`: check the options here (one error line, not N), then run this same
     command without --nproc in N processes through torch's launcher, as torchrun would."""
     from torchprimer.training.config import make_config
-    from torchprimer.training.distributed import launch
-    from torchprimer.training.run import read_run_config
+    from torchprimer.training.distributed import check_batch_size, launch
+    from torchprimer.training.run import load_splits, read_run_config
 
     cfg = make_config(**options) if resume is None else read_run_config(resume)["config"]
     args: list[str] = []  # the options as typed, for the workers' own `torchprimer train`
@@ -206,6 +206,8 @@ def _launch_processes(
             args += [param.opts[0]] if value else []
         else:
             args += [param.opts[0], str(value)]
+    # The batch must leave every process rows; checked here on the data's size, once, not in every worker.
+    check_batch_size(len(load_splits(cfg, "cpu").y_train), cfg.batch_size, world=nproc)
     code, message = launch(cfg, nproc, args, port=master_port or 0)
     if message:
         print(f"error: {message}", file=sys.stderr)

@@ -3,7 +3,7 @@ augmentation on the device (`augment`), statistics (`stats`) and pictures (`insp
 
 from torchprimer.data.augment import make_augment
 from torchprimer.data.batches import device_batches
-from torchprimer.data.registry import Dataset, LoadOptions, Source, load, parse_name, sources
+from torchprimer.data.registry import Dataset, LoadOptions, Source, absolute_name, load, parse_name, sources
 from torchprimer.data.splits import Splits, channel_stats, normalize, prepare, split_indices, stratified_split
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "LoadOptions",
     "Source",
     "Splits",
+    "absolute_name",
     "channel_stats",
     "device_batches",
     "load",

@@ -6,6 +6,7 @@ one `Source` line to `sources()`. Nothing else in torchprimer needs to change.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,6 +126,16 @@ def parse_name(name: str) -> tuple[Source, str | None]:
     if sep and not source.takes_path:
         raise UserError(f"data set {base!r} takes no path; use plain {base!r}")
     return source, (arg or None)
+
+
+def absolute_name(name: str) -> str:
+    """"npz:iris.npz" -> "npz:/home/me/iris.npz": a run's config.json keeps the path that works from
+    any folder (evaluate, predict and --resume are often run elsewhere). Other names stay as given."""
+    base, sep, arg = name.partition(":")
+    source = sources().get(base)
+    if not sep or not arg or source is None or not source.takes_path:
+        return name
+    return f"{base}:{os.path.abspath(os.path.expanduser(arg))}"
 
 
 def load(name: str, options: LoadOptions | None = None) -> Dataset:

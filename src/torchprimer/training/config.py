@@ -8,12 +8,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from torchprimer.data.registry import absolute_name
 from torchprimer.errors import UserError
 from torchprimer.models import ModelSpec, parse_hidden
 
@@ -126,6 +128,9 @@ def make_config(**options: Any) -> TrainConfig:
         raise UserError(f"unknown training option(s) {sorted(unknown)}; see 'torchprimer train --help'")
     cfg = TrainConfig(**{k: v for k, v in options.items() if v is not None})
     cfg.hidden = parse_hidden(cfg.hidden) if isinstance(cfg.hidden, str) else tuple(cfg.hidden)
+    cfg.dataset = absolute_name(cfg.dataset)
+    if cfg.data_dir is not None:
+        cfg.data_dir = os.path.abspath(os.path.expanduser(cfg.data_dir))
     validate(cfg)
     return cfg
 

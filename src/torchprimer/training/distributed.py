@@ -198,9 +198,10 @@ def seed_epoch(seed: int, epoch: int) -> None:
 # ---------------------------------------------------------------- the data
 
 
-def check_batch_size(n: int, batch_size: int) -> None:
-    """Refuse batches that would leave a process without rows (see the module docstring)."""
-    world = world_size()
+def check_batch_size(n: int, batch_size: int, *, world: int | None = None) -> None:
+    """Refuse batches that would leave a process without rows (see the module docstring); `world`:
+    the number of processes, when checked before they start (`train --nproc`)."""
+    world = world_size() if world is None else world
     if world == 1:
         return
     if batch_size < world:

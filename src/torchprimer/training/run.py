@@ -242,7 +242,7 @@ def _resume_config(run_dir: Path, options: dict[str, Any]) -> TrainConfig:
     cfg = read_run_config(run_dir)["config"]
     changed = [
         k for k, v in options.items()
-        if v is not None and k != "epochs" and getattr(cfg, k, None) != (parse_hidden(v) if k == "hidden" else v)
+        if v is not None and k != "epochs" and getattr(cfg, k, None) != _as_stored(k, v)
     ]
     if changed:
         raise UserError(
@@ -275,6 +275,17 @@ def read_summary(run_dir: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return summary if isinstance(summary, dict) else {}
+
+
+def _as_stored(option: str, value: Any) -> Any:
+    """An option's value as make_config stores it, to compare with a run's config.json."""
+    if option == "hidden":
+        return parse_hidden(value)
+    if option == "dataset":
+        return tpdata.absolute_name(value)
+    if option == "data_dir":
+        return os.path.abspath(os.path.expanduser(value))
+    return value
 
 
 def train(
