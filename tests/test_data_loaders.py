@@ -230,7 +230,7 @@ def test_every_registered_set_trains_an_mlp(tmp_path):
     synthetic.write_cifar10(tmp_path / "d", n_train=50, n_test=20)
     names = {
         "digits": {}, "mnist": {"data_dir": tmp_path / "d"}, "cifar10": {"data_dir": tmp_path / "d"},
-        f"imagefolder:{synthetic.write_image_folder(tmp_path / 'i')}": {},
+        f"imagefolder:{synthetic.write_image_folder(tmp_path / 'i', per_class=10)}": {},
         f"npz:{synthetic.write_npz(tmp_path / 'a.npz')}": {}, f"csv:{synthetic.write_csv(tmp_path / 'a.csv')}": {},
         "moons": {}, "blobs": {},
     }
