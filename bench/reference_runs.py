@@ -4,7 +4,7 @@
     .venv/bin/python bench/reference_runs.py --quick      # 1 epoch each, to check it works
 
 Every accuracy and time in the table comes from training here and now. The published
-column quotes the papers (see DESIGN.md) so the reader can compare; it is never a result.
+column quotes the papers (compare.py's REFERENCES) so the reader can compare; it is never a result.
 """
 
 from __future__ import annotations

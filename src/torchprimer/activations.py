@@ -259,8 +259,9 @@ def notes(row: dict[str, Any], lang: str = "en") -> list[str]:
                    else "saturates on both sides: deep stacks of it pass back tiny gradients")
     if row["max_derivative"] < 0.5:
         m = row["max_derivative"]
-        out.append(f"导数最大只有 {m:g}：每经过一层，梯度至少缩小为原来的 {m:g} 倍" if zh
-                   else f"its derivative is at most {m:g}: every layer scales the gradient by {m:g} or less")
+        out.append(f"导数最大只有 {m:g}：每经过一层，激活函数把梯度乘以不超过 {m:g} 的数（权重另乘一个因子）" if zh
+                   else f"its derivative is at most {m:g}: at every layer the activation multiplies the gradient "
+                        f"by {m:g} or less (the weights multiply it too)")
     share = row["zero_gradient_share"]
     if share >= 0.01:
         out.append(f"{share:.1%} 的 N(0,1) 输入梯度恰为零：单元可能“死亡”" if zh

@@ -697,7 +697,7 @@ BACKPROP_EPILOG = """Examples:
 
     torchprimer backprop --x 1.5 --w -0.3 --activation tanh
 
-    torchprimer backprop --activation sigmoid --loss ce --y 1 --json
+    torchprimer backprop --loss ce --y 1 --json   # w·x + b is the logit; ce applies the sigmoid
 """
 
 

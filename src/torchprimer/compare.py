@@ -35,7 +35,7 @@ METHODS: dict[str, tuple[str, str]] = {
 }
 DEFAULT_METHODS = ("nearest-mean", "logreg", "svc", "forest", "mlp", "cnn")
 
-# Published figures (test accuracy), from DESIGN.md's sources. Cited beside results, never used as results.
+# Published figures (test accuracy), with their sources. Cited beside results, never used as results.
 REFERENCES: dict[str, list[tuple[str, float, str]]] = {
     "digits": [
         ("SVC", 0.97, "scikit-learn digits example: first half train, second half test"),

@@ -92,7 +92,7 @@ def build_neuron(shape: Sequence[int], num_classes: int, spec: ModelSpec) -> nn.
     if num_classes != 2:
         raise UserError(
             f"model 'neuron' is a single sigmoid unit for two classes, but this data set has "
-            f"{num_classes}; use --model linear or --model mlp"
+            f"{num_classes} classes; use --model linear or --model mlp"
         )
     return Neuron(_features(shape))
 

@@ -21,13 +21,15 @@ The seed compares the usual activations in a table that has been lost. Such tabl
 each function's formula, output range, gradient, whether it is zero-centred, whether it
 saturates, and its cost; here every entry is measured rather than copied.""",
         "verdict": """
-What the numbers say. Sigmoid's gradient is at most 0.25, so through ten sigmoid layers a
-gradient shrinks by 0.25¹⁰ ≈ 1e-6 at best (the vanishing gradient), and it saturates: beyond
-|x| ≈ 6.9 its gradient is below 1e-3. Its outputs are all positive, not zero-centred. Tanh is
-zero-centred with gradient 1 at 0, but saturates too, beyond |x| ≈ 4.2. ReLU keeps gradient 1
-for every positive input, which is why deep nets train with it, but its gradient is exactly 0
-for negative inputs, half of all N(0, 1) inputs, so a unit that only sees negatives stops
-learning ("dying ReLU"); Leaky ReLU, ELU, GELU and SiLU keep a little signal there.
+What the numbers say. Sigmoid's gradient is at most 0.25, so through ten sigmoid layers the
+activations alone multiply a gradient by 0.25¹⁰ ≈ 1e-6 at most; only weights well above 1 could
+make up for it, and initialisations such as Xavier's keep their gain near 1 (the vanishing
+gradient). It saturates: beyond |x| ≈ 6.9 its gradient is below 1e-3. Its outputs are all
+positive, not zero-centred. Tanh is zero-centred with gradient 1 at 0, but saturates too,
+beyond |x| ≈ 4.2. ReLU keeps gradient 1 for every positive input, which is why deep nets train
+with it, but its gradient is exactly 0 for negative inputs, half of all N(0, 1) inputs, so a
+unit that only sees negatives stops learning ("dying ReLU"); Leaky ReLU, ELU, GELU and SiLU
+keep a little signal there.
 `torchprimer activations` adds plots and trains the same network with each one.""",
         "fixed_title": "The lost table, computed from torch:",
     },
@@ -38,8 +40,9 @@ learning ("dying ReLU"); Leaky ReLU, ELU, GELU and SiLU keep a little signal the
 常见的激活函数，但那张表已经丢失。这类表格通常列出每个函数的公式、输出范围、梯度、
 是否以零为中心、是否饱和以及计算开销；这里的每一项都是实测出来的，而不是抄来的。""",
         "verdict": """
-数字说明了什么。Sigmoid 的梯度最大只有 0.25，所以穿过十层 sigmoid，梯度至少缩小到
-0.25¹⁰ ≈ 1e-6（梯度消失）；而且它会饱和：|x| 超过约 6.9 后梯度低于 1e-3。它的输出全是
+数字说明了什么。Sigmoid 的梯度最大只有 0.25，所以穿过十层 sigmoid，仅激活函数就把梯度
+乘以至多 0.25¹⁰ ≈ 1e-6；只有远大于 1 的权重才能弥补，而初始化让权重保持在 1 附近（梯度消失）。
+而且它会饱和：|x| 超过约 6.9 后梯度低于 1e-3。它的输出全是
 正数，不以零为中心。Tanh 以零为中心、在 0 处梯度为 1，但同样会饱和，|x| 超过约 4.2 即是。
 ReLU 对所有正输入保持梯度 1，这正是深层网络能用它训练的原因；但对负输入（占 N(0, 1)
 输入的一半）它的梯度恰好为 0，一个只收到负输入的单元就不再学习（"ReLU 死亡"）；
