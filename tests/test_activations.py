@@ -113,3 +113,18 @@ def test_cli_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     out = json.loads(capsys.readouterr().out, parse_constant=strict)
     assert [r["name"] for r in out["rows"]] == ["relu", "tanh"] and (tmp_path / "a.png").is_file()
     assert out["rows"][0]["range"]["high"] == "inf" and float(out["rows"][0]["saturation"][0][0]) == -math.inf
+
+
+def test_chinese_plot_labels_only_with_a_font_that_draws_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a CJK font matplotlib draws '导数' as empty boxes (and warns); the legend then stays in
+    plain f(x) / f'(x) notation, which reads the same in both languages."""
+    import warnings
+
+    from torchprimer import report
+
+    monkeypatch.setattr(report, "cjk_font", lambda: None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        act.plot_functions(["relu", "relu6"], tmp_path / "zh.png", lang="zh")
+    assert not [w for w in caught if "Glyph" in str(w.message)]
+    assert (tmp_path / "zh.png").read_bytes()[:4] == b"\x89PNG"

@@ -342,7 +342,7 @@ def render_table(rows: list[dict[str, Any]], lang: str = "en") -> str:
 def plot_functions(names: str | Sequence[str] | None, path: str | Path, *,
                    functions: dict[str, Activation] | None = None, lang: str = "en") -> Path:
     """One PNG: each activation (solid) and its autograd derivative (dashed) on [−5, 5]."""
-    from torchprimer.report import pyplot, save_figure
+    from torchprimer.report import cjk_font, pyplot, save_figure
 
     chosen = resolve_names(names)
     plt = pyplot()
@@ -350,7 +350,8 @@ def plot_functions(names: str | Sequence[str] | None, path: str | Path, *,
     rows = math.ceil(len(chosen) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
     x = torch.linspace(-5, 5, 1001, dtype=torch.float64)
-    labels = ("f(x)", "f'(x)") if lang == "en" else ("f(x)", "导数 f'(x)")
+    font = cjk_font() if lang == "zh" else None  # without one, Chinese labels would be empty boxes
+    labels = ("f(x)", "导数 f'(x)") if font else ("f(x)", "f'(x)")
     for ax, name in zip(axes.flat, chosen, strict=False):  # spare axes stay empty
         y, d = values_and_derivative(_fn(name, functions), x)
         ax.axhline(0, color="grey", lw=0.5)
@@ -358,11 +359,11 @@ def plot_functions(names: str | Sequence[str] | None, path: str | Path, *,
         ax.plot(x.numpy(), y.numpy(), label=labels[0])
         ax.plot(x.numpy(), d.numpy(), "--", label=labels[1])
         ax.set_title(name)
-        ax.set_ylim(-2, 3)
+        ax.set_ylim(-2, max(3.0, float(y.max()) + 0.5))  # relu6 and hardtanh-like plateaus stay in view
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(chosen):]:
         ax.axis("off")
-    axes.flat[0].legend(loc="upper left", fontsize=8)
+    axes.flat[0].legend(loc="upper left", prop={"size": 8, **({"family": font} if font else {})})
     fig.tight_layout()
     return save_figure(fig, path)
 

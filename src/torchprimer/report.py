@@ -23,6 +23,20 @@ def pyplot():
     return plt
 
 
+# Fonts with Chinese glyphs, in order of preference; matplotlib's default (DejaVu Sans) has none.
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
+             "SimHei", "Microsoft YaHei", "PingFang SC", "Heiti SC", "AR PL UMing CN")
+
+
+def cjk_font() -> str | None:
+    """An installed font family that draws Chinese, or None: without one, matplotlib draws empty boxes."""
+    pyplot()
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    return next((name for name in CJK_FONTS if name in installed), None)
+
+
 def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
     """Write `fig` as a PNG atomically and close it."""
     plt = pyplot()
