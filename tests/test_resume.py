@@ -110,8 +110,14 @@ def test_truncated_or_foreign_checkpoints_are_clear_errors(tmp_path: Path) -> No
     with pytest.raises(UserError, match=r"\(the file is empty\)"):
         ckpt.load(bad)
     evil = tmp_path / "evil.pt"
-    evil.write_bytes(pickle.dumps(_Payload()))
-    with pytest.raises(UserError, match=r"unpickling|not a torchprimer checkpoint|corrupt"):
+    evil.write_bytes(pickle.dumps(_Payload()))  # a bare pickle: not what torch.save writes
+    with pytest.raises(UserError, match="another kind of file"):
+        ckpt.load(evil)
+    torch.save(_Payload(), evil)  # torch.save's archive around a pickle that would run code
+    with pytest.raises(UserError, match="would need unpickling code to load, which torchprimer refuses"):
+        ckpt.load(evil)
+    evil.write_text("garbage\n")  # a text file was called "would need unpickling code" too
+    with pytest.raises(UserError, match=r"corrupt or truncated \(8 bytes and no zip directory"):
         ckpt.load(evil)
     with pytest.raises(UserError, match="no checkpoint"):
         ckpt.load(tmp_path / "missing.pt")

@@ -377,6 +377,15 @@ def test_ui_says_when_its_port_is_taken() -> None:
     assert "--port" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
+def test_ui_says_when_its_host_is_not_this_machine() -> None:
+    """A host that is no address of this machine: another --port would not help, and the warning that
+    the page is reachable from other machines was false; one line says what to change."""
+    proc = run_cli("ui", "--host", "10.255.255.1", "--allow-remote", "--port", "47999", "--no-browser")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: cannot listen on 10.255.255.1:47999") and "another --port" not in proc.stderr
+    assert "--host must be a name or address of this machine" in proc.stderr and proc.stderr.count("\n") == 1
+
+
 def test_ui_without_its_extra_says_how_to_install_it() -> None:
     # As if fastapi were not installed: importing it fails, and `ui` must say what to install.
     code = ("import sys; sys.modules['fastapi'] = None; from torchprimer.cli import main; "

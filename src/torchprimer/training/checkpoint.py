@@ -73,7 +73,8 @@ def load(path: str | Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt or unsafe files
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+        unsafe = "weights_only" in str(exc) or "Unsupported global" in str(exc)
+        if unsafe and zipfile.is_zipfile(path):  # a real torch.save archive whose pickle wants code run
             raise UserError(
                 f"{path} would need unpickling code to load, which torchprimer refuses "
                 "(weights_only=True); it was not written by torchprimer"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import errno
 import math
 import socket
 import threading
@@ -299,17 +300,20 @@ def serve(host: str, port: int, runs_dir: Path, *, open_browser: bool, allow_rem
     if host not in LOOPBACK and not allow_remote:
         raise UserError(f"--host {host} would let other machines reach the playground; "
                         "add --allow-remote if you mean it, or leave --host out for 127.0.0.1")
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:  # the host, not the port
+                raise UserError(f"cannot listen on {host}:{port} ({exc.strerror}): --host must be a name or "
+                                "address of this machine; leave it out for 127.0.0.1") from None
+            raise UserError(f"cannot listen on {host}:{port} ({exc.strerror}); pass another --port, "
+                            "or stop the program that holds it") from None
     if host not in LOOPBACK:
         print(f"warning: the playground is reachable from other machines at {host}:{port}; "
               "anyone who can reach it can train networks and write run folders here", file=sys.stderr)
     # Playground networks are small: one thread each trains them fastest and leaves a core for the browser.
     torch.set_num_threads(1)
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise UserError(f"cannot listen on {host}:{port} ({exc.strerror}); pass another --port, "
-                            "or stop the program that holds it") from None
     allowed = LOOPBACK if host in LOOPBACK else (None if host in ("0.0.0.0", "::") else (*LOOPBACK, host))
     app = create_app(runs_dir, allowed_hosts=allowed)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
