@@ -19,6 +19,7 @@ from torchprimer.errors import UserError, brief
 from torchprimer.fileio import write_atomic
 
 FORMAT = "torchprimer-checkpoint-1"
+KEYS = ("config", "epoch", "model", "optimizer", "history", "best", "rng")  # what `save` is given, by fit
 
 
 def rng_state() -> dict[str, Any]:
@@ -90,9 +91,6 @@ def load(path: str | Path) -> dict[str, Any]:
     return state
 
 
-KEYS = ("config", "epoch", "model", "optimizer", "history", "best", "rng")  # what `save` is given
-
-
 def state_dict_mismatch(tensors: dict[str, torch.Tensor], model: torch.nn.Module) -> str | None:
     """How saved tensors fail to fit `model` (names first, then shapes), or None when they fit:
     loading them would otherwise fail deep inside torch, after files were written."""
@@ -111,10 +109,10 @@ def state_dict_mismatch(tensors: dict[str, torch.Tensor], model: torch.nn.Module
 def check_resumable(state: dict[str, Any], model: torch.nn.Module, cfg: dict[str, Any], path: Path) -> None:
     """Refuse, before anything is written, a checkpoint of another run: another configuration
     (only the number of epochs may grow) or weights that do not fit the model."""
-    saved = state["config"]
-    differs = sorted(k for k in cfg if k != "epochs" and isinstance(saved, dict) and saved.get(k) != cfg[k])
-    if not isinstance(saved, dict) or differs:
-        shown = ", ".join(f"{k} {saved.get(k)!r} vs {cfg[k]!r}" for k in differs[:3]) if differs else "no config"
+    saved = state["config"] if isinstance(state["config"], dict) else {}
+    differs = [k for k in sorted(cfg) if k != "epochs" and saved.get(k) != cfg[k]]
+    if differs:
+        shown = ", ".join(f"{k} {saved.get(k)!r} vs {cfg[k]!r}" for k in differs[:3])
         raise UserError(f"{path} belongs to another run ({shown} in config.json); "
                         "put back this run's checkpoint or train again")
     problem = state_dict_mismatch(state["model"], model) if isinstance(state["model"], dict) else "no weights"

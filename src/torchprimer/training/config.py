@@ -127,12 +127,28 @@ def make_config(**options: Any) -> TrainConfig:
     if unknown:
         raise UserError(f"unknown training option(s) {sorted(unknown)}; see 'torchprimer train --help'")
     cfg = TrainConfig(**{k: v for k, v in options.items() if v is not None})
-    cfg.hidden = parse_hidden(cfg.hidden) if isinstance(cfg.hidden, str) else tuple(cfg.hidden)
-    cfg.dataset = absolute_name(cfg.dataset)
-    if cfg.data_dir is not None:
-        cfg.data_dir = os.path.abspath(os.path.expanduser(cfg.data_dir))
+    for name in NORMALISED:
+        value = getattr(cfg, name)
+        if value is not None:
+            setattr(cfg, name, as_stored(name, value))
     validate(cfg)
     return cfg
+
+
+NORMALISED = ("hidden", "dataset", "data_dir")  # the options `as_stored` rewrites
+
+
+def as_stored(option: str, value: Any) -> Any:
+    """An option's value as config.json keeps it: hidden sizes as a tuple of ints, and data paths
+    absolute, so that evaluate, predict and --resume work from any folder. `--resume` compares the
+    options given again with the run's in this form."""
+    if option == "hidden":
+        return parse_hidden(value) if isinstance(value, str) else tuple(value)
+    if option == "dataset":
+        return absolute_name(value)
+    if option == "data_dir":
+        return os.path.abspath(os.path.expanduser(value))
+    return value
 
 
 def _positive(name: str, value: float, hint: str) -> None:

@@ -30,11 +30,11 @@ from torchprimer import data as tpdata
 from torchprimer import report
 from torchprimer.errors import TrainingInterrupted, UserError
 from torchprimer.fileio import make_dirs, write_atomic, write_json, write_text
-from torchprimer.models import build_model, count_parameters, objective_for, parse_hidden
+from torchprimer.models import build_model, count_parameters, objective_for
 from torchprimer.progress import Progress, make_progress
 from torchprimer.training import checkpoint as ckpt
 from torchprimer.training import distributed
-from torchprimer.training.config import TrainConfig, make_config, resolve_device
+from torchprimer.training.config import TrainConfig, as_stored, make_config, resolve_device
 from torchprimer.training.loop import evaluate, fit, predict_outputs
 
 METRIC_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr"]
@@ -238,11 +238,11 @@ def read_run_config(run_dir: Path) -> dict[str, Any]:
         raise UserError(f"{path} is not a valid torchprimer config ({exc}); pass a run folder") from None
 
 
-def _resume_config(run_dir: Path, options: dict[str, Any]) -> TrainConfig:
-    cfg = read_run_config(run_dir)["config"]
+def _resume_config(run_dir: Path, cfg: TrainConfig, options: dict[str, Any]) -> TrainConfig:
+    """The run's config (from its config.json), with only --epochs changed by `options`."""
     changed = [
         k for k, v in options.items()
-        if v is not None and k != "epochs" and getattr(cfg, k, None) != _as_stored(k, v)
+        if v is not None and k != "epochs" and getattr(cfg, k, None) != as_stored(k, v)
     ]
     if changed:
         raise UserError(
@@ -275,17 +275,6 @@ def read_summary(run_dir: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return summary if isinstance(summary, dict) else {}
-
-
-def _as_stored(option: str, value: Any) -> Any:
-    """An option's value as make_config stores it, to compare with a run's config.json."""
-    if option == "hidden":
-        return parse_hidden(value)
-    if option == "dataset":
-        return tpdata.absolute_name(value)
-    if option == "data_dir":
-        return os.path.abspath(os.path.expanduser(value))
-    return value
 
 
 def train(
@@ -347,7 +336,8 @@ def _train(
     resume_dir = Path(resume) if resume is not None else None
     resume_state = None
     if resume_dir is not None:
-        cfg = _resume_config(resume_dir, options)
+        stored = read_run_config(resume_dir)
+        cfg = _resume_config(resume_dir, stored["config"], options)
         resume_state = ckpt.load(_checkpoint_to_resume(resume_dir))
         if resume_state["epoch"] > cfg.epochs:
             raise UserError(f"{resume_dir} already ran {resume_state['epoch']} epochs; ask for more with --epochs")
@@ -360,7 +350,7 @@ def _train(
         device, splits, model = build(cfg)
     distributed.check_batch_size(len(splits.y_train), cfg.batch_size)
     if resume_dir is not None and resume_state is not None:  # checked before config.json is rewritten
-        check_same_data(splits, read_run_config(resume_dir)["data"], cfg.dataset, resume_dir)
+        check_same_data(splits, stored["data"], cfg.dataset, resume_dir)
         ckpt.check_resumable(resume_state, model, cfg.to_dict(), resume_dir / "checkpoint.pt")
     chosen = auto_threads(model, device) if choose_threads else None
     if chosen is not None:
