@@ -242,3 +242,16 @@ def test_ctrl_c_says_where_to_resume_and_leaves_a_loadable_checkpoint(tmp_path: 
     assert err.startswith("interrupted after epoch ") and f"torchprimer train --resume {run}" in err, err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert ckpt.load(run / "checkpoint.pt")["epoch"] >= 1
+
+
+def test_resumed_run_counts_the_earlier_epochs_training_time(tmp_path: Path) -> None:
+    first = torchprimer.train(out=tmp_path, epochs=2, progress="none")
+    state = ckpt.load(first.run_dir / "checkpoint.pt")
+    for record in state["history"]:
+        record["seconds"] = 100.0  # as if the first process had trained slowly
+    ckpt.save(first.run_dir / "checkpoint.pt", state)
+    more = torchprimer.train(resume=first.run_dir, epochs=3, progress="none")
+    summary = more.summary()
+    assert summary["epochs_run"] == 3 == len(summary["epoch_seconds"])
+    assert summary["epoch_seconds"][:2] == [100.0, 100.0]
+    assert 200.0 + summary["epoch_seconds"][2] <= summary["train_seconds"] < 260.0

@@ -405,7 +405,10 @@ def _train(
     finally:
         if writer is not None:
             writer.close()
-    result.train_seconds = time.perf_counter() - started
+    # A resumed run's earlier epochs were trained by another process: their recorded times count
+    # too, so train_seconds covers the same epochs as epochs_run and epoch_seconds.
+    earlier = sum(r["seconds"] for r in resume_state["history"]) if resume_state is not None else 0.0
+    result.train_seconds = earlier + time.perf_counter() - started
     result.best_epoch, result.stopped_early = fitted.best_epoch, fitted.stopped_early
     result.test = evaluate(model, splits.x_test, splits.y_test, objective, amp=cfg.amp)
     if run_dir is not None:
