@@ -36,6 +36,10 @@ BAD = [
     (["--device", "cuda:99"], "cuda"),  # no such device, with a GPU or without
     (["--cuda-graph", "--device", "cpu"], "--cuda-graph"),
     (["--cuda-graph", "--compile"], "--cuda-graph"),
+    (["--amp", "--device", "cpu"], "--amp is used on a CUDA GPU only, and this run's device is cpu"),
+    (["--compile", "--device", "cpu"], "--compile is used on a CUDA GPU only"),
+    (["--nesterov"], "--nesterov is a kind of SGD momentum, which --optimizer adam"),
+    (["--nesterov", "--optimizer", "sgd", "--momentum", "0"], "--momentum 0 does not use"),
     (["--no-such-option"], "No such option"),
     (["--hidden", "12,,3"], "--hidden"),
     (["--model", "neuron"], "two classes"),
@@ -184,3 +188,17 @@ def test_a_data_file_given_by_a_relative_path_still_works_from_another_folder(tm
     resumed = run_cli("train", "--resume", str(run), "--epochs", "2", "--dataset", "npz:../a.npz", "--quiet",
                       cwd=tmp_path / "elsewhere")  # the same file, named from here
     assert resumed.returncode == 0, resumed.stderr
+
+
+@pytest.mark.parametrize(("args", "mentions"), [
+    (["graph", "--hidden", "4"], "--hidden only shapes the graph of a --model"),
+    (["graph", "--activation", "tanh", "--dataset", "mnist1d"], "--activation and --dataset only shape"),
+])
+def test_an_option_that_would_be_ignored_is_refused(
+    capsys: pytest.CaptureFixture[str], args: list[str], mentions: str
+) -> None:
+    """graph draws the seed's example unless --model is given; --hidden alone used to be dropped."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and mentions in err, err

@@ -7,6 +7,7 @@ GPU in tests/test_gpu.py."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -90,6 +91,6 @@ def test_warm_up_then_record_once_then_replay(recorder: dict[str, list]) -> None
 def test_on_by_default_for_cuda_only_where_it_applies() -> None:
     cuda, cpu = torch.device("cuda"), torch.device("cpu")  # device objects: no GPU needed to decide
     assert uses_cuda_graph(make_config(), cuda) and not uses_cuda_graph(make_config(), cpu)
-    assert not uses_cuda_graph(make_config(compile=True), cuda)
+    assert not uses_cuda_graph(dataclasses.replace(make_config(), compile=True), cuda)  # CPU refuses --compile
     assert not uses_cuda_graph(make_config(backward="manual"), cuda)
     assert not uses_cuda_graph(make_config(cuda_graph=False), cuda)

@@ -106,7 +106,7 @@ def train(
         int | None, typer.Option(min=0, help="Stop after N epochs without a better val loss; restores the best.")
     ] = None,
     deterministic: Annotated[bool | None, typer.Option("--deterministic", help="Deterministic kernels only.")] = None,
-    amp: Annotated[bool | None, typer.Option("--amp", help="Mixed precision (bfloat16/float16) on CUDA.")] = None,
+    amp: Annotated[bool | None, typer.Option("--amp", help="Mixed precision (bfloat16/float16), CUDA only.")] = None,
     compile: Annotated[bool | None, typer.Option("--compile", help="torch.compile the model (CUDA only).")] = None,
     cuda_graph: Annotated[bool | None, typer.Option(
         "--cuda-graph/--no-cuda-graph", help="Replay the forward/backward step as a recorded CUDA graph. "
@@ -791,9 +791,10 @@ GRAPH_EPILOG = """Examples:
 @app.command(epilog=GRAPH_EPILOG)
 def graph(
     model: Annotated[str | None, typer.Option(help="A model's loss graph instead of the seed's example.")] = None,
-    hidden: Annotated[str, typer.Option(help="Hidden layer sizes for --model mlp.")] = "16",
-    activation: Annotated[str, typer.Option(help="Activation for --model mlp.")] = "relu",
-    dataset: Annotated[str, typer.Option(help="Data set that shapes the model's input.")] = "digits",
+    hidden: Annotated[str | None, typer.Option(help="Hidden layer sizes for --model mlp. [default: 16]")] = None,
+    activation: Annotated[str | None, typer.Option(help="Activation for --model mlp. [default: relu]")] = None,
+    dataset: Annotated[str | None, typer.Option(
+        help="Data set that shapes --model's input. [default: digits]")] = None,
     out: Annotated[Path | None, typer.Option(help="Write the graph: .dot, or .png/.svg (needs Graphviz).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print nodes and edges as JSON.")] = False,
 ) -> None:
@@ -805,11 +806,18 @@ def graph(
     from torchprimer.autodiff import graph as tpgraph
 
     if model is None:
+        given = [f"--{name}" for name, value in (("hidden", hidden), ("activation", activation),
+                                                  ("dataset", dataset)) if value is not None]
+        if given:
+            verb = "shapes" if len(given) == 1 else "shape"
+            raise UserError(f"{' and '.join(given)} only {verb} the graph of a --model: add one, e.g. --model mlp, "
+                            "or leave them out to draw the seed's example")
         loss, names = tpgraph.seed_example_graph()
     else:
         from torchprimer.autodiff.check import sample_batch
 
-        net, x, y = sample_batch(dataset, 4, model, hidden=hidden, activation=activation)
+        net, x, y = sample_batch(dataset or "digits", 4, model, hidden=hidden or "16",
+                                 activation=activation or "relu")
         loss, names = tpgraph.model_graph(net, x, y)
     walked = tpgraph.walk(loss, names)
     files = [str(p) for p in tpgraph.write_graph(walked, out)] if out is not None else []

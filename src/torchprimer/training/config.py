@@ -194,6 +194,14 @@ def validate(cfg: TrainConfig) -> None:
         if resolve_device(cfg.device).type != "cuda":
             raise UserError("--cuda-graph replays the training step on a CUDA GPU; use --device cuda on a machine "
                             "with one, or leave --cuda-graph out")
+    for flag, on in (("--amp", cfg.amp), ("--compile", cfg.compile)):
+        if on and resolve_device(cfg.device).type != "cuda":  # both would be silently ignored elsewhere
+            raise UserError(f"{flag} is used on a CUDA GPU only, and this run's device is "
+                            f"{resolve_device(cfg.device).type}; leave {flag} out, or use --device cuda on a "
+                            "machine with one")
+    if cfg.nesterov and not (cfg.optimizer == "sgd" and cfg.momentum > 0):
+        raise UserError(f"--nesterov is a kind of SGD momentum, which --optimizer {cfg.optimizer} with --momentum "
+                        f"{cfg.momentum:g} does not use; leave --nesterov out, or use --optimizer sgd --momentum 0.9")
 
 
 def resolve_device(name: str) -> torch.device:
