@@ -201,3 +201,57 @@ def test_cli_corrupted_weights_is_one_line_exit_2(trained: torchprimer.TrainResu
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert "model.safetensors is corrupted or truncated" in proc.stderr
+
+
+def test_config_keeps_the_training_inputs_raw_range(trained: torchprimer.TrainResult, raw_test: torch.Tensor) -> None:
+    stored = json.loads((trained.run_dir / "config.json").read_text(encoding="utf-8"))
+    data = trained.data
+    assert data is not None
+    raw_train = data.x_train.cpu() * data.std.view(1, -1, 1, 1) + data.mean.view(1, -1, 1, 1)
+    lo, hi = stored["data"]["range"]
+    assert lo == pytest.approx(float(raw_train.min()), abs=1e-5) and lo == pytest.approx(0.0, abs=1e-5)
+    assert hi == pytest.approx(float(raw_train.max()), abs=1e-5) and hi == pytest.approx(1.0, abs=1e-5)
+
+
+def test_digits_in_sklearns_0_to_16_scale_are_refused_with_the_fix(
+    trained: torchprimer.TrainResult, raw_test: torch.Tensor, tmp_path: Path
+) -> None:
+    """load_digits().images counts ink 0..16; training divided by 16. Fed as is, the model gave
+    confident nonsense; now the file is refused with what to do, and the fix predicts right."""
+    counts = (raw_test[:4, 0] * 16).round().numpy().astype(np.float64)  # as sklearn hands them out
+    np.save(tmp_path / "counts.npy", counts)
+    run = load_run(trained.run_dir, with_data=False)
+    with pytest.raises(UserError, match=r"counts\.npy\[0\] holds values 0\.\.16, .*divide by 16"):
+        predict_files(run, [tmp_path / "counts.npy"])
+    np.save(tmp_path / "scaled.npy", counts / 16)
+    result = predict_files(run, [tmp_path / "scaled.npy"], top=10)
+    torch.testing.assert_close(probabilities(result), reference_probabilities(
+        trained, torch.from_numpy(counts / 16).float().unsqueeze(1)), atol=1e-5, rtol=0)
+    np.save(tmp_path / "bytes_as_float.npy", counts * 255 / 16)
+    with pytest.raises(UserError, match=re.escape("pixels 0..255: divide by 255")):
+        predict_files(run, [tmp_path / "bytes_as_float.npy"])
+
+
+def test_other_data_far_outside_the_training_range_gets_a_note(
+    trained: torchprimer.TrainResult, raw_test: torch.Tensor, tmp_path: Path
+) -> None:
+    run = load_run(trained.run_dir, with_data=False)
+    run.data["kind"] = "table"  # a table may lie outside training's range: noted, not refused
+    np.save(tmp_path / "far.npy", (raw_test[:2] * 16).numpy())
+    np.save(tmp_path / "near.npy", (raw_test[:1] * 1.2).numpy())  # within half the range of it
+    result = predict_files(run, [tmp_path / "far.npy", tmp_path / "near.npy"])
+    notes = [p["notes"] for p in result["predictions"]]
+    assert all(n and "where training's inputs ran 0..1: is it in training's scale?" in n[0] for n in notes[:2])
+    assert notes[2] == []
+    del run.data["range"]  # a run from before config.json kept the range: no check, no note
+    assert predict_files(run, [tmp_path / "far.npy"])["predictions"][0]["notes"] == []
+
+
+def test_a_hand_edited_range_is_refused(trained: torchprimer.TrainResult, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained.run_dir, run_dir)
+    stored = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    stored["data"]["range"] = [1, 0]
+    (run_dir / "config.json").write_text(json.dumps(stored), encoding="utf-8")
+    with pytest.raises(UserError, match=r"data.range must be \[min, max\]"):
+        load_run(run_dir, with_data=False)

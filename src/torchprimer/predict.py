@@ -163,9 +163,33 @@ def _check_finite(x: torch.Tensor, where: str) -> None:
         raise UserError(f"{where} holds NaN or infinite values; give finite numbers")
 
 
+def check_scale(samples: list[Sample], run: Run) -> None:
+    """Inputs in another scale than training's give confident nonsense, so say so: for images
+    (trained in [0, 1]) values far outside it are refused, for other data they get a note.
+    "Far" is half the training range beyond either end; a new table row may well lie a little
+    outside the rows training saw."""
+    if run.raw_range is None:  # a run written before config.json kept the range
+        return
+    lo, hi = run.raw_range
+    margin = (hi - lo) / 2 or 1.0
+    for sample in samples:
+        x = to_float(sample.x)
+        low, high = float(x.min()), float(x.max())
+        if lo - margin <= low and high <= hi + margin:
+            continue
+        seen = f"values {low:g}..{high:g}, where training's inputs ran {lo:g}..{hi:g}"
+        if run.kind == "image" and lo >= 0 and hi <= 1:
+            digits = run.config.dataset == "digits" and low >= 0 and high <= 16
+            hint = ("sklearn's load_digits() counts ink 0..16: divide by 16" if digits
+                    else "pixels 0..255: divide by 255, or save them as uint8")
+            raise UserError(f"{sample.name} holds {seen} (image pixels scaled to [0, 1]); {hint}, as training did")
+        sample.notes.append(f"{seen}: is it in training's scale?")
+
+
 def predict_files(run: Run, paths: list[Path], *, top: int = 3, invert: bool = False) -> dict[str, Any]:
     """Top-`top` classes with probabilities for every sample in `paths`."""
     samples = read_inputs(paths, run, invert=invert)
+    check_scale(samples, run)
     x = torch.stack([to_float(s.x) for s in samples])
     outputs = predict_outputs(run.model, normalize(x, run.mean, run.std).to(run.device), amp=run.config.amp)
     probabilities = run.objective.probabilities(outputs).cpu()

@@ -64,6 +64,12 @@ class Run:
     def std(self) -> torch.Tensor:
         return torch.tensor(self.data["std"], dtype=torch.float32)
 
+    @property
+    def raw_range(self) -> tuple[float, float] | None:
+        """[min, max] of the training split before normalisation; None for runs older than it."""
+        value = self.data.get("range")
+        return (float(value[0]), float(value[1])) if value is not None else None
+
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu", *, with_data: bool = True) -> Run:
     """Load a run folder; `with_data=False` skips the test split (predict and export need no data).
@@ -111,6 +117,9 @@ def _check_data_info(data: Any, run_dir: Path) -> dict[str, Any]:
         problems.append("data.classes must list at least two classes")
     if not problems and (min(data["input_shape"]) < 1 or min(data["std"]) < 0):  # std 0: a constant channel
         problems.append("data.input_shape must be positive and data.std not negative")
+    if "range" in data and not (isinstance(data["range"], list) and len(data["range"]) == 2 and numbers("range")
+                                and data["range"][0] <= data["range"][1]):
+        problems.append("data.range must be [min, max], two numbers")
     if problems:
         raise UserError(f"{run_dir}/config.json: {problems[0]}; the file was changed since torchprimer train "
                         "wrote it: train again or restore it")

@@ -79,6 +79,17 @@ def normalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.T
     return (to_float(x) - mean.view(shape).to(x.device)) / safe_std.view(shape).to(x.device)
 
 
+def raw_range(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> list[float]:
+    """[min, max] of normalised inputs `x` in their raw scale, over every channel: `predict`
+    compares new inputs with the training split's, to catch a file in another scale (sklearn's
+    digits count ink 0..16, where training saw 0..1)."""
+    channels = x.transpose(0, 1).reshape(len(mean), -1)
+    safe_std = torch.where(std > 0, std, torch.ones_like(std))
+    lo = channels.amin(1).cpu() * safe_std + mean
+    hi = channels.amax(1).cpu() * safe_std + mean
+    return [round(float(lo.min()), 6), round(float(hi.max()), 6)]
+
+
 def stratified_split(
     y: torch.Tensor, fractions: list[float], seed: int
 ) -> list[torch.Tensor]:

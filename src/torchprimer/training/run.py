@@ -28,6 +28,7 @@ from torch import nn
 
 from torchprimer import data as tpdata
 from torchprimer import report
+from torchprimer.data.splits import raw_range
 from torchprimer.errors import TrainingInterrupted, UserError
 from torchprimer.fileio import make_dirs, write_atomic, write_json, write_text
 from torchprimer.models import build_model, count_parameters, objective_for
@@ -146,7 +147,7 @@ def data_info(splits: tpdata.Splits) -> dict[str, Any]:
     return {
         "name": splits.name, "classes": splits.classes, "input_shape": list(splits.input_shape),
         "kind": splits.kind, "mean": splits.mean.tolist(), "std": splits.std.tolist(),
-        "sizes": splits.sizes(),
+        "range": raw_range(splits.x_train, splits.mean, splits.std), "sizes": splits.sizes(),
     }
 
 
