@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,44 @@ def test_seed_example_gives_minus_two_not_four() -> None:
     assert "4.0" in result["seed_note"] and "−0.5" in result["seed_note"]
     text = render(result)
     assert "∂loss/∂w                -2.0           -2.0" in text and "note: The seed says w.grad is 4.0" in text
+
+
+ENGLISH_LABELS = ("inputs", "forward", "local derivatives", "chain rule", "result", "manual and autograd agree",
+                  "MISMATCH", "note:", "The seed says")
+NUMBER = re.compile(r"[-+−]?\d+(?:\.\d+)?(?:e[-+]\d+)?")
+
+
+@pytest.mark.parametrize(("kwargs", "seed"), [
+    ({}, True),
+    ({"x": 0.7, "y": 0.8, "w": -1.3, "b": 0.4, "activation": "tanh", "loss": "ce"}, False),
+])
+def test_render_in_chinese_has_the_same_steps_and_numbers_and_no_english(kwargs: dict, seed: bool) -> None:
+    result = worked_example(**kwargs)
+    en, zh = render(result), render(result, lang="zh")
+    assert render(result, lang="en") == en
+    assert not any(label in zh for label in ENGLISH_LABELS)
+    assert "前向计算" in zh and "局部导数" in zh and "链式法则" in zh and "手算结果与 autograd 完全一致" in zh
+    assert ("注：原教程说 w.grad 是 4.0" in zh) is seed and ("note: The seed says" in en) is seed
+    # one line for one line, every computed number the same and in the same place
+    assert len(en.splitlines()) == len(zh.splitlines())
+    for en_line, zh_line in zip(en.splitlines(), zh.splitlines(), strict=True):
+        if en_line.startswith("note: "):  # prose: the same numbers, not necessarily in the same order
+            assert sorted(NUMBER.findall(en_line)) == sorted(NUMBER.findall(zh_line))
+        else:
+            assert NUMBER.findall(en_line) == NUMBER.findall(zh_line), (en_line, zh_line)
+    assert "  ∂loss/∂w                -2.0           -2.0" in zh.splitlines() or not seed
+
+
+def test_render_lines_up_the_chinese_result_table() -> None:
+    from torchprimer.lessons.runner import display_width
+
+    lines = render(worked_example(), lang="zh").splitlines()
+    header = next(line for line in lines if line.startswith("结果"))
+    row = lines[lines.index(header) + 2]
+    assert row == "  ∂loss/∂w                -2.0           -2.0"
+    assert display_width(header) == len(row)  # the headings end where the numbers end, in terminal columns
+    with pytest.raises(UserError, match="en or zh"):
+        render(worked_example(), lang="fr")
 
 
 def test_other_values_have_no_seed_note() -> None:

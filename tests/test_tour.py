@@ -52,6 +52,16 @@ def _tokens(code: str) -> list[str]:
     return [t.string for t in tokenize.generate_tokens(io.StringIO(code).readline) if t.type not in skip]
 
 
+def _without_lang_zh(tokens: list[str]) -> list[str]:
+    """The tokens without each `, lang="zh"`: the one argument the Chinese code may add."""
+    out: list[str] = []
+    for token in tokens:
+        out.append(token)
+        if out[-4:] == [",", "lang", "=", '"zh"']:
+            del out[-4:]
+    return out
+
+
 @pytest.mark.parametrize("section", SECTIONS)
 def test_both_languages_have_every_text_and_the_same_checks_and_code(section: str) -> None:
     module = lessons.find(section)
@@ -65,7 +75,8 @@ def test_both_languages_have_every_text_and_the_same_checks_and_code(section: st
     for field in _code_fields(module):
         if isinstance(field, dict):
             assert set(field) == {"en", "zh"}
-            assert _tokens(field["en"]) == _tokens(field["zh"]), "the languages differ only in comments"
+            assert _tokens(field["en"]) == _without_lang_zh(_tokens(field["zh"])), \
+                "the languages differ only in comments and in a lang=\"zh\" argument"
             assert not CJK.search(field["en"])
 
 
@@ -105,6 +116,54 @@ def test_render_and_json_in_each_language(results: dict[str, runner.LessonResult
         json.dumps(data)
         assert data["ok"] and [c["id"] for c in data["checks"]] == list(lessons.find(result.section).CHECKS)
         assert {c["claim"] for c in data["checks"]} == {t[lang] for t in lessons.find(result.section).CHECKS.values()}
+
+
+ENGLISH_RENDER_LABELS = ("inputs", "forward", "local derivatives", "chain rule", "result", "manual and autograd agree",
+                         "MISMATCH", "The seed says", "note:")
+ENGLISH_CHECK_LABELS = ("(seed)", "(step by step)", "(finite difference)", "(2*(2+0.5-3)*2)", " vs ")
+NUMBER = re.compile(r"[-+−]?\d+(?:\.\d+)?(?:e[-+]\d+)?")
+
+
+def _printed(result: runner.LessonResult, lang: str) -> str:
+    """What the reader of `lang` sees the lesson's own code print."""
+    return lessons.as_json(result, lang)["runs"][-1]["stdout"]
+
+
+def test_chinese_tour_7_2_shows_the_worked_example_in_chinese(results: dict[str, runner.LessonResult]) -> None:
+    result = results["7.2"]
+    en, zh = _printed(result, "en"), _printed(result, "zh")
+    assert not any(line.lstrip().startswith(ENGLISH_RENDER_LABELS) for line in zh.splitlines())
+    assert "局部导数" in zh and "链式法则" in zh and "手算结果与 autograd 完全一致" in zh and "注：原教程说" in zh
+    assert "local derivatives" in en and "note: The seed says w.grad is 4.0" in en and not CJK.search(en)
+    # the same computation: every number printed in English is printed in Chinese, and no other
+    assert sorted(NUMBER.findall(en)) == sorted(NUMBER.findall(zh))
+    zh_lines = zh.splitlines()
+    assert "  ∂loss/∂w                -2.0           -2.0" in zh_lines and "finite difference: -2.0" in zh_lines
+    # what the Chinese reader sees printed is what the Chinese code shown to them printed
+    fixed = result.runs[-1]
+    assert 'print(render(example, lang="zh"))' in fixed.code["zh"] and "lang=" not in fixed.code["en"]
+    assert fixed.shown("zh") is not fixed and fixed.shown("zh").error is None and fixed.shown("en") is fixed
+    assert lessons.render(result, "zh").count("局部导数") == 1
+
+
+def test_chinese_tour_7_2_labels_its_checks_in_chinese(results: dict[str, runner.LessonResult]) -> None:
+    zh = "\n".join(c["values"] for c in lessons.as_json(results["7.2"], "zh")["checks"])
+    en = "\n".join(c["values"] for c in lessons.as_json(results["7.2"], "en")["checks"])
+    assert not any(label in zh for label in ENGLISH_CHECK_LABELS)
+    assert all(label in zh for label in ("（原教程）", "（逐步手算）", "（autograd）", "（有限差分）"))
+    assert all(label in en for label in ENGLISH_CHECK_LABELS) and not CJK.search(en)
+    assert sorted(NUMBER.findall(en)) == sorted(NUMBER.findall(zh))
+
+
+def test_code_that_differs_beyond_its_comments_is_run_in_each_language() -> None:
+    module = _fake_lesson(ok=True)
+    module.FIXED = {"en": 'print("four")  # en\n', "zh": 'print("四")  # 中\n'}
+    result = lessons.run_lesson(module)
+    fixed = result.runs[-1]
+    assert fixed.stdout == "four\n" and fixed.shown("zh").stdout == "四\n"
+    assert "  | 四" in lessons.render(result, "zh") and "  | four" in lessons.render(result, "en")
+    assert lessons.as_json(result, "zh")["runs"][-1]["stdout"] == "四\n"
+    assert result.runs[0].other == {}  # the seed's code reads the same in both: run once
 
 
 def test_lesson_numbers() -> None:

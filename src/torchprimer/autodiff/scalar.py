@@ -9,6 +9,7 @@ child before parent, and records each product, so a reader sees exactly where
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -180,15 +181,9 @@ def worked_example(
     return result
 
 
-def seed_note(w_grad: float) -> str:
+def seed_note(w_grad: float, lang: str = "en") -> str:
     """Why the seed's printed 4.0 is wrong, with the numbers it should have used."""
-    return (
-        f"The seed says w.grad is 4.0 and writes ∂loss/∂w = 2·(wx + b − y)·x = 2·(2 + 0.5 − 3)·2 = 4. "
-        f"The formula is right; the arithmetic is not: wx + b − y = 2 + 0.5 − 3 = −0.5, so "
-        f"2·(−0.5)·2 = {num(w_grad)}, which is what autograd prints. 4 would need wx + b − y = +1. "
-        f"The sign matters: the prediction 2.5 is below the target 3, so the loss falls as w grows, "
-        f"the gradient is negative, and gradient descent (w ← w − lr·∂loss/∂w) raises w."
-    )
+    return _text(lang)["seed_note"].format(w_grad=num(w_grad))
 
 
 def num(v: float) -> str:
@@ -199,18 +194,73 @@ def num(v: float) -> str:
     return text
 
 
-def render(result: dict[str, Any]) -> str:
-    """The worked example as plain text, one step per line."""
+TEXT = {
+    "en": {
+        "inputs": "inputs",
+        "forward": "forward",
+        "local": "local derivatives (each op's own, computed with its forward)",
+        "chain": "chain rule (∂loss/∂parent = ∂loss/∂child · ∂child/∂parent, from the loss back)",
+        "result": "result",
+        "manual": "manual",
+        "autograd": "autograd",
+        "agree": "manual and autograd agree",
+        "mismatch": "MISMATCH between manual and autograd",
+        "note": "note: ",
+        "seed_note": (
+            "The seed says w.grad is 4.0 and writes ∂loss/∂w = 2·(wx + b − y)·x = 2·(2 + 0.5 − 3)·2 = 4. "
+            "The formula is right; the arithmetic is not: wx + b − y = 2 + 0.5 − 3 = −0.5, so "
+            "2·(−0.5)·2 = {w_grad}, which is what autograd prints. 4 would need wx + b − y = +1. "
+            "The sign matters: the prediction 2.5 is below the target 3, so the loss falls as w grows, "
+            "the gradient is negative, and gradient descent (w ← w − lr·∂loss/∂w) raises w."
+        ),
+    },
+    "zh": {
+        "inputs": "输入",
+        "forward": "前向计算",
+        "local": "局部导数（每个运算自身的导数，在前向计算时一并求出）",
+        "chain": "链式法则（从 loss 开始，逐个运算往回推：∂loss/∂输入 = ∂loss/∂输出 · ∂输出/∂输入）",
+        "result": "结果",
+        "manual": "手算",
+        "autograd": "autograd",
+        "agree": "手算结果与 autograd 完全一致",
+        "mismatch": "注意：手算结果与 autograd 不一致",
+        "note": "注：",
+        "seed_note": (
+            "原教程说 w.grad 是 4.0，并写出 ∂loss/∂w = 2·(wx + b − y)·x = 2·(2 + 0.5 − 3)·2 = 4。"
+            "公式没有错，错在算术：wx + b − y = 2 + 0.5 − 3 = −0.5，所以 2·(−0.5)·2 = {w_grad}，"
+            "这正是 autograd 打印出来的值。要得到 4，必须 wx + b − y = +1 才行。"
+            "符号很关键：预测值 2.5 小于目标值 3，所以 w 增大时损失减小，梯度为负；"
+            "梯度下降（w ← w − lr·∂loss/∂w）因此会把 w 调大。"
+        ),
+    },
+}
+
+
+def _text(lang: str) -> dict[str, str]:
+    if lang not in TEXT:
+        raise UserError(f"unknown language {lang!r}; use en or zh")
+    return TEXT[lang]
+
+
+def _pad(text: str, width: int, right: bool = False) -> str:
+    """`text` padded to `width` terminal columns (a Chinese character takes two)."""
+    fill = " " * max(0, width - sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text))
+    return fill + text if right else text + fill
+
+
+def render(result: dict[str, Any], lang: str = "en") -> str:
+    """The worked example as plain text, one step per line, in English ("en") or Chinese ("zh")."""
+    t = _text(lang)
     inputs = result["inputs"]
-    lines = ["inputs   " + "  ".join(f"{k} = {num(v)}" for k, v in inputs.items())]
-    lines.append("forward")
+    lines = [_pad(t["inputs"], 9) + "  ".join(f"{k} = {num(v)}" for k, v in inputs.items())]
+    lines.append(t["forward"])
     for step in result["forward"]:
         lines.append(f"  {step['name']:<5}= {step['formula']:<22} = {num(step['value'])}")
-    lines.append("local derivatives (each op's own, computed with its forward)")
+    lines.append(t["local"])
     for d in result["local"]:
         label = f"∂{d['of']}/∂{d['wrt']}"
         lines.append(f"  {label:<12}= {d['formula']:<12} = {num(d['value'])}")
-    lines.append("chain rule (∂loss/∂parent = ∂loss/∂child · ∂child/∂parent, from the loss back)")
+    lines.append(t["chain"])
     for c in result["chain"]:
         sign = "+=" if c["accumulates"] else "="
         label = f"∂loss/∂{c['of']}"
@@ -218,10 +268,10 @@ def render(result: dict[str, Any]) -> str:
             f"  {label:<12}{sign} ∂loss/∂{c['via']} · ∂{c['via']}/∂{c['of']} = "
             f"{num(c['upstream'])} · {num(c['local'])} = {num(c['product'])}"
         )
-    lines.append(f"result          {'manual':>14} {'autograd':>14}")
+    lines.append(_pad(t["result"], 16) + _pad(t["manual"], 14, right=True) + " " + _pad(t["autograd"], 14, right=True))
     for key, label in (("loss", "loss"), ("w", "∂loss/∂w"), ("b", "∂loss/∂b"), ("x", "∂loss/∂x")):
         lines.append(f"  {label:<14}{num(result['manual'][key]):>14} {num(result['autograd'][key]):>14}")
-    lines.append("manual and autograd agree" if result["match"] else "MISMATCH between manual and autograd")
-    if "seed_note" in result:
-        lines.append("note: " + result["seed_note"])
+    lines.append(t["agree"] if result["match"] else t["mismatch"])
+    if "seed_note" in result:  # the seed's own example: its note, in the language asked for
+        lines.append(t["note"] + seed_note(result["manual"]["w"], lang))
     return "\n".join(lines)

@@ -10,12 +10,16 @@ A lesson is one module `s<section>.py` in this package (s4_2.py is §4.2) holdin
 - ``SEED``: the seed's code as the seed wrote it, or None where the seed has none
 - ``FIXED``: the corrected (or checking) code, or None
 - ``CHECKS``: {check_id: {"en": claim, "zh": claim}}
-- ``check(seed, fixed) -> {check_id: (ok, values)}``: runs after the code
+- ``check(seed, fixed) -> {check_id: (ok, values)}``: runs after the code; ``values`` is a
+  str, or {"en": ..., "zh": ...} when its labels differ by language
 
 Code fields are a str, or {"en": ..., "zh": ...} when the comments differ by language; the
-two must be the same code token for token (a test checks), and the English one is run. The
-tour's own code is written once, with English comments, and `bilingual` builds the Chinese
-variant from a table of those comments; the seed's code stays as the seed wrote it.
+two must be the same code token for token, except for a `lang="zh"` argument that makes a
+call print Chinese (a test checks). The English code is run, and `check` reads that run; a
+language whose code differs beyond its comments is also run on its own, so what a reader sees
+printed is what the code shown to them printed. The tour's own code is written once, with
+English comments, and `bilingual` builds the Chinese variant from a table of those comments;
+the seed's code stays as the seed wrote it.
 Adding a lesson is adding one file: `discover` finds it by its name.
 """
 
@@ -27,6 +31,7 @@ import io
 import pkgutil
 import re
 import time
+import tokenize
 import traceback
 import unicodedata
 import warnings
@@ -79,7 +84,11 @@ HEADINGS = {
 
 @dataclass
 class Run:
-    """One snippet, run once in a fresh namespace: what it printed, raised and warned."""
+    """One snippet, run once in a fresh namespace: what it printed, raised and warned.
+
+    This is the English code's run; `other` holds the run of each language whose code
+    differs beyond its comments.
+    """
 
     label: str
     code: dict[str, str]
@@ -88,6 +97,11 @@ class Run:
     warnings: list[str]
     seconds: float
     namespace: dict[str, Any] = field(repr=False)
+    other: dict[str, Run] = field(default_factory=dict, repr=False)
+
+    def shown(self, lang: str) -> Run:
+        """The run whose output a reader of `lang` sees: that language's own code's, where it has one."""
+        return self.other.get(lang, self)
 
 
 @dataclass
@@ -98,6 +112,10 @@ class Check:
     ok: bool
     values: str
     text: dict[str, str]
+    translated: dict[str, str] = field(default_factory=dict)  # `values` in other languages, where check gave them
+
+    def values_in(self, lang: str) -> str:
+        return self.translated.get(lang, self.values)
 
 
 @dataclass
@@ -166,6 +184,12 @@ def bilingual(code: str, zh: dict[str, str]) -> dict[str, str]:
     return {"en": code, "zh": translated}
 
 
+def code_tokens(code: str) -> list[str]:
+    """The code without its comments and layout: what Python runs."""
+    skip = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER}
+    return [t.string for t in tokenize.generate_tokens(io.StringIO(code).readline) if t.type not in skip]
+
+
 def _error_line(exc: BaseException, filename: str) -> str:
     """'line 9: NameError: ...' with the line inside the snippet where it was raised."""
     lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]
@@ -174,6 +198,15 @@ def _error_line(exc: BaseException, filename: str) -> str:
 
 
 def execute(label: str, code: Code, setup: Code, section: str) -> Run:
+    """Run setup then code in English, and again in each language whose code differs beyond its comments."""
+    run = _execute(label, code, setup, section, "en")
+    for lang in LANGS:
+        if lang != "en" and any(code_tokens(code_in(c, lang)) != code_tokens(code_in(c, "en")) for c in (setup, code)):
+            run.other[lang] = _execute(label, code, setup, section, lang)
+    return run
+
+
+def _execute(label: str, code: Code, setup: Code, section: str, lang: str) -> Run:
     """Run setup then code with exec in a fresh namespace, capturing stdout, the error and warnings.
 
     The global random state is forked and seeded with 0, so a lesson prints the same
@@ -192,10 +225,10 @@ def execute(label: str, code: Code, setup: Code, section: str) -> Run:
         warnings.simplefilter("always")
         torch.manual_seed(0)
         try:
-            setup_code = code_in(setup, "en")
+            setup_code = code_in(setup, lang)
             if setup_code:
                 exec(compile(setup_code, f"<§{section} setup>", "exec"), namespace)
-            exec(compile(code_in(code, "en"), filename, "exec"), namespace)
+            exec(compile(code_in(code, lang), filename, "exec"), namespace)
         except Exception as exc:  # the seed's mistakes are part of the lesson
             error = _error_line(exc, filename)
     seconds = time.perf_counter() - started
@@ -228,10 +261,14 @@ def _run_lesson(module: ModuleType) -> LessonResult:
     if set(outcomes) != set(module.CHECKS):
         raise RuntimeError(f"lesson §{module.SECTION} returned checks {sorted(outcomes)}, "
                            f"declared {sorted(module.CHECKS)}")
-    checks = [
-        Check(cid, bool(outcomes[cid][0]), str(outcomes[cid][1]), dict(text))
-        for cid, text in module.CHECKS.items()
-    ]
+    checks = []
+    for cid, text in module.CHECKS.items():
+        ok, values = outcomes[cid]
+        if isinstance(values, dict) and set(values) != set(LANGS):
+            raise RuntimeError(f"lesson §{module.SECTION}, check {cid}: values in {sorted(values)}, need {LANGS}")
+        per = {lang: str(v) for lang, v in values.items()} if isinstance(values, dict) else {"en": str(values)}
+        translated = {lang: v for lang, v in per.items() if lang != "en"}
+        checks.append(Check(cid, bool(ok), per["en"], dict(text), translated))
     runs = [r for r in (seed, fixed) if r is not None]
     return LessonResult(module.SECTION, module.TEXT, per_lang(setup), runs, checks, time.perf_counter() - started)
 
@@ -257,24 +294,25 @@ def render(result: LessonResult, lang: str) -> str:
         parts += [h["no_seed"], ""]
     for run in result.runs:
         heading = h["seed"] if run.label == "seed" else text.get("fixed_title", h["fixed"])
+        shown = run.shown(lang)
         parts += [heading, _indent(run.code[lang]), "", h["output"]]
-        parts.append(_indent(run.stdout, "  | ") if run.stdout.strip() else "  " + h["nothing"])
-        parts += [f"  ! {h['warned']}: {w}" for w in run.warnings]
-        if run.error:
-            parts.append(f"  ! {h['raised']}: {run.error}")
+        parts.append(_indent(shown.stdout, "  | ") if shown.stdout.strip() else "  " + h["nothing"])
+        parts += [f"  ! {h['warned']}: {w}" for w in shown.warnings]
+        if shown.error:
+            parts.append(f"  ! {h['raised']}: {shown.error}")
         parts.append("")
     parts += [text["verdict"].strip(), "", h["checks"]]
     for check in result.checks:
         mark = "PASS" if check.ok else "FAIL"
         parts.append(f"  {mark}  {check.text[lang]}")
-        parts.append(_indent(check.values, "          "))
+        parts.append(_indent(check.values_in(lang), "          "))
     passed = sum(c.ok for c in result.checks)
     parts.append(h["summary"].format(passed=passed, total=len(result.checks), seconds=result.seconds))
     return "\n".join(parts) + "\n"
 
 
 def as_json(result: LessonResult, lang: str) -> dict[str, Any]:
-    """The lesson as plain data in one language; code, outputs and values are shared."""
+    """The lesson as plain data in one language: its code, what that code printed, and the checks."""
     text = result.text[lang]
     return {
         "section": result.section,
@@ -283,11 +321,13 @@ def as_json(result: LessonResult, lang: str) -> dict[str, Any]:
         "verdict": text["verdict"].strip(),
         "setup": result.setup[lang],
         "runs": [
-            {"label": r.label, "code": r.code[lang], "stdout": r.stdout, "error": r.error,
-             "warnings": r.warnings, "seconds": r.seconds}
-            for r in result.runs
+            {"label": r.label, "code": r.code[lang], "stdout": s.stdout, "error": s.error,
+             "warnings": s.warnings, "seconds": s.seconds}
+            for r, s in ((r, r.shown(lang)) for r in result.runs)
         ],
-        "checks": [{"id": c.id, "ok": c.ok, "claim": c.text[lang], "values": c.values} for c in result.checks],
+        "checks": [
+            {"id": c.id, "ok": c.ok, "claim": c.text[lang], "values": c.values_in(lang)} for c in result.checks
+        ],
         "ok": result.ok,
         "seconds": result.seconds,
     }

@@ -94,12 +94,18 @@ print("2*(2+0.5-3)*2 =", 2*(2+0.5-3)*2)
 """,
     zh={
         "1. the chain rule by hand, step by step (what `torchprimer backprop` prints)":
-            "1. 按链式法则一步一步手算（即 `torchprimer backprop` 的输出）",
+            "1. 按链式法则一步一步手算（`torchprimer backprop` 打印的也是这些步骤）",
         "2. finite differences in float64, which know nothing of derivatives":
             "2. float64 有限差分：它完全不知道导数公式",
         "3. the seed's own arithmetic, evaluated": "3. 把原教程自己的算式真的算一遍",
     },
 )
+# The Chinese tour prints the worked example in Chinese: the one call that differs beyond its comments.
+# The runner runs this Chinese code on its own, so its reader sees what the code shown to them prints.
+_RENDER = "print(render(example))\n"
+if FIXED["zh"].count(_RENDER) != 1:
+    raise ValueError(f"{_RENDER.strip()!r} is not in the code exactly once")
+FIXED["zh"] = FIXED["zh"].replace(_RENDER, 'print(render(example, lang="zh"))\n')
 
 CHECKS = {
     "autograd": {
@@ -121,7 +127,22 @@ CHECKS = {
 }
 
 
-def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str]]:
+# The labels of the values each check prints, one dict per language.
+DETAILS = {
+    "en": {
+        "seed_claim": "4.0 (seed) != {w_grad} (autograd) = {formula} (2*(2+0.5-3)*2)",
+        "chain_rule": "∂loss/∂{k}: {by_hand} = {stepwise} (step by step) = {autograd} (autograd)",
+        "finite_difference": "{fd:.9f} (finite difference) vs {w_grad} (autograd)",
+    },
+    "zh": {
+        "seed_claim": "4.0（原教程）!= {w_grad}（autograd）= {formula}（原教程的算式 2*(2+0.5-3)*2）",
+        "chain_rule": "∂loss/∂{k}: {by_hand} = {stepwise}（逐步手算）= {autograd}（autograd）",
+        "finite_difference": "{fd:.9f}（有限差分）对比 {w_grad}（autograd）",
+    },
+}
+
+
+def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str | dict[str, str]]]:
     """Decide each claim from the namespaces the seed's and the fixed code left behind."""
     assert seed is not None and fixed is not None
     ns = seed.namespace
@@ -133,16 +154,24 @@ def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str]]:
     autograd = {"w": w_grad, "b": b_grad, "x": x_grad}
     seed_formula = 2 * (2 + 0.5 - 3) * 2
     fd = float(fixed.namespace["finite_difference"])
+    details = {
+        lang: {
+            "seed_claim": d["seed_claim"].format(w_grad=w_grad, formula=seed_formula),
+            "chain_rule": "   ".join(
+                d["chain_rule"].format(k=k, by_hand=by_hand[k], stepwise=stepwise[k], autograd=autograd[k])
+                for k in autograd
+            ),
+            "finite_difference": d["finite_difference"].format(fd=fd, w_grad=w_grad),
+        }
+        for lang, d in DETAILS.items()
+    }
+
+    def values(cid: str) -> dict[str, str]:
+        return {lang: details[lang][cid] for lang in DETAILS}
+
     return {
         "autograd": (w_grad == -2.0, f"w.grad = {w_grad}   print(w.grad) -> {seed.stdout.strip()}"),
-        "seed_claim": (
-            w_grad != 4.0 and seed_formula == -2.0,
-            f"4.0 (seed) != {w_grad} (autograd) = {seed_formula} (2*(2+0.5-3)*2)",
-        ),
-        "chain_rule": (
-            by_hand == autograd == stepwise,
-            "   ".join(f"∂loss/∂{k}: {by_hand[k]} = {stepwise[k]} (step by step) = {autograd[k]} (autograd)"
-                       for k in autograd),
-        ),
-        "finite_difference": (abs(fd - w_grad) < 1e-6, f"{fd:.9f} (finite difference) vs {w_grad} (autograd)"),
+        "seed_claim": (w_grad != 4.0 and seed_formula == -2.0, values("seed_claim")),
+        "chain_rule": (by_hand == autograd == stepwise, values("chain_rule")),
+        "finite_difference": (abs(fd - w_grad) < 1e-6, values("finite_difference")),
     }
