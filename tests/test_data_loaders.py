@@ -102,6 +102,23 @@ def test_imagefolder_grayscale_and_resize(tmp_path):
     assert means[0] < means[1] < means[2]  # the writer makes each class brighter than the last
 
 
+def test_imagefolder_16_bit_grayscale_png_is_scaled_not_clipped(tmp_path):
+    """Pillow opens a 16-bit grayscale PNG as mode I;16, and its convert() clips at 255 of 65535:
+    nearly every pixel turned white. The loader scales by 257 (65535 -> 255) instead."""
+    from PIL import Image
+
+    levels = np.array([0, 257, 257 * 100, 65535], dtype=np.uint16)
+    for cls, shift in (("dark", 0), ("light", 1)):
+        (tmp_path / "wide" / cls).mkdir(parents=True)
+        for i in range(2):
+            pixels = np.resize(np.roll(levels, shift + i), (4, 4)).astype(np.uint16)
+            Image.fromarray(pixels).save(tmp_path / "wide" / cls / f"{i}.png")
+    assert Image.open(tmp_path / "wide" / "dark" / "0.png").mode == "I;16"  # a real 16-bit file
+    ds = tpdata.load(f"imagefolder:{tmp_path / 'wide'}", options(tmp_path, image_size=4))
+    assert ds.x.shape == (4, 1, 4, 4) and ds.x.dtype == torch.uint8
+    assert sorted(set(ds.x[0].flatten().tolist())) == [0, 1, 100, 255]
+
+
 def test_npz_with_official_test_split(tmp_path):
     path = synthetic.write_npz(tmp_path / "a.npz", n=90, features=4, n_test=30)
     ds = tpdata.load(f"npz:{path}", options(tmp_path))

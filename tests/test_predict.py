@@ -255,3 +255,16 @@ def test_a_hand_edited_range_is_refused(trained: torchprimer.TrainResult, tmp_pa
     (run_dir / "config.json").write_text(json.dumps(stored), encoding="utf-8")
     with pytest.raises(UserError, match=r"data.range must be \[min, max\]"):
         load_run(run_dir, with_data=False)
+
+
+def test_16_bit_grayscale_png_is_read_like_its_8_bit_twin(
+    trained: torchprimer.TrainResult, raw_test: torch.Tensor, tmp_path: Path
+) -> None:
+    """Pillow's convert("L") clips mode I;16 at 255 of 65535 (a white square); predict scales it."""
+    pixels = (raw_test[:1, 0] * 255).round().to(torch.uint8).numpy()[0]
+    Image.fromarray(pixels, mode="L").save(tmp_path / "eight.png")
+    Image.fromarray(pixels.astype(np.uint16) * 257).save(tmp_path / "sixteen.png")
+    assert Image.open(tmp_path / "sixteen.png").mode == "I;16"
+    run = load_run(trained.run_dir, with_data=False)
+    eight, sixteen = (predict_files(run, [tmp_path / f"{n}.png"], top=10) for n in ("eight", "sixteen"))
+    assert probabilities(eight).tolist() == probabilities(sixteen).tolist()

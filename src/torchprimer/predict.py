@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from torchprimer.data.imagefolder import eight_bit
 from torchprimer.data.splits import normalize, to_float
 from torchprimer.errors import UserError, brief
 from torchprimer.runfolder import Run
@@ -75,7 +76,7 @@ def read_image(path: Path, run: Run, *, invert: bool = False) -> Sample:
     try:
         with Image.open(path) as image:
             mode, size = image.mode, image.size
-            pixels = F.pil_to_tensor(image.convert("L" if channels == 1 else "RGB"))
+            pixels = F.pil_to_tensor(eight_bit(image).convert("L" if channels == 1 else "RGB"))
     except (UnidentifiedImageError, OSError) as exc:
         raise UserError(f"{path} is not a readable image ({exc}); give a PNG or JPEG file") from None
     x = to_float(pixels)

@@ -2,7 +2,8 @@
 
 PATH/cat/001.png, PATH/dog/xyz.jpg, ...: class names are the sub-folder names in sorted
 order; files count when their extension is one ImageFolder accepts (.jpg .jpeg .png .ppm
-.bmp .pgm .tif .tiff .webp). Every image is decoded once with Pillow, converted to RGB,
+.bmp .pgm .tif .tiff .webp). Every image is decoded once with Pillow (16-bit grayscale scaled
+to 8 bits), converted to RGB,
 resized to `--image-size` x `--image-size` (bilinear, aspect ratio not kept) and stored as
 uint8. The set is grayscale (1 channel) when every image is grayscale or has equal red,
 green and blue everywhere; otherwise RGB (3 channels, alpha dropped).
@@ -13,6 +14,7 @@ There is no official test split: `prepare` makes a stratified one.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,6 +24,20 @@ from torchprimer.data.registry import Dataset, LoadOptions
 from torchprimer.errors import UserError
 
 GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"})
+WIDE_GRAY_MODES = frozenset({"I", "I;16", "I;16B", "I;16L"})  # 16-bit grayscale PNG/TIFF opens as one of these
+DECODER = 2  # cache identity: 1 clipped 16-bit grayscale at 255
+
+
+def eight_bit(image: Any) -> Any:
+    """A 16-bit grayscale image scaled to 8 bits (value / 257, so 65535 is 255); other images as
+    they are. Pillow's convert("L") or ("RGB") clips such an image at 255 of 65535, turning
+    nearly every pixel white; for 16-bit RGB it keeps the high byte, which this matches."""
+    from PIL import Image
+
+    if image.mode not in WIDE_GRAY_MODES:
+        return image
+    values = np.asarray(image, dtype=np.float64)
+    return Image.fromarray(np.clip(np.rint(values / 257.0), 0, 255).astype(np.uint8), mode="L")
 
 
 def check_image_size(size: int) -> int:
@@ -63,7 +79,7 @@ def read_image(path: str, size: int) -> tuple[np.ndarray, bool]:
         with Image.open(path) as im:
             im.load()
             gray = im.mode in GRAY_MODES
-            rgb = im.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+            rgb = eight_bit(im).convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
     except Exception as exc:  # Pillow raises many types on damaged files; all mean "unreadable"
         raise UserError(f"imagefolder: cannot read image {path} ({type(exc).__name__}: {exc}); "
                         f"fix or remove it") from None
@@ -88,5 +104,5 @@ def load(options: LoadOptions) -> Dataset:
     size = check_image_size(options.image_size)
     classes, samples = list_images(root)
     files = [Path(p) for p, _ in samples]
-    return cached(options, path_slug("imagefolder", root), {"image_size": size, "classes": classes}, files,
-                  lambda: _read(root, classes, samples, size))
+    identity = {"image_size": size, "classes": classes, "decoder": DECODER}
+    return cached(options, path_slug("imagefolder", root), identity, files, lambda: _read(root, classes, samples, size))
