@@ -132,3 +132,21 @@ def test_cli_bad_name_exits_2_with_one_line_in_a_subprocess(tmp_path):
                          capture_output=True, text=True, env=env, timeout=120)
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.count("\n") == 1 and "unknown data set 'no-such-set'" in bad.stderr and "digits" in bad.stderr
+
+
+def test_path_sets_get_their_own_default_inspect_folder(tmp_path, monkeypatch, capsys):
+    """Every npz: set went to inspect/npz, the second overwriting the first's pictures."""
+    monkeypatch.chdir(tmp_path)
+    for stem in ("iris", "wine"):
+        synthetic.write_npz(tmp_path / f"{stem}.npz", n=60, seed=len(stem))
+        assert run_main(["data", "inspect", f"npz:{stem}.npz", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["files"][0].startswith(os.path.join("inspect", f"npz-{stem}", ""))
+    assert sorted(p.name for p in (tmp_path / "inspect").iterdir()) == ["npz-iris", "npz-wine"]
+
+
+@pytest.mark.parametrize(("name", "slug"), [
+    ("digits", "digits"), ("npz:data/iris.npz", "npz-iris"), ("imagefolder:/srv/pets/", "imagefolder-pets"),
+    ("csv:my table.v2.csv", "csv-my-table.v2"), ("npz:/", "npz"),
+])
+def test_file_slug(name, slug):
+    assert tpdata.file_slug(name) == slug

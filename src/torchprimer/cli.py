@@ -493,12 +493,11 @@ def data_inspect(
     class counts, a PCA scatter (torch.linalg.svd), the covariance eigenvalue spectrum
     (torch.linalg.eigvalsh) before and after standardisation with condition numbers, and the
     covariance by torch.einsum checked against torch.cov."""
-    import re
-
+    from torchprimer.data import file_slug
     from torchprimer.data.inspection import inspect_dataset, jsonable
 
     dataset = _load_data(name, data_dir, download, data_seed, image_size, noise, n_samples)
-    folder = out if out is not None else Path("inspect") / re.sub(r"[^A-Za-z0-9_.-]+", "-", name.split(":")[0])
+    folder = out if out is not None else Path("inspect") / file_slug(name)
     summary = inspect_dataset(dataset, folder, split_seed=seed)
     if as_json:
         _print_json(jsonable(summary))
@@ -597,12 +596,11 @@ def compare(
     accuracy, training seconds and parameter count, with published figures beside them as
     references. Exit code 1 when the expected ordering (e.g. CNN ahead on MNIST-1D) fails.
     """
-    import re
 
     from torchprimer.compare import compare as run_compare
     from torchprimer.compare import plot as plot_compare
     from torchprimer.compare import render_table
-    from torchprimer.data import LoadOptions
+    from torchprimer.data import LoadOptions, file_slug
 
     def progress(name: str) -> None:
         if not as_json:
@@ -612,8 +610,7 @@ def compare(
                          test_fraction=test_fraction, on_method=progress,
                          options=LoadOptions(data_dir=data_dir, download=download))
     if not no_plot:
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", dataset.split(":")[0])
-        result["plot"] = str(plot_compare(result, plot or Path("runs") / f"compare-{safe}.png"))
+        result["plot"] = str(plot_compare(result, plot or Path("runs") / f"compare-{file_slug(dataset)}.png"))
     if as_json:
         _print_json(result)
     else:

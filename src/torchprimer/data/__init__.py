@@ -3,7 +3,7 @@ augmentation on the device (`augment`), statistics (`stats`) and pictures (`insp
 
 from torchprimer.data.augment import make_augment
 from torchprimer.data.batches import device_batches
-from torchprimer.data.registry import Dataset, LoadOptions, Source, absolute_name, load, parse_name, sources
+from torchprimer.data.registry import Dataset, LoadOptions, Source, absolute_name, file_slug, load, parse_name, sources
 from torchprimer.data.splits import Splits, channel_stats, normalize, prepare, split_indices, stratified_split
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "absolute_name",
     "channel_stats",
     "device_batches",
+    "file_slug",
     "load",
     "make_augment",
     "normalize",

@@ -7,6 +7,7 @@ one `Source` line to `sources()`. Nothing else in torchprimer needs to change.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,6 +137,15 @@ def absolute_name(name: str) -> str:
     if not sep or not arg or source is None or not source.takes_path:
         return name
     return f"{base}:{os.path.abspath(os.path.expanduser(arg))}"
+
+
+def file_slug(name: str) -> str:
+    """A data set's name as part of a file or folder name: "digits", or for a path-based set its
+    kind and the path's stem ("npz:data/iris.npz" -> "npz-iris"), so two such sets do not share
+    the default folder of `data inspect` or a run folder's name."""
+    base, _, arg = name.partition(":")
+    stem = Path(arg.rstrip("/\\")).stem if arg else ""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{base}-{stem}" if stem else base).strip("-") or "data"
 
 
 def load(name: str, options: LoadOptions | None = None) -> Dataset:

@@ -15,7 +15,6 @@ import json
 import math
 import os
 import random
-import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -176,8 +175,7 @@ def _rounded(values: list[float]) -> list[float]:
 
 def new_run_dir(out: str | Path, cfg: TrainConfig) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    dataset = re.sub(r"[^A-Za-z0-9_.-]+", "-", cfg.dataset.split(":")[0])
-    base = Path(out) / f"{stamp}-{dataset}-{cfg.model}"
+    base = Path(out) / f"{stamp}-{tpdata.file_slug(cfg.dataset)}-{cfg.model}"
     run_dir, n = base, 1
     while run_dir.exists():
         n += 1
