@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -128,3 +129,19 @@ def test_chinese_plot_labels_only_with_a_font_that_draws_them(tmp_path: Path, mo
         act.plot_functions(["relu", "relu6"], tmp_path / "zh.png", lang="zh")
     assert not [w for w in caught if "Glyph" in str(w.message)]
     assert (tmp_path / "zh.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_plot_shows_where_relu6_flattens(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On [-5, 5] relu6 looked like relu: its plateau at 6 starts at x = 6, outside the plot."""
+    from torchprimer import report
+
+    figures = []
+    real_save = report.save_figure
+    monkeypatch.setattr(report, "save_figure", lambda fig, path: figures.append(fig) or real_save(fig, path))
+    act.plot_functions(["relu", "relu6"], tmp_path / "plateau.png")
+    relu6 = figures[0].axes[1]
+    assert relu6.get_title() == "relu6"
+    x, y = (np.asarray(v) for v in relu6.lines[2].get_data())  # after the two axis lines: f(x)
+    flat = x[y == 6.0]
+    assert flat.min() == pytest.approx(6.0, abs=0.02) and flat.max() - flat.min() >= 1.5
+    assert relu6.get_ylim()[1] > 6.0

@@ -45,6 +45,7 @@ FORMULAS: dict[str, str] = {
 }
 
 SATURATION = 1e-3  # |f'(x)| below this counts as saturated
+PLOT_HALF_WIDTH = 8.0  # the plot's x range: relu6's plateau starts at 6
 GRID_HALF_WIDTH = 40.0  # wide enough for softsign, whose derivative only reaches 1e-3 at |x| ≈ 30.6
 GRID_STEP = 1e-3
 KINK_JUMP = 1e-2  # a derivative change this large between grid neighbours is a jump, not a slope
@@ -341,7 +342,8 @@ def render_table(rows: list[dict[str, Any]], lang: str = "en") -> str:
 
 def plot_functions(names: str | Sequence[str] | None, path: str | Path, *,
                    functions: dict[str, Activation] | None = None, lang: str = "en") -> Path:
-    """One PNG: each activation (solid) and its autograd derivative (dashed) on [−5, 5]."""
+    """One PNG: each activation (solid) and its autograd derivative (dashed) on [−PLOT_HALF_WIDTH,
+    PLOT_HALF_WIDTH], wide enough to show where relu6 flattens (x = 6) and sigmoid and tanh saturate."""
     from torchprimer.report import cjk_font, pyplot, save_figure
 
     chosen = resolve_names(names)
@@ -349,7 +351,7 @@ def plot_functions(names: str | Sequence[str] | None, path: str | Path, *,
     cols = min(4, len(chosen))
     rows = math.ceil(len(chosen) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
-    x = torch.linspace(-5, 5, 1001, dtype=torch.float64)
+    x = torch.linspace(-PLOT_HALF_WIDTH, PLOT_HALF_WIDTH, 1601, dtype=torch.float64)
     font = cjk_font() if lang == "zh" else None  # without one, Chinese labels would be empty boxes
     labels = ("f(x)", "导数 f'(x)") if font else ("f(x)", "f'(x)")
     for ax, name in zip(axes.flat, chosen, strict=False):  # spare axes stay empty
