@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -19,6 +21,7 @@ from conftest import UI_SMALL, run_cli, wait_until
 
 pytest.importorskip("fastapi")  # the optional [ui] extra; `make test` installs it
 from fastapi.testclient import TestClient
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocketDisconnect
 
 from torchprimer.data import toy
@@ -393,3 +396,203 @@ def test_ui_without_its_extra_says_how_to_install_it() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 2
     assert "pip install 'torchprimer[ui]'" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+# ----- the API reference, docs/playground-api.md ---------------------------------------------
+
+API_DOC = Path(__file__).resolve().parents[1] / "docs" / "playground-api.md"
+ROUTE_HEADING = re.compile(r"^### `([A-Z]+) (/\S*)`$", re.MULTILINE)
+
+
+def doc_section(heading: str) -> str:
+    """The text under a '## ' or '### ' heading of the API reference, up to the next heading as high."""
+    text = API_DOC.read_text(encoding="utf-8")
+    level = heading.split(" ")[0]
+    start = text.index(f"\n{heading}\n") + len(heading) + 2
+    end = text.find(f"\n{level} ", start)
+    return text[start:] if end < 0 else text[start:end]
+
+
+def doc_tables(section: str) -> list[list[list[str]]]:
+    """Each markdown table in `section` as its body rows (header and rule left out), cells stripped."""
+    tables: list[list[list[str]]] = []
+    rows: list[list[str]] = []
+    for line in [*section.splitlines(), ""]:
+        if line.startswith("|"):
+            rows.append([cell.strip() for cell in line.strip().strip("|").split(" | ")])
+        elif rows:
+            tables.append(rows[2:])
+            rows = []
+    return tables
+
+
+def registered_routes(app: Any) -> set[tuple[str, str]]:
+    """(method, path) of everything the app answers; a mounted folder as GET /folder/{path}."""
+    found: set[tuple[str, str]] = set()
+    for route in app.routes:
+        if isinstance(route, WebSocketRoute):
+            found.add(("WEBSOCKET", route.path))
+        elif isinstance(route, Mount):
+            found.add(("GET", f"{route.path}/{{path}}"))
+        elif isinstance(route, Route):
+            found.update((method, route.path) for method in route.methods or () if method != "HEAD")
+        else:
+            raise AssertionError(f"a route of a kind this test does not know: {route!r}")
+    return found
+
+
+def test_the_api_doc_lists_every_route(tmp_path: Path) -> None:
+    documented = ROUTE_HEADING.findall(API_DOC.read_text(encoding="utf-8"))
+    assert len(documented) == len(set(documented)), "a route is documented twice"
+    registered = registered_routes(create_app(tmp_path / "runs"))
+    assert ("WEBSOCKET", "/api/sessions/{session_id}/live") in registered
+    missing, gone = sorted(registered - set(documented)), sorted(set(documented) - registered)
+    assert not missing and not gone, f"undocumented: {missing}; documented but not registered: {gone}"
+
+
+def test_the_api_doc_says_which_fastapi_pages_exist(client: TestClient) -> None:
+    assert client.get("/openapi.json").status_code == 200
+    assert client.get("/docs").status_code == 404 and client.get("/redoc").status_code == 404
+    text = API_DOC.read_text(encoding="utf-8")
+    assert "### `GET /openapi.json`" in text and "`/docs` and `/redoc` pages are switched off" in text
+
+
+def test_the_api_doc_settings_table_matches_the_model() -> None:
+    from torchprimer.models import ACTIVATIONS
+
+    (rows,) = doc_tables(doc_section("## Settings"))
+    table = {row[0].strip("`"): row for row in rows}
+    assert list(table) == list(PlaygroundConfig.model_fields)
+    defaults = PlaygroundConfig().model_dump()
+    schema = PlaygroundConfig.model_json_schema()["properties"]
+    for name, (_, _, default, allowed) in table.items():
+        assert json.loads(default.strip("`")) == defaults[name], name
+        bounds = [schema[name], schema[name].get("items", {}), *schema[name].get("anyOf", [])]
+        for bound in bounds:
+            for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "maxItems", "minItems"):
+                if key in bound:
+                    value = bound[key]
+                    shown = str(int(value)) if float(value).is_integer() else str(value)
+                    assert f"`{shown}`" in allowed, f"{name}: {key} {shown} is not in the doc's row"
+            for choice in bound.get("enum", []):
+                assert f'`"{choice}"`' in allowed, f"{name}: {choice}"
+    assert all(f"`{name}`" in table["activation"][3] for name in ACTIVATIONS)
+    assert all(f"`{name}`" in table["dataset"][3] for name in toy.TOYS)
+
+
+def frame_keys(client: TestClient, settings: dict[str, Any]) -> tuple[set[str], set[str]]:
+    """The keys of a session's first frame and of its `data`."""
+    sid = create(client, **settings)
+    with client.websocket_connect(f"/api/sessions/{sid}/live") as ws:
+        frame = ws.receive_json()
+    return set(frame), set(frame["data"])
+
+
+def test_the_api_doc_lists_every_frame_field(client: TestClient) -> None:
+    every, flat, other, data = (
+        {name for row in rows for name in re.findall(r"`(\w+)`", row[0])}
+        for rows in doc_tables(doc_section("### Frame fields"))
+    )
+    assert frame_keys(client, {}) == (every | flat, data - {"strip"})  # a 2-D set
+    assert frame_keys(client, {"dataset": "digits", "hidden": [16]}) == (every | other, data - {"points"})
+
+
+def worked_example() -> tuple[list[dict[str, Any]], list[str]]:
+    """The worked example's calls (method, path, headers, body, expected status, whether `api` printed
+    it) and the lines it printed."""
+    section = doc_section("## Worked example")
+    script = re.search(r"```bash\n(.*?)```", section, re.DOTALL)
+    printed = re.search(r"```text\n(.*?)```", section, re.DOTALL)
+    assert script and printed
+    calls: list[dict[str, Any]] = []
+    expected: int | None = None
+    for line in script.group(1).replace("\\\n", " ").splitlines():
+        if line.lstrip().startswith("#"):
+            found = re.search(r"\(expect: (\d{3})\)", line)
+            expected = int(found.group(1)) if found else expected
+            continue
+        tokens = shlex.split(line)
+        if not tokens or not (tokens[0] in ("api", "curl") or tokens[0].endswith("=$(curl")):
+            continue
+        call: dict[str, Any] = {
+            "method": "GET",
+            "headers": {},
+            "body": None,
+            "status": expected,
+            "printed": tokens[0] == "api",
+        }
+        assert expected is not None, f"no '(expect: NNN)' comment before: {line}"
+        expected = None
+        args = iter(tokens[1:])
+        for token in args:
+            if token == "|":
+                break
+            if token == "-X":
+                call["method"] = next(args)
+            elif token in ("-d", "--data", "--json"):
+                call["body"] = next(args)
+            elif token == "-H":
+                header, _, value = next(args).partition(":")
+                call["headers"][header] = value.strip()
+            elif token.startswith("$B"):
+                call["path"] = token.removeprefix("$B")
+        calls.append(call)
+    return calls, printed.group(1).splitlines()
+
+
+def test_the_api_doc_worked_example_runs_as_documented(client: TestClient) -> None:
+    calls, printed = worked_example()
+    assert [(call["method"], call["path"]) for call in calls] == [
+        ("POST", "/api/sessions"),
+        ("POST", "/api/sessions/$SID/step"),
+        ("POST", "/api/sessions/$SID/step"),
+        ("GET", "/api/sessions/$SID"),
+        ("GET", "/api/sessions/$SID/export"),
+        ("DELETE", "/api/sessions/$SID"),
+        ("GET", "/api/sessions/$SID"),
+    ]
+    printed_id, answers = printed[0], [line for line in printed if re.search(r" \[\d{3}\]$", line)]
+    sid = ""
+    for call in calls:
+        response = client.request(
+            call["method"], call["path"].replace("$SID", sid), headers=call["headers"], content=call["body"]
+        )
+        assert response.status_code == call["status"], (call, response.text)
+        sid = sid or response.json()["id"]
+        if call["printed"]:
+            body, status = answers.pop(0).rsplit(" ", 1)
+            assert status == f"[{response.status_code}]"
+            assert response.json() == json.loads(body.replace(printed_id, sid)), call
+        elif "filename" in response.json():
+            assert response.json()["filename"] in printed
+    assert not answers
+
+
+def test_the_api_doc_quirks_hold(client: TestClient) -> None:
+    """What the reference warns about: a body needs its Content-Type, reset's {} means the defaults,
+    HEAD and unknown paths answer in FastAPI's shape."""
+    no_type = client.post("/api/sessions", content=json.dumps(UI_SMALL).encode())
+    assert "request body" in error_of(no_type, 422)
+    sid = create(client)
+    assert client.post(f"/api/sessions/{sid}/reset").status_code == 200
+    assert client.get(f"/api/sessions/{sid}/export").json()["filename"] == "torchprimer_moons.py"
+    assert client.post(f"/api/sessions/{sid}/reset", json={}).status_code == 200
+    assert client.get(f"/api/sessions/{sid}/export").json()["filename"] == "torchprimer_circles.py"
+    head = client.head("/api/options")
+    assert head.status_code == 405
+    assert client.get("/no-such-page").json() == {"detail": "Not Found"}
+    assert client.get("/api/sessions/no-such-id/play").json() == {"detail": "Method Not Allowed"}
+
+
+def test_a_session_nobody_watches_is_dropped_at_the_next_create(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    quiet = create(client)
+    watched = create(client)
+    with client.websocket_connect(f"/api/sessions/{watched}/live") as ws:
+        ws.receive_json()
+        monkeypatch.setattr(server, "UNCLAIMED_SECONDS", 0.0)
+        assert counters(client, quiet)["id"] == quiet  # nothing happens until a session is created
+        create(client)
+        error_of(client.get(f"/api/sessions/{quiet}"), 404)
+        assert counters(client, watched)["id"] == watched
