@@ -17,7 +17,7 @@ import torch
 import torchprimer
 
 # (dataset, model, epochs, options beyond the defaults, published figure with its source).
-# The MNIST-1D MLP is wider and uses dropout: the default 128-unit MLP overfits the 3,600
+# The MNIST-1D MLP is wider and uses dropout: the default 128-unit MLP overfits the 3,601
 # training signals (`torchprimer train --dataset mnist1d --epochs 100` shows it).
 RUNS: list[tuple[str, str, int, dict[str, object], str]] = [
     ("digits", "linear", 10, {}, ""),
