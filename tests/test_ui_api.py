@@ -12,12 +12,13 @@ import socket
 import subprocess
 import sys
 import threading
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import UI_SMALL, run_cli, wait_until
+from conftest import UI_SMALL, WAIT, run_cli, wait_until
 
 pytest.importorskip("fastapi")  # the optional [ui] extra; `make test` installs it
 from fastapi.testclient import TestClient
@@ -136,6 +137,66 @@ def test_step_play_pause_reset(client: TestClient) -> None:
     assert export["filename"] == "torchprimer_circles.py" and "make_circles" in export["script"]
 
 
+def session_of(client: TestClient, session_id: str) -> Any:
+    return client.app.state.sessions.get(session_id)  # type: ignore[attr-defined]
+
+
+def test_reset_changes_only_the_fields_it_is_given(client: TestClient) -> None:
+    sid = create(client, lr=0.1, noise=0.3)
+    before = session_of(client, sid).settings
+    client.post(f"/api/sessions/{sid}/step")
+    again = client.post(f"/api/sessions/{sid}/reset", json={})  # {}: the same network from fresh weights
+    assert again.status_code == 200, again.text
+    assert again.json()["epoch"] == again.json()["step"] == 0
+    assert session_of(client, sid).settings == before and before.dataset == "moons"
+    wider = client.post(f"/api/sessions/{sid}/reset", json={"hidden": [8], "noise": None})
+    assert wider.status_code == 200, wider.text
+    assert session_of(client, sid).settings == before.model_copy(update={"hidden": [8], "noise": None})
+
+
+def test_a_reset_whose_fields_do_not_suit_the_current_ones_is_422_and_changes_nothing(client: TestClient) -> None:
+    sid = create(client, noise=0)  # moons without noise is fine; blobs without noise is not
+    client.post(f"/api/sessions/{sid}/step")
+    message = error_of(client.post(f"/api/sessions/{sid}/reset", json={"dataset": "blobs"}), 422)
+    assert message.startswith("noise: blobs are Gaussian clusters"), message
+    assert counters(client, sid)["epoch"] == 1 and session_of(client, sid).settings.dataset == "moons"
+
+
+def diverge(client: TestClient, session_id: str) -> None:
+    """Make the network's loss NaN at its next step, as a far too high learning rate would, but surely."""
+    session = session_of(client, session_id)
+
+    def poison() -> None:
+        for parameter in session.model.parameters():
+            parameter.data.fill_(float("nan"))
+
+    session.call(poison, timeout=WAIT)
+
+
+def test_step_after_the_loss_diverged_is_refused_as_play_is(client: TestClient) -> None:
+    sid = create(client)
+    diverge(client, sid)
+    first = client.post(f"/api/sessions/{sid}/step")  # the step in which it happens: 200, and why it stopped
+    assert first.status_code == 200 and first.json()["epoch"] == 0
+    assert "press reset" in first.json()["message"]
+    refused = error_of(client.post(f"/api/sessions/{sid}/step"), 400)
+    assert refused == first.json()["message"] == error_of(client.post(f"/api/sessions/{sid}/play"), 400)
+    assert counters(client, sid)["step"] == first.json()["step"]
+    assert client.post(f"/api/sessions/{sid}/reset").status_code == 200
+    assert client.post(f"/api/sessions/{sid}/step").json()["epoch"] == 1  # reset clears it
+
+
+def test_every_get_route_answers_head_with_the_same_headers_and_no_body(client: TestClient) -> None:
+    sid = create(client)
+    for path in ("/", "/api/options", f"/api/sessions/{sid}", f"/api/sessions/{sid}/export", "/openapi.json",
+                 "/static/app.js", "/api/sessions/no-such-id"):
+        get, head = client.get(path), client.head(path, headers={"origin": EVIL})  # HEAD changes nothing
+        assert head.status_code == get.status_code and head.status_code in (200, 404), (path, head.status_code)
+        assert head.content == b"", path
+        assert head.headers["content-length"] == get.headers["content-length"], path
+        assert head.headers["content-type"] == get.headers["content-type"], path
+
+
 def test_export_gives_a_script(client: TestClient) -> None:
     sid = create(client, dataset="spirals", hidden=[8, 8], activation="relu")
     response = client.get(f"/api/sessions/{sid}/export")
@@ -220,6 +281,58 @@ def test_a_body_that_is_not_json_is_a_4xx(client: TestClient) -> None:
         response = client.post("/api/sessions", content=body, headers={"content-type": "application/json"})
         error_of(response)
     assert open_sessions(client) == 0
+
+
+@pytest.mark.parametrize("body", ["{not json", "[1, 2]", '"circles"', "", "null"])
+def test_a_body_that_is_not_an_object_says_so_once(client: TestClient, body: str) -> None:
+    message = error_of(client.post("/api/sessions", content=body, headers={"content-type": "application/json"}), 422)
+    assert message.startswith("request body: ") and message.count("request body") == 1, message
+    assert "JSON object" in message, message
+
+
+def test_a_check_across_fields_names_its_field_not_the_body(client: TestClient) -> None:
+    message = error_of(client.post("/api/sessions", json={"dataset": "blobs", "noise": 0}), 422)
+    assert message == "noise: blobs are Gaussian clusters and need a spread above 0, e.g. 1.0"
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded",
+                                          "multipart/form-data; boundary=x"])
+def test_a_body_not_sent_as_json_is_415_saying_what_to_send(client: TestClient, content_type: str | None) -> None:
+    headers = {} if content_type is None else {"content-type": content_type}
+    body = json.dumps(UI_SMALL).encode()  # a valid settings object: only its type is wrong
+    message = error_of(client.post("/api/sessions", content=body, headers=headers), 415)
+    assert message.endswith("send the settings as JSON with Content-Type: application/json"), message
+    assert (content_type or "without a Content-Type") in message
+    assert open_sessions(client) == 0
+    sid = create(client)
+    client.post(f"/api/sessions/{sid}/step")
+    error_of(client.post(f"/api/sessions/{sid}/reset", content=b"{}", headers=headers), 415)
+    assert counters(client, sid)["epoch"] == 1  # not reset
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "Application/JSON",
+                                          "application/merge-patch+json"])
+def test_any_json_content_type_is_accepted(client: TestClient, content_type: str) -> None:
+    response = client.post("/api/sessions", content=json.dumps(UI_SMALL).encode(),
+                           headers={"content-type": content_type})
+    assert response.status_code == 201, response.text
+
+
+def test_commands_without_a_body_need_no_content_type(client: TestClient) -> None:
+    sid = create(client)
+    for path in ("/step", "/pause", "/reset"):
+        response = client.post(f"/api/sessions/{sid}{path}", headers={"content-length": "0"})
+        assert response.status_code == 200, (path, response.text)
+
+
+@pytest.mark.parametrize(("body", "field"), [('{"lr": NaN}', "lr"), ('{"noise": Infinity}', "noise"),
+                                             ('{"train_share": -Infinity}', "train_share"),
+                                             ('{"weight_decay": NaN}', "weight_decay"), ('{"lr": "nan"}', "lr"),
+                                             ('{"n_samples": Infinity}', "n_samples")])
+def test_a_non_finite_number_is_refused_as_one(client: TestClient, body: str, field: str) -> None:
+    """Python's JSON parser reads NaN and Infinity; the answer must say that is what is wrong."""
+    message = error_of(client.post("/api/sessions", content=body, headers={"content-type": "application/json"}), 422)
+    assert message.startswith(f"{field}: must be a finite number"), message
 
 
 def test_unknown_session_is_404(client: TestClient) -> None:
@@ -361,6 +474,129 @@ def test_reset_sends_the_data_again(client: TestClient) -> None:
         assert sum(map(sum, frame["confusion"])) == test_rows
 
 
+MALFORMED = [("text", "not json", 1007), ("bytes", b"\x00", 1003), ("bytes", b'{"type": "ready"}', 1003)]
+
+
+@pytest.mark.timeout(60)  # the old handler left the test client waiting for a close frame forever
+@pytest.mark.parametrize(("kind", "message", "code"), MALFORMED)
+def test_a_malformed_live_message_gets_a_close_frame_that_says_why(
+    client: TestClient, kind: str, message: str | bytes, code: int
+) -> None:
+    """Not JSON (1007) or binary (1003): the server closes the socket with a code and a reason naming
+    the fix, not by dropping the connection; like any close of the socket, that ends the session."""
+    sid = create(client)
+    with client.websocket_connect(f"/api/sessions/{sid}/live") as ws:
+        ws.receive_json()
+        ws.send_json(["not", "a", "ready"])  # JSON that is not a ready message: ignored, the socket stays
+        getattr(ws, f"send_{kind}")(message)
+        closed = ws.receive()
+    assert closed == {"type": "websocket.close", "code": code, "reason": closed["reason"]}, closed
+    assert '{"type": "ready"}' in closed["reason"] and len(closed["reason"].encode()) <= 123
+    assert wait_until(lambda: client.get(f"/api/sessions/{sid}").status_code == 404)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def real_server(runs: Path) -> Iterator[str]:
+    """The app under uvicorn, as `torchprimer ui` serves it, on a free port: host:port."""
+    uvicorn = pytest.importorskip("uvicorn")
+    port = free_port()
+    app = create_app(runs, frame_interval=0.0)
+    served = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=served.run, daemon=True)
+    thread.start()
+    assert wait_until(lambda: served.started or not thread.is_alive())
+    assert served.started, "uvicorn did not start"
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        served.should_exit = True
+        thread.join(timeout=WAIT)
+
+
+def test_a_real_client_gets_the_close_frame_of_a_malformed_message(real_server: str) -> None:
+    """Through uvicorn and the websockets client, where the old handler's silent return showed as
+    'no close frame received'."""
+    sync_client = pytest.importorskip("websockets.sync.client")
+    from websockets.exceptions import ConnectionClosed
+
+    for kind, message, code in MALFORMED[:2]:
+        request = urllib.request.Request(f"http://{real_server}/api/sessions", data=json.dumps(UI_SMALL).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(request, timeout=WAIT) as response:
+            sid = json.load(response)["id"]
+        with sync_client.connect(f"ws://{real_server}/api/sessions/{sid}/live", open_timeout=WAIT) as ws:
+            assert json.loads(ws.recv(timeout=WAIT))["id"] == sid
+            ws.send(message)
+            with pytest.raises(ConnectionClosed) as info:
+                ws.recv(timeout=WAIT)
+        received = info.value.rcvd
+        assert received is not None, f"{kind}: no close frame received ({info.value!r})"
+        assert received.code == code and '{"type": "ready"}' in received.reason, kind
+
+
+# ----- session lifetime ------------------------------------------------------------------------
+
+
+def test_a_session_in_use_is_kept_however_long_ago_it_was_made(client: TestClient) -> None:
+    """Requests keep a session alive: one made long ago but driven over HTTP just now is not dropped
+    when another session is made (it was, 60 s after it was made, even while playing)."""
+    sid = create(client)
+    session_of(client, sid).created -= 10 * server.IDLE_SECONDS  # made long ago ...
+    assert client.post(f"/api/sessions/{sid}/play").status_code == 200  # ... and in use now
+    create(client)
+    assert counters(client, sid)["playing"]
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", ""), ("HEAD", ""), ("GET", "/export"), ("POST", "/pause"),
+                                              ("POST", "/step"), ("POST", "/reset")])
+def test_every_request_to_a_session_counts_as_use(client: TestClient, method: str, path: str) -> None:
+    sid = create(client)
+    session = session_of(client, sid)
+    session.last_seen -= server.IDLE_SECONDS - 5  # nearly idle: the request comes just in time
+    assert client.request(method, f"/api/sessions/{sid}{path}").status_code == 200
+    assert session.idle_seconds() < 5
+
+
+def test_an_idle_session_is_dropped_at_any_request(client: TestClient) -> None:
+    sid = create(client)
+    session_of(client, sid).last_seen -= server.IDLE_SECONDS + 1
+    assert client.get("/api/options").status_code == 200  # a request for something else
+    assert open_sessions(client) == 0
+    assert "unused" in error_of(client.get(f"/api/sessions/{sid}"), 404)
+
+
+def test_a_session_with_a_live_socket_is_never_idle(client: TestClient) -> None:
+    quiet, watched = create(client), create(client)
+    with client.websocket_connect(f"/api/sessions/{watched}/live") as ws:
+        ws.receive_json()
+        for sid in (quiet, watched):
+            session_of(client, sid).last_seen -= server.IDLE_SECONDS + 1
+        create(client)  # drops idle sessions first, as every request does
+        error_of(client.get(f"/api/sessions/{quiet}"), 404)
+        assert counters(client, watched)["id"] == watched
+
+
+def test_an_unwatched_playing_session_is_dropped_when_idle_without_any_request(
+    runs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nobody creates a session, nobody asks anything: the server's own timer stops and drops it."""
+    monkeypatch.setattr(server, "IDLE_SECONDS", 0.3)
+    monkeypatch.setattr(server, "SWEEP_SECONDS", 0.02)
+    app = create_app(runs, allowed_hosts=("testserver",), frame_interval=0.0)
+    with TestClient(app) as test_client:
+        sid = create(test_client)
+        session = session_of(test_client, sid)
+        assert test_client.post(f"/api/sessions/{sid}/play").json()["playing"]
+        assert wait_until(lambda: len(app.state.sessions) == 0)  # no request meanwhile: the timer did it
+        assert session.closed and not session.playing
+
+
 # ----- the command -----------------------------------------------------------------------------
 
 
@@ -448,6 +684,24 @@ def test_the_api_doc_lists_every_route(tmp_path: Path) -> None:
     assert ("WEBSOCKET", "/api/sessions/{session_id}/live") in registered
     missing, gone = sorted(registered - set(documented)), sorted(set(documented) - registered)
     assert not missing and not gone, f"undocumented: {missing}; documented but not registered: {gone}"
+
+
+def test_openapi_describes_the_errors_the_app_sends(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    assert schema["components"]["schemas"]["ErrorResponse"]["required"] == ["error"]
+    assert "HTTPValidationError" not in json.dumps(schema)  # FastAPI's {"detail": [...]}, which the app never sends
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            errors = {status: answer for status, answer in operation["responses"].items() if int(status) >= 400}
+            assert "400" in errors, (method, path)  # the Host check
+            for status, answer in errors.items():
+                assert answer["content"]["application/json"]["schema"] == {
+                    "$ref": "#/components/schemas/ErrorResponse"}, (method, path, status)
+    create_answers = schema["paths"]["/api/sessions"]["post"]["responses"]
+    assert {"403", "415", "422", "429"} <= set(create_answers)
+    assert "422" not in schema["paths"]["/api/sessions/{session_id}/step"]["post"]["responses"]  # it takes no body
+    invalid = client.post("/api/sessions", json={"lr": 0})
+    assert invalid.status_code == 422 and set(invalid.json()) == {"error"}  # what ErrorResponse says
 
 
 def test_the_api_doc_says_which_fastapi_pages_exist(client: TestClient) -> None:
@@ -569,30 +823,26 @@ def test_the_api_doc_worked_example_runs_as_documented(client: TestClient) -> No
 
 
 def test_the_api_doc_quirks_hold(client: TestClient) -> None:
-    """What the reference warns about: a body needs its Content-Type, reset's {} means the defaults,
-    HEAD and unknown paths answer in FastAPI's shape."""
+    """What the reference says of the edges: a body needs its Content-Type (415), reset's {} keeps the
+    settings, HEAD works where GET does, unknown paths and methods answer in FastAPI's shape."""
     no_type = client.post("/api/sessions", content=json.dumps(UI_SMALL).encode())
-    assert "request body" in error_of(no_type, 422)
+    assert "Content-Type: application/json" in error_of(no_type, 415)
+    assert "Content-Type: application/json" in doc_section("## Conventions")
     sid = create(client)
     assert client.post(f"/api/sessions/{sid}/reset").status_code == 200
     assert client.get(f"/api/sessions/{sid}/export").json()["filename"] == "torchprimer_moons.py"
     assert client.post(f"/api/sessions/{sid}/reset", json={}).status_code == 200
-    assert client.get(f"/api/sessions/{sid}/export").json()["filename"] == "torchprimer_circles.py"
-    head = client.head("/api/options")
-    assert head.status_code == 405
+    assert client.get(f"/api/sessions/{sid}/export").json()["filename"] == "torchprimer_moons.py"
+    assert client.head("/api/options").status_code == 200
+    assert client.head("/api/sessions").status_code == 405  # a POST-only path
     assert client.get("/no-such-page").json() == {"detail": "Not Found"}
     assert client.get("/api/sessions/no-such-id/play").json() == {"detail": "Method Not Allowed"}
 
 
-def test_a_session_nobody_watches_is_dropped_at_the_next_create(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    quiet = create(client)
-    watched = create(client)
-    with client.websocket_connect(f"/api/sessions/{watched}/live") as ws:
-        ws.receive_json()
-        monkeypatch.setattr(server, "UNCLAIMED_SECONDS", 0.0)
-        assert counters(client, quiet)["id"] == quiet  # nothing happens until a session is created
-        create(client)
-        error_of(client.get(f"/api/sessions/{quiet}"), 404)
-        assert counters(client, watched)["id"] == watched
+def test_the_api_doc_errors_table_lists_every_status_the_app_declares() -> None:
+    rows = doc_tables(doc_section("### Errors"))[0]  # the section runs on to the next "### " heading
+    assert sorted(int(row[0]) for row in rows) == sorted(server.ERRORS)
+
+
+def test_the_api_doc_states_the_idle_limit() -> None:
+    assert f"unused for {server.IDLE_SECONDS:g} s" in doc_section("## Session lifetime")

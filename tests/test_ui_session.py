@@ -96,6 +96,21 @@ def test_settings_out_of_bounds_are_refused_naming_the_field(fields: dict[str, A
     assert [e["loc"][0] for e in info.value.errors()] == [field]
 
 
+# Every number setting, found from the model, so a field added later is checked too.
+NUMBER_FIELDS = [name for name, field in PlaygroundConfig.model_fields.items()
+                 if re.search(r"\b(float|int)\b", str(field.annotation)) and "list" not in str(field.annotation)]
+
+
+@pytest.mark.parametrize("field", NUMBER_FIELDS)
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, "nan", "inf"])
+def test_a_non_finite_number_is_refused_as_one(field: str, value: float | str) -> None:
+    """NaN would otherwise fail a bound check ('less than or equal to 10'), which does not say what is wrong."""
+    with pytest.raises(ValidationError) as info:
+        PlaygroundConfig(**{field: value})
+    (error,) = info.value.errors()
+    assert error["loc"] == (field,) and "must be a finite number" in error["msg"], error
+
+
 def test_settings_at_their_bounds_are_accepted() -> None:
     PlaygroundConfig(hidden=[MAX_UNITS] * MAX_LAYERS, batch_size=1, lr=10.0, dataset="digits", activation="relu")
     PlaygroundConfig(hidden=[])
@@ -180,6 +195,47 @@ def test_two_sessions_train_independently(make_session: Callable[..., Session]) 
     assert wait_until(lambda: b.step_count > a.step_count)
     b.pause()
     assert a.epoch == 1 and a.step_count == math.ceil(len(a.splits.y_train) / 16)
+
+
+def poison(session: Session) -> None:
+    """NaN weights: the next step's loss is NaN, as a far too high learning rate makes it, but surely."""
+    def fill() -> None:
+        for parameter in session.model.parameters():
+            parameter.data.fill_(math.nan)
+
+    session.call(fill, WAIT)
+
+
+def test_step_after_the_loss_diverged_is_refused_as_play_is(make_session: Callable[..., Session]) -> None:
+    session = make_session()
+    poison(session)
+    counters = session.step()  # the step in which it diverges stops there and says why
+    assert counters["epoch"] == 0 and "press reset" in counters["message"]
+    with pytest.raises(UserError) as stepped:
+        session.step()
+    with pytest.raises(UserError) as played:
+        session.play()
+    assert str(stepped.value) == str(played.value) == counters["message"]
+    assert session.step_count == counters["step"] and not session.playing
+    session.reset()
+    assert session.step()["epoch"] == 1
+
+
+def test_idle_time_counts_from_the_last_request_and_not_while_in_use(make_session: Callable[..., Session]) -> None:
+    session = make_session()
+    now = time.monotonic()
+    session.last_seen = now - 100
+    assert session.idle_seconds(now) == pytest.approx(100)
+    assert session.call(lambda: session.idle_seconds(now), WAIT) == 0  # a request waiting on the worker
+    assert session.idle_seconds() < 100  # and its answer counts as use
+    session.last_seen = now - 100
+    session.touch()
+    assert session.idle_seconds() < 100
+    session.last_seen = now - 100
+    frames_of(session)  # a live socket's sink
+    assert session.idle_seconds(now) == 0
+    session.subscribe(None)  # the socket went: idle from now, not from the last request
+    assert session.idle_seconds() < 100
 
 
 def test_save_before_any_epoch_is_a_user_error(make_session: Callable[..., Session], tmp_path: Path) -> None:

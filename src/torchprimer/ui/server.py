@@ -1,14 +1,16 @@
 """The playground's web server: a FastAPI app, one `Session` per open tab.
 
 HTTP for commands (create, play, pause, step, reset, export, save), one WebSocket per tab
-for live frames. Closing the tab closes the WebSocket, which stops and drops its session.
+for live frames. Closing the tab closes the WebSocket, which stops and drops its session; a
+session nobody uses (no request to it, no open socket) for IDLE_SECONDS is dropped too.
 
 Safety, because a page on any web site could try to talk to a server on localhost:
 - the Host header must name this machine (loopback, or the host given with --allow-remote),
   which defeats DNS rebinding;
 - a request or WebSocket carrying an Origin must come from this server's own origin;
-- every body is validated with bounds (`settings.PlaygroundConfig`), and a bad one gets a
-  4xx answer with a message the page shows;
+- a body must be sent as JSON (Content-Type: application/json), which no other site can send
+  without a CORS preflight, and is validated with bounds (`settings.PlaygroundConfig`); a bad
+  one gets a 4xx answer with a message the page shows;
 - the client never names a path: runs are saved under the server's own runs folder.
 """
 
@@ -18,19 +20,22 @@ import asyncio
 import concurrent.futures
 import contextlib
 import errno
+import json
 import math
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
+from fastapi import FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ValidationError
+from starlette.websockets import WebSocketState
 
 from torchprimer.errors import UserError
 from torchprimer.models import ACTIVATIONS
@@ -42,7 +47,8 @@ from torchprimer.ui.settings import PlaygroundConfig, datasets
 STATIC = Path(__file__).parent / "static"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 MAX_SESSIONS = 8
-UNCLAIMED_SECONDS = 60.0  # a session whose page never connected is dropped after this
+IDLE_SECONDS = 60.0  # a session with no request and no live socket for this long is dropped (Session.idle_seconds)
+SWEEP_SECONDS = 5.0  # how often idle sessions are looked for between requests, so an unwatched one cannot play forever
 
 
 class Sessions:
@@ -55,7 +61,7 @@ class Sessions:
         self._lock = threading.Lock()
 
     def create(self, settings: PlaygroundConfig) -> Session:
-        self._drop_unclaimed()
+        self.drop_idle()  # an abandoned session must not keep a new tab out
         with self._lock:  # count the places being built too, so simultaneous requests cannot pass the limit
             if len(self._by_id) + self._building >= MAX_SESSIONS:
                 raise TooMany(f"{MAX_SESSIONS} playground tabs are open already; close one and reload this page")
@@ -66,14 +72,19 @@ class Sessions:
             with self._lock:
                 self._building -= 1
         with self._lock:
+            session.touch()  # its idle time starts now, not when building (which may take seconds) began
             self._by_id[session.id] = session
         return session
 
     def get(self, session_id: str) -> Session:
-        session = self._by_id.get(session_id)
+        """The session, marked as used now: every route for a session comes through here."""
+        with self._lock:  # with drop_idle's check: a session is either dropped or touched, never touched then dropped
+            session = self._by_id.get(session_id)
+            if session is not None and not session.closed:
+                session.touch()
         if session is None or session.closed:
-            raise NotFound("this playground session has ended (its tab was closed or the server restarted); "
-                           "reload the page")
+            raise NotFound("this playground session has ended (its tab was closed, it was left unused for "
+                           f"{IDLE_SECONDS:g} s, or the server restarted); reload the page")
         return session
 
     def close(self, session_id: str) -> None:
@@ -89,11 +100,15 @@ class Sessions:
     def __len__(self) -> int:
         return len(self._by_id)
 
-    def _drop_unclaimed(self) -> None:
+    def drop_idle(self) -> None:
+        """Close every session nobody has used for IDLE_SECONDS: no request to it, no live socket.
+        Playing or not: a script or tab that went away must not train (and hold a place) forever."""
         now = time.monotonic()
-        for session_id, session in list(self._by_id.items()):
-            if session.closed or (not session.subscribed and now - session.created > UNCLAIMED_SECONDS):
-                self.close(session_id)
+        with self._lock:
+            idle = [sid for sid, s in self._by_id.items() if s.closed or s.idle_seconds(now) > IDLE_SECONDS]
+            dropped = [self._by_id.pop(sid) for sid in idle]
+        for session in dropped:
+            session.close()
 
 
 class NotFound(Exception):
@@ -104,17 +119,87 @@ class TooMany(Exception):
     pass
 
 
+class ErrorResponse(BaseModel):
+    """The shape of every error the app answers, so /openapi.json describes what a client gets."""
+
+    error: str
+
+
+# What each error status means, for the routes' `responses` (and so for /openapi.json).
+ERRORS = {
+    400: "the Host header is not this machine's, or the session cannot do this now: the message says why",
+    403: "the request came from another site's page (its Origin is not this server)",
+    404: "the session has ended (or never existed)",
+    415: "the request has a body that is not sent as JSON (Content-Type: application/json)",
+    422: "the body is not a JSON object of valid settings: the message names each bad field",
+    429: f"{MAX_SESSIONS} sessions exist already",
+    503: "the session's worker stayed busy with an earlier request for 120 s",
+}
+BODY_TYPES = {"model_type", "model_attributes_type", "dict_type"}  # pydantic's "not an object" error types
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses` of a route: 400 (Host) always, then `statuses`, each an ErrorResponse."""
+    return {status: {"model": ErrorResponse, "description": ERRORS[status]} for status in (400, *statuses)}
+
+
 def _message(exc: RequestValidationError) -> str:
-    """Pydantic's errors as one line: 'hidden.0: Input should be less than or equal to 512'."""
+    """Pydantic's errors as one line: 'hidden.0: Input should be less than or equal to 512'. Only an
+    error about the body as a whole (not JSON, not an object, missing) gets a 'request body' prefix; a
+    check across fields (located at the body too) names its field in its own text."""
     parts = []
     for error in exc.errors():
-        loc = list(error.get("loc", ()))
-        if loc[:1] == ["body"]:  # ("body", 1) is a position in a body that is not JSON: no field to name
-            loc = [p for p in loc[1:] if not isinstance(p, int)] if len(loc) == 2 else loc[1:]
-        where = ".".join(str(p) for p in loc)
+        loc, kind = list(error.get("loc", ())), error.get("type")
         text = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
-        parts.append(f"{where}: {text}" if where else f"request body (a JSON object of settings): {text}")
+        if loc[:1] == ["body"]:
+            loc = loc[1:]
+        if kind == "json_invalid":  # ("body", 17): the body is not JSON; 17 is where it went wrong
+            reason = (error.get("ctx") or {}).get("error", text)
+            parts.append(f"request body: not valid JSON ({reason} at character {loc[0] if loc else '?'}); "
+                         "send the settings as a JSON object")
+        elif loc:
+            parts.append(f"{'.'.join(str(p) for p in loc)}: {text}")
+        elif kind == "missing":
+            parts.append("request body: missing; send the settings as a JSON object ({} for the defaults) "
+                         "with Content-Type: application/json")
+        elif kind in BODY_TYPES:
+            parts.append(f"request body: must be a JSON object of settings ({{}} for the defaults), not "
+                         f"{_json_kind(error.get('input'))}")
+        else:
+            parts.append(text)
     return "; ".join(parts) or "invalid request"
+
+
+def _json_kind(value: Any) -> str:
+    """What a JSON value is, in JSON's words: what a client sent instead of an object."""
+    kinds = ((bool, "true or false"), (str, "a string"), ((int, float), "a number"), (list, "an array"))
+    return next((name for types, name in kinds if isinstance(value, types)), "null" if value is None else "that")
+
+
+def _merged(current: PlaygroundConfig, given: PlaygroundConfig | None) -> PlaygroundConfig:
+    """The fields `given` sets, over `current`: a reset changes only what it names. The result is
+    checked again as a whole (a field left out may not suit one given, e.g. blobs with noise 0), and
+    a failure is the same 422 as a bad body."""
+    if given is None:
+        return current
+    try:
+        return PlaygroundConfig.model_validate(
+            {**current.model_dump(), **given.model_dump(include=given.model_fields_set)})
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+
+
+def _is_json(content_type: str | None) -> bool:
+    """application/json or application/*+json, parameters (charset) ignored."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _has_body(headers: Any) -> bool:
+    length = headers.get("content-length")
+    if length is not None:
+        return length.strip() not in ("", "0")
+    return "transfer-encoding" in headers
 
 
 def _answer(status: int) -> Any:
@@ -145,8 +230,17 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        sweeper = asyncio.create_task(sweep())
         yield
+        sweeper.cancel()
         sessions.close_all()  # server stopping: stop every tab's training
+
+    async def sweep() -> None:
+        """Drop idle sessions between requests too: an unwatched session playing on its own would
+        otherwise train until someone sent a request. Closing waits for the worker: off the loop."""
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            await asyncio.to_thread(sessions.drop_idle)
 
     app = FastAPI(title="torchprimer playground", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.sessions = sessions
@@ -162,14 +256,37 @@ def create_app(
             return True
         return urlsplit(origin).netloc.lower() == headers.get("host", "").lower()
 
-    @app.middleware("http")
-    async def check_host_and_origin(request: Request, call_next: Any) -> Any:
+    def refusal(request: Request) -> JSONResponse | None:
+        """The answer to a request no route may see (bad Host, foreign Origin, a body not sent as JSON), or None."""
         if not host_ok(request.headers):
             return JSONResponse({"error": "unexpected Host header; open the page at the address "
                                           "'torchprimer ui' printed"}, status_code=400)
-        if request.method not in ("GET", "HEAD") and not origin_ok(request.headers):
+        if request.method in ("GET", "HEAD"):  # they change nothing: no Origin or body to check
+            return None
+        if not origin_ok(request.headers):
             return JSONResponse({"error": "cross-origin request refused"}, status_code=403)
-        return await call_next(request)
+        # Only JSON bodies: a form or text/plain POST is a CORS "simple request" another site's page can send
+        # without a preflight. The Origin check refuses those already; this refuses them a second way.
+        if _has_body(request.headers) and not _is_json(request.headers.get("content-type")):
+            sent = request.headers.get("content-type")
+            what = f"as {sent!r}" if sent else "without a Content-Type"
+            return JSONResponse({"error": f"the request body was sent {what}; send the settings as JSON with "
+                                          "Content-Type: application/json"}, status_code=415)
+        return None
+
+    @app.middleware("http")
+    async def check_request(request: Request, call_next: Any) -> Any:
+        """Refusals before any route; idle sessions dropped; HEAD answered without a body."""
+        response = refusal(request)
+        if response is None:
+            await asyncio.to_thread(sessions.drop_idle)  # before the route: an idle session is gone for it too
+            response = await call_next(request)
+        if request.method == "HEAD":  # the GET's status and headers (Content-Length included), no body (RFC 9110)
+            if hasattr(response, "body_iterator"):  # a route's answer, streamed: let it finish, send none of it
+                async for _ in response.body_iterator:
+                    pass
+            return Response(status_code=response.status_code, headers=dict(response.headers))
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -187,13 +304,23 @@ def create_app(
     for timeout in {TimeoutError, concurrent.futures.TimeoutError}:
         app.add_exception_handler(timeout, busy)
 
-    @app.get("/", include_in_schema=False)
+    def get(path: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """A GET route that answers HEAD too, as HTTP clients expect (RFC 9110); only the GET is in the
+        schema (one operation per route there). The middleware drops the HEAD answer's body."""
+        def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+            app.add_api_route(path, endpoint, methods=["GET"], **options)
+            app.add_api_route(path, endpoint, methods=["HEAD"], include_in_schema=False)
+            return endpoint
+
+        return register
+
+    @get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    @app.get("/api/options")
+    @get("/api/options", responses=errors())
     def options() -> dict[str, Any]:
         """What the page's menus offer, and the bounds it enforces before asking."""
         return {
@@ -203,54 +330,73 @@ def create_app(
                        "batch_size": 4096},
         }
 
-    @app.post("/api/sessions", status_code=201)
+    @app.post("/api/sessions", status_code=201, responses=errors(403, 415, 422, 429))
     def create(settings: PlaygroundConfig) -> dict[str, Any]:
         return sessions.create(settings).counters()
 
-    @app.get("/api/sessions/{session_id}")
+    @get("/api/sessions/{session_id}", responses=errors(404))
     def show(session_id: str) -> dict[str, Any]:
         return sessions.get(session_id).counters()
 
-    @app.post("/api/sessions/{session_id}/play")
+    @app.post("/api/sessions/{session_id}/play", responses=errors(403, 404, 415))
     def play(session_id: str) -> dict[str, Any]:
         session = sessions.get(session_id)
         session.play()
         return session.counters()
 
-    @app.post("/api/sessions/{session_id}/pause")
+    @app.post("/api/sessions/{session_id}/pause", responses=errors(403, 404, 415))
     def pause(session_id: str) -> dict[str, Any]:
         session = sessions.get(session_id)
         session.pause()
         return session.counters()
 
-    @app.post("/api/sessions/{session_id}/step")
+    @app.post("/api/sessions/{session_id}/step", responses=errors(403, 404, 415, 503))
     def step(session_id: str) -> dict[str, Any]:
         return sessions.get(session_id).step()
 
-    @app.post("/api/sessions/{session_id}/reset")
+    @app.post("/api/sessions/{session_id}/reset", responses=errors(403, 404, 415, 422, 503))
     def reset(session_id: str, settings: PlaygroundConfig | None = None) -> dict[str, Any]:
-        return sessions.get(session_id).reset(settings)
+        """Fresh weights; the fields the body gives replace the session's, the others stay as they are."""
+        session = sessions.get(session_id)
+        return session.reset(_merged(session.settings, settings))
 
-    @app.get("/api/sessions/{session_id}/export")
+    @get("/api/sessions/{session_id}/export", responses=errors(404))
     def export(session_id: str) -> dict[str, Any]:
         session = sessions.get(session_id)
         script = render(session.settings, epochs=session.epoch or 100)
         return {"script": script, "filename": f"torchprimer_{session.settings.dataset.replace('-', '_')}.py"}
 
-    @app.post("/api/sessions/{session_id}/save")
+    @app.post("/api/sessions/{session_id}/save", responses=errors(403, 404, 415, 503))
     def save(session_id: str) -> dict[str, Any]:
         run_dir = sessions.get(session_id).save()
         return {"run_dir": str(run_dir), "evaluate": f"torchprimer evaluate {run_dir}"}
 
-    @app.delete("/api/sessions/{session_id}")
+    @app.delete("/api/sessions/{session_id}", responses=errors(403, 404, 415))
     def delete(session_id: str) -> dict[str, Any]:
         sessions.get(session_id)
         sessions.close(session_id)
         return {"closed": session_id}
 
+    def openapi() -> dict[str, Any]:
+        """FastAPI's schema, less the 422 it gives every route with a path parameter: here only a body can be
+        invalid (a session id is any string; an unknown one is 404), and the routes with one declare theirs."""
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            for operations in schema["paths"].values():
+                for operation in operations.values():
+                    if "requestBody" not in operation:
+                        operation["responses"].pop("422", None)
+            if "HTTPValidationError" not in json.dumps(schema["paths"]):
+                for name in ("HTTPValidationError", "ValidationError"):
+                    schema.get("components", {}).get("schemas", {}).pop(name, None)
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
     @app.websocket("/api/sessions/{session_id}/live")
     async def live(ws: WebSocket, session_id: str) -> None:
-        """Frames out, 'ready' in: a new frame goes only after the page drew the last one."""
+        """Frames out, 'ready' in: a new frame goes only after the page drew the last one. The socket
+        always ends with a close frame, and its end ends the session."""
         if not host_ok(ws.headers) or not origin_ok(ws.headers):
             await ws.close(code=1008)  # policy violation: another site's page
             return
@@ -265,26 +411,46 @@ def create_app(
         session.subscribe(lambda frame: loop.call_soon_threadsafe(frames.put_nowait, frame))
         session.ready()
 
-        async def receive() -> None:
+        async def receive() -> tuple[int, str] | None:
+            """Take 'ready' until the client closes (None) or breaks the protocol: then the close code
+            and reason to answer with. Other JSON is ignored, so a client may send more than it needs."""
             while True:
-                message = await ws.receive_json()
-                if isinstance(message, dict) and message.get("type") == "ready":
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    return None
+                if message.get("text") is None:
+                    return 1003, 'binary messages are not accepted; send {"type": "ready"} as a text message'
+                try:
+                    parsed = json.loads(message["text"])
+                except ValueError:
+                    return 1007, 'a message was not JSON; send {"type": "ready"} as a JSON text message'
+                if isinstance(parsed, dict) and parsed.get("type") == "ready":
                     session.ready()
 
         async def send() -> None:
             while True:
                 await ws.send_json(finite(await frames.get()))
 
-        tasks = [asyncio.create_task(receive()), asyncio.create_task(send())]
+        receiving, sending = asyncio.create_task(receive()), asyncio.create_task(send())
+        for task in (receiving, sending):  # a task's error is answered below with 1011; asyncio need not log it
+            task.add_done_callback(lambda done: done.cancelled() or done.exception())
+        close: tuple[int, str] | None = (1011, "the server hit an error; reload the page")  # if a task failed
         try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        except (WebSocketDisconnect, RuntimeError):
-            pass
+            await asyncio.wait([receiving, sending], return_when=asyncio.FIRST_COMPLETED)
+            if receiving.done() and not receiving.cancelled() and receiving.exception() is None:
+                close = receiving.result()
         finally:
-            for task in tasks:
+            for task in (receiving, sending):
                 task.cancel()
-            # The tab is gone: stop its training, off the event loop (closing waits for the worker).
-            await asyncio.to_thread(sessions.close, session_id)
+            # The tab is gone: stop its training, on a thread (closing waits for the worker). Submitted before any
+            # await and shielded, so that a handler cancelled from here on (a test client leaving, a server
+            # stopping) cannot cancel the close while it still waits for a thread: the session is always closed.
+            closing = asyncio.shield(loop.run_in_executor(None, sessions.close, session_id))
+            if close and ws.client_state is WebSocketState.CONNECTED and \
+                    ws.application_state is WebSocketState.CONNECTED:
+                with contextlib.suppress(Exception):  # the client may be gone already: nothing more to tell it
+                    await ws.close(code=close[0], reason=close[1])
+            await closing
 
     return app
 

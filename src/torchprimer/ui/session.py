@@ -54,6 +54,9 @@ class Session:
         self.runs_dir = Path(runs_dir)
         self.frame_interval = frame_interval
         self.created = time.monotonic()
+        self.last_seen = self.created  # refreshed by every request (`touch`, `call`); see `idle_seconds`
+        self._in_use = 0  # requests waiting on the worker now: a long step must not count as idle time
+        self._in_use_lock = threading.Lock()
         self._jobs: queue.Queue[tuple[Callable[[], Any], Future[Any]]] = queue.Queue()
         self._playing = threading.Event()
         self._closed = threading.Event()
@@ -81,9 +84,22 @@ class Session:
     def subscribed(self) -> bool:
         return self._sink is not None
 
+    def touch(self) -> None:
+        """Someone used this session just now (an HTTP request to it): it is not idle."""
+        self.last_seen = time.monotonic()
+
+    def idle_seconds(self, now: float | None = None) -> float:
+        """How long nobody has used this session: 0 while a live socket is open or a request is being
+        answered, else the time since the last request. The server drops sessions idle too long, so
+        that a tab or script that went away without a word stops training and frees its place."""
+        if self.subscribed or self._in_use:
+            return 0.0
+        return max(0.0, (time.monotonic() if now is None else now) - self.last_seen)
+
     def subscribe(self, sink: Callable[[dict[str, Any]], None] | None) -> None:
         """Frames go to `sink` (called from the worker thread); None stops them."""
         self._sink = sink
+        self.touch()  # unsubscribing starts the idle clock now, not at the last request
         self._subscriptions += 1
         self._sent_version = -1  # a new page needs the data again
         self.dirty = True
@@ -104,7 +120,10 @@ class Session:
     def step(self, timeout: float = 120.0) -> dict[str, Any]:
         """Pause, then train to the end of the current epoch: one whole epoch from a fresh or
         stepped network, as TensorFlow Playground's step button does, the rest of it after a
-        pause mid-epoch. Either way the epoch counter goes up by one."""
+        pause mid-epoch. Either way the epoch counter goes up by one, unless the loss becomes
+        NaN or infinite on the way, which stops training there and sets `message`. Once it has,
+        stepping is refused as `play` is (UserError, "... press reset"): another step could
+        only leave the counters where they are."""
         self.pause()
         return self.call(self._one_epoch, timeout)
 
@@ -126,8 +145,15 @@ class Session:
         if self.closed:
             raise UserError("this playground session was closed; reload the page")
         future: Future[Any] = Future()
-        self._jobs.put((job, future))
-        return future.result(timeout=timeout)
+        with self._in_use_lock:
+            self._in_use += 1
+        try:
+            self._jobs.put((job, future))
+            return future.result(timeout=timeout)
+        finally:
+            with self._in_use_lock:
+                self._in_use -= 1
+            self.touch()  # the idle clock starts when the answer goes, not when the request came
 
     def close(self) -> None:
         """Stop training and the worker; what is queued is cancelled."""
@@ -234,6 +260,8 @@ class Session:
         self._after_training(time.perf_counter() - started)
 
     def _one_epoch(self) -> dict[str, Any]:
+        if self.message:  # checked here, on the worker, so a play that diverged just now is seen too
+            raise UserError(self.message)
         started, epoch = time.perf_counter(), self.epoch
         while self.epoch == epoch and not self.message:
             self._train_step()

@@ -7,7 +7,8 @@ sets and options only: no field is a file path.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import math
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -56,6 +57,21 @@ class PlaygroundConfig(BaseModel):
     batch_size: int = Field(16, ge=1, le=4096)
     weight_decay: float = Field(0.0, ge=0.0, le=1.0)
     seed: int = Field(0, ge=0, le=2**31 - 1)
+
+    @field_validator("noise", "n_samples", "train_share", "lr", "batch_size", "weight_decay", "seed", mode="before")
+    @classmethod
+    def _finite(cls, value: Any) -> Any:
+        """NaN and infinities are refused by name: Python's JSON parser accepts NaN and Infinity, and a bound
+        check on NaN would say 'less than or equal to 10', which is no hint at what is wrong."""
+        number = value
+        if isinstance(value, str):  # numbers may come as strings ("0.1"), and so may "nan" and "inf"
+            try:
+                number = float(value)
+            except ValueError:
+                return value  # not a number at all: the field's own check says what it wants
+        if isinstance(number, float) and not math.isfinite(number):
+            raise ValueError(f"must be a finite number, not {value!r}")
+        return value
 
     @field_validator("dataset")
     @classmethod
