@@ -114,7 +114,8 @@ def test_spirals_train_pause_export_save(server: tuple[str, Path], page, tmp_pat
         page.click("#add-layer")
         page.wait_for_function(f"window.__playground.layers === {layers}")
     assert page.evaluate("window.__playground.hidden") == "8-8-8-8"
-    page.wait_for_function("window.__playground.epoch === 0 && document.querySelectorAll('#layers canvas').length > 0")
+    page.wait_for_function("window.__playground.epoch === 0 && document.querySelectorAll('#layers canvas').length > 0",
+                           timeout=120_000)  # four resets' frames; 30 s ran out once on a loaded 2-core machine
     start_loss = float(page.inner_text("#test-loss"))
     boundary_before = page.evaluate("document.getElementById('boundary').toDataURL()")
 

@@ -20,6 +20,11 @@ __all__ = ["TrainResult", "TrainingDiverged", "UserError", "train"]
 __version__ = "0.1.0"
 
 
+def __dir__() -> list[str]:
+    """`train` and `TrainResult` load lazily; list them for dir() and tab completion anyway."""
+    return sorted(set(globals()) | set(__all__))
+
+
 def __getattr__(name: str) -> Any:
     if name in ("train", "TrainResult"):
         from torchprimer.training import run

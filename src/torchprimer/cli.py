@@ -130,8 +130,8 @@ def train(
         int | None, typer.Option(min=1, help="CPU threads; 1 is fastest for small models on a busy machine. "
                                  "[default: 1 for MLPs under 25k parameters, else torch's]")
     ] = None,
-    out: Annotated[Path, typer.Option(help="Folder for run folders.")] = Path("runs"),
-    resume: Annotated[Path | None, typer.Option(help="Continue the run in this run folder.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for run folders. [default: runs]")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue the run in this run folder (in place).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON at the end.")] = False,
     nproc: Annotated[int, typer.Option(

@@ -7,7 +7,8 @@ To add a model, write a builder `(shape, classes, spec) -> nn.Module` and add on
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+import numbers
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -55,10 +56,16 @@ class ModelSpec:
     batchnorm: bool = False
 
 
-def parse_hidden(text: str | Sequence[int]) -> tuple[int, ...]:
-    """"256,128" -> (256, 128). Rejects empty items and non-positive sizes."""
-    if not isinstance(text, str):
-        sizes = tuple(int(v) for v in text)
+def parse_hidden(text: str | int | Sequence[int]) -> tuple[int, ...]:
+    """"256,128", [256, 128] or 256 -> (256, 128) or (256,). Rejects empty items, sizes that are
+    not whole numbers (3.7 would be cut to 3 without a word) and non-positive sizes, in every form."""
+    if isinstance(text, numbers.Integral) and not isinstance(text, bool):
+        sizes = (int(text),)
+    elif not isinstance(text, str):
+        items = list(text) if isinstance(text, Iterable) else [text]
+        if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in items):
+            raise UserError(f"--hidden {text!r} must be whole numbers of units, e.g. [256, 128] or '256,128'")
+        sizes = tuple(int(v) for v in items)
     else:
         items = [t.strip() for t in text.split(",")]
         if any(not t for t in items):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 from typing import Protocol, TextIO
 
+from torchprimer.errors import UserError
+
 
 class Progress(Protocol):
     def start(self, epochs: int, steps_per_epoch: int, first_epoch: int) -> None: ...
@@ -89,8 +91,17 @@ class Bar(Lines):
         self.bar.stop()
 
 
+MODES = ("auto", "bar", "lines", "none")
+
+
+def check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise UserError(f"progress={mode!r} is not one of {', '.join(MODES)}; 'none' prints nothing")
+
+
 def make_progress(mode: str = "auto") -> Progress:
     """'auto': a bar on a terminal, plain lines otherwise; 'bar', 'lines' or 'none' to force."""
+    check_mode(mode)
     if mode == "none":
         return Silent()
     if mode == "bar" or (mode == "auto" and sys.stdout.isatty()):

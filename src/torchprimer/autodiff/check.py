@@ -57,18 +57,34 @@ def one_cpu_thread() -> Iterator[None]:
 
 
 def _loss_of_output(model: nn.Module, x: Tensor, y: Tensor | None, loss: str) -> tuple[Callable[[Tensor], Tensor], str]:
-    """A scalar of the model's output: the class loss when the output is (N, classes) and
-    labels fit, else a fixed random projection of the output, which any module has."""
+    """A scalar of the model's output: the class loss when the output is (N, classes >= 2), else a
+    fixed random projection of the output, which any module has. Labels given for an (N, classes)
+    output must fit it: a silent switch to the projection would check another loss than asked."""
     try:
         with torch.no_grad():
             out = model(x)
     except Exception as exc:  # a user's module (--module) that does not fit the data's shape or dtype
         raise UserError(f"the module failed on a batch of shape {tuple(x.shape)} ({x.dtype}): {brief(exc)}; "
                         "choose a --dataset its input fits, or change the module") from None
-    if y is not None and out.ndim == 2 and out.shape[0] == len(y) and int(y.max()) < out.shape[1]:
+    if y is not None and out.ndim == 2 and out.shape[1] >= 2:  # one logit (the neuron): no class loss here
+        problem = _labels_problem(y, out.shape[0], out.shape[1])
+        if problem:
+            raise UserError(f"the labels y {problem} for the model's output of shape {tuple(out.shape)}; give "
+                            f"{out.shape[0]} whole-number labels (a long tensor) in 0..{out.shape[1] - 1}, or y=None")
         return (lambda o: loss_and_gradient(o, y, loss)[0]), loss
     weights = torch.randn(out.shape, dtype=out.dtype, generator=torch.Generator().manual_seed(1))
     return (lambda o: (o * weights).sum()), "random projection of the output"
+
+
+def _labels_problem(y: Tensor, rows: int, classes: int) -> str | None:
+    """What is wrong with class labels for `rows` outputs of `classes` scores, or None."""
+    if y.dtype.is_floating_point or y.dtype == torch.bool or y.is_complex():
+        return f"are {y.dtype}, not whole numbers"
+    if y.shape != (rows,):
+        return f"have shape {tuple(y.shape)}, not ({rows},)"
+    if rows and (int(y.min()) < 0 or int(y.max()) >= classes):
+        return f"run from {int(y.min())} to {int(y.max())}, outside 0..{classes - 1}"
+    return None
 
 
 def _coordinates(numel: int, limit: int, seed: int) -> Tensor:

@@ -126,11 +126,14 @@ def make_config(**options: Any) -> TrainConfig:
     unknown = set(options) - fields
     if unknown:
         raise UserError(f"unknown training option(s) {sorted(unknown)}; see 'torchprimer train --help'")
+    if isinstance(options.get("device"), torch.device):
+        options["device"] = str(options["device"])
     cfg = TrainConfig(**{k: v for k, v in options.items() if v is not None})
     for name in NORMALISED:
         value = getattr(cfg, name)
         if value is not None:
             setattr(cfg, name, as_stored(name, value))
+    _check_types(cfg)  # from Python any value gets here: batchnorm="no" would have meant True
     validate(cfg)
     return cfg
 
@@ -143,12 +146,12 @@ def as_stored(option: str, value: Any) -> Any:
     absolute, so that evaluate, predict and --resume work from any folder. `--resume` compares the
     options given again with the run's in this form."""
     if option == "hidden":
-        return parse_hidden(value) if isinstance(value, str) else tuple(value)
-    if option == "dataset":
+        return parse_hidden(value)
+    if option == "dataset" and isinstance(value, str):
         return absolute_name(value)
-    if option == "data_dir":
+    if option == "data_dir" and isinstance(value, (str, os.PathLike)):
         return os.path.abspath(os.path.expanduser(value))
-    return value
+    return value  # a value of the wrong type: make_config's type check names it
 
 
 def _positive(name: str, value: float, hint: str) -> None:

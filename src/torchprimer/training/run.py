@@ -8,6 +8,7 @@ curves.png, confusion.png.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import importlib
 import io
@@ -16,6 +17,7 @@ import math
 import os
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +33,7 @@ from torchprimer.data.splits import raw_range
 from torchprimer.errors import TrainingInterrupted, UserError
 from torchprimer.fileio import make_dirs, write_atomic, write_json, write_text
 from torchprimer.models import build_model, count_parameters, objective_for
-from torchprimer.progress import Progress, make_progress
+from torchprimer.progress import Progress, check_mode, make_progress
 from torchprimer.training import checkpoint as ckpt
 from torchprimer.training import distributed
 from torchprimer.training.config import TrainConfig, as_stored, make_config, resolve_device
@@ -59,6 +61,7 @@ class TrainResult:
         return len(self.data.y_test) if self.data is not None else 0
 
     def summary(self) -> dict[str, Any]:
+        """The figures summary.json holds (and `train --json` prints), as plain JSON-ready values."""
         return {
             "status": "finished",
             "dataset": self.config.dataset,
@@ -276,35 +279,83 @@ def read_summary(run_dir: Path) -> dict[str, Any]:
     return summary if isinstance(summary, dict) else {}
 
 
+@contextlib.contextmanager
+def caller_state_kept() -> Iterator[None]:
+    """Give the caller back what a run sets for itself: the random generators it seeds, torch's
+    determinism flags and its thread count. Without this a search loop drawing its own random
+    hyperparameters (random.uniform, np.random) was reseeded by every trial and drew the same
+    values, and a user's torch.use_deterministic_algorithms(True) was switched off. The CUDA
+    generator is restored only where CUDA was in use already (reading it would start CUDA)."""
+    rng = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    cuda_rng = torch.cuda.get_rng_state() if torch.cuda.is_initialized() else None
+    threads = torch.get_num_threads()
+    cudnn = (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
+    determinism = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    cublas = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    try:
+        yield
+    finally:
+        random.setstate(rng["python"])
+        np.random.set_state(rng["numpy"])
+        torch.set_rng_state(rng["torch"])
+        if cuda_rng is not None:
+            torch.cuda.set_rng_state(cuda_rng)
+        torch.set_num_threads(threads)
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = cudnn
+        if determinism != (torch.are_deterministic_algorithms_enabled(),
+                           torch.is_deterministic_algorithms_warn_only_enabled()):
+            torch.use_deterministic_algorithms(determinism[0], warn_only=determinism[1])
+        if cublas is None:
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+        else:
+            os.environ["CUBLAS_WORKSPACE_CONFIG"] = cublas
+
+
 def train(
     *,
-    out: str | Path = "runs",
-    progress: str | Progress = "auto",
+    out: str | Path | None = None,
+    progress: str | Progress | None = "auto",
     resume: str | Path | None = None,
     save: bool = True,
     tensorboard: bool = False,
     threads: int | None = None,
     **options: Any,
 ) -> TrainResult:
-    """Train a model and write its run folder; options as in `torchprimer train --help`.
+    """Train a model and write its run folder under `out` (default runs/); returns a TrainResult.
 
-    `threads` sets torch's CPU threads for this call only: it does not change the results'
-    meaning, so it is not part of the config (a resumed run may use another count). Without
-    it, a small MLP on the CPU trains on one thread (`auto_threads`), anything else on torch's.
+    `options` are the fields of `TrainConfig` (torchprimer.training.config), the Python names of
+    `torchprimer train`'s options: dataset, model, hidden (128, [256, 128] or "256,128"),
+    activation, epochs, batch_size, lr, optimizer, schedule, seed, device, ... Each is checked
+    (type and range) before anything is written; a bad one raises UserError.
+
+    `progress` is "auto" (a bar on a terminal, lines otherwise), "bar", "lines", "none" (or None),
+    or a Progress object. `save=False` trains in memory only. `resume` continues a run folder in
+    place (only `epochs` may change). `threads` sets torch's CPU threads for this call only: it
+    does not change the results' meaning, so it is not part of the config. Without it, a small
+    MLP on the CPU trains on one thread (`auto_threads`), anything else on torch's.
+
+    The run seeds Python's, NumPy's and torch's generators and may set torch's determinism flags;
+    the caller's are put back when it returns. The model comes back in eval mode, ready for
+    inference on inputs normalised as training's were: `torchprimer.data.normalize(x,
+    result.data.mean, result.data.std)` with x in the data set's raw scale.
 
     >>> result = train(dataset="digits", epochs=10)      # doctest: +SKIP
     >>> result.test["accuracy"], result.run_dir           # doctest: +SKIP
     """
-    if threads is not None and threads < 1:
-        raise UserError(f"--threads {threads} must be at least 1")
-    saved = torch.get_num_threads()
-    try:
+    if threads is not None and not (isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1):
+        raise UserError(f"--threads {threads!r} must be a whole number, at least 1")
+    if progress is None or progress is False:
+        progress = "none"
+    if isinstance(progress, str):
+        check_mode(progress)  # before the run folder, which a bad value would leave half-written
+    if resume is not None and (out is not None or not save):
+        given = "--out" if out is not None else "save=False"
+        raise UserError(f"--resume continues {resume} in its own folder; leave out {given}")
+    with caller_state_kept():
         if threads is not None:
             torch.set_num_threads(threads)
-        return _train(out=out, progress=progress, resume=resume, save=save, tensorboard=tensorboard,
-                      choose_threads=threads is None, **options)
-    finally:
-        torch.set_num_threads(saved)
+        return _train(out=out if out is not None else "runs", progress=progress, resume=resume, save=save,
+                      tensorboard=tensorboard, choose_threads=threads is None, **options)
 
 
 # Models of linear layers with fewer parameters than this train faster on one CPU thread than on
@@ -412,6 +463,7 @@ def _train(
     result.test = evaluate(model, splits.x_test, splits.y_test, objective, amp=cfg.amp)
     if run_dir is not None:
         write_outputs(result, objective)
+    model.eval()  # ready for inference, as load_run's model is: no dropout, batch norm's running statistics
     return result
 
 
