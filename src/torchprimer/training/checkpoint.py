@@ -22,15 +22,16 @@ FORMAT = "torchprimer-checkpoint-1"
 KEYS = ("config", "epoch", "model", "optimizer", "history", "best", "rng")  # what `save` is given, by fit
 
 
-def rng_state() -> dict[str, Any]:
-    """Every random number generator the loop may touch, in a weights-only-safe form."""
+def rng_state(*, cuda: bool = True) -> dict[str, Any]:
+    """Every random number generator the loop may touch, in a weights-only-safe form; `cuda=False`
+    leaves out the CUDA generators (reading them starts CUDA)."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     state: dict[str, Any] = {
         "python": random.getstate(),
         "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
         "torch": torch.get_rng_state(),
     }
-    if torch.cuda.is_available():
+    if cuda and torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 

@@ -286,7 +286,7 @@ def caller_state_kept() -> Iterator[None]:
     hyperparameters (random.uniform, np.random) was reseeded by every trial and drew the same
     values, and a user's torch.use_deterministic_algorithms(True) was switched off. The CUDA
     generator is restored only where CUDA was in use already (reading it would start CUDA)."""
-    rng = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    rng = ckpt.rng_state(cuda=False)
     cuda_rng = torch.cuda.get_rng_state() if torch.cuda.is_initialized() else None
     threads = torch.get_num_threads()
     cudnn = (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
@@ -295,9 +295,7 @@ def caller_state_kept() -> Iterator[None]:
     try:
         yield
     finally:
-        random.setstate(rng["python"])
-        np.random.set_state(rng["numpy"])
-        torch.set_rng_state(rng["torch"])
+        ckpt.set_rng_state(rng)
         if cuda_rng is not None:
             torch.cuda.set_rng_state(cuda_rng)
         torch.set_num_threads(threads)
