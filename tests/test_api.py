@@ -52,7 +52,7 @@ def test_runs_are_still_reproducible_and_the_model_comes_back_ready_for_inferenc
     first, second = (torchprimer.train(save=False, dropout=0.5, **QUICK) for _ in range(2))
     assert first.test == second.test
     assert not first.model.training  # dropout off: the same input gives the same output
-    x = torchprimer.data.normalize(torch.tensor([[0.5, 0.25]]), first.data.mean, first.data.std)
+    x = torchprimer.data.normalize(torch.tensor([[0.5, 0.25]]).to(first.device), first.data.mean, first.data.std)
     assert torch.equal(first.model(x), first.model(x))
 
 

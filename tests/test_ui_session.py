@@ -18,8 +18,10 @@ import numpy as np
 import pytest
 import torch
 from conftest import UI_SMALL, WAIT, wait_until
-from pydantic import ValidationError
 from torch import nn
+
+pytest.importorskip("pydantic")  # the optional [ui] extra brings it (with fastapi); `make test` installs it
+from pydantic import ValidationError
 
 from torchprimer.data import toy
 from torchprimer.errors import UserError

@@ -57,6 +57,11 @@ class TrainResult:
     data: tpdata.Splits | None = field(default=None, repr=False)
 
     @property
+    def device(self) -> torch.device:
+        """Where the model's weights are (the training device): inputs must be moved there."""
+        return next(self.model.parameters()).device
+
+    @property
     def test_samples(self) -> int:
         return len(self.data.y_test) if self.data is not None else 0
 
