@@ -185,6 +185,23 @@ def train(
         )
 
 
+def _on_command_line(ctx: typer.Context, name: str) -> bool:
+    """Whether option `name` was typed (not left at its default): to refuse options that would do nothing."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
+
+
+def _refuse_unused(ctx: typer.Context, names: list[str] | tuple[str, ...], why: str) -> None:
+    """One clear error when any of the options `names` (parameter names) was typed although it
+    does nothing here, e.g. `_refuse_unused(ctx, ["momentum"], "with --optimizer adam (SGD's option)")`.
+    A silently ignored option misleads: the user believes it shaped the result."""
+    flags = {param.name: param.opts[0] for param in ctx.command.params}
+    given = [flags[name] for name in names if _on_command_line(ctx, name)]
+    if given:
+        verb = "does" if len(given) == 1 else "do"
+        raise UserError(f"{', '.join(given)} {verb} nothing {why}; leave {'it' if len(given) == 1 else 'them'} out")
+
+
 def _launch_processes(
     ctx: typer.Context, nproc: int, master_port: int | None, options: dict[str, object], resume: Path | None,
 ) -> None:
@@ -198,8 +215,7 @@ def _launch_processes(
     args: list[str] = []  # the options as typed, for the workers' own `torchprimer train`
     for param in ctx.command.params:
         name = param.name or ""
-        source = ctx.get_parameter_source(name)
-        if name in ("nproc", "master_port") or source is None or source.name != "COMMANDLINE":
+        if name in ("nproc", "master_port") or not _on_command_line(ctx, name):
             continue
         value = ctx.params[name]
         if getattr(param, "is_flag", False):
