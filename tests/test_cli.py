@@ -202,3 +202,20 @@ def test_an_option_that_would_be_ignored_is_refused(
         main(args)
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err.count("\n") == 1 and mentions in err, err
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--seed", str(2**64)], ["train", "--data-seed", "-1"], ["lr-find", "--seed", str(2**64)],
+    ["compare", "--seed", str(2**64)], ["gradcheck", "--seed", str(2**64)], ["data", "stats", "digits", "--seed", "-1"],
+    ["data", "inspect", "digits", "--seed", str(2**64)], ["activations", "--train", "--seed", str(2**64)],
+])
+def test_a_seed_out_of_range_is_one_line_before_any_work(
+    argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2, err
+    assert err.count("\n") == 1 and "seed'" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []

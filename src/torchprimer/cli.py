@@ -16,6 +16,8 @@ import typer
 
 from torchprimer.errors import TrainingDiverged, TrainingInterrupted, UserError
 
+SEED: dict[str, int] = {"min": 0, "max": 2**63 - 1}  # bounds of every seed option: torch takes at most 64 bits
+
 app = typer.Typer(
     name="torchprimer",
     help="The fundamentals of deep learning on PyTorch, as tested software.\n\n"
@@ -90,7 +92,7 @@ def train(
     lr: Annotated[float | None, typer.Option(help="Learning rate, > 0. [default: 0.001]")] = None,
     hidden: Annotated[str | None, typer.Option(help="Hidden layer sizes, e.g. 128 or 256,128. [default: 128]")] = None,
     activation: Annotated[str | None, typer.Option(help="relu, tanh, gelu, ... [default: relu]")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed for split, init and data order. [default: 0]")] = None,
+    seed: Annotated[int | None, typer.Option(**SEED, help="Seed for split, init and data order. [default: 0]")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N or mps. [default: auto]")] = None,
     dropout: Annotated[float | None, typer.Option(help="Dropout after each hidden layer. [default: 0]")] = None,
     batchnorm: Annotated[bool | None, typer.Option("--batchnorm", help="Batch norm in hidden layers.")] = None,
@@ -118,7 +120,8 @@ def train(
     ] = None,
     data_dir: Annotated[str | None, typer.Option(help="Folder holding the data set's files.")] = None,
     download: Annotated[bool | None, typer.Option("--download", help="Fetch the data set if missing.")] = None,
-    data_seed: Annotated[int | None, typer.Option(help="Seed for generated data sets (mnist1d, toy sets).")] = None,
+    data_seed: Annotated[int | None, typer.Option(
+        **SEED, help="Seed for generated data sets (mnist1d, toy sets).")] = None,
     image_size: Annotated[int | None, typer.Option(min=4, help="Side of resized images (imagefolder).")] = None,
     noise: Annotated[float | None, typer.Option(help="Noise of the 2-D toy data sets.")] = None,
     n_samples: Annotated[int | None, typer.Option(
@@ -376,7 +379,7 @@ def lr_find(
     hidden: Annotated[str | None, typer.Option(help="Hidden sizes, e.g. 256,128.")] = None,
     optimizer: Annotated[str | None, typer.Option(help="sgd, adam or adamw.")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Samples per step.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed.")] = None,
+    seed: Annotated[int | None, typer.Option(**SEED, help="Seed.")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or mps.")] = None,
     start: Annotated[float, typer.Option(help="First learning rate.")] = 1e-7,
     end: Annotated[float, typer.Option(help="Last learning rate (at most 1000).")] = 10.0,
@@ -414,11 +417,12 @@ DataDirOpt = Annotated[Path | None, typer.Option(
 DownloadOpt = Annotated[bool, typer.Option(
     "--download", help="Fetch mnist, fashion-mnist, kmnist or cifar10 through torchvision (needs the internet).")]
 DataSeedOpt = Annotated[int | None, typer.Option(
-    "--data-seed", help="Seed of a generated set: mnist1d (42 = the published set) or a toy set (default 0).")]
+    "--data-seed", **SEED, help="Seed of a generated set: mnist1d (42 = the published set) or a toy set (default 0).")]
 ImageSizeOpt = Annotated[int, typer.Option("--image-size", help="Side in pixels imagefolder images are resized to.")]
 NoiseOpt = Annotated[float | None, typer.Option("--noise", help="Noise of a toy set (moons 0.2, circles 0.1, ...).")]
 NSamplesOpt = Annotated[int | None, typer.Option("--n-samples", help="Size of a toy set (1000) or of mnist1d (5000).")]
-SplitSeedOpt = Annotated[int, typer.Option("--seed", help="Split seed, as `train --seed` (train/val/test counts).")]
+SplitSeedOpt = Annotated[int, typer.Option(
+    "--seed", **SEED, help="Split seed, as `train --seed` (train/val/test counts).")]
 DATA_EPILOG = """Examples:
 
     torchprimer data {cmd} digits{extra}
@@ -596,7 +600,7 @@ def compare(
         help="Comma-separated: nearest-mean, knn, logreg, svc, forest, mlp, cnn. "
         "[default: nearest-mean,logreg,svc,forest,mlp,cnn]")] = None,
     epochs: Annotated[int, typer.Option(min=1, help="Epochs for the MLP and the CNN.")] = 20,
-    seed: Annotated[int, typer.Option(help="Seed for the split and the training.")] = 0,
+    seed: Annotated[int, typer.Option(**SEED, help="Seed for the split and the training.")] = 0,
     device: Annotated[str, typer.Option(help="Device for the deep nets: cpu, cuda, mps, auto.")] = "cpu",
     test_fraction: Annotated[float, typer.Option(
         help="Share held out for testing where the data set has no official test split.")] = 0.5,
@@ -665,7 +669,7 @@ def activations(
     optimizer: Annotated[str, typer.Option(help="--train: sgd, adam or adamw.")] = "adam",
     init: Annotated[str, typer.Option(help="--train: torch (PyTorch's default), kaiming or xavier.")] = "torch",
     dataset: Annotated[str, typer.Option(help="--train: data set (see `torchprimer data list`).")] = "digits",
-    seed: Annotated[int, typer.Option(help="--train: seed for split, init and data order.")] = 0,
+    seed: Annotated[int, typer.Option(**SEED, help="--train: seed for split, init and data order.")] = 0,
     device: Annotated[str, typer.Option(help="--train: cpu, cuda, mps or auto.")] = "cpu",
     out: Annotated[Path | None, typer.Option(
         help="--train: folder for the PNGs and JSON. [default: runs/activations-DATASET-TIME]")] = None,
@@ -763,7 +767,7 @@ def gradcheck(
     module: Annotated[str | None, typer.Option(
         help="Check your own nn.Module instead: package.module:Name, called with no arguments.")] = None,
     entries: Annotated[int, typer.Option(min=1, help="Most entries per tensor checked by finite differences.")] = 256,
-    seed: Annotated[int, typer.Option(help="Seed for the model's initial weights.")] = 0,
+    seed: Annotated[int, typer.Option(**SEED, help="Seed for the model's initial weights.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Check gradients three ways in float64: manual backprop, autograd, central finite differences.
