@@ -145,3 +145,29 @@ def test_plot_shows_where_relu6_flattens(tmp_path: Path, monkeypatch: pytest.Mon
     flat = x[y == 6.0]
     assert flat.min() == pytest.approx(6.0, abs=0.02) and flat.max() - flat.min() >= 1.5
     assert relu6.get_ylim()[1] > 6.0
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--lr", "0.1", "--depth", "3"], "--depth, --lr do nothing without --train"),
+    (["--out", "{tmp}/race"], "--out does nothing without --train"),
+    (["--train", "--plot", "{tmp}/a.png"], "--plot does nothing with --train"),
+    (["--train", "--lang", "zh", "--no-cost"], "--lang, --no-cost do nothing with --train"),
+    (["--plot", "{tmp}/notes.txt"], "notes.txt: the file is written as a PNG file, so its name must end in .png"),
+    (["--plot", "{tmp}"], "Is a directory"),
+    (["--plot", ""], "Invalid value for '--plot': it is empty"),
+    (["--train", "--out", ""], "Invalid value for '--out': it is empty"),
+    (["--train", "--out", "{tmp}/notes.txt/race"], "notes.txt is a file, not a folder"),
+])
+def test_cli_refuses_before_any_work(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Options the chosen mode ignores, and output paths that cannot be written as asked
+    (`--plot notes.txt` once overwrote the notes with PNG bytes)."""
+    (tmp_path / "notes.txt").write_text("my notes")
+    monkeypatch.setattr(act, "activation_table", lambda *a, **k: pytest.fail("computed before checking"))
+    monkeypatch.setattr(act, "compare_training", lambda *a, **k: pytest.fail("trained before checking"))
+    with pytest.raises(SystemExit) as done:
+        main(["activations", *(a.format(tmp=tmp_path) for a in args)])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and err.count("\n") == 1 and message in err, err
+    assert (tmp_path / "notes.txt").read_text() == "my notes"

@@ -35,3 +35,18 @@ def test_same_seed_gives_the_same_initial_weights_for_every_activation() -> None
     result = compare_training("relu,leaky_relu", depth=2, width=8, epochs=1)
     relu, leaky = (r["grad_norm_at_init"] for r in result["runs"])
     assert abs(relu[-1] - leaky[-1]) / relu[-1] < 0.1
+
+
+def test_a_diverged_run_is_written_as_strict_json(tmp_path: Path) -> None:
+    """lr 1e308 makes every loss NaN; activations-train.json once held NaN literals, which JSON.parse rejects."""
+    import json
+    import math
+
+    def strict(constant: str) -> float:
+        raise AssertionError(f"{constant} is not JSON")
+
+    result = compare_training("relu", depth=1, width=4, epochs=1, lr=1e308, out=tmp_path)
+    assert math.isnan(result["runs"][0]["test_loss"])
+    written = json.loads((tmp_path / "activations-train.json").read_text(), parse_constant=strict)
+    assert written["runs"][0]["test_loss"] is None and written["runs"][0]["history"][0]["train_loss"] is None
+    assert written["settings"]["lr"] == 1e308

@@ -252,18 +252,48 @@ def test_graph_of_the_seed_example(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     tree = tpgraph.text_tree(walked)
     assert tree.splitlines()[0] == "PowBackward0" and "└── b (scalar) ← AccumulateGrad" in tree
     assert tpgraph.write_graph(walked, tmp_path / "g.dot")[0].read_text().startswith('digraph "autograd graph"')
+
+
+def _fake_dot(folder: Path, script: str) -> Path:
+    """A stand-in for Graphviz's `dot`, so the tests need no Graphviz and behave alike everywhere."""
+    exe = folder / "bin" / "dot"
+    exe.parent.mkdir()
+    exe.write_text("#!/bin/sh\n" + script)
+    exe.chmod(0o755)
+    return exe
+
+
+def test_a_picture_writes_only_the_named_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--out g.svg once also wrote g.dot, over any file of that name."""
+    walked = tpgraph.walk(*tpgraph.seed_example_graph())
+    mine = tmp_path / "g.dot"
+    mine.write_text("my own notes")
+    exe = _fake_dot(tmp_path, 'while [ "$1" != "-o" ]; do shift; done; cat > "$2"\n')  # DOT from stdin to -o
+    monkeypatch.setattr(tpgraph.shutil, "which", lambda name: str(exe))
+    assert tpgraph.write_graph(walked, tmp_path / "g.SVG") == [tmp_path / "g.SVG"]
+    assert (tmp_path / "g.SVG").read_text().startswith("digraph") and mine.read_text() == "my own notes"
+
+
+def test_without_graphviz_an_existing_dot_file_is_left_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    walked = tpgraph.walk(*tpgraph.seed_example_graph())
     monkeypatch.setattr(tpgraph.shutil, "which", lambda name: None)
-    with pytest.raises(UserError, match="apt install graphviz"):
+    with pytest.raises(UserError, match=r"SVG needs Graphviz.*apt install graphviz.*the graph is in .*g\.dot \(new\): "
+                       r"draw it later with `dot -Tsvg .*g\.dot -o .*g\.svg`"):
+        tpgraph.write_graph(walked, tmp_path / "g.svg")
+    assert (tmp_path / "g.dot").read_text().startswith("digraph") and not (tmp_path / "g.svg").exists()
+    (tmp_path / "g.dot").write_text("my own notes")
+    with pytest.raises(UserError, match=r"PNG needs Graphviz.*nothing was written \(.*g\.dot exists and was left"):
         tpgraph.write_graph(walked, tmp_path / "g.png")
-    assert (tmp_path / "g.dot").is_file()
-    broken = tmp_path / "bin" / "dot"  # a Graphviz that is there but fails (a missing format plugin)
-    broken.parent.mkdir()
-    broken.write_text('#!/bin/sh\necho "Format: png not recognized" >&2\nexit 1\n')
-    broken.chmod(0o755)
+    assert (tmp_path / "g.dot").read_text() == "my own notes" and not (tmp_path / "g.png").exists()
+
+
+def test_a_broken_graphviz_says_why_and_keeps_the_graph(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    walked = tpgraph.walk(*tpgraph.seed_example_graph())
+    broken = _fake_dot(tmp_path, 'echo "Format: png not recognized" >&2\nexit 1\n')  # a missing format plugin
     monkeypatch.setattr(tpgraph.shutil, "which", lambda name: str(broken))
-    with pytest.raises(UserError, match=r"could not draw g\.png \(Format: png not recognized\); the graph is in"):
+    with pytest.raises(UserError, match=r"could not draw g\.png \(Format: png not recognized\); .*the graph is in"):
         tpgraph.write_graph(walked, tmp_path / "g.png")
-    assert not (tmp_path / "g.png").exists()
+    assert not (tmp_path / "g.png").exists() and (tmp_path / "g.dot").is_file()
 
 
 def test_graph_of_a_model_names_its_parameters() -> None:
@@ -292,3 +322,46 @@ def test_backprop_gradcheck_graph_json(capsys: pytest.CaptureFixture[str]) -> No
     assert code == 0 and report["ok"] and report["model"].startswith("mlp")
     code, out = _run(capsys, "graph", "--model", "mlp", "--hidden", "4", "--json")
     assert code == 0 and json.loads(out)["nodes"][0]["op"] == "NllLossBackward0"
+
+
+def test_the_neurons_graph_and_gradcheck_use_its_binary_loss(capsys: pytest.CaptureFixture[str]) -> None:
+    """graph --model neuron once fed its one output to softmax cross-entropy: IndexError on any label 1."""
+    code, out = _run(capsys, "graph", "--model", "neuron", "--dataset", "moons", "--json")
+    nodes = json.loads(out)["nodes"]
+    assert code == 0 and [n["op"] for n in nodes[:2]] == ["BinaryCrossEntropyBackward0", "SigmoidBackward0"]
+    code, out = _run(capsys, "gradcheck", "--model", "neuron", "--dataset", "moons", "--json")
+    report = json.loads(out)
+    assert code == 0 and report["ok"] and report["loss"] == "bce" and "binary" in report["manual_note"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["graph", "--model", "cnn", "--hidden", "8"], "--hidden does nothing with --model cnn"),
+    (["graph", "--model", "linear", "--activation", "tanh"], "--activation does nothing with --model linear"),
+    (["gradcheck", "--model", "cnn", "--hidden", "8"], "--hidden does nothing with --model cnn"),
+    (["gradcheck", "--model", "linear", "--hidden", "8", "--activation", "tanh"],
+     "--hidden, --activation do nothing with --model linear"),
+    (["gradcheck", "--model", "neuron", "--dataset", "moons", "--loss", "mse"], "--loss does nothing with --model "
+     "neuron (it is checked on binary cross-entropy"),
+    (["gradcheck", "--module", "torch.nn:PReLU", "--model", "mlp"], "--model does nothing with --module"),
+    (["gradcheck", "--module", "torch.nn:PReLU", "--activation", "tanh"], "--activation does nothing with --module"),
+    (["graph", "--out", "notes.txt"], "--out notes.txt: the file takes its format from its name, which must end in "
+     ".dot, .gv, .png or .svg"),
+    (["graph", "--out", ""], "Invalid value for '--out': it is empty"),
+])
+def test_graph_and_gradcheck_refuse_options_that_would_do_nothing(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused before any data is loaded: --hidden shaped nothing but an mlp, --activation an mlp or cnn."""
+    from torchprimer import data
+
+    monkeypatch.setattr(data, "load", lambda *a, **k: pytest.fail("data loaded before the options were checked"))
+    with pytest.raises(SystemExit) as done:
+        main(args)
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and err.count("\n") == 1 and message in err, err
+
+
+def test_a_cnn_takes_activation(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = _run(capsys, "gradcheck", "--model", "cnn", "--activation", "tanh", "--batch", "2", "--entries", "4",
+                     "--json")
+    assert code == 0 and json.loads(out)["model"] == "cnn (tanh)"

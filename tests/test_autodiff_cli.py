@@ -33,3 +33,18 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert proc.stderr.startswith("error: ") and message in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("y", ["nan", "inf"])
+def test_backprop_ce_with_a_non_finite_target_asks_for_a_probability(
+    y: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It once advised '--y 2.0', which --loss ce refuses next: the target is a probability."""
+    from torchprimer.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["backprop", "--loss", "ce", "--y", y])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and err.count("\n") == 1, err
+    assert f"--y {y} is not a finite number; --loss ce needs a target probability --y in [0, 1]" in err
+    assert "2.0" not in err

@@ -14,11 +14,13 @@ from pathlib import Path
 import pytest
 import torch
 
+import torchprimer.bench as bench_module
 from torchprimer.bench import (
     BenchOptions,
     conv_images_per_second,
     conv_section,
     layer_sizes,
+    out_of_memory_as_user_error,
     render,
     render_conv,
     render_tta,
@@ -102,17 +104,95 @@ def test_bench_reads_real_files_from_data_dir(private_tmp: Path) -> None:
         (["--conv-batch", "0", "--parts", "conv"], "--conv-batch"),
         (["--parts", "breakdown", "--device", "cuda"], "--device cpu"),
         (["--parts", "eager", "--device", "cpu"], "--device cuda"),
+        (["--threads", "1000000000000"], "from 1 to 1024"),  # past torch's int32: was a ValueError traceback
+        (["--threads", "2000"], "from 1 to 1024"),
+        (["--threads", "0"], "--threads"),
+        (["--threads", "-1"], "--threads"),
+        (["--threads", "1e12"], "--threads"),
+        (["--epochs", "0"], "--epochs"),
+        (["--repeats", "0"], "--repeats"),
+        (["--samples", "0"], "--samples"),
+        (["--samples", "1"], "--samples"),
+        (["--samples", "-5"], "--samples"),
+        (["--conv-batch", "-1", "--parts", "conv"], "--conv-batch"),
+        (["--hidden", "0"], "--hidden"),
+        (["--device", "foo"], "unknown device"),
+        # sizes far past any machine's memory: were numpy's or torch's allocation tracebacks
+        (["--batch-size", "1000000000000", "--parts", "floor"], "--batch-size"),
+        (["--conv-images", "1000000000000", "--parts", "conv"], "--conv-images"),
+        (["--samples", "100000000000000", "--parts", "seed"], "--samples"),
+        (["--target", "-1"], "--target"),
+        (["--target", "0"], "--target"),
+        (["--target", "nan"], "--target"),
+        (["--target", "inf"], "--target"),
+        (["--target", "0.9", "--max-epochs", "0"], "--max-epochs"),
+        (["--target", "0.9", "--repeats", "0"], "--repeats"),
+        (["--target", "0.9", "--threads", "0"], "--threads"),
+        (["--target", "0.9", "--threads", "5000"], "from 1 to 1024"),
+        (["--target", "0.97", "--device", "foo"], "unknown device"),  # printed a progress line first
+        (["--target", "0.9", "--device", "mps"], "--device"),
     ],
 )
 def test_bad_options_are_one_line_and_exit_2(
-    args: list[str], needle: str, capsys: pytest.CaptureFixture[str], private_tmp: Path
+    args: list[str], needle: str, capsys: pytest.CaptureFixture[str], private_tmp: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Checked before any work: nothing is timed, no progress line comes first, no traceback."""
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the bench started work although an option is bad")
+
+    monkeypatch.setattr(bench_module, "_measure", never)
+    monkeypatch.setattr(bench_module, "run_recipe", never)
     with pytest.raises(SystemExit) as exit_info:
         main(["bench", *args])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and needle in err and "\n" not in err
     assert leftovers(private_tmp / "tmp") == []
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        *[(["--target", "0.9", flag, value], flag) for flag, value in (
+            ("--batch-size", "32"), ("--epochs", "2"), ("--samples", "100"), ("--parts", "seed"),
+            ("--conv-batch", "8"), ("--conv-images", "8"), ("--model", "linear"), ("--hidden", "64"),
+            ("--data-dir", "/nonexistent/torchprimer"))],
+        (["--max-epochs", "3"], "--max-epochs"),
+        (["--conv-batch", "8"], "--conv-batch"),
+        (["--conv-images", "8", "--parts", "seed,floor"], "--conv-images"),
+        (["--parts", "conv", "--batch-size", "8"], "--batch-size"),
+        (["--parts", "conv", "--repeats", "2"], "--repeats"),
+        (["--parts", "floor", "--epochs", "2"], "--epochs"),
+        (["--parts", "floor", "--data-dir", "/nonexistent/torchprimer"], "--data-dir"),
+        (["--model", "linear", "--hidden", "64"], "--hidden"),
+        (["--data-dir", "/nonexistent/torchprimer", "--samples", "100"], "--samples"),
+    ],
+)
+def test_options_that_would_change_nothing_are_refused(
+    args: list[str], needle: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A typed option the run ignores misleads (the user believes it shaped the figures): one line, exit 2,
+    before anything runs."""
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the bench ran with an option it ignores")
+
+    monkeypatch.setattr(bench_module, "run_bench", never)
+    monkeypatch.setattr(bench_module, "time_to_accuracy", never)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", *args])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and needle in err and "nothing" in err and "\n" not in err
+
+
+def test_out_of_memory_is_one_clear_error() -> None:
+    with pytest.raises(UserError, match="ran out of memory"), out_of_memory_as_user_error():
+        raise MemoryError("Unable to allocate 745. GiB")
+    with pytest.raises(UserError, match="--batch-size"), out_of_memory_as_user_error():
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 3136000000000 bytes")
+    with pytest.raises(RuntimeError, match="something else"), out_of_memory_as_user_error():
+        raise RuntimeError("something else")
 
 
 def test_breakdown_builds_the_epoch_up_from_the_floor(private_tmp: Path) -> None:
@@ -172,6 +252,50 @@ def test_time_to_accuracy_from_the_cli_json(capsys: pytest.CaptureFixture[str]) 
     report = json.loads(capsys.readouterr().out)
     assert report["dataset"] == "digits" and report["max_epochs"] == 1
     assert all(r["epochs_planned"] == 1 for r in report["recipes"].values())
+
+
+def test_time_to_accuracy_honours_threads(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """--threads with --target sets torch's threads for every run, reports them and puts torch's count back."""
+    seen: list[int] = []
+    real_run = bench_module.run_recipe
+
+    def spy(*args: object, **kwargs: object) -> dict[str, object]:
+        seen.append(torch.get_num_threads())
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(bench_module, "run_recipe", spy)
+    saved = torch.get_num_threads()
+    torch.set_num_threads(2)  # so that a --threads 1 left unhonoured shows, on any machine
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["bench", "--target", "0.1", "--max-epochs", "1", "--repeats", "1", "--threads", "1", "--json"])
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(saved)
+    assert exit_info.value.code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert seen == [1, 1] and report["threads"] == 1 and report["device"] == "cpu"
+    # the ratio stays a plain number in the JSON (default's seconds over the fast recipe's)
+    assert isinstance(report["speedup_to_target"], float) and report["speedup_to_target"] > 0
+    assert "1 thread(s)" in render_tta(report)
+
+
+def tta_report(speedup: float) -> dict[str, object]:
+    """A time-to-accuracy report shaped as time_to_accuracy returns it, with a chosen speed-up."""
+    run = {"test_samples": 360}
+    recipe = {"recipe": {"batch_size": 64, "lr": 1e-3, "schedule": "none"}, "epochs_planned": 5, "reached": 1,
+              "runs": [run], "epochs_to_target_median": 3, "seconds_to_target_median": 0.5,
+              "final_test_accuracy_mean": 0.97, "seconds_total_median": 0.8}
+    return {"dataset": "digits", "target": 0.9, "max_epochs": 5, "repeats": 1, "device": "cpu", "threads": 1,
+            "cpu_count": 2, "torch": torch.__version__, "recipes": {"default": recipe, "fast": recipe},
+            "fast_not_worse": True, "speedup_to_target": speedup, "wall_seconds": 1.0}
+
+
+def test_render_tta_says_more_time_when_the_fast_recipe_is_slower() -> None:
+    faster = render_tta(tta_report(2.0))
+    assert "2.0x less time to the target" in faster and "more time" not in faster
+    slower = render_tta(tta_report(0.4))
+    assert "2.5x more time to the target" in slower and "less time" not in slower
 
 
 def test_conv_section_runs_on_the_cpu_at_a_tiny_size(private_tmp: Path) -> None:

@@ -46,7 +46,7 @@ BAD = [
     (["--dataset", "nope"], "known data sets"),
     (["--optimizer", "rmsprop"], "optimizer"),
     (["--val-fraction", "0.001"], "the validation split of digits would hold no samples"),
-    (["--test-fraction", "0"], "--test-fraction higher"),  # digits has no test split of its own
+    (["--test-fraction", "0"], "use --test-fraction 0.05"),  # digits has no test split of its own
 ]
 
 

@@ -108,3 +108,51 @@ def test_cli_bad_input_is_one_line_and_exit_2(args: list[str], message: str, cap
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_knn_on_fewer_training_samples_than_its_k(tmp_path: Path) -> None:
+    """A tiny npz (4 training samples) once crashed scikit-learn's KNeighborsClassifier (k = 5)."""
+    from torchprimer.data import synthetic
+
+    path = synthetic.write_npz(tmp_path / "tiny.npz", n=12, classes=2)
+    result = compare(f"npz:{path}", methods="knn,logreg")
+    knn = result["rows"][0]
+    assert result["sizes"]["train"] == 4 and 0 <= knn["accuracy"] <= 1
+    assert knn["description"].startswith("k-nearest neighbours, k = 4 ") and "only 4 samples" in knn["description"]
+    assert knn["description"] in render_table(result)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--methods", "logreg", "--epochs", "5"], "--epochs does nothing with --methods logreg (only mlp and cnn"),
+    (["--methods", "svc,knn", "--device", "cpu"], "--device does nothing with --methods svc,knn"),
+    (["--methods", "logreg", "--data-dir", "{folder}"], "--data-dir does nothing for digits (--data-dir is read by"),
+    (["--dataset", "moons", "--download"], "--download does nothing for moons"),
+    (["--dataset", "mnist1d", "--test-fraction", "0.3"], "--test-fraction does nothing for mnist1d (it ships its own"),
+    (["--no-plot", "--plot", "{folder}/c.png"], "--plot does nothing with --no-plot"),
+    (["--plot", "{folder}/notes.txt"], "notes.txt: the file is written as a PNG file, so its name must end in .png"),
+    (["--plot", "{folder}"], "Is a directory"),
+    (["--plot", ""], "Invalid value for '--plot': it is empty"),
+])
+def test_cli_refuses_before_any_method_runs(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Options that would do nothing, and a chart path that cannot take a PNG (a folder was once found
+    only after every method had run; `--plot notes.txt` overwrote the notes with PNG bytes)."""
+    import torchprimer.compare
+    from torchprimer import data
+
+    (tmp_path / "notes.txt").write_text("my notes")
+    monkeypatch.setattr(torchprimer.compare, "compare", lambda *a, **k: pytest.fail("ran before checking"))
+    monkeypatch.setattr(data, "load", lambda *a, **k: pytest.fail("loaded data before checking"))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", *(a.format(folder=tmp_path) for a in args)])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and message in err, err
+    assert (tmp_path / "notes.txt").read_text() == "my notes"
+
+
+def test_cli_plot_suffix_is_any_case(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", "--methods", "nearest-mean", "--plot", str(tmp_path / "C.PNG"), "--json"])
+    assert exit_info.value.code == 0 and (tmp_path / "C.PNG").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads(capsys.readouterr().out)["plot"] == str(tmp_path / "C.PNG")

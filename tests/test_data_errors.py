@@ -306,10 +306,12 @@ def test_a_split_left_empty_is_refused_not_reported_as_nan(tmp_path):
     """--val-fraction 0.01 on 20 rows, or --test-fraction 0 where the set has no test split of its own,
     used to "finish" with a NaN loss and accuracy 0 on no samples."""
     small = tpdata.load(f"npz:{synthetic.write_npz(tmp_path / 'a.npz', n=20, classes=2)}")
-    with pytest.raises(UserError, match=r"the validation split of npz:.* would hold no samples .*higher"):
+    with pytest.raises(UserError, match=r"the validation split of npz:.* would hold no samples .*; use --val-fraction "
+                       r"0\.1$"):
         tpdata.prepare(small, val_fraction=0.01)
     digits = tpdata.load("digits")
-    with pytest.raises(UserError, match=r"the test split of digits would hold no samples \(1,797 samples.*higher"):
+    with pytest.raises(UserError, match=r"the test split of digits would hold no samples \(1,797 samples.*; use "
+                       r"--test-fraction 0\.05$"):
         tpdata.prepare(digits, test_fraction=0.0)
     own_test = tpdata.load(f"npz:{synthetic.write_npz(tmp_path / 'b.npz', n=60, n_test=20)}")
     assert len(tpdata.prepare(own_test, test_fraction=0.0).y_test) == 20  # its own test split: 0 is right

@@ -197,3 +197,23 @@ def test_changed_data_is_refused(trained: torchprimer.TrainResult, tmp_path: Pat
     (run_dir / "config.json").write_text(json.dumps(stored))
     with pytest.raises(UserError, match="no longer gives the splits"):
         load_run(run_dir)
+
+
+def test_cli_top_losses_0_draws_none_and_leaves_no_stale_figure(
+    trained: torchprimer.TrainResult, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--top-losses 0 once printed "no test sample is wrong" (false) and kept an earlier top_losses.png."""
+    run_dir = copy_run(trained, tmp_path)
+    first = evaluate_run(load_run(run_dir), top=4)
+    assert first["top_losses"] and (run_dir / "top_losses.png").is_file()  # two epochs leave some wrong
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", str(run_dir), "--top-losses", "0"])
+    text = capsys.readouterr().out
+    assert exit_info.value.code == 0 and not (run_dir / "top_losses.png").exists()
+    assert "no test sample is wrong" not in text and "top losses: none listed or drawn (--top-losses 0)" in text
+    assert f"removed {run_dir / 'top_losses.png'}: an earlier evaluation's figure, not redrawn now" in text
+    with pytest.raises(SystemExit):
+        main(["evaluate", str(run_dir), "--top-losses", "0", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert result["top_losses"] == [] and result["top_losses_asked"] == 0 and result["removed"] == []
+    assert set(result["files"]) == {"confusion"}

@@ -525,3 +525,13 @@ def test_exported_script_stays_on_the_pages_run_over_many_epochs(tmp_path: Path,
 def test_blobs_without_noise_is_refused_by_name() -> None:
     with pytest.raises(ValidationError, match="noise"):
         PlaygroundConfig(dataset="blobs", noise=0)
+
+
+def test_every_listed_set_makes_a_valid_training_config() -> None:
+    """A set with its own test split (mnist1d) takes no training share: passing one to make_config,
+    which refuses options that would do nothing, stopped the page from switching to it."""
+    from torchprimer.ui.settings import datasets
+
+    for name in datasets():
+        cfg = PlaygroundConfig(dataset=name).train_config()
+        assert cfg.dataset == name

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from torchprimer.errors import UserError
-from torchprimer.models import ACTIVATIONS
+from torchprimer.models import ACTIVATIONS, MAX_LAYERS, MAX_UNITS
 
 # The only hand-written column: each formula is a Python expression in x, checked by the tests.
 FORMULAS: dict[str, str] = {
@@ -478,9 +478,9 @@ def compare_training(
     chosen = resolve_names(names if names is not None else TRAIN_DEFAULTS)
     if init not in INITS:
         raise UserError(f"unknown --init {init!r}; use one of {', '.join(INITS)}")
-    for flag, value in (("depth", depth), ("width", width)):
-        if value < 1:
-            raise UserError(f"--{flag} {value} must be at least 1")
+    for flag, value, most in (("depth", depth, MAX_LAYERS), ("width", width, MAX_UNITS)):
+        if not 1 <= value <= most:
+            raise UserError(f"--{flag} {value} must be from 1 to {most:,}")
     options = {"dataset": dataset, "model": "mlp", "hidden": (width,) * depth, "epochs": epochs, "lr": lr,
                "optimizer": optimizer, "batch_size": batch_size, "seed": seed, "device": device}
     cfg = make_config(**options)  # checks every option once, before any training
@@ -493,11 +493,12 @@ def compare_training(
               "runs": runs, "findings": findings(runs)}
     if out is not None:
         out = Path(out)
-        from torchprimer.fileio import write_json
+        from torchprimer.fileio import write_strict_json
 
         result["files"] = [str(plot_training_curves(runs, out / "loss-curves.png")),
                            str(plot_gradient_heatmap(runs, out / "gradient-norms.png"))]
-        result["files"].append(str(write_json(out / "activations-train.json", result)))
+        # strict JSON: a diverged run's NaN losses become null, which every JSON reader accepts
+        result["files"].append(str(write_strict_json(out / "activations-train.json", result)))
     return result
 
 

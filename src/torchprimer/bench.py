@@ -43,6 +43,8 @@ import torch
 from torch import nn
 
 from torchprimer.errors import UserError
+from torchprimer.models import physical_memory
+from torchprimer.training.run import check_threads
 
 SEED_MEAN, SEED_STD = (0.1307,), (0.3081,)  # the normalisation the seed's MNIST readers use
 MODELS = ("mlp", "linear")
@@ -84,6 +86,16 @@ class BenchOptions:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def check_device(name: str) -> torch.device:
+    """The device the bench runs on, resolved (auto) and checked: the bench times cpu or cuda."""
+    from torchprimer.training.config import resolve_device
+
+    device = resolve_device(name)
+    if device.type not in ("cpu", "cuda"):
+        raise UserError(f"bench times cpu or cuda, not {device.type}; use --device cpu or --device cuda")
+    return device
+
+
 def check_options(opts: BenchOptions) -> None:
     """Raise UserError naming the first bad option, before any file is written."""
     for name in ("batch_size", "epochs", "repeats"):
@@ -94,13 +106,10 @@ def check_options(opts: BenchOptions) -> None:
         raise UserError(f"bench --model {opts.model!r} is not one it can time; use one of {', '.join(MODELS)}")
     if not opts.hidden or any(h < 1 for h in opts.hidden):
         raise UserError(f"--hidden {opts.hidden} needs layer sizes of at least 1, e.g. 128")
-    if opts.threads is not None and opts.threads < 1:
-        raise UserError(f"--threads {opts.threads} must be at least 1")
+    check_threads(opts.threads)
     if opts.data_dir is None and (opts.n_train < 20 or opts.n_test < 1):
         raise UserError(f"--samples {opts.n_train} is too few to split; use at least 20")
-    unknown = [p for p in opts.parts if p not in ALL_PARTS]
-    if unknown or not opts.parts:
-        raise UserError(f"unknown bench part(s) {unknown or '(none)'}; choose from {', '.join(ALL_PARTS)}")
+    check_parts(opts.parts)
     if opts.conv_images < 1 or opts.conv_batch < 1:
         raise UserError(f"--conv-images {opts.conv_images} and --conv-batch {opts.conv_batch} must be at least 1")
     if opts.data_dir is not None:
@@ -111,6 +120,81 @@ def check_options(opts: BenchOptions) -> None:
                 f"--data-dir {opts.data_dir}: no MNIST IDX files in {raw}; pass the folder that holds MNIST/raw/ "
                 f"(torchvision's layout), or leave --data-dir out to time MNIST-size generated files"
             )
+
+
+def check_parts(parts: tuple[str, ...]) -> None:
+    """Every name in `parts` one the bench knows, and at least one: a typo would time nothing."""
+    unknown = [p for p in parts if p not in ALL_PARTS]
+    if unknown or not parts:
+        raise UserError(f"unknown bench part(s) {unknown or '(none)'}; choose from {', '.join(ALL_PARTS)}")
+
+
+def settle_parts(parts: tuple[str, ...], device: torch.device) -> tuple[str, ...]:
+    """The parts a run times: those asked for, checked; on CUDA eager and conv join the default three."""
+    check_parts(parts)
+    return CUDA_PARTS if device.type == "cuda" and tuple(parts) == PARTS else tuple(parts)
+
+
+# The parts each option shapes (--threads and --device shape every part). An option typed although
+# no part asked for uses it would change nothing, so the CLI refuses it instead of ignoring it.
+MNIST_PARTS = frozenset({"seed", "torchprimer", "eager", "breakdown"})  # the parts that read MNIST files
+OPTION_PARTS: dict[str, frozenset[str]] = {
+    "batch_size": MNIST_PARTS | {"floor"}, "model": MNIST_PARTS | {"floor"}, "hidden": MNIST_PARTS | {"floor"},
+    "samples": MNIST_PARTS | {"floor"},  # the floor alone is scaled to the epoch of --samples
+    "data_dir": MNIST_PARTS,
+    "epochs": frozenset({"seed", "torchprimer", "eager"}),  # breakdown times one epoch a round, the floor one epoch
+    "repeats": MNIST_PARTS,  # the floor has its own rounds, conv runs once
+    "conv_images": frozenset({"conv"}), "conv_batch": frozenset({"conv"}),
+}
+
+
+def unused_options(parts: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """Options (parameter names) that none of `parts` uses, each with the parts that would use it."""
+    return {name: tuple(p for p in ALL_PARTS if p in users)
+            for name, users in OPTION_PARTS.items() if not users & set(parts)}
+
+
+# Lower bounds of what the parts allocate, in bytes: a size far past the machine's memory would
+# otherwise fail deep inside numpy or torch as a traceback, after minutes of other parts.
+SAMPLE_BYTES = 5 * IMAGE_SIDE * IMAGE_SIDE  # a generated image in its file (uint8) and in torchprimer (float32)
+CONV_IMAGE_BYTES = 3 * 32 * 32 + 8  # a resident uint8 image and its int64 label
+CONV_ACTIVATION_BYTES = 2 * 150_000  # one image's activations in the conv net, at two bytes (AMP) a value
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:,.1f} GiB"
+
+
+def check_memory(opts: BenchOptions, device: torch.device) -> None:
+    """Refuse sizes whose data alone cannot fit in this machine's memory (or the GPU's, for conv)."""
+    memory = physical_memory()
+    parts = set(opts.parts)
+    if memory is not None and opts.data_dir is None and parts & MNIST_PARTS:
+        need = SAMPLE_BYTES * (opts.n_train + opts.n_test)
+        if need > memory:
+            raise UserError(f"--samples {opts.n_train:,} needs at least {_gib(need)} of memory for the generated "
+                            f"images, more than this machine's {_gib(memory)}; use fewer, e.g. 60000 (MNIST's size)")
+    if memory is not None and parts & OPTION_PARTS["batch_size"]:
+        widths = layer_sizes(opts)
+        params = sum((fan_in + 1) * fan_out for fan_in, fan_out in itertools.pairwise(widths))
+        # weights, gradients and Adam's two moments; one batch's inputs, outputs and their gradients per layer
+        need = 16 * params + 8 * opts.batch_size * sum(widths)
+        if need > memory:
+            raise UserError(f"--batch-size {opts.batch_size:,} with layers {'-'.join(map(str, widths))} needs at "
+                            f"least {_gib(need)} of memory, more than this machine's {_gib(memory)}; "
+                            "use a smaller --batch-size or --hidden")
+    if "conv" in parts:
+        batch = min(opts.conv_batch, opts.conv_images)
+        host = CONV_IMAGE_BYTES * opts.conv_images + (CONV_ACTIVATION_BYTES * batch if device.type == "cpu" else 0)
+        checks = [("this machine's", host, memory)]
+        if device.type == "cuda" and torch.cuda.is_available():
+            gpu = torch.cuda.get_device_properties(device).total_memory
+            checks.append(("the GPU's", CONV_IMAGE_BYTES * opts.conv_images + CONV_ACTIVATION_BYTES * batch, gpu))
+        for where, need, have in checks:
+            if have is not None and need > have:
+                raise UserError(f"--conv-images {opts.conv_images:,} with --conv-batch {opts.conv_batch:,} needs at "
+                                f"least {_gib(need)} of memory, more than {where} {_gib(have)}; "
+                                "use fewer --conv-images or a smaller --conv-batch")
 
 
 @contextlib.contextmanager
@@ -153,6 +237,11 @@ def layer_sizes(opts: BenchOptions) -> list[int]:
     if opts.model == "mlp":
         widths += list(opts.hidden)
     return [*widths, CLASSES]
+
+
+def model_hidden(opts: BenchOptions) -> tuple[int, ...] | None:
+    """--hidden as torchprimer's config takes it: None for the linear model, which refuses hidden sizes."""
+    return tuple(opts.hidden) if opts.model == "mlp" else None
 
 
 def seed_model(opts: BenchOptions) -> nn.Module:
@@ -256,7 +345,7 @@ def time_torchprimer(
         timer = EpochTimer()
         started = time.perf_counter()
         result = train(
-            dataset="mnist", data_dir=str(root), model=opts.model, hidden=tuple(opts.hidden), epochs=opts.epochs,
+            dataset="mnist", data_dir=str(root), model=opts.model, hidden=model_hidden(opts), epochs=opts.epochs,
             batch_size=opts.batch_size, lr=1e-3, optimizer="adam", device=opts.device, seed=opts.seed + repeat,
             cuda_graph=cuda_graph, save=False, progress=timer,
         )
@@ -404,24 +493,39 @@ def run_bench(
 
     `log` receives a line as each part starts (the CLI prints them to stderr).
     """
-    from torchprimer.training.config import resolve_device
-
     opts = opts or BenchOptions(**options)
     opts.hidden = tuple(int(h) for h in opts.hidden)
     opts.parts = tuple(opts.parts)
     check_options(opts)
-    device = resolve_device(opts.device)
-    if device.type not in ("cpu", "cuda"):
-        raise UserError(f"bench times cpu or cuda, not {device.type}; use --device cpu or --device cuda")
-    if device.type == "cuda" and opts.parts == PARTS:
-        opts.parts = CUDA_PARTS
+    device = check_device(opts.device)
+    opts.parts = settle_parts(opts.parts, device)
     if device.type != "cpu" and "breakdown" in opts.parts:
         raise UserError("--parts breakdown times torchprimer's CPU step; use --device cpu, or leave breakdown out")
     if device.type != "cuda" and "eager" in opts.parts:
         raise UserError("--parts eager times training on CUDA with --no-cuda-graph; use --device cuda, "
                         "or leave eager out")
-    with thread_count(opts.threads) if opts.threads is not None else contextlib.nullcontext():
+    check_memory(opts, device)
+    with out_of_memory_as_user_error(), (
+            thread_count(opts.threads) if opts.threads is not None else contextlib.nullcontext()):
         return _measure(opts, device, log or (lambda line: None))
+
+
+@contextlib.contextmanager
+def out_of_memory_as_user_error() -> Iterator[None]:
+    """An allocation that fails (sizes check_memory's lower bounds let through) as one clear line,
+    not numpy's or torch's traceback."""
+    try:
+        yield
+    except (MemoryError, RuntimeError) as exc:  # torch's CPU allocator raises a RuntimeError, CUDA its own kind
+        if not isinstance(exc, (MemoryError, torch.cuda.OutOfMemoryError)) and "can't allocate memory" not in str(exc):
+            raise
+        raise UserError(f"the bench ran out of memory ({_first_line(exc)}); use a smaller --samples, "
+                        "--batch-size, --hidden, --conv-images or --conv-batch") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
 
 
 def _measure(opts: BenchOptions, device: torch.device, log: Callable[[str], None]) -> dict[str, Any]:
@@ -601,7 +705,7 @@ def time_breakdown(root: Path, opts: BenchOptions, log: Callable[[str], None]) -
     from torchprimer.training.fast_mlp import fast_step_for
     from torchprimer.training.run import auto_threads, build
 
-    cfg = make_config(dataset="mnist", data_dir=str(root), model=opts.model, hidden=tuple(opts.hidden), epochs=1,
+    cfg = make_config(dataset="mnist", data_dir=str(root), model=opts.model, hidden=model_hidden(opts), epochs=1,
                       batch_size=opts.batch_size, lr=1e-3, optimizer="adam", device=opts.device, seed=opts.seed)
     device, splits, model = build(cfg)
     objective = objective_for(model)
@@ -691,7 +795,8 @@ TTA_TIMED = (
     "first epoch whose test accuracy reaches the target; the test evaluation after each epoch is the bench's "
     "measurement, timed apart and not counted; data loading is not counted. Test accuracy is on the dataset's "
     "test split, after every epoch. Each recipe runs its planned epochs (at most --max-epochs) to the end, so its "
-    "final accuracy is reported too."
+    "final accuracy is reported too. Before any timed run each recipe trains one untimed epoch, so one-time costs "
+    "(CUDA's context and kernels, lazy imports) do not fall on whichever run comes first."
 )
 
 
@@ -724,13 +829,18 @@ class _TestWatch:
         pass
 
 
-def check_tta(dataset: str, target: float, max_epochs: int, repeats: int) -> None:
+def check_tta(dataset: str, target: float, max_epochs: int, repeats: int, device: str = "cpu",
+              threads: int | None = None) -> torch.device:
+    """Every option of a time-to-accuracy run checked, and its device resolved, before any run starts
+    (a bad --device used to surface only after the first progress line)."""
     if dataset not in TTA_DATASETS:
         raise UserError(f"--dataset {dataset!r}: time to accuracy runs on {', '.join(TTA_DATASETS)}")
-    if not 0 < target <= 1:
+    if not 0 < target <= 1:  # also false for nan
         raise UserError(f"--target {target} is a test accuracy: use a value in (0, 1], e.g. 0.97")
     if max_epochs < 1 or repeats < 1:
         raise UserError(f"--max-epochs {max_epochs} and --repeats {repeats} must be at least 1")
+    check_threads(threads)
+    return check_device(device)
 
 
 def run_recipe(dataset: str, target: float, recipe: dict[str, Any], max_epochs: int, seed: int,
@@ -758,18 +868,25 @@ def run_recipe(dataset: str, target: float, recipe: dict[str, Any], max_epochs: 
 
 
 def time_to_accuracy(dataset: str = "digits", target: float = 0.97, *, max_epochs: int = 30, repeats: int = 3,
-                     seed: int = 0, device: str = "cpu", recipes: dict[str, dict[str, Any]] | None = None,
-                     log: Callable[[str], None] | None = None, **overrides: Any) -> dict[str, Any]:
+                     seed: int = 0, device: str = "cpu", threads: int | None = None,
+                     recipes: dict[str, dict[str, Any]] | None = None, log: Callable[[str], None] | None = None,
+                     **overrides: Any) -> dict[str, Any]:
     """Epochs and seconds until `target` test accuracy, for each recipe, over `repeats` seeds (median of
-    the runs that reached it); JSON-ready. `overrides` go to every run's config (tests use n_samples)."""
-    check_tta(dataset, target, max_epochs, repeats)
+    the runs that reached it), after a one-epoch warm-up of each; JSON-ready. `threads` sets torch's CPU
+    threads for the runs (None: torch's), put back afterwards. `overrides` go to every run's config
+    (tests use n_samples)."""
+    device = str(check_tta(dataset, target, max_epochs, repeats, device, threads))
     recipes = recipes or RECIPES
     started = time.perf_counter()
     saved_threads = torch.get_num_threads()
     out: dict[str, Any] = {"dataset": dataset, "target": target, "max_epochs": max_epochs, "repeats": repeats,
-                           "device": device, "threads": saved_threads, "torch": torch.__version__,
+                           "device": device, "threads": threads or saved_threads, "torch": torch.__version__,
                            "cpu_count": os.cpu_count(), "timed": TTA_TIMED, "recipes": {}}
     try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        for recipe in recipes.values():  # one untimed epoch each: one-time costs (CUDA's context and
+            run_recipe(dataset, target, recipe, 1, seed, device, **overrides)  # kernels, lazy imports) land here
         for name, recipe in recipes.items():
             runs = []
             for r in range(repeats):
@@ -802,7 +919,8 @@ def render_tta(report: dict[str, Any]) -> str:
     lines = [
         f"torchprimer bench: time to {report['target']:.2%} test accuracy on {report['dataset']}, "
         f"mlp, at most {report['max_epochs']} epochs, {report['repeats']} seed(s)",
-        f"device {report['device']}, {report['cpu_count']} CPUs, torch {report['torch']}; "
+        f"device {report['device']}, {report['threads']} thread(s) of {report['cpu_count']} CPUs, "
+        f"torch {report['torch']}; "
         f"test accuracy after every epoch ({first['runs'][0]['test_samples']} test samples)",
         "",
         f"{'recipe':9}{'batch':>6}{'lr':>7}{'schedule':>10}{'epochs':>7}{'reached':>9}"
@@ -816,8 +934,12 @@ def render_tta(report: dict[str, Any]) -> str:
                      f"{str(r['reached']) + '/' + str(len(r['runs'])):>9}{to_e:>10}{to_s:>8}"
                      f"{r['final_test_accuracy_mean']:10.4f}{r['seconds_total_median']:9.3f}")
     lines.append("")
-    if "speedup_to_target" in report:
-        lines.append(f"fast / default: {report['speedup_to_target']:.1f}x less time to the target (medians)")
+    if "speedup_to_target" in report:  # default's seconds / fast's: above 1 the fast recipe is quicker
+        speedup = report["speedup_to_target"]
+        if speedup >= 1:
+            lines.append(f"fast / default: {speedup:.1f}x less time to the target (medians)")
+        else:  # "0.4x less time" would read as a saving; say how much longer it took
+            lines.append(f"fast / default: {1 / speedup:.1f}x more time to the target (medians)")
     if "fast_not_worse" in report:
         lines.append(f"fast recipe's final accuracy not worse than the default's: {report['fast_not_worse']}")
     lines.append("epochs to / s to: medians over the seeds that reached the target; final acc: mean over all seeds")

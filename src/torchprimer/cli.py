@@ -7,7 +7,6 @@ become one line on stderr and exit code 2.
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -33,17 +32,9 @@ app = typer.Typer(
 def _print_json(obj: object) -> None:
     """Strict JSON, which has no Infinity or NaN (JavaScript's JSON.parse and jq reject Python's
     extension): such a float is written as the string "inf", "-inf" or "nan", which float() reads back."""
-    sys.stdout.write(json.dumps(_strict(obj), indent=2, default=str, allow_nan=False) + "\n")
+    from torchprimer.fileio import strict_json
 
-
-def _strict(obj: object) -> object:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return str(obj)
-    if isinstance(obj, dict):
-        return {k: _strict(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_strict(v) for v in obj]
-    return obj
+    sys.stdout.write(json.dumps(strict_json(obj, as_text=True), indent=2, default=str, allow_nan=False) + "\n")
 
 
 @app.command(epilog="Examples:\n\n    torchprimer doctor\n\n    torchprimer doctor --json | python -m json.tool")
@@ -160,6 +151,8 @@ def train(
         "test_fraction": test_fraction, "data_dir": data_dir, "download": download, "data_seed": data_seed,
         "image_size": image_size, "noise": noise, "n_samples": n_samples, "backward": backward,
     }
+    if nproc == 1:
+        _refuse_unused(ctx, ["master_port"], "without --nproc 2 or more (it is where those processes meet)")
     if nproc > 1:
         _launch_processes(ctx, nproc, master_port, options, resume)
     from torchprimer.training import distributed
@@ -198,11 +191,10 @@ def _refuse_unused(ctx: typer.Context, names: list[str] | tuple[str, ...], why: 
     """One clear error when any of the options `names` (parameter names) was typed although it
     does nothing here, e.g. `_refuse_unused(ctx, ["momentum"], "with --optimizer adam (SGD's option)")`.
     A silently ignored option misleads: the user believes it shaped the result."""
+    from torchprimer.errors import refuse_unused
+
     flags = {param.name: param.opts[0] for param in ctx.command.params}
-    given = [flags[name] for name in names if _on_command_line(ctx, name)]
-    if given:
-        verb = "does" if len(given) == 1 else "do"
-        raise UserError(f"{', '.join(given)} {verb} nothing {why}; leave {'it' if len(given) == 1 else 'them'} out")
+    refuse_unused([flags[name] for name in names if _on_command_line(ctx, name)], why)
 
 
 def _launch_processes(
@@ -238,13 +230,16 @@ EVALUATE_EPILOG = """Examples:
     torchprimer evaluate runs/20261126-101500-digits-mlp
 
     torchprimer evaluate runs/20261126-101500-digits-mlp --json > evaluation.json
+
+    torchprimer evaluate runs/20261126-101500-digits-mlp --top-losses 0   # no top-losses figure
 """
 
 
 @app.command(epilog=EVALUATE_EPILOG)
 def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `torchprimer train`.")],
-    top_losses: Annotated[int, typer.Option(min=0, help="Wrong samples to show in top_losses.png.")] = 16,
+    top_losses: Annotated[int, typer.Option(
+        min=0, help="Wrong samples to list and show in top_losses.png; 0: none, and no figure.")] = 16,
     device: Annotated[str, typer.Option(help="cpu, auto, cuda, cuda:N or mps.")] = "cpu",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
@@ -252,7 +247,8 @@ def evaluate(
 
     Prints test accuracy and loss, per-class precision/recall/F1 and the confusion matrix;
     writes confusion.png and, for image data, top_losses.png (the wrong test samples with
-    the highest loss) into the run folder.
+    the highest loss) into the run folder. A top_losses.png left by an earlier evaluation
+    that this one does not redraw (--top-losses 0, or no wrong sample) is removed.
     """
     from torchprimer.evaluate import evaluate_run, format_report
     from torchprimer.runfolder import load_run
@@ -364,6 +360,16 @@ def models(
     Console().print(table)
 
 
+def _output_path(text: str | Path) -> Path:
+    """The parser of lr-find's, compare's, activations' and graph's output paths: an empty one
+    (`--plot ''`) is refused here, as Path('') would silently become '.', the current folder."""
+    if isinstance(text, Path):  # a default value, already a path
+        return text
+    if not text.strip():
+        raise typer.BadParameter("it is empty; give a file or folder name")
+    return Path(text)
+
+
 LR_FIND_EPILOG = """Examples:
 
     torchprimer lr-find                       # the default MLP on digits
@@ -384,21 +390,32 @@ def lr_find(
     start: Annotated[float, typer.Option(help="First learning rate.")] = 1e-7,
     end: Annotated[float, typer.Option(help="Last learning rate (at most 1000).")] = 10.0,
     steps: Annotated[int, typer.Option(min=10, help="Steps of the test.")] = 100,
-    plot: Annotated[Path, typer.Option(help="Where to write the loss-vs-lr PNG.")] = Path("lr_find.png"),
+    plot: Annotated[Path, typer.Option(parser=_output_path, metavar="PATH",
+                                       help="Where to write the loss-vs-lr PNG (a .png name).")] = Path("lr_find.png"),
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Learning-rate range test: train briefly with a growing learning rate, suggest one."""
+    """Learning-rate range test: train briefly with a growing learning rate, suggest one.
+
+    The suggestion is where the smoothed loss falls fastest. When the loss never falls (5% below
+    its first value) no rate is suggested (null in --json), and the message says which way to
+    move the range.
+    """
+    from torchprimer.fileio import check_output_file
     from torchprimer.training.config import make_config
     from torchprimer.training.lr_find import lr_range_test
     from torchprimer.training.lr_find import plot as plot_lr
 
+    check_output_file(plot, "--plot", (".png",), "lr_find.png")
     cfg = make_config(dataset=dataset, model=model, hidden=hidden, optimizer=optimizer, batch_size=batch_size,
                       seed=seed, device=device)
     result = lr_range_test(cfg, start=start, end=end, steps=steps)
     plot_lr(result, plot)
     if as_json:
-        _print_json({"suggestion": result.suggestion, "min_loss_lr": result.min_loss_lr, "plot": str(plot),
-                     "lrs": result.lrs, "losses": result.losses})
+        _print_json({"suggestion": result.suggestion, "no_suggestion": result.no_suggestion,
+                     "min_loss_lr": result.min_loss_lr, "plot": str(plot), "lrs": result.lrs,
+                     "losses": result.losses})
+    elif result.suggestion is None:
+        print(f"no learning rate can be suggested: {result.no_suggestion}\nplot: {plot}")
     else:
         print(f"suggested learning rate {result.suggestion:.2e} (steepest fall of the loss); "
               f"loss is lowest at {result.min_loss_lr:.2e} — stay below that\nplot: {plot}")
@@ -418,7 +435,8 @@ DownloadOpt = Annotated[bool, typer.Option(
     "--download", help="Fetch mnist, fashion-mnist, kmnist or cifar10 through torchvision (needs the internet).")]
 DataSeedOpt = Annotated[int | None, typer.Option(
     "--data-seed", **SEED, help="Seed of a generated set: mnist1d (42 = the published set) or a toy set (default 0).")]
-ImageSizeOpt = Annotated[int, typer.Option("--image-size", help="Side in pixels imagefolder images are resized to.")]
+ImageSizeOpt = Annotated[int, typer.Option(
+    "--image-size", min=4, help="Side in pixels imagefolder images are resized to.")]
 NoiseOpt = Annotated[float | None, typer.Option("--noise", help="Noise of a toy set (moons 0.2, circles 0.1, ...).")]
 NSamplesOpt = Annotated[int | None, typer.Option("--n-samples", help="Size of a toy set (1000) or of mnist1d (5000).")]
 SplitSeedOpt = Annotated[int, typer.Option(
@@ -439,10 +457,12 @@ DATA_EPILOG = """Examples:
 """
 
 
-def _load_data(name: str, data_dir: Path | None, download: bool, data_seed: int | None, image_size: int,
-               noise: float | None, n_samples: int | None):
-    from torchprimer.data import LoadOptions, load
+def _load_data(ctx: typer.Context, name: str, data_dir: Path | None, download: bool, data_seed: int | None,
+               image_size: int, noise: float | None, n_samples: int | None):
+    """`data stats`/`data inspect`'s set, after refusing the data options typed that it does not read."""
+    from torchprimer.data import LoadOptions, check_data_options, load
 
+    check_data_options(name, {option for option in ctx.params if _on_command_line(ctx, option)})
     options = LoadOptions(data_dir=data_dir, download=download, data_seed=data_seed, image_size=image_size,
                           noise=noise, n_samples=n_samples)
     return load(name, options)
@@ -474,6 +494,7 @@ def data_list(
 
 @data_app.command("stats", epilog=DATA_EPILOG.format(cmd="stats", extra=" --json"))
 def data_stats(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Data set name (see `torchprimer data list`).")],
     data_dir: DataDirOpt = None,
     download: DownloadOpt = False,
@@ -488,7 +509,7 @@ def data_stats(
     of the training split; for RGB sets (cifar10) the seed's ImageNet constants beside the data's own."""
     from torchprimer.data.stats import dataset_stats, format_stats
 
-    dataset = _load_data(name, data_dir, download, data_seed, image_size, noise, n_samples)
+    dataset = _load_data(ctx, name, data_dir, download, data_seed, image_size, noise, n_samples)
     stats = dataset_stats(dataset, split_seed=seed)
     if as_json:
         _print_json(stats)
@@ -498,6 +519,7 @@ def data_stats(
 
 @data_app.command("inspect", epilog=DATA_EPILOG.format(cmd="inspect", extra=" --out inspect/digits"))
 def data_inspect(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Data set name (see `torchprimer data list`).")],
     out: Annotated[Path | None, typer.Option(help="Folder for the PNGs and summary. [default: inspect/NAME]")] = None,
     data_dir: DataDirOpt = None,
@@ -514,13 +536,14 @@ def data_inspect(
     (torch.linalg.eigvalsh) before and after standardisation with condition numbers, and the
     covariance by torch.einsum checked against torch.cov."""
     from torchprimer.data import file_slug
-    from torchprimer.data.inspection import inspect_dataset, jsonable
+    from torchprimer.data.inspection import inspect_dataset
+    from torchprimer.fileio import strict_json
 
-    dataset = _load_data(name, data_dir, download, data_seed, image_size, noise, n_samples)
+    dataset = _load_data(ctx, name, data_dir, download, data_seed, image_size, noise, n_samples)
     folder = out if out is not None else Path("inspect") / file_slug(name)
     summary = inspect_dataset(dataset, folder, split_seed=seed)
     if as_json:
-        _print_json(jsonable(summary))
+        _print_json(strict_json(summary))
     else:
         print(summary["text"])
         print(f"wrote {', '.join(Path(f).name for f in summary['files'])} to {folder}")
@@ -595,6 +618,7 @@ COMPARE_EPILOG = """Examples:
 
 @app.command(epilog=COMPARE_EPILOG)
 def compare(
+    ctx: typer.Context,
     dataset: Annotated[str, typer.Option(help="Data set name (see `torchprimer data list`).")] = "digits",
     methods: Annotated[str | None, typer.Option(
         help="Comma-separated: nearest-mean, knn, logreg, svc, forest, mlp, cnn. "
@@ -604,7 +628,9 @@ def compare(
     device: Annotated[str, typer.Option(help="Device for the deep nets: cpu, cuda, mps, auto.")] = "cpu",
     test_fraction: Annotated[float, typer.Option(
         help="Share held out for testing where the data set has no official test split.")] = 0.5,
-    plot: Annotated[Path | None, typer.Option(help="Bar chart PNG. [default: runs/compare-DATASET.png]")] = None,
+    plot: Annotated[Path | None, typer.Option(
+        parser=_output_path, metavar="PATH",
+        help="Bar chart PNG (a .png name). [default: runs/compare-DATASET.png]")] = None,
     no_plot: Annotated[bool, typer.Option("--no-plot", help="Write no bar chart.")] = False,
     data_dir: DataDirOpt = None,
     download: DownloadOpt = False,
@@ -617,20 +643,37 @@ def compare(
     references. Exit code 1 when the expected ordering (e.g. CNN ahead on MNIST-1D) fails.
     """
 
+    from torchprimer.compare import DEEP_METHODS, parse_methods, render_table
     from torchprimer.compare import compare as run_compare
     from torchprimer.compare import plot as plot_compare
-    from torchprimer.compare import render_table
-    from torchprimer.data import LoadOptions, file_slug
+    from torchprimer.data import LoadOptions, check_data_options, file_slug
+    from torchprimer.data.registry import parse_name
+    from torchprimer.fileio import check_output_file
+
+    # Every option that would do nothing, and the chart's path, are refused before any method runs.
+    chosen = parse_methods(methods)
+    if not any(name in DEEP_METHODS for name in chosen):
+        _refuse_unused(ctx, ["epochs", "device"], f"with --methods {','.join(chosen)} (only "
+                       f"{' and '.join(DEEP_METHODS)} train for epochs on a device)")
+    check_data_options(dataset, [name for name in ("data_dir", "download") if _on_command_line(ctx, name)])
+    if parse_name(dataset)[0].own_test:
+        _refuse_unused(ctx, ["test_fraction"], f"for {dataset} (it ships its own test split)")
+    default_chart = f"compare-{file_slug(dataset)}.png"
+    chart = plot if plot is not None else Path("runs") / default_chart
+    if no_plot:
+        _refuse_unused(ctx, ["plot"], "with --no-plot")
+    else:
+        check_output_file(chart, "--plot", (".png",), default_chart)
 
     def progress(name: str) -> None:
         if not as_json:
             print(f"running {name} ...", file=sys.stderr, flush=True)
 
-    result = run_compare(dataset, methods=methods, epochs=epochs, seed=seed, device=device,
+    result = run_compare(dataset, methods=chosen, epochs=epochs, seed=seed, device=device,
                          test_fraction=test_fraction, on_method=progress,
                          options=LoadOptions(data_dir=data_dir, download=download))
     if not no_plot:
-        result["plot"] = str(plot_compare(result, plot or Path("runs") / f"compare-{file_slug(dataset)}.png"))
+        result["plot"] = str(plot_compare(result, chart))
     if as_json:
         _print_json(result)
     else:
@@ -656,11 +699,15 @@ ACTIVATIONS_EPILOG = """Examples:
 
 @app.command(epilog=ACTIVATIONS_EPILOG)
 def activations(
+    ctx: typer.Context,
     names: Annotated[str | None, typer.Option(
         help="Comma-separated activations. [default: all; with --train: sigmoid,tanh,relu,leaky_relu,gelu]")] = None,
-    plot: Annotated[Path | None, typer.Option(help="Write a PNG of each function and its derivative here.")] = None,
-    lang: Annotated[str, typer.Option(help="Language of the table: en or zh.")] = "en",
-    no_cost: Annotated[bool, typer.Option("--no-cost", help="Skip timing forward+backward (faster).")] = False,
+    plot: Annotated[Path | None, typer.Option(
+        parser=_output_path, metavar="PATH",
+        help="Write a PNG of each function and its derivative here (a .png name; not with --train).")] = None,
+    lang: Annotated[str, typer.Option(help="Language of the table: en or zh (not with --train).")] = "en",
+    no_cost: Annotated[bool, typer.Option(
+        "--no-cost", help="Skip timing forward+backward (faster; not with --train).")] = False,
     train: Annotated[bool, typer.Option("--train", help="Train the same deep MLP once per activation.")] = False,
     depth: Annotated[int, typer.Option(min=1, help="--train: hidden layers.")] = 8,
     width: Annotated[int, typer.Option(min=1, help="--train: units per hidden layer.")] = 64,
@@ -672,6 +719,7 @@ def activations(
     seed: Annotated[int, typer.Option(**SEED, help="--train: seed for split, init and data order.")] = 0,
     device: Annotated[str, typer.Option(help="--train: cpu, cuda, mps or auto.")] = "cpu",
     out: Annotated[Path | None, typer.Option(
+        parser=_output_path, metavar="PATH",
         help="--train: folder for the PNGs and JSON. [default: runs/activations-DATASET-TIME]")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
@@ -683,12 +731,15 @@ def activations(
     show why deep sigmoid networks stop learning.
     """
     from torchprimer import activations as act
+    from torchprimer.fileio import check_output_file, check_output_folder
 
     if train:
         from datetime import datetime
 
+        _refuse_unused(ctx, ["plot", "lang", "no_cost"], "with --train (these options shape the table; the race "
+                       "writes its own pictures into --out)")
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        folder = out or Path("runs") / f"activations-{dataset.split(':')[0]}-{stamp}"
+        folder = check_output_folder(out or Path("runs") / f"activations-{dataset.split(':')[0]}-{stamp}")
         result = act.compare_training(names, depth=depth, width=width, epochs=epochs, lr=lr, optimizer=optimizer,
                                       seed=seed, dataset=dataset, init=init, device=device, out=folder)
         if as_json:
@@ -696,8 +747,12 @@ def activations(
         else:
             print(act.render_training(result))
         return
+    _refuse_unused(ctx, ["depth", "width", "epochs", "lr", "optimizer", "init", "dataset", "seed", "device", "out"],
+                   "without --train (only the training race of --train reads these options)")
     if lang not in act.TEXT:
         raise UserError(f"unknown --lang {lang!r}; use en or zh")
+    if plot is not None:
+        check_output_file(plot, "--plot", (".png",), "activations.png")
     rows = act.activation_table(names, cost=not no_cost)
     written = str(act.plot_functions(names, plot, lang=lang)) if plot is not None else None
     if as_json:
@@ -744,6 +799,8 @@ def backprop(
     raise typer.Exit(0 if result["match"] else 1)
 
 
+SHAPE_OPTIONS = "--hidden shapes an mlp only, --activation an mlp or a cnn"  # gradcheck's and graph's refusals
+
 GRADCHECK_EPILOG = """Examples:
 
     torchprimer gradcheck                   # MLP 32 relu on 8 digits samples
@@ -752,18 +809,23 @@ GRADCHECK_EPILOG = """Examples:
 
     torchprimer gradcheck --model cnn --batch 4    # autograd vs finite diff
 
+    torchprimer gradcheck --model neuron --dataset moons   # binary cross-entropy
+
     torchprimer gradcheck --module mypackage.layers:MyLayer --json
 """
 
 
 @app.command(epilog=GRADCHECK_EPILOG)
 def gradcheck(
+    ctx: typer.Context,
     model: Annotated[str, typer.Option(help="neuron, linear, mlp or cnn.")] = "mlp",
-    hidden: Annotated[str, typer.Option(help="Hidden layer sizes, e.g. 32 or 64,32.")] = "32",
-    activation: Annotated[str, typer.Option(help="Activation of the hidden layers.")] = "relu",
+    hidden: Annotated[str, typer.Option(help="Hidden layer sizes of --model mlp, e.g. 32 or 64,32.")] = "32",
+    activation: Annotated[str, typer.Option(help="Activation of --model mlp or cnn.")] = "relu",
     dataset: Annotated[str, typer.Option(help="Data set whose first training samples form the batch.")] = "digits",
     batch: Annotated[int, typer.Option(min=1, help="Samples in the batch.")] = 8,
-    loss: Annotated[str, typer.Option(help="ce (softmax cross-entropy) or mse (against one-hot).")] = "ce",
+    loss: Annotated[str, typer.Option(
+        help="ce (softmax cross-entropy) or mse (against one-hot); the neuron always uses binary cross-entropy.")]
+    = "ce",
     module: Annotated[str | None, typer.Option(
         help="Check your own nn.Module instead: package.module:Name, called with no arguments.")] = None,
     entries: Annotated[int, typer.Option(min=1, help="Most entries per tensor checked by finite differences.")] = 256,
@@ -779,6 +841,12 @@ def gradcheck(
 
     from torchprimer.autodiff import check
 
+    if module is not None:
+        _refuse_unused(ctx, ["model", "hidden", "activation"], "with --module (your module builds itself)")
+    else:
+        _refuse_unused(ctx, check.unused_shape_options(model), f"with --model {model} ({SHAPE_OPTIONS})")
+        if model == "neuron":
+            _refuse_unused(ctx, ["loss"], "with --model neuron (it is checked on binary cross-entropy, as it trains)")
     torch.manual_seed(seed)
     if module is not None:
         net, what = check.load_module(module), module
@@ -786,7 +854,7 @@ def gradcheck(
         _, x, y = check.sample_batch(dataset, batch)
     else:
         net, x, y = check.sample_batch(dataset, batch, model, hidden=hidden, activation=activation)
-        what = f"{model} (hidden {hidden}, {activation})" if model == "mlp" else model
+        what = {"mlp": f"mlp (hidden {hidden}, {activation})", "cnn": f"cnn ({activation})"}.get(model, model)
     report = check.gradcheck(net, x, y, loss=loss, max_coords=entries)
     if as_json:
         _print_json({"model": what, "dataset": dataset, **report})
@@ -801,27 +869,39 @@ GRAPH_EPILOG = """Examples:
 
     torchprimer graph --out graph.dot       # .png/.svg need Graphviz
 
+    torchprimer graph --model neuron --dataset moons   # binary cross-entropy, as training uses
+
     torchprimer graph --model mlp --hidden 16,16 --activation tanh --out mlp.png
 """
 
 
 @app.command(epilog=GRAPH_EPILOG)
 def graph(
-    model: Annotated[str | None, typer.Option(help="A model's loss graph instead of the seed's example.")] = None,
+    ctx: typer.Context,
+    model: Annotated[str | None, typer.Option(
+        help="A model's loss graph instead of the seed's example: neuron, linear, mlp or cnn.")] = None,
     hidden: Annotated[str | None, typer.Option(help="Hidden layer sizes for --model mlp. [default: 16]")] = None,
-    activation: Annotated[str | None, typer.Option(help="Activation for --model mlp. [default: relu]")] = None,
+    activation: Annotated[str | None, typer.Option(
+        help="Activation for --model mlp or cnn. [default: relu]")] = None,
     dataset: Annotated[str | None, typer.Option(
         help="Data set that shapes --model's input. [default: digits]")] = None,
-    out: Annotated[Path | None, typer.Option(help="Write the graph: .dot, or .png/.svg (needs Graphviz).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        parser=_output_path, metavar="PATH",
+        help="Write the graph here, and only here: .dot (or .gv) as text, .png/.svg drawn by Graphviz. "
+        "Without Graphviz a .png/.svg is not written: the DOT text goes to NAME.dot if no such file exists.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print nodes and edges as JSON.")] = False,
 ) -> None:
     """Draw the autograd graph by walking grad_fn.next_functions from the loss (seed §7.2).
 
     Each node is a backward function; leaves (AccumulateGrad) are the tensors that get a
-    .grad. loss.backward() runs the chain rule over exactly this graph.
+    .grad. loss.backward() runs the chain rule over exactly this graph. A --model's loss is
+    the one its training uses: cross-entropy, or for the neuron binary cross-entropy.
     """
     from torchprimer.autodiff import graph as tpgraph
+    from torchprimer.fileio import check_output_file
 
+    if out is not None:
+        check_output_file(out, "--out", tpgraph.OUT_SUFFIXES, "graph.dot")
     if model is None:
         given = [f"--{name}" for name, value in (("hidden", hidden), ("activation", activation),
                                                   ("dataset", dataset)) if value is not None]
@@ -831,8 +911,9 @@ def graph(
                             "or leave them out to draw the seed's example")
         loss, names = tpgraph.seed_example_graph()
     else:
-        from torchprimer.autodiff.check import sample_batch
+        from torchprimer.autodiff.check import sample_batch, unused_shape_options
 
+        _refuse_unused(ctx, unused_shape_options(model), f"with --model {model} ({SHAPE_OPTIONS})")
         net, x, y = sample_batch(dataset or "digits", 4, model, hidden=hidden or "16",
                                  activation=activation or "relu")
         loss, names = tpgraph.model_graph(net, x, y)
@@ -872,25 +953,31 @@ BENCH_EPILOG = """Examples:
 
 @app.command(epilog=BENCH_EPILOG)
 def bench(
-    batch_size: Annotated[int, typer.Option(help="Samples per step, for every part.")] = 64,
-    epochs: Annotated[int, typer.Option(help="Epochs per repeat.")] = 1,
-    repeats: Annotated[int, typer.Option(help="Runs of each part; the minimum and median are reported.")] = 3,
+    ctx: typer.Context,
+    batch_size: Annotated[int, typer.Option(min=1, help="Samples per step, for every part but conv.")] = 64,
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs per repeat (seed, torchprimer, eager).")] = 1,
+    repeats: Annotated[int, typer.Option(min=1, help="Runs of each part, the minimum and median reported (conv "
+                                         "runs once); with --target: seeds per recipe.")] = 3,
     model: Annotated[str, typer.Option(help="mlp (the seed's 784-128-10) or linear.")] = "mlp",
-    hidden: Annotated[str, typer.Option(help="Hidden layer sizes for --model mlp.")] = "128",
+    hidden: Annotated[str, typer.Option(help="Hidden layer sizes for --model mlp (linear has none).")] = "128",
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "cpu",
     data_dir: Annotated[Path | None, typer.Option(help="Folder holding MNIST/raw/ with real IDX files.")] = None,
-    samples: Annotated[int, typer.Option(help="Training images to generate when there is no --data-dir.")] = 60_000,
-    threads: Annotated[int | None, typer.Option(help="Intra-op threads for every part. [default: torch's]")] = None,
+    samples: Annotated[int, typer.Option(help="Training images to generate (at least 20); not with --data-dir, "
+                                         "whose files set them.")] = 60_000,
+    threads: Annotated[int | None, typer.Option(min=1, help="Intra-op threads for every part (with --target, every "
+                                                "run), at most 1024. [default: torch's]")] = None,
     parts: Annotated[str, typer.Option(help="Which of seed,torchprimer,floor,eager,breakdown,conv to time (eager: "
                                          "torchprimer with --no-cuda-graph; breakdown: torchprimer's CPU epoch built "
                                          "up from the floor piece by piece; conv: the GPU section; eager and conv "
                                          "are added by default on cuda).")] = "seed,torchprimer,floor",
-    target: Annotated[float | None, typer.Option(help="Time to this test accuracy instead, e.g. 0.97: default vs "
-                                                 "fast recipe on --dataset, over --repeats seeds.")] = None,
+    target: Annotated[float | None, typer.Option(help="Time to this test accuracy in (0, 1] instead, e.g. 0.97: "
+                                                 "default vs fast recipe on --dataset, over --repeats seeds, with "
+                                                 "--device, --threads, --max-epochs and --json only (the other "
+                                                 "options are refused).")] = None,
     dataset: Annotated[str | None, typer.Option(help="digits or mnist1d, with --target. [default: digits]")] = None,
-    max_epochs: Annotated[int, typer.Option(help="With --target: the most epochs any recipe runs.")] = 30,
-    conv_images: Annotated[int, typer.Option(help="Synthetic 3x32x32 images for the conv part.")] = 50_000,
-    conv_batch: Annotated[int, typer.Option(help="Images per step for the conv part.")] = 256,
+    max_epochs: Annotated[int, typer.Option(min=1, help="With --target: the most epochs any recipe runs.")] = 30,
+    conv_images: Annotated[int, typer.Option(min=1, help="Synthetic 3x32x32 images for the conv part.")] = 50_000,
+    conv_batch: Annotated[int, typer.Option(min=1, help="Images per step for the conv part.")] = 256,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Time the seed's §6.2 loop, torchprimer's training and the compute floor, in one process.
@@ -901,14 +988,29 @@ def bench(
     pass and data loading are shown apart); the floor is the forward and backward matrix
     multiplications alone. Without --data-dir it writes MNIST-size IDX files to a temporary
     folder and removes them. On a shared machine, compare minima and use --repeats.
+    An option that would change nothing (--conv-batch without the conv part, the MNIST
+    options with --target, --max-epochs without it) is refused rather than ignored.
     """
-    from torchprimer.bench import BenchOptions, render, render_tta, run_bench, time_to_accuracy
+    from torchprimer.bench import (
+        BenchOptions,
+        check_device,
+        render,
+        render_tta,
+        run_bench,
+        settle_parts,
+        time_to_accuracy,
+        unused_options,
+    )
     from torchprimer.models import parse_hidden
 
+    log = None if as_json else lambda line: print(line, file=sys.stderr, flush=True)
     if target is not None:
-        log = None if as_json else lambda line: print(line, file=sys.stderr, flush=True)
+        _refuse_unused(ctx, ["batch_size", "epochs", "samples", "parts", "conv_batch", "conv_images", "model",
+                             "hidden", "data_dir"],
+                       "with --target (time to accuracy trains its own recipes on --dataset)")
+        # time_to_accuracy checks every option and the device before its first progress line
         found = time_to_accuracy(dataset or "digits", target, max_epochs=max_epochs, repeats=repeats, device=device,
-                                 log=log)
+                                 threads=threads, log=log)
         if as_json:
             _print_json(found)
         else:
@@ -916,14 +1018,22 @@ def bench(
         return
     if dataset is not None:
         raise UserError(f"--dataset {dataset} goes with --target (time to accuracy), e.g. --target 0.97")
+    _refuse_unused(ctx, ["max_epochs"], "without --target (it bounds a time-to-accuracy run)")
+    if data_dir is not None:
+        _refuse_unused(ctx, ["samples"], "with --data-dir (its files set the samples)")
+    if model == "linear":
+        _refuse_unused(ctx, ["hidden"], "with --model linear (it has no hidden layer)")
+    chosen = settle_parts(tuple(p.strip() for p in parts.split(",") if p.strip()), check_device(device))
+    for name, users in unused_options(chosen).items():
+        verb = "uses" if len(users) == 1 else "use"
+        _refuse_unused(ctx, [name], f"with --parts {','.join(chosen)} (only {', '.join(users)} {verb} it)")
 
     opts = BenchOptions(
         batch_size=batch_size, epochs=epochs, repeats=repeats, model=model, hidden=parse_hidden(hidden),
         device=device, data_dir=str(data_dir) if data_dir is not None else None, n_train=samples,
-        n_test=max(1, samples // 6), threads=threads, conv_images=conv_images, conv_batch=conv_batch,
-        parts=tuple(p.strip() for p in parts.split(",") if p.strip()),
+        n_test=max(1, samples // 6), threads=threads, conv_images=conv_images, conv_batch=conv_batch, parts=chosen,
     )
-    report = run_bench(opts, log=None if as_json else lambda line: print(line, file=sys.stderr, flush=True))
+    report = run_bench(opts, log=log)
     if as_json:
         _print_json(report)
     else:

@@ -19,14 +19,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from torchprimer.errors import UserError
+from torchprimer.errors import UserError, brief
 
 FAMILIES = {"rule": "fixed rule", "classic": "classic ML", "deep": "deep learning"}
+KNN_K = 5  # neighbours that vote in knn, fewer when the training split is smaller
 
 # name -> (family, what it is)
 METHODS: dict[str, tuple[str, str]] = {
     "nearest-mean": ("rule", "nearest class mean (template matching): no training loop, no parameters tuned"),
-    "knn": ("classic", "k-nearest neighbours, k = 5 (scikit-learn)"),
+    "knn": ("classic", f"k-nearest neighbours, k = {KNN_K} (scikit-learn)"),
     "logreg": ("classic", "logistic regression (scikit-learn)"),
     "svc": ("classic", "support vector machine, RBF kernel (scikit-learn)"),
     "forest": ("classic", "random forest, 100 trees (scikit-learn)"),
@@ -34,6 +35,7 @@ METHODS: dict[str, tuple[str, str]] = {
     "cnn": ("deep", "torchprimer CNN, conv-BN-ReLU blocks, Adam 1e-3"),
 }
 DEFAULT_METHODS = ("nearest-mean", "logreg", "svc", "forest", "mlp", "cnn")
+DEEP_METHODS = tuple(name for name, (family, _) in METHODS.items() if family == "deep")  # the ones with --epochs
 
 # Published figures (test accuracy), with their sources. Cited beside results, never used as results.
 REFERENCES: dict[str, list[tuple[str, float, str]]] = {
@@ -110,12 +112,12 @@ def _forest_size(forest: Any, classes: int) -> int:
     return total
 
 
-def _sklearn(name: str, seed: int) -> Any:
+def _sklearn(name: str, seed: int, n_train: int) -> Any:
     """A fresh scikit-learn estimator; each import is paid only by the method that needs it."""
     if name == "knn":
         from sklearn.neighbors import KNeighborsClassifier
 
-        return KNeighborsClassifier(n_neighbors=5)
+        return KNeighborsClassifier(n_neighbors=min(KNN_K, n_train))  # k cannot exceed the samples to vote
     if name == "logreg":
         from sklearn.linear_model import LogisticRegression
 
@@ -145,17 +147,25 @@ def run_classic(name: str, splits: Any, seed: int) -> dict[str, Any]:
     y_train = splits.y_train.cpu().numpy()
     x_test = splits.x_test.flatten(1).cpu().numpy()
     y_test = splits.y_test.cpu().numpy()
-    model = None if name == "nearest-mean" else _sklearn(name, seed)  # imports stay outside the timing
+    model = None if name == "nearest-mean" else _sklearn(name, seed, len(y_train))  # imports outside the timing
     started = time.perf_counter()
     if model is None:
         predict, params = _nearest_mean(x_train, y_train, splits.num_classes)
         seconds = time.perf_counter() - started
     else:
-        model.fit(x_train, y_train)
+        try:
+            model.fit(x_train, y_train)
+        except ValueError as exc:  # e.g. one class in a tiny training split: say so in one line
+            raise UserError(f"method {name} cannot learn from the {len(y_train)} training samples of "
+                            f"{splits.name} ({brief(exc)}); use a larger data set or leave {name} out") from None
         seconds = time.perf_counter() - started
         predict, params = model.predict, _parameter_count(name, model, splits.num_classes)
     accuracy = float((predict(x_test) == y_test).mean())
-    return {"accuracy": accuracy, "seconds": seconds, "parameters": params}
+    measured: dict[str, Any] = {"accuracy": accuracy, "seconds": seconds, "parameters": params}
+    if name == "knn" and model.n_neighbors != KNN_K:
+        measured["description"] = (f"k-nearest neighbours, k = {model.n_neighbors} (scikit-learn; the training "
+                                   f"split holds only {len(y_train)} samples)")
+    return measured
 
 
 def run_deep(name: str, splits: Any, *, epochs: int, seed: int, device: str) -> dict[str, Any]:
@@ -287,6 +297,7 @@ def render_table(result: dict[str, Any]) -> str:
     notes = [f"{', '.join(deep)}: {result['epochs']} epochs"] if deep else []
     if any(r["method"] == "forest" for r in result["rows"]):
         notes.append("a forest's parameters: its split and leaf values")
+    notes += [r["description"] for r in result["rows"] if r["description"] != METHODS[r["method"]][1]]
     if notes:
         lines.append(f"({'; '.join(notes)})")
     if result["references"]:

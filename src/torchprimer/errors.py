@@ -17,6 +17,15 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the message names where and what to try (exit 1)."""
 
 
+def refuse_unused(flags: list[str], why: str) -> None:
+    """Raise one UserError when options that would do nothing were given (`flags` as typed,
+    e.g. ["--momentum"]): a silently ignored option misleads, as the user believes it shaped the
+    result. `why` completes "--momentum does nothing ...", e.g. "with --optimizer adam"."""
+    if flags:
+        verb, pronoun = ("does", "it") if len(flags) == 1 else ("do", "them")
+        raise UserError(f"{', '.join(flags)} {verb} nothing {why}; leave {pronoun} out")
+
+
 def brief(exc: BaseException, limit: int = 100) -> str:
     """A library exception's first line, short enough to sit in parentheses in a one-line error:
     cut at a word with an ellipsis, and named by its type when its text alone says nothing

@@ -56,7 +56,11 @@ def top_losses(
 
 
 def evaluate_run(run: Run, *, top: int = 16, figures: bool = True) -> dict[str, Any]:
-    """Test-split metrics of a loaded run; with `figures`, writes confusion.png and top_losses.png."""
+    """Test-split metrics of a loaded run; with `figures`, writes confusion.png and top_losses.png.
+
+    `top` = 0 lists and draws no top losses. A top_losses.png this evaluation does not redraw (top 0,
+    or no wrong sample) is removed: left in place, an earlier evaluation's figure would pass for this one.
+    """
     assert run.x_test is not None and run.y_test is not None, "load the run with with_data=True"
     x, y = run.x_test, run.y_test
     outputs = predict_outputs(run.model, x, amp=run.config.amp)
@@ -79,7 +83,9 @@ def evaluate_run(run: Run, *, top: int = 16, figures: bool = True) -> dict[str, 
         "per_class": scores,
         "confusion_matrix": matrix.tolist(),
         "top_losses": worst,
+        "top_losses_asked": top,
         "files": {},
+        "removed": [],
     }
     if figures:
         result["files"]["confusion"] = str(report.plot_confusion(
@@ -88,6 +94,9 @@ def evaluate_run(run: Run, *, top: int = 16, figures: bool = True) -> dict[str, 
             images = x[torch.tensor([w["index"] for w in worst], device=x.device)].cpu()
             result["files"]["top_losses"] = str(plot_top_losses(
                 _denormalize(images, run.mean, run.std), worst, run.run_dir / TOP_LOSSES_PNG))
+        elif run.kind == "image" and (run.run_dir / TOP_LOSSES_PNG).is_file():
+            (run.run_dir / TOP_LOSSES_PNG).unlink()
+            result["removed"].append(str(run.run_dir / TOP_LOSSES_PNG))
     return result
 
 
@@ -143,7 +152,10 @@ def format_report(result: dict[str, Any]) -> str:
         lines += ["", "top losses (test index: true → predicted, p of the prediction, loss −log p(true))"]
         lines += [f"  #{w['index']}: {w['true_class']} → {w['predicted_class']}  p={w['confidence']:.3f}  "
                   f"loss {w['loss']:.3f}" for w in result["top_losses"][:5]]
+    elif result.get("top_losses_asked", 1) == 0:
+        lines += ["", "top losses: none listed or drawn (--top-losses 0)"]
     else:
         lines += ["", "no test sample is wrong"]
     lines += [""] + [f"wrote {path}" for path in result["files"].values()]
+    lines += [f"removed {path}: an earlier evaluation's figure, not redrawn now" for path in result.get("removed", [])]
     return "\n".join(lines).rstrip("\n")

@@ -89,6 +89,7 @@ def export_run(run: Run, fmt: str, out: str | Path | None = None) -> dict[str, A
 
 SUFFIXES = {"safetensors": (".safetensors",), "torchscript": (".pt", ".pth", ".ts", ".torchscript"),
             "onnx": (".onnx",)}
+FORMAT_NAMES = {"safetensors": "a safetensors", "torchscript": "a TorchScript", "onnx": "an ONNX"}  # with article
 
 
 def output_path(run: Run, fmt: str, out: str | Path | None) -> Path:
@@ -104,7 +105,7 @@ def output_path(run: Run, fmt: str, out: str | Path | None) -> Path:
         raise UserError(f"--out {out} is one of the run's own files; write the export elsewhere, "
                         f"e.g. {run.run_dir / DEFAULT_NAMES[fmt]}")
     if path.suffix.lower() not in SUFFIXES[fmt]:
-        raise UserError(f"--out {out}: a {fmt} file is named *{SUFFIXES[fmt][0]}"
+        raise UserError(f"--out {out}: {FORMAT_NAMES[fmt]} file is named *{SUFFIXES[fmt][0]}"
                         f"{' (or ' + ', '.join(SUFFIXES[fmt][1:]) + ')' if len(SUFFIXES[fmt]) > 1 else ''}; "
                         f"e.g. --out {path.with_suffix(SUFFIXES[fmt][0])}")
     return path

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -74,3 +75,51 @@ def write_text(path: str | os.PathLike[str], text: str) -> Path:
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     return write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def check_output_file(path: str | os.PathLike[str], flag: str, suffixes: tuple[str, ...], example: str) -> Path:
+    """Refuse, before any work, an output file path that cannot be what it will hold: an empty name, a
+    folder, or a name whose suffix says another format (`--plot notes.txt` would get PNG bytes).
+    `suffixes` are lower-case, e.g. (".png",); `example` is a good name to suggest, e.g. "lr_find.png"."""
+    target = Path(path)
+    if not str(path).strip():  # a Path('') would be '.', the current folder: the CLI's parser refuses it sooner
+        raise UserError(f"{flag} names no file (it is empty); give a file name, e.g. {flag} {example}")
+    if target.is_dir():  # the atomic writer's wording, but now, not after the work
+        raise UserError(f"cannot write {target}: Is a directory; choose another path, e.g. {target / example}")
+    blocker = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise UserError(f"cannot write {target}: {blocker} is a file, not a folder; choose another path")
+    if target.suffix.lower() not in suffixes:
+        what = (f"is written as a {suffixes[0][1:].upper()} file, so its name must end in {suffixes[0]}"
+                if len(suffixes) == 1 else f"takes its format from its name, which must end in "
+                f"{', '.join(suffixes[:-1])} or {suffixes[-1]}")
+        raise UserError(f"{flag} {target}: the file {what} (any case), e.g. {flag} {target.with_suffix(suffixes[0])}")
+    return target
+
+
+def check_output_folder(path: str | os.PathLike[str]) -> Path:
+    """Refuse, before any work, a folder path that `make_dirs` would refuse after it: one that is a
+    file or lies under a file. Nothing is created here."""
+    folder = Path(path)
+    blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise UserError(f"cannot make the folder {folder}: {blocker} is a file, not a folder; choose another path")
+    return folder
+
+
+def strict_json(obj: Any, *, as_text: bool = False) -> Any:
+    """`obj` with every NaN and infinity as None: strict JSON has no literal for them (Python's `NaN`
+    makes JavaScript's JSON.parse, jq and most other readers fail), and null says "no number".
+    `as_text` writes them as "nan", "inf" or "-inf" instead, which float() reads back (the CLI's --json)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj) if as_text else None
+    if isinstance(obj, dict):
+        return {k: strict_json(v, as_text=as_text) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v, as_text=as_text) for v in obj]
+    return obj
+
+
+def write_strict_json(path: str | os.PathLike[str], obj: Any) -> Path:
+    """`write_json` for results that may hold NaN or infinity (a diverged run): those become null."""
+    return write_text(path, json.dumps(strict_json(obj), indent=2, default=str, allow_nan=False) + "\n")

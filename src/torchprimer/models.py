@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -56,6 +57,9 @@ class ModelSpec:
     batchnorm: bool = False
 
 
+MAX_LAYERS, MAX_UNITS = 1_000, 1_000_000  # bounds far past any MLP here, short of shapes torch cannot index
+
+
 def parse_hidden(text: str | int | Sequence[int]) -> tuple[int, ...]:
     """"256,128", [256, 128] or 256 -> (256, 128) or (256,). Rejects empty items, sizes that are
     not whole numbers (3.7 would be cut to 3 without a word) and non-positive sizes, in every form."""
@@ -76,7 +80,15 @@ def parse_hidden(text: str | int | Sequence[int]) -> tuple[int, ...]:
             raise UserError(f"--hidden {text!r} is not a list of whole numbers like 256,128") from None
     if not sizes or any(s <= 0 for s in sizes):
         raise UserError(f"--hidden {text!r}: every layer needs at least 1 unit, e.g. 128 or 256,128")
+    if len(sizes) > MAX_LAYERS or max(sizes) > MAX_UNITS:
+        raise UserError(f"--hidden {_short(text)}: at most {MAX_LAYERS:,} layers of at most {MAX_UNITS:,} units "
+                        "each, e.g. 128 or 256,128")
     return sizes
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 class Neuron(nn.Module):
@@ -167,14 +179,50 @@ MODELS: dict[str, tuple[Callable[[Sequence[int], int, ModelSpec], nn.Module], st
 }
 
 
-def build_model(spec: ModelSpec, input_shape: Sequence[int], num_classes: int) -> nn.Module:
-    """Build the named model for data of `input_shape` with `num_classes` classes."""
+# The ModelSpec fields each model reads: any other given for it is refused (a cnn always has
+# batch norm and fixed channels; the neuron and the linear model have no hidden layer).
+READS: dict[str, tuple[str, ...]] = {
+    "neuron": (), "linear": (), "cnn": ("activation", "dropout"),
+    "mlp": ("hidden", "activation", "dropout", "batchnorm"),
+}
+
+
+def _checked_builder(spec: ModelSpec) -> Callable[[Sequence[int], int, ModelSpec], nn.Module]:
     if spec.name not in MODELS:
         raise UserError(f"unknown model {spec.name!r}; known models: {', '.join(MODELS)}")
     check_activation(spec.activation)
     if not 0.0 <= spec.dropout < 1.0:
         raise UserError(f"--dropout {spec.dropout} must be in [0, 1)")
-    builder, _ = MODELS[spec.name]
+    return MODELS[spec.name][0]
+
+
+def parameter_count(spec: ModelSpec, input_shape: Sequence[int], num_classes: int) -> int:
+    """The model's parameter count without allocating it: built on torch's "meta" device, which
+    records shapes only, so `models --hidden 30000,30000` counts 0.9e9 weights in no memory."""
+    builder = _checked_builder(spec)
+    with torch.device("meta"):
+        return count_parameters(builder(input_shape, num_classes, spec))
+
+
+def physical_memory() -> int | None:
+    """This machine's physical memory, where the OS says (None elsewhere: no check)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def build_model(spec: ModelSpec, input_shape: Sequence[int], num_classes: int) -> nn.Module:
+    """Build the named model for data of `input_shape` with `num_classes` classes. A model whose
+    training state (weights, gradients and Adam's two moments: 16 bytes a parameter) would not fit
+    in this machine's memory is refused before any of it is allocated."""
+    builder = _checked_builder(spec)
+    count, memory = parameter_count(spec, input_shape, num_classes), physical_memory()
+    if memory is not None and 16 * count > memory:
+        raise UserError(f"this {spec.name} would have {count:,} parameters: {16 * count / 2**30:,.1f} GiB to train "
+                        f"(weights, gradients, Adam's state), more than this machine's {memory / 2**30:,.1f} GiB; "
+                        "use fewer or smaller hidden layers (e.g. --hidden 128, or a smaller --width or --depth "
+                        "for activations --train)")
     return builder(input_shape, num_classes, spec)
 
 
@@ -232,7 +280,7 @@ def model_table(dataset: str, *, hidden: str = "128", activation: str = "relu") 
         row: dict[str, object] = {"model": name, "description": description, "input_shape": list(input_shape),
                                   "classes": classes, "parameters": None, "note": ""}
         try:
-            row["parameters"] = count_parameters(build_model(spec, input_shape, classes))
+            row["parameters"] = parameter_count(spec, input_shape, classes)
         except UserError as exc:
             row["note"] = "n/a: " + str(exc).split(";")[0]
         rows.append(row)

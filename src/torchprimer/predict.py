@@ -45,6 +45,9 @@ def _shape_text(shape: tuple[int, ...], batch: bool = False) -> str:
 def read_inputs(paths: list[Path], run: Run, *, invert: bool = False) -> list[Sample]:
     """Every sample in `paths`: one per image, one per row of a CSV, one or more per .npy."""
     samples: list[Sample] = []
+    if invert and not any(path.suffix.lower() in IMAGE_SUFFIXES for path in paths):
+        raise UserError("--invert turns an image's dark ink on light paper into the training data's light on dark; "
+                        ".npy and .csv values are read as they are, so leave --invert out (or invert them yourself)")
     for path in paths:
         if not path.is_file():
             raise UserError(f"{path} does not exist or is not a file; give image, .npy or .csv files")
@@ -127,8 +130,8 @@ def read_npy(path: Path, shape: tuple[int, ...]) -> list[Sample]:
                         "save the array with numpy.save")
     if array.dtype.kind not in "biuf":
         raise UserError(f"{path} holds {array.dtype} values; give numbers (float32 or uint8)")
+    _check_finite(array, str(path))  # before the cast: float64 values past float32's range would become inf
     x = _as_samples(array if array.dtype == np.uint8 else array.astype(np.float32), shape, str(path))
-    _check_finite(x, str(path))
     if len(x) == 1:
         return [Sample(path.name, x[0])]
     return [Sample(f"{path.name}[{i}]", row) for i, row in enumerate(x)]
@@ -153,15 +156,22 @@ def read_csv(path: Path, shape: tuple[int, ...]) -> list[Sample]:
             if len(values) != size:
                 raise UserError(f"{path}:{line_no} has {len(values)} values, but the model expects {size} per "
                                 f"row (input shape {_shape_text(shape)}); drop any label or index column")
+            _check_finite(np.asarray(values), f"{path}:{line_no}")
             x = torch.tensor(values, dtype=torch.float32).reshape(shape)
-            _check_finite(x, f"{path}:{line_no}")
             samples.append(Sample(f"{path.name}:{line_no}", x))
     return samples
 
 
-def _check_finite(x: torch.Tensor, where: str) -> None:
-    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+def _check_finite(x: np.ndarray, where: str) -> None:
+    """Values a float32 model input can hold: finite, and within float32's range (±3.4e38)."""
+    if x.dtype.kind != "f" or x.size == 0:
+        return
+    if not bool(np.isfinite(x).all()):
         raise UserError(f"{where} holds NaN or infinite values; give finite numbers")
+    largest = float(np.abs(x).max())
+    if largest > float(np.finfo(np.float32).max):
+        raise UserError(f"{where} holds values up to {largest:.3g}, beyond the ±3.4e38 a float32 input can hold; "
+                        "give values in the training data's scale")
 
 
 def check_scale(samples: list[Sample], run: Run) -> None:

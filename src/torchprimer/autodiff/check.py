@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from torchprimer.autodiff.mlp import LOSSES, loss_and_gradient, manual_backward, mlp_steps
+from torchprimer.autodiff.mlp import LOSSES, manual_backward, mlp_steps
 from torchprimer.errors import UserError, brief
 
 MANUAL_TOL = 1e-10
@@ -40,6 +40,15 @@ def sample_batch(
     return net, splits.x_train[:rows], splits.y_train[:rows]
 
 
+SHAPED_BY = {"neuron": (), "linear": (), "mlp": ("hidden", "activation"), "cnn": ("activation",)}
+
+
+def unused_shape_options(model: str) -> list[str]:
+    """Which of sample_batch's `hidden` and `activation` the named model ignores (a cnn has its own
+    widths; neuron and linear have no hidden layer): commands refuse them rather than drop them."""
+    return [name for name in ("hidden", "activation") if model in SHAPED_BY and name not in SHAPED_BY[model]]
+
+
 @contextlib.contextmanager
 def one_cpu_thread() -> Iterator[None]:
     """Run tiny-tensor work on one CPU thread, then restore the thread count.
@@ -56,22 +65,37 @@ def one_cpu_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _loss_of_output(model: nn.Module, x: Tensor, y: Tensor | None, loss: str) -> tuple[Callable[[Tensor], Tensor], str]:
-    """A scalar of the model's output: the class loss when the output is (N, classes >= 2), else a
-    fixed random projection of the output, which any module has. Labels given for an (N, classes)
-    output must fit it: a silent switch to the projection would check another loss than asked."""
+BINARY_LOSS = "bce"  # the neuron's: binary cross-entropy of its sigmoid output, as training uses
+
+
+def loss_of_output(model: nn.Module, x: Tensor, y: Tensor | None, loss: str) -> tuple[Callable[[Tensor], Tensor], str]:
+    """The scalar whose gradient is checked (gradcheck) or drawn (graph), and its name: the loss
+    training uses where labels are given, i.e. for the neuron (one sigmoid output) binary
+    cross-entropy whatever `loss` says, for (N, classes >= 2) outputs `loss` (ce or mse against
+    one-hot); else a fixed random projection of the output, which any module has. Labels given
+    for such an output must fit it: a silent switch to the projection would check another loss
+    than asked. torch's own loss functions are used, so the manual column is checked against code
+    it shares nothing with."""
+    from torchprimer.models import objective_for
+
     try:
         with torch.no_grad():
             out = model(x)
     except Exception as exc:  # a user's module (--module) that does not fit the data's shape or dtype
         raise UserError(f"the module failed on a batch of shape {tuple(x.shape)} ({x.dtype}): {brief(exc)}; "
                         "choose a --dataset its input fits, or change the module") from None
-    if y is not None and out.ndim == 2 and out.shape[1] >= 2:  # one logit (the neuron): no class loss here
-        problem = _labels_problem(y, out.shape[0], out.shape[1])
+    binary = objective_for(model).binary
+    if y is not None and out.ndim == 2 and (out.shape[1] >= 2 or binary):
+        classes = 2 if binary else out.shape[1]
+        problem = _labels_problem(y, out.shape[0], classes)
         if problem:
             raise UserError(f"the labels y {problem} for the model's output of shape {tuple(out.shape)}; give "
-                            f"{out.shape[0]} whole-number labels (a long tensor) in 0..{out.shape[1] - 1}, or y=None")
-        return (lambda o: loss_and_gradient(o, y, loss)[0]), loss
+                            f"{out.shape[0]} whole-number labels (a long tensor) in 0..{classes - 1}, or y=None")
+        if binary:  # models.Objective's binary loss, kept in the output's dtype (float64 here)
+            return (lambda o: nn.functional.binary_cross_entropy(o, y.to(o.dtype).unsqueeze(1))), BINARY_LOSS
+        if loss == "mse":
+            return (lambda o: nn.functional.mse_loss(o, nn.functional.one_hot(y, o.shape[1]).to(o.dtype))), loss
+        return (lambda o: nn.functional.cross_entropy(o, y)), loss
     weights = torch.randn(out.shape, dtype=out.dtype, generator=torch.Generator().manual_seed(1))
     return (lambda o: (o * weights).sum()), "random projection of the output"
 
@@ -130,7 +154,7 @@ def gradcheck(
     require_parameters(model)
     model64 = copy.deepcopy(model).double().eval()
     x64 = x.double() if x.is_floating_point() else x
-    loss_of, objective = _loss_of_output(model64, x64, y, loss)
+    loss_of, objective = loss_of_output(model64, x64, y, loss)
     params = [(n, p) for n, p in model64.named_parameters() if p.requires_grad]
 
     def f() -> Tensor:
@@ -168,6 +192,8 @@ def _manual_gradients(
     model: nn.Module, x: Tensor, y: Tensor | None, loss: str, objective: str, params: list[tuple[str, nn.Parameter]],
 ) -> tuple[dict[str, Tensor] | None, str]:
     """The manual column, or None and the reason it does not apply to this model."""
+    if objective == BINARY_LOSS:
+        return None, "manual backprop covers softmax cross-entropy and MSE, not the neuron's binary cross-entropy"
     if objective not in LOSSES or y is None:
         return None, "manual backprop needs class outputs (N, classes) and labels"
     try:

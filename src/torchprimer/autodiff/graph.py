@@ -17,12 +17,9 @@ import torch
 from torch import Tensor, nn
 
 from torchprimer.errors import UserError
-from torchprimer.fileio import write_atomic, write_text
+from torchprimer.fileio import check_output_file, write_atomic, write_text
 
-GRAPHVIZ_HINT = (
-    "install Graphviz (apt install graphviz, brew install graphviz, or conda install graphviz) and rerun, "
-    "or render the DOT file yourself with `dot -Tpng FILE.dot -o FILE.png`"
-)
+GRAPHVIZ_INSTALL = "install Graphviz (apt install graphviz, brew install graphviz, or conda install graphviz)"
 
 
 def walk(root: Tensor, names: dict[int, str] | None = None) -> dict[str, Any]:
@@ -101,35 +98,50 @@ def to_dot(graph: dict[str, Any], title: str = "autograd graph") -> str:
     return "\n".join(out) + "\n"
 
 
+OUT_SUFFIXES = (".dot", ".gv", ".png", ".svg")
+
+
 def write_graph(graph: dict[str, Any], path: str | Path) -> list[Path]:
-    """Write DOT to path (or beside it); render .png/.svg with Graphviz's `dot` when installed.
+    """Write the graph to `path` and only there: DOT text for .dot/.gv, a picture drawn by Graphviz's
+    `dot` for .png/.svg. Returns the files written.
 
-    Returns the files written. Asking for a picture without Graphviz writes the DOT file
-    and raises a UserError that says how to install it.
+    When the picture cannot be drawn (no Graphviz, or a broken one), the work is kept as DOT text
+    in the same name with .dot, but only if no such file exists (it may be the user's own, and
+    they did not name it); the UserError says which happened and how to draw the picture later.
     """
-    path = Path(path)
+    path = check_output_file(path, "--out", OUT_SUFFIXES, "graph.dot")
     suffix = path.suffix.lower()
-    if suffix not in (".dot", ".gv", ".png", ".svg"):
-        raise UserError(f"--out {path}: use a .dot (or .gv), .png or .svg file name")
-    dot_path = path if suffix in (".dot", ".gv") else path.with_suffix(".dot")
-    written = [write_text(dot_path, to_dot(graph))]
-    if suffix in (".png", ".svg"):
-        exe = shutil.which("dot")
-        if exe is None:
-            raise UserError(f"wrote {dot_path}, but {suffix[1:].upper()} needs Graphviz's `dot`: {GRAPHVIZ_HINT}")
+    text = to_dot(graph)
+    if suffix in (".dot", ".gv"):
+        return [write_text(path, text)]
+    fmt = suffix[1:]
+    exe = shutil.which("dot")
+    if exe is None:
+        raise UserError(f"{fmt.upper()} needs Graphviz's `dot`, which is not installed: {GRAPHVIZ_INSTALL} and "
+                        f"rerun; {_keep_dot(path, text, fmt)}")
 
-        def render(tmp: Path) -> None:
-            try:
-                subprocess.run([exe, f"-T{suffix[1:]}", str(dot_path), "-o", str(tmp)], check=True, timeout=60,
-                               capture_output=True, text=True)
-            except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:  # a broken Graphviz
-                said = (getattr(exc, "stderr", None) or "").strip().splitlines()
-                why = said[0][:120] if said else f"exit {getattr(exc, 'returncode', 'timeout')}"
-                raise UserError(f"Graphviz's {exe} could not draw {path.name} ({why}); the graph is in "
-                                f"{dot_path}: repair Graphviz, or open the DOT file in any DOT viewer") from None
+    def render(tmp: Path) -> None:
+        try:
+            subprocess.run([exe, f"-T{fmt}", "-o", str(tmp)], input=text, check=True, timeout=60,
+                           capture_output=True, text=True)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:  # a broken Graphviz
+            said = (getattr(exc, "stderr", None) or "").strip().splitlines()
+            why = said[0][:120] if said else f"exit {getattr(exc, 'returncode', 'timeout')}"
+            raise UserError(f"Graphviz's {exe} could not draw {path.name} ({why}); repair Graphviz, or open the "
+                            f"DOT text in any DOT viewer: {_keep_dot(path, text, fmt)}") from None
 
-        written.append(write_atomic(path, render))
-    return written
+    return [write_atomic(path, render)]
+
+
+def _keep_dot(picture: Path, text: str, fmt: str) -> str:
+    """Save the DOT text of a picture that could not be drawn beside it, never over an existing file;
+    say where it went (or why nowhere) and the command that draws the picture from it."""
+    dot_path = picture.with_suffix(".dot")
+    if dot_path.exists():
+        return (f"nothing was written ({dot_path} exists and was left as it is); to keep the graph as text, rerun "
+                f"with --out NAME.dot, and draw it where Graphviz is with `dot -T{fmt} NAME.dot -o {picture.name}`")
+    write_text(dot_path, text)
+    return f"the graph is in {dot_path} (new): draw it later with `dot -T{fmt} {dot_path} -o {picture}`"
 
 
 def seed_example_graph() -> tuple[Tensor, dict[int, str]]:
@@ -143,6 +155,9 @@ def seed_example_graph() -> tuple[Tensor, dict[int, str]]:
 
 
 def model_graph(model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, dict[int, str]]:
-    """A model's cross-entropy loss on a batch, with its parameters named as in state_dict."""
-    loss = nn.functional.cross_entropy(model(x), y)
-    return loss, {id(p): name for name, p in model.named_parameters()}
+    """A model's loss on a batch, the loss its training uses (cross-entropy; the neuron's binary
+    cross-entropy), picked as gradcheck picks it, with its parameters named as in state_dict."""
+    from torchprimer.autodiff.check import loss_of_output
+
+    loss_of, _ = loss_of_output(model, x, y, "ce")
+    return loss_of(model(x)), {id(p): name for name, p in model.named_parameters()}

@@ -108,11 +108,14 @@ def backward(root: Value) -> list[dict[str, Any]]:
 
 
 def _check_inputs(values: dict[str, float], activation: str | None, loss: str) -> None:
-    for name, v in values.items():
-        if not math.isfinite(v):
-            raise UserError(f"--{name} {v} is not a finite number; pass a value like --{name} 2.0")
     if loss not in LOSSES:
         raise UserError(f"unknown loss {loss!r}; use one of {', '.join(LOSSES)}")
+    for name, v in values.items():
+        if not math.isfinite(v):
+            if name == "y" and loss == "ce":  # a probability target: "like --y 2.0" would be refused next
+                raise UserError(f"--y {v} is not a finite number; --loss ce needs a target probability --y in "
+                                "[0, 1] (0 or 1 for a class label), e.g. --y 1")
+            raise UserError(f"--{name} {v} is not a finite number; pass a value like --{name} 2.0")
     if loss == "ce" and not 0.0 <= values["y"] <= 1.0:
         raise UserError(f"--loss ce needs a target probability --y in [0, 1], got {values['y']}; e.g. --y 1")
     if activation is not None:

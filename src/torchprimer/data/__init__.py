@@ -3,7 +3,17 @@ augmentation on the device (`augment`), statistics (`stats`) and pictures (`insp
 
 from torchprimer.data.augment import make_augment
 from torchprimer.data.batches import device_batches
-from torchprimer.data.registry import Dataset, LoadOptions, Source, absolute_name, file_slug, load, parse_name, sources
+from torchprimer.data.registry import (
+    Dataset,
+    LoadOptions,
+    Source,
+    absolute_name,
+    check_data_options,
+    file_slug,
+    load,
+    parse_name,
+    sources,
+)
 from torchprimer.data.splits import Splits, channel_stats, normalize, prepare, split_indices, stratified_split
 
 __all__ = [
@@ -13,6 +23,7 @@ __all__ = [
     "Splits",
     "absolute_name",
     "channel_stats",
+    "check_data_options",
     "device_batches",
     "file_slug",
     "load",

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from torchprimer.data.registry import Dataset, LoadOptions
+from torchprimer.errors import UserError
 from torchprimer.fileio import write_atomic
 
 # Bump when the layout of the stored tensors changes, so old entries are never misread.
@@ -46,6 +47,27 @@ def data_root(options: LoadOptions) -> Path:
     if options.data_dir is not None:
         return Path(options.data_dir).expanduser()
     return cache_root(options) / "datasets"
+
+
+def check_data_dir(options: LoadOptions, holds: str) -> None:
+    """A --data-dir that is missing, or a file, is named as what it is, with the folder it should be."""
+    if options.data_dir is None:
+        return
+    path = Path(options.data_dir).expanduser()
+    if not path.exists():
+        raise UserError(f"--data-dir {options.data_dir} does not exist; pass the folder that holds {holds} "
+                        "(torchvision's layout), or add --download")
+    if not path.is_dir():
+        raise UserError(f"--data-dir {options.data_dir} is a file; pass the folder that holds {holds} "
+                        "(torchvision's layout), or add --download")
+
+
+def fetch_advice(name: str, where: str, layout: str) -> str:
+    """How to get a downloadable set's files, for every command: train, compare and data take
+    --data-dir/--download; the others (lr-find, gradcheck, graph, activations) read the default folder."""
+    return (f"put the files from {where} in DATA_DIR/{layout} and pass --data-dir DATA_DIR, or add --download "
+            f"(where a command has no such options, fetch them once into {data_root(LoadOptions())} with "
+            f"`torchprimer data stats {name} --download`)")
 
 
 def fingerprint(files: Sequence[Path]) -> list[list[Any]]:

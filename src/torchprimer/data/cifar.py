@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from torchprimer.data.cache import cached, data_root
+from torchprimer.data.cache import cached, check_data_dir, data_root, fetch_advice
 from torchprimer.data.registry import Dataset, LoadOptions
 from torchprimer.errors import UserError
 
@@ -134,13 +134,11 @@ def load(options: LoadOptions) -> Dataset:
     """CIFAR-10 with its official 50k/10k split, uint8 (N, 3, 32, 32)."""
     if options.download:
         _download(options)
-    if options.data_dir is not None and not Path(options.data_dir).expanduser().is_dir():
-        raise UserError(f"--data-dir {options.data_dir} does not exist; pass the folder that holds {FOLDER}/, "
-                        f"or add --download")
+    check_data_dir(options, f"{FOLDER}/")
     base = folder(options)
     files = [base / f for f in (*TRAIN_BATCHES, *TEST_BATCHES, META)]
     missing = [f.name for f in files if not f.is_file()]
     if missing:
-        raise UserError(f"cifar10: missing {', '.join(missing)} in {base}; unpack {WHERE} into DATA_DIR "
-                        f"(it makes DATA_DIR/{FOLDER}/) and pass --data-dir DATA_DIR, or add --download")
+        raise UserError(f"cifar10: missing {', '.join(missing)} in {base}; "
+                        + fetch_advice("cifar10", f"{WHERE} (unpacked)", f"{FOLDER}/"))
     return cached(options, "cifar10", {"loader": "cifar-python"}, files, lambda: _read(options))

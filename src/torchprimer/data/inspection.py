@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from torchprimer.data.registry import Dataset
 from torchprimer.data.splits import split_indices, to_float
-from torchprimer.fileio import make_dirs, write_text
+from torchprimer.fileio import make_dirs, strict_json, write_text
 from torchprimer.report import pyplot, save_figure
 
 MAX_FEATURES = 4096  # a d x d float64 covariance of this size is 128 MiB
@@ -158,6 +158,11 @@ def analyse(dataset: Dataset, *, split_seed: int = 0) -> dict[str, Any]:
     }
 
 
+def _condition(spectrum: dict[str, Any]) -> str:
+    """The condition number, or why there is none: with rank 0 no direction varies at all."""
+    return f"{spectrum['condition_number']:.4g}" if spectrum["rank"] else "undefined (no direction varies)"
+
+
 def format_summary(a: dict[str, Any]) -> str:
     ev = a["explained_variance"]
     b, f = a["before"], a["after"]
@@ -168,17 +173,21 @@ def format_summary(a: dict[str, Any]) -> str:
         f"  covariance by torch.einsum('ni,nj->ij') / (n-1): max |einsum - torch.cov| = "
         f"{a['einsum_vs_torch_cov_max_abs_diff']:.2e} (entries up to {a['covariance_max_abs']:.3g})",
         f"  PCA by torch.linalg.svd: PC1 explains {ev[0]:.1%}, PC2 {ev[1] if len(ev) > 1 else 0:.1%}, "
-        f"first {len(ev)} together {sum(ev):.1%}",
+        f"first {len(ev)} together {sum(ev):.1%}" if all(map(math.isfinite, ev)) else
+        "  PCA by torch.linalg.svd: every feature is constant in the training split, so there is no variance to "
+        "explain",
         f"    S^2/(n-1) matches the top eigenvalues of the covariance (max rel. diff "
         f"{a['svd_vs_eigvalsh_max_rel_diff']:.1e})",
         "  eigenvalues of the feature covariance (torch.linalg.eigvalsh):",
         f"    raw features:          largest {b['largest']:.4g}, smallest non-zero {b['smallest_nonzero']:.4g}, "
-        f"rank {b['rank']}/{b['dim']}, condition number {b['condition_number']:.4g}",
+        f"rank {b['rank']}/{b['dim']}, condition number {_condition(b)}",
         f"    standardised features: largest {f['largest']:.4g}, smallest non-zero {f['smallest_nonzero']:.4g}, "
-        f"rank {f['rank']}/{f['dim']}, condition number {f['condition_number']:.4g}",
-        f"    standardising divides the condition number by {b['condition_number'] / f['condition_number']:.3g}; "
-        f"plain gradient descent on a linear least-squares model needs steps in proportion to it",
+        f"rank {f['rank']}/{f['dim']}, condition number {_condition(f)}",
     ]
+    if b["rank"] and f["rank"]:
+        lines.append(f"    standardising divides the condition number by "
+                     f"{b['condition_number'] / f['condition_number']:.3g}; plain gradient descent on a linear "
+                     "least-squares model needs steps in proportion to it")
     if a["kind"] == "table":
         lines.append("    (`train` normalises tables per feature: exactly this standardisation)")
     else:
@@ -271,23 +280,17 @@ def plot_spectrum(eig_before: torch.Tensor, eig_after: torch.Tensor, a: dict[str
     for eig, label, info in ((eig_before, "raw", a["before"]), (eig_after, "standardised", a["after"])):
         values = eig.flip(0)
         values = values[values >= info["smallest_nonzero"]]  # below it is rounding noise around zero
-        ax.semilogy(range(1, len(values) + 1), values.numpy(),
-                    label=f"{label}: condition number {info['condition_number']:.3g}")
+        if info["rank"]:  # a constant set has no positive eigenvalue to draw on a log scale
+            ax.semilogy(range(1, len(values) + 1), values.numpy(),
+                        label=f"{label}: condition number {_condition(info)}")
+    if not a["before"]["rank"]:
+        ax.text(0.5, 0.5, "every feature is constant:\nno eigenvalue above zero", ha="center", va="center",
+                transform=ax.transAxes)
     ax.set(xlabel="eigenvalue rank", ylabel="eigenvalue (log scale)", title="spectrum of the feature covariance")
     ax.grid(alpha=0.3, which="both")
-    ax.legend()
+    if a["before"]["rank"]:
+        ax.legend()
     save_figure(fig, path, dpi=100)
-
-
-def jsonable(obj: Any) -> Any:
-    """Plain JSON: infinite condition numbers become null (JSON has no Infinity)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    return obj
 
 
 def inspect_dataset(dataset: Dataset, out: str | Path, *, split_seed: int = 0) -> dict[str, Any]:
@@ -304,5 +307,5 @@ def inspect_dataset(dataset: Dataset, out: str | Path, *, split_seed: int = 0) -
     text = format_summary(summary)
     summary["text"] = text
     write_text(out / "summary.txt", text + "\n")
-    write_text(out / "summary.json", json.dumps(jsonable(summary), indent=2) + "\n")
+    write_text(out / "summary.json", json.dumps(strict_json(summary), indent=2, allow_nan=False) + "\n")
     return summary

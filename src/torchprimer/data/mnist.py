@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import torch
 
-from torchprimer.data.cache import cached, data_root
+from torchprimer.data.cache import cached, check_data_dir, data_root, fetch_advice
 from torchprimer.data.registry import Dataset, LoadOptions
 from torchprimer.errors import UserError
 from torchprimer.fileio import write_atomic
@@ -130,21 +130,14 @@ def _unpack_gz(gz: Path, plain: Path, ndim: int) -> None:
 def locate(name: str, options: LoadOptions) -> list[Path]:
     """The four uncompressed IDX files, unpacking .gz files where needed; clear errors if absent."""
     fam = FAMILIES[name]
-    if options.data_dir is not None and not Path(options.data_dir).expanduser().is_dir():
-        raise UserError(
-            f"--data-dir {options.data_dir} does not exist; pass the folder that holds {fam.folder}/raw/ "
-            f"(torchvision's layout), or add --download"
-        )
+    check_data_dir(options, f"{fam.folder}/raw/")
     raw = raw_folder(name, options)
     missing = [
         f for _, *pair in FILES for f in pair if not (raw / f).is_file() and not (raw / f"{f}.gz").is_file()
     ]
     if missing:
-        raise UserError(
-            f"{name}: missing {', '.join(missing)} (gzipped or not) in {raw}; put the IDX files there "
-            f"(torchvision's layout DATA_DIR/{fam.folder}/raw/, from {fam.where}) and pass --data-dir DATA_DIR, "
-            f"or add --download"
-        )
+        raise UserError(f"{name}: missing {', '.join(missing)} (gzipped or not) in {raw}; "
+                        + fetch_advice(name, fam.where, f"{fam.folder}/raw/"))
     plain_files = []
     for _, images, labels in FILES:
         for stem, ndim in ((images, 3), (labels, 1)):

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from torchprimer.errors import UserError
+from torchprimer.errors import UserError, refuse_unused
 
 
 @dataclass
@@ -77,6 +77,14 @@ class Source:
     # from them without the files, which may not be downloaded yet (tests check them against loading).
     shape: tuple[int, ...] | None = None
     num_classes: int | None = None
+    # The LoadOptions fields its loader reads: any other data option given for it is refused
+    # (`check_data_options`), since it would silently do nothing.
+    reads: tuple[str, ...] = ()
+
+
+# The data options as the commands spell them, by LoadOptions field.
+DATA_FLAGS = {"data_dir": "--data-dir", "download": "--download", "data_seed": "--data-seed",
+              "image_size": "--image-size", "noise": "--noise", "n_samples": "--n-samples"}
 
 
 def fixed(total: str, shape: tuple[int, ...], classes: int, note: str = "") -> dict[str, object]:
@@ -95,19 +103,20 @@ def sources() -> dict[str, Source]:
         Source("digits", digits.load, "scikit-learn's bundled 8x8 handwritten digits",
                **fixed("1,797", (1, 8, 8), 10)),
         Source("mnist1d", mnist1d.load, "MNIST-1D, generated offline by the mnist1d package (seed 42)",
-               own_test=True, **fixed("5,000", (1, 40), 10, "4,000/1,000")),
+               own_test=True, reads=("data_seed", "n_samples"), **fixed("5,000", (1, 40), 10, "4,000/1,000")),
         *(Source(name, mnist.loader(name), mnist.describe(name), available=mnist.availability(name),
-                 own_test=True, **fixed("70,000", (1, 28, 28), 10, "60,000/10,000"))
+                 own_test=True, reads=("data_dir", "download"), **fixed("70,000", (1, 28, 28), 10, "60,000/10,000"))
           for name in mnist.FAMILIES),
         Source("cifar10", cifar.load, "CIFAR-10: python batches in DIR/cifar-10-batches-py/, read by torchvision",
-               available=cifar.available, own_test=True, **fixed("60,000", (3, 32, 32), 10, "50,000/10,000")),
+               available=cifar.available, own_test=True, reads=("data_dir", "download"),
+               **fixed("60,000", (3, 32, 32), 10, "50,000/10,000")),
         Source("imagefolder", imagefolder.load, "a folder with one sub-folder of images per class (PNG, JPEG, ...)",
-               takes_path=True, size="any; resized to --image-size"),
+               takes_path=True, size="any; resized to --image-size", reads=("image_size",)),
         Source("npz", npz.load, "a NumPy .npz with arrays x and y (optional x_test, y_test, classes)",
                takes_path=True, size="any"),
         Source("csv", csvfile.load, "a CSV file of numbers, one sample a row, label in the last column or 'label'",
                takes_path=True, size="any"),
-        *(Source(name, toy.loader(name), toy.describe(name),
+        *(Source(name, toy.loader(name), toy.describe(name), reads=("data_seed", "n_samples", "noise"),
                  **fixed(f"{toy.DEFAULT_SAMPLES:,}", (2,), toy.TOYS[name][1], "--n-samples"))
           for name in toy.TOYS),
     ]
@@ -146,6 +155,18 @@ def file_slug(name: str) -> str:
     base, _, arg = name.partition(":")
     stem = Path(arg.rstrip("/\\")).stem if arg else ""
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{base}-{stem}" if stem else base).strip("-") or "data"
+
+
+def check_data_options(name: str, given: Iterable[str]) -> None:
+    """Refuse the data options in `given` (LoadOptions field names the user set) that `name`'s
+    loader does not read, e.g. --noise for digits: one line naming the sets that do read them."""
+    source, _ = parse_name(name)
+    unused = [option for option in DATA_FLAGS if option in given and option not in source.reads]
+    readers = "; ".join(
+        f"{DATA_FLAGS[option]} is read by {', '.join(s.name for s in sources().values() if option in s.reads)}"
+        for option in unused
+    )
+    refuse_unused([DATA_FLAGS[option] for option in unused], f"for {source.name} ({readers})")
 
 
 def load(name: str, options: LoadOptions | None = None) -> Dataset:

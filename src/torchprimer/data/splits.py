@@ -126,6 +126,35 @@ def split_indices(
     return train_idx, val_idx, test_idx
 
 
+def _empty_parts(*parts: torch.Tensor | None) -> list[str]:
+    names = ("training", "validation", "test")
+    return [name for name, idx in zip(names, parts, strict=True) if idx is not None and len(idx) == 0]
+
+
+def _empty_split_advice(dataset: Dataset, part: str, val_fraction: float, test_fraction: float, seed: int) -> str:
+    """Why a split would be empty and a setting that fills every split, found by splitting with it
+    (each class is split on its own, so a small set needs a larger share than its size suggests)."""
+    own_test = dataset.x_test is not None
+    given = f"--val-fraction {val_fraction:g}" + ("" if own_test else f", --test-fraction {test_fraction:g}")
+    problem = f"the {part} split of {dataset.name} would hold no samples ({len(dataset.y):,} samples, {given})"
+    shares = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
+    if part == "training":
+        tries = [(v, t) for v in shares for t in ((0.0,) if own_test else shares) if v <= val_fraction
+                 and t <= test_fraction and (v, t) != (val_fraction, test_fraction)]
+        tries.sort(key=lambda vt: -(vt[0] + vt[1]))  # the least change first
+    elif part == "validation":
+        tries = [(v, test_fraction) for v in shares if v > val_fraction]
+    else:
+        tries = [(val_fraction, t) for t in shares if t > test_fraction]
+    for v, t in tries:
+        if v + t < 1 and v > 0 and not _empty_parts(*split_indices(dataset, val_fraction=v, test_fraction=t,
+                                                                    split_seed=seed)):
+            fix = " ".join(f"--{name}-fraction {new:g}" for name, new, old in
+                           (("val", v, val_fraction), ("test", t, test_fraction)) if new != old)
+            return f"{problem}; use {fix}"
+    return f"{problem}, and no split of it fills all three; use a larger data set (--n-samples for generated ones)"
+
+
 def prepare(
     dataset: Dataset,
     *,
@@ -147,14 +176,9 @@ def prepare(
         x_test, y_test = dataset.x_test, dataset.y_test
     else:
         x_test, y_test = dataset.x[test_idx], dataset.y[test_idx]
-    empty = [name for name, idx in (("training", train_idx), ("validation", val_idx), ("test", test_idx))
-             if idx is not None and len(idx) == 0]
+    empty = _empty_parts(train_idx, val_idx, test_idx)
     if empty:  # a mean over no samples is NaN: the run would "finish" with meaningless figures
-        option = {"training": "--val-fraction or --test-fraction lower", "validation": "--val-fraction higher",
-                  "test": "--test-fraction higher"}[empty[0]]
-        raise UserError(f"the {empty[0]} split of {dataset.name} would hold no samples ({len(dataset.y):,} samples, "
-                        f"--val-fraction {val_fraction:g}, --test-fraction {test_fraction:g}); set {option}, "
-                        "e.g. 0.1")
+        raise UserError(_empty_split_advice(dataset, empty[0], val_fraction, test_fraction, split_seed))
     x_train, y_train = dataset.x[train_idx], dataset.y[train_idx]
     x_val, y_val = dataset.x[val_idx], dataset.y[val_idx]
     mean, std = channel_stats(x_train)

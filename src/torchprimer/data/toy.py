@@ -60,6 +60,9 @@ def draw(name: str, n: int, noise: float, seed: int) -> tuple[np.ndarray, np.nda
     return _spirals(n, noise, rng) if name == "spirals" else _xor(n, noise, rng)
 
 
+MAX_NOISE = 100.0  # far past where the classes vanish; float32 coordinates overflow near 1e38
+
+
 def load_toy(name: str, options: LoadOptions) -> Dataset:
     default_noise, n_classes, _ = TOYS[name]
     n = DEFAULT_SAMPLES if options.n_samples is None else options.n_samples
@@ -67,8 +70,9 @@ def load_toy(name: str, options: LoadOptions) -> Dataset:
     seed = 0 if options.data_seed is None else options.data_seed
     if not isinstance(n, int) or not 10 * n_classes <= n <= 10_000_000:
         raise UserError(f"--n-samples {n} for {name} must be from {10 * n_classes} to 10,000,000, e.g. 1000")
-    if not (math.isfinite(noise) and noise >= 0) or (name == "blobs" and noise == 0):
-        raise UserError(f"--noise {noise} must be a finite number >= 0 (> 0 for blobs), e.g. {default_noise}")
+    if not (math.isfinite(noise) and 0 <= noise <= MAX_NOISE) or (name == "blobs" and noise == 0):
+        raise UserError(f"--noise {noise:g} must be from 0 to {MAX_NOISE:g} (> 0 for blobs), e.g. {default_noise}: "
+                        "the points lie within a few units of 0, so more noise only hides the classes")
     if not 0 <= seed < 2**32:
         raise UserError(f"--data-seed {seed} must be from 0 to 2**32 - 1")
     x, y = draw(name, n, noise, seed)

@@ -9,14 +9,15 @@ import dataclasses
 import json
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from torchprimer.data.registry import absolute_name
-from torchprimer.errors import UserError
+from torchprimer.data.registry import absolute_name, check_data_options, parse_name
+from torchprimer.errors import UserError, refuse_unused
+from torchprimer.models import READS as MODEL_READS
 from torchprimer.models import ModelSpec, parse_hidden
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -135,7 +136,30 @@ def make_config(**options: Any) -> TrainConfig:
             setattr(cfg, name, as_stored(name, value))
     _check_types(cfg)  # from Python any value gets here: batchnorm="no" would have meant True
     validate(cfg)
+    refuse_unused_options(cfg, {name for name, value in options.items() if value is not None})
     return cfg
+
+
+def refuse_unused_options(cfg: TrainConfig, given: set[str]) -> None:
+    """Options given (not None) that this run would ignore are an error, not a silent no-op: SGD's
+    momentum under Adam, --hidden for a cnn, --noise for digits, --test-fraction for a set that
+    ships its own test split."""
+    def flags(names: Iterable[str]) -> list[str]:
+        return ["--" + name.replace("_", "-") for name in names if name in given]
+
+    if cfg.optimizer != "sgd":
+        refuse_unused(flags(["momentum"]), f"with --optimizer {cfg.optimizer}: it is SGD's (Adam keeps its own "
+                                           "moving averages, set by its betas)")
+    if cfg.model in MODEL_READS:
+        unread = [name for name in MODEL_READS["mlp"] if name not in MODEL_READS[cfg.model]]  # mlp reads them all
+        refuse_unused(flags(unread), f"for --model {cfg.model}"
+                      + (" (its conv blocks are fixed and always batch-normalised)" if cfg.model == "cnn" else
+                         " (it has no hidden layer)"))
+    check_data_options(cfg.dataset, given)
+    source, _ = parse_name(cfg.dataset)
+    if source.own_test:
+        refuse_unused(flags(["test_fraction"]), f"for {source.name}, which has its own test split "
+                      "(--val-fraction sets how much of its training part validates)")
 
 
 NORMALISED = ("hidden", "dataset", "data_dir")  # the options `as_stored` rewrites

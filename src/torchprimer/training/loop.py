@@ -161,7 +161,7 @@ def _settle(
     if bad is not None:
         raise TrainingDiverged(
             f"loss became {float(losses[bad])} at epoch {epoch + 1}, step {first_step + bad + 1}; "
-            f"lower the learning rate (e.g. --lr {cfg.lr / 10:g}) or add --clip 1.0"
+            f"lower the learning rate (e.g. --lr {min(cfg.lr / 10, 0.01):g}) or add --clip 1.0"
         )
     rows = torch.tensor([len(y) for _, _, y in window], dtype=losses.dtype).to(losses.device)
     outputs = torch.cat([out for _, out, _ in window])

@@ -25,8 +25,12 @@ from torchprimer.training.loop import make_optimizer
 class LRFinderResult:
     lrs: list[float]
     losses: list[float]  # exponentially smoothed, as plotted
-    suggestion: float
+    suggestion: float | None  # None when the loss never fell meaningfully: `no_suggestion` says why
     min_loss_lr: float
+    no_suggestion: str | None = None
+
+
+MIN_FALL = 0.05  # the smoothed loss must fall this share below its first value to suggest a rate
 
 
 MAX_END = 1000.0  # a learning rate beyond this only diverges; an infinite one is a typo
@@ -74,8 +78,25 @@ def lr_range_test(
         epoch += 1
     if not losses:
         raise UserError(f"the loss was not finite at the first step, at --start {start:g}; lower --start")
-    return LRFinderResult(lrs=lrs, losses=losses, suggestion=_steepest(lrs, losses),
-                          min_loss_lr=lrs[min(range(len(losses)), key=losses.__getitem__)])
+    lowest = min(range(len(losses)), key=losses.__getitem__)
+    why = _why_no_suggestion(lrs, losses, diverged=len(losses) < steps)
+    return LRFinderResult(lrs=lrs, losses=losses, suggestion=None if why else _steepest(lrs, losses),
+                          min_loss_lr=lrs[lowest], no_suggestion=why)
+
+
+def _why_no_suggestion(lrs: list[float], losses: list[float], *, diverged: bool) -> str | None:
+    """Why no rate can be suggested, or None: the steepest point of a curve that never falls is noise,
+    and a rate picked from it would not train (e.g. --start 100, where the loss only explodes)."""
+    first, lowest = losses[0], min(losses)
+    if first - lowest > MIN_FALL * abs(first):
+        return None
+    seen = (f"the loss never fell {MIN_FALL:.0%} below its first value ({first:.4g}) between {lrs[0]:.2e} and "
+            f"{lrs[-1]:.2e}")
+    if diverged:
+        return (f"{seen} before it diverged: every rate tried is too high; start lower, e.g. "
+                f"--start {min(1e-7, lrs[0] / 1e4):.0e}")
+    return (f"{seen}: the rates tried are too small to train in this many steps; widen the range upwards, "
+            f"e.g. --end {min(MAX_END, max(10.0, lrs[-1] * 1e4)):g}, or give more --steps")
 
 
 def _steepest(lrs: list[float], losses: list[float]) -> float:
@@ -94,10 +115,12 @@ def plot(result: LRFinderResult, path: str | Path) -> Path:
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(result.lrs, result.losses)
-    ax.axvline(result.suggestion, color="red", linestyle="--", label=f"suggested lr {result.suggestion:.2e}")
+    ax.plot(result.lrs, result.losses, label="smoothed loss")
+    if result.suggestion is not None:
+        ax.axvline(result.suggestion, color="red", linestyle="--", label=f"suggested lr {result.suggestion:.2e}")
     ax.set(xscale="log", xlabel="learning rate (log scale)", ylabel="training loss (smoothed)",
-           title="learning-rate range test")
+           title="learning-rate range test" + ("" if result.suggestion is not None else
+                                               ": the loss never fell, no rate suggested"))
     ax.grid(alpha=0.3)
     ax.legend()
     return save_figure(fig, path)

@@ -99,6 +99,17 @@ def wilson_interval(accuracy: float, n: int, z: float = 1.959964) -> tuple[float
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+MAX_THREADS = 1024  # torch takes up to 2**31 - 1 but starts each one: a huge count hangs or dies far from the option
+
+
+def check_threads(threads: int | None) -> None:
+    """--threads (None: torch's own choice) must be a count torch can run, far past any core count."""
+    if threads is not None and not (isinstance(threads, int) and not isinstance(threads, bool)
+                                    and 1 <= threads <= MAX_THREADS):
+        raise UserError(f"--threads {threads!r} must be a whole number from 1 to {MAX_THREADS} (this machine has "
+                        f"{os.cpu_count()} CPUs; more threads than CPUs only wait for each other)")
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -345,8 +356,7 @@ def train(
     >>> result = train(dataset="digits", epochs=10)      # doctest: +SKIP
     >>> result.test["accuracy"], result.run_dir           # doctest: +SKIP
     """
-    if threads is not None and not (isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1):
-        raise UserError(f"--threads {threads!r} must be a whole number, at least 1")
+    check_threads(threads)
     if progress is None or progress is False:
         progress = "none"
     if isinstance(progress, str):

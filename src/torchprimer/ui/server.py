@@ -21,7 +21,6 @@ import concurrent.futures
 import contextlib
 import errno
 import json
-import math
 import socket
 import threading
 import time
@@ -38,6 +37,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.websockets import WebSocketState
 
 from torchprimer.errors import UserError
+from torchprimer.fileio import strict_json
 from torchprimer.models import ACTIVATIONS
 from torchprimer.ui import settings as limits
 from torchprimer.ui.script import render
@@ -207,17 +207,6 @@ def _answer(status: int) -> Any:
         return JSONResponse({"error": str(exc)}, status_code=status)
 
     return handler
-
-
-def finite(obj: Any) -> Any:
-    """NaN and infinities become null: JSON has no word for them and the page's parser would fail."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: finite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [finite(v) for v in obj]
-    return obj
 
 
 def create_app(
@@ -429,7 +418,7 @@ def create_app(
 
         async def send() -> None:
             while True:
-                await ws.send_json(finite(await frames.get()))
+                await ws.send_json(strict_json(await frames.get()))  # NaN would break the page's JSON.parse
 
         receiving, sending = asyncio.create_task(receive()), asyncio.create_task(send())
         for task in (receiving, sending):  # a task's error is answered below with 1011; asyncio need not log it

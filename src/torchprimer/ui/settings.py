@@ -95,6 +95,13 @@ class PlaygroundConfig(BaseModel):
         return self
 
     @property
+    def _own_test(self) -> bool:
+        """Whether the set ships its own test split, so the training share does not apply to it."""
+        from torchprimer.data import parse_name
+
+        return parse_name(self.dataset)[0].own_test
+
+    @property
     def is_toy(self) -> bool:
         return self.dataset in toy.TOYS
 
@@ -102,9 +109,10 @@ class PlaygroundConfig(BaseModel):
         """The same run as `torchprimer train` options, so a saved run is a normal run folder."""
         return make_config(
             dataset=self.dataset, model="mlp" if self.hidden else "linear",
-            hidden=tuple(self.hidden) or None, activation=self.activation, optimizer=self.optimizer,
+            hidden=tuple(self.hidden) or None, activation=self.activation if self.hidden else None,
+            optimizer=self.optimizer,
             lr=self.lr, batch_size=self.batch_size, weight_decay=self.weight_decay, seed=self.seed,
             epochs=max(1, epochs), device="cpu", val_fraction=VAL_SHARE,
-            test_fraction=round(1.0 - VAL_SHARE - self.train_share, 6),
+            test_fraction=None if self._own_test else round(1.0 - VAL_SHARE - self.train_share, 6),
             noise=self.noise if self.is_toy else None, n_samples=self.n_samples if self.is_toy else None,
         )

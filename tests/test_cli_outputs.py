@@ -1,0 +1,76 @@
+"""`lr-find`: its --plot is checked before the test runs, and it suggests no rate where the loss never falls."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from torchprimer.cli import main
+from torchprimer.fileio import check_output_file, strict_json
+from torchprimer.training import lr_find
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as done:
+        main(list(argv))
+    captured = capsys.readouterr()
+    return int(done.value.code or 0), captured.out, captured.err
+
+
+@pytest.mark.parametrize(("plot", "message"), [
+    ("{tmp}/notes.txt", "--plot {tmp}/notes.txt: the file is written as a PNG file, so its name must end in .png "
+     "(any case), e.g. --plot {tmp}/notes.png"),
+    ("{tmp}/lr", "so its name must end in .png"),
+    ("", "Invalid value for '--plot': it is empty"),
+    ("{tmp}", "cannot write {tmp}: Is a directory; choose another path"),
+    ("{tmp}/notes.txt/lr.png", "notes.txt is a file, not a folder"),
+])
+def test_lr_find_checks_its_plot_before_the_test(
+    plot: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--plot notes.txt` once overwrote the notes with PNG bytes, after the whole range test."""
+    (tmp_path / "notes.txt").write_text("my notes")
+    monkeypatch.setattr(lr_find, "lr_range_test", lambda *a, **k: pytest.fail("ran before checking --plot"))
+    code, _, err = _run(capsys, "lr-find", "--plot", plot.format(tmp=tmp_path))
+    assert code == 2 and err.count("\n") == 1 and message.format(tmp=tmp_path) in err, err
+    assert (tmp_path / "notes.txt").read_text() == "my notes"
+
+
+@pytest.mark.parametrize(("start", "end", "advice"), [
+    ("100", "1000", "before it diverged: every rate tried is too high; start lower, e.g. --start 1e-07"),
+    ("1e-300", "1e-299", "the rates tried are too small to train in this many steps; widen the range upwards, "
+     "e.g. --end 10"),
+])
+def test_lr_find_suggests_nothing_when_the_loss_never_falls(
+    start: str, end: str, advice: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both once 'suggested' a rate (120 and 1e-300) from the noise of a flat or exploding curve."""
+    plot = tmp_path / "LR.PNG"  # any case of .png
+    code, out, _ = _run(capsys, "lr-find", "--start", start, "--end", end, "--steps", "20", "--plot", str(plot))
+    assert code == 0 and out.startswith("no learning rate can be suggested: the loss never fell 5% below"), out
+    assert advice in out and "suggested learning rate" not in out and plot.read_bytes()[:4] == b"\x89PNG"
+    code, out, _ = _run(capsys, "lr-find", "--start", start, "--end", end, "--steps", "20", "--plot", str(plot),
+                        "--json")
+    result = json.loads(out)
+    assert result["suggestion"] is None and advice in result["no_suggestion"]
+
+
+def test_lr_find_still_suggests_where_the_loss_falls(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "lr-find", "--start", "1e-3", "--end", "1e-1", "--steps", "30", "--plot",
+                        str(tmp_path / "lr.png"), "--json")
+    result = json.loads(out)
+    assert code == 0 and result["no_suggestion"] is None and 1e-3 <= result["suggestion"] <= 1e-1
+
+
+def test_check_output_file_and_strict_json() -> None:
+    from torchprimer.errors import UserError
+
+    assert check_output_file("a/b.Svg", "--out", (".dot", ".svg"), "g.dot") == Path("a/b.Svg")
+    with pytest.raises(UserError, match=r"--out names no file \(it is empty\); give a file name, e\.g\. --out x\.png"):
+        check_output_file("", "--out", (".png",), "x.png")
+    with pytest.raises(UserError, match=r"cannot write \.: Is a directory"):
+        check_output_file(".", "--out", (".png",), "x.png")
+    assert strict_json({"a": [float("nan"), 1.5, (float("-inf"),)], "b": "nan"}) == {"a": [None, 1.5, [None]],
+                                                                                     "b": "nan"}

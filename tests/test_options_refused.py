@@ -1,0 +1,160 @@
+"""Options that would do nothing, and values past what the machine or the format can hold, are
+one line and exit 2 before any file, naming what to do: a silently ignored option misleads the
+learner into thinking it shaped the result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import torchprimer
+from torchprimer.cli import main
+from torchprimer.data import LoadOptions, check_data_options, load, prepare
+from torchprimer.errors import UserError
+from torchprimer.models import ModelSpec, build_model, parameter_count, parse_hidden
+
+
+def fails(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """Run the command in this process; it must exit 2 with one line on stderr, which is returned."""
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2, err
+    assert err.count("\n") == 1 and err.startswith("error: "), err
+    return err
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["train", "--optimizer", "adam", "--momentum", "0.5"], "--momentum does nothing with --optimizer adam"),
+    (["train", "--optimizer", "adamw", "--momentum", "0.5"], "--momentum does nothing with --optimizer adamw"),
+    (["train", "--model", "linear", "--hidden", "32", "--dropout", "0.1"],
+     "--hidden, --dropout do nothing for --model linear"),
+    (["train", "--model", "neuron", "--dataset", "moons", "--activation", "tanh"],
+     "--activation does nothing for --model neuron"),
+    (["train", "--model", "cnn", "--hidden", "32"], "--hidden does nothing for --model cnn"),
+    (["train", "--model", "cnn", "--batchnorm"], "--batchnorm does nothing for --model cnn"),
+    (["train", "--noise", "0.2"], "--noise does nothing for digits (--noise is read by moons"),
+    (["train", "--image-size", "16", "--n-samples", "100", "--data-seed", "1"],
+     "--data-seed, --image-size, --n-samples do nothing for digits"),
+    (["train", "--download"], "--download does nothing for digits (--download is read by mnist"),
+    (["train", "--data-dir", "/no/such/folder"], "--data-dir does nothing for digits"),
+    (["train", "--dataset", "mnist1d", "--noise", "0.1"], "--noise does nothing for mnist1d"),
+    (["train", "--dataset", "mnist1d", "--test-fraction", "0.2"],
+     "--test-fraction does nothing for mnist1d, which has its own test split"),
+    (["train", "--master-port", "29500"], "--master-port does nothing without --nproc"),
+    (["data", "stats", "digits", "--noise", "0.3"], "--noise does nothing for digits"),
+    (["data", "inspect", "mnist1d", "--data-dir", "x"], "--data-dir does nothing for mnist1d"),
+    (["data", "inspect", "digits", "--image-size", "0"], "'--image-size'"),
+    (["train", "--threads", str(10**12)], "--threads 1000000000000 must be a whole number from 1 to 1024"),
+    (["train", "--dataset", "moons", "--noise", "1e308"], "--noise 1e+308 must be from 0 to 100"),
+    (["train", "--hidden", "10000000000000"], "at most 1,000 layers of at most 1,000,000 units"),
+    (["train", "--hidden", ",".join(["4"] * 1001)], "at most 1,000 layers"),
+])
+def test_an_option_that_would_do_nothing_or_cannot_work_is_refused_before_any_file(
+    argv: list[str], expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert expected in fails(argv, capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_options_that_apply_are_still_taken(tmp_path: Path) -> None:
+    quick = {"epochs": 1, "progress": "none", "save": False}
+    sgd = torchprimer.train(dataset="moons", optimizer="sgd", momentum=0.5, noise=0.3, n_samples=200, **quick)
+    assert sgd.config.momentum == 0.5 and sgd.config.noise == 0.3
+    cnn = torchprimer.train(model="cnn", activation="tanh", dropout=0.1, **quick)
+    assert cnn.config.activation == "tanh"
+    with pytest.raises(UserError, match="--momentum does nothing with --optimizer adam"):
+        torchprimer.train(momentum=0.9, **quick)  # the Python API says the same as the command
+
+
+def test_the_registry_says_which_sets_read_each_data_option() -> None:
+    check_data_options("moons", {"noise", "n_samples", "data_seed"})
+    check_data_options("mnist", {"data_dir", "download"})
+    check_data_options("imagefolder:photos", {"image_size"})
+    with pytest.raises(UserError, match=r"--image-size does nothing for npz \(--image-size is read by imagefolder\)"):
+        check_data_options("npz:a.npz", {"image_size"})
+
+
+def test_a_model_too_big_for_memory_is_refused_before_it_is_allocated(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = ModelSpec(name="mlp", hidden=(30_000, 30_000))
+    count = parameter_count(spec, (1, 8, 8), 10)  # on torch's meta device: shapes only, no memory
+    assert count == 64 * 30_000 + 30_000 + 30_000 * 30_000 + 30_000 + 30_000 * 10 + 10
+    monkeypatch.setattr("torchprimer.models.physical_memory", lambda: 16 * count - 1)
+    with pytest.raises(UserError, match=r"would have 902,280,010 parameters: 13\.4 GiB to train"):
+        build_model(spec, (1, 8, 8), 10)
+    small = ModelSpec(name="mlp", hidden=(8,))
+    assert sum(p.numel() for p in build_model(small, (1, 8, 8), 10).parameters()) == parameter_count(
+        small, (1, 8, 8), 10)
+    with pytest.raises(UserError, match="at most 1,000,000 units"):
+        parse_hidden([10**30])
+
+
+def test_an_empty_split_names_a_setting_that_fills_every_split() -> None:
+    data = load("mnist1d", LoadOptions(n_samples=20, cache_dir=None))
+    with pytest.raises(UserError) as info:
+        prepare(data, val_fraction=0.1)
+    message = str(info.value)
+    assert "--test-fraction" not in message  # mnist1d ships its own test split: the option does nothing there
+    assert "validation split of mnist1d would hold no samples" in message
+    suggested = float(message.rsplit("--val-fraction ", 1)[1])
+    assert suggested > 0.1
+    splits = prepare(data, val_fraction=suggested)  # the advice works
+    assert len(splits.y_val) > 0 and len(splits.y_train) > 0
+
+
+def test_a_data_dir_that_is_a_file_is_called_a_file(tmp_path: Path) -> None:
+    afile = tmp_path / "MNIST"
+    afile.write_text("not a folder")
+    with pytest.raises(UserError, match="is a file; pass the folder that holds MNIST/raw/"):
+        load("mnist", LoadOptions(data_dir=afile))
+    with pytest.raises(UserError, match="does not exist"):
+        load("cifar10", LoadOptions(data_dir=tmp_path / "nothing"))
+
+
+def test_missing_files_tell_every_command_how_to_fetch_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TORCHPRIMER_CACHE", str(tmp_path))  # the folder commands without --data-dir read
+    with pytest.raises(UserError) as info:
+        load("fashion-mnist", LoadOptions())
+    message = str(info.value)
+    assert "pass --data-dir DATA_DIR, or add --download" in message
+    assert f"fetch them once into {tmp_path / 'datasets'} with `torchprimer data stats fashion-mnist --download`" in (
+        message)
+
+
+def test_predict_refuses_invert_on_arrays_and_values_past_float32(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = torchprimer.train(dataset="digits", epochs=1, progress="none", out=tmp_path / "runs")
+    sample = tmp_path / "x.npy"
+    np.save(sample, np.zeros((8, 8), dtype=np.float32))
+    assert "--invert turns an image's dark ink" in fails(["predict", str(result.run_dir), str(sample), "--invert"],
+                                                         capsys)
+    np.save(sample, np.full((8, 8), 1e308))
+    assert "beyond the ±3.4e38 a float32 input can hold" in fails(["predict", str(result.run_dir), str(sample)],
+                                                                  capsys)
+    rows = tmp_path / "rows.csv"
+    rows.write_text(",".join(["1e300"] * 64) + "\n")
+    assert "rows.csv:1 holds values up to 1e+300" in fails(["predict", str(result.run_dir), str(rows)], capsys)
+
+
+def test_a_diverged_run_suggests_a_sane_learning_rate(tmp_path: Path) -> None:
+    with pytest.raises(torchprimer.errors.TrainingDiverged, match=r"e\.g\. --lr 0\.01\)"):
+        torchprimer.train(lr=1e308, epochs=1, progress="none", save=False)
+
+
+def test_inspecting_constant_data_says_so_instead_of_nan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "const.npz"
+    np.savez(path, x=np.ones((40, 3), dtype=np.float32), y=np.arange(40) % 2)
+    main_out = tmp_path / "inspect"
+    with pytest.raises(SystemExit) as stopped:
+        main(["data", "inspect", f"npz:{path}", "--out", str(main_out)])
+    out = capsys.readouterr().out
+    assert stopped.value.code == 0
+    assert "no variance to explain" in out and "condition number undefined" in out
+    assert "nan" not in out and "inf" not in out.split("features")[1]
+    assert (main_out / "spectrum.png").stat().st_size > 0
