@@ -156,3 +156,22 @@ def test_cli_plot_suffix_is_any_case(tmp_path: Path, capsys: pytest.CaptureFixtu
         main(["compare", "--methods", "nearest-mean", "--plot", str(tmp_path / "C.PNG"), "--json"])
     assert exit_info.value.code == 0 and (tmp_path / "C.PNG").read_bytes()[:4] == b"\x89PNG"
     assert json.loads(capsys.readouterr().out)["plot"] == str(tmp_path / "C.PNG")
+
+
+def test_an_empty_validation_split_is_fixed_with_the_option_it_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The split's advice names --val-fraction, so compare takes it (it used to have no such option)."""
+    import numpy as np
+
+    path = tmp_path / "tiny.npz"
+    np.savez(path, x=np.random.default_rng(0).random((8, 3), dtype=np.float32), y=np.arange(8) % 2)
+    with pytest.raises(SystemExit) as stopped:
+        main(["compare", "--dataset", f"npz:{path}", "--methods", "nearest-mean", "--no-plot"])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and "use --val-fraction " in err
+    advice = err.rsplit("use ", 1)[1].split()
+    with pytest.raises(SystemExit) as stopped:
+        main(["compare", "--dataset", f"npz:{path}", "--methods", "nearest-mean", "--no-plot", "--json", *advice])
+    assert stopped.value.code in (0, 1)  # ran: 1 only when the expected ordering fails
+    assert json.loads(capsys.readouterr().out)["rows"][0]["method"] == "nearest-mean"

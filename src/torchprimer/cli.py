@@ -628,6 +628,8 @@ def compare(
     device: Annotated[str, typer.Option(help="Device for the deep nets: cpu, cuda, mps, auto.")] = "cpu",
     test_fraction: Annotated[float, typer.Option(
         help="Share held out for testing where the data set has no official test split.")] = 0.5,
+    val_fraction: Annotated[float, typer.Option(
+        help="Share for validation (the deep nets keep their best epoch by it).")] = 0.1,
     plot: Annotated[Path | None, typer.Option(
         parser=_output_path, metavar="PATH",
         help="Bar chart PNG (a .png name). [default: runs/compare-DATASET.png]")] = None,
@@ -670,7 +672,7 @@ def compare(
             print(f"running {name} ...", file=sys.stderr, flush=True)
 
     result = run_compare(dataset, methods=chosen, epochs=epochs, seed=seed, device=device,
-                         test_fraction=test_fraction, on_method=progress,
+                         val_fraction=val_fraction, test_fraction=test_fraction, on_method=progress,
                          options=LoadOptions(data_dir=data_dir, download=download))
     if not no_plot:
         result["plot"] = str(plot_compare(result, chart))

@@ -246,7 +246,8 @@ def compare(
     if epochs < 1:
         raise UserError(f"--epochs {epochs} must be at least 1")
     if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
-        raise UserError("--test-fraction must be in (0, 1) and leave data to train on")
+        raise UserError(f"--val-fraction {val_fraction:g} and --test-fraction {test_fraction:g} must each be in "
+                        "(0, 1) and leave data to train on (together < 1)")
     where = resolve_device(device)
     loaded = tpdata.load(dataset, options)
     splits = tpdata.prepare(loaded, val_fraction=val_fraction, test_fraction=test_fraction,
