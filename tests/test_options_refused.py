@@ -158,3 +158,23 @@ def test_inspecting_constant_data_says_so_instead_of_nan(tmp_path: Path, capsys:
     assert "no variance to explain" in out and "condition number undefined" in out
     assert "nan" not in out and "inf" not in out.split("features")[1]
     assert (main_out / "spectrum.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--out", ""], ["data", "inspect", "digits", "--out", ""], ["ui", "--out", "", "--no-browser"],
+    ["export", "{run}", "--format", "safetensors", "--out", ""], ["lr-find", "--plot", ""],
+    ["activations", "--plot", ""], ["graph", "--out", ""],
+])
+def test_an_empty_output_path_is_refused_not_taken_as_the_current_folder(
+    argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Path('') is '.': `data inspect --out ''` wrote six files into the current folder, over any of
+    the same names, and `export --out ''` its model file."""
+    run = tmp_path / "run"
+    if "{run}" in argv:
+        run = torchprimer.train(epochs=1, progress="none", out=tmp_path / "runs").run_dir
+    work = tmp_path / "here"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert "empty" in fails([a.format(run=run) for a in argv], capsys)
+    assert list(work.iterdir()) == []

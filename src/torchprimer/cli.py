@@ -37,6 +37,16 @@ def _print_json(obj: object) -> None:
     sys.stdout.write(json.dumps(strict_json(obj, as_text=True), indent=2, default=str, allow_nan=False) + "\n")
 
 
+def _output_path(text: str | Path) -> Path:
+    """The parser of every output path option (--out, --plot): an empty one (`--out ''`) is refused
+    here, as Path('') would silently become '.', the current folder, and files would land there."""
+    if isinstance(text, Path):  # a default value, already a path
+        return text
+    if not text.strip():
+        raise typer.BadParameter("it is empty; give a file or folder name")
+    return Path(text)
+
+
 @app.command(epilog="Examples:\n\n    torchprimer doctor\n\n    torchprimer doctor --json | python -m json.tool")
 def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -124,7 +134,8 @@ def train(
         int | None, typer.Option(min=1, help="CPU threads; 1 is fastest for small models on a busy machine. "
                                  "[default: 1 for MLPs under 25k parameters, else torch's]")
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="Folder for run folders. [default: runs]")] = None,
+    out: Annotated[Path | None, typer.Option(
+        parser=_output_path, metavar="PATH", help="Folder for run folders. [default: runs]")] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue the run in this run folder (in place).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON at the end.")] = False,
@@ -323,6 +334,8 @@ def export(
     from torchprimer.export import ExportCheckFailed, export_run, format_export
     from torchprimer.runfolder import load_run
 
+    if out is not None and not out.strip():  # as _output_path refuses it for the options typed as paths
+        raise UserError("--out is empty; give a file or folder name, or leave --out out to write into RUN_DIR")
     try:
         result = export_run(load_run(run_dir, "cpu", with_data=False), fmt.strip().lower(), out)
     except ExportCheckFailed as exc:
@@ -358,16 +371,6 @@ def models(
         table.add_row(r["model"], f"{r['parameters']:,}" if r["parameters"] is not None else r["note"],
                       r["description"])
     Console().print(table)
-
-
-def _output_path(text: str | Path) -> Path:
-    """The parser of lr-find's, compare's, activations' and graph's output paths: an empty one
-    (`--plot ''`) is refused here, as Path('') would silently become '.', the current folder."""
-    if isinstance(text, Path):  # a default value, already a path
-        return text
-    if not text.strip():
-        raise typer.BadParameter("it is empty; give a file or folder name")
-    return Path(text)
 
 
 LR_FIND_EPILOG = """Examples:
@@ -521,7 +524,8 @@ def data_stats(
 def data_inspect(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Data set name (see `torchprimer data list`).")],
-    out: Annotated[Path | None, typer.Option(help="Folder for the PNGs and summary. [default: inspect/NAME]")] = None,
+    out: Annotated[Path | None, typer.Option(
+        parser=_output_path, metavar="PATH", help="Folder for the PNGs and summary. [default: inspect/NAME]")] = None,
     data_dir: DataDirOpt = None,
     download: DownloadOpt = False,
     data_seed: DataSeedOpt = None,
@@ -1059,7 +1063,8 @@ def ui(
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8765,
     host: Annotated[str, typer.Option(help="Address to bind; anything but loopback needs --allow-remote.")]
     = "127.0.0.1",
-    out: Annotated[Path, typer.Option(help="Folder where the page's 'save run' writes run folders.")] = Path("runs"),
+    out: Annotated[Path, typer.Option(parser=_output_path, metavar="PATH",
+                                      help="Folder where the page's 'save run' writes run folders.")] = Path("runs"),
     no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open a browser tab.")] = False,
     allow_remote: Annotated[bool, typer.Option("--allow-remote", help="Allow a --host other than loopback.")]
     = False,
