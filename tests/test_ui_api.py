@@ -704,11 +704,167 @@ def test_openapi_describes_the_errors_the_app_sends(client: TestClient) -> None:
     assert invalid.status_code == 422 and set(invalid.json()) == {"error"}  # what ErrorResponse says
 
 
+JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,), "null": (type(None),),
+    "array": (list,), "object": (dict,),
+}
+
+
+def resolved(node: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """`node` with its $ref followed into the schema's components/schemas."""
+    while "$ref" in node:
+        node = schema["components"]["schemas"][node["$ref"].removeprefix("#/components/schemas/")]
+    return node
+
+
+def success_schema(schema: dict[str, Any], method: str, path: str) -> tuple[str, dict[str, Any]]:
+    """The one 2xx status an operation declares and its JSON schema, $ref resolved."""
+    responses = schema["paths"][path][method.lower()]["responses"]
+    (status,) = [status for status in responses if status.startswith("2")]
+    return status, resolved(responses[status]["content"]["application/json"]["schema"], schema)
+
+
+def check_against(value: Any, node: dict[str, Any], schema: dict[str, Any], where: str) -> None:
+    """Assert that the JSON `value` is what `node` declares: its JSON type, and for an object exactly its declared
+    keys (the app always sends every field, and nothing else) or, for a map, each value. An object declared with
+    neither properties nor a schema for its values fails: a client would learn nothing of its fields."""
+    node = resolved(node, schema)
+    if "anyOf" in node:
+        failures = []
+        for choice in node["anyOf"]:
+            try:
+                check_against(value, choice, schema, where)
+                return
+            except AssertionError as exc:
+                failures.append(str(exc))
+        raise AssertionError(f"{where}: {value!r} matches none of its choices: {failures}")
+    kind = node.get("type")
+    assert kind in JSON_TYPES, f"{where}: the schema gives no JSON type: {node}"
+    assert isinstance(value, JSON_TYPES[kind]) and isinstance(value, bool) == (kind == "boolean"), (
+        f"{where}: {value!r} is not {kind}")
+    assert value in node.get("enum", [value]), f"{where}: {value!r} is not one of {node['enum']}"
+    if kind == "array":
+        for index, item in enumerate(value):
+            check_against(item, node.get("items", {}), schema, f"{where}[{index}]")
+    elif kind == "object" and node.get("properties"):
+        assert set(value) == set(node["properties"]), (
+            f"{where}: sent {sorted(value)}, the schema declares {sorted(node['properties'])}")
+        for key, item in value.items():
+            check_against(item, node["properties"][key], schema, f"{where}.{key}")
+    elif kind == "object":
+        assert isinstance(node.get("additionalProperties"), dict), f"{where}: an object without properties: {node}"
+        for key, item in value.items():
+            check_against(item, node["additionalProperties"], schema, f"{where}.{key}")
+
+
+def bare_objects(node: dict[str, Any], schema: dict[str, Any], where: str) -> list[str]:
+    """Where, in a declared schema, an object says nothing of its fields (no properties, no schema for its values)."""
+    node = resolved(node, schema)
+    found = []
+    if node.get("type") == "object" and not node.get("properties") and not isinstance(
+            node.get("additionalProperties"), dict):
+        found.append(where)
+    for key, child in node.get("properties", {}).items():
+        found += bare_objects(child, schema, f"{where}.{key}")
+    for label, child in (("[]", node.get("items")), (".*", node.get("additionalProperties"))):
+        if isinstance(child, dict):
+            found += bare_objects(child, schema, where + label)
+    for index, child in enumerate(node.get("anyOf", [])):
+        found += bare_objects(child, schema, f"{where}|{index}")
+    return found
+
+
+def test_openapi_declares_the_fields_of_every_success_answer(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    for path, operations in schema["paths"].items():
+        for method in operations:
+            status, answer = success_schema(schema, method, path)
+            assert status == ("201" if (method, path) == ("post", "/api/sessions") else "200"), (method, path)
+            assert answer.get("type") == "object" and answer.get("properties"), (method, path, answer)
+            assert answer.get("additionalProperties") is False, (method, path)  # the models refuse extra keys
+            assert not bare_objects(answer, schema, f"{method.upper()} {path}")
+
+
+def test_every_json_answer_matches_the_schema_openapi_declares(client: TestClient) -> None:
+    """A real answer from every route in /openapi.json, checked against the schema it declares for that
+    answer: a field the code sends but the schema lacks, or the other way round, fails here."""
+    schema = client.get("/openapi.json").json()
+    created = client.post("/api/sessions", json=UI_SMALL)
+    sid = created.json()["id"]
+    answers = {("POST", "/api/sessions"): created}
+    for method, path, body in [
+        ("GET", "/api/options", None),
+        ("GET", "/api/sessions/{session_id}", None),
+        ("POST", "/api/sessions/{session_id}/play", None),
+        ("POST", "/api/sessions/{session_id}/pause", None),
+        ("POST", "/api/sessions/{session_id}/step", None),
+        ("POST", "/api/sessions/{session_id}/save", None),  # after a whole epoch
+        ("GET", "/api/sessions/{session_id}/export", None),
+        ("POST", "/api/sessions/{session_id}/reset", {"hidden": [2]}),
+        ("DELETE", "/api/sessions/{session_id}", None),
+    ]:
+        answers[method, path] = client.request(method, path.format(session_id=sid), json=body)
+    declared = {(method.upper(), path) for path, operations in schema["paths"].items() for method in operations}
+    assert set(answers) == declared, "a route in /openapi.json that this test does not ask, or the other way round"
+    for (method, path), response in answers.items():
+        status, answer = success_schema(schema, method, path)
+        assert str(response.status_code) == status, (method, path, response.text)
+        check_against(response.json(), answer, schema, f"{method} {path}")
+    diverged = create(client)  # the one answer whose message is a string, not null
+    diverge(client, diverged)
+    step = client.post(f"/api/sessions/{diverged}/step")
+    assert isinstance(step.json()["message"], str)
+    check_against(step.json(), success_schema(schema, "POST", "/api/sessions/{session_id}/step")[1], schema, "step")
+
+
 def test_the_api_doc_says_which_fastapi_pages_exist(client: TestClient) -> None:
     assert client.get("/openapi.json").status_code == 200
     assert client.get("/docs").status_code == 404 and client.get("/redoc").status_code == 404
     text = API_DOC.read_text(encoding="utf-8")
     assert "### `GET /openapi.json`" in text and "`/docs` and `/redoc` pages are switched off" in text
+
+
+def example_keys(example: Any, node: dict[str, Any], schema: dict[str, Any], where: str) -> None:
+    """Assert that a doc example's objects have the keys the schema declares; an object with a "..." key
+    is trimmed and lists are not compared (the doc cuts them)."""
+    node = resolved(node, schema)
+    if isinstance(example, dict) and "..." not in example and node.get("properties"):
+        assert set(example) == set(node["properties"]), f"{where}: the doc shows {sorted(example)}"
+        for key, item in example.items():
+            example_keys(item, node["properties"][key], schema, f"{where}.{key}")
+    elif isinstance(example, dict) and isinstance(node.get("additionalProperties"), dict):
+        for key, item in example.items():
+            if key != "...":
+                example_keys(item, node["additionalProperties"], schema, f"{where}.{key}")
+
+
+def test_the_api_doc_shows_each_answer_with_the_fields_openapi_declares(client: TestClient) -> None:
+    """Each route's section shows its answer (a ```json block, or "Answers `{...}`") with the fields of the schema
+    /openapi.json declares for it, or points to the counters object, whose table lists the counters' fields; the
+    /openapi.json section names every answer schema."""
+    schema = client.get("/openapi.json").json()
+    words = {"string": "string", "integer": "int", "number": "number", "boolean": "bool", "null": "null"}
+    counters_schema = schema["components"]["schemas"]["CountersResponse"]
+    (rows,) = doc_tables(doc_section("### The counters object"))
+    assert {row[0].strip("`"): row[1] for row in rows} == {
+        name: " or ".join(words[choice["type"]] for choice in field.get("anyOf", [field]))
+        for name, field in counters_schema["properties"].items()}, "the counters table is not CountersResponse's fields"
+    (named,) = doc_tables(doc_section("### `GET /openapi.json`"))
+    assert {row[0].strip("`") for row in named} == {
+        success_schema(schema, method, path)[1]["title"] for path, operations in schema["paths"].items()
+        for method in operations}, "the doc's table of answer schemas is not the app's"
+    for path, operations in schema["paths"].items():
+        for method in operations:
+            section = doc_section(f"### `{method.upper()} {path}`")
+            _, answer = success_schema(schema, method, path)
+            shown = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", section, re.DOTALL)]
+            shown += [json.loads(code) for code in re.findall(r"Answers `(\{\".*?\})`", section)]  # not a body
+            if answer["title"] == "CountersResponse":
+                assert "counters" in section, (method, path)
+            else:
+                assert shown, f"{method.upper()} {path}: the doc shows no answer"
+            for example in shown:
+                example_keys(example, answer, schema, f"the doc's {method.upper()} {path}")
 
 
 def test_the_api_doc_settings_table_matches_the_model() -> None:

@@ -33,7 +33,7 @@ from fastapi import FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.websockets import WebSocketState
 
 from torchprimer.errors import UserError
@@ -123,6 +123,74 @@ class ErrorResponse(BaseModel):
     """The shape of every error the app answers, so /openapi.json describes what a client gets."""
 
     error: str
+
+
+class Answer(BaseModel):
+    """A success answer's shape, given to its route as `response_model`: /openapi.json then lists its fields, and
+    FastAPI still serializes with pydantic, as it did for `dict[str, Any]`, so the bytes are the same. Extra keys
+    are refused, so a key the code adds but the model lacks is an error in the tests, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class CountersResponse(Answer):
+    """A session's counters, what most session routes answer (`Session.counters`)."""
+
+    id: str = Field(description="the session id")
+    epoch: int = Field(description="whole epochs trained since the last reset")
+    step: int = Field(description="optimiser steps (batches) since the last reset")
+    playing: bool = Field(description="whether the session is training in the background")
+    message: str | None = Field(description="why training stopped by itself (the loss became NaN or infinite); "
+                                "null otherwise")
+
+
+class DatasetInfo(Answer):
+    """One data set the page offers (`settings.datasets`)."""
+
+    toy: bool = Field(description="a 2-D toy set, whose noise and n_samples apply")
+    description: str
+    size: str = Field(description="the whole set's size, in words")
+    noise: float | None = Field(description="a toy set's default noise; null for the others")
+    own_test: bool = Field(description="the set has its own test split, so train_share does not apply")
+
+
+class Limits(Answer):
+    """The bounds the page enforces before asking (the settings' own bounds)."""
+
+    layers: int
+    units: int
+    samples: int
+    batch_size: int
+
+
+class OptionsResponse(Answer):
+    """What the page's menus offer."""
+
+    datasets: dict[str, DatasetInfo] = Field(description="by name, the toy sets first")
+    activations: list[str]
+    optimizers: list[str]
+    defaults: PlaygroundConfig
+    limits: Limits
+
+
+class ExportResponse(Answer):
+    """A stand-alone script that trains the session's network, and the file name to save it as."""
+
+    script: str
+    filename: str
+
+
+class SaveResponse(Answer):
+    """Where the run folder was written, and the command that evaluates it."""
+
+    run_dir: str
+    evaluate: str
+
+
+class DeleteResponse(Answer):
+    """The id of the session that was ended."""
+
+    closed: str
 
 
 # What each error status means, for the routes' `responses` (and so for /openapi.json).
@@ -295,10 +363,11 @@ def create_app(
 
     def get(path: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """A GET route that answers HEAD too, as HTTP clients expect (RFC 9110); only the GET is in the
-        schema (one operation per route there). The middleware drops the HEAD answer's body."""
+        schema (one operation per route there). The HEAD one is built alike (its response model too), so
+        its headers are the GET's; the middleware drops its body."""
         def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
             app.add_api_route(path, endpoint, methods=["GET"], **options)
-            app.add_api_route(path, endpoint, methods=["HEAD"], include_in_schema=False)
+            app.add_api_route(path, endpoint, methods=["HEAD"], **{**options, "include_in_schema": False})
             return endpoint
 
         return register
@@ -309,7 +378,7 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    @get("/api/options", responses=errors())
+    @get("/api/options", responses=errors(), response_model=OptionsResponse)
     def options() -> dict[str, Any]:
         """What the page's menus offer, and the bounds it enforces before asking."""
         return {
@@ -319,48 +388,49 @@ def create_app(
                        "batch_size": 4096},
         }
 
-    @app.post("/api/sessions", status_code=201, responses=errors(403, 415, 422, 429))
+    @app.post("/api/sessions", status_code=201, responses=errors(403, 415, 422, 429), response_model=CountersResponse)
     def create(settings: PlaygroundConfig) -> dict[str, Any]:
         return sessions.create(settings).counters()
 
-    @get("/api/sessions/{session_id}", responses=errors(404))
+    @get("/api/sessions/{session_id}", responses=errors(404), response_model=CountersResponse)
     def show(session_id: str) -> dict[str, Any]:
         return sessions.get(session_id).counters()
 
-    @app.post("/api/sessions/{session_id}/play", responses=errors(403, 404, 415))
+    @app.post("/api/sessions/{session_id}/play", responses=errors(403, 404, 415), response_model=CountersResponse)
     def play(session_id: str) -> dict[str, Any]:
         session = sessions.get(session_id)
         session.play()
         return session.counters()
 
-    @app.post("/api/sessions/{session_id}/pause", responses=errors(403, 404, 415))
+    @app.post("/api/sessions/{session_id}/pause", responses=errors(403, 404, 415), response_model=CountersResponse)
     def pause(session_id: str) -> dict[str, Any]:
         session = sessions.get(session_id)
         session.pause()
         return session.counters()
 
-    @app.post("/api/sessions/{session_id}/step", responses=errors(403, 404, 415, 503))
+    @app.post("/api/sessions/{session_id}/step", responses=errors(403, 404, 415, 503), response_model=CountersResponse)
     def step(session_id: str) -> dict[str, Any]:
         return sessions.get(session_id).step()
 
-    @app.post("/api/sessions/{session_id}/reset", responses=errors(403, 404, 415, 422, 503))
+    @app.post("/api/sessions/{session_id}/reset", responses=errors(403, 404, 415, 422, 503),
+              response_model=CountersResponse)
     def reset(session_id: str, settings: PlaygroundConfig | None = None) -> dict[str, Any]:
         """Fresh weights; the fields the body gives replace the session's, the others stay as they are."""
         session = sessions.get(session_id)
         return session.reset(_merged(session.settings, settings))
 
-    @get("/api/sessions/{session_id}/export", responses=errors(404))
+    @get("/api/sessions/{session_id}/export", responses=errors(404), response_model=ExportResponse)
     def export(session_id: str) -> dict[str, Any]:
         session = sessions.get(session_id)
         script = render(session.settings, epochs=session.epoch or 100)
         return {"script": script, "filename": f"torchprimer_{session.settings.dataset.replace('-', '_')}.py"}
 
-    @app.post("/api/sessions/{session_id}/save", responses=errors(403, 404, 415, 503))
+    @app.post("/api/sessions/{session_id}/save", responses=errors(403, 404, 415, 503), response_model=SaveResponse)
     def save(session_id: str) -> dict[str, Any]:
         run_dir = sessions.get(session_id).save()
         return {"run_dir": str(run_dir), "evaluate": f"torchprimer evaluate {run_dir}"}
 
-    @app.delete("/api/sessions/{session_id}", responses=errors(403, 404, 415))
+    @app.delete("/api/sessions/{session_id}", responses=errors(403, 404, 415), response_model=DeleteResponse)
     def delete(session_id: str) -> dict[str, Any]:
         sessions.get(session_id)
         sessions.close(session_id)
