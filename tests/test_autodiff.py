@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -365,3 +366,17 @@ def test_a_cnn_takes_activation(capsys: pytest.CaptureFixture[str]) -> None:
     code, out = _run(capsys, "gradcheck", "--model", "cnn", "--activation", "tanh", "--batch", "2", "--entries", "4",
                      "--json")
     assert code == 0 and json.loads(out)["model"] == "cnn (tanh)"
+
+
+def test_gradcheck_finds_a_module_in_the_current_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The `torchprimer` command, unlike `python -m`, does not put the current folder on sys.path:
+    a learner's own layers.py beside them was "cannot import it"."""
+    from torchprimer.autodiff.check import load_module
+
+    (tmp_path / "learner_layers_here.py").write_text(
+        "from torch import nn\n\nclass Tiny(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.lin = nn.Linear(64, 3)\n\n    def forward(self, x):\n        return self.lin(x.flatten(1))\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    assert isinstance(load_module("learner_layers_here:Tiny"), torch.nn.Module)
+    assert str(tmp_path) not in sys.path  # put back as it was

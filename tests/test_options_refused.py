@@ -68,7 +68,7 @@ def test_options_that_apply_are_still_taken(tmp_path: Path) -> None:
     cnn = torchprimer.train(model="cnn", activation="tanh", dropout=0.1, **quick)
     assert cnn.config.activation == "tanh"
     with pytest.raises(UserError, match="--momentum does nothing with --optimizer adam"):
-        torchprimer.train(momentum=0.9, **quick)  # the Python API says the same as the command
+        torchprimer.train(momentum=0.5, **quick)  # the Python API says the same as the command
 
 
 def test_the_registry_says_which_sets_read_each_data_option() -> None:
@@ -178,3 +178,18 @@ def test_an_empty_output_path_is_refused_not_taken_as_the_current_folder(
     monkeypatch.chdir(work)
     assert "empty" in fails([a.format(run=run) for a in argv], capsys)
     assert list(work.iterdir()) == []
+
+
+@pytest.mark.parametrize("options", [
+    {}, {"model": "cnn", "activation": "tanh"}, {"dataset": "moons", "model": "neuron", "n_samples": 200},
+    {"dataset": "mnist1d", "n_samples": 200, "val_fraction": 0.3},
+])
+def test_a_runs_config_json_passed_back_to_train_reruns_it(options: dict[str, object], tmp_path: Path) -> None:
+    """config.json holds every option, defaults included (download=False, momentum=0.9 under Adam,
+    image_size=32 for digits): passed back, a default asks for nothing and is not refused."""
+    import json
+
+    first = torchprimer.train(epochs=1, progress="none", out=tmp_path, **options)
+    stored = json.loads((first.run_dir / "config.json").read_text())["config"]
+    again = torchprimer.train(**stored, progress="none", save=False)
+    assert again.test == first.test

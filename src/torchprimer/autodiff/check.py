@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import importlib
+import os
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -244,10 +246,17 @@ def load_module(spec: str) -> nn.Module:
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise UserError(f"--module {spec!r}: write it as package.module:Name, e.g. torch.nn:PReLU")
+    here = os.getcwd()
+    added = here not in sys.path  # as `python -m` does: a learner's own layers.py in this folder is found
+    if added:
+        sys.path.insert(0, here)
     try:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
         raise UserError(f"--module {spec!r}: cannot import it ({exc}); check the name and the install") from None
+    finally:
+        if added:
+            sys.path.remove(here)
     try:
         made = factory()
     except Exception as exc:

@@ -136,8 +136,17 @@ def make_config(**options: Any) -> TrainConfig:
             setattr(cfg, name, as_stored(name, value))
     _check_types(cfg)  # from Python any value gets here: batchnorm="no" would have meant True
     validate(cfg)
-    refuse_unused_options(cfg, {name for name, value in options.items() if value is not None})
+    refuse_unused_options(cfg, asked_for(options))
     return cfg
+
+
+def asked_for(options: dict[str, Any]) -> set[str]:
+    """The options that ask for something: given, and not the default. A default passed back (a
+    run's config.json into `train(**config)`, download=False, momentum=0.9 under Adam) asks for
+    nothing, so it cannot be an option that would do nothing."""
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    return {name for name, value in options.items()
+            if value is not None and as_stored(name, value) != defaults.get(name)}
 
 
 def refuse_unused_options(cfg: TrainConfig, given: set[str]) -> None:
