@@ -193,3 +193,20 @@ def test_a_runs_config_json_passed_back_to_train_reruns_it(options: dict[str, ob
     stored = json.loads((first.run_dir / "config.json").read_text())["config"]
     again = torchprimer.train(**stored, progress="none", save=False)
     assert again.test == first.test
+
+
+def test_test_fraction_is_refused_for_an_npz_with_its_own_test_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An archive with x_test is split like the published sets: --test-fraction would do nothing."""
+    from torchprimer.data import synthetic
+
+    own = synthetic.write_npz(tmp_path / "own.npz", n=60, n_test=20)
+    plain = synthetic.write_npz(tmp_path / "plain.npz", n=60)
+    monkeypatch.chdir(tmp_path)
+    assert "--test-fraction does nothing for npz:" in fails(["train", "--dataset", f"npz:{own}",
+                                                             "--test-fraction", "0.2"], capsys)
+    assert "--test-fraction does nothing" in fails(["compare", "--dataset", f"npz:{own}", "--test-fraction", "0.2",
+                                                    "--methods", "nearest-mean", "--no-plot"], capsys)
+    result = torchprimer.train(dataset=f"npz:{plain}", test_fraction=0.2, epochs=1, progress="none", save=False)
+    assert result.test_samples == 12  # a plain archive is split by the fraction

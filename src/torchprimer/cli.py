@@ -653,7 +653,7 @@ def compare(
     from torchprimer.compare import compare as run_compare
     from torchprimer.compare import plot as plot_compare
     from torchprimer.data import LoadOptions, check_data_options, file_slug
-    from torchprimer.data.registry import parse_name
+    from torchprimer.data.registry import ships_test_split
     from torchprimer.fileio import check_output_file
 
     # Every option that would do nothing, and the chart's path, are refused before any method runs.
@@ -662,7 +662,7 @@ def compare(
         _refuse_unused(ctx, ["epochs", "device"], f"with --methods {','.join(chosen)} (only "
                        f"{' and '.join(DEEP_METHODS)} train for epochs on a device)")
     check_data_options(dataset, [name for name in ("data_dir", "download") if _on_command_line(ctx, name)])
-    if parse_name(dataset)[0].own_test:
+    if ships_test_split(dataset):
         _refuse_unused(ctx, ["test_fraction"], f"for {dataset} (it ships its own test split)")
     default_chart = f"compare-{file_slug(dataset)}.png"
     chart = plot if plot is not None else Path("runs") / default_chart

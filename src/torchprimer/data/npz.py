@@ -27,6 +27,16 @@ from torchprimer.errors import UserError
 KEYS = ("x", "y", "x_test", "y_test", "classes")
 
 
+def holds_test_split(path: str | Path) -> bool:
+    """Whether the archive has its own x_test (read from its list of names, not its arrays);
+    an unreadable file says no here and gets its clear error when it is loaded."""
+    try:
+        with np.load(Path(path).expanduser(), allow_pickle=False) as archive:
+            return "x_test" in archive.files
+    except Exception:  # any damage is reported by read_arrays, with its reason
+        return False
+
+
 def read_arrays(path: Path) -> dict[str, np.ndarray]:
     """The archive's arrays by name; any damage is one UserError that names the file."""
     try:

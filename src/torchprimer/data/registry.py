@@ -169,6 +169,17 @@ def check_data_options(name: str, given: Iterable[str]) -> None:
     refuse_unused([DATA_FLAGS[option] for option in unused], f"for {source.name} ({readers})")
 
 
+def ships_test_split(name: str) -> bool:
+    """Whether `name` brings its own test split (so --test-fraction does nothing for it): the
+    published sets always, an npz archive when it holds x_test."""
+    source, path = parse_name(name)
+    if source.name == "npz" and path is not None:
+        from torchprimer.data.npz import holds_test_split
+
+        return holds_test_split(path)
+    return source.own_test
+
+
 def load(name: str, options: LoadOptions | None = None) -> Dataset:
     """Load a registered data set by name, with its raw samples on the CPU."""
     source, arg = parse_name(name)

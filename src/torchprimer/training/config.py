@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from torchprimer.data.registry import absolute_name, check_data_options, parse_name
+from torchprimer.data.registry import absolute_name, check_data_options, ships_test_split
 from torchprimer.errors import UserError, refuse_unused
 from torchprimer.models import READS as MODEL_READS
 from torchprimer.models import ModelSpec, parse_hidden
@@ -165,9 +165,8 @@ def refuse_unused_options(cfg: TrainConfig, given: set[str]) -> None:
                       + (" (its conv blocks are fixed and always batch-normalised)" if cfg.model == "cnn" else
                          " (it has no hidden layer)"))
     check_data_options(cfg.dataset, given)
-    source, _ = parse_name(cfg.dataset)
-    if source.own_test:
-        refuse_unused(flags(["test_fraction"]), f"for {source.name}, which has its own test split "
+    if "test_fraction" in given and ships_test_split(cfg.dataset):
+        refuse_unused(flags(["test_fraction"]), f"for {cfg.dataset}, which has its own test split "
                       "(--val-fraction sets how much of its training part validates)")
 
 
