@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from torchprimer.errors import UserError
-from torchprimer.models import physical_memory
+from torchprimer.models import TRAINING_BYTES_PER_PARAMETER, ModelSpec, parameter_count, physical_memory
 from torchprimer.training.run import check_threads
 
 SEED_MEAN, SEED_STD = (0.1307,), (0.3081,)  # the normalisation the seed's MNIST readers use
@@ -176,9 +176,10 @@ def check_memory(opts: BenchOptions, device: torch.device) -> None:
                             f"images, more than this machine's {_gib(memory)}; use fewer, e.g. 60000 (MNIST's size)")
     if memory is not None and parts & OPTION_PARTS["batch_size"]:
         widths = layer_sizes(opts)
-        params = sum((fan_in + 1) * fan_out for fan_in, fan_out in itertools.pairwise(widths))
-        # weights, gradients and Adam's two moments; one batch's inputs, outputs and their gradients per layer
-        need = 16 * params + 8 * opts.batch_size * sum(widths)
+        spec = ModelSpec(name=opts.model, hidden=tuple(opts.hidden))
+        params = parameter_count(spec, (1, IMAGE_SIDE, IMAGE_SIDE), CLASSES)
+        # the training state, as build_model counts it; one batch's inputs, outputs and their gradients per layer
+        need = TRAINING_BYTES_PER_PARAMETER * params + 8 * opts.batch_size * sum(widths)
         if need > memory:
             raise UserError(f"--batch-size {opts.batch_size:,} with layers {'-'.join(map(str, widths))} needs at "
                             f"least {_gib(need)} of memory, more than this machine's {_gib(memory)}; "

@@ -212,14 +212,18 @@ def physical_memory() -> int | None:
         return None
 
 
+TRAINING_BYTES_PER_PARAMETER = 16  # float32 weights, gradients and Adam's two moments
+
+
 def build_model(spec: ModelSpec, input_shape: Sequence[int], num_classes: int) -> nn.Module:
     """Build the named model for data of `input_shape` with `num_classes` classes. A model whose
-    training state (weights, gradients and Adam's two moments: 16 bytes a parameter) would not fit
-    in this machine's memory is refused before any of it is allocated."""
+    training state (TRAINING_BYTES_PER_PARAMETER a parameter) would not fit in this machine's
+    memory is refused before any of it is allocated."""
     builder = _checked_builder(spec)
     count, memory = parameter_count(spec, input_shape, num_classes), physical_memory()
-    if memory is not None and 16 * count > memory:
-        raise UserError(f"this {spec.name} would have {count:,} parameters: {16 * count / 2**30:,.1f} GiB to train "
+    need = TRAINING_BYTES_PER_PARAMETER * count
+    if memory is not None and need > memory:
+        raise UserError(f"this {spec.name} would have {count:,} parameters: {need / 2**30:,.1f} GiB to train "
                         f"(weights, gradients, Adam's state), more than this machine's {memory / 2**30:,.1f} GiB; "
                         "use fewer or smaller hidden layers (e.g. --hidden 128, or a smaller --width or --depth "
                         "for activations --train)")

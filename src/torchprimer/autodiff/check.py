@@ -42,13 +42,13 @@ def sample_batch(
     return net, splits.x_train[:rows], splits.y_train[:rows]
 
 
-SHAPED_BY = {"neuron": (), "linear": (), "mlp": ("hidden", "activation"), "cnn": ("activation",)}
-
-
 def unused_shape_options(model: str) -> list[str]:
     """Which of sample_batch's `hidden` and `activation` the named model ignores (a cnn has its own
-    widths; neuron and linear have no hidden layer): commands refuse them rather than drop them."""
-    return [name for name in ("hidden", "activation") if model in SHAPED_BY and name not in SHAPED_BY[model]]
+    widths; neuron and linear have no hidden layer), by `models.READS`, the table training's
+    refusals read too: commands refuse them rather than drop them."""
+    from torchprimer.models import READS
+
+    return [name for name in ("hidden", "activation") if model in READS and name not in READS[model]]
 
 
 @contextlib.contextmanager

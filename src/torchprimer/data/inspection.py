@@ -18,7 +18,6 @@ gradient descent converges faster on normalised data.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ import torch.nn.functional as F
 
 from torchprimer.data.registry import Dataset
 from torchprimer.data.splits import split_indices, to_float
-from torchprimer.fileio import make_dirs, strict_json, write_text
+from torchprimer.fileio import make_dirs, write_strict_json, write_text
 from torchprimer.report import pyplot, save_figure
 
 MAX_FEATURES = 4096  # a d x d float64 covariance of this size is 128 MiB
@@ -307,5 +306,5 @@ def inspect_dataset(dataset: Dataset, out: str | Path, *, split_seed: int = 0) -
     text = format_summary(summary)
     summary["text"] = text
     write_text(out / "summary.txt", text + "\n")
-    write_text(out / "summary.json", json.dumps(strict_json(summary), indent=2, allow_nan=False) + "\n")
+    write_strict_json(out / "summary.json", summary)
     return summary

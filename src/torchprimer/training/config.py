@@ -150,9 +150,9 @@ def asked_for(options: dict[str, Any]) -> set[str]:
 
 
 def refuse_unused_options(cfg: TrainConfig, given: set[str]) -> None:
-    """Options given (not None) that this run would ignore are an error, not a silent no-op: SGD's
-    momentum under Adam, --hidden for a cnn, --noise for digits, --test-fraction for a set that
-    ships its own test split."""
+    """Options asked for (`asked_for`: given, not the default) that this run would ignore are an
+    error, not a silent no-op: SGD's momentum under Adam, --hidden for a cnn, --noise for digits,
+    --test-fraction for a set that ships its own test split."""
     def flags(names: Iterable[str]) -> list[str]:
         return ["--" + name.replace("_", "-") for name in names if name in given]
 

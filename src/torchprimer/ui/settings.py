@@ -97,9 +97,9 @@ class PlaygroundConfig(BaseModel):
     @property
     def _own_test(self) -> bool:
         """Whether the set ships its own test split, so the training share does not apply to it."""
-        from torchprimer.data import parse_name
+        from torchprimer.data.registry import ships_test_split
 
-        return parse_name(self.dataset)[0].own_test
+        return ships_test_split(self.dataset)
 
     @property
     def is_toy(self) -> bool:
