@@ -7,6 +7,8 @@
 #   BUDGET=480 bash bench/gpu_check.sh # no step runs past 480 s from the start
 #   ONLY="gpu-tests all-tests" bash bench/gpu_check.sh   # only the steps named
 #
+# Steps, in order: gpu-tests, tta, tta1d, bench64, bench512, tables, all-tests.
+#
 # Writes steps.log (every step's output and a summary) and the bench's JSON files.
 # Uses .venv/bin/python when it exists, else python3 with src/ on the path (a machine with
 # torch preinstalled; it also needs mnist1d, e.g. its wheel installed with --target and put on

@@ -617,6 +617,8 @@ COMPARE_EPILOG = """Examples:
     torchprimer compare --dataset mnist1d --epochs 40
 
     torchprimer compare --methods logreg,svc,mlp --no-plot --json
+
+    torchprimer compare --dataset npz:tiny.npz --val-fraction 0.2 --test-fraction 0.3
 """
 
 
