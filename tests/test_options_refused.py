@@ -29,6 +29,9 @@ def fails(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
 @pytest.mark.parametrize(("argv", "expected"), [
     (["train", "--optimizer", "adam", "--momentum", "0.5"], "--momentum does nothing with --optimizer adam"),
     (["train", "--optimizer", "adamw", "--momentum", "0.5"], "--momentum does nothing with --optimizer adamw"),
+    # typed, an option asks for something even at its default (train(**config.json) may pass defaults back)
+    (["train", "--optimizer", "adam", "--momentum", "0.9"], "--momentum does nothing with --optimizer adam"),
+    (["train", "--model", "linear", "--activation", "relu"], "--activation does nothing for --model linear"),
     (["train", "--model", "linear", "--hidden", "32", "--dropout", "0.1"],
      "--hidden, --dropout do nothing for --model linear"),
     (["train", "--model", "neuron", "--dataset", "moons", "--activation", "tanh"],

@@ -164,6 +164,10 @@ def train(
     }
     if nproc == 1:
         _refuse_unused(ctx, ["master_port"], "without --nproc 2 or more (it is where those processes meet)")
+    if resume is None:  # what was typed asks for something, defaults too: `--optimizer adam --momentum 0.9`
+        from torchprimer.training.config import make_config, refuse_unused_options
+
+        refuse_unused_options(make_config(**options), {name for name in options if _on_command_line(ctx, name)})
     if nproc > 1:
         _launch_processes(ctx, nproc, master_port, options, resume)
     from torchprimer.training import distributed
