@@ -11,6 +11,7 @@ docs/ for the README. No assertion here is about time: the frame gaps are record
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -52,9 +53,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    port, runs = free_port(), tmp_path / "runs"
+@contextlib.contextmanager
+def ui_server(runs: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """`torchprimer ui` on a free port, until the block ends: (its address, its process)."""
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "torchprimer", "ui", "--no-browser", "--port", str(port), "--out", str(runs)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -71,13 +73,20 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
                 pytest.fail(f"torchprimer ui did not start: {process.stdout.read() if process.stdout else ''}")
             time.sleep(0.2)
     try:
-        yield url, runs
+        yield url, process
     finally:
         process.terminate()
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    runs = tmp_path / "runs"
+    with ui_server(runs) as (url, _):
+        yield url, runs
 
 
 @pytest.fixture
@@ -173,11 +182,88 @@ def test_bad_value_shows_message_and_keeps_network(server: tuple[str, Path], pag
     url, _ = server
     page.goto(url)
     page.wait_for_function("window.__playground.dataset === 'circles'")
+    page.wait_for_function("document.querySelectorAll('#layers canvas').length === 6")  # 4 + 2 unit pictures
     page.fill("#batch-size", "0")
     page.dispatch_event("#batch-size", "change")
     page.wait_for_selector("#message:not([hidden])")
-    assert "batch_size" in page.inner_text("#message")
+    assert page.inner_text("#message").startswith("Batch size: ")  # the page's label, not the API's batch_size
     assert page.input_value("#batch-size") == "16"  # the page shows the settings still in use
+    assert page.locator("#layers canvas").count() == 6  # and the network's pictures are kept
+    page.fill("#seed", "")  # empty is no number, not seed 0
+    page.dispatch_event("#seed", "change")
+    page.wait_for_function("document.getElementById('message').textContent.startsWith('Seed: type a number')")
+    assert page.input_value("#seed") == "0" and page.locator("#layers canvas").count() == 6
+
+
+def test_a_settings_change_reaches_the_server_before_the_play_that_follows_it(
+    server: tuple[str, Path], page,
+) -> None:
+    """Typing a value, then clicking play: the field's change (on blur) and the click are two
+    requests; they go in that order, so the network restarts with the new value and then plays."""
+    url, _ = server
+    page.goto(url)
+    page.wait_for_function("window.__playground.dataset === 'circles' && window.__playground.framesReceived > 0")
+    page.fill("#batch-size", "32")
+    page.click("#play")
+    page.wait_for_function("window.__playground.playing === true && window.__playground.step > 0")
+    session = page.evaluate("window.__playground.session")
+    with urllib.request.urlopen(f"{url}api/sessions/{session}", timeout=5) as response:
+        assert json.load(response)["playing"] is True
+    assert "batch_size=32" in page.evaluate("location.hash")
+
+
+def test_big_networks_and_narrow_windows_keep_the_page_in_view_and_a_reload_keeps_the_settings(
+    server: tuple[str, Path], page,
+) -> None:
+    url, _ = server
+    page.goto(url + "#hidden=512,512&activation=relu")  # a network in the address, as a shared link gives it
+    page.wait_for_function("window.__playground.hidden === '512-512' && window.__playground.framesReceived > 0")
+    width = page.evaluate("window.innerWidth")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scrolling
+    output = page.locator("#output-column").bounding_box()
+    assert output is not None and output["x"] + output["width"] <= width  # the losses stay on screen
+    assert "up to 64 hidden units" in page.inner_text("#units-hint")
+    assert page.is_disabled("#layers .layer[data-layer='0'] .add-unit")  # 512 is the most a layer may have
+    parameters = (2 * 512 + 512) + (512 * 512 + 512) + (512 * 2 + 2)
+    assert page.inner_text("#parameters") == f"{parameters:,}"
+    page.reload()
+    page.wait_for_function("window.__playground.hidden === '512-512' && window.__playground.framesReceived > 0")
+    assert page.input_value("#activation") == "relu"
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: the columns stack
+    page.wait_for_function("document.documentElement.scrollWidth <= 390")
+
+
+def test_a_unit_button_keeps_the_keyboard_focus(server: tuple[str, Path], page) -> None:
+    url, _ = server
+    page.goto(url)
+    page.wait_for_function("window.__playground.hidden === '4-2' && window.__playground.framesReceived > 0")
+    page.focus("#layers .layer[data-layer='1'] .add-unit")
+    page.keyboard.press("Enter")
+    page.wait_for_function("window.__playground.hidden === '4-3'")
+    page.keyboard.press("Enter")  # the same button, still focused
+    page.wait_for_function("window.__playground.hidden === '4-4'")
+    page.focus("#layers .layer[data-layer='1'] .remove-unit")
+    for units in (3, 2, 1):
+        page.keyboard.press("Enter")
+        page.wait_for_function(f"window.__playground.hidden === '4-{units}'")
+    assert page.is_disabled("#layers .layer[data-layer='1'] .remove-unit")  # a layer keeps at least one unit
+
+
+def test_a_stopped_server_leaves_the_page_paused_and_saying_so(page, tmp_path: Path) -> None:
+    with ui_server(tmp_path / "runs") as (url, process):
+        page.goto(url)
+        page.wait_for_function("window.__playground.framesReceived > 0")
+        page.click("#play")
+        page.wait_for_function("window.__playground.playing === true")
+        process.terminate()
+        process.wait(timeout=10)
+        page.wait_for_function("document.getElementById('message').textContent.includes('connection')")
+    message = page.inner_text("#message")
+    assert "start 'torchprimer ui' again" in message
+    assert page.evaluate("document.getElementById('play').dataset.state") == "paused"
+    assert page.evaluate("[...document.querySelectorAll('button, input, select')].every((el) => el.disabled)")
+    page.keyboard.press("Space")  # nothing left to press replaces the message with "Failed to fetch"
+    assert page.inner_text("#message") == message
 
 
 def test_image_set_shows_confusion_and_predictions(server: tuple[str, Path], page) -> None:

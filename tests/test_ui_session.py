@@ -223,6 +223,38 @@ def test_step_after_the_loss_diverged_is_refused_as_play_is(make_session: Callab
     assert session.step()["epoch"] == 1
 
 
+def test_playing_stops_at_the_first_step_whose_loss_is_not_finite(make_session: Callable[..., Session]) -> None:
+    """Play trains in chunks of ~30 ms; each step is checked, so the message names the step that diverged
+    and no step runs after it (a check per chunk named the chunk's last step, trained on with NaN weights)."""
+    session = make_session()
+    session.step()
+    steps = session.step_count
+    poison(session)
+    session.play()
+    assert wait_until(lambda: session.message is not None)
+    assert f"at step {steps + 1}:" in session.message
+    assert holds_for(lambda: session.step_count == steps + 1 and not session.playing)
+
+
+def test_a_diverged_network_is_not_saved(make_session: Callable[..., Session]) -> None:
+    """NaN weights would be a run folder that evaluate calls corrupted; save says why instead."""
+    session = make_session()
+    session.step()
+    poison(session)
+    message = session.step()["message"]
+    with pytest.raises(UserError, match="nothing worth saving: the loss became nan") as refused:
+        session.save()
+    assert message in str(refused.value)
+    assert not (session.runs_dir.exists() and any(session.runs_dir.iterdir()))
+
+
+def test_the_data_description_counts_the_parameters_as_torch_does(make_session: Callable[..., Session]) -> None:
+    session = make_session(hidden=[5, 3])
+    data = session.frame()["data"]
+    assert data["parameters"] == sum(p.numel() for p in session.model.parameters()) == (2 * 5 + 5) + (5 * 3 + 3) + (
+        3 * len(data["classes"]) + len(data["classes"]))
+
+
 def test_idle_time_counts_from_the_last_request_and_not_while_in_use(make_session: Callable[..., Session]) -> None:
     session = make_session()
     now = time.monotonic()

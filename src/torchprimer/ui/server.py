@@ -40,6 +40,7 @@ from torchprimer.errors import UserError
 from torchprimer.fileio import strict_json
 from torchprimer.models import ACTIVATIONS
 from torchprimer.ui import settings as limits
+from torchprimer.ui import views
 from torchprimer.ui.script import render
 from torchprimer.ui.session import Session
 from torchprimer.ui.settings import PlaygroundConfig, datasets
@@ -161,6 +162,7 @@ class Limits(Answer):
     units: int
     samples: int
     batch_size: int
+    unit_maps: int = Field(description="frames draw each hidden unit's output up to this many hidden units in all")
 
 
 class OptionsResponse(Answer):
@@ -385,7 +387,7 @@ def create_app(
             "datasets": datasets(), "activations": list(ACTIVATIONS), "optimizers": ["sgd", "adam", "adamw"],
             "defaults": PlaygroundConfig().model_dump(),
             "limits": {"layers": limits.MAX_LAYERS, "units": limits.MAX_UNITS, "samples": limits.MAX_SAMPLES,
-                       "batch_size": 4096},
+                       "batch_size": 4096, "unit_maps": views.MAX_UNIT_MAPS},
         }
 
     @app.post("/api/sessions", status_code=201, responses=errors(403, 415, 422, 429), response_model=CountersResponse)

@@ -235,6 +235,13 @@ class Session:
         self.position += bs
         if self.position >= n:
             self._end_epoch()
+        # Checked every step (one read of a CPU scalar), so training stops at the first bad step and
+        # the message names it; a check per chunk named the chunk's last step and trained on NaN weights.
+        value = float(self._last_loss)
+        if not math.isfinite(value):
+            self._playing.clear()
+            self.message = (f"the loss became {value} at step {self.step_count}: lower the learning rate "
+                            f"(now {self.cfg.lr:g}) and press reset")
 
     def _end_epoch(self) -> None:
         """One metrics.csv row, as `torchprimer train` writes it, and the next epoch's batches."""
@@ -255,7 +262,7 @@ class Session:
 
     def _train_for(self, seconds: float) -> None:
         started = time.perf_counter()
-        while time.perf_counter() - started < seconds and self.playing:
+        while time.perf_counter() - started < seconds and self.playing and not self.message:
             self._train_step()
         self._after_training(time.perf_counter() - started)
 
@@ -265,18 +272,11 @@ class Session:
         started, epoch = time.perf_counter(), self.epoch
         while self.epoch == epoch and not self.message:
             self._train_step()
-            if not math.isfinite(float(self._last_loss)):
-                break
         self._after_training(time.perf_counter() - started)
         return self.counters()
 
     def _after_training(self, seconds: float) -> None:
         self.train_seconds += seconds
-        loss = float(self._last_loss)
-        if not math.isfinite(loss):
-            self._playing.clear()
-            self.message = (f"the loss became {loss} at step {self.step_count}: lower the learning rate "
-                            f"(now {self.cfg.lr:g}) and press reset")
         self.dirty = True
 
     def _publish(self) -> None:
@@ -334,6 +334,7 @@ class Session:
         s = self.splits
         data: dict[str, Any] = {"dataset": s.name, "kind": s.kind, "classes": s.classes,
                                 "input_shape": list(s.input_shape), "sizes": s.sizes(), "is_2d": self.is_2d,
+                                "parameters": sum(p.numel() for p in self.model.parameters()),
                                 "settings": self.settings.model_dump()}
         if self.is_2d:
             data["points"] = {
@@ -349,6 +350,8 @@ class Session:
     def _save(self) -> Path:
         if self.epoch < 1:
             raise UserError("train at least one full epoch before saving (press play or step)")
+        if self.message:  # NaN weights would be a run that evaluate calls corrupted
+            raise UserError(f"nothing worth saving: {self.message}")
         cfg = self.settings.train_config(epochs=self.epoch)
         run_dir = new_run_dir(self.runs_dir, cfg)
         write_config(run_dir, cfg, self.splits, "cpu", source="torchprimer ui")

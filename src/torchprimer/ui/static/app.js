@@ -11,8 +11,14 @@ const WEIGHT_DECAYS = [0, 0.00001, 0.0001, 0.001, 0.01, 0.1];
 
 const state = {
   options: null, settings: null, session: null, socket: null, data: null,
-  curve: [], lastFrame: null, busy: false,
+  curve: [], lastFrame: null, lost: false, renderedLayers: null, refocus: null,
 };
+const LOST = "The connection to the playground server was lost; start 'torchprimer ui' again and reload this page.";
+// The page's names for the settings, for the server's messages ("batch_size: ..." reads "Batch size: ...").
+const LABELS = { dataset: "Data set", noise: "Noise", n_samples: "Points", train_share: "Training share",
+  hidden: "Hidden layers", activation: "Activation", optimizer: "Optimizer", lr: "Learning rate",
+  batch_size: "Batch size", weight_decay: "Weight decay", seed: "Seed" };
+const NUMBER_FIELDS = { "batch-size": "Batch size", seed: "Seed", samples: "Points" };
 // Frame gaps, for the responsiveness check: the longest time between two drawn frames.
 window.__playground = { maxGap: 0, frames: 0, framesReceived: 0, boundaryDraws: 0, last: 0, measuring: false };
 
@@ -31,15 +37,39 @@ function showMessage(text) {
   box.hidden = !text;
 }
 
+function labelled(text) {
+  return text.replace(/(^|; )([a-z_]+)(?:\.(\d+))?: /g, (_, sep, field, index) =>
+    `${sep}${LABELS[field] || field}${index === undefined ? "" : ` (layer ${Number(index) + 1})`}: `);
+}
+
 async function api(method, path, body) {
-  const response = await fetch(path, {
-    method, headers: body === undefined ? {} : { "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  if (state.lost) throw new Error(LOST);
+  let response;
+  try {
+    response = await fetch(path, {
+      method, headers: body === undefined ? {} : { "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (e) { // the server is gone: say so in words, not the browser's "Failed to fetch"
+    throw new Error(state.session ? LOST : "The playground server cannot be reached; start 'torchprimer ui' again.");
+  }
   let payload = {};
   try { payload = await response.json(); } catch (e) { /* empty body */ }
-  if (!response.ok) throw new Error(payload.error || `${response.status} ${response.statusText}`);
+  if (!response.ok) {
+    const error = new Error(labelled(payload.error || `${response.status} ${response.statusText}`));
+    error.status = response.status;
+    throw error;
+  }
   return payload;
+}
+
+// One request at a time, in the order the learner asked: a settings change (sent when a field
+// loses focus) must reach the server before the click on play that took the focus away.
+let pending = Promise.resolve();
+function serial(job) {
+  const next = pending.then(job, job);
+  pending = next.catch(() => {});
+  return next;
 }
 
 function fillSelect(select, values, label = (v) => String(v)) {
@@ -66,14 +96,15 @@ function showSettings(s) {
   $("seed").value = s.seed;
   $("samples").value = s.n_samples;
   $("train-share").value = Math.round(s.train_share * 100);
-  $("train-share-value").textContent = `${Math.round(s.train_share * 100)}%`;
   const info = state.options.datasets[s.dataset];
+  // A set with its own test split (MNIST-1D, MNIST, CIFAR-10) tests on that split, so there is no share to set.
+  $("train-share-value").textContent = info.own_test ? "\u2013" : `${Math.round(s.train_share * 100)}%`;
   const noise = s.noise === null ? (info.noise ?? 0) : s.noise;
   $("noise").value = noise;
   $("noise-value").textContent = Number(noise).toFixed(2);
-  $("dataset-description").textContent = `${info.description} (${info.size})`;
+  // A toy set's size is the Points field; the line below the split counts its rows.
+  $("dataset-description").textContent = isToy(s.dataset) ? info.description : `${info.description} (${info.size})`;
   for (const el of document.querySelectorAll(".toy-only")) el.hidden = !isToy(s.dataset);
-  // A set with its own test split (MNIST-1D, MNIST, CIFAR-10) tests on that split, so there is no share to set.
   $("train-share").disabled = Boolean(info.own_test);
   $("split-hint").textContent = info.own_test
     ? "This set has its own test split; 10% of its training part is kept for validation."
@@ -98,24 +129,73 @@ function readSettings() {
   return s;
 }
 
-async function applySettings(next) {
+function applySettings(next) {
   // Every change starts the network again, as in TensorFlow Playground; a value the server
-  // refuses leaves the running network as it was and says why.
-  try {
-    await api("POST", `/api/sessions/${state.session}/reset`, next);
-    state.settings = next;
-    showMessage("");
-  } catch (e) {
-    showMessage(e.message);
+  // refuses leaves the running network (and its pictures) as it was and says why.
+  return serial(async () => {
+    try {
+      await api("POST", `/api/sessions/${state.session}/reset`, next);
+      state.settings = next;
+      showMessage("");
+      $("save-result").textContent = ""; // the saved run was the network before this one
+    } catch (e) {
+      showMessage(e.message);
+    }
+    showSettings(state.settings);
+    keepInAddress(state.settings); // a refused address (edited by hand) goes back to the network in use
+  });
+}
+
+function changed() {
+  // A number field left empty (or not a number) is refused here: Number("") would be 0.
+  for (const [id, label] of Object.entries(NUMBER_FIELDS)) {
+    if ($(id).value.trim() === "") {
+      showMessage(`${label}: type a number (the field is empty or not a number)`);
+      showSettings(state.settings);
+      return;
+    }
   }
-  showSettings(state.settings);
+  applySettings(readSettings());
+}
+
+// ----- the settings in the page's address: a reload or a shared link keeps the network ------
+
+function keepInAddress(s) {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(s)) {
+    params.set(key, Array.isArray(value) ? value.join(",") : value === null ? "" : String(value));
+  }
+  history.replaceState(null, "", `#${params}`);
+}
+
+function fromAddress(defaults) {
+  if (location.hash.length < 2) return null;
+  const params = new URLSearchParams(location.hash.slice(1));
+  const s = { ...defaults };
+  for (const [key, text] of params) {
+    if (!(key in defaults)) continue;
+    const d = defaults[key];
+    if (key === "hidden") s.hidden = text === "" ? [] : text.split(",").map(Number);
+    else if (key === "noise") s.noise = text === "" ? null : Number(text);
+    else s[key] = typeof d === "number" ? Number(text) : text;
+  }
+  return s;
 }
 
 function renderLayers() {
+  const hidden = state.settings.hidden;
+  const key = hidden.join(",");
+  if (state.renderedLayers === key) return; // same network: keep its pictures until the next frame redraws them
+  state.renderedLayers = key;
   const box = $("layers");
   box.innerHTML = "";
-  const hidden = state.settings.hidden;
   $("layer-count").textContent = hidden.length;
+  $("layer-word").textContent = hidden.length === 1 ? "hidden layer" : "hidden layers";
+  const limits = state.options.limits;
+  const pictures = hidden.reduce((a, b) => a + b, 0) <= limits.unit_maps;
+  $("units-hint").textContent = pictures
+    ? "Each picture is one unit's output over the plane: blue positive, orange negative, white near zero."
+    : `Unit pictures are drawn for networks of up to ${limits.unit_maps} hidden units in all.`;
   hidden.forEach((units, i) => {
     const layer = document.createElement("div");
     layer.className = "layer";
@@ -128,23 +208,38 @@ function renderLayers() {
     plus.className = "small add-unit"; plus.textContent = "+"; plus.title = "Add a unit";
     const count = document.createElement("span");
     count.textContent = `${units} units`;
+    minus.disabled = units <= 1;
+    plus.disabled = units >= limits.units;
     minus.onclick = () => changeUnits(i, -1);
     plus.onclick = () => changeUnits(i, +1);
     head.append(minus, count, plus);
     layer.append(head);
     const maps = document.createElement("div");
     maps.className = "maps";
-    maps.style.display = "grid";
-    maps.style.gridTemplateColumns = `repeat(${Math.ceil(units / 8)}, 40px)`;
-    maps.style.gap = "3px";
+    if (pictures) { // room for the pictures only where they are drawn
+      maps.style.display = "grid";
+      maps.style.gridTemplateColumns = `repeat(${Math.ceil(units / 8)}, 40px)`;
+      maps.style.gap = "3px";
+    }
     layer.append(maps);
     box.append(layer);
   });
+  if (state.refocus) { // a keyboard user pressing + again finds the same button focused
+    const { layer, name } = state.refocus;
+    state.refocus = null;
+    const target = box.querySelector(`.layer[data-layer="${layer}"] .${name}:not(:disabled)`)
+      || box.querySelector(`.layer[data-layer="${layer}"] button:not(:disabled)`);
+    if (target) target.focus();
+  }
 }
 
 function changeUnits(i, delta) {
   const next = { ...state.settings, hidden: [...state.settings.hidden] };
-  next.hidden[i] = Math.max(1, next.hidden[i] + delta);
+  next.hidden[i] = Math.min(state.options.limits.units, Math.max(1, next.hidden[i] + delta));
+  if (next.hidden[i] === state.settings.hidden[i]) return; // nothing would change: no reset
+  if (document.activeElement && document.activeElement.closest("#layers")) {
+    state.refocus = { layer: i, name: delta > 0 ? "add-unit" : "remove-unit" };
+  }
   applySettings(next);
 }
 
@@ -248,7 +343,7 @@ function drawCurve() {
       const v = pts[i][index];
       if (v === null) continue;
       const x = ((pts[i][0] - first) / span) * (canvas.width - 2) + 1;
-      const y = canvas.height - 2 - (v / top) * (canvas.height - 4);
+      const y = canvas.height - 14 - (v / top) * (canvas.height - 28); // 14 px above and below for the labels
       if (started) ctx.lineTo(x, y); else { ctx.moveTo(x, y); started = true; }
     }
     ctx.stroke();
@@ -256,9 +351,10 @@ function drawCurve() {
   ctx.fillStyle = "#777";
   ctx.font = "10px sans-serif";
   ctx.textAlign = "left";
-  ctx.fillText(top.toFixed(3), 2, 10);
+  ctx.fillText(`${top.toFixed(3)} (largest loss)`, 2, 10);
+  ctx.fillText("0", 2, canvas.height - 3);
   ctx.textAlign = "right";
-  ctx.fillText(`step ${last.toLocaleString("en")}`, canvas.width - 3, canvas.height - 4);
+  ctx.fillText(`step ${last.toLocaleString("en")}`, canvas.width - 3, canvas.height - 3);
 }
 
 function drawGradNorms(rows) {
@@ -380,6 +476,18 @@ function onData(data) {
   const sizes = data.sizes;
   $("sizes").textContent = `${sizes.train} training, ${sizes.val} validation, ${sizes.test} test samples; ` +
     `input ${data.input_shape.join("\u00d7")}, ${data.classes.length} classes`;
+  $("parameters").textContent = data.parameters.toLocaleString("en");
+  const legend = $("class-legend");
+  legend.innerHTML = "";
+  if (data.is_2d) {
+    legend.append("Background: the class the network predicts there, paler where it is less sure; dots: class");
+    data.classes.forEach((name, k) => {
+      const swatch = document.createElement("span");
+      swatch.className = "swatch";
+      swatch.style.background = `rgb(${classColor(k).join(",")})`;
+      legend.append(swatch, String(name));
+    });
+  }
   if (!data.is_2d) drawStripSamples(data.strip);
 }
 
@@ -393,10 +501,9 @@ function onFrame(frame) {
   $("step-count").textContent = frame.step.toLocaleString("en");
   $("test-loss").textContent = fmt(frame.test.loss);
   $("train-loss").textContent = fmt(frame.train.loss);
-  $("test-accuracy").textContent = fmt(frame.test.accuracy);
-  const play = $("play");
-  play.dataset.state = frame.playing ? "playing" : "paused";
-  play.innerHTML = frame.playing ? "&#x275A;&#x275A;" : "&#x25B6;";
+  // Outputs that are not finite predict nothing: their "accuracy" (argmax of NaN) is not shown.
+  $("test-accuracy").textContent = frame.test.loss === null ? "\u2013" : fmt(frame.test.accuracy);
+  showPlaying(frame.playing);
   if (frame.message) showMessage(frame.message);
   drawCurve();
   drawGradNorms(frame.grad_norms);
@@ -420,21 +527,40 @@ function connect() {
     });
   };
   socket.onclose = () => {
-    if (state.socket === socket) showMessage("The connection to the playground server was lost; " +
-      "start 'torchprimer ui' again and reload this page.");
+    if (state.socket !== socket) return;
+    // Nothing trains any more: show it paused, turn the controls off, and keep this message.
+    state.lost = true;
+    showPlaying(false);
+    for (const el of document.querySelectorAll("button, input, select")) el.disabled = true;
+    showMessage(LOST);
   };
 }
 
-async function command(name) {
-  try {
-    await api("POST", `/api/sessions/${state.session}/${name}`);
-    if (name !== "play") showMessage("");
-  } catch (e) {
-    showMessage(e.message);
-  }
+function showPlaying(playing) {
+  const play = $("play");
+  play.dataset.state = playing ? "playing" : "paused";
+  play.innerHTML = playing ? "&#x275A;&#x275A;" : "&#x25B6;";
+  play.setAttribute("aria-label", playing ? "Pause" : "Train");
 }
 
-async function exportCode() {
+function command(name) {
+  return serial(async () => {
+    const slow = name === "step"; // one whole epoch: show that the page is working on it
+    if (slow) { document.body.classList.add("busy"); $("step").disabled = true; }
+    try {
+      await api("POST", `/api/sessions/${state.session}/${name}`);
+      if (name !== "play") showMessage("");
+    } catch (e) {
+      showMessage(e.message);
+    } finally {
+      if (slow) { document.body.classList.remove("busy"); $("step").disabled = state.lost; }
+    }
+  });
+}
+
+function exportCode() { return serial(exportNow); }
+
+async function exportNow() {
   try {
     const result = await api("GET", `/api/sessions/${state.session}/export`);
     $("export-name").textContent = result.filename;
@@ -461,7 +587,9 @@ async function copyCode() {
   }
 }
 
-async function saveRun() {
+function saveRun() { return serial(saveNow); }
+
+async function saveNow() {
   $("save-result").textContent = "saving\u2026";
   try {
     const result = await api("POST", `/api/sessions/${state.session}/save`);
@@ -475,10 +603,10 @@ async function saveRun() {
 function wire() {
   $("play").onclick = () => command($("play").dataset.state === "playing" ? "pause" : "play");
   $("step").onclick = () => command("step");
-  $("reset").onclick = () => applySettings(readSettings());
+  $("reset").onclick = changed;
   for (const id of ["dataset", "activation", "optimizer", "lr", "batch-size", "weight-decay", "seed", "samples",
     "noise", "train-share"]) {
-    $(id).addEventListener("change", () => applySettings(readSettings()));
+    $(id).addEventListener("change", changed);
   }
   $("noise").addEventListener("input", () => { $("noise-value").textContent = Number($("noise").value).toFixed(2); });
   $("train-share").addEventListener("input", () => {
@@ -496,6 +624,11 @@ function wire() {
     if (!state.settings.hidden.length) return;
     applySettings({ ...state.settings, hidden: state.settings.hidden.slice(0, -1) });
   };
+  // The address edited by hand (or a link followed within the page) asks for its network.
+  window.addEventListener("hashchange", () => {
+    const asked = fromAddress(state.options.defaults);
+    if (asked) applySettings(asked);
+  });
   $("show-test").onchange = () => { if (state.lastFrame && state.lastFrame.boundary) drawBoundary(state.lastFrame.boundary); };
   $("export").onclick = exportCode;
   $("copy").onclick = copyCode;
@@ -520,10 +653,22 @@ async function start() {
       adamw: "AdamW" }[v]));
     fillSelect($("lr"), LEARNING_RATES);
     fillSelect($("weight-decay"), WEIGHT_DECAYS);
-    state.settings = state.options.defaults;
+    const asked = fromAddress(state.options.defaults);
+    state.settings = asked || state.options.defaults;
     showSettings(state.settings);
     wire();
-    const created = await api("POST", "/api/sessions", state.settings);
+    let created;
+    try {
+      created = await api("POST", "/api/sessions", state.settings);
+    } catch (e) {
+      if (!asked || e.status !== 422) throw e;
+      // An address edited by hand or from another version: say what was wrong and start from the defaults.
+      state.settings = state.options.defaults;
+      showSettings(state.settings);
+      created = await api("POST", "/api/sessions", state.settings);
+      showMessage(`The settings in this page's address were refused (${e.message}); started from the defaults.`);
+    }
+    keepInAddress(state.settings);
     state.session = created.id;
     window.__playground.session = created.id;
     connect();
