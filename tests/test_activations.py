@@ -62,6 +62,18 @@ def test_known_values_come_out_of_the_computation(table: dict[str, dict]) -> Non
         assert not table[name]["monotonic"]
     assert table["gelu"]["range"]["low"] == pytest.approx(-0.17, abs=1e-3)
     assert table["softsign"]["saturation"][0][1] == pytest.approx(-30.6, abs=0.1)
+    # σ' underflows to exactly 0 beyond |x| ≈ 36.7, where N(0, 1) has ~1e-295 of its mass: a share of 0, not 9.5e-296
+    assert sig["zero_gradient_share"] == 0.0
+
+
+def test_notes_tell_flat_tails_from_saturating_ones(table: dict[str, dict]) -> None:
+    """hardtanh and relu6 pass back exactly no gradient in their tails; sigmoid and softsign tiny ones, from
+    where their table row says."""
+    assert act.notes(table["hardtanh"])[0] == "flat on both sides (x < -1, x > 1): no gradient at all passes there"
+    assert act.notes(table["relu6"])[0].startswith("flat on both sides (x < 0, x > 6)")
+    assert act.notes(table["sigmoid"])[0].startswith("saturates on both sides (|f'| < 1e-3 for x < -6.91, x > 6.91)")
+    assert "x < -30.6, x > 30.6" in act.notes(table["softsign"])[0]
+    assert act.notes(table["tanh"], "zh")[0].startswith("两端饱和（x < -4.15, x > 4.15 时")
 
 
 def test_perturbing_a_function_changes_the_table() -> None:

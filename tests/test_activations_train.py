@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from torchprimer.activations import compare_training, render_training
+import pytest
+
+from torchprimer.activations import compare_training, findings, render_training
 
 
 def test_sigmoid_early_layers_get_orders_of_magnitude_smaller_gradients(tmp_path: Path) -> None:
@@ -50,3 +52,20 @@ def test_a_diverged_run_is_written_as_strict_json(tmp_path: Path) -> None:
     written = json.loads((tmp_path / "activations-train.json").read_text(), parse_constant=strict)
     assert written["runs"][0]["test_loss"] is None and written["runs"][0]["history"][0]["train_loss"] is None
     assert written["settings"]["lr"] == 1e308
+
+
+@pytest.mark.parametrize(("sigmoid_acc", "relu_acc", "says"), [
+    (0.194, 0.956, "its early layers barely learn (test accuracy 0.194 vs 0.956)"),
+    (0.100, 0.100, "relu learned nothing either (test accuracy 0.100 vs 0.100, chance 0.100)"),
+    (0.940, 0.956, "the other layers made up for it (test accuracy 0.940 vs 0.956)"),
+])
+def test_the_vanishing_gradient_sentence_cites_the_accuracies_only_for_what_they_show(
+    sigmoid_acc: float, relu_acc: float, says: str,
+) -> None:
+    """`--depth 12 --epochs 1` left relu at chance too: 'barely learn (0.100 vs 0.100)' proved nothing."""
+    def run(name: str, first: float, accuracy: float) -> dict:
+        return {"activation": name, "grad_norm_at_init": [first], "grad_norm_during_training": [first],
+                "test_accuracy": accuracy, "chance_accuracy": 0.1, "dead_units_at_init": 0, "dead_units_at_end": 0}
+
+    lines = findings([run("sigmoid", 1e-7, sigmoid_acc), run("relu", 1e-3, relu_acc)])
+    assert lines[0].startswith("Vanishing gradients: sigmoid's first layer") and says in lines[0]

@@ -79,14 +79,21 @@ def test_render_lines_up_the_chinese_result_table() -> None:
         render(worked_example(), lang="fr")
 
 
+def test_a_zero_product_is_printed_without_a_sign() -> None:
+    """ReLU at z < 0: ∂loss/∂z = -6.0 · 0.0, which IEEE makes -0.0; a learner should read 0.0."""
+    text = render(worked_example(activation="relu", b=-2.0))
+    assert "= -6.0 · 0.0 = 0.0" in text and "-0.0" not in text
+
+
 def test_other_values_have_no_seed_note() -> None:
     result = worked_example(x=1.5, y=-1.0, w=0.3, b=0.0)
     assert "seed_note" not in result and result["match"]
     assert result["manual"]["w"] == pytest.approx(2 * (0.3 * 1.5 + 1.0) * 1.5)
 
 
-@pytest.mark.parametrize("activation", list(ACTIVATIONS))
-@pytest.mark.parametrize("loss", ["mse", "ce"])
+# every pair but sigmoid with ce, which is refused: the loss applies the sigmoid itself (see the bad inputs below)
+@pytest.mark.parametrize(("activation", "loss"), [(a, loss) for loss in ("mse", "ce") for a in ACTIVATIONS
+                                                  if (a, loss) != ("sigmoid", "ce")])
 def test_worked_example_with_every_activation_and_loss_matches_autograd(activation: str, loss: str) -> None:
     result = worked_example(x=0.7, y=0.8 if loss == "ce" else 3.0, w=-1.3, b=0.4, activation=activation, loss=loss)
     assert result["match"]
@@ -100,6 +107,7 @@ def test_worked_example_with_every_activation_and_loss_matches_autograd(activati
     ({"activation": "swish"}, "known: relu"),
     ({"loss": "hinge"}, "mse, ce"),
     ({"loss": "ce", "y": 3.0}, "in [0, 1]"),
+    ({"loss": "ce", "activation": "sigmoid", "y": 1.0}, "would apply it twice"),
     ({"w": 1e200}, "too large for a float64"),  # Python floats raise OverflowError here
     ({"w": 1e308, "b": 1e308}, "too large for a float64"),  # torch's side gives inf, not an error
 ])
@@ -230,6 +238,22 @@ def test_gradcheck_works_on_any_module_and_catches_a_wrong_gradient() -> None:
     assert good["ok"] and not good["manual_available"] and good["loss"] == "random projection of the output"
     bad = gradcheck(Buggy(), torch.randn(5, 3), torch.tensor([0, 1, 0, 1, 1]))
     assert not bad["ok"] and not bad["torch_gradcheck"]
+
+
+def test_gradcheck_checks_batch_norm_on_batch_statistics_as_training_does() -> None:
+    """In training, batch norm subtracts the batch mean, so a bias just before it gets exactly no
+    gradient; on running statistics (eval mode) it would get one. The check uses what training uses,
+    except for a single sample, which has no batch statistics, and says which."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3), nn.ReLU(), nn.Dropout(0.5), nn.Linear(3, 2))
+    x, y = torch.randn(8, 4), torch.tensor([0, 1] * 4)
+    report = gradcheck(model, x, y)
+    rows = {r["parameter"]: r for r in report["rows"]}
+    assert report["ok"] and "batch norm on the batch's own statistics" in report["mode"]
+    assert rows["0.bias"]["grad_max"] < 1e-12 and rows["0.weight"]["grad_max"] > 1e-3
+    assert model.training and model[1].num_batches_tracked == 0  # the caller's model is not touched
+    one = gradcheck(model, x[:1], y[:1])
+    assert one["ok"] and "running statistics" in one["mode"]
 
 
 def test_gradcheck_on_a_model_without_parameters_is_a_user_error() -> None:

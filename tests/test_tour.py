@@ -146,6 +146,14 @@ def test_chinese_tour_7_2_shows_the_worked_example_in_chinese(results: dict[str,
     assert lessons.render(result, "zh").count("局部导数") == 1
 
 
+def test_chinese_tour_7_1_prints_the_table_in_chinese(results: dict[str, runner.LessonResult]) -> None:
+    result = results["7.1"]
+    en, zh = _printed(result, "en"), _printed(result, "zh")
+    assert "激活函数" in zh and "这些数字意味着什么" in zh and "what the numbers mean" not in zh
+    assert "what the numbers mean" in en and not CJK.search(en)
+    assert 'render_table(rows, lang="zh")' in result.runs[-1].code["zh"]
+
+
 def test_chinese_tour_7_2_labels_its_checks_in_chinese(results: dict[str, runner.LessonResult]) -> None:
     zh = "\n".join(c["values"] for c in lessons.as_json(results["7.2"], "zh")["checks"])
     en = "\n".join(c["values"] for c in lessons.as_json(results["7.2"], "en")["checks"])
@@ -264,3 +272,11 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], capsys: pytest.Captur
     assert exit_info.value.code == 2
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.startswith("error:") and len(captured.err.strip().splitlines()) == 1
+
+
+def test_the_seeds_python_is_compared_with_what_torch_asks_for() -> None:
+    """§2.2 reads torch's Requires-Python: the seed's python=3.9 environment cannot install torch 2.14."""
+    from torchprimer.lessons import s2_2
+
+    assert s2_2.oldest_python(">=3.10") == (3, 10) and s2_2.oldest_python(">= 3.9, <4") == (3, 9)
+    assert s2_2.oldest_python("") is None and s2_2.SEED_PYTHON == (3, 9)

@@ -198,7 +198,9 @@ def describe(name: str, f: Activation, x: Tensor | None = None) -> dict[str, Any
         "monotonic": bool((d >= -1e-12).all()),
         "kinks": kinks,
         "smooth": not kinks,
-        "zero_gradient_share": _round(float(density[d == 0].sum()), 4),
+        # a share, rounded to 1e-6 absolute: sigmoid's derivative underflows to exactly 0 beyond |x| ≈ 36.7,
+        # where N(0, 1) puts ~1e-295 of its mass, which is no share worth printing
+        "zero_gradient_share": _round(round(float(density[d == 0].sum()), 6), 4),
     }
 
 
@@ -256,8 +258,14 @@ def notes(row: dict[str, Any], lang: str = "en") -> list[str]:
     regions = row["saturation"]
     both = any(math.isinf(lo) for lo, _ in regions) and any(math.isinf(hi) for _, hi in regions)
     if both:
-        out.append("两端饱和：深层堆叠时反向传回的梯度极小" if zh
-                   else "saturates on both sides: deep stacks of it pass back tiny gradients")
+        where = _format_regions(regions, lang)
+        if row["zero_gradient_share"] >= 0.01:  # flat tails (hardtanh, relu6): exactly no gradient there
+            out.append(f"两端是平的（{where}）：那里的梯度恰为零" if zh
+                       else f"flat on both sides ({where}): no gradient at all passes there")
+        else:
+            out.append(f"两端饱和（{where} 时 |f'| < 1e-3）：被推到那里的单元在深层堆叠中只传回极小的梯度" if zh
+                       else f"saturates on both sides (|f'| < 1e-3 for {where}): units pushed there pass back "
+                            "tiny gradients, and deep stacks multiply them")
     if row["max_derivative"] < 0.5:
         m = row["max_derivative"]
         out.append(f"导数最大只有 {m:g}：每经过一层，激活函数把梯度乘以不超过 {m:g} 的数（权重另乘一个因子）" if zh
@@ -455,6 +463,8 @@ def train_one(name: str, splits: Any, options: dict[str, Any], init: str) -> dic
     grid = torch.stack(norms).cpu()  # (epochs + 1, layers): row 0 at init
     return {
         "activation": name, "test_accuracy": test["accuracy"], "test_loss": test["loss"], "history": history,
+        # what always guessing the commonest test class scores: the accuracy that means "learned nothing"
+        "chance_accuracy": float(torch.bincount(splits.y_test).max()) / len(splits.y_test),
         "grad_norms": grid.tolist(), "grad_norm_at_init": grid[0].tolist(),
         "grad_norm_during_training": grid[1:].mean(0).tolist(),
         "dead_units_at_init": dead_at_init, "dead_units_at_end": dead_unit_share(model, splits.x_train),
@@ -519,12 +529,20 @@ def findings(runs: list[dict[str, Any]]) -> list[str]:
         if ratio >= 100:
             during = ref["grad_norm_during_training"][0] / max(r["grad_norm_during_training"][0], 1e-300)
             top = describe(name, ACTIVATIONS[name]())["max_derivative"]
+            accuracies = f"test accuracy {r['test_accuracy']:.3f} vs {ref['test_accuracy']:.3f}"
+            # The accuracies back the sentence only where the reference learned something (above chance).
+            if ref["test_accuracy"] <= r["chance_accuracy"] + 0.05:
+                outcome = (f"in this run {ref_name} learned nothing either ({accuracies}, chance "
+                           f"{r['chance_accuracy']:.3f}): train longer (--epochs) to see what it costs")
+            elif ref["test_accuracy"] - r["test_accuracy"] >= 0.05:
+                outcome = f"its early layers barely learn ({accuracies})"
+            else:
+                outcome = f"in this run the other layers made up for it ({accuracies})"
             lines.append(
                 f"Vanishing gradients: {name}'s first layer gets a gradient {ratio:,.0f}x smaller than "
                 f"{ref_name}'s at initialisation ({first:.2e} vs {ref_first:.2e}, {math.log10(ratio):.1f} orders "
                 f"of magnitude) and {during:,.0f}x smaller on average during training. {name}'s derivative is at "
-                f"most {top:g}, so each of its layers shrinks the gradient on the way back; its early layers "
-                f"barely learn (test accuracy {r['test_accuracy']:.3f} vs {ref['test_accuracy']:.3f})."
+                f"most {top:g}, so each of its layers shrinks the gradient on the way back; {outcome}."
             )
         elif ratio >= 10:
             lines.append(f"{name}: first-layer gradient {ratio:.3g}x smaller than {ref_name}'s at initialisation.")

@@ -717,7 +717,9 @@ def activations(
     plot: Annotated[Path | None, typer.Option(
         parser=_output_path, metavar="PATH",
         help="Write a PNG of each function and its derivative here (a .png name; not with --train).")] = None,
-    lang: Annotated[str, typer.Option(help="Language of the table: en or zh (not with --train).")] = "en",
+    lang: Annotated[str | None, typer.Option(
+        help="Language of the table: en or zh (not with --train). [default: zh when LANG starts with zh, else en]")]
+    = None,
     no_cost: Annotated[bool, typer.Option(
         "--no-cost", help="Skip timing forward+backward (faster; not with --train).")] = False,
     train: Annotated[bool, typer.Option("--train", help="Train the same deep MLP once per activation.")] = False,
@@ -761,8 +763,11 @@ def activations(
         return
     _refuse_unused(ctx, ["depth", "width", "epochs", "lr", "optimizer", "init", "dataset", "seed", "device", "out"],
                    "without --train (only the training race of --train reads these options)")
-    if lang not in act.TEXT:
-        raise UserError(f"unknown --lang {lang!r}; use en or zh")
+    import os
+
+    from torchprimer.lessons import check_lang
+
+    lang = check_lang(lang, dict(os.environ))  # as tour: Chinese where LANG says so
     if plot is not None:
         check_output_file(plot, "--plot", (".png",), "activations.png")
     rows = act.activation_table(names, cost=not no_cost)
@@ -782,6 +787,8 @@ BACKPROP_EPILOG = """Examples:
     torchprimer backprop --x 1.5 --w -0.3 --activation tanh
 
     torchprimer backprop --loss ce --y 1 --json   # w·x + b is the logit; ce applies the sigmoid
+
+    torchprimer backprop --lang zh          # 中文 (the default when LANG starts with zh)
 """
 
 
@@ -794,20 +801,26 @@ def backprop(
     b: Annotated[float, typer.Option(help="Bias.")] = 0.5,
     activation: Annotated[str | None, typer.Option(help="Apply y = f(wx + b), e.g. sigmoid, tanh, relu.")] = None,
     loss: Annotated[str, typer.Option(help="mse: (out - y)^2; ce: binary cross-entropy with out as logit.")] = "mse",
+    lang: Annotated[str | None, typer.Option(help="en or zh. [default: zh when LANG starts with zh, else en]")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """The chain rule step by step (seed §7.2): forward values, local derivatives, products, autograd beside.
 
     Exit code 1 if the hand-computed gradients and autograd's disagree.
     """
+    import os
+
     from torchprimer.autodiff import scalar
+    from torchprimer.lessons import check_lang
+
+    language = check_lang(lang, dict(os.environ))  # tour 7.2 in Chinese sends its readers here
 
     target = y if y is not None else (1.0 if loss == "ce" else 3.0)
     result = scalar.worked_example(x=x, y=target, w=w, b=b, activation=activation, loss=loss)
     if as_json:
         _print_json(result)
     else:
-        print(scalar.render(result))
+        print(scalar.render(result, lang=language))
     raise typer.Exit(0 if result["match"] else 1)
 
 

@@ -228,7 +228,8 @@ def problems(report: dict[str, Any]) -> list[dict[str, str]]:
                 "problem": f"an NVIDIA driver ({driver}) answers, but this torch is a CPU-only build",
                 "fix": f"pip install --force-reinstall torch=={torch_v} torchvision=={pair}.* "
                        "--index-url https://download.pytorch.org/whl/cu126 "
-                       "(or: conda install pytorch torchvision pytorch-cuda=12.4 -c pytorch -c nvidia)",
+                       "(or with conda, from conda-forge: conda install -c conda-forge pytorch-gpu torchvision; "
+                       "PyTorch's own -c pytorch channel stopped at 2.5)",
             })
         else:
             found.append({

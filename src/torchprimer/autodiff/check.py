@@ -149,12 +149,23 @@ def gradcheck(
     Works on any nn.Module: the manual column needs an MLP of Flatten/Linear/activation
     layers (else it is reported as not available); finite differences cover at most
     `max_coords` random entries per tensor, so large models stay quick. The model is
-    copied to float64 and put in eval mode (dropout off); the caller's model is not touched.
+    copied to float64 (the caller's is not touched) and checked as training runs it, but
+    without randomness: batch norm on the batch's own statistics (its running statistics
+    would be a fixed affine map, which training never differentiates), every other module in
+    eval mode (dropout off). `mode` in the report says which, in words.
     """
     if loss not in LOSSES:
         raise UserError(f"unknown loss {loss!r}; use one of {', '.join(LOSSES)}")
     require_parameters(model)
     model64 = copy.deepcopy(model).double().eval()
+    norms = [m for m in model64.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in norms if len(x) > 1 else []:  # one sample has no batch statistics: its running ones, then
+        m.train()
+    mode = "eval mode (dropout off)"
+    if norms:
+        mode += (", batch norm on the batch's own statistics, as training computes it" if len(x) > 1 else
+                 ", batch norm on its running statistics (one sample has no batch statistics; use --batch 2 or "
+                 "more to check what training computes)")
     x64 = x.double() if x.is_floating_point() else x
     loss_of, objective = loss_of_output(model64, x64, y, loss)
     params = [(n, p) for n, p in model64.named_parameters() if p.requires_grad]
@@ -175,7 +186,7 @@ def gradcheck(
         agrees = _torch_gradcheck(model64, x64, loss_of, params)
     return {
         "loss": objective, "batch": len(x), "eps": eps, "rows": rows, "manual_available": manual is not None,
-        "manual_note": manual_note, "torch_gradcheck": agrees,
+        "manual_note": manual_note, "torch_gradcheck": agrees, "mode": mode,
         "tolerance": {"manual_vs_autograd": MANUAL_TOL, "finite_diff_vs_autograd": FD_TOL},
         "ok": agrees and all(r["ok"] for r in rows),
     }
@@ -294,5 +305,6 @@ def render(report: dict[str, Any], title: str = "") -> str:
     tol = report["tolerance"]
     verdict = "all gradients agree" if report["ok"] else "GRADIENTS DISAGREE"
     lines.append(f"{verdict} (manual within {tol['manual_vs_autograd']:g}, finite differences within "
-                 f"{tol['finite_diff_vs_autograd']:g}, times max(1, max|grad|); float64, eps {report['eps']:g})")
+                 f"{tol['finite_diff_vs_autograd']:g}, times max(1, max|grad|); float64, eps {report['eps']:g}; "
+                 f"{report['mode']})")
     return "\n".join(lines)

@@ -120,6 +120,10 @@ def _check_inputs(values: dict[str, float], activation: str | None, loss: str) -
         raise UserError(f"--loss ce needs a target probability --y in [0, 1], got {values['y']}; e.g. --y 1")
     if activation is not None:
         rule(activation)  # unknown name -> UserError listing the known ones
+    if activation == "sigmoid" and loss == "ce":  # the sums would agree, on a mistake worth not teaching
+        raise UserError("--loss ce applies the sigmoid itself (binary cross-entropy with the output as logit), so "
+                        "--activation sigmoid would apply it twice, a classic bug; leave out --activation sigmoid "
+                        "(the loss's sigmoid makes the neuron a logistic regression), or use --loss mse")
 
 
 def _autograd(values: dict[str, float], activation: str | None, loss: str) -> dict[str, float]:
@@ -190,8 +194,8 @@ def seed_note(w_grad: float, lang: str = "en") -> str:
 
 
 def num(v: float) -> str:
-    """A number as a person reads it: -2.0, 0.25, 1.2346e-05."""
-    text = f"{v:.10g}"
+    """A number as a person reads it: -2.0, 0.25, 1.2346e-05, and 0.0 for IEEE's -0.0 (-6.0 · 0.0 is 0)."""
+    text = f"{v + 0.0:.10g}"  # adding +0.0 turns -0.0 into 0.0 and leaves every other value as it is
     if text.lstrip("-").isdigit():
         text += ".0"
     return text

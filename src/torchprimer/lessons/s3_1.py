@@ -1,6 +1,7 @@
 """§3.1 Tensors: the seed's sums and products checked against values worked out by hand,
-`torch.randn` checked to be standard normal, and `torch.empty` shown to hand back memory
-as it was rather than zeros."""
+`torch.randn` checked to be standard normal, and `torch.empty` shown to write nothing: what it
+hands back is whatever the memory held, which no one can predict (so it is shown, not checked),
+and PyTorch's deterministic mode fills it with NaN (checked)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ The seed creates tensors four ways and does two pieces of arithmetic on 2×2 mat
         "verdict": """
 The seed's code runs and prints the right numbers, with two things worth knowing.
 `a @ b.T` multiplies a by b transposed, [[17, 23], [39, 53]], not the plain product
-a @ b = [[19, 22], [43, 50]]. And `torch.empty` does not give zeros: it hands back
-whatever the memory held, typically the values of a tensor freed a moment earlier (the
-check below counts them). Never read it before writing it; use torch.zeros for zeros.""",
+a @ b = [[19, 22], [43, 50]]. And `torch.empty` does not give zeros: it writes nothing, so
+it hands back whatever the memory held. That may be a tensor freed a moment earlier (below,
+a freed tensor of sevens), or zeros from memory the system just handed over; it changes from
+run to run, and the count below is this run's. Never read it before writing it; use
+torch.zeros for zeros.""",
         "fixed_title": "What the seed's comments leave out, shown:",
     },
     "zh": {
@@ -32,8 +35,9 @@ check below counts them). Never read it before writing it; use torch.zeros for z
         "verdict": """
 原教程的代码能运行，打印的数也对，但有两点值得知道。`a @ b.T` 是 a 乘以 b 的转置，
 结果是 [[17, 23], [39, 53]]，而不是普通矩阵乘积 a @ b = [[19, 22], [43, 50]]。
-另外 `torch.empty` 给的不是零：它直接交回那块内存原来的内容，通常就是刚刚释放的
-张量留下的值（下面的检查会数出来）。写入之前绝不要读取它；需要零就用 torch.zeros。""",
+另外 `torch.empty` 给的不是零：它什么也不写，直接交回那块内存原来的内容。可能是刚刚
+释放的张量留下的值（下面先释放一个全是 7 的张量），也可能是系统刚分配的全零内存；每次运行
+都可能不同，下面的计数只是这一次的结果。写入之前绝不要读取它；需要零就用 torch.zeros。""",
         "fixed_title": "原教程注释没说的事，演示出来：",
     },
 }
@@ -67,13 +71,14 @@ print(a @ b.T)  # matrix multiplication
 
 FIXED = bilingual(
     """\
-# torch.empty hands back memory as it was: free a tensor of sevens, ask for the same size
+# torch.empty writes nothing: free a tensor of sevens, ask for the same size, count them
 sevens = torch.full((50_000,), 7.0)
 del sevens
 x = torch.empty(50_000)
 reused = int((x == 7.0).sum())
-print("sevens in torch.empty(50_000):", reused, "of 50000")
-# PyTorch's debugging mode fills uninitialised memory with NaN, so reading it shows up
+print("sevens in torch.empty(50_000):", reused, "of 50000 (this run; it varies)")
+# PyTorch's deterministic mode fills uninitialised memory with NaN, so reading it shows up
+# (torch.utils.deterministic.fill_uninitialized_memory, on by default in that mode)
 was_deterministic = torch.are_deterministic_algorithms_enabled()
 torch.use_deterministic_algorithms(True)
 filled = torch.empty(2, 3)
@@ -91,14 +96,16 @@ draws = torch.randn(100_000)
 print(f"mean {draws.mean():.4f}  std {draws.std():.4f}")
 """,
     zh={
-        "torch.empty hands back memory as it was: free a tensor of sevens, ask for the same size":
-            "torch.empty 交回的内存保持原样：先释放一个全是 7 的张量，再申请同样大小",
-        "PyTorch's debugging mode fills uninitialised memory with NaN, so reading it shows up":
-            "PyTorch 的调试模式会把未初始化的内存填成 NaN，读到它就一目了然",
+        "torch.empty writes nothing: free a tensor of sevens, ask for the same size, count them":
+            "torch.empty 什么也不写：先释放一个全是 7 的张量，再申请同样大小，数一数",
+        "PyTorch's deterministic mode fills uninitialised memory with NaN, so reading it shows up":
+            "PyTorch 的确定性模式会把未初始化的内存填成 NaN，读到它就一目了然",
+        "(torch.utils.deterministic.fill_uninitialized_memory, on by default in that mode)":
+            "（torch.utils.deterministic.fill_uninitialized_memory，该模式下默认开启）",
         "when you need zeros, ask for zeros": "需要零，就明确要零",
         "a @ b.T is a times b transposed; a @ b is the plain matrix product":
             "a @ b.T 是 a 乘 b 的转置；a @ b 才是普通矩阵乘积",
-        '"standard normal", tested on many draws rather than six': '"标准正态分布":用大量样本检验，而不是六个数',
+        '"standard normal", tested on many draws rather than six': "“标准正态分布”：用大量样本检验，而不是六个数",
     },
 )
 
@@ -117,11 +124,11 @@ CHECKS = {
     },
     "zeros_and_randn": {
         "en": "torch.zeros gives int32 zeros; torch.randn draws have mean ≈ 0 and std ≈ 1 (100,000 draws)",
-        "zh": "torch.zeros 给出 int32 的零；torch.randn 的样本均值 ≈ 0、标准差 ≈ 1(10 万个样本)",
+        "zh": "torch.zeros 给出 int32 的零；torch.randn 的样本均值 ≈ 0、标准差 ≈ 1（10 万个样本）",
     },
     "empty": {
-        "en": "torch.empty is not initialised: it returned a freed tensor's values, or NaN in debugging mode",
-        "zh": "torch.empty 不做初始化：它交回已释放张量的值，调试模式下则是 NaN",
+        "en": "torch.empty writes nothing: in deterministic mode, which fills new memory, it comes back all NaN",
+        "zh": "torch.empty 什么也不写：在会填充新内存的确定性模式下，它交回的全是 NaN",
     },
 }
 
@@ -162,8 +169,8 @@ def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str]]:
             zeros_ok and randn_ok,
             f"y: {y.dtype}, sum {int(y.sum())};  randn: mean {mean:+.4f}, std {std:.4f}",
         ),
-        "empty": (
-            reused > 0 or nan_filled,
-            f"sevens in torch.empty(50_000): {reused}/50000;  debugging mode: {filled.flatten().tolist()}",
+        "empty": (  # the sevens are shown, not checked: the allocator may or may not hand that memory back
+            nan_filled,
+            f"deterministic mode: {filled.flatten().tolist()};  sevens in torch.empty(50_000): {reused}/50000",
         ),
     }

@@ -24,7 +24,9 @@ reads as a probability. (The seed's formula image is lost; this is its text.)"""
 The seed's neuron is right, and the checks prove it: its output equals sigmoid(w·x + b)
 worked out by hand from its own weights. One habit to pick up: PyTorch layers expect a
 batch, shape (N, 3). The seed passes a single vector of shape (3,); nn.Linear happens to
-accept it, but most layers (BatchNorm, Conv) do not, so the tour passes x.unsqueeze(0).
+accept it (so do the activations, Dropout and LayerNorm), but some layers do not: BatchNorm
+needs a batch to take its statistics over, and Conv1d wants at least (channels, length).
+So the tour passes x.unsqueeze(0).
 torchprimer's Neuron is this same module (`torchprimer train --model neuron`).""",
         "fixed_title": "The same neuron, checked by hand:",
     },
@@ -37,8 +39,9 @@ torchprimer's Neuron is this same module (`torchprimer train --model neuron`).""
         "verdict": """
 原教程的神经元是对的，检查也证明了这一点：它的输出等于用它自己的权重手算的
 sigmoid(w·x + b)。有一个习惯值得养成：PyTorch 的层接受的是一批数据，形状为 (N, 3)。
-原教程传入的是形状为 (3,) 的单个向量；nn.Linear 碰巧能接受，但大多数层（BatchNorm、
-Conv）不行，所以导览传入 x.unsqueeze(0)。torchprimer 的 Neuron 就是这个模块
+原教程传入的是形状为 (3,) 的单个向量；nn.Linear 碰巧能接受（激活函数、Dropout 和
+LayerNorm 也能），但有些层不行：BatchNorm 需要一批数据来计算统计量，Conv1d 至少要
+（通道数, 长度）两维。所以导览传入 x.unsqueeze(0)。torchprimer 的 Neuron 就是这个模块
 （`torchprimer train --model neuron`）。""",
         "fixed_title": "同一个神经元，手工验算：",
     },

@@ -26,7 +26,7 @@ activations alone multiply a gradient by 0.25¹⁰ ≈ 1e-6 at most; only weight
 make up for it, and initialisations such as Xavier's keep their gain near 1 (the vanishing
 gradient). It saturates: beyond |x| ≈ 6.9 its gradient is below 1e-3. Its outputs are all
 positive, not zero-centred. Tanh is zero-centred with gradient 1 at 0, but saturates too,
-beyond |x| ≈ 4.2. ReLU keeps gradient 1 for every positive input, which is why deep nets train
+beyond |x| ≈ 4.1. ReLU keeps gradient 1 for every positive input, which is why deep nets train
 with it, but its gradient is exactly 0 for negative inputs, half of all N(0, 1) inputs, so a
 unit that only sees negatives stops learning ("dying ReLU"); Leaky ReLU, ELU, GELU and SiLU
 keep a little signal there.
@@ -43,7 +43,7 @@ keep a little signal there.
 数字说明了什么。Sigmoid 的梯度最大只有 0.25，所以穿过十层 sigmoid，仅激活函数就把梯度
 乘以至多 0.25¹⁰ ≈ 1e-6；只有远大于 1 的权重才能弥补，而 Xavier 等初始化让每层的增益保持在
 1 附近（梯度消失）。而且它会饱和：|x| 超过约 6.9 后梯度低于 1e-3。它的输出全是正数，不以零为
-中心。Tanh 以零为中心、在 0 处梯度为 1，但同样会饱和，|x| 超过约 4.2 即是。
+中心。Tanh 以零为中心、在 0 处梯度为 1，但同样会饱和，|x| 超过约 4.1 即是。
 ReLU 对所有正输入保持梯度 1，这正是深层网络能用它训练的原因；但对负输入（占 N(0, 1)
 输入的一半）它的梯度恰好为 0，一个只收到负输入的单元就不再学习（"ReLU 死亡"）；
 Leaky ReLU、ELU、GELU 和 SiLU 在负半轴保留了一点信号。`torchprimer activations` 还会
@@ -67,6 +67,7 @@ print(render_table(rows))
             "每一列都由 torch 算出：在 float64 网格上求函数值和 autograd 导数",
     },
 )
+FIXED["zh"] = FIXED["zh"].replace("render_table(rows)", 'render_table(rows, lang="zh")')  # the table in Chinese too
 
 CHECKS = {
     "derivatives": {
@@ -75,11 +76,13 @@ CHECKS = {
     },
     "vanishing": {
         "en": "sigmoid's largest derivative is 0.25, at x = 0: ten layers shrink a gradient by ≥ 4¹⁰",
-        "zh": "sigmoid 的最大导数是 0.25，位于 x = 0:十层会让梯度至少缩小 4¹⁰ 倍",
+        "zh": "sigmoid 的最大导数是 0.25，位于 x = 0：十层会让梯度至少缩小 4¹⁰ 倍",
     },
     "saturation": {
-        "en": "sigmoid and tanh saturate on both sides; ReLU, GELU and SiLU never saturate for x > 0",
-        "zh": "sigmoid 和 tanh 两端都饱和；ReLU、GELU 和 SiLU 在 x > 0 时从不饱和",
+        "en": "sigmoid and tanh saturate on both sides, beyond |x| ≈ 6.9 and ≈ 4.1 as said above (solved by hand: "
+              "|f'| = 1e-3); ReLU, GELU and SiLU never saturate for x > 0",
+        "zh": "sigmoid 和 tanh 两端都饱和，分别在 |x| 超过约 6.9 和约 4.1 处，与上文一致（手解 |f'| = 1e-3）；"
+              "ReLU、GELU 和 SiLU 在 x > 0 时从不饱和",
     },
     "ranges": {
         "en": "ranges: sigmoid (0, 1) not zero-centred, tanh (-1, 1) zero-centred, ReLU [0, ∞)",
@@ -137,6 +140,12 @@ def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str]]:
         return any(math.isinf(hi) and hi > 0 for _, hi in row["saturation"])
 
     saturates = {n: rows[n]["saturation"] for n in ("sigmoid", "tanh", "relu", "gelu", "silu")}
+    # Where |f'| = 1e-3, by hand: σ' = s(1 - s) gives s = (1 + √(1 - 0.004)) / 2; tanh' = 1 - t² gives t = √(1 - 1e-3).
+    s_edge = (1 + math.sqrt(1 - 4e-3)) / 2
+    edges = {"sigmoid": math.log(s_edge / (1 - s_edge)), "tanh": math.atanh(math.sqrt(1 - 1e-3))}
+    said = {"sigmoid": 6.9, "tanh": 4.1}  # what the verdict says, to one decimal
+    edges_ok = all(round(edges[n], 1) == said[n] and abs(rows[n]["saturation"][-1][0] - edges[n]) < 0.01
+                   for n in edges)
     ranges_ok = (
         (sig["range"]["low"], sig["range"]["high"]) == (0.0, 1.0) and not sig["zero_centred"]
         and (tanh["range"]["low"], tanh["range"]["high"]) == (-1.0, 1.0) and tanh["zero_centred"]
@@ -153,8 +162,10 @@ def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str]]:
             f"max σ' = {sig['max_derivative']} at x = {sig['max_derivative_at']};  0.25¹⁰ = {0.25**10:.2e}",
         ),
         "saturation": (
-            both_sides(sig) and both_sides(tanh) and not any(right_side(rows[n]) for n in ("relu", "gelu", "silu")),
-            "  ".join(f"{n}: {r}" for n, r in saturates.items()),
+            both_sides(sig) and both_sides(tanh) and edges_ok
+            and not any(right_side(rows[n]) for n in ("relu", "gelu", "silu")),
+            "by hand: " + ", ".join(f"{n} {e:.4f}" for n, e in edges.items()) + ";  table: "
+            + "  ".join(f"{n}: {r}" for n, r in saturates.items()),
         ),
         "ranges": (ranges_ok, "  ".join(f"{n}: {_interval(rows[n]['range'])}" for n in ("sigmoid", "tanh", "relu"))),
         "dead_relu": (
