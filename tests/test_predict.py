@@ -134,6 +134,9 @@ def test_larger_rgb_png_and_jpeg_are_converted(
         ("notes.npy", "hello", "is not a .npy file (it does not start with NumPy's header)"),  # not "pickled"
         ("none.npy", np.zeros((0, 1, 8, 8), dtype=np.float32), "holds no samples (shape (0, 1, 8, 8))"),
         ("broken.png", b"not a png", "is not a readable image"),
+        ("latin1.csv", "1,2,\xe9\n".encode("latin-1"), "is not UTF-8 text; save it as UTF-8 CSV"),
+        ("hex.csv", ",".join(["0x10"] + ["0"] * 63) + "\n", "hex.csv:1 holds a value that is not a number ('0x10')"),
+        ("nul.csv", b"1,2\x00,3\n", "nul.csv:1 holds a value that is not a number"),
     ],
 )
 def test_bad_files_are_user_errors(
@@ -151,6 +154,17 @@ def test_bad_files_are_user_errors(
     run = load_run(trained.run_dir, with_data=False)
     with pytest.raises(UserError, match=re.escape(expected)):
         predict_files(run, [path])
+
+
+def test_an_image_too_large_to_decode_safely_is_refused(
+    trained: torchprimer.TrainResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A decompression bomb (a few KB of PNG that decodes to 900 million pixels): Pillow's limit,
+    lowered here so that a small file passes it twice over, as the bomb passes the real one."""
+    Image.new("L", (16, 16)).save(tmp_path / "bomb.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(UserError, match=r"bomb\.png is too large to decode safely"):
+        predict_files(load_run(trained.run_dir, with_data=False), [tmp_path / "bomb.png"])
 
 
 def test_missing_file_and_image_for_non_image_run(trained: torchprimer.TrainResult, tmp_path: Path) -> None:

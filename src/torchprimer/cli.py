@@ -7,6 +7,7 @@ become one line on stderr and exit code 2.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -173,12 +174,17 @@ def train(
     from torchprimer.training import distributed
 
     progress = "none" if (quiet or as_json) else "auto"
+    # SIGTERM (what `timeout`, `docker stop` and Slurm send) stops a run as Ctrl-C does: with a status
+    # in summary.json and the way to go on, instead of dying without a word.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         result = run_training(out=out, progress=progress, resume=resume, tensorboard=tensorboard, threads=threads,
                               **options)
     except TrainingInterrupted as stopped:  # typer would turn it into a silent exit 130
         print(stopped.advice(), file=sys.stderr)
         sys.exit(130)  # not typer.Exit, after which main would add its plain "interrupted"
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if not distributed.is_main():  # under DDP rank 0 alone prints
         quiet, as_json = True, False
     distributed.teardown()
@@ -194,6 +200,10 @@ def train(
             f"95% interval for the accuracy on {summary['test_samples']} test samples: "
             f"{low:.3f} to {high:.3f}\nrun folder: {summary['run_dir']}"
         )
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def _on_command_line(ctx: typer.Context, name: str) -> bool:

@@ -77,6 +77,16 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     return write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
 
+def check_readable(path: str | os.PathLike[str], what: str) -> None:
+    """One clear UserError when `path` cannot be opened for reading (permissions, a folder in its place):
+    read errors otherwise surface as tracebacks, or as "corrupt" where the file is fine."""
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise UserError(f"cannot read the {what} {path}: {exc.strerror or exc}; check its permissions") from None
+
+
 def check_output_file(path: str | os.PathLike[str], flag: str, suffixes: tuple[str, ...], example: str) -> Path:
     """Refuse, before any work, an output file path that cannot be what it will hold: an empty name, a
     folder, or a name whose suffix says another format (`--plot notes.txt` would get PNG bytes).

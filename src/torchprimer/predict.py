@@ -80,6 +80,8 @@ def read_image(path: Path, run: Run, *, invert: bool = False) -> Sample:
         with Image.open(path) as image:
             mode, size = image.mode, image.size
             pixels = F.pil_to_tensor(eight_bit(image).convert("L" if channels == 1 else "RGB"))
+    except Image.DecompressionBombError as exc:  # a few KB on disk that would decode to gigabytes
+        raise UserError(f"{path} is too large to decode safely ({exc}); give an image of ordinary size") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise UserError(f"{path} is not a readable image ({exc}); give a PNG or JPEG file") from None
     x = to_float(pixels)
@@ -141,8 +143,15 @@ def read_csv(path: Path, shape: tuple[int, ...]) -> list[Sample]:
     """One sample per row of numbers; a first row that is not numbers is a header and skipped."""
     size = math.prod(shape)
     samples = []
+    header: list[str] | None = None
     with open(path, newline="", encoding="utf-8-sig") as fh:
-        for line_no, row in enumerate(csv.reader(fh), start=1):
+        try:
+            rows = list(csv.reader(fh))
+        except UnicodeDecodeError:
+            raise UserError(f"{path} is not UTF-8 text; save it as UTF-8 CSV") from None
+        except csv.Error as exc:  # e.g. a NUL byte
+            raise UserError(f"{path} is not a CSV file of numbers ({exc}); give rows of numbers only") from None
+        for line_no, row in enumerate(rows, start=1):
             cells = [c.strip() for c in row]
             if not any(cells):
                 continue
@@ -150,7 +159,8 @@ def read_csv(path: Path, shape: tuple[int, ...]) -> list[Sample]:
                 values = [float(c) for c in cells]
             except ValueError:
                 if line_no == 1:
-                    continue  # a header line
+                    header = cells  # a header line
+                    continue
                 raise UserError(f"{path}:{line_no} holds a value that is not a number; "
                                 "give rows of numbers only") from None
             if len(values) != size:
@@ -159,7 +169,18 @@ def read_csv(path: Path, shape: tuple[int, ...]) -> list[Sample]:
             _check_finite(np.asarray(values), f"{path}:{line_no}")
             x = torch.tensor(values, dtype=torch.float32).reshape(shape)
             samples.append(Sample(f"{path.name}:{line_no}", x))
+    if not samples and header is not None:  # its only row was taken for a header: say what in it is no number
+        bad = next(c for c in header if not _is_number(c))
+        raise UserError(f"{path}:1 holds a value that is not a number ({bad[:20]!r}); give rows of numbers only")
     return samples
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_finite(x: np.ndarray, where: str) -> None:

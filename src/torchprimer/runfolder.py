@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from torchprimer.errors import UserError, brief
+from torchprimer.fileio import check_readable
 from torchprimer.models import Objective, build_model, objective_for
 from torchprimer.training.checkpoint import state_dict_mismatch
 from torchprimer.training.config import TrainConfig, resolve_device
@@ -117,6 +118,12 @@ def _check_data_info(data: Any, run_dir: Path) -> dict[str, Any]:
         problems.append("data.classes must list at least two classes")
     if not problems and (min(data["input_shape"]) < 1 or min(data["std"]) < 0):  # std 0: a constant channel
         problems.append("data.input_shape must be positive and data.std not negative")
+    if not problems and not len(data["mean"]) == len(data["std"]) == data["input_shape"][0]:
+        # one per channel (images, signals) or per feature (tables): the first dimension of the input
+        problems.append(f"data.mean and data.std must hold {data['input_shape'][0]} numbers each, one per "
+                        f"channel of inputs of shape {data['input_shape']}")
+    if not problems and max(abs(v) for v in data["mean"] + data["std"]) > torch.finfo(torch.float32).max:
+        problems.append("data.mean and data.std must be within float32's range")
     if "range" in data and not (isinstance(data["range"], list) and len(data["range"]) == 2 and numbers("range")
                                 and data["range"][0] <= data["range"][1]):
         problems.append("data.range must be [min, max], two numbers")
@@ -144,7 +151,11 @@ def read_weights(path: Path, model: nn.Module, summary: dict[str, Any] | None = 
                                 "checkpoint, so there is nothing to evaluate or resume; train it again")
             raise UserError(f"{path.parent} has no {path.name}: its training did not finish ({status}); "
                             f"finish it with 'torchprimer train --resume {path.parent}'")
+        if (path.parent / "checkpoint.pt").is_file():  # stopped (killed, say) before it could write its summary
+            raise UserError(f"{path.parent} has no {path.name}: its training did not finish; "
+                            f"finish it with 'torchprimer train --resume {path.parent}'")
         raise UserError(f"{path.parent} has no {path.name}; is it a finished torchprimer run folder?")
+    check_readable(path, "weights file")
     try:
         tensors = load_safetensors(path.read_bytes())
     except (SafetensorError, ValueError, RuntimeError, OverflowError) as exc:

@@ -135,7 +135,8 @@ def cached(
         for stale in root.glob(f"{slug}-*.pt"):
             if stale != path:
                 stale.unlink(missing_ok=True)
-    except OSError as exc:  # a read-only home must not stop the data from loading
+    except (OSError, UserError) as exc:  # a read-only home must not stop the data from loading (write_atomic
+        # turns a folder it cannot write in into a UserError)
         warnings.warn(f"could not write the data cache {path} ({exc}); set TORCHPRIMER_CACHE to a writable folder",
                       stacklevel=2)
     return dataset

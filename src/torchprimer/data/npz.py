@@ -40,6 +40,15 @@ def holds_test_split(path: str | Path) -> bool:
 def read_arrays(path: Path) -> dict[str, np.ndarray]:
     """The archive's arrays by name; any damage is one UserError that names the file."""
     try:
+        with open(path, "rb") as fh:
+            start = fh.read(6)
+    except OSError as exc:
+        raise UserError(f"npz: cannot read {path}: {exc.strerror or exc}") from None
+    if not start.startswith((b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY")):
+        # numpy would take any other file for a pickle and suggest allow_pickle=True: never for data
+        raise UserError(f"npz: {path} is not an .npz archive (no zip header); write it with "
+                        "numpy.savez(path, x=x, y=y)")
+    try:
         archive = np.load(path, allow_pickle=False)
         if not isinstance(archive, np.lib.npyio.NpzFile):
             raise UserError(f"npz: {path} is a single .npy array, not an archive; save x and y with "

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from torchprimer.errors import UserError, brief
-from torchprimer.fileio import write_atomic
+from torchprimer.fileio import check_readable, write_atomic
 
 FORMAT = "torchprimer-checkpoint-1"
 KEYS = ("config", "epoch", "model", "optimizer", "history", "best", "rng")  # what `save` is given, by fit
@@ -72,6 +72,7 @@ def load(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"no checkpoint at {path}; is this a torchprimer run folder?")
+    check_readable(path, "checkpoint")  # unreadable is not corrupt: "delete it" would lose a good checkpoint
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt or unsafe files
@@ -89,7 +90,36 @@ def load(path: str | Path) -> dict[str, Any]:
     if missing:
         raise UserError(f"{path} lacks {', '.join(missing)}: it was changed since torchprimer wrote it; "
                         "delete it or train again")
+    damaged = _damage(path, state)
+    if damaged:
+        raise UserError(f"{path} is damaged ({damaged}): it was changed on disk since torchprimer wrote it; "
+                        "put back a copy or train again")
     return state
+
+
+def _damage(path: Path, state: dict[str, Any]) -> str | None:
+    """What shows a checkpoint's bytes changed after torchprimer wrote them, or None. torch.load does
+    not check the archive's checksums, so flipped bytes would load and train on silently; and
+    torchprimer never checkpoints a diverged epoch, so weights that are not finite were not its own."""
+    with zipfile.ZipFile(path) as archive:
+        bad = archive.testzip()
+    if bad is not None:
+        return f"the checksum of {bad!r} inside it does not match"
+    model = state["model"] if isinstance(state["model"], dict) else {}
+    for name, tensor in model.items():
+        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            return f"weight {name!r} holds NaN or infinite values"
+    return None
+
+
+def saved_epoch(path: Path) -> int:
+    """The epoch of the checkpoint on disk at `path` (0 when there is none or it cannot be read): what
+    an interrupted run can resume from, read without loading its tensors (mmap)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        return int(state["epoch"])
+    except Exception:  # none yet, or unreadable: nothing to resume from
+        return 0
 
 
 def state_dict_mismatch(tensors: dict[str, torch.Tensor], model: torch.nn.Module) -> str | None:

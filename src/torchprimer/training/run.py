@@ -12,6 +12,7 @@ import contextlib
 import csv
 import importlib
 import io
+import itertools
 import json
 import math
 import os
@@ -31,7 +32,7 @@ from torchprimer import data as tpdata
 from torchprimer import report
 from torchprimer.data.splits import raw_range
 from torchprimer.errors import TrainingInterrupted, UserError
-from torchprimer.fileio import make_dirs, write_atomic, write_json, write_text
+from torchprimer.fileio import check_readable, make_dirs, write_atomic, write_json, write_text
 from torchprimer.models import build_model, count_parameters, objective_for
 from torchprimer.progress import Progress, check_mode, make_progress
 from torchprimer.training import checkpoint as ckpt
@@ -195,17 +196,18 @@ def _rounded(values: list[float]) -> list[float]:
 def new_run_dir(out: str | Path, cfg: TrainConfig) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     base = Path(out) / f"{stamp}-{tpdata.file_slug(cfg.dataset)}-{cfg.model}"
-    run_dir, n = base, 1
-    while run_dir.exists():
-        n += 1
-        run_dir = base.with_name(f"{base.name}-{n}")
     make_dirs(out)  # a file named like --out is one line and exit 2, as for every output path
-    try:
-        run_dir.mkdir()
-    except OSError as exc:  # e.g. a folder this user cannot write in
-        raise UserError(f"cannot make the run folder {run_dir}: {exc.strerror or exc}; "
-                        "give --out a folder you can write in") from None
-    return run_dir
+    for n in itertools.count(1):
+        run_dir = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            run_dir.mkdir()  # taken as it is made: two runs started in the same second get -2, -3, ...
+            return run_dir
+        except FileExistsError:
+            continue
+        except OSError as exc:  # e.g. a folder this user cannot write in
+            raise UserError(f"cannot make the run folder {run_dir}: {exc.strerror or exc}; "
+                            "give --out a folder you can write in") from None
+    raise AssertionError("unreachable")
 
 
 def metrics_csv(history: list[dict[str, float]]) -> str:
@@ -249,6 +251,7 @@ def read_run_config(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "config.json"
     if not path.is_file():
         raise UserError(f"{run_dir} is not a torchprimer run folder (no config.json); pass a folder under runs/")
+    check_readable(path, "run configuration")
     try:
         stored = json.loads(path.read_text(encoding="utf-8"))
         return {"config": TrainConfig.from_dict(stored["config"]), "data": stored["data"], "raw": stored}
@@ -425,16 +428,25 @@ def _train(
 
     augment = augmentation(cfg, splits)  # refuses a bad --augment before anything is written
     board = tensorboard_writer_class() if tensorboard else None
+    # The first optimiser a process builds makes torch import its compiler (~2 s on a 2-core CPU,
+    # more than training digits takes): start-up, not training, so it happens before the clock
+    # starts, and before the run folder is made (Ctrl-C in it leaves no empty run folder).
+    importlib.import_module("torch._dynamo")
     if not distributed.is_main():  # under DDP rank 0 alone writes the run folder and prints progress
         run_dir, progress = None, "none"
     else:
         run_dir = resume_dir if resume_dir is not None else (new_run_dir(out, cfg) if save else None)
-    # The first optimiser a process builds makes torch import its compiler (~2 s on a 2-core CPU,
-    # more than training digits takes): start-up, not training, so it happens before the clock
-    # starts, and before the run folder gets its first file (Ctrl-C in it leaves no half-begun run).
-    importlib.import_module("torch._dynamo")
     if run_dir is not None:
         write_config(run_dir, cfg, splits, device, processes=distributed.world_size())
+    # A finished run continued with more --epochs keeps its summary (it describes the model.safetensors
+    # still there) until the longer run finishes: a failed or interrupted continuation must not erase it.
+    keep_summary = resume_dir is not None and read_summary(resume_dir).get("status") == "finished"
+    if run_dir is not None and resume_state is not None:
+        for stale in run_dir.glob(".*.tmp"):  # temporary files of writes that a SIGKILL cut short
+            stale.unlink(missing_ok=True)
+        # The checkpoint is the record: a run stopped between its checkpoint and its metrics write has a
+        # metrics.csv one epoch short, which no later epoch would rewrite when none is left to train.
+        write_metrics(run_dir, resume_state["history"])
     reporter = make_progress(progress) if isinstance(progress, str) else progress
 
     writer = board(str(run_dir / "tensorboard")) if board is not None and run_dir is not None else None
@@ -456,26 +468,28 @@ def _train(
             resume_from=resume_state, on_epoch=on_epoch, augment=augment,
             history_out=result.history,
         )
+        # A resumed run's earlier epochs were trained by another process: their recorded times count
+        # too, so train_seconds covers the same epochs as epochs_run and epoch_seconds.
+        earlier = sum(r["seconds"] for r in resume_state["history"]) if resume_state is not None else 0.0
+        result.train_seconds = earlier + time.perf_counter() - started
+        result.best_epoch, result.stopped_early = fitted.best_epoch, fitted.stopped_early
+        result.test = evaluate(model, splits.x_test, splits.y_test, objective, amp=cfg.amp)
+        if run_dir is not None:  # inside the try: Ctrl-C while writing these gets the same advice (--resume)
+            write_outputs(result, objective)
     except BaseException as exc:
         reporter.close()
-        if run_dir is not None:
+        # What can be resumed is the checkpoint on disk, which may be an epoch behind the history
+        # when the stop came while it was being written.
+        saved = ckpt.saved_epoch(run_dir / "checkpoint.pt") if run_dir is not None else len(result.history)
+        if run_dir is not None and not keep_summary:
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            write_json(run_dir / "summary.json", {"status": status, "error": str(exc),
-                                                  "epochs_done": len(result.history)})
+            write_json(run_dir / "summary.json", {"status": status, "error": str(exc), "epochs_done": saved})
         if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, TrainingInterrupted):
-            raise TrainingInterrupted(run_dir, len(result.history)) from exc
+            raise TrainingInterrupted(run_dir, saved) from exc
         raise
     finally:
         if writer is not None:
             writer.close()
-    # A resumed run's earlier epochs were trained by another process: their recorded times count
-    # too, so train_seconds covers the same epochs as epochs_run and epoch_seconds.
-    earlier = sum(r["seconds"] for r in resume_state["history"]) if resume_state is not None else 0.0
-    result.train_seconds = earlier + time.perf_counter() - started
-    result.best_epoch, result.stopped_early = fitted.best_epoch, fitted.stopped_early
-    result.test = evaluate(model, splits.x_test, splits.y_test, objective, amp=cfg.amp)
-    if run_dir is not None:
-        write_outputs(result, objective)
     model.eval()  # ready for inference, as load_run's model is: no dropout, batch norm's running statistics
     return result
 

@@ -1,0 +1,216 @@
+"""Run folders after what goes wrong outside training: a stop at an awkward moment (between a
+checkpoint and its metrics, inside a checkpoint write, while the final files are written, by
+SIGTERM), a file the user cannot read, bytes changed on disk, two runs started in one second,
+a config.json edited by hand, a cache folder that cannot be written."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import torchprimer
+from torchprimer import fileio
+from torchprimer.cli import main
+from torchprimer.errors import TrainingInterrupted, UserError
+from torchprimer.runfolder import load_run
+from torchprimer.training import checkpoint as ckpt
+from torchprimer.training import run as run_module
+from torchprimer.training.config import make_config
+
+QUICK = {"dataset": "moons", "n_samples": 200, "hidden": (8,), "progress": "none"}
+
+
+def test_a_stop_between_the_last_checkpoint_and_its_metrics_is_mended_by_resume(tmp_path: Path) -> None:
+    """Killed after the last epoch's checkpoint, before its metrics.csv row: --resume has no epoch left
+    to train, and used to leave metrics.csv one row short for good."""
+    whole = torchprimer.train(out=tmp_path / "whole", epochs=3, **QUICK)
+    cut = torchprimer.train(out=tmp_path / "cut", epochs=3, **QUICK)
+    metrics = cut.run_dir / "metrics.csv"
+    metrics.write_text("".join(metrics.read_text().splitlines(keepends=True)[:3]))  # the header and 2 epochs
+    (cut.run_dir / ".metrics.csv.x1y2z3.tmp").write_text("epoch,train_loss\n")  # a write SIGKILL cut short
+    torchprimer.train(resume=cut.run_dir, progress="none")
+    assert metrics.read_bytes() == (whole.run_dir / "metrics.csv").read_bytes()
+    assert not list(cut.run_dir.glob(".*.tmp"))
+
+
+def test_a_stop_inside_a_checkpoint_write_names_the_checkpoint_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C while epoch 2's checkpoint is written: the one on disk is epoch 1's, and the advice and
+    summary.json say 1 (they said 2, whose record was already in the history)."""
+    real_save = ckpt.save
+
+    def save(path: Path, state: dict) -> None:
+        if state["epoch"] == 2:
+            raise KeyboardInterrupt
+        real_save(path, state)
+
+    monkeypatch.setattr(ckpt, "save", save)
+    with pytest.raises(TrainingInterrupted) as stopped:
+        torchprimer.train(out=tmp_path, epochs=3, **QUICK)
+    run_dir = next(tmp_path.iterdir())
+    assert stopped.value.epochs_done == 1 and "interrupted after epoch 1," in stopped.value.advice()
+    assert json.loads((run_dir / "summary.json").read_text())["epochs_done"] == 1
+    assert ckpt.load(run_dir / "checkpoint.pt")["epoch"] == 1
+
+
+def test_a_stop_while_the_final_files_are_written_says_to_resume_and_resume_finishes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_write = run_module.write_outputs
+
+    def write_outputs(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module, "write_outputs", write_outputs)
+    with pytest.raises(TrainingInterrupted) as stopped:
+        torchprimer.train(out=tmp_path, epochs=2, **QUICK)
+    run_dir = next(tmp_path.iterdir())
+    assert f"interrupted after epoch 2, whose checkpoint is complete; go on with 'torchprimer train --resume " \
+           f"{run_dir}'" == stopped.value.advice()
+    with pytest.raises(UserError, match=r"its training did not finish \(interrupted\); finish it with "
+                                        r"'torchprimer train --resume"):
+        load_run(run_dir)
+    monkeypatch.setattr(run_module, "write_outputs", real_write)
+    done = torchprimer.train(resume=run_dir, progress="none")
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "finished"
+    assert done.summary()["epochs_run"] == 2
+
+
+def test_a_continuation_that_fails_keeps_the_finished_runs_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--resume --epochs 4 of a finished run, interrupted: its summary.json still describes the
+    model.safetensors beside it (it was replaced by {"status": "interrupted"}, losing the test figures)."""
+    first = torchprimer.train(out=tmp_path, epochs=2, **QUICK)
+    finished = (first.run_dir / "summary.json").read_bytes()
+
+    class Stop(torchprimer.progress.Silent):
+        def epoch(self, record: dict[str, float]) -> None:
+            raise KeyboardInterrupt
+
+    with pytest.raises(TrainingInterrupted):
+        torchprimer.train(resume=first.run_dir, epochs=4, progress=Stop())
+    assert (first.run_dir / "summary.json").read_bytes() == finished
+    assert ckpt.load(first.run_dir / "checkpoint.pt")["epoch"] == 3  # and the longer run goes on from there
+    assert torchprimer.train(resume=first.run_dir, epochs=4, progress="none").summary()["epochs_run"] == 4
+
+
+@pytest.mark.parametrize("name", ["checkpoint.pt", "config.json", "model.safetensors"])
+def test_a_file_that_cannot_be_read_is_called_unreadable_not_corrupt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str,
+) -> None:
+    """Bad permissions (root reads anything, so the refusal is simulated where the file is opened): one
+    line that says so; "corrupt ... delete it" would have a user delete a good checkpoint."""
+    first = torchprimer.train(out=tmp_path, epochs=1, **QUICK)
+    locked = first.run_dir / name
+
+    def refusing_open(path: object, *args: object, **kwargs: object) -> object:
+        if Path(str(path)) == locked:
+            raise PermissionError(13, "Permission denied")
+        return open(path, *args, **kwargs)
+
+    monkeypatch.setattr(fileio, "open", refusing_open, raising=False)
+    with pytest.raises(UserError, match=f"cannot read the .* {locked}: Permission denied; check its permissions"):
+        if name == "checkpoint.pt":
+            torchprimer.train(resume=first.run_dir, epochs=2, progress="none")
+        else:
+            load_run(first.run_dir)
+
+
+def test_a_checkpoint_whose_bytes_changed_on_disk_is_refused(tmp_path: Path) -> None:
+    """torch.load does not check the archive's checksums: flipped bytes used to load and train on."""
+    first = torchprimer.train(out=tmp_path, epochs=1, **QUICK)
+    path = first.run_dir / "checkpoint.pt"
+    with zipfile.ZipFile(path) as archive:
+        member = next(i for i in archive.infolist() if i.filename.endswith("/data/0"))
+    raw = bytearray(path.read_bytes())
+    at = member.header_offset  # the local header: 30 bytes, then the name and the extra field of its own lengths
+    name, extra = (int.from_bytes(raw[at + i : at + i + 2], "little") for i in (26, 28))
+    start = at + 30 + name + extra
+    raw[start : start + 4] = b"\x00\x00\xc0\x7f"  # a float32 NaN over the first value stored
+    path.write_bytes(bytes(raw))
+    with pytest.raises(UserError, match=r"checkpoint.pt is damaged \(the checksum of .* does not match"):
+        ckpt.load(path)
+
+
+def test_a_checkpoint_with_weights_that_are_not_finite_is_refused(tmp_path: Path) -> None:
+    first = torchprimer.train(out=tmp_path, epochs=1, **QUICK)
+    path = first.run_dir / "checkpoint.pt"
+    state = ckpt.load(path)
+    state.pop("format")
+    state["model"]["1.weight"][0, 0] = float("nan")
+    ckpt.save(path, state)  # a valid archive: only the values are wrong
+    with pytest.raises(UserError, match=r"weight '1\.weight' holds NaN or infinite values"):
+        ckpt.load(path)
+
+
+def test_two_runs_started_in_the_same_second_get_their_own_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The name was chosen by exists() and then made: another process could take it in between
+    ("File exists; give --out a folder you can write in"). Here every exists() misses, as in that race."""
+    monkeypatch.setattr(Path, "exists", lambda self: False)
+    cfg = make_config(**{k: v for k, v in QUICK.items() if k != "progress"})
+    made = [run_module.new_run_dir(tmp_path, cfg) for _ in range(3)]
+    assert len({p.name for p in made}) == 3 and all(p.is_dir() for p in made)
+
+
+def test_sigterm_stops_a_run_as_ctrl_c_does(tmp_path: Path) -> None:
+    """What `timeout`, `docker stop` and Slurm send: a status, the advice, exit 130 (it died without a word)."""
+    command = [sys.executable, "-m", "torchprimer", "train", "--epochs", "100000", "--out", str(tmp_path)]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("*/metrics.csv")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    run_dir = next(tmp_path.iterdir())
+    assert proc.returncode == 130 and err.startswith("interrupted after epoch "), err
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "interrupted"
+
+
+def test_a_config_whose_normalisation_does_not_fit_the_inputs_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    first = torchprimer.train(out=tmp_path, epochs=1, **QUICK)
+    config = first.run_dir / "config.json"
+    stored = json.loads(config.read_text())
+    np.save(tmp_path / "x.npy", np.zeros((1, 2), np.float32))
+    for mean, expected in (([0.1, 0.2, 0.3], "data.mean and data.std must hold 2 numbers each"),
+                           ([1e300, 0.0], "within float32's range")):
+        config.write_text(json.dumps({**stored, "data": {**stored["data"], "mean": mean}}))
+        with pytest.raises(SystemExit) as stopped:
+            main(["predict", str(first.run_dir), str(tmp_path / "x.npy")])
+        err = capsys.readouterr().err
+        assert stopped.value.code == 2 and expected in err and err.count("\n") == 1, err
+
+
+def test_a_cache_folder_that_cannot_be_written_only_warns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The data still loads (a read-only home must not stop it); the warning says how to move the cache."""
+    blocked = tmp_path / "cache"
+    blocked.write_text("a file where the cache folder would go")
+    monkeypatch.setenv("TORCHPRIMER_CACHE", str(blocked))
+    np.savez(tmp_path / "d.npz", x=np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32),
+             y=np.arange(40) % 2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = torchprimer.train(dataset=f"npz:{tmp_path / 'd.npz'}", epochs=1, save=False, progress="none")
+    assert result.test["accuracy"] >= 0
+    assert any("set TORCHPRIMER_CACHE to a writable folder" in str(w.message) for w in caught)
+
+
+def test_a_file_that_is_not_an_npz_archive_is_not_offered_unpickling(tmp_path: Path) -> None:
+    (tmp_path / "notes.npz").write_text("hello")
+    with pytest.raises(UserError, match=r"is not an \.npz archive \(no zip header\)") as refused:
+        torchprimer.train(dataset=f"npz:{tmp_path / 'notes.npz'}", save=False, progress="none")
+    assert "pickle" not in str(refused.value)
