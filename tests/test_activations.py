@@ -109,6 +109,16 @@ def test_render_en_and_zh(table: dict[str, dict]) -> None:
 def test_unknown_names_are_user_errors() -> None:
     with pytest.raises(UserError, match="known: relu"):
         act.resolve_names("sigmoid,swish")
+    with pytest.raises(UserError, match="has an empty entry"):  # it used to drop the gap and go on
+        act.resolve_names("relu,,tanh")
+
+
+def test_an_option_missing_its_value_points_to_its_commands_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["activations", "--names"])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == ("error: Option '--names' requires an argument. "
+                                       "(see 'torchprimer activations --help')\n")
 
 
 def test_plot_writes_one_png(tmp_path: Path) -> None:

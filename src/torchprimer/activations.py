@@ -74,9 +74,10 @@ def resolve_names(names: str | Sequence[str] | None) -> list[str]:
     if names is None:
         return list(ACTIVATIONS)
     items = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
-    items = [n for n in items if n]
-    if not items:
+    if not any(items):
         raise UserError(f"no activation named; pick from: {', '.join(ACTIVATIONS)}")
+    if not all(items):  # "relu,,tanh": a name left out by mistake, as gradcheck --hidden 32,,16 is refused
+        raise UserError(f"--names {names!r} has an empty entry; separate names by single commas, e.g. sigmoid,relu")
     for n in items:
         if n not in ACTIVATIONS:
             raise UserError(f"unknown activation {n!r}; known: {', '.join(ACTIVATIONS)}")

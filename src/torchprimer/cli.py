@@ -10,7 +10,7 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -749,8 +749,8 @@ def activations(
 ) -> None:
     """Activation functions compared (seed §7.1): a table computed from torch, plots, a training race.
 
-    Every column but the formula is computed on a dense float64 grid from torch's own
-    functions and autograd's derivatives. With --train, the same deep MLP (same data, seed
+    Every column but the formula and the cost (a float32 timing) is computed on a dense
+    float64 grid from torch's own functions and autograd's derivatives. With --train, the same deep MLP (same data, seed
     and initialisation) is trained once per activation, and the per-layer gradient norms
     show why deep sigmoid networks stop learning.
     """
@@ -1117,6 +1117,19 @@ def _one_line(message: str) -> str:
     return " ".join(message.split())
 
 
+def _command_path(command: Any, argv: list[str]) -> str:
+    """'torchprimer data stats' from the words of argv that name commands: click's parser errors (an option
+    missing its value) carry no context, and their advice should still name the subcommand's --help."""
+    words = ["torchprimer"]
+    for word in argv:
+        commands = getattr(command, "commands", None)
+        if not commands or word not in commands:
+            break
+        command = commands[word]
+        words.append(word)
+    return " ".join(words)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the command, turning user errors into one line and exit code 2."""
     command = typer.main.get_command(app)
@@ -1130,7 +1143,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     except typer.TyperException as exc:  # click's usage errors: unknown option, bad value
         ctx = getattr(exc, "ctx", None)
-        where = ctx.command_path if ctx is not None else "torchprimer"
+        where = ctx.command_path if ctx is not None else _command_path(command, sys.argv[1:] if argv is None else argv)
         message = _one_line(exc.format_message())
         if message:  # empty after a bare `torchprimer` or `torchprimer data`: the help above says it all
             print(f"error: {message} (see '{where} --help')", file=sys.stderr)
