@@ -214,3 +214,17 @@ def test_a_file_that_is_not_an_npz_archive_is_not_offered_unpickling(tmp_path: P
     with pytest.raises(UserError, match=r"is not an \.npz archive \(no zip header\)") as refused:
         torchprimer.train(dataset=f"npz:{tmp_path / 'notes.npz'}", save=False, progress="none")
     assert "pickle" not in str(refused.value)
+
+
+def test_the_same_weights_give_the_same_model_file_bytes_in_every_process(tmp_path: Path) -> None:
+    """safetensors orders its metadata as a hash map does, which differs per process: sha256 of two
+    identical runs' model.safetensors differed, though every tensor was equal."""
+    script = ("import sys, torch; from torch import nn; from pathlib import Path; "
+              "from torchprimer.training.run import save_weights; torch.manual_seed(0); "
+              "m = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)); "
+              "save_weights(m, Path(sys.argv[1]), {'format': 'torchprimer', 'model': 'mlp', 'dataset': 'moons', "
+              "'a': '1', 'b': '2', 'c': '3'})")
+    files = [tmp_path / f"{i}.safetensors" for i in range(4)]
+    for path in files:
+        subprocess.run([sys.executable, "-c", script, str(path)], check=True, timeout=120)
+    assert len({path.read_bytes() for path in files}) == 1

@@ -241,10 +241,16 @@ def weight_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def save_weights(model: nn.Module, path: Path, metadata: dict[str, str]) -> None:
-    from safetensors.torch import save_file
+    """model.safetensors, byte for byte the same for the same weights: safetensors writes its metadata
+    in a hash map's order, which changes from process to process, so the header is rewritten with its
+    keys sorted (the same JSON, the same length; the tensors' offsets do not depend on the order)."""
+    from safetensors.torch import save
 
-    tensors = weight_tensors(model)
-    write_atomic(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+    data = save(weight_tensors(model), metadata=metadata)
+    size = int.from_bytes(data[:8], "little")
+    header = json.dumps(json.loads(data[8 : 8 + size]), sort_keys=True, separators=(",", ":")).encode()
+    canonical = data[:8] + header.ljust(size) + data[8 + size :]  # padded with spaces, as safetensors pads
+    write_atomic(path, lambda tmp: tmp.write_bytes(canonical))
 
 
 def read_run_config(run_dir: Path) -> dict[str, Any]:
