@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from torchprimer.data.csvfile import is_number
 from torchprimer.data.imagefolder import eight_bit
 from torchprimer.data.splits import normalize, to_float
 from torchprimer.errors import UserError, brief
@@ -170,17 +171,10 @@ def read_csv(path: Path, shape: tuple[int, ...]) -> list[Sample]:
             x = torch.tensor(values, dtype=torch.float32).reshape(shape)
             samples.append(Sample(f"{path.name}:{line_no}", x))
     if not samples and header is not None:  # its only row was taken for a header: say what in it is no number
-        bad = next(c for c in header if not _is_number(c))
+        bad = next(c for c in header if not is_number(c))
         raise UserError(f"{path}:1 holds a value that is not a number ({bad[:20]!r}); give rows of numbers only")
     return samples
 
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _check_finite(x: np.ndarray, where: str) -> None:

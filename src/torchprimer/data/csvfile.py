@@ -32,7 +32,8 @@ from torchprimer.errors import UserError
 LABEL_NAMES = ("label", "y", "target", "class")
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """Whether a CSV cell reads as a number (float() takes it): a row with a cell that does not is a header."""
     try:
         float(text)
     except ValueError:
@@ -58,7 +59,7 @@ def read_rows(path: Path) -> list[list[str]]:
 def parse_table(rows: list[list[str]], where: str) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
     """(features float32 (N, F), labels int64 (N,), header or None) from CSV rows."""
     header = None
-    if not all(_is_number(cell) for cell in rows[0]):
+    if not all(is_number(cell) for cell in rows[0]):
         header, rows = [c.strip() for c in rows[0]], rows[1:]
     if not rows:
         raise UserError(f"{where} has a header but no data rows")
