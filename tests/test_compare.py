@@ -175,3 +175,21 @@ def test_an_empty_validation_split_is_fixed_with_the_option_it_names(
         main(["compare", "--dataset", f"npz:{path}", "--methods", "nearest-mean", "--no-plot", "--json", *advice])
     assert stopped.value.code in (0, 1)  # ran: 1 only when the expected ordering fails
     assert json.loads(capsys.readouterr().out)["rows"][0]["method"] == "nearest-mean"
+
+
+def test_the_deep_nets_are_scored_with_their_best_epochs_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--help promises the best epoch by validation; compare scored the last epoch's weights. A patience
+    of all the epochs makes fit keep and restore the best state without stopping early."""
+    from torchprimer.training import loop
+
+    seen = []
+    real_fit = loop.fit
+
+    def fit(model, data, cfg, *args, **kwargs):  # type: ignore[no-untyped-def]
+        result = real_fit(model, data, cfg, *args, **kwargs)
+        seen.append((cfg.early_stopping, cfg.epochs, result.stopped_early))
+        return result
+
+    monkeypatch.setattr(loop, "fit", fit)
+    compare("moons", methods=["mlp"], epochs=3)
+    assert seen == [(3, 3, False)]

@@ -176,7 +176,10 @@ def run_deep(name: str, splits: Any, *, epochs: int, seed: int, device: str) -> 
     from torchprimer.training.loop import evaluate, fit
     from torchprimer.training.run import seed_everything
 
-    cfg = make_config(dataset=splits.name, model=name, epochs=epochs, seed=seed, device=device)
+    # The weights of the epoch with the lowest validation loss, as the help promises (a patience of
+    # `epochs` never stops the run early; it only makes fit keep and restore the best epoch's state).
+    cfg = make_config(dataset=splits.name, model=name, epochs=epochs, seed=seed, device=device,
+                      early_stopping=epochs)
     seed_everything(seed)
     model = build_model(cfg.model_spec, splits.input_shape, splits.num_classes).to(splits.x_train.device)
     objective = objective_for(model)
@@ -295,7 +298,7 @@ def render_table(result: dict[str, Any]) -> str:
             f"{r['method']:<13} {r['family']:<14} {r['accuracy']:>13.4f} {r['seconds']:>8.2f} {r['parameters']:>11,}"
         )
     deep = [r["method"] for r in result["rows"] if r["family"] == FAMILIES["deep"]]
-    notes = [f"{', '.join(deep)}: {result['epochs']} epochs"] if deep else []
+    notes = [f"{', '.join(deep)}: the best of {result['epochs']} epochs by validation loss"] if deep else []
     if any(r["method"] == "forest" for r in result["rows"]):
         notes.append("a forest's parameters: its split and leaf values")
     notes += [r["description"] for r in result["rows"] if r["description"] != METHODS[r["method"]][1]]
