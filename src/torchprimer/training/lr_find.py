@@ -79,22 +79,31 @@ def lr_range_test(
     if not losses:
         raise UserError(f"the loss was not finite at the first step, at --start {start:g}; lower --start")
     lowest = min(range(len(losses)), key=losses.__getitem__)
-    why = _why_no_suggestion(lrs, losses, diverged=len(losses) < steps)
+    why = _why_no_suggestion(lrs, losses, diverged=len(losses) < steps, steps=steps)
     return LRFinderResult(lrs=lrs, losses=losses, suggestion=None if why else _steepest(lrs, losses),
                           min_loss_lr=lrs[lowest], no_suggestion=why)
 
 
-def _why_no_suggestion(lrs: list[float], losses: list[float], *, diverged: bool) -> str | None:
+def _why_no_suggestion(lrs: list[float], losses: list[float], *, diverged: bool, steps: int) -> str | None:
     """Why no rate can be suggested, or None: the steepest point of a curve that never falls is noise,
-    and a rate picked from it would not train (e.g. --start 100, where the loss only explodes)."""
+    and a rate picked from it would not train (e.g. --start 100, where the loss only explodes).
+
+    The advice follows the curve's shape: rising from the start means every rate was too high; flat
+    and then rising means the rates in between got too few steps each to show a fall (a short sweep,
+    --steps 10); flat throughout means the rates were too small."""
     first, lowest = losses[0], min(losses)
     if first - lowest > MIN_FALL * abs(first):
         return None
     seen = (f"the loss never fell {MIN_FALL:.0%} below its first value ({first:.4g}) between {lrs[0]:.2e} and "
             f"{lrs[-1]:.2e}")
-    if diverged:
-        return (f"{seen} before it diverged: every rate tried is too high; start lower, e.g. "
-                f"--start {min(1e-7, lrs[0] / 1e4):.0e}")
+    rose = diverged or losses[-1] > (1 + MIN_FALL) * first
+    flat_start = all(abs(value - first) <= MIN_FALL * abs(first) for value in losses[: max(2, len(losses) // 2)])
+    if rose and not flat_start:
+        return (f"{seen}{' before it diverged' if diverged else ''}: it rose from the start, so every rate tried "
+                f"is too high; start lower, e.g. --start {min(1e-7, lrs[0] / 1e4):.0e}")
+    if rose:
+        return (f"{seen}: it stayed flat at the low rates and rose at the high ones, so the rates between got too "
+                f"few of the {steps} steps to show a fall; give more --steps, e.g. --steps {min(10_000, steps * 4)}")
     return (f"{seen}: the rates tried are too small to train in this many steps; widen the range upwards, "
             f"e.g. --end {min(MAX_END, max(10.0, lrs[-1] * 1e4)):g}, or give more --steps")
 
