@@ -174,17 +174,12 @@ def train(
     from torchprimer.training import distributed
 
     progress = "none" if (quiet or as_json) else "auto"
-    # SIGTERM (what `timeout`, `docker stop` and Slurm send) stops a run as Ctrl-C does: with a status
-    # in summary.json and the way to go on, instead of dying without a word.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         result = run_training(out=out, progress=progress, resume=resume, tensorboard=tensorboard, threads=threads,
                               **options)
     except TrainingInterrupted as stopped:  # typer would turn it into a silent exit 130
         print(stopped.advice(), file=sys.stderr)
         sys.exit(130)  # not typer.Exit, after which main would add its plain "interrupted"
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     if not distributed.is_main():  # under DDP rank 0 alone prints
         quiet, as_json = True, False
     distributed.teardown()
@@ -1133,6 +1128,16 @@ def _command_path(command: Any, argv: list[str]) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the command, turning user errors into one line and exit code 2."""
     command = typer.main.get_command(app)
+    # SIGTERM (what `timeout`, `docker stop` and Slurm send) stops a command as Ctrl-C does: train writes
+    # its status and says how to go on, bench removes its temporary data, instead of dying without a word.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        _run(command, argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(command: Any, argv: list[str] | None) -> None:
     try:
         code = command.main(args=argv, prog_name="torchprimer", standalone_mode=False)
     except UserError as exc:
