@@ -52,17 +52,25 @@ def test_problems_name_the_fix_for_cpu_build_with_driver_and_version_mismatch() 
         "nvidia_driver": "560.35",
         "checks": [],
     }
-    found = doctor.problems(report)
+    found = doctor.problems({**report, "executable": "/opt/env/bin/python"})
     texts = " | ".join(p["problem"] + " -> " + p["fix"] for p in found)
-    assert "does not match torch 2.14.1" in texts and "torchvision==0.29.*" in texts
-    assert "CPU-only build" in texts and "--index-url" in texts
+    # the same index as the installed +cpu build, or PyPI's default torchvision would not match it
+    assert ("does not match torch 2.14.1 (expects 0.29.x) -> /opt/env/bin/python -m pip install torch==2.14.1 "
+            "torchvision==0.29.* --index-url https://download.pytorch.org/whl/cpu") in texts
+    assert "CPU-only build" in texts and "the CUDA version your driver supports" in texts
 
 
 def test_missing_package_gets_a_pip_command() -> None:
     report = {"versions": {**{p: "1.0" for p in doctor.PACKAGES}, "torch": "2.14.1", "torchvision": "0.29.1",
                            "safetensors": None},
-              "build": {"cuda_build": None}, "devices": [], "nvidia_driver": None, "checks": []}
-    assert {"problem": "safetensors is not installed", "fix": "pip install safetensors"} in doctor.problems(report)
+              "build": {"cuda_build": None}, "devices": [], "nvidia_driver": None, "checks": [],
+              "executable": "/opt/env/bin/python"}
+    assert {"problem": "safetensors is not installed",
+            "fix": "/opt/env/bin/python -m pip install safetensors"} in doctor.problems(report)
+    report["versions"].update(torch="2.14.1+cu130", torchvision=None)  # pinned to torch's pair, from its index
+    assert {"problem": "torchvision is not installed",
+            "fix": "/opt/env/bin/python -m pip install torchvision==0.29.* --index-url "
+                   "https://download.pytorch.org/whl/cu130"} in doctor.problems(report)
 
 
 def test_doctor_json_cli_is_one_valid_object() -> None:

@@ -261,6 +261,18 @@ def test_other_data_far_outside_the_training_range_gets_a_note(
     assert predict_files(run, [tmp_path / "far.npy"])["predictions"][0]["notes"] == []
 
 
+def test_a_faint_sample_gets_a_note(trained: torchprimer.TrainResult, raw_test: torch.Tensor, tmp_path: Path) -> None:
+    """sklearn's digits (ink counts 0..16) saved as uint8 read as 0..16/255: 4 of 5 wrong, without a word."""
+    counts = (raw_test[:3] * 16).round().to(torch.uint8).numpy()
+    np.save(tmp_path / "counts.npy", counts)
+    result = predict_files(load_run(trained.run_dir, with_data=False), [tmp_path / "counts.npy"])
+    for prediction in result["predictions"]:
+        assert prediction["notes"] and "span under a tenth of training's 0..1" in prediction["notes"][0]
+    np.save(tmp_path / "scaled.npy", raw_test[:3].numpy())  # the same digits in training's scale: no note
+    scaled = predict_files(load_run(trained.run_dir, with_data=False), [tmp_path / "scaled.npy"])
+    assert all(p["notes"] == [] for p in scaled["predictions"])
+
+
 def test_a_hand_edited_range_is_refused(trained: torchprimer.TrainResult, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     shutil.copytree(trained.run_dir, run_dir)

@@ -206,28 +206,35 @@ def problems(report: dict[str, Any]) -> list[dict[str, str]]:
     """Each thing that is wrong, with the exact command that fixes it."""
     found: list[dict[str, str]] = []
     v, build = report["versions"], report["build"]
-    torch_v = (v.get("torch") or "").split("+")[0]
+    torch_v, _, variant = (v.get("torch") or "").partition("+")  # "2.14.1+cu130": the build's own index
     pair = expected_torchvision(torch_v)
+    # The pip of the Python that was checked, not whichever is first on PATH; torchvision pinned to torch's
+    # pair (a bare install pulls the newest, which may replace a working torch); reinstalls from the
+    # index the installed build came from (+cpu, +cu130), else PyPI's torchvision would not match it.
+    pip = f"{report.get('executable') or 'python'} -m pip install"
+    index = f" --index-url https://download.pytorch.org/whl/{variant}" if variant else ""
     for name in PACKAGES:
         if v.get(name) is None:
-            found.append({"problem": f"{name} is not installed", "fix": f"pip install {name}"})
+            pinned = f"torchvision=={pair}.*{index}" if name == "torchvision" and pair else name
+            found.append({"problem": f"{name} is not installed", "fix": f"{pip} {pinned}"})
     tv = v.get("torchvision")
     if tv and pair and not tv.startswith(pair + "."):
         found.append({
             "problem": f"torchvision {tv} does not match torch {torch_v} (expects {pair}.x)",
-            "fix": f"pip install torch=={torch_v} torchvision=={pair}.*",
+            "fix": f"{pip} torch=={torch_v} torchvision=={pair}.*{index}",
         })
     elif report.get("torchvision_error"):
         found.append({"problem": f"torchvision's compiled ops fail: {report['torchvision_error']}",
-                      "fix": f"pip install --force-reinstall torch=={torch_v} torchvision=={pair}.*"})
+                      "fix": f"{pip} --force-reinstall torch=={torch_v} torchvision=={pair}.*{index}"})
     driver = report.get("nvidia_driver")
     has_cuda = any(d["device"].startswith("cuda") for d in report["devices"])
     if driver and not has_cuda:
         if build["cuda_build"] is None:
             found.append({
                 "problem": f"an NVIDIA driver ({driver}) answers, but this torch is a CPU-only build",
-                "fix": f"pip install --force-reinstall torch=={torch_v} torchvision=={pair}.* "
-                       "--index-url https://download.pytorch.org/whl/cu126 "
+                "fix": f"{pip} --force-reinstall torch=={torch_v} torchvision=={pair}.* --index-url "
+                       "https://download.pytorch.org/whl/cuXXX, with the CUDA version your driver supports "
+                       "(nvidia-smi's 'CUDA Version'; https://pytorch.org/get-started/locally/ lists the builds) "
                        "(or with conda, from conda-forge: conda install -c conda-forge pytorch-gpu torchvision; "
                        "PyTorch's own -c pytorch channel stopped at 2.5)",
             })

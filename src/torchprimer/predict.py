@@ -202,6 +202,9 @@ def check_scale(samples: list[Sample], run: Run) -> None:
         x = to_float(sample.x)
         low, high = float(x.min()), float(x.max())
         if lo - margin <= low and high <= hi + margin:
+            if high - low < (hi - lo) / 10:  # too faint, e.g. ink counts 0..16 saved as uint8, read as 0..16/255
+                sample.notes.append(f"values {low:g}..{high:g} span under a tenth of training's {lo:g}..{hi:g}: "
+                                    "is it in training's scale?")
             continue
         seen = f"values {low:g}..{high:g}, where training's inputs ran {lo:g}..{hi:g}"
         if run.kind == "image" and lo >= 0 and hi <= 1:
