@@ -78,3 +78,19 @@ def test_check_output_file_and_strict_json() -> None:
         check_output_file(".", "--out", (".png",), "x.png")
     assert strict_json({"a": [float("nan"), 1.5, (float("-inf"),)], "b": "nan"}) == {"a": [None, 1.5, [None]],
                                                                                      "b": "nan"}
+
+
+@pytest.mark.parametrize(("extra", "says"), [
+    ([], "lowest val loss at epoch {best}, tested on the final weights)"),
+    (["--early-stopping", "50"], "lowest val loss at epoch {best}, whose weights are kept)"),
+])
+def test_the_summary_says_which_weights_were_tested_and_which_loss(
+    extra: list[str], says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """'best epoch 9' beside test figures of epoch 10's weights read as epoch 9's; a label-smoothed loss
+    (0.46 where plain cross-entropy is 0.34) was called plain 'test loss'."""
+    argv = ["train", "--dataset", "moons", "--epochs", "4", "--label-smoothing", "0.2", "--out", str(tmp_path)]
+    code, out, _ = _run(capsys, *argv, *extra)
+    summary = json.loads(next(tmp_path.glob("*/summary.json")).read_text())
+    assert code == 0 and says.format(best=summary["best_epoch"]) in out, out
+    assert f"test loss (label smoothing 0.2) {summary['test_loss']:.4f}" in out

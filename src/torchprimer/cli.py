@@ -151,6 +151,7 @@ def train(
     batch 64) on scikit-learn's bundled 8x8 digits. Prints the epoch-mean training
     loss (the seed prints only the last batch's), validation figures, and test accuracy.
     """
+    from torchprimer.evaluate import loss_name
     from torchprimer.training.run import train as run_training
 
     options = {
@@ -189,9 +190,12 @@ def train(
     elif not quiet:
         low, high = summary["test_accuracy_ci95"]
         print(
-            f"test accuracy {summary['test_accuracy']:.4f}  test loss {summary['test_loss']:.4f}  "
-            f"({summary['epochs_run']} epochs, {summary['train_seconds']:.1f}s training, best epoch "
-            f"{summary['best_epoch']})\n"
+            f"test accuracy {summary['test_accuracy']:.4f}  {loss_name(result.config.label_smoothing)} "
+            f"{summary['test_loss']:.4f}  "
+            f"({summary['epochs_run']} epochs, {summary['train_seconds']:.1f}s training; lowest val loss at epoch "
+            f"{summary['best_epoch']}, "
+            # the test figures are of the final weights unless --early-stopping put the best ones back
+            f"{'whose weights are kept' if result.config.early_stopping else 'tested on the final weights'})\n"
             f"95% interval for the accuracy on {summary['test_samples']} test samples: "
             f"{low:.3f} to {high:.3f}\nrun folder: {summary['run_dir']}"
         )

@@ -79,6 +79,7 @@ def evaluate_run(run: Run, *, top: int = 16, figures: bool = True) -> dict[str, 
         "samples": len(y),
         "accuracy": accuracy,
         "loss": float(run.objective.loss(outputs, y)),
+        "label_smoothing": run.config.label_smoothing,  # the loss above is the smoothed one, as training's
         "macro_f1": sum(s["f1"] for s in scores) / max(1, len(scores)),
         "per_class": scores,
         "confusion_matrix": matrix.tolist(),
@@ -128,11 +129,18 @@ def plot_top_losses(images: torch.Tensor, worst: list[dict[str, Any]], path: Pat
     return report.save_figure(fig, path)
 
 
+def loss_name(label_smoothing: float, split: str = "test") -> str:
+    """"test loss", or "test loss (label smoothing 0.2)": the figure is the smoothed objective training
+    minimised, larger than plain cross-entropy, so it must not be compared with a run without it."""
+    return f"{split} loss" + (f" (label smoothing {label_smoothing:g})" if label_smoothing else "")
+
+
 def format_report(result: dict[str, Any]) -> str:
     """The evaluation as plain text: headline, per-class table, confusion matrix, top losses."""
     lines = [
         f"{result['dataset']} · {result['model']} · {result['samples']} test samples",
-        f"test accuracy {result['accuracy']:.4f}  test loss {result['loss']:.4f}  macro F1 {result['macro_f1']:.4f}",
+        f"test accuracy {result['accuracy']:.4f}  {loss_name(result['label_smoothing'])} {result['loss']:.4f}  "
+        f"macro F1 {result['macro_f1']:.4f}",
         "",
     ]
     scores = result["per_class"]
