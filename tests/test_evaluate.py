@@ -51,6 +51,7 @@ def test_evaluate_matches_training_and_sklearn(trained: torchprimer.TrainResult)
     summary = json.loads((trained.run_dir / "summary.json").read_text())
     assert result["accuracy"] == summary["test_accuracy"]
     assert result["loss"] == pytest.approx(summary["test_loss"], rel=1e-6)
+    assert result["accuracy_ci95"] == summary["test_accuracy_ci95"]  # train printed it; evaluate did not
 
     assert trained.data is not None
     trained.model.eval()
@@ -72,6 +73,8 @@ def test_evaluate_matches_training_and_sklearn(trained: torchprimer.TrainResult)
         assert Path(result["files"][key]).read_bytes()[:8] == PNG_MAGIC
     text = format_report(result)
     assert f"test accuracy {result['accuracy']:.4f}" in text and "confusion matrix" in text
+    low, high = result["accuracy_ci95"]
+    assert f"test samples (Wilson score): {low:.3f} to {high:.3f}" in text
 
 
 def test_class_scores_when_a_class_is_never_predicted_or_absent() -> None:

@@ -16,6 +16,7 @@ import torch
 from torchprimer import report
 from torchprimer.runfolder import Run
 from torchprimer.training.loop import predict_outputs
+from torchprimer.training.run import wilson_interval
 
 TOP_LOSSES_PNG = "top_losses.png"
 CONFUSION_PNG = "confusion.png"
@@ -80,6 +81,7 @@ def evaluate_run(run: Run, *, top: int = 16, figures: bool = True) -> dict[str, 
         "accuracy": accuracy,
         "loss": float(run.objective.loss(outputs, y)),
         "label_smoothing": run.config.label_smoothing,  # the loss above is the smoothed one, as training's
+        "accuracy_ci95": list(wilson_interval(accuracy, len(y))),  # as train reports it
         "macro_f1": sum(s["f1"] for s in scores) / max(1, len(scores)),
         "per_class": scores,
         "confusion_matrix": matrix.tolist(),
@@ -141,6 +143,8 @@ def format_report(result: dict[str, Any]) -> str:
         f"{result['dataset']} · {result['model']} · {result['samples']} test samples",
         f"test accuracy {result['accuracy']:.4f}  {loss_name(result['label_smoothing'])} {result['loss']:.4f}  "
         f"macro F1 {result['macro_f1']:.4f}",
+        f"95% interval for the accuracy on {result['samples']} test samples (Wilson score): "
+        f"{result['accuracy_ci95'][0]:.3f} to {result['accuracy_ci95'][1]:.3f}",
         "",
     ]
     scores = result["per_class"]

@@ -183,6 +183,10 @@ def format_summary(a: dict[str, Any]) -> str:
         f"    standardised features: largest {f['largest']:.4g}, smallest non-zero {f['smallest_nonzero']:.4g}, "
         f"rank {f['rank']}/{f['dim']}, condition number {_condition(f)}",
     ]
+    if a["samples_used"] <= b["dim"]:  # n samples span at most n-1 directions: the rank is the sample's, not the data's
+        lines.append(f"    (with {a['samples_used']:,} samples of {b['dim']:,} features the rank is at most "
+                     f"{a['samples_used'] - 1:,} and the smallest eigenvalues are the sample's, so the rank and "
+                     "condition numbers describe this sample, not the whole split)")
     if b["rank"] and f["rank"]:
         lines.append(f"    standardising divides the condition number by "
                      f"{b['condition_number'] / f['condition_number']:.3g}; plain gradient descent on a linear "
