@@ -201,6 +201,15 @@ def train(
         )
 
 
+def _language(lang: str | None) -> str:
+    """--lang as given (en or zh), else zh where LANG starts with zh: tour, backprop and activations alike."""
+    import os
+
+    from torchprimer.lessons import check_lang
+
+    return check_lang(lang, dict(os.environ))
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
@@ -593,12 +602,11 @@ def tour(
     shows the corrected code and runs that, then its checks: PASS or FAIL, with the values.
     Exit code 1 when a check fails.
     """
-    import os
     import time
 
     from torchprimer import lessons
 
-    language = lessons.check_lang(lang, dict(os.environ))
+    language = _language(lang)
     if lesson is not None and run_all:
         raise UserError("give a lesson number or --all, not both")
     if lesson is None and not run_all:
@@ -772,11 +780,7 @@ def activations(
         return
     _refuse_unused(ctx, ["depth", "width", "epochs", "lr", "optimizer", "init", "dataset", "seed", "device", "out"],
                    "without --train (only the training race of --train reads these options)")
-    import os
-
-    from torchprimer.lessons import check_lang
-
-    lang = check_lang(lang, dict(os.environ))  # as tour: Chinese where LANG says so
+    lang = _language(lang)
     if plot is not None:
         check_output_file(plot, "--plot", (".png",), "activations.png")
     rows = act.activation_table(names, cost=not no_cost)
@@ -817,12 +821,9 @@ def backprop(
 
     Exit code 1 if the hand-computed gradients and autograd's disagree.
     """
-    import os
-
     from torchprimer.autodiff import scalar
-    from torchprimer.lessons import check_lang
 
-    language = check_lang(lang, dict(os.environ))  # tour 7.2 in Chinese sends its readers here
+    language = _language(lang)  # tour 7.2 in Chinese sends its readers here
 
     target = y if y is not None else (1.0 if loss == "ce" else 3.0)
     result = scalar.worked_example(x=x, y=target, w=w, b=b, activation=activation, loss=loss)
