@@ -210,6 +210,8 @@ def test_bad_npz(tmp_path):
     load_fails(f"npz:{tmp_path / 'len.npz'}", tmp_path / "c", "4 samples but y has 3")
     np.save(tmp_path / "single.npy", np.zeros(3))
     load_fails(f"npz:{tmp_path / 'single.npy'}", tmp_path / "c", "single .npy array")
+    np.savez(tmp_path / "dup.npz", x=np.zeros((6, 2)), y=np.array([0, 1, 2] * 2), classes=np.array(["a", "a", "b"]))
+    load_fails(f"npz:{tmp_path / 'dup.npz'}", tmp_path / "c", "'a' names more than one class")  # predictions: which a?
 
 
 def test_bad_toy_options():

@@ -75,6 +75,8 @@ def test_evaluate_matches_training_and_sklearn(trained: torchprimer.TrainResult)
     assert f"test accuracy {result['accuracy']:.4f}" in text and "confusion matrix" in text
     low, high = result["accuracy_ci95"]
     assert f"test samples (Wilson score): {low:.3f} to {high:.3f}" in text
+    listed = [line for line in text.splitlines() if line.startswith("  #")]
+    assert len(listed) == len(result["top_losses"]) > 5  # all of them, as the figure shows: it listed 5 at most
 
 
 def test_class_scores_when_a_class_is_never_predicted_or_absent() -> None:

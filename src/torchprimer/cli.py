@@ -996,7 +996,9 @@ def bench(
     model: Annotated[str, typer.Option(help="mlp (the seed's 784-128-10) or linear.")] = "mlp",
     hidden: Annotated[str, typer.Option(help="Hidden layer sizes for --model mlp (linear has none).")] = "128",
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "cpu",
-    data_dir: Annotated[Path | None, typer.Option(help="Folder holding MNIST/raw/ with real IDX files.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(
+        help="Folder holding MNIST/raw/ with real IDX files (gzipped ones are unpacked beside them, as "
+             "torchvision reads them).")] = None,
     samples: Annotated[int, typer.Option(help="Training images to generate (at least 20); not with --data-dir, "
                                          "whose files set them.")] = 60_000,
     threads: Annotated[int | None, typer.Option(min=1, help="Intra-op threads for every part (with --target, every "

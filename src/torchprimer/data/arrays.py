@@ -53,6 +53,10 @@ def encode_labels(
         raise UserError(f"{where}: every sample has label {values[0] if len(values) else '?'}; "
                         f"a classifier needs at least two classes")
     if names is not None:
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:  # two classes of one name: predictions naming it could mean either
+            raise UserError(f"{where}: class names must differ; {', '.join(map(repr, repeated))} names more than "
+                            "one class")
         if values.min() < 0 or values.max() >= len(names):
             raise UserError(f"{where}: labels must be 0..{len(names) - 1} to match the {len(names)} class names")
         values = np.arange(len(names))
