@@ -68,7 +68,7 @@ def test_render_in_chinese_has_the_same_steps_and_numbers_and_no_english(kwargs:
 
 
 def test_render_lines_up_the_chinese_result_table() -> None:
-    from torchprimer.lessons.runner import display_width
+    from torchprimer.report import display_width
 
     lines = render(worked_example(), lang="zh").splitlines()
     header = next(line for line in lines if line.startswith("结果"))

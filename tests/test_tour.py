@@ -154,6 +154,14 @@ def test_chinese_tour_7_1_prints_the_table_in_chinese(results: dict[str, runner.
     assert 'render_table(rows, lang="zh")' in result.runs[-1].code["zh"]
 
 
+def test_chinese_tour_1_prints_the_comparison_in_chinese(results: dict[str, runner.LessonResult]) -> None:
+    en, zh = _printed(results["1"], "en"), _printed(results["1"], "zh")
+    assert "测试准确率" in zh and "预期的排序" in zh and "Expected ordering" not in zh
+    assert "Expected ordering" in en and not CJK.search(en)
+    # the same rows: every accuracy and parameter count printed in English is printed in Chinese
+    assert sorted(re.findall(r"\d\.\d{4}|\d+,\d{3}", en)) == sorted(re.findall(r"\d\.\d{4}|\d+,\d{3}", zh))
+
+
 def test_chinese_tour_7_2_labels_its_checks_in_chinese(results: dict[str, runner.LessonResult]) -> None:
     zh = "\n".join(c["values"] for c in lessons.as_json(results["7.2"], "zh")["checks"])
     en = "\n".join(c["values"] for c in lessons.as_json(results["7.2"], "en")["checks"])

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import time
-import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from torch import Tensor
 
 from torchprimer.errors import UserError
 from torchprimer.models import ACTIVATIONS, MAX_LAYERS, MAX_UNITS
+from torchprimer.report import display_width, pad
 
 # The only hand-written column: each formula is a Python expression in x, checked by the tests.
 FORMULAS: dict[str, str] = {
@@ -311,14 +311,6 @@ TEXT = {
 }
 
 
-def _width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
-def _pad(text: str, width: int) -> str:
-    return text + " " * (width - _width(text))
-
-
 def render_table(rows: list[dict[str, Any]], lang: str = "en") -> str:
     """The table as aligned plain text, then the formulas and the notes."""
     if lang not in TEXT:
@@ -334,16 +326,16 @@ def render_table(rows: list[dict[str, Any]], lang: str = "en") -> str:
             f"{r['zero_gradient_share']:.1%}", f"{r['relative_cost']:.2f}" if "relative_cost" in r else "-",
         ])
     table = [HEADERS[lang], *body]
-    widths = [max(_width(row[i]) for row in table) for i in range(len(table[0]))]
-    lines = ["  ".join(_pad(cell, w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table]
+    widths = [max(display_width(row[i]) for row in table) for i in range(len(table[0]))]
+    lines = ["  ".join(pad(cell, w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines += ["", t["formulas"]]
-    name_w = max(_width(r["name"]) for r in rows)
-    lines += [f"  {_pad(r['name'], name_w)}  f(x) = {r['formula']}" for r in rows if r["formula"]]
+    name_w = max(display_width(r["name"]) for r in rows)
+    lines += [f"  {pad(r['name'], name_w)}  f(x) = {r['formula']}" for r in rows if r["formula"]]
     lines += ["", t["notes"]]
     for r in rows:
         if r["notes"][lang]:
-            lines.append(f"  {_pad(r['name'], name_w)}  " + ("；" if lang == "zh" else "; ").join(r["notes"][lang]))
+            lines.append(f"  {pad(r['name'], name_w)}  " + ("；" if lang == "zh" else "; ").join(r["notes"][lang]))
     size = next((r["cost_size"] for r in rows if "cost_size" in r), 1 << 22)
     lines += ["", t["foot"].format(size=f"{size:,}")]
     return "\n".join(lines)

@@ -283,35 +283,70 @@ def compare(
     }
 
 
-def render_table(result: dict[str, Any]) -> str:
-    """The comparison as aligned text: measured rows, then the published references, then checks."""
+TABLE_TEXT = {
+    "en": {
+        "split": "{dataset}: train {train}, validation {val}, test {test}; input {shape}; device {device} "
+                 "(CPU work on one thread); seed {seed}",
+        "header": ("method", "family", "test accuracy", "train s", "parameters"),
+        "best": "{deep}: the best of {epochs} epochs by validation loss",
+        "forest": "a forest's parameters: its split and leaf values",
+        "published": "Published figures (references from the literature, not measured here; protocols differ):",
+        "ordering": "Expected ordering:",
+        "families": FAMILIES,
+    },
+    "zh": {
+        "split": "{dataset}：训练 {train}，验证 {val}，测试 {test}；输入 {shape}；设备 {device}"
+                 "（CPU 上单线程）；随机种子 {seed}",
+        "header": ("方法", "类别", "测试准确率", "训练秒数", "参数量"),
+        "best": "{deep}：{epochs} 轮中验证损失最低那一轮的权重",
+        "forest": "随机森林的参数：它的划分值和叶子值",
+        "published": "已发表的数字（文献中的参考值，并非此处测得；实验设定各不相同）：",
+        "ordering": "预期的排序：",
+        "families": {"rule": "固定规则", "classic": "经典机器学习", "deep": "深度学习"},
+    },
+}
+
+
+def render_table(result: dict[str, Any], lang: str = "en") -> str:
+    """The comparison as aligned text: measured rows, then the published references, then checks;
+    in English or Chinese (the tour's §1 in Chinese). Method names, citations and the checks'
+    comparisons stay as they are: they are names and formulas."""
+    t = TABLE_TEXT[lang]
+    family_name = {FAMILIES[key]: t["families"][key] for key in FAMILIES}
     sizes = result["sizes"]
     lines = [
-        f"{result['dataset']}: train {sizes['train']}, validation {sizes['val']}, test {sizes['test']}; "
-        f"input {tuple(result['input_shape'])}; device {result['device']} (CPU work on one thread); "
-        f"seed {result['seed']}",
+        t["split"].format(dataset=result["dataset"], train=sizes["train"], val=sizes["val"], test=sizes["test"],
+                          shape=tuple(result["input_shape"]), device=result["device"], seed=result["seed"]),
         "",
-        f"{'method':<13} {'family':<14} {'test accuracy':>13} {'train s':>8} {'parameters':>11}",
+        _row(t["header"]),
     ]
     for r in result["rows"]:
-        lines.append(
-            f"{r['method']:<13} {r['family']:<14} {r['accuracy']:>13.4f} {r['seconds']:>8.2f} {r['parameters']:>11,}"
-        )
+        lines.append(_row((r["method"], family_name[r["family"]], f"{r['accuracy']:.4f}", f"{r['seconds']:.2f}",
+                           f"{r['parameters']:,}")))
     deep = [r["method"] for r in result["rows"] if r["family"] == FAMILIES["deep"]]
-    notes = [f"{', '.join(deep)}: the best of {result['epochs']} epochs by validation loss"] if deep else []
+    notes = [t["best"].format(deep=", ".join(deep), epochs=result["epochs"])] if deep else []
     if any(r["method"] == "forest" for r in result["rows"]):
-        notes.append("a forest's parameters: its split and leaf values")
+        notes.append(t["forest"])
     notes += [r["description"] for r in result["rows"] if r["description"] != METHODS[r["method"]][1]]
     if notes:
-        lines.append(f"({'; '.join(notes)})")
+        lines.append(f"({'; '.join(notes)})" if lang == "en" else f"（{'；'.join(notes)}）")
     if result["references"]:
-        lines += ["", "Published figures (references from the literature, not measured here; protocols differ):"]
+        lines += ["", t["published"]]
         width = max(len(r["method"]) for r in result["references"])
         lines += [f"  {r['method']:<{width}}  {r['accuracy']:.4f}  {r['source']}" for r in result["references"]]
     if result["checks"]:
-        lines += ["", "Expected ordering:"]
+        lines += ["", t["ordering"]]
         lines += [f"  {'PASS' if c['ok'] else 'FAIL'}  {c['claim']}  ({c['values']})" for c in result["checks"]]
     return "\n".join(lines) + "\n"
+
+
+def _row(cells: tuple[str, ...]) -> str:
+    """One line of the table: method and family padded left, the figures right, by display width
+    (a Chinese character takes two columns)."""
+    from torchprimer.report import pad
+
+    widths = (13, 14, 13, 8, 11)
+    return " ".join(pad(cell, width, right=i >= 2) for i, (cell, width) in enumerate(zip(cells, widths, strict=True)))
 
 
 def plot(result: dict[str, Any], path: str | Path) -> Path:

@@ -9,7 +9,6 @@ child before parent, and records each product, so a reader sees exactly where
 from __future__ import annotations
 
 import math
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +16,7 @@ import torch
 
 from torchprimer.autodiff.local import rule
 from torchprimer.errors import UserError
+from torchprimer.report import pad
 
 SEED = {"x": 2.0, "y": 3.0, "w": 1.0, "b": 0.5}
 LOSSES = ("mse", "ce")
@@ -249,17 +249,11 @@ def _text(lang: str) -> dict[str, str]:
     return TEXT[lang]
 
 
-def _pad(text: str, width: int, right: bool = False) -> str:
-    """`text` padded to `width` terminal columns (a Chinese character takes two)."""
-    fill = " " * max(0, width - sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text))
-    return fill + text if right else text + fill
-
-
 def render(result: dict[str, Any], lang: str = "en") -> str:
     """The worked example as plain text, one step per line, in English ("en") or Chinese ("zh")."""
     t = _text(lang)
     inputs = result["inputs"]
-    lines = [_pad(t["inputs"], 9) + "  ".join(f"{k} = {num(v)}" for k, v in inputs.items())]
+    lines = [pad(t["inputs"], 9) + "  ".join(f"{k} = {num(v)}" for k, v in inputs.items())]
     lines.append(t["forward"])
     for step in result["forward"]:
         lines.append(f"  {step['name']:<5}= {step['formula']:<22} = {num(step['value'])}")
@@ -275,7 +269,7 @@ def render(result: dict[str, Any], lang: str = "en") -> str:
             f"  {label:<12}{sign} ∂loss/∂{c['via']} · ∂{c['via']}/∂{c['of']} = "
             f"{num(c['upstream'])} · {num(c['local'])} = {num(c['product'])}"
         )
-    lines.append(_pad(t["result"], 16) + _pad(t["manual"], 14, right=True) + " " + _pad(t["autograd"], 14, right=True))
+    lines.append(pad(t["result"], 16) + pad(t["manual"], 14, right=True) + " " + pad(t["autograd"], 14, right=True))
     for key, label in (("loss", "loss"), ("w", "∂loss/∂w"), ("b", "∂loss/∂b"), ("x", "∂loss/∂x")):
         lines.append(f"  {label:<14}{num(result['manual'][key]):>14} {num(result['autograd'][key]):>14}")
     lines.append(t["agree"] if result["match"] else t["mismatch"])

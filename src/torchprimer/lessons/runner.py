@@ -33,7 +33,6 @@ import re
 import time
 import tokenize
 import traceback
-import unicodedata
 import warnings
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -42,6 +41,7 @@ from typing import Any
 import torch
 
 from torchprimer.errors import UserError
+from torchprimer.report import display_width
 
 LANGS = ("en", "zh")
 MODULE_NAME = re.compile(r"^s(\d+)(?:_(\d+))?$")
@@ -271,11 +271,6 @@ def _run_lesson(module: ModuleType) -> LessonResult:
         checks.append(Check(cid, bool(ok), per["en"], dict(text), translated))
     runs = [r for r in (seed, fixed) if r is not None]
     return LessonResult(module.SECTION, module.TEXT, per_lang(setup), runs, checks, time.perf_counter() - started)
-
-
-def display_width(text: str) -> int:
-    """Columns a terminal gives `text`: Chinese characters take two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def _indent(text: str, prefix: str = "    ") -> str:
