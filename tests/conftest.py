@@ -20,6 +20,19 @@ def _isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     monkeypatch.setenv("TORCHPRIMER_CACHE", str(cache))
 
 
+def fails(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """Run `torchprimer ARGV` in this process; it must exit 2 with one line on stderr ("error: ..."),
+    which is returned: how every refusal of bad input looks."""
+    from torchprimer.cli import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2, err
+    assert err.count("\n") == 1 and err.startswith("error: "), err
+    return err
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
             timeout: float = 240) -> subprocess.CompletedProcess[str]:
     """Run `python -m torchprimer ARGS` in a subprocess, as a user would from a shell."""

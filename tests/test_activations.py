@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import fails
 
 from torchprimer import activations as act
 from torchprimer.cli import main
@@ -188,8 +189,5 @@ def test_cli_refuses_before_any_work(
     (tmp_path / "notes.txt").write_text("my notes")
     monkeypatch.setattr(act, "activation_table", lambda *a, **k: pytest.fail("computed before checking"))
     monkeypatch.setattr(act, "compare_training", lambda *a, **k: pytest.fail("trained before checking"))
-    with pytest.raises(SystemExit) as done:
-        main(["activations", *(a.format(tmp=tmp_path) for a in args)])
-    err = capsys.readouterr().err
-    assert done.value.code == 2 and err.count("\n") == 1 and message in err, err
+    assert message in fails(["activations", *(a.format(tmp=tmp_path) for a in args)], capsys)
     assert (tmp_path / "notes.txt").read_text() == "my notes"

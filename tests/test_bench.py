@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import fails
 
 import torchprimer.bench as bench_module
 from torchprimer.bench import (
@@ -143,11 +144,7 @@ def test_bad_options_are_one_line_and_exit_2(
 
     monkeypatch.setattr(bench_module, "_measure", never)
     monkeypatch.setattr(bench_module, "run_recipe", never)
-    with pytest.raises(SystemExit) as exit_info:
-        main(["bench", *args])
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error:") and needle in err and "\n" not in err
+    assert needle in fails(["bench", *args], capsys)
     assert leftovers(private_tmp / "tmp") == []
 
 
@@ -179,11 +176,8 @@ def test_options_that_would_change_nothing_are_refused(
 
     monkeypatch.setattr(bench_module, "run_bench", never)
     monkeypatch.setattr(bench_module, "time_to_accuracy", never)
-    with pytest.raises(SystemExit) as exit_info:
-        main(["bench", *args])
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error:") and needle in err and "nothing" in err and "\n" not in err
+    err = fails(["bench", *args], capsys)
+    assert needle in err and "nothing" in err
 
 
 def test_out_of_memory_is_one_clear_error() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import fails
 
 from torchprimer.cli import main
 from torchprimer.compare import (
@@ -144,10 +145,7 @@ def test_cli_refuses_before_any_method_runs(
     (tmp_path / "notes.txt").write_text("my notes")
     monkeypatch.setattr(torchprimer.compare, "compare", lambda *a, **k: pytest.fail("ran before checking"))
     monkeypatch.setattr(data, "load", lambda *a, **k: pytest.fail("loaded data before checking"))
-    with pytest.raises(SystemExit) as exit_info:
-        main(["compare", *(a.format(folder=tmp_path) for a in args)])
-    err = capsys.readouterr().err
-    assert exit_info.value.code == 2 and err.count("\n") == 1 and message in err, err
+    assert message in fails(["compare", *(a.format(folder=tmp_path) for a in args)], capsys)
     assert (tmp_path / "notes.txt").read_text() == "my notes"
 
 

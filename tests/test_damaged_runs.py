@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import fails
 
 import torchprimer
 from torchprimer import fileio
-from torchprimer.cli import main
 from torchprimer.errors import TrainingInterrupted, UserError
 from torchprimer.runfolder import load_run
 from torchprimer.training import checkpoint as ckpt
@@ -189,10 +189,7 @@ def test_a_config_whose_normalisation_does_not_fit_the_inputs_is_refused(
     for mean, expected in (([0.1, 0.2, 0.3], "data.mean and data.std must hold 2 numbers each"),
                            ([1e300, 0.0], "within float32's range")):
         config.write_text(json.dumps({**stored, "data": {**stored["data"], "mean": mean}}))
-        with pytest.raises(SystemExit) as stopped:
-            main(["predict", str(first.run_dir), str(tmp_path / "x.npy")])
-        err = capsys.readouterr().err
-        assert stopped.value.code == 2 and expected in err and err.count("\n") == 1, err
+        assert expected in fails(["predict", str(first.run_dir), str(tmp_path / "x.npy")], capsys)
 
 
 def test_a_cache_folder_that_cannot_be_written_only_warns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

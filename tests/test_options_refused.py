@@ -8,22 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import fails
 
 import torchprimer
 from torchprimer.cli import main
 from torchprimer.data import LoadOptions, check_data_options, load, prepare
 from torchprimer.errors import UserError
 from torchprimer.models import ModelSpec, build_model, parameter_count, parse_hidden
-
-
-def fails(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
-    """Run the command in this process; it must exit 2 with one line on stderr, which is returned."""
-    with pytest.raises(SystemExit) as stopped:
-        main(argv)
-    err = capsys.readouterr().err
-    assert stopped.value.code == 2, err
-    assert err.count("\n") == 1 and err.startswith("error: "), err
-    return err
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
