@@ -398,7 +398,7 @@ def auto_threads(model: nn.Module, device: torch.device) -> int | None:
     layers_with_params = [m for m in model.modules() if next(m.parameters(recurse=False), None) is not None]
     if not all(isinstance(m, (nn.Linear, nn.BatchNorm1d)) for m in layers_with_params):
         return None
-    return 1 if sum(p.numel() for p in model.parameters()) < ONE_THREAD_BELOW else None
+    return 1 if count_parameters(model) < ONE_THREAD_BELOW else None
 
 
 def _train(

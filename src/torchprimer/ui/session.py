@@ -27,7 +27,7 @@ import torch
 
 from torchprimer.data.batches import device_batches
 from torchprimer.errors import UserError
-from torchprimer.models import objective_for
+from torchprimer.models import count_parameters, objective_for
 from torchprimer.training.loop import evaluate, make_optimizer, make_train_step, predict_outputs, scores
 from torchprimer.training.run import (
     TrainResult,
@@ -334,7 +334,7 @@ class Session:
         s = self.splits
         data: dict[str, Any] = {"dataset": s.name, "kind": s.kind, "classes": s.classes,
                                 "input_shape": list(s.input_shape), "sizes": s.sizes(), "is_2d": self.is_2d,
-                                "parameters": sum(p.numel() for p in self.model.parameters()),
+                                "parameters": count_parameters(self.model),
                                 "settings": self.settings.model_dump()}
         if self.is_2d:
             data["points"] = {
