@@ -367,7 +367,7 @@ def test_sigterm_leaves_no_generated_data_behind(tmp_path: Path) -> None:
     deadline = time.monotonic() + 120
     while not list(tmp_path.glob("torchprimer-bench-*/**/train-images-idx3-ubyte")) and time.monotonic() < deadline:
         time.sleep(0.1)
-    time.sleep(1.0)  # into the timed loop
+    time.sleep(1.0)  # into the seed's part: `import torchvision` on a slow machine, else its timed loop
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and err.strip().endswith("interrupted"), err

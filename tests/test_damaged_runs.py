@@ -179,6 +179,30 @@ def test_sigterm_stops_a_run_as_ctrl_c_does(tmp_path: Path) -> None:
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "interrupted"
 
 
+STOPPED_INSIDE_EXEC = """
+import os, signal, sys
+import torchprimer.doctor
+from torchprimer.cli import main
+
+def stopped(*args, **kwargs):
+    # SIGTERM while source text runs under exec(), where CI's stop landed: dataclasses build their
+    # methods that way during `import torchvision`.
+    exec("import os, signal, time\\nos.kill(os.getpid(), signal.SIGTERM)\\ntime.sleep(30)")
+
+torchprimer.doctor.run_doctor = stopped
+main(["doctor"])
+"""
+
+
+def test_a_stop_inside_exec_still_exits_130_not_by_sigint(tmp_path: Path) -> None:
+    """CPython marks a KeyboardInterrupt that left an exec() of source text as unhandled even when the
+    CLI catches it, and `python -m` then died by SIGINT (returncode -2) after printing "interrupted"."""
+    (tmp_path / "stopper.py").write_text(STOPPED_INSIDE_EXEC)
+    done = subprocess.run([sys.executable, "-m", "stopper"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 130 and done.stderr == "interrupted\n", (done.returncode, done.stderr)
+
+
 def test_a_config_whose_normalisation_does_not_fit_the_inputs_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
