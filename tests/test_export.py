@@ -77,6 +77,17 @@ def test_torchscript_and_safetensors_match_pytorch(trained: torchprimer.TrainRes
     assert json.loads(meta["config"])["epochs"] == 2
 
 
+def test_torchscript_bytes_do_not_depend_on_the_file_name(trained: torchprimer.TrainResult, tmp_path: Path) -> None:
+    """torch names the zip's top folder after the path it saves to: the export's random temporary
+    name made every export's bytes (and a longer name its size) differ for the same weights. Two
+    processes, as two users' exports are (a second trace in one process renames its classes)."""
+    files = [tmp_path / "m.pt", tmp_path / "a_much_longer_file_name_for_the_same_model.pt"]
+    for path in files:
+        done = run_cli("export", str(trained.run_dir), "--format", "torchscript", "--out", str(path))
+        assert done.returncode == 0, done.stderr
+    assert files[0].read_bytes() == files[1].read_bytes()
+
+
 def test_a_failed_check_leaves_no_file(trained: torchprimer.TrainResult, tmp_path: Path,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     real = export_module._run_torchscript

@@ -173,7 +173,11 @@ def _write_torchscript(run: Run, x: torch.Tensor, tmp: Path, info: dict[str, str
     # Tracing records the eval-mode graph (dropout off, batch norm on running statistics).
     with _quiet_torchscript(), torch.no_grad():
         traced = torch.jit.trace(run.model.cpu().eval(), x)
-        torch.jit.save(traced, str(tmp), _extra_files={"torchprimer.json": json.dumps(info)})
+        # Saved to a buffer: given a path, torch names the zip's top folder after the file, so the
+        # temporary name (and so the bytes and size) would differ from export to export.
+        buffer = io.BytesIO()
+        torch.jit.save(traced, buffer, _extra_files={"torchprimer.json": json.dumps(info)})
+    tmp.write_bytes(buffer.getvalue())
 
 
 def _run_torchscript(run: Run, tmp: Path, x: torch.Tensor) -> torch.Tensor:
