@@ -8,6 +8,7 @@ a crash or SIGKILL mid-write leaves the previous checkpoint intact.
 from __future__ import annotations
 
 import random
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,7 @@ def load(path: str | Path) -> dict[str, Any]:
         raise UserError(f"no checkpoint at {path}; is this a torchprimer run folder?")
     check_readable(path, "checkpoint")  # unreadable is not corrupt: "delete it" would lose a good checkpoint
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = _torch_load(path)
     except Exception as exc:  # torch raises many types for corrupt or unsafe files
         unsafe = "weights_only" in str(exc) or "Unsupported global" in str(exc)
         if unsafe and zipfile.is_zipfile(path):  # a real torch.save archive whose pickle wants code run
@@ -97,6 +98,14 @@ def load(path: str | Path) -> dict[str, Any]:
     return state
 
 
+def _torch_load(path: Path, *, mmap: bool = False) -> Any:
+    """torch.load(weights_only=True) without its warnings: what is wrong with a file the caller says
+    in one line, and torch's note on a foreign pickle's protocol landed above that line."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+
+
 def _damage(path: Path, state: dict[str, Any]) -> str | None:
     """What shows a checkpoint's bytes changed after torchprimer wrote them, or None. torch.load does
     not check the archive's checksums, so flipped bytes would load and train on silently; and
@@ -116,7 +125,7 @@ def saved_epoch(path: Path) -> int:
     """The epoch of the checkpoint on disk at `path` (0 when there is none or it cannot be read): what
     an interrupted run can resume from, read without loading its tensors (mmap)."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        state = _torch_load(path, mmap=True)
         return int(state["epoch"])
     except Exception:  # none yet, or unreadable: nothing to resume from
         return 0
