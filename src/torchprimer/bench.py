@@ -649,7 +649,7 @@ def render(report: dict[str, Any]) -> str:
                      f"(medians: {r['torchprimer_vs_seed_speedup_median']:.1f}x)")
     if "torchprimer_vs_floor_time" in r:
         lines.append(f"torchprimer / floor: {r['torchprimer_vs_floor_time']:.2f}x the floor's time per sample "
-                     f"(medians: {r['torchprimer_vs_floor_time_median']:.2f}x)")
+                     f"(torchprimer's median: {r['torchprimer_vs_floor_time_median']:.2f}x)")
     if "torchprimer_vs_floor_and_adam_time" in r:
         lines.append(f"torchprimer / (floor + Adam update): {r['torchprimer_vs_floor_and_adam_time']:.2f}x")
     if "seed_vs_floor_time" in r:
@@ -682,7 +682,7 @@ BREAKDOWN = (
     ("batches", "+ each step's own shuffled batch"),
     ("kernels", "+ bias, ReLU, loss and their gradients"),
     ("adam", "+ Adam's update"),
-    ("loop", "+ the loop = torchprimer's epoch"),
+    ("loop", "+ the loop: train_epoch, timed here"),
 )
 
 
@@ -776,7 +776,7 @@ def render_breakdown(section: dict[str, Any]) -> str:
         added = "" if row["added_step_us"] is None else f"{row['added_step_us']:+.0f}"
         lines.append(f"{row['label']:48}{row['seconds_min']:9.3f}{row['step_us']:9.0f}{added:>8}{row['vs_floor']:9.2f}")
     lines.append("each line adds one piece to the one above it; an 'added' within a few percent of the step "
-                 "is inside this machine's noise")
+                 "is inside this machine's noise; the last line is timed here, apart from the torchprimer row")
     return "\n".join(lines)
 
 
