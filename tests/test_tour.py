@@ -8,6 +8,7 @@ import json
 import re
 import tokenize
 import types
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -169,6 +170,51 @@ def test_chinese_tour_7_2_labels_its_checks_in_chinese(results: dict[str, runner
     assert all(label in zh for label in ("（原教程）", "（逐步手算）", "（autograd）", "（有限差分）"))
     assert all(label in en for label in ENGLISH_CHECK_LABELS) and not CJK.search(en)
     assert sorted(NUMBER.findall(en)) == sorted(NUMBER.findall(zh))
+
+
+# The words that label the values of the checks in English: none may be left in the Chinese tour
+ENGLISH_VALUE_WORDS = (
+    "printed", "seed", "test", "samples", "per", "method", "best", "classic", "sum", "mean", "std", "deterministic",
+    "mode", "sevens", "published", "stats", "photo", "crops", "max", "difference", "image", "images", "batched",
+    "error", "shape", "value", "loop", "corrected", "epoch", "epochs", "last batch", "accuracy", "by hand", "table",
+    "share", "step by step", "finite", "of", "for", "in", "on", "at", "vs",
+)
+# a whole word, not part of an identifier or a name such as nearest-mean or leaky_relu
+ENGLISH_VALUE_WORD = re.compile(r"(?<![\w-])(?:" + "|".join(ENGLISH_VALUE_WORDS) + r")(?![\w-])", re.IGNORECASE)
+RAISED = re.compile(r"^line \d+: \w+: ")  # what Python raised, quoted in the language Python said it in
+
+
+def test_chinese_tour_labels_every_checks_values_in_chinese(results: dict[str, runner.LessonResult]) -> None:
+    """Under zh no check's values are labelled in English, and they show the numbers the English ones show."""
+    translated = 0
+    for section, result in results.items():
+        zh_checks = {c["id"]: c["values"] for c in lessons.as_json(result, "zh")["checks"]}
+        for check in result.checks:
+            en, zh = check.values_in("en"), zh_checks[check.id]
+            assert en == check.values and not CJK.search(en)
+            if RAISED.match(en):
+                assert zh == en
+                continue
+            assert not ENGLISH_VALUE_WORD.search(zh), f"§{section} {check.id}: {zh!r}"
+            # every number the English shows, the Chinese shows (it may write one the English spells: sevens, 7)
+            assert Counter(NUMBER.findall(en)) <= Counter(NUMBER.findall(zh)), f"§{section} {check.id}"
+            if ENGLISH_VALUE_WORD.search(en):  # the English keeps its labels; the Chinese has its own
+                assert CJK.search(zh), f"§{section} {check.id}: {zh!r}"
+                translated += 1
+    assert translated >= 20
+
+
+def test_the_loss_table_lines_up_in_both_languages(results: dict[str, runner.LessonResult]) -> None:
+    """§6.2's table: the English header as before, and every row as wide as its header in terminal columns."""
+    from torchprimer.report import display_width
+
+    check = next(c for c in results["6.2"].checks if c.id == "last_batch_not_mean")
+    en, zh = check.values_in("en").splitlines(), check.values_in("zh").splitlines()
+    assert en[0] == "epoch  seed's print (last batch)  epoch mean  torchprimer fit (epoch mean)"
+    assert zh[0].split() == ["轮次", "原教程的输出（最后一批）", "整轮平均", "torchprimer", "的", "fit（整轮平均）"]
+    assert len(en) == len(zh) == 11 and [line.split() for line in en[1:]] == [line.split() for line in zh[1:]]
+    assert {display_width(line) for line in en} == {len(en[0])}
+    assert {display_width(line) for line in zh} == {display_width(zh[0])}
 
 
 def test_code_that_differs_beyond_its_comments_is_run_in_each_language() -> None:

@@ -81,7 +81,7 @@ CHECKS = {
 }
 
 
-def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str]]:
+def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str | dict[str, str]]]:
     assert fixed is not None
     table = fixed.namespace["table"]
     rows = {r["method"]: r for r in table["rows"]}
@@ -92,8 +92,14 @@ def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str]]:
     best_classic = max(a for m, a in acc.items() if rows[m]["family"] == "classic ML")
     shown = ", ".join(f"{m} {a:.4f}" for m, a in acc.items())
     return {
-        "same_split": (tests == {table["sizes"]["test"]}, f"test samples per method: {sorted(tests)}"),
+        "same_split": (tests == {table["sizes"]["test"]}, {
+            "en": f"test samples per method: {sorted(tests)}",
+            "zh": f"每种方法的测试样本数：{sorted(tests)}",
+        }),
         "above_chance": (min(acc.values()) >= 0.8, shown),
         "learning_beats_rule": (all(a > rule for a in learned.values()), shown),
-        "no_free_depth": (best_classic >= acc["mlp"] - 0.02, f"best classic {best_classic:.4f}, mlp {acc['mlp']:.4f}"),
+        "no_free_depth": (best_classic >= acc["mlp"] - 0.02, {
+            "en": f"best classic {best_classic:.4f}, mlp {acc['mlp']:.4f}",
+            "zh": f"最好的经典方法 {best_classic:.4f}，mlp {acc['mlp']:.4f}",
+        }),
     }

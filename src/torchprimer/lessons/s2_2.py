@@ -115,7 +115,7 @@ def oldest_python(requires: str) -> tuple[int, int] | None:
     return max(found) if found else None
 
 
-def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str]]:
+def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str | dict[str, str]]]:
     assert seed is not None and fixed is not None
     try:
         requires = metadata("torch").get("Requires-Python") or ""
@@ -128,12 +128,20 @@ def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str]]:
     cuda = str(torch.cuda.is_available())
     errors: dict[str, float] = fixed.namespace.get("errors", {})
     shown = ", ".join(f"{d}: {e:.1e}" for d, e in errors.items()) or (fixed.error or "")
+    seed_python = ".".join(map(str, SEED_PYTHON))
     return {
-        "version": (bool(lines) and lines[0] == version, f"printed {lines[:1]}, torch.__version__ = {version!r}"),
-        "at_least_2": (major >= 2, f"{version} (seed: 2.0.1)"),
-        "cuda": (len(lines) > 1 and lines[1] == cuda, f"printed {lines[1:2]}, torch.cuda.is_available() = {cuda}"),
+        "version": (bool(lines) and lines[0] == version, {
+            "en": f"printed {lines[:1]}, torch.__version__ = {version!r}",
+            "zh": f"打印出 {lines[:1]}，torch.__version__ = {version!r}",
+        }),
+        "at_least_2": (major >= 2, {"en": f"{version} (seed: 2.0.1)", "zh": f"{version}（原教程：2.0.1）"}),
+        "cuda": (len(lines) > 1 and lines[1] == cuda, {
+            "en": f"printed {lines[1:2]}, torch.cuda.is_available() = {cuda}",
+            "zh": f"打印出 {lines[1:2]}，torch.cuda.is_available() = {cuda}",
+        }),
         "computes": (bool(errors) and all(e < 1e-4 for e in errors.values()), shown),
-        "install": (oldest is not None and oldest > SEED_PYTHON,
-                    f"torch {version}: Requires-Python {requires!r};  the seed's python="
-                    f"{'.'.join(map(str, SEED_PYTHON))}"),
+        "install": (oldest is not None and oldest > SEED_PYTHON, {
+            "en": f"torch {version}: Requires-Python {requires!r};  the seed's python={seed_python}",
+            "zh": f"torch {version}：Requires-Python {requires!r}；原教程的 python={seed_python}",
+        }),
     }

@@ -143,7 +143,7 @@ def _by_hand() -> tuple[list[list[float]], list[list[float]], list[list[float]]]
     return total, times_bt, times_b
 
 
-def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str]]:
+def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str | dict[str, str]]]:
     assert seed is not None and fixed is not None
     ns, fx = seed.namespace, fixed.namespace
     total, times_bt, times_b = _by_hand()
@@ -157,7 +157,7 @@ def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str]]:
     zeros_ok = y.dtype == torch.int32 and not y.any()
     randn_ok = tuple(z.shape) == (2, 3) and abs(mean) < 0.02 and abs(std - 1) < 0.015
     reused, filled = fx["reused"], fx["filled"]
-    nan_filled = bool(filled.isnan().all())
+    nan_filled, nans = bool(filled.isnan().all()), filled.flatten().tolist()
     return {
         "sum": (got_sum == total, f"{got_sum} = {total}"),
         "product": (
@@ -165,12 +165,12 @@ def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str]]:
             f"a @ b.T = {got_bt} = {times_bt};  a @ b = {got_b}",
         ),
         "printed": (all(n in printed for n in numbers), " ".join(f"[{n}]" for n in numbers)),
-        "zeros_and_randn": (
-            zeros_ok and randn_ok,
-            f"y: {y.dtype}, sum {int(y.sum())};  randn: mean {mean:+.4f}, std {std:.4f}",
-        ),
-        "empty": (  # the sevens are shown, not checked: the allocator may or may not hand that memory back
-            nan_filled,
-            f"deterministic mode: {filled.flatten().tolist()};  sevens in torch.empty(50_000): {reused}/50000",
-        ),
+        "zeros_and_randn": (zeros_ok and randn_ok, {
+            "en": f"y: {y.dtype}, sum {int(y.sum())};  randn: mean {mean:+.4f}, std {std:.4f}",
+            "zh": f"y：{y.dtype}，元素之和 {int(y.sum())}；randn：均值 {mean:+.4f}，标准差 {std:.4f}",
+        }),
+        "empty": (nan_filled, {  # the sevens are shown, not checked: the allocator may or may not hand them back
+            "en": f"deterministic mode: {nans};  sevens in torch.empty(50_000): {reused}/50000",
+            "zh": f"确定性模式：{nans}；torch.empty(50_000) 里读到的 7：{reused}/50000",
+        }),
     }

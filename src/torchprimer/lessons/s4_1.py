@@ -159,7 +159,7 @@ def _off(means: list[float], stds: list[float]) -> bool:
     return max(abs(m) for m in means) > 0.05 or max(abs(s - 1) for s in stds) > 0.05
 
 
-def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str]]:
+def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str | dict[str, str]]]:
     assert seed is not None and fixed is not None
     fx = fixed.namespace
     error = seed.error or ""
@@ -170,22 +170,28 @@ def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str]]:
     cifar = _standardised_by(*IMAGENET, *CIFAR10_PUBLISHED)
     photos = _standardised_by(*IMAGENET, fx["mean"].tolist(), fx["std"].tolist())
     diff = (x - x_slow).abs().max().item()
+    per_image_ms, batched_ms = fx["per_image_seconds"] * 1000, fx["batched_seconds"] * 1000
 
-    def show(pair: tuple) -> str:
-        return f"mean {[round(v, 3) for v in pair[0]]}, std {[round(v, 3) for v in pair[1]]}"
+    def show(means: list[float], stds: list[float], lang: str) -> str:
+        if lang == "zh":
+            return f"均值 {means}，标准差 {stds}"
+        return f"mean {means}, std {stds}"
 
+    def rounded(pair: tuple, lang: str) -> str:
+        return show([round(v, 3) for v in pair[0]], [round(v, 3) for v in pair[1]], lang)
+
+    own = ([f"{v:+.1e}" for v in means.tolist()], [round(v, 5) for v in stds.tolist()])
     return {
         "missing_import": ("NameError" in error and "'datasets'" in error, error),
-        "own_statistics": (
-            own_ok, f"mean {[f'{v:+.1e}' for v in means.tolist()]}, std {[round(v, 5) for v in stds.tolist()]}"
-        ),
-        "imagenet_statistics": (
-            _off(*cifar) and _off(*photos),
-            f"CIFAR-10 (published stats): {show(cifar)};  photo crops: {show(photos)}",
-        ),
-        "batch_equals_per_image": (
-            diff < 1e-5,
-            f"max |difference| {diff:.1e};  per image {fx['per_image_seconds'] * 1000:.1f} ms, "
-            f"batched {fx['batched_seconds'] * 1000:.1f} ms for {len(x)} images",
-        ),
+        "own_statistics": (own_ok, {lang: show(*own, lang) for lang in ("en", "zh")}),
+        "imagenet_statistics": (_off(*cifar) and _off(*photos), {
+            "en": f"CIFAR-10 (published stats): {rounded(cifar, 'en')};  photo crops: {rounded(photos, 'en')}",
+            "zh": f"CIFAR-10（公开的统计量）：{rounded(cifar, 'zh')}；照片小块：{rounded(photos, 'zh')}",
+        }),
+        "batch_equals_per_image": (diff < 1e-5, {
+            "en": f"max |difference| {diff:.1e};  per image {per_image_ms:.1f} ms, "
+                  f"batched {batched_ms:.1f} ms for {len(x)} images",
+            "zh": f"最大 |差值| {diff:.1e}；{len(x)} 张图片，逐张处理 {per_image_ms:.1f} ms，"
+                  f"按批处理 {batched_ms:.1f} ms",
+        }),
     }

@@ -136,7 +136,7 @@ def _loop_contraction(t: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str]]:
+def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str | dict[str, str]]]:
     assert seed is not None and fixed is not None
     ns, fx = seed.namespace, fixed.namespace
     error = seed.error or ""
@@ -158,7 +158,10 @@ def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str]]:
     fmt = ", ".join
     return {
         "einsum_error": ("RuntimeError" in error and "einsum" in error, error),
-        "svd_reconstructs": (max(fixed_err, seed_err) < 1e-5, f"max |error| {fixed_err:.2e} (Vh), {seed_err:.2e} (V)"),
+        "svd_reconstructs": (max(fixed_err, seed_err) < 1e-5, {
+            "en": f"max |error| {fixed_err:.2e} (Vh), {seed_err:.2e} (V)",
+            "zh": f"最大 |误差| {fixed_err:.2e}（Vh），{seed_err:.2e}（V）",
+        }),
         "eigvalsh_squares": (
             rel < 1e-4,
             f"eigvalsh(AᵀA) = [{fmt(f'{v:.5f}' for v in eig.tolist())}]   "
@@ -170,5 +173,8 @@ def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str]]:
             " = eigvalsh(tril(A) + tril(A,-1)ᵀ);  "
             f"eigvals(A) = [{fmt(f'{complex(v):.4f}' for v in true_eigs.tolist())}]",
         ),
-        "einsum_loop": (loop_err < 1e-5, f"shape {tuple(fx['tensor'].shape)}, max |einsum - loop| {loop_err:.2e}"),
+        "einsum_loop": (loop_err < 1e-5, {
+            "en": f"shape {tuple(fx['tensor'].shape)}, max |einsum - loop| {loop_err:.2e}",
+            "zh": f"形状 {tuple(fx['tensor'].shape)}，最大 |einsum - 循环| {loop_err:.2e}",
+        }),
     }

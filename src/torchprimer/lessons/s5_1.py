@@ -109,7 +109,7 @@ def _sigmoid(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-z))
 
 
-def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str]]:
+def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str | dict[str, str]]]:
     assert seed is not None and fixed is not None
     neuron, output = seed.namespace["neuron"], seed.namespace["output"]
     x = [0.5, -1.2, 0.8]
@@ -127,7 +127,10 @@ def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str]]:
         "by_hand": (abs(got.item() - by_hand) < 1e-6, f"neuron(x) = {got.item():.8f}, σ({z:.6f}) = {by_hand:.8f}"),
         "probability": (
             tuple(got.shape) == (1,) and 0.0 < got.item() < 1.0,
-            f"shape {tuple(got.shape)}, value {got.item():.6f}",
+            {
+                "en": f"shape {tuple(got.shape)}, value {got.item():.6f}",
+                "zh": f"形状 {tuple(got.shape)}，取值 {got.item():.6f}",
+            },
         ),
         "bias_shifts": (
             abs(at_zero - _sigmoid(b)) < 1e-6, f"neuron(0) = {at_zero:.6f}, σ(b = {b:.6f}) = {_sigmoid(b):.6f}"

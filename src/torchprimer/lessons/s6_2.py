@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from torchprimer.lessons.runner import Run, bilingual
+from torchprimer.report import display_width, pad
 
 SECTION = "6.2"
 EPOCHS = 10
@@ -190,6 +191,26 @@ def torchprimer_fit() -> tuple[list[dict[str, float]], dict[str, float]]:
     return result.history, evaluate(model, splits.x_test, splits.y_test, objective)
 
 
+# The columns of the loss table the last_batch_not_mean check prints, one tuple per language.
+LOSS_COLUMNS = {
+    "en": ("epoch", "seed's print (last batch)", "epoch mean", "torchprimer fit (epoch mean)"),
+    "zh": ("轮次", "原教程的输出（最后一批）", "整轮平均", "torchprimer 的 fit（整轮平均）"),
+}
+
+
+def _loss_table(columns: tuple[str, ...], printed: list[float], mean: list[float], ours: list[float]) -> str:
+    """The three losses of each epoch side by side, right-aligned under `columns` (Chinese ones included)."""
+    rows = [
+        (f"{i + 1}", f"{p:.4f}", f"{m:.4f}", f"{o:.4f}")
+        for i, (p, m, o) in enumerate(zip(printed, mean, ours, strict=False))
+    ]
+    widths = [max(display_width(cell) for cell in column) for column in zip(columns, *rows, strict=True)]
+    return "\n".join(
+        "  ".join(pad(cell, width, right=True) for cell, width in zip(row, widths, strict=True))
+        for row in (columns, *rows)
+    )
+
+
 def _accuracy(model: torch.nn.Module, loader: torch.utils.data.DataLoader) -> float:
     model.eval()
     with torch.no_grad():
@@ -197,35 +218,34 @@ def _accuracy(model: torch.nn.Module, loader: torch.utils.data.DataLoader) -> fl
     return correct / len(loader.dataset)
 
 
-def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str]]:
+def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str | dict[str, str]]]:
     assert seed is not None and fixed is not None
     printed = [float(line.rsplit(" ", 1)[1]) for line in seed.stdout.splitlines() if line.startswith("Epoch")]
     last, mean = fixed.namespace.get("last_batch", []), fixed.namespace.get("epoch_mean", [])
     history, test = torchprimer_fit()
     ours = [r["train_loss"] for r in history]
-    rows = ["epoch  seed's print (last batch)  epoch mean  torchprimer fit (epoch mean)"]
-    rows += [
-        f"{i + 1:>5}  {p:>25.4f}  {m:>10.4f}  {o:>28.4f}"
-        for i, (p, m, o) in enumerate(zip(printed, mean, ours, strict=False))
-    ]
     seed_acc = _accuracy(seed.namespace["model"], seed.namespace["test_loader"])
     falls = all(b < a for a, b in itertools.pairwise(ours))
+    fixed_acc = fixed.namespace.get("test_accuracy", float("nan"))
     return {
-        "seed_runs": (
-            seed.error is None and len(printed) == EPOCHS, f"{len(printed)} epochs printed, error: {seed.error}"
-        ),
+        "seed_runs": (seed.error is None and len(printed) == EPOCHS, {
+            "en": f"{len(printed)} epochs printed, error: {seed.error}",
+            "zh": f"打印了 {len(printed)} 轮的损失，错误：{seed.error}",
+        }),
         "same_run": (
             len(last) == EPOCHS and [f"{v:.4f}" for v in last] == [f"{v:.4f}" for v in printed],
             f"{[round(v, 4) for v in printed]}",
         ),
         "last_batch_not_mean": (
             len(mean) == EPOCHS and all(abs(p - m) > 1e-4 for p, m in zip(printed, mean, strict=False)),
-            "\n".join(rows),
+            {lang: _loss_table(columns, printed, mean, ours) for lang, columns in LOSS_COLUMNS.items()},
         ),
-        "torchprimer_fit": (
-            len(ours) == EPOCHS and falls,
-            f"{ours[0]:.4f} -> {ours[-1]:.4f}; torchprimer test accuracy {test['accuracy']:.4f}",
-        ),
-        "test_accuracy": (seed_acc >= 0.9, f"test accuracy {seed_acc:.4f} (corrected loop: "
-                          f"{fixed.namespace.get('test_accuracy', float('nan')):.4f})"),
+        "torchprimer_fit": (len(ours) == EPOCHS and falls, {
+            "en": f"{ours[0]:.4f} -> {ours[-1]:.4f}; torchprimer test accuracy {test['accuracy']:.4f}",
+            "zh": f"{ours[0]:.4f} -> {ours[-1]:.4f}；torchprimer 的测试准确率 {test['accuracy']:.4f}",
+        }),
+        "test_accuracy": (seed_acc >= 0.9, {
+            "en": f"test accuracy {seed_acc:.4f} (corrected loop: {fixed_acc:.4f})",
+            "zh": f"测试准确率 {seed_acc:.4f}（修正后的循环：{fixed_acc:.4f}）",
+        }),
     }

@@ -121,7 +121,7 @@ def _interval(r: dict) -> str:
     return f"{'[' if r['low_attained'] else '('}{r['low']}, {r['high']}{']' if r['high_attained'] else ')'}"
 
 
-def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str]]:
+def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str | dict[str, str]]]:
     from torchprimer.activations import values_and_derivative
     from torchprimer.models import activation
 
@@ -155,22 +155,28 @@ def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str]]:
     relu_g, leaky_g = grads["relu"], grads["leaky_relu"]
     dead = bool((relu_g[neg] == 0).all() and (relu_g[pos] == 1).all()) and abs(relu["zero_gradient_share"] - 0.5) < 1e-3
     leaky = bool(torch.allclose(leaky_g[neg], torch.full_like(leaky_g[neg], 0.01)))
+    max_d, max_at, vanished = sig["max_derivative"], sig["max_derivative_at"], f"{0.25**10:.2e}"
+    by_hand = [f"{n} {e:.4f}" for n, e in edges.items()]
+    table = "  ".join(f"{n}: {r}" for n, r in saturates.items())
+    relu_neg, relu_pos = sorted(set(relu_g[neg].tolist())), sorted(set(relu_g[pos].tolist()))
+    leaky_neg, share = sorted(set(leaky_g[neg].tolist())), relu["zero_gradient_share"]
     return {
         "derivatives": (max(errors.values()) < 1e-10, ", ".join(f"{n} {e:.0e}" for n, e in errors.items())),
-        "vanishing": (
-            sig["max_derivative"] == 0.25 and sig["max_derivative_at"] == 0.0,
-            f"max σ' = {sig['max_derivative']} at x = {sig['max_derivative_at']};  0.25¹⁰ = {0.25**10:.2e}",
-        ),
+        "vanishing": (sig["max_derivative"] == 0.25 and sig["max_derivative_at"] == 0.0, {
+            "en": f"max σ' = {max_d} at x = {max_at};  0.25¹⁰ = {vanished}",
+            "zh": f"最大 σ' = {max_d}，位于 x = {max_at}；0.25¹⁰ = {vanished}",
+        }),
         "saturation": (
             both_sides(sig) and both_sides(tanh) and edges_ok
             and not any(right_side(rows[n]) for n in ("relu", "gelu", "silu")),
-            "by hand: " + ", ".join(f"{n} {e:.4f}" for n, e in edges.items()) + ";  table: "
-            + "  ".join(f"{n}: {r}" for n, r in saturates.items()),
+            {"en": f"by hand: {', '.join(by_hand)};  table: {table}",
+             "zh": f"手解：{'，'.join(by_hand)}；表中：{table}"},
         ),
         "ranges": (ranges_ok, "  ".join(f"{n}: {_interval(rows[n]['range'])}" for n in ("sigmoid", "tanh", "relu"))),
-        "dead_relu": (
-            dead and leaky,
-            f"relu' on x<0: {sorted(set(relu_g[neg].tolist()))}, on x>0: {sorted(set(relu_g[pos].tolist()))}, "
-            f"zero-gradient share {relu['zero_gradient_share']};  leaky' on x<0: {sorted(set(leaky_g[neg].tolist()))}",
-        ),
+        "dead_relu": (dead and leaky, {
+            "en": f"relu' on x<0: {relu_neg}, on x>0: {relu_pos}, zero-gradient share {share};  "
+                  f"leaky' on x<0: {leaky_neg}",
+            "zh": f"relu' 在 x<0 处：{relu_neg}，在 x>0 处：{relu_pos}，梯度为零的占比 {share}；"
+                  f"leaky' 在 x<0 处：{leaky_neg}",
+        }),
     }
