@@ -256,6 +256,27 @@ def test_gradcheck_checks_batch_norm_on_batch_statistics_as_training_does() -> N
     assert one["ok"] and "running statistics" in one["mode"]
 
 
+def test_gradcheck_report_in_chinese_says_every_mode_and_note_in_chinese() -> None:
+    """The report keeps its English words (they are --json's); render gives them in the language asked for."""
+    from torchprimer.autodiff import check
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3), nn.ReLU(), nn.Linear(3, 2))
+    x, y = torch.randn(8, 4), torch.tensor([0, 1] * 4)
+    modes = {8: "，BatchNorm 用本批数据自身的统计量，与训练时的计算一致）", 1: "，BatchNorm 用其运行统计量（"}
+    for rows, mode in modes.items():
+        report = gradcheck(model, x[:rows], y[:rows], max_coords=8)
+        zh = check.render(report, lang="zh")
+        assert "batch norm on" in report["mode"] and "this model has BatchNorm1d" in report["manual_note"]
+        assert mode in zh and "手算一栏：" in zh and "这个模型含有 BatchNorm1d\n" in zh
+        assert not re.search(r"batch norm|statistics|manual|this model|agree", zh), zh
+        assert check.render(report, lang="en") == check.render(report)
+    assert check.title("neuron", 4, "moons", check.RANDOM_PROJECTION, "zh") == (
+        "gradcheck：neuron，4 个 moons 样本，损失 输出的固定随机投影")
+    with pytest.raises(UserError, match="en or zh"):
+        check.render(report, lang="fr")
+
+
 def test_gradcheck_on_a_model_without_parameters_is_a_user_error() -> None:
     with pytest.raises(UserError, match="no trainable parameters"):
         gradcheck(nn.ReLU(), torch.randn(2, 3))

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 import pytest
-from conftest import run_cli
+from conftest import fails, run_cli
 
 
 def test_backprop_prints_the_right_gradients_and_the_seed_correction() -> None:
@@ -48,3 +52,104 @@ def test_backprop_ce_with_a_non_finite_target_asks_for_a_probability(
     assert done.value.code == 2 and err.count("\n") == 1, err
     assert f"--y {y} is not a finite number; --loss ce needs a target probability --y in [0, 1]" in err
     assert "2.0" not in err
+
+
+# --- gradcheck and graph in English or Chinese (--lang, as backprop) ----------------------------
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+ZH_ENV = {"LANG": "zh_CN.UTF-8", "LC_ALL": "", "LC_MESSAGES": ""}
+NEURON = ["gradcheck", "--model", "neuron", "--dataset", "moons"]  # a quick check with the manual column's note
+SEED_TREE = """\
+PowBackward0
+└── SubBackward0
+    └── AddBackward0
+        ├── MulBackward0
+        │   ├── w (scalar) ← AccumulateGrad
+        │   └── x (scalar) ← AccumulateGrad
+        └── b (scalar) ← AccumulateGrad
+"""
+
+
+def _out(argv: list[str], capsys: pytest.CaptureFixture[str], code: int = 0) -> str:
+    """stdout of `torchprimer ARGV` run in this process, which must exit with `code`."""
+    from torchprimer.cli import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    out, err = capsys.readouterr()
+    assert stopped.value.code == code, err
+    return out
+
+
+@pytest.fixture
+def zh_locale(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in ZH_ENV.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.mark.parametrize("lang", [["--lang", "zh"], []], ids=["--lang zh", "LANG=zh_CN"])
+def test_gradcheck_speaks_chinese_under_lang_zh_or_a_chinese_locale(
+    lang: list[str], zh_locale: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    zh = _out(["gradcheck", *lang], capsys).splitlines()
+    en = _out(["gradcheck", "--lang", "en"], capsys).splitlines()
+    assert zh[0] == "gradcheck：mlp（隐藏层 32，relu），8 个 digits 样本，损失 ce"
+    assert zh[1].split() == ["参数", "形状", "max|grad|", "手算", "vs", "autograd", "绝对/相对", "有限差分", "vs",
+                             "autograd", "绝对/相对", "检查的元素", "通过"]
+    assert zh[-2] == "torch.autograd.gradcheck（快速模式）：通过"
+    assert zh[-1].startswith("所有梯度一致（手算误差不超过 1e-10，有限差分误差不超过 1e-06")
+    assert zh[-1].endswith("；eval 模式（关闭 dropout））")
+    assert len(zh) == len(en)
+    for en_row, zh_row in zip(en[2:-2], zh[2:-2], strict=True):  # the same parameters and numbers, in columns
+        assert en_row.split()[:-1] == zh_row.split()[:-1] and (en_row.split()[-1], zh_row.split()[-1]) == ("yes", "是")
+    assert not any(word in "\n".join(zh) for word in ("parameter", "shape", "manual", "agree", "passed", "hidden"))
+
+
+def test_gradcheck_gives_the_manual_columns_reason_in_chinese(capsys: pytest.CaptureFixture[str]) -> None:
+    out = _out([*NEURON, "--lang", "zh"], capsys)
+    assert "手算一栏：手算反向传播只涵盖 softmax 交叉熵和 MSE，不包括神经元的二元交叉熵" in out and "不适用" in out
+    out = _out(["gradcheck", "--module", "torch.nn:PReLU", "--dataset", "moons", "--lang", "zh"], capsys)
+    assert "（不带 --dropout 或 --batchnorm 的 mlp）；这个模型含有 PReLU\n" in out and "manual backprop" not in out
+
+
+def test_gradcheck_lang_en_reads_as_before_even_in_a_chinese_locale(
+    zh_locale: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = _out([*NEURON, "--lang", "en"], capsys).splitlines()
+    assert lines[:2] == [
+        "gradcheck: neuron on 8 moons samples, loss bce",
+        "parameter      shape  max|grad|  manual vs autograd abs/rel  finite diff vs autograd abs/rel  entries  ok"]
+    assert lines[2].startswith("linear.weight  1x2    ") and lines[2].endswith(" 2/2      yes")
+    assert lines[-3:] == [
+        "manual column: manual backprop covers softmax cross-entropy and MSE, not the neuron's binary cross-entropy",
+        "torch.autograd.gradcheck (fast mode): passed",
+        "all gradients agree (manual within 1e-10, finite differences within 1e-06, times max(1, max|grad|); "
+        "float64, eps 1e-06; eval mode (dropout off))"]
+    assert not CJK.search("\n".join(lines))
+
+
+@pytest.mark.parametrize("lang", [["--lang", "zh"], []], ids=["--lang zh", "LANG=zh_CN"])
+def test_graph_speaks_chinese_under_lang_zh_or_a_chinese_locale(
+    lang: list[str], zh_locale: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    zh = _out(["graph", "--out", "zh.dot", *lang], capsys)
+    assert zh == SEED_TREE.replace(" (scalar) ", "（标量）") + "已写入 zh.dot\n"
+    en = _out(["graph", "--out", "en.dot", "--lang", "en"], capsys)
+    assert en == SEED_TREE + "wrote en.dot\n"  # as before, also in a Chinese locale
+    assert (tmp_path / "zh.dot").read_text() == (tmp_path / "en.dot").read_text()  # the file is the same in both
+    assert "└── 3.weight（10×16）← AccumulateGrad" in _out(["graph", "--model", "mlp", *lang], capsys)
+
+
+@pytest.mark.parametrize("command", [NEURON, ["graph", "--model", "mlp"]], ids=["gradcheck", "graph"])
+def test_json_is_the_same_in_both_languages(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    en = _out([*command, "--json", "--lang", "en"], capsys)
+    assert json.loads(en) and en == _out([*command, "--json", "--lang", "zh"], capsys)
+
+
+@pytest.mark.parametrize("argv", [["gradcheck", "--lang", "fr"], ["graph", "--lang", "fr"],
+                                  ["graph", "--lang", "fr", "--json"], [*NEURON, "--lang", "fr", "--json"]])
+def test_an_unknown_language_is_refused_in_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert "--lang 'fr': use en or zh" in fails(argv, capsys)
+    assert "error: --lang 'fr'" in fails(["backprop", "--lang", "fr"], capsys)  # as backprop refuses it

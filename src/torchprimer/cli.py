@@ -201,7 +201,7 @@ def train(
 
 
 def _language(lang: str | None) -> str:
-    """--lang as given (en or zh), else zh where LANG starts with zh: tour, backprop and activations alike."""
+    """--lang as given (en or zh), else zh where LANG starts with zh: every command that takes --lang alike."""
     import os
 
     from torchprimer.lessons import check_lang
@@ -846,6 +846,8 @@ GRADCHECK_EPILOG = """Examples:
     torchprimer gradcheck --model neuron --dataset moons   # binary cross-entropy
 
     torchprimer gradcheck --module mypackage.layers:MyLayer --json
+
+    torchprimer gradcheck --lang zh         # 中文 (the default when LANG starts with zh)
 """
 
 
@@ -864,6 +866,7 @@ def gradcheck(
         help="Check your own nn.Module instead: package.module:Name, called with no arguments.")] = None,
     entries: Annotated[int, typer.Option(min=1, help="Most entries per tensor checked by finite differences.")] = 256,
     seed: Annotated[int, typer.Option(**SEED, help="Seed for the model's initial weights.")] = 0,
+    lang: Annotated[str | None, typer.Option(help="en or zh. [default: zh when LANG starts with zh, else en]")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Check gradients three ways in float64: manual backprop, autograd, central finite differences.
@@ -875,6 +878,7 @@ def gradcheck(
 
     from torchprimer.autodiff import check
 
+    language = _language(lang)
     if module is not None:
         _refuse_unused(ctx, ["model", "hidden", "activation"], "with --module (your module builds itself)")
     else:
@@ -883,17 +887,17 @@ def gradcheck(
             _refuse_unused(ctx, ["loss"], "with --model neuron (it is checked on binary cross-entropy, as it trains)")
     torch.manual_seed(seed)
     if module is not None:
-        net, what = check.load_module(module), module
+        net, what, shown = check.load_module(module), module, module
         check.require_parameters(net)  # before loading any data
         _, x, y = check.sample_batch(dataset, batch)
     else:
         net, x, y = check.sample_batch(dataset, batch, model, hidden=hidden, activation=activation)
-        what = {"mlp": f"mlp (hidden {hidden}, {activation})", "cnn": f"cnn ({activation})"}.get(model, model)
+        what, shown = check.describe(model, hidden, activation), check.describe(model, hidden, activation, language)
     report = check.gradcheck(net, x, y, loss=loss, max_coords=entries)
     if as_json:
         _print_json({"model": what, "dataset": dataset, **report})
     else:
-        print(check.render(report, f"gradcheck: {what} on {len(x)} {dataset} samples, loss {report['loss']}"))
+        print(check.render(report, check.title(shown, len(x), dataset, report["loss"], language), language))
     raise typer.Exit(0 if report["ok"] else 1)
 
 
@@ -906,6 +910,8 @@ GRAPH_EPILOG = """Examples:
     torchprimer graph --model neuron --dataset moons   # binary cross-entropy, as training uses
 
     torchprimer graph --model mlp --hidden 16,16 --activation tanh --out mlp.png
+
+    torchprimer graph --lang zh             # 中文 (the default when LANG starts with zh)
 """
 
 
@@ -923,6 +929,7 @@ def graph(
         parser=_output_path, metavar="PATH",
         help="Write the graph here, and only here: .dot (or .gv) as text, .png/.svg drawn by Graphviz. "
         "Without Graphviz a .png/.svg is not written: the DOT text goes to NAME.dot if no such file exists.")] = None,
+    lang: Annotated[str | None, typer.Option(help="en or zh. [default: zh when LANG starts with zh, else en]")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print nodes and edges as JSON.")] = False,
 ) -> None:
     """Draw the autograd graph by walking grad_fn.next_functions from the loss (seed §7.2).
@@ -934,6 +941,7 @@ def graph(
     from torchprimer.autodiff import graph as tpgraph
     from torchprimer.fileio import check_output_file
 
+    language = _language(lang)
     if out is not None:
         check_output_file(out, "--out", tpgraph.OUT_SUFFIXES, "graph.dot")
     if model is None:
@@ -956,9 +964,9 @@ def graph(
     if as_json:
         _print_json({**walked, "files": files})
     else:
-        print(tpgraph.text_tree(walked))
+        print(tpgraph.text_tree(walked, language))
         if files:
-            print("wrote " + ", ".join(files))
+            print(tpgraph.wrote(files, language))
 
 
 BENCH_EPILOG = """Examples:

@@ -12,6 +12,7 @@ import contextlib
 import copy
 import importlib
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -19,8 +20,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from torchprimer.autodiff.mlp import LOSSES, manual_backward, mlp_steps
+from torchprimer.autodiff.mlp import LOSSES, NOT_MANUAL, manual_backward, mlp_steps
 from torchprimer.errors import UserError, brief
+from torchprimer.report import display_width, pad
 
 MANUAL_TOL = 1e-10
 FD_TOL = 1e-6
@@ -68,6 +70,7 @@ def one_cpu_thread() -> Iterator[None]:
 
 
 BINARY_LOSS = "bce"  # the neuron's: binary cross-entropy of its sigmoid output, as training uses
+RANDOM_PROJECTION = "random projection of the output"  # the checked scalar of an output with no class scores
 
 
 def loss_of_output(model: nn.Module, x: Tensor, y: Tensor | None, loss: str) -> tuple[Callable[[Tensor], Tensor], str]:
@@ -99,7 +102,7 @@ def loss_of_output(model: nn.Module, x: Tensor, y: Tensor | None, loss: str) -> 
             return (lambda o: nn.functional.mse_loss(o, nn.functional.one_hot(y, o.shape[1]).to(o.dtype))), loss
         return (lambda o: nn.functional.cross_entropy(o, y)), loss
     weights = torch.randn(out.shape, dtype=out.dtype, generator=torch.Generator().manual_seed(1))
-    return (lambda o: (o * weights).sum()), "random projection of the output"
+    return (lambda o: (o * weights).sum()), RANDOM_PROJECTION
 
 
 def _labels_problem(y: Tensor, rows: int, classes: int) -> str | None:
@@ -161,11 +164,7 @@ def gradcheck(
     norms = [m for m in model64.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     for m in norms if len(x) > 1 else []:  # one sample has no batch statistics: its running ones, then
         m.train()
-    mode = "eval mode (dropout off)"
-    if norms:
-        mode += (", batch norm on the batch's own statistics, as training computes it" if len(x) > 1 else
-                 ", batch norm on its running statistics (one sample has no batch statistics; use --batch 2 or "
-                 "more to check what training computes)")
+    mode = _modes("en")[0 if not norms else 1 if len(x) > 1 else 2]
     x64 = x.double() if x.is_floating_point() else x
     loss_of, objective = loss_of_output(model64, x64, y, loss)
     params = [(n, p) for n, p in model64.named_parameters() if p.requires_grad]
@@ -206,9 +205,9 @@ def _manual_gradients(
 ) -> tuple[dict[str, Tensor] | None, str]:
     """The manual column, or None and the reason it does not apply to this model."""
     if objective == BINARY_LOSS:
-        return None, "manual backprop covers softmax cross-entropy and MSE, not the neuron's binary cross-entropy"
+        return None, TEXT["en"]["manual_binary"]
     if objective not in LOSSES or y is None:
-        return None, "manual backprop needs class outputs (N, classes) and labels"
+        return None, TEXT["en"]["manual_no_classes"]
     try:
         mlp_steps(model)
     except UserError as exc:
@@ -277,34 +276,145 @@ def load_module(spec: str) -> nn.Module:
     return made
 
 
+TEXT = {
+    "en": {
+        "title": "gradcheck: {what} on {batch} {dataset} samples, loss {loss}",
+        "mlp": "mlp (hidden {hidden}, {activation})",
+        "cnn": "cnn ({activation})",
+        "random_projection": RANDOM_PROJECTION,
+        "col_parameter": "parameter",
+        "col_shape": "shape",
+        "col_grad": "max|grad|",
+        "col_manual": "manual vs autograd abs/rel",
+        "col_fd": "finite diff vs autograd abs/rel",
+        "col_entries": "entries",
+        "col_ok": "ok",
+        "scalar": "scalar",
+        "n/a": "n/a",
+        "yes": "yes",
+        "no": "NO",
+        "manual_column": "manual column: {note}",
+        "torch_gradcheck": "torch.autograd.gradcheck (fast mode): {verdict}",
+        "passed": "passed",
+        "failed": "FAILED",
+        "agree": "all gradients agree",
+        "disagree": "GRADIENTS DISAGREE",
+        "tolerance": ("{verdict} (manual within {manual:g}, finite differences within {fd:g}, times max(1, max|grad|); "
+                      "float64, eps {eps:g}; {mode})"),
+        "mode_eval": "eval mode (dropout off)",
+        "mode_bn_batch": ", batch norm on the batch's own statistics, as training computes it",
+        "mode_bn_running": (", batch norm on its running statistics (one sample has no batch statistics; use --batch 2 "
+                            "or more to check what training computes)"),
+        "manual_binary": "manual backprop covers softmax cross-entropy and MSE, not the neuron's binary cross-entropy",
+        "manual_no_classes": "manual backprop needs class outputs (N, classes) and labels",
+        **{f"manual_{key}": note for key, note in NOT_MANUAL.items()},
+    },
+    "zh": {
+        "title": "gradcheck：{what}，{batch} 个 {dataset} 样本，损失 {loss}",
+        "mlp": "mlp（隐藏层 {hidden}，{activation}）",
+        "cnn": "cnn（{activation}）",
+        "random_projection": "输出的固定随机投影",
+        "col_parameter": "参数",
+        "col_shape": "形状",
+        "col_grad": "max|grad|",
+        "col_manual": "手算 vs autograd 绝对/相对",
+        "col_fd": "有限差分 vs autograd 绝对/相对",
+        "col_entries": "检查的元素",
+        "col_ok": "通过",
+        "scalar": "标量",
+        "n/a": "不适用",
+        "yes": "是",
+        "no": "否",
+        "manual_column": "手算一栏：{note}",
+        "torch_gradcheck": "torch.autograd.gradcheck（快速模式）：{verdict}",
+        "passed": "通过",
+        "failed": "未通过",
+        "agree": "所有梯度一致",
+        "disagree": "注意：梯度不一致",
+        "tolerance": ("{verdict}（手算误差不超过 {manual:g}，有限差分误差不超过 {fd:g}，均乘以 max(1, max|grad|)；"
+                      "float64，eps {eps:g}；{mode}）"),
+        "mode_eval": "eval 模式（关闭 dropout）",
+        "mode_bn_batch": "，BatchNorm 用本批数据自身的统计量，与训练时的计算一致",
+        "mode_bn_running": ("，BatchNorm 用其运行统计量（单个样本没有批统计量；"
+                            "用 --batch 2 或更大的值来检查训练时的计算）"),
+        "manual_binary": "手算反向传播只涵盖 softmax 交叉熵和 MSE，不包括神经元的二元交叉熵",
+        "manual_no_classes": "手算反向传播需要分类输出 (N, classes) 和标签",
+        "manual_flatten": "手算反向传播只支持展平除批维度外所有维度的 nn.Flatten()",
+        "manual_layer": ("手算反向传播只涵盖由 Flatten、Linear 和激活层组成的 MLP"
+                         "（不带 --dropout 或 --batchnorm 的 mlp）；这个模型含有 {layer}"),
+        "manual_no_linear": "手算反向传播需要模型至少含有一个 nn.Linear 层",
+    },
+}
+COLUMNS = ("col_parameter", "col_shape", "col_grad", "col_manual", "col_fd", "col_entries", "col_ok")
+MANUAL_NOTES = ("manual_binary", "manual_no_classes", *(f"manual_{key}" for key in NOT_MANUAL))
+
+
+def _text(lang: str) -> dict[str, str]:
+    if lang not in TEXT:
+        raise UserError(f"unknown language {lang!r}; use en or zh")
+    return TEXT[lang]
+
+
+def _modes(lang: str) -> tuple[str, str, str]:
+    """How the model is run, in words: no batch norm; batch norm on the batch; on its running statistics."""
+    t = _text(lang)
+    return t["mode_eval"], t["mode_eval"] + t["mode_bn_batch"], t["mode_eval"] + t["mode_bn_running"]
+
+
+def describe(model: str, hidden: str, activation: str, lang: str = "en") -> str:
+    """The named model in words for the report's title: "mlp (hidden 32, relu)", "neuron"."""
+    t = _text(lang)
+    return t[model].format(hidden=hidden, activation=activation) if model in ("mlp", "cnn") else model
+
+
+def title(what: str, batch: int, dataset: str, loss: str, lang: str = "en") -> str:
+    """The report's first line: what was checked on which samples, and the loss."""
+    t = _text(lang)
+    named = t["random_projection"] if loss == RANDOM_PROJECTION else loss  # ce, mse, bce: names, the same in both
+    return t["title"].format(what=what, batch=batch, dataset=dataset, loss=named)
+
+
+def _in_language(text: str, table: tuple[str, ...], lang: str) -> str:
+    """`text`, one of the English strings named in `table` (a {layer} filled in), in `lang`; as it is if none."""
+    en, t = _text("en"), _text(lang)
+    for key in table:
+        pattern = re.escape(en[key]).replace(re.escape("{layer}"), "(?P<layer>.+)")
+        found = re.fullmatch(pattern, text)
+        if found:
+            return t[key].format(**found.groupdict())
+    return text
+
+
 def _sci(v: float) -> str:
     return f"{v:.1e}"
 
 
-def render(report: dict[str, Any], title: str = "") -> str:
-    """The gradcheck report as a plain-text table, one row per parameter tensor."""
+def render(report: dict[str, Any], title: str = "", lang: str = "en") -> str:
+    """The gradcheck report as a plain-text table, one row per parameter tensor, in English ("en") or
+    Chinese ("zh"); numbers, parameter names and the report itself are the same in both."""
+    t = _text(lang)
     lines = [title] if title else []
-    header = ["parameter", "shape", "max|grad|", "manual vs autograd abs/rel", "finite diff vs autograd abs/rel",
-              "entries", "ok"]
+    header = [t[column] for column in COLUMNS]
     body = []
     for r in report["rows"]:
-        manual = f"{_sci(r['manual']['max_abs'])} / {_sci(r['manual']['max_rel'])}" if "manual" in r else "n/a"
+        manual = f"{_sci(r['manual']['max_abs'])} / {_sci(r['manual']['max_rel'])}" if "manual" in r else t["n/a"]
         fd = r["finite_diff"]
         total = 1
         for n in r["shape"]:
             total *= n
-        body.append([r["parameter"], "x".join(map(str, r["shape"])) or "scalar", _sci(r["grad_max"]), manual,
+        body.append([r["parameter"], "x".join(map(str, r["shape"])) or t["scalar"], _sci(r["grad_max"]), manual,
                      f"{_sci(fd['max_abs'])} / {_sci(fd['max_rel'])}", f"{r['fd_checked']}/{total}",
-                     "yes" if r["ok"] else "NO"])
+                     t["yes"] if r["ok"] else t["no"]])
     table = [header, *body]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table]
+    widths = [max(display_width(row[i]) for row in table) for i in range(len(header))]
+    lines += ["  ".join(pad(c, w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table]
     if not report["manual_available"]:
-        lines.append(f"manual column: {report['manual_note']}")
-    lines.append(f"torch.autograd.gradcheck (fast mode): {'passed' if report['torch_gradcheck'] else 'FAILED'}")
+        lines.append(t["manual_column"].format(note=_in_language(report["manual_note"], MANUAL_NOTES, lang)))
+    lines.append(t["torch_gradcheck"].format(verdict=t["passed"] if report["torch_gradcheck"] else t["failed"]))
     tol = report["tolerance"]
-    verdict = "all gradients agree" if report["ok"] else "GRADIENTS DISAGREE"
-    lines.append(f"{verdict} (manual within {tol['manual_vs_autograd']:g}, finite differences within "
-                 f"{tol['finite_diff_vs_autograd']:g}, times max(1, max|grad|); float64, eps {report['eps']:g}; "
-                 f"{report['mode']})")
+    modes = _modes("en")
+    mode = _modes(lang)[modes.index(report["mode"])] if report["mode"] in modes else report["mode"]
+    lines.append(t["tolerance"].format(
+        verdict=t["agree"] if report["ok"] else t["disagree"], manual=tol["manual_vs_autograd"],
+        fd=tol["finite_diff_vs_autograd"], eps=report["eps"], mode=mode))
     return "\n".join(lines)

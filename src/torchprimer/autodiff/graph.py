@@ -54,15 +54,46 @@ def walk(root: Tensor, names: dict[int, str] | None = None) -> dict[str, Any]:
     return {"nodes": nodes, "edges": edges}
 
 
-def _label(node: dict[str, Any]) -> str:
+TEXT = {
+    "en": {
+        "leaf": "{leaf} ({shape}) ← {op}",
+        "scalar": "scalar",
+        "shared": "  (shared, shown above)",
+        "wrote": "wrote {files}",
+    },
+    "zh": {
+        "leaf": "{leaf}（{shape}）← {op}",
+        "scalar": "标量",
+        "shared": "  （共用的节点，已在上方列出）",
+        "wrote": "已写入 {files}",
+    },
+}
+
+
+def _text(lang: str) -> dict[str, str]:
+    if lang not in TEXT:
+        raise UserError(f"unknown language {lang!r}; use en or zh")
+    return TEXT[lang]
+
+
+def _label(node: dict[str, Any], lang: str = "en") -> str:
+    """A node as the tree and the DOT file show it: its backward function, and for a leaf its name and shape."""
+    t = _text(lang)
     if "leaf" in node:
-        shape = "×".join(map(str, node["shape"])) or "scalar"
-        return f"{node['leaf']} ({shape}) ← {node['op']}"
+        shape = "×".join(map(str, node["shape"])) or t["scalar"]
+        return t["leaf"].format(leaf=node["leaf"], shape=shape, op=node["op"])
     return node["op"]
 
 
-def text_tree(graph: dict[str, Any]) -> str:
-    """The graph as an indented tree from the loss; a node met twice is marked, not repeated."""
+def wrote(files: list[str], lang: str = "en") -> str:
+    """The line that names the files `graph --out` wrote."""
+    return _text(lang)["wrote"].format(files=", ".join(files))
+
+
+def text_tree(graph: dict[str, Any], lang: str = "en") -> str:
+    """The graph as an indented tree from the loss, in English ("en") or Chinese ("zh"); a node met twice
+    is marked, not repeated. Backward functions (AddmmBackward0) and parameter names are the same in both."""
+    t = _text(lang)
     children: dict[int, list[int]] = {n["id"]: [] for n in graph["nodes"]}
     for parent, child in graph["edges"]:
         children[parent].append(child)
@@ -73,7 +104,7 @@ def text_tree(graph: dict[str, Any]) -> str:
         node = graph["nodes"][node_id]
         branch = "" if top else ("└── " if last else "├── ")
         again = node_id in shown
-        lines.append(prefix + branch + _label(node) + ("  (shared, shown above)" if again else ""))
+        lines.append(prefix + branch + _label(node, lang) + (t["shared"] if again else ""))
         if again:
             return
         shown.add(node_id)

@@ -32,6 +32,15 @@ LOSSES = ("ce", "mse")
 Step = tuple[str, Any]
 
 
+# Why a model is no MLP manual backprop covers, as templates: gradcheck's report gives the reason in Chinese too.
+NOT_MANUAL = {
+    "flatten": "manual backprop handles nn.Flatten() over all but the batch dimension only",
+    "layer": ("manual backprop covers MLPs of Flatten, Linear and activation layers (an mlp without "
+              "--dropout or --batchnorm); this model has {layer}"),
+    "no_linear": "manual backprop needs a model with at least one nn.Linear layer",
+}
+
+
 def mlp_steps(model: nn.Module) -> list[Step]:
     """The layers of an MLP built by `models.build_mlp`, or a UserError naming what is not one."""
     model = getattr(model, "_orig_mod", model)  # a torch.compile'd model wraps the original
@@ -40,19 +49,16 @@ def mlp_steps(model: nn.Module) -> list[Step]:
     for layer in layers:
         if isinstance(layer, nn.Flatten):
             if layer.start_dim != 1 or layer.end_dim != -1:
-                raise UserError("manual backprop handles nn.Flatten() over all but the batch dimension only")
+                raise UserError(NOT_MANUAL["flatten"])
             steps.append(("flatten", None))
         elif isinstance(layer, nn.Linear):
             steps.append(("linear", layer))
         elif isinstance(layer, (nn.Sequential, nn.Dropout, nn.BatchNorm1d)) or list(layer.parameters()):
-            raise UserError(
-                f"manual backprop covers MLPs of Flatten, Linear and activation layers (an mlp without "
-                f"--dropout or --batchnorm); this model has {type(layer).__name__}"
-            )
+            raise UserError(NOT_MANUAL["layer"].format(layer=type(layer).__name__))
         else:
             steps.append(("activation", module_rule(layer)))
     if not any(kind == "linear" for kind, _ in steps):
-        raise UserError("manual backprop needs a model with at least one nn.Linear layer")
+        raise UserError(NOT_MANUAL["no_linear"])
     return steps
 
 
