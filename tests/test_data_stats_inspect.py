@@ -150,3 +150,26 @@ def test_path_sets_get_their_own_default_inspect_folder(tmp_path, monkeypatch, c
 ])
 def test_file_slug(name, slug):
     assert tpdata.file_slug(name) == slug
+
+
+def test_stats_and_inspect_take_trains_split_shares(tmp_path, capsys):
+    """`train --val-fraction 0.3 --test-fraction 0.2` splits differently from the defaults; the data
+    commands showed only the default split's counts and statistics, as no option reached them."""
+    from conftest import fails
+
+    assert run_main(["data", "stats", "digits", "--val-fraction", "0.3", "--test-fraction", "0.2", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    splits = tpdata.prepare(tpdata.load("digits", tpdata.LoadOptions()), val_fraction=0.3, test_fraction=0.2)
+    assert stats["splits"] == {"train": len(splits.y_train), "val": len(splits.y_val), "test": len(splits.y_test)}
+    assert stats["split"] == {"val_fraction": 0.3, "test_fraction": 0.2, "seed": 0}
+    assert stats["channels"]["mean"][0] == pytest.approx(float(splits.mean[0]), abs=1e-6)
+    assert run_main(["data", "stats", "digits", "--val-fraction", "0.3", "--test-fraction", "0.2"]) == 0
+    assert "val 0.3, test 0.2, split seed 0" in capsys.readouterr().out
+    assert run_main(["data", "inspect", "digits", "--val-fraction", "0.3", "--out", str(tmp_path / "i"), "--json"]) == 0
+    counts = json.loads(capsys.readouterr().out)["counts"]
+    assert [sum(counts[s]) for s in ("train", "val", "test")] == [1078, 539, 180]
+    # What train refuses, these refuse too, in one line.
+    assert "leave data to train on" in fails(["data", "stats", "digits", "--val-fraction", "0.6",
+                                              "--test-fraction", "0.5"], capsys)
+    assert "(0, 1)" in fails(["data", "inspect", "digits", "--val-fraction", "0", "--out", str(tmp_path / "j")], capsys)
+    assert "ships its own test split" in fails(["data", "stats", "mnist1d", "--test-fraction", "0.2"], capsys)

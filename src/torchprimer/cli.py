@@ -465,6 +465,10 @@ NoiseOpt = Annotated[float | None, typer.Option("--noise", help="Noise of a toy 
 NSamplesOpt = Annotated[int | None, typer.Option("--n-samples", help="Size of a toy set (1000) or of mnist1d (5000).")]
 SplitSeedOpt = Annotated[int, typer.Option(
     "--seed", **SEED, help="Split seed, as `train --seed` (train/val/test counts).")]
+ValFractionOpt = Annotated[float, typer.Option(
+    "--val-fraction", help="Share for validation, as `train --val-fraction`.")]
+TestFractionOpt = Annotated[float, typer.Option(
+    "--test-fraction", help="Share for test where the set has no official test split, as `train --test-fraction`.")]
 DATA_EPILOG = """Examples:
 
     torchprimer data {cmd} digits{extra}
@@ -483,10 +487,17 @@ DATA_EPILOG = """Examples:
 
 def _load_data(ctx: typer.Context, name: str, data_dir: Path | None, download: bool, data_seed: int | None,
                image_size: int, noise: float | None, n_samples: int | None):
-    """`data stats`/`data inspect`'s set, after refusing the data options typed that it does not read."""
+    """`data stats`/`data inspect`'s set, after refusing the data options typed that it does not read and
+    split shares that `train` would refuse."""
     from torchprimer.data import LoadOptions, check_data_options, load
+    from torchprimer.data.registry import ships_test_split
+    from torchprimer.data.splits import check_fractions
 
-    check_data_options(name, {option for option in ctx.params if _on_command_line(ctx, option)})
+    splitting = {"val_fraction", "test_fraction"}
+    check_data_options(name, {option for option in ctx.params if _on_command_line(ctx, option)} - splitting)
+    if ships_test_split(name):
+        _refuse_unused(ctx, ["test_fraction"], f"for {name} (it ships its own test split)")
+    check_fractions(ctx.params["val_fraction"], ctx.params["test_fraction"])
     options = LoadOptions(data_dir=data_dir, download=download, data_seed=data_seed, image_size=image_size,
                           noise=noise, n_samples=n_samples)
     return load(name, options)
@@ -527,6 +538,8 @@ def data_stats(
     noise: NoiseOpt = None,
     n_samples: NSamplesOpt = None,
     seed: SplitSeedOpt = 0,
+    val_fraction: ValFractionOpt = 0.1,
+    test_fraction: TestFractionOpt = 0.1,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Samples per split, input shape, classes with counts, per-channel mean/std and min/max
@@ -534,7 +547,7 @@ def data_stats(
     from torchprimer.data.stats import dataset_stats, format_stats
 
     dataset = _load_data(ctx, name, data_dir, download, data_seed, image_size, noise, n_samples)
-    stats = dataset_stats(dataset, split_seed=seed)
+    stats = dataset_stats(dataset, val_fraction=val_fraction, test_fraction=test_fraction, split_seed=seed)
     if as_json:
         _print_json(stats)
     else:
@@ -554,6 +567,8 @@ def data_inspect(
     noise: NoiseOpt = None,
     n_samples: NSamplesOpt = None,
     seed: SplitSeedOpt = 0,
+    val_fraction: ValFractionOpt = 0.1,
+    test_fraction: TestFractionOpt = 0.1,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Pictures and linear algebra of a data set (seed §4.2 on real data): samples per class,
@@ -566,7 +581,7 @@ def data_inspect(
 
     dataset = _load_data(ctx, name, data_dir, download, data_seed, image_size, noise, n_samples)
     folder = out if out is not None else Path("inspect") / file_slug(name)
-    summary = inspect_dataset(dataset, folder, split_seed=seed)
+    summary = inspect_dataset(dataset, folder, val_fraction=val_fraction, test_fraction=test_fraction, split_seed=seed)
     if as_json:
         _print_json(strict_json(summary))
     else:

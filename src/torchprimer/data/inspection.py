@@ -113,9 +113,13 @@ def pca(x: torch.Tensor, k: int = 2) -> tuple[torch.Tensor, torch.Tensor, torch.
     return xc @ vh[:k].T, explained, s
 
 
-def analyse(dataset: Dataset, *, split_seed: int = 0) -> dict[str, Any]:
-    """Every number of the inspection, computed on (a sample of) the training split."""
-    train_idx, val_idx, test_idx = split_indices(dataset, split_seed=split_seed)
+def analyse(
+    dataset: Dataset, *, val_fraction: float = 0.1, test_fraction: float = 0.1, split_seed: int = 0
+) -> dict[str, Any]:
+    """Every number of the inspection, computed on (a sample of) the training split `train` would use."""
+    train_idx, val_idx, test_idx = split_indices(
+        dataset, val_fraction=val_fraction, test_fraction=test_fraction, split_seed=split_seed
+    )
     x_all = dataset.x[train_idx]
     y_all = dataset.y[train_idx]
     d = x_all[0].numel()
@@ -296,10 +300,12 @@ def plot_spectrum(eig_before: torch.Tensor, eig_after: torch.Tensor, a: dict[str
     save_figure(fig, path, dpi=100)
 
 
-def inspect_dataset(dataset: Dataset, out: str | Path, *, split_seed: int = 0) -> dict[str, Any]:
+def inspect_dataset(
+    dataset: Dataset, out: str | Path, *, val_fraction: float = 0.1, test_fraction: float = 0.1, split_seed: int = 0
+) -> dict[str, Any]:
     """Write the pictures and the summary to `out`; return the summary (JSON-ready)."""
     out = make_dirs(out)
-    a = analyse(dataset, split_seed=split_seed)
+    a = analyse(dataset, val_fraction=val_fraction, test_fraction=test_fraction, split_seed=split_seed)
     plot_samples(a["_train_x"], a["_train_y"], a["classes"], a["kind"], out / "samples.png")
     plot_counts(a["counts"], a["classes"], out / "class_counts.png")
     plot_pca(a["_scores"], a["_y"], a["classes"], a["explained_variance"], out / "pca.png")

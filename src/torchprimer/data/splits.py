@@ -113,6 +113,14 @@ def stratified_split(
     return [torch.sort(torch.cat(p)).values for p in parts]
 
 
+def check_fractions(val_fraction: float, test_fraction: float) -> None:
+    """The shares `train` accepts: validation in (0, 1), test in [0, 1), data left to train on."""
+    if not (0 < val_fraction < 1 and 0 <= test_fraction < 1):
+        raise UserError("--val-fraction must be in (0, 1) and --test-fraction in [0, 1)")
+    if val_fraction + test_fraction >= 1:
+        raise UserError("--val-fraction plus --test-fraction must leave data to train on (< 1)")
+
+
 def split_indices(
     dataset: Dataset, *, val_fraction: float = 0.1, test_fraction: float = 0.1, split_seed: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:

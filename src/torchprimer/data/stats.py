@@ -92,6 +92,15 @@ def _row(values: list[float]) -> str:
     return shown + (f" ... ({len(values)} in all; see --json)" if len(values) > SHOWN_CHANNELS else "")
 
 
+def _shares(stats: dict[str, Any]) -> str:
+    """The split shares asked for, where they are not train's defaults: the counts beside them follow them."""
+    split = stats["split"]
+    shares = [f"val {split['val_fraction']:g}"] if split["val_fraction"] != 0.1 else []
+    if not stats["official_test_split"] and split["test_fraction"] != 0.1:
+        shares.append(f"test {split['test_fraction']:g}")
+    return ", ".join(shares) + ", " if shares else ""
+
+
 def format_stats(stats: dict[str, Any]) -> str:
     """The human-readable report of `dataset_stats`."""
     s, ch = stats["splits"], stats["channels"]
@@ -101,7 +110,7 @@ def format_stats(stats: dict[str, Any]) -> str:
         f"{stats['name']}: {stats['source']}",
         f"  kind {stats['kind']}, input shape {tuple(stats['input_shape'])}, stored as {stats['stored_as']}",
         f"  samples: train {s['train']:,}  val {s['val']:,}  test {s['test']:,}  ({test_note}; "
-        f"split seed {stats['split']['seed']}, as `torchprimer train` splits it)",
+        f"{_shares(stats)}split seed {stats['split']['seed']}, as `torchprimer train` splits it)",
         f"  classes ({len(stats['classes'])}):",
     ]
     numbered = all(c["name"] == str(c["index"]) for c in stats["classes"])

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from torchprimer.data.registry import absolute_name, check_data_options, ships_test_split
+from torchprimer.data.splits import check_fractions
 from torchprimer.errors import UserError, refuse_unused
 from torchprimer.models import READS as MODEL_READS
 from torchprimer.models import ModelSpec, parse_hidden
@@ -212,10 +213,7 @@ def validate(cfg: TrainConfig) -> None:
         raise UserError(f"--label-smoothing {cfg.label_smoothing} must be in [0, 1)")
     if cfg.early_stopping < 0:
         raise UserError("--early-stopping N needs N >= 1 epochs (0 turns it off)")
-    if not (0 < cfg.val_fraction < 1 and 0 <= cfg.test_fraction < 1):
-        raise UserError("--val-fraction must be in (0, 1) and --test-fraction in [0, 1)")
-    if cfg.val_fraction + cfg.test_fraction >= 1:
-        raise UserError("--val-fraction plus --test-fraction must leave data to train on (< 1)")
+    check_fractions(cfg.val_fraction, cfg.test_fraction)
     if cfg.backward not in BACKWARDS:
         raise UserError(f"unknown --backward {cfg.backward!r}; use one of {', '.join(BACKWARDS)}")
     if cfg.backward == "manual" and (cfg.model not in ("mlp", "linear") or cfg.dropout or cfg.batchnorm or cfg.amp):
