@@ -109,6 +109,23 @@ def test_models_for_a_set_not_downloaded_yet(tmp_path: Path, capsys: pytest.Capt
     assert proc.returncode == 2 and "unknown activation 'nope'; known: relu" in proc.stderr
 
 
+def test_models_for_an_image_folder_take_trains_image_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`train --dataset imagefolder:DIR --image-size 64` builds models for 3x64x64 inputs; `models`
+    could only count them at 32 pixels."""
+    from conftest import fails
+    from PIL import Image
+
+    for name in ("cat", "dog"):
+        (tmp_path / name).mkdir()
+        for i in range(2):
+            Image.new("RGB", (40, 30), (60 * i, 100, 200)).save(tmp_path / name / f"{i}.png")
+    main_exit(["models", "--dataset", f"imagefolder:{tmp_path}", "--image-size", "64", "--json"])
+    rows = {r["model"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["linear"]["input_shape"] == [3, 64, 64]
+    assert rows["linear"]["parameters"] == 3 * 64 * 64 * 2 + 2
+    assert "read by imagefolder" in fails(["models", "--image-size", "64"], capsys)  # digits: 8x8, always
+
+
 def test_lr_find_suggests_a_rate_inside_the_range(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     plot = tmp_path / "lr.png"
     main_exit(["lr-find", "--steps", "60", "--plot", str(plot), "--json"])

@@ -368,17 +368,23 @@ def export(
         print(format_export(result))
 
 
-@app.command(epilog="Examples:\n\n    torchprimer models\n\n    torchprimer models --dataset mnist1d --hidden 256,128")
+@app.command(epilog="Examples:\n\n    torchprimer models\n\n    torchprimer models --dataset mnist1d --hidden 256,128"
+             "\n\n    torchprimer models --dataset imagefolder:photos --image-size 64")
 def models(
+    ctx: typer.Context,
     dataset: Annotated[str, typer.Option(help="Data set whose shape the models are built for.")] = "digits",
     hidden: Annotated[str, typer.Option(help="Hidden sizes for mlp.")] = "128",
     activation: Annotated[str, typer.Option(help="Activation for mlp and cnn.")] = "relu",
+    image_size: ImageSizeOpt = 32,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List the models with their parameter counts for a data set's shape."""
+    from torchprimer.data import check_data_options
     from torchprimer.models import model_table
 
-    rows = model_table(dataset, hidden=hidden, activation=activation)
+    if _on_command_line(ctx, "image_size"):
+        check_data_options(dataset, {"image_size"})
+    rows = model_table(dataset, hidden=hidden, activation=activation, image_size=image_size)
     if as_json:
         _print_json(rows)
         return

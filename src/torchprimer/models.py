@@ -265,10 +265,13 @@ def objective_for(model: nn.Module, label_smoothing: float = 0.0) -> Objective:
     return Objective(binary=isinstance(model, Neuron), label_smoothing=label_smoothing)
 
 
-def model_table(dataset: str, *, hidden: str = "128", activation: str = "relu") -> list[dict[str, object]]:
+def model_table(
+    dataset: str, *, hidden: str = "128", activation: str = "relu", image_size: int = 32,
+) -> list[dict[str, object]]:
     """Every model built for `dataset`'s shape, with its parameter count (None where it does not apply).
-    A set of fixed shape (MNIST, CIFAR-10, ...) is not loaded: its files may not be downloaded yet."""
-    from torchprimer.data import load
+    A set of fixed shape (MNIST, CIFAR-10, ...) is not loaded: its files may not be downloaded yet.
+    `image_size`: the side imagefolder images are resized to, as `train --image-size`."""
+    from torchprimer.data import LoadOptions, load
     from torchprimer.data.registry import parse_name
 
     source, path = parse_name(dataset)
@@ -276,7 +279,7 @@ def model_table(dataset: str, *, hidden: str = "128", activation: str = "relu") 
     if source.shape is not None and source.num_classes is not None and path is None:
         input_shape, classes = source.shape, source.num_classes
     else:
-        data = load(dataset)
+        data = load(dataset, LoadOptions(image_size=image_size))
         input_shape, classes = data.input_shape, data.num_classes
     rows: list[dict[str, object]] = []
     for name, (_, description) in MODELS.items():
