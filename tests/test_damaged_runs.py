@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import fails
 
 import torchprimer
@@ -249,3 +250,30 @@ def test_the_same_weights_give_the_same_model_file_bytes_in_every_process(tmp_pa
     for path in files:
         subprocess.run([sys.executable, "-c", script, str(path)], check=True, timeout=120)
     assert len({path.read_bytes() for path in files}) == 1
+
+
+def test_a_stop_while_a_continuation_writes_its_weights_keeps_weights_and_summary_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C between model.safetensors and summary.json of a continued run left the new weights beside
+    the old run's summary (2 epochs, its test accuracy). The stop now waits until both are written."""
+    import os
+
+    from safetensors.torch import load_file
+
+    run = torchprimer.train(out=tmp_path, epochs=2, **QUICK).run_dir
+    real_save = run_module.save_weights
+
+    def stopped_while_saving(*args: object, **kwargs: object) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C lands as the weights are written
+        time.sleep(0.05)
+        real_save(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "save_weights", stopped_while_saving)
+    with pytest.raises(TrainingInterrupted):
+        torchprimer.train(resume=run, epochs=4, progress="none")
+    summary = json.loads((run / "summary.json").read_text())
+    weights = load_file(run / "model.safetensors")
+    final = ckpt.load(run / "checkpoint.pt")["model"]
+    assert summary["status"] == "finished" and summary["epochs_run"] == 4
+    assert all(torch.equal(weights[name], final[name]) for name in weights)

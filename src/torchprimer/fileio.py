@@ -10,7 +10,9 @@ import contextlib
 import json
 import math
 import os
+import signal
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -67,6 +69,28 @@ def write_atomic(path: str | os.PathLike[str], writer: Callable[[Path], Any]) ->
     with atomic_path(path) as tmp:
         writer(tmp)
     return Path(path)
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the block ends, then stop as they would have: for files that must
+    change together (a run's weights and the summary that describes them), each written atomically.
+
+    The handlers are swapped rather than the signals blocked: a blocked signal may still reach one of
+    torch's threads, and Python runs its handler in the main thread all the same."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+    caught: list[int] = []
+    kinds = [kind for kind in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(kind) is not None]  # None: set in C
+    previous = {kind: signal.signal(kind, lambda signum, frame: caught.append(signum)) for kind in kinds}
+    try:
+        yield
+    finally:
+        for kind, handler in previous.items():
+            signal.signal(kind, handler)
+        if caught:  # now as it would have been handled: KeyboardInterrupt, or the end of the process
+            signal.raise_signal(caught[0])
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> Path:

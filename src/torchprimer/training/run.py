@@ -32,7 +32,7 @@ from torchprimer import data as tpdata
 from torchprimer import report
 from torchprimer.data.splits import raw_range
 from torchprimer.errors import TrainingInterrupted, UserError
-from torchprimer.fileio import check_readable, make_dirs, write_atomic, write_json, write_text
+from torchprimer.fileio import check_readable, interrupts_deferred, make_dirs, write_atomic, write_json, write_text
 from torchprimer.models import build_model, count_parameters, objective_for
 from torchprimer.progress import Progress, check_mode, make_progress
 from torchprimer.training import checkpoint as ckpt
@@ -504,9 +504,10 @@ def write_outputs(result: TrainResult, objective: Any) -> None:
     """The finished run's files: weights, summary, curves, confusion matrix."""
     run_dir, splits = result.run_dir, result.data
     assert run_dir is not None and splits is not None
-    save_weights(result.model, run_dir / "model.safetensors",
-                 {"format": "torchprimer", "model": result.config.model, "dataset": result.config.dataset})
-    write_json(run_dir / "summary.json", result.summary())
+    with interrupts_deferred():  # a stop between the two left new weights beside the old run's summary
+        save_weights(result.model, run_dir / "model.safetensors",
+                     {"format": "torchprimer", "model": result.config.model, "dataset": result.config.dataset})
+        write_json(run_dir / "summary.json", result.summary())
     report.plot_curves(result.history, run_dir / "curves.png",
                        title=f"{result.config.dataset} · {result.config.model}")
     predicted = objective.predict(predict_outputs(result.model, splits.x_test, amp=result.config.amp))
