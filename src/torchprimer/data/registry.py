@@ -114,8 +114,8 @@ def sources() -> dict[str, Source]:
                takes_path=True, size="any; resized to --image-size", reads=("image_size",)),
         Source("npz", npz.load, "a NumPy .npz with arrays x and y (optional x_test, y_test, classes)",
                takes_path=True, size="any"),
-        Source("csv", csvfile.load, "a CSV file of numbers, one sample a row, label in the last column or 'label'",
-               takes_path=True, size="any"),
+        Source("csv", csvfile.load, "a CSV file of numbers, one sample a row, label in the column named label, y, "
+               "target or class, else the last", takes_path=True, size="any"),
         *(Source(name, toy.loader(name), toy.describe(name), reads=("data_seed", "n_samples", "noise"),
                  **fixed(f"{toy.DEFAULT_SAMPLES:,}", (2,), toy.TOYS[name][1], "--n-samples"))
           for name in toy.TOYS),
