@@ -109,6 +109,15 @@ def test_models_for_a_set_not_downloaded_yet(tmp_path: Path, capsys: pytest.Capt
     assert proc.returncode == 2 and "unknown activation 'nope'; known: relu" in proc.stderr
 
 
+def test_models_table_keeps_the_number_column_for_numbers(capsys: pytest.CaptureFixture[str]) -> None:
+    """The neuron's reason ('a single sigmoid unit for two classes ...') filled the right-aligned
+    parameters column over three lines; it now reads n/a there and the reason sits under the description."""
+    main_exit(["models"])
+    neuron = next(line for line in capsys.readouterr().out.splitlines() if "neuron" in line)
+    cells = [cell.strip() for cell in neuron.split("│")[1:-1]]
+    assert cells[:2] == ["neuron", "n/a"] and cells[2].startswith("the seed's single sigmoid")
+
+
 def test_models_for_an_image_folder_take_trains_image_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`train --dataset imagefolder:DIR --image-size 64` builds models for 3x64x64 inputs; `models`
     could only count them at 32 pixels."""

@@ -82,3 +82,11 @@ def test_doctor_json_cli_is_one_valid_object() -> None:
     assert report["build"]["torch"] == torch.__version__
     assert torch.__version__.startswith(report["versions"]["torch"])
     assert report["build"]["cpu_capability"]
+
+
+def test_doctor_in_a_pipe_keeps_the_device_table_whole() -> None:
+    """Piped or logged, rich assumed 80 columns: the header read 'bfloat…' and 'max abs error' wrapped."""
+    proc = run_cli("doctor", env={"COLUMNS": ""})
+    assert proc.returncode == 0, proc.stderr
+    header = next(line for line in proc.stdout.splitlines() if "device" in line and "name" in line)
+    assert "max abs error" in header and "bfloat16" in header and "…" not in proc.stdout

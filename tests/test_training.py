@@ -169,3 +169,21 @@ def test_small_mlps_train_on_one_thread_unless_threads_says_otherwise() -> None:
     torchprimer.train(epochs=1, device="cpu", save=False, progress=Watch())
     torchprimer.train(epochs=1, device="cpu", save=False, progress=Watch(), threads=2)  # --threads overrides it
     assert seen == [1, 2] and torch.get_num_threads() == before
+
+
+def test_the_progress_bar_prints_epoch_lines_without_colouring_parts_of_numbers() -> None:
+    """On a terminal rich's highlighter coloured '0.02s' as '0.' plus a plain '02s'."""
+    import io
+    import re
+
+    from rich.console import Console
+
+    from torchprimer.progress import Bar
+
+    bar = Bar(Console(file=io.StringIO(), force_terminal=True, width=120))
+    bar.start(epochs=1, steps_per_epoch=1, first_epoch=0)
+    bar.epoch({"epoch": 1, "train_loss": 0.5, "train_acc": 0.9, "val_loss": 0.4, "val_acc": 0.95, "seconds": 0.02})
+    bar.close()
+    text = bar.console.file.getvalue()
+    line = next(line for line in text.splitlines() if "train loss" in line)
+    assert not re.search(r"\x1b\[[0-9;]*m", line) and "0.02s" in line, repr(line)  # no colour codes

@@ -394,9 +394,10 @@ def models(
     table = Table(title=f"models for {dataset} (input {rows[0]['input_shape']}, {rows[0]['classes']} classes)")
     for col in ["model", "parameters", "description"]:
         table.add_column(col, justify="right" if col == "parameters" else "left")
-    for r in rows:
-        table.add_row(r["model"], f"{r['parameters']:,}" if r["parameters"] is not None else r["note"],
-                      r["description"])
+    for r in rows:  # a model that does not fit says why under its description, not in the number column
+        counted = r["parameters"] is not None
+        table.add_row(r["model"], f"{r['parameters']:,}" if counted else "n/a",
+                      r["description"] if counted else f"{r['description']}\n{r['note'].removeprefix('n/a: ')}")
     Console().print(table)
 
 

@@ -277,6 +277,8 @@ def render(report: dict[str, Any]) -> None:
     from rich.table import Table
 
     console = Console()
+    if not console.is_terminal:  # a pipe or a log: rich would assume 80 columns and cut the device table
+        console = Console(width=max(console.width, 120))
     t = Table(title="versions", show_header=False)
     for name, ver in report["versions"].items():
         optional = name in OPTIONAL

@@ -4,7 +4,7 @@ logs and CI, nothing with --quiet. The loop calls these four methods and nothing
 from __future__ import annotations
 
 import sys
-from typing import Protocol, TextIO
+from typing import Any, Protocol, TextIO
 
 from torchprimer.errors import UserError
 
@@ -55,7 +55,7 @@ class Lines(Silent):
 class Bar(Lines):
     """A rich progress bar over all steps, with each finished epoch printed above it."""
 
-    def __init__(self) -> None:
+    def __init__(self, console: Any = None) -> None:  # a rich Console; tests pass one that records
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -65,7 +65,7 @@ class Bar(Lines):
             TimeRemainingColumn,
         )
 
-        self.console = Console()
+        self.console = console or Console()
         self.bar = Progress(
             TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
             TimeRemainingColumn(), console=self.console, transient=True,
@@ -84,7 +84,7 @@ class Bar(Lines):
         self.bar.advance(self.task)
 
     def epoch(self, record: dict[str, float]) -> None:
-        self.bar.console.print(format_record(record, self.epochs))
+        self.bar.console.print(format_record(record, self.epochs), highlight=False)  # "0.02s", not "0." coloured
         self.bar.update(self.task, description=f"val acc {record['val_acc']:.3f}")
 
     def close(self) -> None:
