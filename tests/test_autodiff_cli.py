@@ -109,7 +109,38 @@ def test_gradcheck_gives_the_manual_columns_reason_in_chinese(capsys: pytest.Cap
     out = _out([*NEURON, "--lang", "zh"], capsys)
     assert "手算一栏：手算反向传播只涵盖 softmax 交叉熵和 MSE，不包括神经元的二元交叉熵" in out and "不适用" in out
     out = _out(["gradcheck", "--module", "torch.nn:PReLU", "--dataset", "moons", "--lang", "zh"], capsys)
-    assert "（不带 --dropout 或 --batchnorm 的 mlp）；这个模型含有 PReLU\n" in out and "manual backprop" not in out
+    assert "（不含 dropout 或 BatchNorm）；这个模型含有 PReLU\n" in out and "manual backprop" not in out
+
+
+NET_SOURCE = """
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(2, 2))
+
+    def forward(self, x):
+        return self.body(x)
+"""
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_gradcheck_manual_note_names_no_options_and_says_a_class_of_ones_own_is_not_covered(
+    lang: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The note named --dropout and --batchnorm, which gradcheck has not, and gave a custom Net (of Flatten and
+    Linear layers) as a layer manual backprop lacks: it reads layers off an nn.Sequential, never inside a class."""
+    (tmp_path / "tp_custom_net.py").write_text(NET_SOURCE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = _out(["gradcheck", "--module", "tp_custom_net:Net", "--dataset", "moons", "--lang", lang], capsys)
+    note = {"en": "manual column: manual backprop covers MLPs of torch.nn's Flatten, Linear and activation layers "
+                  "in an nn.Sequential, not a module class of its own; this model has Net\n",
+            "zh": "不涵盖自定义的模块类；这个模型含有 Net\n"}[lang]
+    assert note in out and "--dropout" not in out and "--batchnorm" not in out
+    out = _out(["gradcheck", "--model", "cnn", "--lang", lang], capsys)
+    assert ("this model has Conv2d\n" if lang == "en" else "这个模型含有 Conv2d\n") in out and "--dropout" not in out
 
 
 def test_gradcheck_lang_en_reads_as_before_even_in_a_chinese_locale(
@@ -153,3 +184,10 @@ def test_json_is_the_same_in_both_languages(command: list[str], capsys: pytest.C
 def test_an_unknown_language_is_refused_in_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert "--lang 'fr': use en or zh" in fails(argv, capsys)
     assert "error: --lang 'fr'" in fails(["backprop", "--lang", "fr"], capsys)  # as backprop refuses it
+
+
+def test_backprop_activation_help_names_the_value_the_output_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    """The help said y = f(wx + b), but y is the target: the activation's value is a, as the output prints it."""
+    words = " ".join(_out(["backprop", "--help"], capsys).replace("│", " ").split())
+    assert "Apply a = f(wx + b)" in words and "y = f(" not in words
+    assert "  a    = tanh(z) " in _out(["backprop", "--activation", "tanh", "--lang", "en"], capsys)

@@ -315,7 +315,11 @@ def test_conv_section_runs_on_the_cpu_at_a_tiny_size(private_tmp: Path) -> None:
 def test_help_shows_a_target_example(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["bench", "--help"])
-    assert "--target 0.97 --dataset digits" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "--target 0.97 --dataset digits" in out
+    # --target's help listed --device, --threads, --max-epochs and --json "only", but --dataset and --repeats go too
+    words = " ".join(out.replace("│", " ").split())
+    assert "with --dataset, --repeats, --device, --threads, --max-epochs and --json only (the other options" in words
 
 
 KERNELS_SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "kernels.py"

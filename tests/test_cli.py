@@ -19,6 +19,13 @@ def test_train_end_to_end_in_a_subprocess(tmp_path: Path) -> None:
     assert lines[0].startswith("epoch 1/2") and lines[1].startswith("epoch 2/2")
     assert "test accuracy" in proc.stdout and "run folder:" in proc.stdout
     assert len(list(tmp_path.iterdir())) == 1
+    # train and evaluate state the test accuracy's interval in the same words and figures
+    run_dir = next(tmp_path.iterdir())
+    interval = [line for line in lines if line.startswith("95% interval")]
+    assert interval and "test samples (Wilson score): " in interval[0]
+    evaluated = run_cli("evaluate", str(run_dir))
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert interval[0] in evaluated.stdout.splitlines()
 
 
 def test_quiet_prints_nothing_and_json_prints_a_summary(tmp_path: Path) -> None:
@@ -38,8 +45,11 @@ BAD = [
     (["--cuda-graph", "--compile"], "--cuda-graph"),
     (["--amp", "--device", "cpu"], "--amp is used on a CUDA GPU only, and this run's device is cpu"),
     (["--compile", "--device", "cpu"], "--compile is used on a CUDA GPU only"),
-    (["--nesterov"], "--nesterov is a kind of SGD momentum, which --optimizer adam"),
-    (["--nesterov", "--optimizer", "sgd", "--momentum", "0"], "--momentum 0 does not use"),
+    # --momentum is named only where it is the reason: Adam's refusal named the --momentum 0.9 nobody typed
+    (["--nesterov"], "--nesterov is a kind of SGD momentum, which --optimizer adam does not use; leave --nesterov "
+                     "out, or use --optimizer sgd --momentum 0.9"),
+    (["--nesterov", "--optimizer", "sgd", "--momentum", "0"], "which --optimizer sgd with --momentum 0 does not use; "
+                                                              "leave --nesterov out, or use --momentum 0.9"),
     (["--no-such-option"], "No such option"),
     (["--hidden", "12,,3"], "--hidden"),
     (["--model", "neuron"], "two classes"),

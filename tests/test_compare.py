@@ -66,6 +66,13 @@ def test_published_figures_are_references_beside_the_table(digits: dict[str, Any
     assert references("Fashion_MNIST") and references("mnist") and references("nope") == []
 
 
+def test_the_header_counts_have_thousands_separators(digits: dict[str, Any]) -> None:
+    """The header printed `train 3601, validation 399, test 1000`; every other count has separators."""
+    big = {**digits, "sizes": {"train": 3601, "val": 399, "test": 1000}}
+    assert render_table(big).startswith("digits: train 3,601, validation 399, test 1,000; input ")
+    assert render_table(big, lang="zh").startswith("digits：训练 3,601，验证 399，测试 1,000；输入 ")
+
+
 def test_the_mnist1d_ordering_is_the_published_one() -> None:
     def rows(**acc: float) -> list[dict[str, Any]]:
         return [{"method": m, "accuracy": a} for m, a in acc.items()]

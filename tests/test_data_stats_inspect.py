@@ -173,3 +173,22 @@ def test_stats_and_inspect_take_trains_split_shares(tmp_path, capsys):
                                               "--test-fraction", "0.5"], capsys)
     assert "(0, 1)" in fails(["data", "inspect", "digits", "--val-fraction", "0", "--out", str(tmp_path / "j")], capsys)
     assert "ships its own test split" in fails(["data", "stats", "mnist1d", "--test-fraction", "0.2"], capsys)
+
+
+@pytest.mark.parametrize(("shares", "empty"), [(["--test-fraction", "0.02"], "test"),
+                                               (["--val-fraction", "0.49", "--test-fraction", "0.49"], "training")])
+def test_stats_says_when_train_would_refuse_the_split(shares, empty, tmp_path, capsys):
+    """stats printed `test 0` (or `train 0`, with a traceback) and exit 0 where `train` refuses the same
+    split; it still describes it (exit 0), with train's refusal and its advice beside the counts."""
+    from conftest import fails
+
+    argv = ["data", "stats", "moons", "--n-samples", "20", *shares]
+    refusal = fails(["train", "--dataset", "moons", "--n-samples", "20", *shares, "--epochs", "1",
+                     "--out", str(tmp_path / "runs")], capsys).removeprefix("error: ").strip()
+    assert f"the {empty} split of moons would hold no samples" in refusal and "; use --" in refusal
+    assert run_main([*argv, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["train_would_refuse"] == refusal
+    assert run_main(argv) == 0
+    assert f"note: `torchprimer train` refuses this split: {refusal}\n" in capsys.readouterr().out
+    assert run_main(["data", "stats", "moons", "--n-samples", "20", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["train_would_refuse"] is None

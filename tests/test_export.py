@@ -167,3 +167,11 @@ def test_export_file_names_follow_the_format(trained: torchprimer.TrainResult, t
     result = export_run(run, "torchscript", f"{new}/")
     assert Path(result["path"]) == new / "model.torchscript.pt" and new.is_dir()
     assert export_run(run, "torchscript", tmp_path / "m.pth")["path"].endswith("m.pth")
+
+
+def test_help_states_the_tolerance_the_check_uses(capsys: pytest.CaptureFixture[str]) -> None:
+    """The check allows TOLERANCE x max(1, the largest |output|), not a flat 1e-5: --help says so."""
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert export_module.TOLERANCE == 1e-5 and "<= 1e-5 x max(1, the largest |output|)" in out

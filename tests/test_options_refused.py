@@ -204,3 +204,17 @@ def test_test_fraction_is_refused_for_an_npz_with_its_own_test_split(
                                                     "--methods", "nearest-mean", "--no-plot"], capsys)
     result = torchprimer.train(dataset=f"npz:{plain}", test_fraction=0.2, epochs=1, progress="none", save=False)
     assert result.test_samples == 12  # a plain archive is split by the fraction
+
+
+def test_a_model_too_big_for_memory_names_only_the_commands_own_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """train's refusal ended "or a smaller --width or --depth for activations --train", options train has not;
+    each command now names its own: --hidden for train, --width or --depth for activations --train."""
+    monkeypatch.setattr("torchprimer.models.physical_memory", lambda: 1000)
+    err = fails(["train", "--hidden", "64", "--epochs", "1", "--out", str(tmp_path / "runs")], capsys)
+    assert err.rstrip().endswith("; use fewer or smaller hidden layers (e.g. --hidden 128)"), err
+    assert "--width" not in err and "--depth" not in err and not (tmp_path / "runs").exists()
+    err = fails(["activations", "--train", "--epochs", "1", "--out", str(tmp_path / "act")], capsys)
+    assert err.rstrip().endswith("; use a smaller --width or --depth"), err
+    assert "--hidden" not in err

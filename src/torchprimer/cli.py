@@ -195,7 +195,7 @@ def train(
             f"{summary['best_epoch']}, "
             # the test figures are of the final weights unless --early-stopping put the best ones back
             f"{'whose weights are kept' if result.config.early_stopping else 'tested on the final weights'})\n"
-            f"95% interval for the accuracy on {summary['test_samples']} test samples: "
+            f"95% interval for the accuracy on {summary['test_samples']} test samples (Wilson score): "
             f"{low:.3f} to {high:.3f}\nrun folder: {summary['run_dir']}"
         )
 
@@ -349,7 +349,8 @@ def export(
     """Export a trained model, then check the exported file against PyTorch before reporting success.
 
     The file is loaded back (onnxruntime for ONNX) and its outputs compared with the
-    PyTorch model's on a sample batch and on a single sample (max abs difference <= 1e-5).
+    PyTorch model's on a sample batch and on a single sample (max abs difference
+    <= 1e-5 x max(1, the largest |output|)).
     Exit code 1, and no file, when the check fails.
     """
     from torchprimer.export import ExportCheckFailed, export_run, format_export
@@ -833,7 +834,7 @@ def backprop(
         help="Target: 3.0 by default (the seed's); with --loss ce a probability in [0, 1], 1 by default.")] = None,
     w: Annotated[float, typer.Option(help="Weight.")] = 1.0,
     b: Annotated[float, typer.Option(help="Bias.")] = 0.5,
-    activation: Annotated[str | None, typer.Option(help="Apply y = f(wx + b), e.g. sigmoid, tanh, relu.")] = None,
+    activation: Annotated[str | None, typer.Option(help="Apply a = f(wx + b), e.g. sigmoid, tanh, relu.")] = None,
     loss: Annotated[str, typer.Option(help="mse: (out - y)^2; ce: binary cross-entropy with out as logit.")] = "mse",
     lang: Annotated[str | None, typer.Option(help="en or zh. [default: zh when LANG starts with zh, else en]")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -1037,9 +1038,9 @@ def bench(
                                          "up from the floor piece by piece; conv: the GPU section; eager and conv "
                                          "are added by default on cuda).")] = "seed,torchprimer,floor",
     target: Annotated[float | None, typer.Option(help="Time to this test accuracy in (0, 1] instead, e.g. 0.97: "
-                                                 "default vs fast recipe on --dataset, over --repeats seeds, with "
-                                                 "--device, --threads, --max-epochs and --json only (the other "
-                                                 "options are refused).")] = None,
+                                                 "default vs fast recipe on --dataset, over --repeats seeds; with "
+                                                 "--dataset, --repeats, --device, --threads, --max-epochs and --json "
+                                                 "only (the other options are refused).")] = None,
     dataset: Annotated[str | None, typer.Option(help="digits or mnist1d, with --target. [default: digits]")] = None,
     max_epochs: Annotated[int, typer.Option(min=1, help="With --target: the most epochs any recipe runs.")] = 30,
     conv_images: Annotated[int, typer.Option(min=1, help="Synthetic 3x32x32 images for the conv part.")] = 50_000,

@@ -181,7 +181,8 @@ def run_deep(name: str, splits: Any, *, epochs: int, seed: int, device: str) -> 
     cfg = make_config(dataset=splits.name, model=name, epochs=epochs, seed=seed, device=device,
                       early_stopping=epochs)
     seed_everything(seed)
-    model = build_model(cfg.model_spec, splits.input_shape, splits.num_classes).to(splits.x_train.device)
+    model = build_model(cfg.model_spec, splits.input_shape, splits.num_classes,  # compare has no model options
+                        "use a data set of smaller inputs").to(splits.x_train.device)
     objective = objective_for(model)
     # The first optimizer built in a process imports torch._dynamo (seconds on a slow disk):
     # a one-time library cost, not training, so pay it before the clock starts.
@@ -285,7 +286,7 @@ def compare(
 
 TABLE_TEXT = {
     "en": {
-        "split": "{dataset}: train {train}, validation {val}, test {test}; input {shape}; device {device} "
+        "split": "{dataset}: train {train:,}, validation {val:,}, test {test:,}; input {shape}; device {device} "
                  "(CPU work on one thread); seed {seed}",
         "header": ("method", "family", "test accuracy", "train s", "parameters"),
         "best": "{deep}: the best of {epochs} epochs by validation loss",
@@ -295,7 +296,7 @@ TABLE_TEXT = {
         "families": FAMILIES,
     },
     "zh": {
-        "split": "{dataset}：训练 {train}，验证 {val}，测试 {test}；输入 {shape}；设备 {device}"
+        "split": "{dataset}：训练 {train:,}，验证 {val:,}，测试 {test:,}；输入 {shape}；设备 {device}"
                  "（CPU 上单线程）；随机种子 {seed}",
         "header": ("方法", "类别", "测试准确率", "训练秒数", "参数量"),
         "best": "{deep}：{epochs} 轮中验证损失最低那一轮的权重",

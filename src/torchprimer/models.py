@@ -215,18 +215,22 @@ def physical_memory() -> int | None:
 TRAINING_BYTES_PER_PARAMETER = 16  # float32 weights, gradients and Adam's two moments
 
 
-def build_model(spec: ModelSpec, input_shape: Sequence[int], num_classes: int) -> nn.Module:
+TOO_BIG_ADVICE = "use fewer or smaller hidden layers (e.g. --hidden 128)"  # train's and gradcheck's options
+
+
+def build_model(spec: ModelSpec, input_shape: Sequence[int], num_classes: int,
+                too_big_advice: str = TOO_BIG_ADVICE) -> nn.Module:
     """Build the named model for data of `input_shape` with `num_classes` classes. A model whose
     training state (TRAINING_BYTES_PER_PARAMETER a parameter) would not fit in this machine's
-    memory is refused before any of it is allocated."""
+    memory is refused before any of it is allocated, with `too_big_advice`: what the calling
+    command's own options can do about it."""
     builder = _checked_builder(spec)
     count, memory = parameter_count(spec, input_shape, num_classes), physical_memory()
     need = TRAINING_BYTES_PER_PARAMETER * count
     if memory is not None and need > memory:
         raise UserError(f"this {spec.name} would have {count:,} parameters: {need / 2**30:,.1f} GiB to train "
                         f"(weights, gradients, Adam's state), more than this machine's {memory / 2**30:,.1f} GiB; "
-                        "use fewer or smaller hidden layers (e.g. --hidden 128, or a smaller --width or --depth "
-                        "for activations --train)")
+                        f"{too_big_advice}")
     return builder(input_shape, num_classes, spec)
 
 

@@ -89,7 +89,8 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu", *, with_da
     summary = read_summary(run_dir)
     target = resolve_device(device) if isinstance(device, str) else device
 
-    model = build_model(cfg.model_spec, data["input_shape"], len(data["classes"]))
+    model = build_model(cfg.model_spec, data["input_shape"], len(data["classes"]),
+                        "load the run on a machine with more memory")
     model.load_state_dict(read_weights(run_dir / WEIGHTS, model, summary))
     model.to(target).eval()
     run = Run(run_dir=run_dir, config=cfg, data=data, model=model,

@@ -341,7 +341,9 @@ TEXT = {
         "manual_no_classes": "手算反向传播需要分类输出 (N, classes) 和标签",
         "manual_flatten": "手算反向传播只支持展平除批维度外所有维度的 nn.Flatten()",
         "manual_layer": ("手算反向传播只涵盖由 Flatten、Linear 和激活层组成的 MLP"
-                         "（不带 --dropout 或 --batchnorm 的 mlp）；这个模型含有 {layer}"),
+                         "（不含 dropout 或 BatchNorm）；这个模型含有 {layer}"),
+        "manual_custom": ("手算反向传播只涵盖放在 nn.Sequential 里、由 torch.nn 的 Flatten、Linear 和激活层组成的 MLP，"
+                          "不涵盖自定义的模块类；这个模型含有 {layer}"),
         "manual_no_linear": "手算反向传播需要模型至少含有一个 nn.Linear 层",
     },
 }

@@ -35,8 +35,11 @@ Step = tuple[str, Any]
 # Why a model is no MLP manual backprop covers, as templates: gradcheck's report gives the reason in Chinese too.
 NOT_MANUAL = {
     "flatten": "manual backprop handles nn.Flatten() over all but the batch dimension only",
-    "layer": ("manual backprop covers MLPs of Flatten, Linear and activation layers (an mlp without "
-              "--dropout or --batchnorm); this model has {layer}"),
+    "layer": ("manual backprop covers MLPs of Flatten, Linear and activation layers (no dropout or batch "
+              "norm); this model has {layer}"),
+    # The layers are read off an nn.Sequential (or one bare layer), never from inside a class of the user's own.
+    "custom": ("manual backprop covers MLPs of torch.nn's Flatten, Linear and activation layers in an "
+               "nn.Sequential, not a module class of its own; this model has {layer}"),
     "no_linear": "manual backprop needs a model with at least one nn.Linear layer",
 }
 
@@ -54,7 +57,8 @@ def mlp_steps(model: nn.Module) -> list[Step]:
         elif isinstance(layer, nn.Linear):
             steps.append(("linear", layer))
         elif isinstance(layer, (nn.Sequential, nn.Dropout, nn.BatchNorm1d)) or list(layer.parameters()):
-            raise UserError(NOT_MANUAL["layer"].format(layer=type(layer).__name__))
+            own = not type(layer).__module__.startswith("torch.nn.")  # a class of the user's, say Net(nn.Module)
+            raise UserError(NOT_MANUAL["custom" if own else "layer"].format(layer=type(layer).__name__))
         else:
             steps.append(("activation", module_rule(layer)))
     if not any(kind == "linear" for kind, _ in steps):

@@ -163,6 +163,14 @@ def _empty_split_advice(dataset: Dataset, part: str, val_fraction: float, test_f
     return f"{problem}, and no split of it fills all three; use a larger data set (--n-samples for generated ones)"
 
 
+def empty_split_advice(dataset: Dataset, train_idx: torch.Tensor, val_idx: torch.Tensor, test_idx: torch.Tensor | None,
+                       val_fraction: float, test_fraction: float, seed: int) -> str | None:
+    """Why `train` would refuse this split (a split that holds no samples) and a setting that fills
+    every split; None when every split holds samples."""
+    empty = _empty_parts(train_idx, val_idx, test_idx)
+    return _empty_split_advice(dataset, empty[0], val_fraction, test_fraction, seed) if empty else None
+
+
 def prepare(
     dataset: Dataset,
     *,
@@ -184,9 +192,9 @@ def prepare(
         x_test, y_test = dataset.x_test, dataset.y_test
     else:
         x_test, y_test = dataset.x[test_idx], dataset.y[test_idx]
-    empty = _empty_parts(train_idx, val_idx, test_idx)
-    if empty:  # a mean over no samples is NaN: the run would "finish" with meaningless figures
-        raise UserError(_empty_split_advice(dataset, empty[0], val_fraction, test_fraction, split_seed))
+    refusal = empty_split_advice(dataset, train_idx, val_idx, test_idx, val_fraction, test_fraction, split_seed)
+    if refusal:  # a mean over no samples is NaN: the run would "finish" with meaningless figures
+        raise UserError(refusal)
     x_train, y_train = dataset.x[train_idx], dataset.y[train_idx]
     x_val, y_val = dataset.x[val_idx], dataset.y[val_idx]
     mean, std = channel_stats(x_train)

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from torchprimer.data.registry import Dataset
-from torchprimer.data.splits import channel_stats, split_indices
+from torchprimer.data.splits import channel_stats, empty_split_advice, split_indices
 
 # The constants the seed's §4.1 uses for CIFAR-10: ImageNet's (torchvision's model zoo).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -62,8 +62,11 @@ def dataset_stats(
         "test": torch.bincount(y_test, minlength=k),
     }
     x_train = dataset.x[train_idx]
-    mean, std = channel_stats(x_train)
-    lo, hi = channel_range(x_train)
+    if len(x_train):
+        mean, std = channel_stats(x_train)
+        lo, hi = channel_range(x_train)
+    else:  # an empty training split (train_would_refuse says so) has no statistics
+        mean = std = lo = hi = torch.full((x_train.shape[1],), float("nan"))
     out: dict[str, Any] = {
         "name": dataset.name,
         "source": dataset.source,
@@ -72,6 +75,9 @@ def dataset_stats(
         "input_shape": list(dataset.input_shape),
         "splits": {s: int(c.sum()) for s, c in counts.items()},
         "official_test_split": test_idx is None,
+        # What `train` says when a split comes out empty: this command only describes the split, so it exits 0.
+        "train_would_refuse": empty_split_advice(dataset, train_idx, val_idx, test_idx, val_fraction, test_fraction,
+                                                 split_seed),
         "split": {"val_fraction": val_fraction, "test_fraction": test_fraction, "seed": split_seed},
         "classes": [
             {"index": i, "name": name, **{s: int(c[i]) for s, c in counts.items()},
@@ -111,8 +117,10 @@ def format_stats(stats: dict[str, Any]) -> str:
         f"  kind {stats['kind']}, input shape {tuple(stats['input_shape'])}, stored as {stats['stored_as']}",
         f"  samples: train {s['train']:,}  val {s['val']:,}  test {s['test']:,}  ({test_note}; "
         f"{_shares(stats)}split seed {stats['split']['seed']}, as `torchprimer train` splits it)",
-        f"  classes ({len(stats['classes'])}):",
     ]
+    if stats.get("train_would_refuse"):
+        lines.append(f"  note: `torchprimer train` refuses this split: {stats['train_would_refuse']}")
+    lines.append(f"  classes ({len(stats['classes'])}):")
     numbered = all(c["name"] == str(c["index"]) for c in stats["classes"])
     labels = [c["name"] if numbered else f"{c['index']:>3} {c['name']}" for c in stats["classes"]]
     width = max(len(label) for label in labels)

@@ -233,8 +233,11 @@ def validate(cfg: TrainConfig) -> None:
                             f"{resolve_device(cfg.device).type}; leave {flag} out, or use --device cuda on a "
                             "machine with one")
     if cfg.nesterov and not (cfg.optimizer == "sgd" and cfg.momentum > 0):
-        raise UserError(f"--nesterov is a kind of SGD momentum, which --optimizer {cfg.optimizer} with --momentum "
-                        f"{cfg.momentum:g} does not use; leave --nesterov out, or use --optimizer sgd --momentum 0.9")
+        # --momentum is named where it is the reason (SGD's set to 0), not under Adam, which has no --momentum
+        why, fix = ((f"--optimizer sgd with --momentum {cfg.momentum:g}", "--momentum 0.9") if cfg.optimizer == "sgd"
+                    else (f"--optimizer {cfg.optimizer}", "--optimizer sgd --momentum 0.9"))
+        raise UserError(f"--nesterov is a kind of SGD momentum, which {why} does not use; leave --nesterov out, "
+                        f"or use {fix}")
 
 
 def resolve_device(name: str) -> torch.device:
