@@ -24,7 +24,7 @@ from torch import Tensor
 
 from torchprimer.errors import UserError
 from torchprimer.models import ACTIVATIONS, MAX_LAYERS, MAX_UNITS
-from torchprimer.report import display_width, pad
+from torchprimer.report import display_width, in_language, pad
 
 # The only hand-written column: each formula is a Python expression in x, checked by the tests.
 FORMULAS: dict[str, str] = {
@@ -313,9 +313,7 @@ TEXT = {
 
 def render_table(rows: list[dict[str, Any]], lang: str = "en") -> str:
     """The table as aligned plain text, then the formulas and the notes."""
-    if lang not in TEXT:
-        raise UserError(f"unknown language {lang!r}; use en or zh")
-    t = TEXT[lang]
+    t = in_language(TEXT, lang)
     yes_no = {True: t["yes"], False: t["no"]}
     body = []
     for r in rows:

@@ -6,12 +6,23 @@ matplotlib runs headless (Agg); each figure is written atomically.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
+from torchprimer.errors import UserError
 from torchprimer.fileio import write_atomic
+
+T = TypeVar("T")
+
+
+def in_language(texts: Mapping[str, T], lang: str) -> T:
+    """A renderer's strings for `lang` ("en" or "zh"), or one clear error for any other language."""
+    if lang not in texts:
+        raise UserError(f"unknown language {lang!r}; use en or zh")
+    return texts[lang]
 
 
 def display_width(text: str) -> int:

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from torchprimer.autodiff.mlp import LOSSES, NOT_MANUAL, manual_backward, mlp_steps
 from torchprimer.errors import UserError, brief
-from torchprimer.report import display_width, pad
+from torchprimer.report import display_width, in_language, pad
 
 MANUAL_TOL = 1e-10
 FD_TOL = 1e-6
@@ -352,9 +352,7 @@ MANUAL_NOTES = ("manual_binary", "manual_no_classes", *(f"manual_{key}" for key 
 
 
 def _text(lang: str) -> dict[str, str]:
-    if lang not in TEXT:
-        raise UserError(f"unknown language {lang!r}; use en or zh")
-    return TEXT[lang]
+    return in_language(TEXT, lang)
 
 
 def _modes(lang: str) -> tuple[str, str, str]:

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from torchprimer.errors import UserError
 from torchprimer.fileio import check_output_file, write_atomic, write_text
+from torchprimer.report import in_language
 
 GRAPHVIZ_INSTALL = "install Graphviz (apt install graphviz, brew install graphviz, or conda install graphviz)"
 
@@ -71,9 +72,7 @@ TEXT = {
 
 
 def _text(lang: str) -> dict[str, str]:
-    if lang not in TEXT:
-        raise UserError(f"unknown language {lang!r}; use en or zh")
-    return TEXT[lang]
+    return in_language(TEXT, lang)
 
 
 def _label(node: dict[str, Any], lang: str = "en") -> str:

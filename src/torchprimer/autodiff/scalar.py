@@ -16,7 +16,7 @@ import torch
 
 from torchprimer.autodiff.local import rule
 from torchprimer.errors import UserError
-from torchprimer.report import pad
+from torchprimer.report import in_language, pad
 
 SEED = {"x": 2.0, "y": 3.0, "w": 1.0, "b": 0.5}
 LOSSES = ("mse", "ce")
@@ -244,9 +244,7 @@ TEXT = {
 
 
 def _text(lang: str) -> dict[str, str]:
-    if lang not in TEXT:
-        raise UserError(f"unknown language {lang!r}; use en or zh")
-    return TEXT[lang]
+    return in_language(TEXT, lang)
 
 
 def render(result: dict[str, Any], lang: str = "en") -> str:
