@@ -139,7 +139,7 @@ def test_gradcheck_manual_note_names_no_options_and_says_a_class_of_ones_own_is_
                   "in an nn.Sequential, not a module class of its own; this model has Net\n",
             "zh": "不涵盖自定义的模块类；这个模型含有 Net\n"}[lang]
     assert note in out and "--dropout" not in out and "--batchnorm" not in out
-    out = _out(["gradcheck", "--model", "cnn", "--lang", lang], capsys)
+    out = _out(["gradcheck", "--model", "cnn", "--entries", "4", "--batch", "2", "--lang", lang], capsys)
     assert ("this model has Conv2d\n" if lang == "en" else "这个模型含有 Conv2d\n") in out and "--dropout" not in out
 
 
