@@ -151,7 +151,7 @@ def train(
     batch 64) on scikit-learn's bundled 8x8 digits. Prints the epoch-mean training
     loss (the seed prints only the last batch's), validation figures, and test accuracy.
     """
-    from torchprimer.evaluate import loss_name
+    from torchprimer.evaluate import interval_line, loss_name
     from torchprimer.training.run import train as run_training
 
     options = {
@@ -187,7 +187,6 @@ def train(
     if as_json:
         _print_json(summary)
     elif not quiet:
-        low, high = summary["test_accuracy_ci95"]
         print(
             f"test accuracy {summary['test_accuracy']:.4f}  {loss_name(result.config.label_smoothing)} "
             f"{summary['test_loss']:.4f}  "
@@ -195,9 +194,12 @@ def train(
             f"{summary['best_epoch']}, "
             # the test figures are of the final weights unless --early-stopping put the best ones back
             f"{'whose weights are kept' if result.config.early_stopping else 'tested on the final weights'})\n"
-            f"95% interval for the accuracy on {summary['test_samples']} test samples (Wilson score): "
-            f"{low:.3f} to {high:.3f}\nrun folder: {summary['run_dir']}"
+            f"{interval_line(summary['test_accuracy_ci95'], summary['test_samples'])}\n"
+            f"run folder: {summary['run_dir']}"
         )
+
+
+LangOpt = Annotated[str | None, typer.Option(help="en or zh. [default: zh when LANG starts with zh, else en]")]
 
 
 def _language(lang: str | None) -> str:
@@ -615,7 +617,7 @@ TOUR_EPILOG = """Examples:
 def tour(
     lesson: Annotated[str | None, typer.Argument(help="Section of the seed, e.g. 4.2; none lists them.")] = None,
     run_all: Annotated[bool, typer.Option("--all", help="Run every lesson.")] = False,
-    lang: Annotated[str | None, typer.Option(help="en or zh. [default: zh when LANG starts with zh, else en]")] = None,
+    lang: LangOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Every snippet of the seed, run and checked (seed §1–§7), in English or Chinese.
@@ -836,7 +838,7 @@ def backprop(
     b: Annotated[float, typer.Option(help="Bias.")] = 0.5,
     activation: Annotated[str | None, typer.Option(help="Apply a = f(wx + b), e.g. sigmoid, tanh, relu.")] = None,
     loss: Annotated[str, typer.Option(help="mse: (out - y)^2; ce: binary cross-entropy with out as logit.")] = "mse",
-    lang: Annotated[str | None, typer.Option(help="en or zh. [default: zh when LANG starts with zh, else en]")] = None,
+    lang: LangOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """The chain rule step by step (seed §7.2): forward values, local derivatives, products, autograd beside.
@@ -889,7 +891,7 @@ def gradcheck(
         help="Check your own nn.Module instead: package.module:Name, called with no arguments.")] = None,
     entries: Annotated[int, typer.Option(min=1, help="Most entries per tensor checked by finite differences.")] = 256,
     seed: Annotated[int, typer.Option(**SEED, help="Seed for the model's initial weights.")] = 0,
-    lang: Annotated[str | None, typer.Option(help="en or zh. [default: zh when LANG starts with zh, else en]")] = None,
+    lang: LangOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Check gradients three ways in float64: manual backprop, autograd, central finite differences.
@@ -952,7 +954,7 @@ def graph(
         parser=_output_path, metavar="PATH",
         help="Write the graph here, and only here: .dot (or .gv) as text, .png/.svg drawn by Graphviz. "
         "Without Graphviz a .png/.svg is not written: the DOT text goes to NAME.dot if no such file exists.")] = None,
-    lang: Annotated[str | None, typer.Option(help="en or zh. [default: zh when LANG starts with zh, else en]")] = None,
+    lang: LangOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print nodes and edges as JSON.")] = False,
 ) -> None:
     """Draw the autograd graph by walking grad_fn.next_functions from the loss (seed §7.2).

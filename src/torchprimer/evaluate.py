@@ -137,14 +137,18 @@ def loss_name(label_smoothing: float, split: str = "test") -> str:
     return f"{split} loss" + (f" (label smoothing {label_smoothing:g})" if label_smoothing else "")
 
 
+def interval_line(ci95: list[float], samples: int) -> str:
+    """The accuracy's 95% interval as one line, the same in `train` and `evaluate`."""
+    return f"95% interval for the accuracy on {samples} test samples (Wilson score): {ci95[0]:.3f} to {ci95[1]:.3f}"
+
+
 def format_report(result: dict[str, Any]) -> str:
     """The evaluation as plain text: headline, per-class table, confusion matrix, top losses."""
     lines = [
         f"{result['dataset']} · {result['model']} · {result['samples']} test samples",
         f"test accuracy {result['accuracy']:.4f}  {loss_name(result['label_smoothing'])} {result['loss']:.4f}  "
         f"macro F1 {result['macro_f1']:.4f}",
-        f"95% interval for the accuracy on {result['samples']} test samples (Wilson score): "
-        f"{result['accuracy_ci95'][0]:.3f} to {result['accuracy_ci95'][1]:.3f}",
+        interval_line(result["accuracy_ci95"], result["samples"]),
         "",
     ]
     scores = result["per_class"]

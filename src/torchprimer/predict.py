@@ -176,7 +176,6 @@ def read_csv(path: Path, shape: tuple[int, ...]) -> list[Sample]:
     return samples
 
 
-
 def _check_finite(x: np.ndarray, where: str) -> None:
     """Values a float32 model input can hold: finite, and within float32's range (±3.4e38)."""
     if x.dtype.kind != "f" or x.size == 0:
