@@ -312,7 +312,9 @@ def render_table(result: dict[str, Any], lang: str = "en") -> str:
     """The comparison as aligned text: measured rows, then the published references, then checks;
     in English or Chinese (the tour's §1 in Chinese). Method names, citations and the checks'
     comparisons stay as they are: they are names and formulas."""
-    t = TABLE_TEXT[lang]
+    from torchprimer.report import in_language
+
+    t = in_language(TABLE_TEXT, lang)
     family_name = {FAMILIES[key]: t["families"][key] for key in FAMILIES}
     sizes = result["sizes"]
     lines = [

@@ -374,7 +374,7 @@ def title(what: str, batch: int, dataset: str, loss: str, lang: str = "en") -> s
     return t["title"].format(what=what, batch=batch, dataset=dataset, loss=named)
 
 
-def _in_language(text: str, table: tuple[str, ...], lang: str) -> str:
+def _translated_note(text: str, table: tuple[str, ...], lang: str) -> str:
     """`text`, one of the English strings named in `table` (a {layer} filled in), in `lang`; as it is if none."""
     en, t = _text("en"), _text(lang)
     for key in table:
@@ -409,7 +409,7 @@ def render(report: dict[str, Any], title: str = "", lang: str = "en") -> str:
     widths = [max(display_width(row[i]) for row in table) for i in range(len(header))]
     lines += ["  ".join(pad(c, w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table]
     if not report["manual_available"]:
-        lines.append(t["manual_column"].format(note=_in_language(report["manual_note"], MANUAL_NOTES, lang)))
+        lines.append(t["manual_column"].format(note=_translated_note(report["manual_note"], MANUAL_NOTES, lang)))
     lines.append(t["torch_gradcheck"].format(verdict=t["passed"] if report["torch_gradcheck"] else t["failed"]))
     tol = report["tolerance"]
     modes = _modes("en")
