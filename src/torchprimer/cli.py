@@ -492,6 +492,8 @@ DATA_EPILOG = """Examples:
     torchprimer data {cmd} imagefolder:photos --image-size 64
 
     torchprimer data {cmd} moons --noise 0.3 --n-samples 500
+
+    torchprimer data {cmd} digits --val-fraction 0.2 --test-fraction 0.2   # as train splits with them
 """
 
 
