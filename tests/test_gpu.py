@@ -33,6 +33,17 @@ def test_cuda_cnn_with_augmentation_and_resume(tmp_path) -> None:
     assert [r["epoch"] for r in resumed.history] == [1, 2]
 
 
+def test_deterministic_cnn_on_cuda_reruns_to_the_same_weights() -> None:
+    """Without it cuDNN picks its kernels by timing them (benchmark mode) and a rerun's last digits
+    differ; `deterministic` asks for the same kernels and results every time."""
+    runs = [torchprimer.train(device="cuda", model="cnn", deterministic=True, epochs=2, save=False, progress="none")
+            for _ in range(2)]
+    assert runs[0].test == runs[1].test
+    assert [_losses(r) for r in runs[:1]] == [_losses(r) for r in runs[1:]]
+    for a, b in zip(runs[0].model.parameters(), runs[1].model.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
 def _losses(result: torchprimer.TrainResult) -> list[float]:
     return [r[k] for r in result.history for k in ("train_loss", "val_loss")]
 
