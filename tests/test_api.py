@@ -107,3 +107,16 @@ def test_gradcheck_refuses_labels_that_do_not_fit_instead_of_checking_another_lo
     mlp = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 16), torch.nn.Tanh(), torch.nn.Linear(16, 10))
     with pytest.raises(UserError, match=message):
         gradcheck(mlp, torch.randn(8, 1, 8, 8), y)
+
+
+def test_help_of_train_names_every_option_with_its_default() -> None:
+    """`options` is **kwargs, so the signature shows none of them: the docstring lists every
+    TrainConfig field with its default, generated from the config itself."""
+    import dataclasses
+
+    from torchprimer.training.config import TrainConfig
+
+    doc = " ".join((torchprimer.train.__doc__ or "").split())
+    for field in dataclasses.fields(TrainConfig):
+        assert f"{field.name}={field.default!r}" in doc, field.name
+    assert doc.index("dataset='digits'") < doc.index(">>> result = train(")

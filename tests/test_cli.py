@@ -88,6 +88,71 @@ def test_help_lists_examples(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Examples" in out and "--resume" in out and "--early-stopping" in out
 
 
+@pytest.mark.parametrize("command", ["train", "lr-find"])
+def test_help_states_the_defaults_that_train_really_uses(command: str) -> None:
+    """These options are None in the CLI (so a typed one can be told from a default) and their help
+    types the default by hand: each must be TrainConfig's, and every default with a value is stated."""
+    import dataclasses
+    import re
+
+    import typer
+
+    from torchprimer.cli import app
+    from torchprimer.training.config import TrainConfig
+
+    def shown(value: object) -> str:
+        if isinstance(value, tuple):
+            return ",".join(map(str, value))
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    params = typer.main.get_command(app).commands[command].params  # type: ignore[attr-defined]
+    checked = 0
+    for param in params:
+        if param.name not in defaults or param.default is not None:
+            continue  # not a TrainConfig field, or a default click shows itself
+        stated = re.search(r"\[default: ([^\]]+)\]", param.help or "")
+        value = defaults[param.name]
+        if value is None or value is False:
+            continue  # a flag that is off, or a default worked out per run (--cuda-graph, the set's own)
+        assert stated, f"--{param.name}: no [default: ...] in its help"
+        assert stated.group(1).split(",")[0] == shown(value).split(",")[0], (param.name, stated.group(1), value)
+        checked += 1
+    assert checked >= (20 if command == "train" else 6)
+
+
+def _commands() -> list[tuple[str, object]]:
+    import typer
+
+    from torchprimer.cli import app
+
+    found, todo = [], [("", typer.main.get_command(app))]
+    while todo:
+        name, command = todo.pop()
+        subcommands = getattr(command, "commands", None)
+        if subcommands:
+            todo += [(f"{name} {sub}".strip(), c) for sub, c in subcommands.items()]
+        else:
+            found.append((name, command))
+    return sorted(found, key=lambda item: item[0])
+
+
+def test_every_commands_examples_render_as_one_code_block() -> None:
+    """typer dedents an epilog before its Markdown, so examples with no note under them wrapped as
+    prose while the others stayed code: every example line is now inside a fenced block."""
+    commands = _commands()
+    assert len(commands) >= 18
+    for name, command in commands:
+        lines = (command.epilog or "").split("\n")  # type: ignore[attr-defined]
+        assert lines[0] == "Examples:", name
+        fences = [i for i, line in enumerate(lines) if line == "```"]
+        assert len(fences) == 2, name
+        examples = [line for line in lines[fences[0] + 1 : fences[1]] if line]
+        assert examples and all(line.split()[0] in ("torchprimer", "torchrun", "python") for line in examples), name
+        outside = lines[: fences[0]] + lines[fences[1] + 1 :]
+        assert not [line for line in outside if line.startswith(("torchprimer ", "    "))], name
+
+
 def test_resume_of_a_folder_that_is_not_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "--resume", str(tmp_path)])

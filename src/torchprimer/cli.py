@@ -17,6 +17,8 @@ import typer
 from torchprimer.errors import TrainingDiverged, TrainingInterrupted, UserError
 
 SEED: dict[str, int] = {"min": 0, "max": 2**63 - 1}  # bounds of every seed option: torch takes at most 64 bits
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]  # every --json alike
+DEVICES = "auto, cpu, cuda, cuda:N or mps"  # what every --device takes (resolve_device); bench: cpu or cuda
 
 app = typer.Typer(
     name="torchprimer",
@@ -28,6 +30,28 @@ app = typer.Typer(
     rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _examples(epilog: str) -> str:
+    """A command's epilog with its indented example lines as one fenced code block. typer dedents an
+    epilog (inspect.cleandoc) before rendering it as Markdown, so examples with no note under them
+    lost their indentation and wrapped as prose, while examples above a note stayed a code block:
+    fenced, every command shows its examples alike."""
+    out: list[str] = []
+    in_block = False
+    for line in epilog.strip("\n").split("\n"):
+        example = line.startswith("    ")
+        if example and not in_block:
+            out += ["```"]
+        elif not example and line and in_block:
+            if out[-1] == "":
+                out.pop()
+            out += ["```", ""]
+        in_block = example or (in_block and not line)
+        out.append(line[4:] if example else line)
+    if in_block:
+        out.append("```")
+    return "\n".join(out)
 
 
 def _print_json(obj: object) -> None:
@@ -48,9 +72,10 @@ def _output_path(text: str | Path) -> Path:
     return Path(text)
 
 
-@app.command(epilog="Examples:\n\n    torchprimer doctor\n\n    torchprimer doctor --json | python -m json.tool")
+@app.command(epilog=_examples(
+    "Examples:\n\n    torchprimer doctor\n\n    torchprimer doctor --json | python -m json.tool"))
 def doctor(
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Check the install (seed §2): versions, build, devices, and a real computation on each.
 
@@ -84,18 +109,19 @@ TRAIN_EPILOG = """Examples:
 """
 
 
-@app.command(epilog=TRAIN_EPILOG)
+@app.command(epilog=_examples(TRAIN_EPILOG))
 def train(
     ctx: typer.Context,
-    dataset: Annotated[str | None, typer.Option(help="Data set name (see `torchprimer data list`).")] = None,
-    model: Annotated[str | None, typer.Option(help="neuron, linear, mlp or cnn.")] = None,
+    dataset: Annotated[str | None, typer.Option(
+        help="Data set name (see `torchprimer data list`). [default: digits]")] = None,
+    model: Annotated[str | None, typer.Option(help="neuron, linear, mlp or cnn. [default: mlp]")] = None,
     epochs: Annotated[int | None, typer.Option(min=1, help="Passes over the training split. [default: 10]")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Samples per step. [default: 64]")] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate, > 0. [default: 0.001]")] = None,
     hidden: Annotated[str | None, typer.Option(help="Hidden layer sizes, e.g. 128 or 256,128. [default: 128]")] = None,
     activation: Annotated[str | None, typer.Option(help="relu, tanh, gelu, ... [default: relu]")] = None,
     seed: Annotated[int | None, typer.Option(**SEED, help="Seed for split, init and data order. [default: 0]")] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N or mps. [default: auto]")] = None,
+    device: Annotated[str | None, typer.Option(help=f"{DEVICES}. [default: auto]")] = None,
     dropout: Annotated[float | None, typer.Option(help="Dropout after each hidden layer. [default: 0]")] = None,
     batchnorm: Annotated[bool | None, typer.Option("--batchnorm", help="Batch norm in hidden layers.")] = None,
     optimizer: Annotated[str | None, typer.Option(help="sgd, adam or adamw. [default: adam]")] = None,
@@ -107,7 +133,8 @@ def train(
     clip: Annotated[float | None, typer.Option(help="Clip the gradient norm to this value.")] = None,
     label_smoothing: Annotated[float | None, typer.Option(help="Label smoothing in [0, 1). [default: 0]")] = None,
     early_stopping: Annotated[
-        int | None, typer.Option(min=0, help="Stop after N epochs without a better val loss; restores the best.")
+        int | None, typer.Option(min=0, help="Stop after N epochs without a better val loss; restores the best. "
+                                     "[default: 0, off]")
     ] = None,
     deterministic: Annotated[bool | None, typer.Option("--deterministic", help="Deterministic kernels only.")] = None,
     amp: Annotated[bool | None, typer.Option("--amp", help="Mixed precision (bfloat16/float16), CUDA only.")] = None,
@@ -124,12 +151,14 @@ def train(
     download: Annotated[bool | None, typer.Option("--download", help="Fetch the data set if missing.")] = None,
     data_seed: Annotated[int | None, typer.Option(
         **SEED, help="Seed for generated data sets (mnist1d, toy sets).")] = None,
-    image_size: Annotated[int | None, typer.Option(min=4, help="Side of resized images (imagefolder).")] = None,
+    image_size: Annotated[int | None, typer.Option(
+        min=4, help="Side of resized images (imagefolder). [default: 32]")] = None,
     noise: Annotated[float | None, typer.Option(help="Noise of the 2-D toy data sets.")] = None,
     n_samples: Annotated[int | None, typer.Option(
         help="Size of a toy set (1000; at least 10 per class) or of mnist1d (5000; at least 20).")] = None,
     backward: Annotated[str | None, typer.Option(
-        help="autograd, or manual: explicit chain-rule formulas (MLPs; see `torchprimer backprop`).")] = None,
+        help="autograd, or manual: explicit chain-rule formulas (MLPs; see `torchprimer backprop`). "
+        "[default: autograd]")] = None,
     tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Also write TensorBoard event files.")] = False,
     threads: Annotated[
         int | None, typer.Option(min=1, help="CPU threads; 1 is fastest for small models on a busy machine. "
@@ -139,7 +168,7 @@ def train(
         parser=_output_path, metavar="PATH", help="Folder for run folders. [default: runs]")] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue the run in this run folder (in place).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON at the end.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (the summary) at the end.")] = False,
     nproc: Annotated[int, typer.Option(
         min=1, help="Train data-parallel (DDP) in N processes, one device each; --batch-size stays global.")] = 1,
     master_port: Annotated[int | None, typer.Option(
@@ -269,13 +298,13 @@ EVALUATE_EPILOG = """Examples:
 """
 
 
-@app.command(epilog=EVALUATE_EPILOG)
+@app.command(epilog=_examples(EVALUATE_EPILOG))
 def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `torchprimer train`.")],
     top_losses: Annotated[int, typer.Option(
         min=0, help="Wrong samples to list and show in top_losses.png; 0: none, and no figure.")] = 16,
-    device: Annotated[str, typer.Option(help="cpu, auto, cuda, cuda:N or mps.")] = "cpu",
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    device: Annotated[str, typer.Option(help=f"{DEVICES}.")] = "cpu",
+    as_json: JsonOpt = False,
 ) -> None:
     """Evaluate a trained run on its test split (recomputed exactly as training made it).
 
@@ -307,14 +336,14 @@ pixels are divided by 255, floats are used as they are, then normalised as in tr
 """
 
 
-@app.command(epilog=PREDICT_EPILOG)
+@app.command(epilog=_examples(PREDICT_EPILOG))
 def predict(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `torchprimer train`.")],
     files: Annotated[list[Path], typer.Argument(help="PNG/JPEG images, .npy arrays or .csv files.")],
     top: Annotated[int, typer.Option(min=1, help="How many classes to show per sample.")] = 3,
     invert: Annotated[bool, typer.Option("--invert", help="Invert images (dark ink on light paper).")] = False,
-    device: Annotated[str, typer.Option(help="cpu, auto, cuda, cuda:N or mps.")] = "cpu",
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    device: Annotated[str, typer.Option(help=f"{DEVICES}.")] = "cpu",
+    as_json: JsonOpt = False,
 ) -> None:
     """Classify new inputs with a trained run, normalised exactly as its training data was."""
     from torchprimer.predict import format_predictions, predict_files
@@ -338,7 +367,7 @@ by PyTorch; prefer ONNX or safetensors for new uses.
 """
 
 
-@app.command(epilog=EXPORT_EPILOG)
+@app.command(epilog=_examples(EXPORT_EPILOG))
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `torchprimer train`.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="safetensors, torchscript or onnx.")],
@@ -346,7 +375,7 @@ def export(
         help="File, or folder (existing, or new with a trailing /), to write. "
              "[default: RUN_DIR/model.onnx, model.torchscript.pt or model.export.safetensors]"
     )] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Export a trained model, then check the exported file against PyTorch before reporting success.
 
@@ -371,15 +400,16 @@ def export(
         print(format_export(result))
 
 
-@app.command(epilog="Examples:\n\n    torchprimer models\n\n    torchprimer models --dataset mnist1d --hidden 256,128"
-             "\n\n    torchprimer models --dataset imagefolder:photos --image-size 64")
+@app.command(epilog=_examples(
+    "Examples:\n\n    torchprimer models\n\n    torchprimer models --dataset mnist1d --hidden 256,128"
+    "\n\n    torchprimer models --dataset imagefolder:photos --image-size 64"))
 def models(
     ctx: typer.Context,
     dataset: Annotated[str, typer.Option(help="Data set whose shape the models are built for.")] = "digits",
     hidden: Annotated[str, typer.Option(help="Hidden sizes for mlp.")] = "128",
     activation: Annotated[str, typer.Option(help="Activation for mlp and cnn.")] = "relu",
     image_size: ImageSizeOpt = 32,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """List the models with their parameter counts for a data set's shape."""
     from torchprimer.data import check_data_options
@@ -412,21 +442,21 @@ LR_FIND_EPILOG = """Examples:
 """
 
 
-@app.command("lr-find", epilog=LR_FIND_EPILOG)
+@app.command("lr-find", epilog=_examples(LR_FIND_EPILOG))
 def lr_find(
-    dataset: Annotated[str | None, typer.Option(help="Data set name.")] = None,
-    model: Annotated[str | None, typer.Option(help="neuron, linear, mlp or cnn.")] = None,
-    hidden: Annotated[str | None, typer.Option(help="Hidden sizes, e.g. 256,128.")] = None,
-    optimizer: Annotated[str | None, typer.Option(help="sgd, adam or adamw.")] = None,
-    batch_size: Annotated[int | None, typer.Option(min=1, help="Samples per step.")] = None,
-    seed: Annotated[int | None, typer.Option(**SEED, help="Seed.")] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or mps.")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Data set name. [default: digits]")] = None,
+    model: Annotated[str | None, typer.Option(help="neuron, linear, mlp or cnn. [default: mlp]")] = None,
+    hidden: Annotated[str | None, typer.Option(help="Hidden sizes, e.g. 256,128. [default: 128]")] = None,
+    optimizer: Annotated[str | None, typer.Option(help="sgd, adam or adamw. [default: adam]")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Samples per step. [default: 64]")] = None,
+    seed: Annotated[int | None, typer.Option(**SEED, help="Seed. [default: 0]")] = None,
+    device: Annotated[str | None, typer.Option(help=f"{DEVICES}. [default: auto]")] = None,
     start: Annotated[float, typer.Option(help="First learning rate.")] = 1e-7,
     end: Annotated[float, typer.Option(help="Last learning rate (at most 1000).")] = 10.0,
     steps: Annotated[int, typer.Option(min=10, help="Steps of the test.")] = 100,
     plot: Annotated[Path, typer.Option(parser=_output_path, metavar="PATH",
                                        help="Where to write the loss-vs-lr PNG (a .png name).")] = Path("lr_find.png"),
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Learning-rate range test: train briefly with a growing learning rate, suggest one.
 
@@ -515,10 +545,11 @@ def _load_data(ctx: typer.Context, name: str, data_dir: Path | None, download: b
     return load(name, options)
 
 
-@data_app.command("list", epilog="Examples:\n\n    torchprimer data list\n\n    torchprimer data list --json")
+@data_app.command("list", epilog=_examples(
+    "Examples:\n\n    torchprimer data list\n\n    torchprimer data list --json"))
 def data_list(
     data_dir: DataDirOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Every registered data set: whether it is here now, its size and where it comes from."""
     from torchprimer.data import LoadOptions, sources
@@ -539,7 +570,7 @@ def data_list(
         print(f"{r['name']:<{w[0]}}  {r['available']:<{w[1]}}  {r['size']:<{w[2]}}  {r['source']}")
 
 
-@data_app.command("stats", epilog=DATA_EPILOG.format(cmd="stats", extra=" --json"))
+@data_app.command("stats", epilog=_examples(DATA_EPILOG.format(cmd="stats", extra=" --json")))
 def data_stats(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Data set name (see `torchprimer data list`).")],
@@ -552,7 +583,7 @@ def data_stats(
     seed: SplitSeedOpt = 0,
     val_fraction: ValFractionOpt = 0.1,
     test_fraction: TestFractionOpt = 0.1,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Samples per split, input shape, classes with counts, per-channel mean/std and min/max
     of the training split; for RGB sets (cifar10) the seed's ImageNet constants beside the data's own."""
@@ -566,7 +597,7 @@ def data_stats(
         print(format_stats(stats))
 
 
-@data_app.command("inspect", epilog=DATA_EPILOG.format(cmd="inspect", extra=" --out inspect/digits"))
+@data_app.command("inspect", epilog=_examples(DATA_EPILOG.format(cmd="inspect", extra=" --out inspect/digits")))
 def data_inspect(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Data set name (see `torchprimer data list`).")],
@@ -581,7 +612,7 @@ def data_inspect(
     seed: SplitSeedOpt = 0,
     val_fraction: ValFractionOpt = 0.1,
     test_fraction: TestFractionOpt = 0.1,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (the summary).")] = False,
 ) -> None:
     """Pictures and linear algebra of a data set (seed §4.2 on real data): samples per class,
     class counts, a PCA scatter (torch.linalg.svd), the covariance eigenvalue spectrum
@@ -615,12 +646,12 @@ TOUR_EPILOG = """Examples:
 """
 
 
-@app.command(epilog=TOUR_EPILOG)
+@app.command(epilog=_examples(TOUR_EPILOG))
 def tour(
     lesson: Annotated[str | None, typer.Argument(help="Section of the seed, e.g. 4.2; none lists them.")] = None,
     run_all: Annotated[bool, typer.Option("--all", help="Run every lesson.")] = False,
     lang: LangOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Every snippet of the seed, run and checked (seed §1–§7), in English or Chinese.
 
@@ -669,7 +700,7 @@ COMPARE_EPILOG = """Examples:
 """
 
 
-@app.command(epilog=COMPARE_EPILOG)
+@app.command(epilog=_examples(COMPARE_EPILOG))
 def compare(
     ctx: typer.Context,
     dataset: Annotated[str, typer.Option(help="Data set name (see `torchprimer data list`).")] = "digits",
@@ -678,7 +709,7 @@ def compare(
         "[default: nearest-mean,logreg,svc,forest,mlp,cnn]")] = None,
     epochs: Annotated[int, typer.Option(min=1, help="Epochs for the MLP and the CNN.")] = 20,
     seed: Annotated[int, typer.Option(**SEED, help="Seed for the split and the training.")] = 0,
-    device: Annotated[str, typer.Option(help="Device for the deep nets: cpu, cuda, mps, auto.")] = "cpu",
+    device: Annotated[str, typer.Option(help=f"Device for the deep nets: {DEVICES}.")] = "cpu",
     test_fraction: Annotated[float, typer.Option(
         help="Share held out for testing where the data set has no official test split.")] = 0.5,
     val_fraction: Annotated[float, typer.Option(
@@ -689,7 +720,7 @@ def compare(
     no_plot: Annotated[bool, typer.Option("--no-plot", help="Write no bar chart.")] = False,
     data_dir: DataDirOpt = None,
     download: DownloadOpt = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """The same data solved by a fixed rule, classic ML and deep learning, side by side (seed §1).
 
@@ -752,7 +783,7 @@ ACTIVATIONS_EPILOG = """Examples:
 """
 
 
-@app.command(epilog=ACTIVATIONS_EPILOG)
+@app.command(epilog=_examples(ACTIVATIONS_EPILOG))
 def activations(
     ctx: typer.Context,
     names: Annotated[str | None, typer.Option(
@@ -774,11 +805,11 @@ def activations(
     init: Annotated[str, typer.Option(help="--train: torch (PyTorch's default), kaiming or xavier.")] = "torch",
     dataset: Annotated[str, typer.Option(help="--train: data set (see `torchprimer data list`).")] = "digits",
     seed: Annotated[int, typer.Option(**SEED, help="--train: seed for split, init and data order.")] = 0,
-    device: Annotated[str, typer.Option(help="--train: cpu, cuda, mps or auto.")] = "cpu",
+    device: Annotated[str, typer.Option(help=f"--train: {DEVICES}.")] = "cpu",
     out: Annotated[Path | None, typer.Option(
         parser=_output_path, metavar="PATH",
         help="--train: folder for the PNGs and JSON. [default: runs/activations-DATASET-TIME]")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Activation functions compared (seed §7.1): a table computed from torch, plots, a training race.
 
@@ -831,7 +862,7 @@ BACKPROP_EPILOG = """Examples:
 """
 
 
-@app.command(epilog=BACKPROP_EPILOG)
+@app.command(epilog=_examples(BACKPROP_EPILOG))
 def backprop(
     x: Annotated[float, typer.Option(help="Input.")] = 2.0,
     y: Annotated[float | None, typer.Option(
@@ -841,7 +872,7 @@ def backprop(
     activation: Annotated[str | None, typer.Option(help="Apply a = f(wx + b), e.g. sigmoid, tanh, relu.")] = None,
     loss: Annotated[str, typer.Option(help="mse: (out - y)^2; ce: binary cross-entropy with out as logit.")] = "mse",
     lang: LangOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """The chain rule step by step (seed §7.2): forward values, local derivatives, products, autograd beside.
 
@@ -878,7 +909,7 @@ GRADCHECK_EPILOG = """Examples:
 """
 
 
-@app.command(epilog=GRADCHECK_EPILOG)
+@app.command(epilog=_examples(GRADCHECK_EPILOG))
 def gradcheck(
     ctx: typer.Context,
     model: Annotated[str, typer.Option(help="neuron, linear, mlp or cnn.")] = "mlp",
@@ -894,7 +925,7 @@ def gradcheck(
     entries: Annotated[int, typer.Option(min=1, help="Most entries per tensor checked by finite differences.")] = 256,
     seed: Annotated[int, typer.Option(**SEED, help="Seed for the model's initial weights.")] = 0,
     lang: LangOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Check gradients three ways in float64: manual backprop, autograd, central finite differences.
 
@@ -942,7 +973,7 @@ GRAPH_EPILOG = """Examples:
 """
 
 
-@app.command(epilog=GRAPH_EPILOG)
+@app.command(epilog=_examples(GRAPH_EPILOG))
 def graph(
     ctx: typer.Context,
     model: Annotated[str | None, typer.Option(
@@ -957,7 +988,7 @@ def graph(
         help="Write the graph here, and only here: .dot (or .gv) as text, .png/.svg drawn by Graphviz. "
         "Without Graphviz a .png/.svg is not written: the DOT text goes to NAME.dot if no such file exists.")] = None,
     lang: LangOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print nodes and edges as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object: nodes and edges.")] = False,
 ) -> None:
     """Draw the autograd graph by walking grad_fn.next_functions from the loss (seed §7.2).
 
@@ -1020,7 +1051,7 @@ BENCH_EPILOG = """Examples:
 """
 
 
-@app.command(epilog=BENCH_EPILOG)
+@app.command(epilog=_examples(BENCH_EPILOG))
 def bench(
     ctx: typer.Context,
     batch_size: Annotated[int, typer.Option(min=1, help="Samples per step, for every part but conv.")] = 64,
@@ -1029,7 +1060,7 @@ def bench(
                                          "runs once); with --target: seeds per recipe.")] = 3,
     model: Annotated[str, typer.Option(help="mlp (the seed's 784-128-10) or linear.")] = "mlp",
     hidden: Annotated[str, typer.Option(help="Hidden layer sizes for --model mlp (linear has none).")] = "128",
-    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "cpu",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "cpu",
     data_dir: Annotated[Path | None, typer.Option(
         help="Folder holding MNIST/raw/ with real IDX files (gzipped ones are unpacked beside them, as "
              "torchvision reads them).")] = None,
@@ -1049,7 +1080,7 @@ def bench(
     max_epochs: Annotated[int, typer.Option(min=1, help="With --target: the most epochs any recipe runs.")] = 30,
     conv_images: Annotated[int, typer.Option(min=1, help="Synthetic 3x32x32 images for the conv part.")] = 50_000,
     conv_batch: Annotated[int, typer.Option(min=1, help="Images per step for the conv part.")] = 256,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Time the seed's §6.2 loop, torchprimer's training and the compute floor, in one process.
 
@@ -1123,7 +1154,7 @@ UI_EPILOG = """Examples:
 """
 
 
-@app.command(epilog=UI_EPILOG)
+@app.command(epilog=_examples(UI_EPILOG))
 def ui(
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8765,
     host: Annotated[str, typer.Option(help="Address to bind; anything but loopback needs --allow-remote.")]

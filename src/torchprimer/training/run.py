@@ -380,6 +380,22 @@ def train(
                       tensorboard=tensorboard, choose_threads=threads is None, **options)
 
 
+def _options_doc() -> str:
+    """Every TrainConfig field with its default, for train's docstring: generated, so `help(train)`
+    lists all of them and cannot fall behind the config."""
+    import dataclasses
+    import textwrap
+
+    listing = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(TrainConfig))
+    return ("    Every option in `options`, with its default (`torchprimer train --help` says what each does):\n\n"
+            + textwrap.fill(listing, width=100, initial_indent="    ", subsequent_indent="    ",
+                            break_on_hyphens=False) + "\n\n")
+
+
+_examples_at = (train.__doc__ or "").index("    >>> ")
+train.__doc__ = (train.__doc__ or "")[:_examples_at] + _options_doc() + (train.__doc__ or "")[_examples_at:]
+
+
 # Models of linear layers with fewer parameters than this train faster on one CPU thread than on
 # two. Measured with `train` on a 2-core CPU, epoch seconds (min of 3) at 1 vs 2 threads: digits
 # MLP (9.6k parameters) batch 64 0.0055 vs 0.0062, batch 256 0.0027 vs 0.0028; mnist1d MLP (6.5k)
