@@ -460,9 +460,10 @@ def lr_find(
 ) -> None:
     """Learning-rate range test: train briefly with a growing learning rate, suggest one.
 
-    The suggestion is where the smoothed loss falls fastest. When the loss never falls (5% below
-    its first value) no rate is suggested (null in --json), and the message says which way to
-    move the range.
+    The suggestion is where the smoothed loss (an exponential moving average of the step losses,
+    weight 0.05 on each new one) falls fastest per decade of learning rate. When it never falls 5%
+    below its first value no rate is suggested (null in --json), and the message says which way
+    to move the range.
     """
     from torchprimer.fileio import check_output_file
     from torchprimer.training.config import make_config
