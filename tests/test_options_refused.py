@@ -38,6 +38,7 @@ from torchprimer.models import ModelSpec, build_model, parameter_count, parse_hi
     (["train", "--dataset", "mnist1d", "--test-fraction", "0.2"],
      "--test-fraction does nothing for mnist1d, which has its own test split"),
     (["train", "--master-port", "29500"], "--master-port does nothing without --nproc"),
+    (["train", "--device", "cpu", "--no-cuda-graph"], "--no-cuda-graph does nothing with --device cpu"),
     (["data", "stats", "digits", "--noise", "0.3"], "--noise does nothing for digits"),
     (["data", "inspect", "mnist1d", "--data-dir", "x"], "--data-dir does nothing for mnist1d"),
     (["data", "inspect", "digits", "--image-size", "0"], "'--image-size'"),

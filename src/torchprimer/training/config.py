@@ -165,6 +165,9 @@ def refuse_unused_options(cfg: TrainConfig, given: set[str]) -> None:
         refuse_unused(flags(unread), f"for --model {cfg.model}"
                       + (" (its conv blocks are fixed and always batch-normalised)" if cfg.model == "cnn" else
                          " (it has no hidden layer)"))
+    if "cuda_graph" in given and cfg.cuda_graph is False and "device" in given \
+            and resolve_device(cfg.device).type != "cuda":  # with --device auto it keeps a script portable
+        refuse_unused(["--no-cuda-graph"], f"with --device {cfg.device}: CUDA graphs are recorded on CUDA only")
     check_data_options(cfg.dataset, given)
     if "test_fraction" in given and ships_test_split(cfg.dataset):
         refuse_unused(flags(["test_fraction"]), f"for {cfg.dataset}, which has its own test split "
