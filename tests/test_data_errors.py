@@ -179,6 +179,11 @@ def test_image_size_is_checked(tmp_path):
     ("a,b,label\n1,2,0\n3,4\n5,6,1\n", "row 3 has 2 fields, but rows have 3"),
     ("a,b,label\n1,2,0\n3,4,cat\n", "row 3, column 3 has the non-numeric label 'cat'"),
     ("1,2,0\n3,x,1\n", "row 2, column 2 has the non-numeric value 'x'"),
+    # a first sample with a missing value is refused, not dropped as a header (it was, silently)
+    ("1.0,,0\n2.0,3.0,1\n0.5,1,0\n", "row 1, column 2 is empty"),
+    ("1.0,?,0\n2.0,3.0,1\n0.5,1,0\n", "row 1, column 2 has the non-numeric value '?'"),
+    # rows are numbered as an editor numbers lines, blank lines included
+    ("a,b,label\n\n1,2,0\n\n\n3,x,1\n", "row 6, column 2 has the non-numeric value 'x'"),
     ("1,2,0\n3,4,1.5\n", "labels must be whole numbers"),
     ("1,2,0\n3,nan,1\n", "finite"),
     ("1,2,0\n3,4,0\n", "at least two classes"),

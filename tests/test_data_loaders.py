@@ -153,6 +153,13 @@ def test_csv_with_and_without_header(tmp_path):
     labelled_first.write_text("Label,a,b\n1,0.5,2\n0,1.5,-1\n1,2,3\n")
     ds = tpdata.load(f"csv:{labelled_first}", options(tmp_path))
     assert ds.y.tolist() == [1, 0, 1] and ds.x[0].tolist() == [0.5, 2.0]
+    # headers that are mostly numbers or start empty, as pandas writes them: a label column's name marks them
+    numbered = tmp_path / "numbered.csv"
+    numbered.write_text("0,1,label\n0.5,2,1\n1.5,-1,0\n")
+    assert tpdata.load(f"csv:{numbered}", options(tmp_path)).x.tolist() == [[0.5, 2.0], [1.5, -1.0]]
+    indexed = tmp_path / "indexed.csv"
+    indexed.write_text(",a,target\n0,0.5,1\n1,1.5,0\n")
+    assert tpdata.load(f"csv:{indexed}", options(tmp_path)).x.shape == (2, 2)
 
 
 def test_second_load_hits_cache_and_touching_a_file_invalidates_it(tmp_path):

@@ -137,6 +137,10 @@ def test_larger_rgb_png_and_jpeg_are_converted(
         ("latin1.csv", "1,2,\xe9\n".encode("latin-1"), "is not UTF-8 text; save it as UTF-8 CSV"),
         ("hex.csv", ",".join(["0x10"] + ["0"] * 63) + "\n", "hex.csv:1 holds a value that is not a number ('0x10')"),
         ("nul.csv", b"1,2\x00,3\n", "nul.csv:1 holds a value that is not a number"),
+        # a first row with a missing value is that, not a header to skip (64 values, one empty)
+        ("gap.csv", ",".join(["1", ""] + ["0"] * 62) + "\n" + ",".join(["0"] * 64) + "\n",
+         "gap.csv:1 holds a value that is not a number ('')"),
+        ("header.csv", "a,b\n", "header.csv has a header but no rows of numbers"),
     ],
 )
 def test_bad_files_are_user_errors(

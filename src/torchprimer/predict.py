@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from torchprimer.data.csvfile import is_number
+from torchprimer.data.csvfile import is_header, is_number
 from torchprimer.data.imagefolder import eight_bit
 from torchprimer.data.splits import normalize, to_float
 from torchprimer.errors import UserError, brief
@@ -156,13 +156,14 @@ def read_csv(path: Path, shape: tuple[int, ...]) -> list[Sample]:
             cells = [c.strip() for c in row]
             if not any(cells):
                 continue
+            if line_no == 1 and is_header(cells):  # as training's CSV reader tells a header from a sample
+                header = cells
+                continue
             try:
                 values = [float(c) for c in cells]
             except ValueError:
-                if line_no == 1:
-                    header = cells  # a header line
-                    continue
-                raise UserError(f"{path}:{line_no} holds a value that is not a number; "
+                bad = next(c for c in cells if not is_number(c))
+                raise UserError(f"{path}:{line_no} holds a value that is not a number ({bad[:20]!r}); "
                                 "give rows of numbers only") from None
             if len(values) != size:
                 raise UserError(f"{path}:{line_no} has {len(values)} values, but the model expects {size} per "
@@ -170,9 +171,8 @@ def read_csv(path: Path, shape: tuple[int, ...]) -> list[Sample]:
             _check_finite(np.asarray(values), f"{path}:{line_no}")
             x = torch.tensor(values, dtype=torch.float32).reshape(shape)
             samples.append(Sample(f"{path.name}:{line_no}", x))
-    if not samples and header is not None:  # its only row was taken for a header: say what in it is no number
-        bad = next(c for c in header if not is_number(c))
-        raise UserError(f"{path}:1 holds a value that is not a number ({bad[:20]!r}); give rows of numbers only")
+    if not samples and header is not None:
+        raise UserError(f"{path} has a header but no rows of numbers; give one sample per row")
     return samples
 
 

@@ -1,7 +1,9 @@
 """`csv:PATH`: a table of numbers, one sample per row, comma-separated, UTF-8.
 
 Layout:
-  - an optional header row (recognised because it is not all numbers);
+  - an optional header row, recognised by a label column's name in it or by text in most of its
+    filled cells (`is_header`): a first sample with a missing value (`1.0,,0` or `1.0,?,0`) is
+    refused with its row named, not dropped as a header;
   - the label column is the one headed `label`, `y`, `target` or `class` (any case),
     else the last column; labels must be whole numbers;
   - every other column is a numeric feature (float32); empty cells, text, NaN and
@@ -41,14 +43,31 @@ def is_number(text: str) -> bool:
     return True
 
 
-def read_rows(path: Path) -> list[list[str]]:
-    """All rows as strings; undecodable or malformed text is a UserError naming the file."""
+def is_header(cells: list[str]) -> bool:
+    """Whether a CSV's first row names its columns rather than holding a sample: a label column's
+    name is among its cells, or most of its filled cells are not numbers. Empty cells do not count
+    (pandas writes one above its index column), so `1.0,,0` and `1.0,?,0` are samples with a
+    missing value, which the parser then refuses with the row named, not a header to skip."""
+    filled = [c.strip() for c in cells if c.strip()]
+    text = [c for c in filled if not is_number(c)]
+    return bool(text) and (any(c.lower() in LABEL_NAMES for c in text) or 2 * len(text) > len(filled))
+
+
+def read_rows(path: Path) -> list[tuple[int, list[str]]]:
+    """All rows that are not blank, as strings, with the line each starts on (so errors name the
+    line an editor shows); undecodable or malformed text is a UserError naming the file."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise UserError(f"csv: {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV") from None
+    rows = []
+    reader = csv.reader(text.splitlines())
     try:
-        rows = [row for row in csv.reader(text.splitlines()) if row and any(cell.strip() for cell in row)]
+        line = 1
+        for row in reader:
+            if row and any(cell.strip() for cell in row):
+                rows.append((line, row))
+            line = reader.line_num + 1
     except csv.Error as exc:
         raise UserError(f"csv: {path} is not a readable CSV file ({exc})") from None
     if not rows:
@@ -56,13 +75,16 @@ def read_rows(path: Path) -> list[list[str]]:
     return rows
 
 
-def parse_table(rows: list[list[str]], where: str) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
-    """(features float32 (N, F), labels int64 (N,), header or None) from CSV rows."""
+def parse_table(
+    numbered: list[tuple[int, list[str]]], where: str,
+) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
+    """(features float32 (N, F), labels int64 (N,), header or None) from `read_rows`'s rows."""
     header = None
-    if not all(is_number(cell) for cell in rows[0]):
-        header, rows = [c.strip() for c in rows[0]], rows[1:]
-    if not rows:
+    if is_header(numbered[0][1]):
+        header, numbered = [c.strip() for c in numbered[0][1]], numbered[1:]
+    if not numbered:
         raise UserError(f"{where} has a header but no data rows")
+    rows = [row for _, row in numbered]
     width = len(header) if header is not None else len(rows[0])
     if width < 2:
         raise UserError(f"{where}: rows need at least two fields, features and a label")
@@ -70,10 +92,8 @@ def parse_table(rows: list[list[str]], where: str) -> tuple[np.ndarray, np.ndarr
     if header is not None:
         named = [i for i, name in enumerate(header) if name.lower() in LABEL_NAMES]
         label_col = named[0] if named else width - 1
-    first_line = 2 if header is not None else 1
     values = np.empty((len(rows), width), dtype=np.float64)
-    for r, row in enumerate(rows):
-        line = first_line + r
+    for r, (line, row) in enumerate(numbered):
         if len(row) != width:
             raise UserError(f"{where}: row {line} has {len(row)} fields, but rows have {width}; "
                             f"fix the ragged row (a missing or extra comma?)")
@@ -82,6 +102,9 @@ def parse_table(rows: list[list[str]], where: str) -> tuple[np.ndarray, np.ndarr
                 v = float(cell)
             except ValueError:
                 what = "label" if c == label_col else "value"
+                if not cell.strip():
+                    raise UserError(f"{where}: row {line}, column {c + 1} is empty; fill in every {what} "
+                                    "(or drop the row): a missing value cannot be trained on") from None
                 raise UserError(f"{where}: row {line}, column {c + 1} has the non-numeric {what} {cell.strip()!r}; "
                                 f"{'labels must be whole numbers' if c == label_col else 'features must be numbers'}"
                                 ) from None
@@ -91,7 +114,7 @@ def parse_table(rows: list[list[str]], where: str) -> tuple[np.ndarray, np.ndarr
     labels = values[:, label_col]
     if not (labels == np.round(labels)).all():
         bad = int(np.nonzero(labels != np.round(labels))[0][0])
-        raise UserError(f"{where}: row {first_line + bad} has the label {rows[bad][label_col].strip()!r}; "
+        raise UserError(f"{where}: row {numbered[bad][0]} has the label {rows[bad][label_col].strip()!r}; "
                         f"labels must be whole numbers (class indices)")
     features = np.delete(values, label_col, axis=1).astype(np.float32)
     return features, check_labels(labels, where), header
