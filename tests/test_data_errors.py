@@ -196,6 +196,11 @@ def test_bad_csv(tmp_path, text, match):
     load_fails(f"csv:{path}", tmp_path / "c", match)
 
 
+def test_npz_without_x_names_the_arrays_it_holds(tmp_path):
+    np.savez(tmp_path / "upper.npz", X=np.zeros((4, 2)), Y=np.array([0, 1, 0, 1]))
+    load_fails(f"npz:{tmp_path / 'upper.npz'}", tmp_path / "c", "has no array 'x' \\(it holds 'X', 'Y'\\)")
+
+
 def test_missing_csv_and_npz(tmp_path):
     load_fails(f"csv:{tmp_path / 'x.csv'}", tmp_path / "c", "x.csv does not exist")
     load_fails(f"npz:{tmp_path / 'x.npz'}", tmp_path / "c", "x.npz does not exist")

@@ -283,3 +283,17 @@ def test_what_the_registry_says_of_each_set_is_what_loading_gives(tmp_path):
         assert source.shape == ds.input_shape and source.num_classes == ds.num_classes, name
         checked.append(name)
     assert {"digits", "mnist1d", "mnist", "cifar10", "moons"} <= set(checked)
+
+
+def test_npz_bytes_beside_floats_are_scaled_and_byte_class_names_are_text(tmp_path: Path) -> None:
+    """uint8 x with a float x_test: both become floats, the bytes divided by 255 as bytes always are
+    (they were cast unscaled, 255 times off the test split); names saved as bytes read as text."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (40, 1, 4, 4), dtype=np.uint8)
+    y = np.arange(40) % 2
+    np.savez(tmp_path / "mix.npz", x=x, y=y, x_test=(x[:10] / 255).astype(np.float32), y_test=y[:10],
+             classes=np.array([b"cat", b"dog"]))
+    ds = tpdata.load(f"npz:{tmp_path / 'mix.npz'}", options(tmp_path))
+    assert ds.x.dtype == ds.x_test.dtype == torch.float32
+    torch.testing.assert_close(ds.x[:10], ds.x_test)
+    assert float(ds.x.max()) <= 1.0 and ds.classes == ["cat", "dog"]

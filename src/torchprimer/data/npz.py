@@ -22,6 +22,7 @@ import numpy as np
 from torchprimer.data.arrays import KINDS, check_features, check_labels, encode_labels
 from torchprimer.data.cache import cached, path_slug
 from torchprimer.data.registry import Dataset, LoadOptions
+from torchprimer.data.splits import to_float
 from torchprimer.errors import UserError
 
 KEYS = ("x", "y", "x_test", "y_test", "classes")
@@ -37,8 +38,9 @@ def holds_test_split(path: str | Path) -> bool:
         return False
 
 
-def read_arrays(path: Path) -> dict[str, np.ndarray]:
-    """The archive's arrays by name; any damage is one UserError that names the file."""
+def read_arrays(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The archive's arrays that torchprimer reads, by name, and the names of all it holds (for an
+    error that shows what to rename); any damage is one UserError that names the file."""
     try:
         with open(path, "rb") as fh:
             start = fh.read(6)
@@ -54,7 +56,7 @@ def read_arrays(path: Path) -> dict[str, np.ndarray]:
             raise UserError(f"npz: {path} is a single .npy array, not an archive; save x and y with "
                             f"numpy.savez(path, x=x, y=y)")
         with archive:
-            return {k: archive[k] for k in archive.files if k in KEYS}
+            return {k: archive[k] for k in archive.files if k in KEYS}, sorted(archive.files)
     except UserError:
         raise
     except Exception as exc:  # numpy, zipfile and zlib raise many types on damaged archives
@@ -63,11 +65,12 @@ def read_arrays(path: Path) -> dict[str, np.ndarray]:
 
 
 def _read(path: Path) -> Dataset:
-    arrays = read_arrays(path)
+    arrays, names = read_arrays(path)
     where = f"npz: {path}"
     for key in ("x", "y"):
         if key not in arrays:
-            raise UserError(f"{where} has no array {key!r} (it has {sorted(arrays) or 'none we use'}); "
+            held = ", ".join(repr(n) for n in names) or "no arrays"
+            raise UserError(f"{where} has no array {key!r} (it holds {held}); "
                             f"save with numpy.savez(path, x=features, y=labels)")
     x = check_features(arrays["x"], f"{where} x")
     y = check_labels(arrays["y"], f"{where} y")
@@ -84,14 +87,19 @@ def _read(path: Path) -> Dataset:
                             f"{tuple(x.shape[1:])}")
         if len(y_test) != len(x_test):
             raise UserError(f"{where}: x_test has {len(x_test)} samples but y_test has {len(y_test)} labels")
-    names = None
     if "classes" in arrays:
         if arrays["classes"].dtype.kind not in "US" or arrays["classes"].ndim != 1:
             raise UserError(f"{where}: 'classes' must be a 1-D array of strings")
-        names = [str(c) for c in arrays["classes"].tolist()]
-    y_t, y_test_t, classes = encode_labels(y, y_test, names, where)
+        # bytes (numpy's S dtype) are names too: b"cat" is shown as cat, not as "b'cat'"
+        class_names = [c.decode("utf-8", errors="replace") if isinstance(c, bytes) else str(c)
+                       for c in arrays["classes"].tolist()]
+    else:
+        class_names = None
+    y_t, y_test_t, classes = encode_labels(y, y_test, class_names, where)
     if x_test is not None and x_test.dtype != x.dtype:
-        x_test, x = x_test.float(), x.float()  # one dtype for both splits: bytes only when both are bytes
+        # one dtype for both splits, bytes only when both are bytes; a bytes split is scaled to
+        # [0, 1] as bytes always are (to_float), else it would sit 255 times off the other
+        x_test, x = to_float(x_test), to_float(x)
     return Dataset(
         name=f"npz:{path}", x=x, y=y_t, x_test=x_test, y_test=y_test_t, classes=classes,
         source=f"NumPy archive {path}", kind=KINDS[x.ndim], flip_invariant=False,
