@@ -192,3 +192,27 @@ def test_stats_says_when_train_would_refuse_the_split(shares, empty, tmp_path, c
     assert f"note: `torchprimer train` refuses this split: {refusal}\n" in capsys.readouterr().out
     assert run_main(["data", "stats", "moons", "--n-samples", "20", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["train_would_refuse"] is None
+
+
+@pytest.mark.parametrize(("n", "shares", "expected"), [
+    (2, ["--val-fraction", "0.45", "--test-fraction", "0.45"], "would hold no samples"),
+    (3, ["--val-fraction", "0.3", "--test-fraction", "0.3"], "holds 1 sample, and a covariance needs at least 2"),
+])
+def test_inspect_refuses_a_training_split_too_small_for_a_covariance(n, shares, expected, tmp_path, capsys):
+    """0 training samples gave an IndexError, 1 a failed eigh (the covariance divides by n - 1)."""
+    from conftest import fails
+
+    np.savez(tmp_path / "tiny.npz", x=np.random.default_rng(0).random((n, 4)).astype(np.float32),
+             y=np.arange(n) % 2)
+    out = tmp_path / "inspect"
+    assert expected in fails(["data", "inspect", f"npz:{tmp_path / 'tiny.npz'}", *shares, "--out", str(out)], capsys)
+    assert not out.exists()
+
+
+def test_two_channel_images_are_drawn_from_their_first_channel(tmp_path):
+    """Matplotlib draws 1, 3 or 4 channels: samples.png of a 2-channel set stopped with a TypeError."""
+    x = np.random.default_rng(0).integers(0, 256, (40, 2, 6, 6), dtype=np.uint8)
+    np.savez(tmp_path / "two.npz", x=x, y=np.arange(40) % 2)
+    ds = tpdata.load(f"npz:{tmp_path / 'two.npz'}", tpdata.LoadOptions(cache_dir=tmp_path / "c"))
+    inspect_dataset(ds, tmp_path / "out")
+    assert (tmp_path / "out" / "samples.png").stat().st_size > 0

@@ -120,7 +120,7 @@ def plot_top_losses(images: torch.Tensor, worst: list[dict[str, Any]], path: Pat
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, item in zip(axes.flat, images, worst, strict=False):
-        if image.shape[0] == 1:
+        if report.shown_channels(image.shape[0]) == 1:
             ax.imshow(image[0].numpy(), cmap="gray", vmin=0, vmax=1)
         else:
             ax.imshow(image[:3].permute(1, 2, 0).numpy())

@@ -61,6 +61,13 @@ def cjk_font() -> str | None:
     return next((name for name in CJK_FONTS if name in installed), None)
 
 
+def shown_channels(channels: int) -> int:
+    """How many of an image's channels a picture shows: 3 (RGB) from images with 3 or more, else the
+    first alone, in gray. Matplotlib draws only 1, 3 or 4 channels: a 2-channel image stopped
+    `data inspect` and `evaluate` with a TypeError."""
+    return 3 if channels >= 3 else 1
+
+
 def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
     """Write `fig` as a PNG atomically and close it."""
     plt = pyplot()

@@ -26,9 +26,10 @@ import torch
 import torch.nn.functional as F
 
 from torchprimer.data.registry import Dataset
-from torchprimer.data.splits import split_indices, to_float
+from torchprimer.data.splits import empty_split_advice, split_indices, to_float
+from torchprimer.errors import UserError
 from torchprimer.fileio import make_dirs, write_strict_json, write_text
-from torchprimer.report import pyplot, save_figure
+from torchprimer.report import pyplot, save_figure, shown_channels
 
 MAX_FEATURES = 4096  # a d x d float64 covariance of this size is 128 MiB
 SHOWN_CLASSES = 20
@@ -120,6 +121,10 @@ def analyse(
     train_idx, val_idx, test_idx = split_indices(
         dataset, val_fraction=val_fraction, test_fraction=test_fraction, split_seed=split_seed
     )
+    if len(train_idx) < 2:  # a covariance divides by n - 1; `data stats` shows such a split with a note
+        advice = empty_split_advice(dataset, train_idx, val_idx, test_idx, val_fraction, test_fraction, split_seed)
+        raise UserError(advice or f"the training split of {dataset.name} holds 1 sample, and a covariance needs "
+                        "at least 2; use a larger data set or a smaller --val-fraction/--test-fraction")
     x_all = dataset.x[train_idx]
     y_all = dataset.y[train_idx]
     d = x_all[0].numel()
@@ -211,15 +216,16 @@ def plot_samples(x: torch.Tensor, y: torch.Tensor, classes: list[str], kind: str
         # One mosaic and one imshow: 80 small subplots take seconds to draw.
         c, h, w = x.shape[1:]
         gap = max(1, h // 8)
-        mosaic = torch.ones(len(shown) * (h + gap), PER_CLASS * (w + gap), min(c, 3))
+        k = shown_channels(c)
+        mosaic = torch.ones(len(shown) * (h + gap), PER_CLASS * (w + gap), k)
         for r in range(len(shown)):
             for j, i in enumerate(picks[r].tolist()):
-                img = to_float(x[i])[:3]
+                img = to_float(x[i])[:k]
                 if x.dtype != torch.uint8:  # floats of any range: stretch each image to [0, 1] to show it
                     img = (img - img.min()) / (img.max() - img.min()).clamp_min(1e-12)
                 mosaic[r * (h + gap) : r * (h + gap) + h, j * (w + gap) : j * (w + gap) + w] = img.permute(1, 2, 0)
         fig, ax = plt.subplots(figsize=(PER_CLASS * 0.8 + 1.2, len(shown) * 0.8 * h / w + 0.5))
-        ax.imshow(mosaic.squeeze(-1).clamp(0, 1).numpy(), cmap="gray" if c == 1 else None, vmin=0, vmax=1,
+        ax.imshow(mosaic.squeeze(-1).clamp(0, 1).numpy(), cmap="gray" if k == 1 else None, vmin=0, vmax=1,
                   interpolation="nearest")
         ax.set_yticks([r * (h + gap) + h / 2 for r in range(len(shown))], [classes[k] for k in shown], fontsize=7)
         ax.set_xticks([])
@@ -304,8 +310,8 @@ def inspect_dataset(
     dataset: Dataset, out: str | Path, *, val_fraction: float = 0.1, test_fraction: float = 0.1, split_seed: int = 0
 ) -> dict[str, Any]:
     """Write the pictures and the summary to `out`; return the summary (JSON-ready)."""
-    out = make_dirs(out)
     a = analyse(dataset, val_fraction=val_fraction, test_fraction=test_fraction, split_seed=split_seed)
+    out = make_dirs(out)  # after the analysis, whose refusals leave no empty folder behind
     plot_samples(a["_train_x"], a["_train_y"], a["classes"], a["kind"], out / "samples.png")
     plot_counts(a["counts"], a["classes"], out / "class_counts.png")
     plot_pca(a["_scores"], a["_y"], a["classes"], a["explained_variance"], out / "pca.png")
