@@ -217,6 +217,25 @@ def test_a_config_whose_normalisation_does_not_fit_the_inputs_is_refused(
         assert expected in fails(["predict", str(first.run_dir), str(tmp_path / "x.npy")], capsys)
 
 
+def test_an_edited_config_value_out_of_range_is_one_line_for_every_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Types were checked on reading config.json, ranges were not: each of these was a traceback."""
+    first = torchprimer.train(out=tmp_path, epochs=1, **QUICK)
+    config = first.run_dir / "config.json"
+    stored = json.loads(config.read_text())
+    np.save(tmp_path / "x.npy", np.zeros((1, 2), np.float32))
+    edits = [("hidden", [-1], "every layer needs at least 1 unit"), ("label_smoothing", 5, "--label-smoothing 5"),
+             ("seed", 2**70, "must be from 0 to 2**63 - 1"), ("val_fraction", float("nan"), "--val-fraction")]
+    for key, value, expected in edits:
+        config.write_text(json.dumps({**stored, "config": {**stored["config"], key: value}}))
+        for argv in (["evaluate", str(first.run_dir)], ["predict", str(first.run_dir), str(tmp_path / "x.npy")],
+                     ["train", "--resume", str(first.run_dir), "--epochs", "2"]):
+            assert expected in fails(argv, capsys), (key, argv)
+    with pytest.raises(UserError, match="2\\*\\*63 - 1"):
+        torchprimer.train(seed=2**70, save=False, **QUICK)
+
+
 def test_a_cache_folder_that_cannot_be_written_only_warns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The data still loads (a read-only home must not stop it); the warning says how to move the cache."""
     blocked = tmp_path / "cache"

@@ -24,6 +24,7 @@ from torchprimer.models import ModelSpec, parse_hidden
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "step", "cosine", "onecycle")
 BACKWARDS = ("autograd", "manual")
+SEED_MAX = 2**63 - 1  # torch.manual_seed takes at most 64 bits; the CLI's seed options have the same bound
 
 
 @dataclass
@@ -88,7 +89,8 @@ class TrainConfig:
             raise UserError(f"config has unknown options {sorted(unknown)}; was it written by a newer torchprimer?")
         cfg = cls(**d)
         _check_types(cfg)
-        cfg.hidden = tuple(cfg.hidden)
+        cfg.hidden = parse_hidden(cfg.hidden)  # sizes in range, as `--hidden` is checked
+        check_values(cfg)  # an edited config.json: one clear error, not a traceback deep in torch
         return cfg
 
     def to_json(self) -> str:
@@ -197,6 +199,16 @@ def _positive(name: str, value: float, hint: str) -> None:
 
 def validate(cfg: TrainConfig) -> None:
     """Raise UserError naming the first bad option and what to use instead."""
+    check_values(cfg)
+    check_device_options(cfg)
+
+
+def check_values(cfg: TrainConfig) -> None:
+    """The checks that hold on any machine: each value in its range and the combinations that
+    make sense. A run's config.json gets these when it is read again (from_dict), so an edited
+    one is one clear error; not the device's, as a run trained on a GPU is evaluated anywhere."""
+    if not 0 <= cfg.seed <= SEED_MAX:
+        raise UserError(f"--seed {cfg.seed} must be from 0 to 2**63 - 1 (torch's generators take 64 bits)")
     _positive("epochs", cfg.epochs, "try --epochs 10")
     _positive("batch-size", cfg.batch_size, "try --batch-size 64")
     _positive("lr", cfg.lr, "try --lr 0.001")
@@ -224,6 +236,16 @@ def validate(cfg: TrainConfig) -> None:
             "--backward manual has formulas for Flatten, Linear and activation layers only: use --model mlp "
             "or linear without --dropout, --batchnorm or --amp, or keep --backward autograd"
         )
+    if cfg.nesterov and not (cfg.optimizer == "sgd" and cfg.momentum > 0):
+        # --momentum is named where it is the reason (SGD's set to 0), not under Adam, which has no --momentum
+        why, fix = ((f"--optimizer sgd with --momentum {cfg.momentum:g}", "--momentum 0.9") if cfg.optimizer == "sgd"
+                    else (f"--optimizer {cfg.optimizer}", "--optimizer sgd --momentum 0.9"))
+        raise UserError(f"--nesterov is a kind of SGD momentum, which {why} does not use; leave --nesterov out, "
+                        f"or use {fix}")
+
+
+def check_device_options(cfg: TrainConfig) -> None:
+    """The options that need a CUDA device here: checked where a run starts, not where one is read."""
     if cfg.cuda_graph:  # asked for explicitly
         if cfg.compile or cfg.backward == "manual":
             raise UserError("--cuda-graph records the autograd step as it is; leave out --compile, --backward manual")
@@ -235,12 +257,6 @@ def validate(cfg: TrainConfig) -> None:
             raise UserError(f"{flag} is used on a CUDA GPU only, and this run's device is "
                             f"{resolve_device(cfg.device).type}; leave {flag} out, or use --device cuda on a "
                             "machine with one")
-    if cfg.nesterov and not (cfg.optimizer == "sgd" and cfg.momentum > 0):
-        # --momentum is named where it is the reason (SGD's set to 0), not under Adam, which has no --momentum
-        why, fix = ((f"--optimizer sgd with --momentum {cfg.momentum:g}", "--momentum 0.9") if cfg.optimizer == "sgd"
-                    else (f"--optimizer {cfg.optimizer}", "--optimizer sgd --momentum 0.9"))
-        raise UserError(f"--nesterov is a kind of SGD momentum, which {why} does not use; leave --nesterov out, "
-                        f"or use {fix}")
 
 
 def resolve_device(name: str) -> torch.device:
