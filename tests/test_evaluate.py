@@ -204,6 +204,27 @@ def test_changed_data_is_refused(trained: torchprimer.TrainResult, tmp_path: Pat
         load_run(run_dir)
 
 
+def test_edited_test_labels_or_samples_are_refused_not_scored(tmp_path: Path) -> None:
+    """Only classes, shapes, sizes and the training mean/std were compared: shuffled test labels
+    were scored as if they were training's (0.6 became 0.35, exit 0). A fingerprint of the
+    validation and test samples and of the labels now says the data changed."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 3)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    archive = tmp_path / "tab.npz"
+    np.savez(archive, x=x[:80], y=y[:80], x_test=x[80:], y_test=y[80:])
+    run = torchprimer.train(dataset=f"npz:{archive}", epochs=1, out=tmp_path / "runs", progress="none")
+    assert load_run(run.run_dir).x_test.shape == (40, 3)  # unchanged files load
+    np.savez(archive, x=x[:80], y=y[:80], x_test=x[80:], y_test=1 - y[80:])
+    with pytest.raises(UserError, match="validation or test samples, or labels, differ"):
+        load_run(run.run_dir)
+    moved = x[80:].copy()
+    moved[0, 0] += 1
+    np.savez(archive, x=x[:80], y=y[:80], x_test=moved, y_test=y[80:])
+    with pytest.raises(UserError, match="validation or test samples, or labels, differ"):
+        load_run(run.run_dir)
+
+
 def test_cli_top_losses_0_draws_none_and_leaves_no_stale_figure(
     trained: torchprimer.TrainResult, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -6,6 +6,7 @@ them on validation or test data would leak those sets into training.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import torch
@@ -31,6 +32,7 @@ class Splits:
     x_test: torch.Tensor
     y_test: torch.Tensor
     flip_invariant: bool = False  # a mirror image keeps its label (see Dataset.flip_invariant)
+    fingerprint: str = ""  # of the raw validation and test samples and every label (`fingerprint`)
 
     @property
     def num_classes(self) -> int:
@@ -202,6 +204,8 @@ def prepare(
     def place(x: torch.Tensor) -> torch.Tensor:
         return normalize(x, mean, std).contiguous().to(device)
 
+    data_print = fingerprint(x_val, y_val, x_test, y_test, y_train)
+
     return Splits(
         name=dataset.name,
         classes=list(dataset.classes),
@@ -216,4 +220,19 @@ def prepare(
         x_test=place(x_test),
         y_test=y_test.to(device),
         flip_invariant=dataset.flip_invariant,
+        fingerprint=data_print,
     )
+
+
+def fingerprint(*tensors: torch.Tensor) -> str:
+    """SHA-256 (first 16 hex digits) of tensors' bytes as loaded, before normalisation, so the same
+    files give the same value on any device and thread count. A run keeps the one of its
+    validation and test samples and of every label; evaluate and --resume compare it, so data
+    files edited since training (new test labels, other test images) are refused rather than
+    scored as if they were the same. The training samples are left out: the training split's
+    mean and std stand for them, and hashing them took longer than loading them."""
+    digest = hashlib.sha256()
+    for t in tensors:
+        digest.update(str((t.dtype, tuple(t.shape))).encode())
+        digest.update(t.detach().cpu().contiguous().numpy().data)
+    return digest.hexdigest()[:16]
