@@ -96,6 +96,20 @@ def test_early_stopping_restores_the_best_weights(tmp_path: Path, monkeypatch: p
         assert torch.equal(result.model.state_dict()[key], value), key
 
 
+def test_a_run_that_stopped_early_resumes_to_the_same_end(tmp_path: Path) -> None:
+    """Resuming a finished early-stopped run trained one more epoch (16 epochs became 17): the
+    stopping rule is now checked before the first resumed epoch too."""
+    first = torchprimer.train(out=tmp_path, epochs=40, early_stopping=2, lr=0.01, progress="none")
+    assert first.stopped_early and len(first.history) < 40
+    metrics = (first.run_dir / "metrics.csv").read_bytes()
+    weights = _weights(first.model)
+    again = torchprimer.train(resume=first.run_dir, progress="none")
+    assert again.stopped_early and len(again.history) == len(first.history)
+    assert (first.run_dir / "metrics.csv").read_bytes() == metrics
+    for key, value in weights.items():
+        assert torch.equal(again.model.state_dict()[key], value), key
+
+
 def test_truncated_or_foreign_checkpoints_are_clear_errors(tmp_path: Path) -> None:
     run = torchprimer.train(out=tmp_path, epochs=1, progress="none").run_dir
     data = (run / "checkpoint.pt").read_bytes()

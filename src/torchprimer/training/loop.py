@@ -261,6 +261,11 @@ def train_epoch(
     return {"train_loss": float(loss_sum) / n, "train_acc": float(correct) / n}
 
 
+def patience_ran_out(cfg: TrainConfig, epochs_done: int, best_epoch: int) -> bool:
+    """--early-stopping N: N epochs have passed since the best validation loss."""
+    return bool(cfg.early_stopping) and epochs_done > 0 and epochs_done - best_epoch >= cfg.early_stopping
+
+
 def fit(
     model: nn.Module,
     data: Splits,
@@ -301,8 +306,11 @@ def fit(
     train_step = make_train_step(trained, optimizer, objective, cfg)
     steps = num_batches(len(data.y_train), cfg.batch_size)
     progress.start(cfg.epochs, steps, start_epoch)
-    stopped_early = False
-    for epoch in range(start_epoch, cfg.epochs):
+    # A run resumed after the epoch that stopped it early (finished, or stopped between that epoch's
+    # checkpoint and the end) trains no further: one more epoch made it differ from the run that
+    # was never stopped, against the promise that a resumed run ends bit-identical.
+    stopped_early = patience_ran_out(cfg, start_epoch, int(best["epoch"]))
+    for epoch in range(start_epoch, start_epoch if stopped_early else cfg.epochs):
         started = time.perf_counter()
         distributed.seed_epoch(cfg.seed, epoch)
         record: dict[str, float] = {"epoch": epoch + 1}
@@ -326,7 +334,7 @@ def fit(
         if on_epoch is not None:
             on_epoch(record)
         progress.epoch(record)
-        if cfg.early_stopping and epoch + 1 - best["epoch"] >= cfg.early_stopping:
+        if patience_ran_out(cfg, epoch + 1, int(best["epoch"])):
             stopped_early = True
             break
     progress.close()
