@@ -157,6 +157,13 @@ def test_export_never_overwrites_the_runs_own_files(trained: torchprimer.TrainRe
         proc = run_cli("export", str(run_dir), "--format", "torchscript", "--out", str(run_dir / name))
         assert proc.returncode == 2 and "one of the run's own files" in proc.stderr, name
     assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == before
+    # nor another run's: `--out OTHER_RUN/model.safetensors` replaced that run's weights (exit 0)
+    other = Path(shutil.copytree(trained.run_dir, tmp_path / "other"))
+    before = {p.name: p.read_bytes() for p in other.iterdir() if p.is_file()}
+    for name in ("model.safetensors", "checkpoint.pt"):
+        proc = run_cli("export", str(run_dir), "--format", "safetensors", "--out", str(other / name))
+        assert proc.returncode == 2 and "one of a run folder's files" in proc.stderr, name
+    assert {p.name: p.read_bytes() for p in other.iterdir() if p.is_file()} == before
 
 
 def test_export_file_names_follow_the_format(trained: torchprimer.TrainResult, tmp_path: Path) -> None:

@@ -118,8 +118,11 @@ def output_path(run: Run, fmt: str, out: str | Path | None) -> Path:
     path = Path(out)
     if path.is_dir() or str(out).endswith(("/", os.sep)):
         return path / DEFAULT_NAMES[fmt]
-    if path.resolve().parent == run.run_dir.resolve() and path.name in RUN_FILES:
-        raise UserError(f"--out {out} is one of the run's own files; write the export elsewhere, "
+    if path.name in RUN_FILES and (path.resolve().parent == run.run_dir.resolve()
+                                   or (path.parent / "config.json").is_file()):
+        # this run's files, or another run folder's (a config.json beside it): either loss breaks that run
+        whose = "the run's own" if path.resolve().parent == run.run_dir.resolve() else "a run folder's"
+        raise UserError(f"--out {out} is one of {whose} files; write the export elsewhere, "
                         f"e.g. {run.run_dir / DEFAULT_NAMES[fmt]}")
     if path.suffix.lower() not in SUFFIXES[fmt]:
         raise UserError(f"--out {out}: {FORMAT_NAMES[fmt]} file is named *{SUFFIXES[fmt][0]}"
