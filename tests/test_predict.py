@@ -271,10 +271,28 @@ def test_a_faint_sample_gets_a_note(trained: torchprimer.TrainResult, raw_test: 
     np.save(tmp_path / "counts.npy", counts)
     result = predict_files(load_run(trained.run_dir, with_data=False), [tmp_path / "counts.npy"])
     for prediction in result["predictions"]:
-        assert prediction["notes"] and "span under a tenth of training's 0..1" in prediction["notes"][0]
+        assert prediction["notes"] and "span under a tenth of [0, 1]" in prediction["notes"][0]
     np.save(tmp_path / "scaled.npy", raw_test[:3].numpy())  # the same digits in training's scale: no note
     scaled = predict_files(load_run(trained.run_dir, with_data=False), [tmp_path / "scaled.npy"])
     assert all(p["notes"] == [] for p in scaled["predictions"])
+
+
+def test_an_image_brighter_than_training_and_a_narrow_table_row_pass_without_a_word(
+    trained: torchprimer.TrainResult, raw_test: torch.Tensor, tmp_path: Path
+) -> None:
+    """Images were held to training's own range: a set of dim pixels (0.24..0.47) refused a
+    training image with one white row, telling the user to divide a PNG by 255. A table row, whose
+    few features span little, was noted as "under a tenth" of training's range."""
+    run = load_run(trained.run_dir, with_data=False)
+    run.data["range"] = [0.24, 0.47]
+    bright = raw_test[:1].clone()
+    bright[0, 0, 0] = 1.0
+    np.save(tmp_path / "bright.npy", bright.numpy())
+    assert predict_files(run, [tmp_path / "bright.npy"])["predictions"][0]["notes"] == []
+    run.data["kind"] = "table"
+    run.data["range"] = [-1.4, 2.5]
+    np.save(tmp_path / "row.npy", np.full((1, 1, 8, 8), 0.6, dtype=np.float32))
+    assert predict_files(run, [tmp_path / "row.npy"])["predictions"][0]["notes"] == []
 
 
 def test_a_hand_edited_range_is_refused(trained: torchprimer.TrainResult, tmp_path: Path) -> None:

@@ -190,23 +190,28 @@ def _check_finite(x: np.ndarray, where: str) -> None:
 
 def check_scale(samples: list[Sample], run: Run) -> None:
     """Inputs in another scale than training's give confident nonsense, so say so: for images
-    (trained in [0, 1]) values far outside it are refused, for other data they get a note.
-    "Far" is half the training range beyond either end; a new table row may well lie a little
-    outside the rows training saw."""
+    (trained in [0, 1]) values far outside [0, 1] are refused, for other data values far outside
+    training's range get a note. "Far" is half the range beyond either end: a new table row may
+    well lie a little outside the rows training saw, and an image may be brighter or dimmer than
+    training's (a PNG is scaled to [0, 1] here, so it is never refused). An image whose values span
+    under a tenth of [0, 1] gets a note too (sklearn's ink counts 0..16 saved as uint8 read as 0..16/255);
+    a table row spans what its few features happen to hold, so it does not."""
     if run.raw_range is None:  # a run written before config.json kept the range
         return
     lo, hi = run.raw_range
-    margin = (hi - lo) / 2 or 1.0
+    image = run.kind == "image" and lo >= 0 and hi <= 1  # trained on pixels scaled to [0, 1]
+    ref_lo, ref_hi = (0.0, 1.0) if image else (lo, hi)
+    margin = (ref_hi - ref_lo) / 2 or 1.0
     for sample in samples:
         x = to_float(sample.x)
         low, high = float(x.min()), float(x.max())
-        if lo - margin <= low and high <= hi + margin:
-            if high - low < (hi - lo) / 10:  # too faint, e.g. ink counts 0..16 saved as uint8, read as 0..16/255
-                sample.notes.append(f"values {low:g}..{high:g} span under a tenth of training's {lo:g}..{hi:g}: "
-                                    "is it in training's scale?")
+        if ref_lo - margin <= low and high <= ref_hi + margin:
+            if image and high - low < (ref_hi - ref_lo) / 10:
+                sample.notes.append(f"values {low:g}..{high:g} span under a tenth of [0, 1], the scale of training's "
+                                    "pixels: is it in training's scale?")
             continue
         seen = f"values {low:g}..{high:g}, where training's inputs ran {lo:g}..{hi:g}"
-        if run.kind == "image" and lo >= 0 and hi <= 1:
+        if image:
             digits = run.config.dataset == "digits" and low >= 0 and high <= 16
             hint = ("sklearn's load_digits() counts ink 0..16: divide by 16" if digits
                     else "pixels 0..255: divide by 255, or save them as uint8")
