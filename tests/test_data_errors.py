@@ -128,6 +128,23 @@ def test_cifar_labels_must_match_images(tmp_path):
     load_fails("cifar10", tmp_path / "c", "10 images but 9 labels", data_dir=tmp_path)
 
 
+def test_cifar_label_below_0_is_the_one_named(tmp_path):
+    """The message named the largest label (9) when -1 was the one outside 0..9."""
+    folder = synthetic.write_cifar10(tmp_path, n_train=50, n_test=10)
+    entry = {"labels": [-1] + [9] * 9, "data": np.zeros((10, 3072), np.uint8)}
+    (folder / "test_batch").write_bytes(pickle.dumps(entry, protocol=2))
+    load_fails("cifar10", tmp_path / "c", "label -1 is outside 0..9", data_dir=tmp_path)
+
+
+def test_a_float_image_outside_0_255_is_refused(tmp_path):
+    from PIL import Image
+
+    for c in ("a", "b"):
+        (tmp_path / "f" / c).mkdir(parents=True)
+        Image.fromarray(np.full((4, 4), 300.0, np.float32), mode="F").save(tmp_path / "f" / c / "1.tif")
+    load_fails(f"imagefolder:{tmp_path / 'f'}", tmp_path / "c", "a 32-bit float image with values 300..300")
+
+
 class _Exploit:
     def __reduce__(self):
         return (os.system, ("touch pwned",))

@@ -297,3 +297,23 @@ def test_npz_bytes_beside_floats_are_scaled_and_byte_class_names_are_text(tmp_pa
     assert ds.x.dtype == ds.x_test.dtype == torch.float32
     torch.testing.assert_close(ds.x[:10], ds.x_test)
     assert float(ds.x.max()) <= 1.0 and ds.classes == ["cat", "dog"]
+
+
+def test_image_folder_with_a_latin1_class_name_and_float_tiffs(tmp_path: Path) -> None:
+    """A class folder named in Latin-1 (b'caf\\xe9') reached matplotlib as 'caf\\udce9' and stopped the
+    run after its weights were written; 32-bit float TIFFs in [0, 1] loaded as black (Pillow clips)."""
+    from PIL import Image
+
+    root = tmp_path / "f"
+    rng = np.random.default_rng(0)
+    for name in (b"caf\xe9", b"tea"):
+        folder = os.path.join(os.fsencode(root), name)
+        os.makedirs(folder)
+        for i in range(3):
+            values = rng.random((6, 6)).astype(np.float32)
+            Image.fromarray(values, mode="F").save(os.path.join(folder, b"%d.tif" % i))
+    ds = tpdata.load(f"imagefolder:{root}", options(tmp_path, image_size=6))
+    assert ds.classes == ["caf\xe9", "tea"]
+    first = np.asarray(Image.open(os.path.join(os.fsencode(root), b"caf\xe9", b"0.tif")), dtype=np.float64)
+    assert ds.x.dtype == torch.uint8 and ds.x.shape == (6, 1, 6, 6)
+    np.testing.assert_array_equal(ds.x[0, 0].numpy(), np.rint(first * 255).astype(np.uint8))

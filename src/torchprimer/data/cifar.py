@@ -105,7 +105,8 @@ def _read(options: LoadOptions) -> Dataset:
             except (TypeError, ValueError):
                 raise UserError(f"{root / FOLDER / batch}: labels are not whole numbers") from None
             if len(y) and (int(y.min()) < 0 or int(y.max()) > 9):
-                raise UserError(f"{root / FOLDER / batch}: label {int(y.max())} is outside 0..9")
+                bad = int(y.min()) if int(y.min()) < 0 else int(y.max())  # the label that is out, either end
+                raise UserError(f"{root / FOLDER / batch}: label {bad} is outside 0..9")
             xs.append(torch.from_numpy(np.ascontiguousarray(data)).permute(0, 3, 1, 2))
             ys.append(y)
         parts[split] = (torch.cat(xs).contiguous(), torch.cat(ys))

@@ -13,6 +13,7 @@ There is no official test split: `prepare` makes a stratified one.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,27 @@ def eight_bit(image: Any) -> Any:
     nearly every pixel white; for 16-bit RGB it keeps the high byte, which this matches."""
     from PIL import Image
 
+    if image.mode == "F":  # 32-bit float gray (TIFF): convert() clips it at 255 as for 16 bits
+        return _float_gray(image)
     if image.mode not in WIDE_GRAY_MODES:
         return image
     values = np.asarray(image, dtype=np.float64)
     return Image.fromarray(np.clip(np.rint(values / 257.0), 0, 255).astype(np.uint8), mode="L")
+
+
+def _float_gray(image: Any) -> Any:
+    """A float gray image in 8 bits: values in [0, 1] times 255, values in [0, 255] as they are;
+    any other range cannot be read as brightness without a guess, so it is refused. Pillow's
+    convert() turned [0, 1] floats into a black image without a word."""
+    from PIL import Image
+
+    values = np.asarray(image, dtype=np.float64)
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if not (np.isfinite(low) and np.isfinite(high)) or low < 0 or high > 255:
+        raise ValueError(f"a 32-bit float image with values {low:g}..{high:g}; save it with values in [0, 1] or "
+                         "[0, 255], or as an 8- or 16-bit image")
+    scale = 255.0 if high <= 1.0 else 1.0
+    return Image.fromarray(np.clip(np.rint(values * scale), 0, 255).astype(np.uint8), mode="L")
 
 
 def check_image_size(size: int) -> int:
@@ -68,7 +86,18 @@ def list_images(root: Path) -> tuple[list[str], list[tuple[str, int]]]:
     if len(classes) < 2:
         raise UserError(f"imagefolder: {root} has only the class folder {classes[0]!r}; a classifier needs at "
                         f"least two classes, one sub-folder each")
-    return classes, samples
+    return [readable_name(c) for c in classes], samples
+
+
+def readable_name(name: str) -> str:
+    """A folder name as text: a name that is not UTF-8 (café from an old zip, b'caf\\xe9') reaches
+    Python with surrogate escapes, which no figure or terminal can draw (matplotlib stopped a run
+    after its weights were written); its bytes are read as Latin-1 instead, a one-byte code page."""
+    raw = os.fsencode(name)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
 
 
 def read_image(path: str, size: int) -> tuple[np.ndarray, bool]:
