@@ -225,6 +225,16 @@ def test_edited_test_labels_or_samples_are_refused_not_scored(tmp_path: Path) ->
         load_run(run.run_dir)
 
 
+def test_weights_copied_from_another_run_of_the_same_shapes_are_refused(tmp_path: Path) -> None:
+    """Names and shapes matched, so another digits MLP's weights were evaluated as this run's
+    (0.8722 where summary.json said 0.8833); summary.json now keeps the weights' SHA-256."""
+    runs = [torchprimer.train(epochs=1, seed=seed, out=tmp_path / "runs", progress="none") for seed in (0, 1)]
+    assert load_run(runs[0].run_dir, with_data=False)  # its own weights load
+    shutil.copy(runs[1].run_dir / "model.safetensors", runs[0].run_dir / "model.safetensors")
+    with pytest.raises(UserError, match="is not the weights file this run wrote"):
+        load_run(runs[0].run_dir, with_data=False)
+
+
 def test_cli_top_losses_0_draws_none_and_leaves_no_stale_figure(
     trained: torchprimer.TrainResult, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -9,6 +9,7 @@ sizes and statistics training recorded, so a changed data set cannot pass unnoti
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,8 +158,9 @@ def read_weights(path: Path, model: nn.Module, summary: dict[str, Any] | None = 
                             f"finish it with 'torchprimer train --resume {path.parent}'")
         raise UserError(f"{path.parent} has no {path.name}; is it a finished torchprimer run folder?")
     check_readable(path, "weights file")
+    data = path.read_bytes()
     try:
-        tensors = load_safetensors(path.read_bytes())
+        tensors = load_safetensors(data)
     except (SafetensorError, ValueError, RuntimeError, OverflowError) as exc:
         raise UserError(f"{path} is corrupted or truncated ({brief(exc)}); "
                         "restore it or train the run again") from None
@@ -168,6 +170,10 @@ def read_weights(path: Path, model: nn.Module, summary: dict[str, Any] | None = 
     for name, tensor in tensors.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise UserError(f"{path}: tensor {name!r} holds NaN or infinite values; the file is corrupted")
+    expected = (summary or {}).get("weights_sha256")
+    if isinstance(expected, str) and hashlib.sha256(data).hexdigest() != expected:
+        raise UserError(f"{path} is not the weights file this run wrote (its SHA-256 differs from the one in "
+                        "summary.json); was it copied from another run? Restore it or train the run again")
     return tensors
 
 

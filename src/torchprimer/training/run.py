@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import importlib
 import io
 import itertools
@@ -244,10 +245,12 @@ def weight_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
 
 
-def save_weights(model: nn.Module, path: Path, metadata: dict[str, str]) -> None:
+def save_weights(model: nn.Module, path: Path, metadata: dict[str, str]) -> str:
     """model.safetensors, byte for byte the same for the same weights: safetensors writes its metadata
     in a hash map's order, which changes from process to process, so the header is rewritten with its
-    keys sorted (the same JSON, the same length; the tensors' offsets do not depend on the order)."""
+    keys sorted (the same JSON, the same length; the tensors' offsets do not depend on the order).
+    Returns the file's SHA-256, which summary.json keeps so that a weights file copied in from
+    another run of the same shapes is refused, not evaluated as this run's."""
     from safetensors.torch import save
 
     data = save(weight_tensors(model), metadata=metadata)
@@ -255,6 +258,7 @@ def save_weights(model: nn.Module, path: Path, metadata: dict[str, str]) -> None
     header = json.dumps(json.loads(data[8 : 8 + size]), sort_keys=True, separators=(",", ":")).encode()
     canonical = data[:8] + header.ljust(size) + data[8 + size :]  # padded with spaces, as safetensors pads
     write_atomic(path, lambda tmp: tmp.write_bytes(canonical))
+    return hashlib.sha256(canonical).hexdigest()
 
 
 def read_run_config(run_dir: Path) -> dict[str, Any]:
@@ -525,9 +529,9 @@ def write_outputs(result: TrainResult, objective: Any) -> None:
     run_dir, splits = result.run_dir, result.data
     assert run_dir is not None and splits is not None
     with interrupts_deferred():  # a stop between the two left new weights beside the old run's summary
-        save_weights(result.model, run_dir / "model.safetensors",
-                     {"format": "torchprimer", "model": result.config.model, "dataset": result.config.dataset})
-        write_json(run_dir / "summary.json", result.summary())
+        digest = save_weights(result.model, run_dir / "model.safetensors",
+                              {"format": "torchprimer", "model": result.config.model, "dataset": result.config.dataset})
+        write_json(run_dir / "summary.json", {**result.summary(), "weights_sha256": digest})
     report.plot_curves(result.history, run_dir / "curves.png",
                        title=f"{result.config.dataset} · {result.config.model}")
     predicted = objective.predict(predict_outputs(result.model, splits.x_test, amp=result.config.amp))
