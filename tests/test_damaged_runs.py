@@ -236,6 +236,25 @@ def test_an_edited_config_value_out_of_range_is_one_line_for_every_command(
         torchprimer.train(seed=2**70, save=False, **QUICK)
 
 
+@pytest.mark.parametrize(("key", "value", "expected"), [
+    ("epoch", "x", "its epoch is 'x'"), ("history", [], "not one record per epoch"),
+    ("best", None, "best-so-far record"), ("optimizer", {}, "optimiser state"), ("rng", {}, "random generator"),
+])
+def test_a_checkpoint_edited_into_another_shape_is_refused_before_the_folder_changes(
+    key: str, value: object, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Edited and saved again, each loaded and then stopped --resume with a TypeError or KeyError
+    after config.json was rewritten; history=[] cut metrics.csv to one row, exit 0."""
+    first = torchprimer.train(out=tmp_path, epochs=2, **QUICK)
+    path = first.run_dir / "checkpoint.pt"
+    state = torch.load(path, weights_only=True)
+    state[key] = value
+    torch.save(state, path)
+    before = {p.name: p.read_bytes() for p in first.run_dir.iterdir() if p.is_file()}
+    assert expected in fails(["train", "--resume", str(first.run_dir), "--epochs", "3"], capsys)
+    assert {p.name: p.read_bytes() for p in first.run_dir.iterdir() if p.is_file()} == before
+
+
 def test_a_cache_folder_that_cannot_be_written_only_warns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The data still loads (a read-only home must not stop it); the warning says how to move the cache."""
     blocked = tmp_path / "cache"

@@ -91,11 +91,35 @@ def load(path: str | Path) -> dict[str, Any]:
     if missing:
         raise UserError(f"{path} lacks {', '.join(missing)}: it was changed since torchprimer wrote it; "
                         "delete it or train again")
-    damaged = _damage(path, state)
+    damaged = _damage(path, state) or _malformed(state)
     if damaged:
         raise UserError(f"{path} is damaged ({damaged}): it was changed on disk since torchprimer wrote it; "
                         "put back a copy or train again")
     return state
+
+
+def _malformed(state: dict[str, Any]) -> str | None:
+    """What in a loadable checkpoint is not of the shape `fit` saves, or None. Such a file (edited and
+    saved again) stopped --resume with a TypeError or KeyError after config.json was rewritten, or
+    with history=[] quietly cut the run's metrics to one epoch."""
+    epoch, history, best = state["epoch"], state["history"], state["best"]
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 1:
+        return f"its epoch is {epoch!r}, not a count of epochs"
+    if not isinstance(history, list) or len(history) != epoch or not all(
+            isinstance(r, dict) and r.get("epoch") == i for i, r in enumerate(history, start=1)):
+        return f"its history is not one record per epoch 1..{epoch}"
+    if not isinstance(best, dict) or not isinstance(best.get("epoch"), int) or not isinstance(
+            best.get("val_loss"), (int, float)):
+        return "its best-so-far record has no epoch and validation loss"
+    optimizer, rng = state["optimizer"], state["rng"]
+    if not isinstance(optimizer, dict) or not isinstance(optimizer.get("state"), dict) or not isinstance(
+            optimizer.get("param_groups"), list):
+        return "its optimiser state has no state and param_groups"
+    if not isinstance(rng, dict) or any(key not in rng for key in ("python", "numpy", "torch")):
+        return "its random generator states are incomplete"
+    if not isinstance(state["model"], dict) or not isinstance(state["config"], dict):
+        return "its model or config is not a mapping"
+    return None
 
 
 def _torch_load(path: Path, *, mmap: bool = False) -> Any:
