@@ -204,33 +204,26 @@ def test_a_stop_inside_exec_still_exits_130_not_by_sigint(tmp_path: Path) -> Non
     assert done.returncode == 130 and done.stderr == "interrupted\n", (done.returncode, done.stderr)
 
 
-def test_a_config_whose_normalisation_does_not_fit_the_inputs_is_refused(
+def test_an_edited_config_json_is_one_line_for_every_command(
     tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """A normalisation that does not fit the inputs, and option values out of range: types were
+    checked on reading config.json, ranges were not, and each of the latter was a traceback."""
     first = torchprimer.train(out=tmp_path, epochs=1, **QUICK)
     config = first.run_dir / "config.json"
     stored = json.loads(config.read_text())
     np.save(tmp_path / "x.npy", np.zeros((1, 2), np.float32))
+    predict = ["predict", str(first.run_dir), str(tmp_path / "x.npy")]
     for mean, expected in (([0.1, 0.2, 0.3], "data.mean and data.std must hold 2 numbers each"),
                            ([1e300, 0.0], "within float32's range")):
         config.write_text(json.dumps({**stored, "data": {**stored["data"], "mean": mean}}))
-        assert expected in fails(["predict", str(first.run_dir), str(tmp_path / "x.npy")], capsys)
-
-
-def test_an_edited_config_value_out_of_range_is_one_line_for_every_command(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str],
-) -> None:
-    """Types were checked on reading config.json, ranges were not: each of these was a traceback."""
-    first = torchprimer.train(out=tmp_path, epochs=1, **QUICK)
-    config = first.run_dir / "config.json"
-    stored = json.loads(config.read_text())
-    np.save(tmp_path / "x.npy", np.zeros((1, 2), np.float32))
+        assert expected in fails(predict, capsys)
     edits = [("hidden", [-1], "every layer needs at least 1 unit"), ("label_smoothing", 5, "--label-smoothing 5"),
              ("seed", 2**70, "must be from 0 to 2**63 - 1"), ("val_fraction", float("nan"), "--val-fraction")]
     for key, value, expected in edits:
         config.write_text(json.dumps({**stored, "config": {**stored["config"], key: value}}))
-        for argv in (["evaluate", str(first.run_dir)], ["predict", str(first.run_dir), str(tmp_path / "x.npy")],
-                     ["train", "--resume", str(first.run_dir), "--epochs", "2"]):
+        resume = ["train", "--resume", str(first.run_dir), "--epochs", "2"]
+        for argv in (["evaluate", str(first.run_dir)], predict, resume):
             assert expected in fails(argv, capsys), (key, argv)
     with pytest.raises(UserError, match="2\\*\\*63 - 1"):
         torchprimer.train(seed=2**70, save=False, **QUICK)
