@@ -39,6 +39,11 @@ from torchprimer.models import ModelSpec, build_model, parameter_count, parse_hi
      "--test-fraction does nothing for mnist1d, which has its own test split"),
     (["train", "--master-port", "29500"], "--master-port does nothing without --nproc"),
     (["train", "--device", "cpu", "--no-cuda-graph"], "--no-cuda-graph does nothing with --device cpu"),
+    (["train", "--schedule", "onecycle", "--warmup", "0"], "--warmup 0 does nothing with --schedule onecycle"),
+    # batch norm in training needs 2 rows a batch: torch stopped the run after a whole epoch
+    (["train", "--dataset", "moons", "--n-samples", "20", "--batchnorm", "--batch-size", "15"],
+     "--batchnorm needs at least 2 rows per batch, and --batch-size 15 leaves a batch of 1 of the 16 training "
+     "rows; use e.g. --batch-size 16"),
     (["data", "stats", "digits", "--noise", "0.3"], "--noise does nothing for digits"),
     (["data", "inspect", "mnist1d", "--data-dir", "x"], "--data-dir does nothing for mnist1d"),
     (["data", "inspect", "digits", "--image-size", "0"], "'--image-size'"),
@@ -221,3 +226,29 @@ def test_a_model_too_big_for_memory_names_only_the_commands_own_options(
     err = fails(["activations", "--train", "--epochs", "1", "--out", str(tmp_path / "act")], capsys)
     assert err.rstrip().endswith("; use a smaller --width or --depth"), err
     assert "--hidden" not in err
+
+
+def test_save_false_with_a_folder_or_tensorboard_is_refused(tmp_path: Path) -> None:
+    """Both write into the run folder that save=False leaves out: they were ignored without a word."""
+    with pytest.raises(UserError, match="save=False writes no run folder, so out= would do nothing"):
+        torchprimer.train(save=False, out=tmp_path / "runs", epochs=1, progress="none")
+    with pytest.raises(UserError, match="so tensorboard= would do nothing"):
+        torchprimer.train(save=False, tensorboard=True, epochs=1, progress="none")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_onecycle_has_the_shape_its_comment_states() -> None:
+    """Linear from 1/25 to 1 over the warm-up, then half a cosine towards 1e-4, reached one step
+    after the last (each step takes the rate at its start, as --schedule cosine does)."""
+    import math
+
+    from torchprimer.training.schedules import lr_factor
+
+    total, warm = 100, 30
+    assert lr_factor("onecycle", 0, total) == pytest.approx(1 / 25)
+    assert lr_factor("onecycle", 15, total) == pytest.approx(1 / 25 + (1 - 1 / 25) * 15 / 30)
+    assert lr_factor("onecycle", warm, total) == pytest.approx(1.0)
+    for step in (warm, 50, 99, 100):
+        cosine = 0.5 * (1 + math.cos(math.pi * (step - warm) / (total - warm)))
+        assert lr_factor("onecycle", step, total) == pytest.approx(1e-4 + (1 - 1e-4) * cosine)
+    assert lr_factor("onecycle", total, total) == pytest.approx(1e-4)

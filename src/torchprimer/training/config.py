@@ -170,6 +170,9 @@ def refuse_unused_options(cfg: TrainConfig, given: set[str]) -> None:
     if "cuda_graph" in given and cfg.cuda_graph is False and "device" in given \
             and resolve_device(cfg.device).type != "cuda":  # with --device auto it keeps a script portable
         refuse_unused(["--no-cuda-graph"], f"with --device {cfg.device}: CUDA graphs are recorded on CUDA only")
+    if "warmup" in given and cfg.warmup == 0 and cfg.schedule == "onecycle":  # 0 means "onecycle's own 30%"
+        refuse_unused(["--warmup 0"], "with --schedule onecycle, which then warms up over its own 30% of the "
+                      "steps (for no warm-up use --schedule cosine)")
     check_data_options(cfg.dataset, given)
     if "test_fraction" in given and ships_test_split(cfg.dataset):
         refuse_unused(flags(["test_fraction"]), f"for {cfg.dataset}, which has its own test split "

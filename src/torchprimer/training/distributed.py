@@ -198,6 +198,24 @@ def seed_epoch(seed: int, epoch: int) -> None:
 # ---------------------------------------------------------------- the data
 
 
+def check_batchnorm_batches(n: int, batch_size: int, *, world: int | None = None) -> None:
+    """Batch norm in training mode needs at least 2 rows per batch (in each process): a batch of one
+    row has no variance, and torch stopped the run with a ValueError at the epoch's last step,
+    after a whole epoch had trained. Refused before the run folder, naming a batch size that works."""
+    world = world_size() if world is None else world
+
+    def smallest(b: int) -> int:  # the fewest rows any process gets in any batch of size b
+        last = n % b
+        return min(b // world, last // world) if last else b // world
+
+    if n >= 2 * world and smallest(batch_size) < 2:
+        ok = next((b for b in range(batch_size + 1, n + 1) if smallest(b) >= 2), n)
+        where = f" in each of the {world} processes" if world > 1 else ""
+        raise UserError(f"--batchnorm needs at least 2 rows per batch{where}, and --batch-size {batch_size} leaves "
+                        f"a batch of {n % batch_size or batch_size} of the {n} training rows; use e.g. "
+                        f"--batch-size {ok}")
+
+
 def check_batch_size(n: int, batch_size: int, *, world: int | None = None) -> None:
     """Refuse batches that would leave a process without rows (see the module docstring); `world`:
     the number of processes, when checked before they start (`train --nproc`)."""

@@ -381,6 +381,9 @@ def train(
     if resume is not None and (out is not None or not save):
         given = "--out" if out is not None else "save=False"
         raise UserError(f"--resume continues {resume} in its own folder; leave out {given}")
+    if not save and (out is not None or tensorboard):  # both write into the run folder save=False leaves out
+        raise UserError(f"save=False writes no run folder, so {'out=' if out is not None else 'tensorboard='} "
+                        "would do nothing; leave it out, or save the run")
     with caller_state_kept():
         if threads is not None:
             torch.set_num_threads(threads)
@@ -445,6 +448,8 @@ def _train(
     with distributed.local_rank_zero_first(cfg.download):  # one download per machine, not per process
         device, splits, model = build(cfg)
     distributed.check_batch_size(len(splits.y_train), cfg.batch_size)
+    if cfg.batchnorm:
+        distributed.check_batchnorm_batches(len(splits.y_train), cfg.batch_size)
     if resume_dir is not None and resume_state is not None:  # checked before config.json is rewritten
         check_same_data(splits, stored["data"], cfg.dataset, resume_dir)
         ckpt.check_resumable(resume_state, model, cfg.to_dict(), resume_dir / "checkpoint.pt")
