@@ -425,3 +425,79 @@ def test_gradcheck_finds_a_module_in_the_current_folder(tmp_path: Path, monkeypa
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
     assert isinstance(load_module("learner_layers_here:Tiny"), torch.nn.Module)
     assert str(tmp_path) not in sys.path  # put back as it was
+
+
+class _ScaledLinear(nn.Linear):  # a user's subclass: its forward is not nn.Linear's
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 2 * super().forward(x)
+
+
+class _Unused(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.used, self.unused = nn.Linear(4, 3), nn.Parameter(torch.ones(2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.used(x)
+
+
+class _Transposed(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(3, 4).T)  # not contiguous
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.w
+
+
+class _Detached(nn.Linear):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x).detach()
+
+
+class _Whole(nn.Linear):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x).long()
+
+
+class _Boom(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):  # type: ignore[no-untyped-def]
+        return x * 1
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[no-untyped-def]
+        raise ValueError("backward boom")
+
+
+class _BackwardFails(nn.Linear):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _Boom.apply(super().forward(x))
+
+
+def test_gradcheck_of_a_users_own_modules_is_right_or_one_clear_error() -> None:
+    """A subclass of nn.Linear passed as nn.Linear to the manual column (every row 'NO' for right
+    gradients); an unused parameter, a non-contiguous one, a detached or integer output and a
+    failing backward were tracebacks."""
+    x, y = torch.randn(5, 4), torch.tensor([0, 1, 2, 0, 1])
+    for model in (nn.Sequential(_ScaledLinear(4, 3)), _Unused(), _Transposed()):
+        report = gradcheck(model, x, y)
+        assert report["ok"] and not report["manual_available"], type(model).__name__
+    assert "this model has _ScaledLinear" in gradcheck(nn.Sequential(_ScaledLinear(4, 3)), x, y)["manual_note"]
+    for model, expected in ((_Detached(4, 3), "does not depend differentiably"), (_Whole(4, 3), "not floating point"),
+                            (_BackwardFails(4, 3), "backward pass failed \\(backward boom\\)")):
+        with pytest.raises(UserError, match=expected):
+            gradcheck(model, x, y)
+    note = gradcheck(nn.Sequential(nn.Linear(4, 6), nn.Unflatten(1, (2, 3)), nn.Flatten(), nn.Linear(6, 3)),
+                     x, y)["manual_note"]
+    assert "this model has Unflatten" in note and "no derivative" not in note
+
+
+def test_a_module_that_fails_as_it_is_imported_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "raises_on_import.py").write_text("raise RuntimeError('import boom')\n")
+    (tmp_path / "bad_syntax.py").write_text("def (:\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError, match="importing raises_on_import failed \\(import boom\\)"):
+        load_module("raises_on_import:X")
+    with pytest.raises(UserError, match="importing bad_syntax failed \\(invalid syntax"):
+        load_module("bad_syntax:X")

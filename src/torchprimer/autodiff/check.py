@@ -89,6 +89,9 @@ def loss_of_output(model: nn.Module, x: Tensor, y: Tensor | None, loss: str) -> 
     except Exception as exc:  # a user's module (--module) that does not fit the data's shape or dtype
         raise UserError(f"the module failed on a batch of shape {tuple(x.shape)} ({x.dtype}): {brief(exc)}; "
                         "choose a --dataset its input fits, or change the module") from None
+    if not out.is_floating_point():
+        raise UserError(f"the module's output is {out.dtype}, not floating point, so it has no gradient; "
+                        "return the scores themselves (no argmax, round or .long())")
     binary = objective_for(model).binary
     if y is not None and out.ndim == 2 and (out.shape[1] >= 2 or binary):
         classes = 2 if binary else out.shape[1]
@@ -161,6 +164,9 @@ def gradcheck(
         raise UserError(f"unknown loss {loss!r}; use one of {', '.join(LOSSES)}")
     require_parameters(model)
     model64 = copy.deepcopy(model).double().eval()
+    for p in model64.parameters():  # finite differences step through each tensor's flat view
+        if not p.is_contiguous():
+            p.data = p.data.contiguous()
     norms = [m for m in model64.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     for m in norms if len(x) > 1 else []:  # one sample has no batch statistics: its running ones, then
         m.train()
@@ -174,8 +180,17 @@ def gradcheck(
 
     with one_cpu_thread():
         model64.zero_grad(set_to_none=True)
-        f().backward()
-        autograd = {n: p.grad.detach().clone() for n, p in params}
+        value = f()
+        if not value.requires_grad:
+            raise UserError("the loss does not depend differentiably on the module's parameters (its output has "
+                            "no grad_fn: a .detach() or torch.no_grad() inside it?), so there is no gradient to check")
+        try:
+            value.backward()
+        except Exception as exc:  # a user's autograd.Function whose backward fails
+            raise UserError(f"the module's backward pass failed ({brief(exc)}); fix its backward") from None
+        # a parameter the output does not use gets no .grad from autograd: its gradient is zero,
+        # as the finite differences find
+        autograd = {n: p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for n, p in params}
         manual, manual_note = _manual_gradients(model64, x64, y, loss, objective, params)
         rows = []
         for i, (name, p) in enumerate(params):
@@ -264,6 +279,9 @@ def load_module(spec: str) -> nn.Module:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
         raise UserError(f"--module {spec!r}: cannot import it ({exc}); check the name and the install") from None
+    except Exception as exc:  # the module's own code fails as it is imported (a SyntaxError, a raise)
+        raise UserError(f"--module {spec!r}: importing {module_name} failed ({brief(exc)}); "
+                        "fix that file") from None
     finally:
         if added:
             sys.path.remove(here)

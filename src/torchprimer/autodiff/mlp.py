@@ -50,15 +50,18 @@ def mlp_steps(model: nn.Module) -> list[Step]:
     layers = list(model) if isinstance(model, nn.Sequential) else [model]
     steps: list[Step] = []
     for layer in layers:
+        if not type(layer).__module__.startswith("torch.nn."):  # a class of the user's, say Net(nn.Module)
+            # even a subclass of nn.Linear or nn.ReLU: its forward may compute something else (2 * x W^T)
+            raise UserError(NOT_MANUAL["custom"].format(layer=type(layer).__name__))
         if isinstance(layer, nn.Flatten):
             if layer.start_dim != 1 or layer.end_dim != -1:
                 raise UserError(NOT_MANUAL["flatten"])
             steps.append(("flatten", None))
         elif isinstance(layer, nn.Linear):
             steps.append(("linear", layer))
-        elif isinstance(layer, (nn.Sequential, nn.Dropout, nn.BatchNorm1d)) or list(layer.parameters()):
-            own = not type(layer).__module__.startswith("torch.nn.")  # a class of the user's, say Net(nn.Module)
-            raise UserError(NOT_MANUAL["custom" if own else "layer"].format(layer=type(layer).__name__))
+        elif (isinstance(layer, (nn.Sequential, nn.Dropout, nn.BatchNorm1d)) or list(layer.parameters())
+              or type(layer).__module__ != "torch.nn.modules.activation"):  # Unflatten, pooling: no activation
+            raise UserError(NOT_MANUAL["layer"].format(layer=type(layer).__name__))
         else:
             steps.append(("activation", module_rule(layer)))
     if not any(kind == "linear" for kind, _ in steps):
