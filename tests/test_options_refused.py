@@ -93,6 +93,20 @@ def test_a_model_too_big_for_memory_is_refused_before_it_is_allocated(monkeypatc
         parse_hidden([10**30])
 
 
+def test_gradcheck_counts_its_float64_copies_against_memory(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """gradcheck holds about 44 bytes a parameter (float64 copies and gradients), not training's 16:
+    a model between the two passed the guard and then failed to allocate, with a traceback."""
+    from torchprimer.autodiff.check import CHECK_BYTES_PER_PARAMETER
+
+    count = parameter_count(ModelSpec(name="mlp", hidden=(300, 300)), (1, 8, 8), 10)
+    monkeypatch.setattr("torchprimer.models.physical_memory", lambda: 20 * count)  # enough to train it
+    assert CHECK_BYTES_PER_PARAMETER * count > 20 * count
+    assert "to check in float64" in fails(["gradcheck", "--hidden", "300,300"], capsys)
+    build_model(ModelSpec(name="mlp", hidden=(300, 300)), (1, 8, 8), 10)  # training's guard still takes it
+
+
 def test_an_empty_split_names_a_setting_that_fills_every_split() -> None:
     data = load("mnist1d", LoadOptions(n_samples=20, cache_dir=None))
     with pytest.raises(UserError) as info:

@@ -950,7 +950,8 @@ def gradcheck(
         check.require_parameters(net)  # before loading any data
         _, x, y = check.sample_batch(dataset, batch)
     else:
-        net, x, y = check.sample_batch(dataset, batch, model, hidden=hidden, activation=activation)
+        net, x, y = check.sample_batch(dataset, batch, model, hidden=hidden, activation=activation,
+                                       for_gradcheck=True)
         what, shown = check.describe(model, hidden, activation), check.describe(model, hidden, activation, language)
     report = check.gradcheck(net, x, y, loss=loss, max_coords=entries)
     if as_json:

@@ -219,18 +219,20 @@ TOO_BIG_ADVICE = "use fewer or smaller hidden layers (e.g. --hidden 128)"  # tra
 
 
 def build_model(spec: ModelSpec, input_shape: Sequence[int], num_classes: int,
-                too_big_advice: str = TOO_BIG_ADVICE) -> nn.Module:
+                too_big_advice: str = TOO_BIG_ADVICE, *,
+                per_parameter: tuple[int, str] = (TRAINING_BYTES_PER_PARAMETER,
+                                                  "to train (weights, gradients, Adam's state)")) -> nn.Module:
     """Build the named model for data of `input_shape` with `num_classes` classes. A model whose
-    training state (TRAINING_BYTES_PER_PARAMETER a parameter) would not fit in this machine's
-    memory is refused before any of it is allocated, with `too_big_advice`: what the calling
-    command's own options can do about it."""
+    working state would not fit in this machine's memory is refused before any of it is
+    allocated, with `too_big_advice`: what the calling command's own options can do about it.
+    `per_parameter`: the bytes a parameter needs and what for; training's by default, gradcheck
+    passes its own float64 copies'."""
     builder = _checked_builder(spec)
     count, memory = parameter_count(spec, input_shape, num_classes), physical_memory()
-    need = TRAINING_BYTES_PER_PARAMETER * count
+    need = per_parameter[0] * count
     if memory is not None and need > memory:
-        raise UserError(f"this {spec.name} would have {count:,} parameters: {need / 2**30:,.1f} GiB to train "
-                        f"(weights, gradients, Adam's state), more than this machine's {memory / 2**30:,.1f} GiB; "
-                        f"{too_big_advice}")
+        raise UserError(f"this {spec.name} would have {count:,} parameters: {need / 2**30:,.1f} GiB "
+                        f"{per_parameter[1]}, more than this machine's {memory / 2**30:,.1f} GiB; {too_big_advice}")
     return builder(input_shape, num_classes, spec)
 
 

@@ -28,11 +28,18 @@ MANUAL_TOL = 1e-10
 FD_TOL = 1e-6
 
 
+# gradcheck's memory a parameter: the float32 model (4 bytes), its float64 copy, autograd's gradient
+# and its clone, the manual gradient (8 each), and room for torch's own gradcheck (8)
+CHECK_BYTES_PER_PARAMETER = 44
+
+
 def sample_batch(
     dataset: str, rows: int, model: str | None = None, *, hidden: str = "32", activation: str = "relu",
+    for_gradcheck: bool = False,
 ) -> tuple[nn.Module | None, Tensor, Tensor]:
     """(model, x, y): the first `rows` normalised training samples of `dataset`, and the named model
-    built for its shape (None without a name). `gradcheck` and `graph` look at models this way."""
+    built for its shape (None without a name). `gradcheck` and `graph` look at models this way;
+    `for_gradcheck`: a model too big for gradcheck's float64 copies is refused before it is built."""
     from torchprimer import data as tpdata
     from torchprimer.models import ModelSpec, build_model, parse_hidden
 
@@ -40,7 +47,9 @@ def sample_batch(
     net = None
     if model is not None:
         spec = ModelSpec(name=model, hidden=parse_hidden(hidden), activation=activation)
-        net = build_model(spec, splits.input_shape, splits.num_classes)
+        checked = (CHECK_BYTES_PER_PARAMETER, "to check in float64 (copies, gradients)")
+        net = (build_model(spec, splits.input_shape, splits.num_classes, per_parameter=checked) if for_gradcheck
+               else build_model(spec, splits.input_shape, splits.num_classes))
     return net, splits.x_train[:rows], splits.y_train[:rows]
 
 
