@@ -215,13 +215,13 @@ def physical_memory() -> int | None:
 TRAINING_BYTES_PER_PARAMETER = 16  # float32 weights, gradients and Adam's two moments
 
 
+TRAINING_PER_PARAMETER = (TRAINING_BYTES_PER_PARAMETER, "to train (weights, gradients, Adam's state)")
 TOO_BIG_ADVICE = "use fewer or smaller hidden layers (e.g. --hidden 128)"  # train's and gradcheck's options
 
 
 def build_model(spec: ModelSpec, input_shape: Sequence[int], num_classes: int,
                 too_big_advice: str = TOO_BIG_ADVICE, *,
-                per_parameter: tuple[int, str] = (TRAINING_BYTES_PER_PARAMETER,
-                                                  "to train (weights, gradients, Adam's state)")) -> nn.Module:
+                per_parameter: tuple[int, str] = TRAINING_PER_PARAMETER) -> nn.Module:
     """Build the named model for data of `input_shape` with `num_classes` classes. A model whose
     working state would not fit in this machine's memory is refused before any of it is
     allocated, with `too_big_advice`: what the calling command's own options can do about it.

@@ -41,15 +41,15 @@ def sample_batch(
     built for its shape (None without a name). `gradcheck` and `graph` look at models this way;
     `for_gradcheck`: a model too big for gradcheck's float64 copies is refused before it is built."""
     from torchprimer import data as tpdata
-    from torchprimer.models import ModelSpec, build_model, parse_hidden
+    from torchprimer.models import TRAINING_PER_PARAMETER, ModelSpec, build_model, parse_hidden
 
     splits = tpdata.prepare(tpdata.load(dataset), device="cpu")
     net = None
     if model is not None:
         spec = ModelSpec(name=model, hidden=parse_hidden(hidden), activation=activation)
         checked = (CHECK_BYTES_PER_PARAMETER, "to check in float64 (copies, gradients)")
-        net = (build_model(spec, splits.input_shape, splits.num_classes, per_parameter=checked) if for_gradcheck
-               else build_model(spec, splits.input_shape, splits.num_classes))
+        net = build_model(spec, splits.input_shape, splits.num_classes,
+                          per_parameter=checked if for_gradcheck else TRAINING_PER_PARAMETER)
     return net, splits.x_train[:rows], splits.y_train[:rows]
 
 

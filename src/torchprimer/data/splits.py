@@ -229,8 +229,8 @@ def fingerprint(*tensors: torch.Tensor) -> str:
     files give the same value on any device and thread count. A run keeps the one of its
     validation and test samples and of every label; evaluate and --resume compare it, so data
     files edited since training (new test labels, other test images) are refused rather than
-    scored as if they were the same. The training samples are left out: the training split's
-    mean and std stand for them, and hashing them took longer than loading them."""
+    scored as if they were the same. The training samples are left out (the training split's
+    mean and std, compared too, stand for them), so the hash reads only the smaller splits."""
     digest = hashlib.sha256()
     for t in tensors:
         digest.update(str((t.dtype, tuple(t.shape))).encode())

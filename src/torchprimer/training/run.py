@@ -183,15 +183,15 @@ def check_same_data(splits: tpdata.Splits, data: dict[str, Any], dataset: str, r
     if "sizes" in data and splits.sizes() != data["sizes"]:
         differences.append(f"sizes {splits.sizes()} vs {data['sizes']}")
     if not differences and "fingerprint" in data and splits.fingerprint != data["fingerprint"]:
-        differences.append("the validation or test samples, or labels, differ from training's")
+        differences.append(f"the validation or test samples, or labels, differ: fingerprint {splits.fingerprint} "
+                           f"vs {data['fingerprint']}")
     now, then = splits.mean.tolist() + splits.std.tolist(), list(data["mean"]) + list(data["std"])
     if len(now) != len(then) or not all(math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-7)
                                         for a, b in zip(now, then, strict=True)):
         differences.append(f"mean and std {_rounded(now)} vs {_rounded(then)}")
     if differences:
-        now_vs_then = "" if differences[0].startswith("the ") else ", now vs then"
         raise UserError(f"data set {dataset!r} no longer gives the splits {run_dir} was trained on "
-                        f"({differences[0]}{now_vs_then}); use the same data files as training")
+                        f"({differences[0]}, now vs then); use the same data files as training")
 
 
 def _rounded(values: list[float]) -> list[float]:
