@@ -501,3 +501,24 @@ def test_a_module_that_fails_as_it_is_imported_is_one_line(tmp_path: Path, monke
         load_module("raises_on_import:X")
     with pytest.raises(UserError, match="importing bad_syntax failed \\(invalid syntax"):
         load_module("bad_syntax:X")
+
+
+@pytest.mark.parametrize(("model", "key", "layer"), [
+    (nn.Sequential(nn.Flatten(1, 1), nn.Linear(4, 3)), "manual_flatten", None),
+    (nn.Sequential(nn.Linear(4, 3), nn.Dropout()), "manual_layer", "Dropout"),
+    (nn.Sequential(_ScaledLinear(4, 3)), "manual_custom", "_ScaledLinear"),
+    (nn.Sequential(nn.Linear(4, 1), nn.Flatten(0)), "manual_no_classes", None),
+])
+def test_the_manual_columns_reason_is_kept_by_key_and_said_in_either_language(
+    model: nn.Module, key: str, layer: str | None,
+) -> None:
+    """The reason travels as its text's key and fields, not as English to be parsed back: every one of
+    them reads in Chinese, with the layer named, and the JSON's English note is the same reason."""
+    from torchprimer.autodiff.check import TEXT, render
+
+    x, y = torch.randn(5, 4), torch.tensor([0, 1, 2, 0, 1])
+    report = gradcheck(model, x, y)
+    assert report["manual_why"] == {"key": key, **({"layer": layer} if layer else {})}
+    assert report["manual_note"] == TEXT["en"][key].format(layer=layer)
+    zh = render(report, lang="zh")
+    assert TEXT["zh"][key].format(layer=layer) in zh and "manual backprop" not in zh

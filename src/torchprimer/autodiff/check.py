@@ -12,7 +12,6 @@ import contextlib
 import copy
 import importlib
 import os
-import re
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from torchprimer.autodiff.mlp import LOSSES, NOT_MANUAL, manual_backward, mlp_steps
+from torchprimer.autodiff.mlp import LOSSES, NOT_MANUAL, NotManual, manual_backward, mlp_steps
 from torchprimer.errors import UserError, brief
 from torchprimer.report import display_width, in_language, pad
 
@@ -200,7 +199,7 @@ def gradcheck(
         # a parameter the output does not use gets no .grad from autograd: its gradient is zero,
         # as the finite differences find
         autograd = {n: p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for n, p in params}
-        manual, manual_note = _manual_gradients(model64, x64, y, loss, objective, params)
+        manual, why_not = _manual_gradients(model64, x64, y, loss, objective, params)
         rows = []
         for i, (name, p) in enumerate(params):
             coords = _coordinates(p.numel(), max_coords, seed + i)
@@ -209,7 +208,7 @@ def gradcheck(
         agrees = _torch_gradcheck(model64, x64, loss_of, params)
     return {
         "loss": objective, "batch": len(x), "eps": eps, "rows": rows, "manual_available": manual is not None,
-        "manual_note": manual_note, "torch_gradcheck": agrees, "mode": mode,
+        "manual_note": _note(why_not, "en"), "manual_why": why_not, "torch_gradcheck": agrees, "mode": mode,
         "tolerance": {"manual_vs_autograd": MANUAL_TOL, "finite_diff_vs_autograd": FD_TOL},
         "ok": agrees and all(r["ok"] for r in rows),
     }
@@ -226,19 +225,20 @@ def require_parameters(model: nn.Module) -> None:
 
 def _manual_gradients(
     model: nn.Module, x: Tensor, y: Tensor | None, loss: str, objective: str, params: list[tuple[str, nn.Parameter]],
-) -> tuple[dict[str, Tensor] | None, str]:
-    """The manual column, or None and the reason it does not apply to this model."""
+) -> tuple[dict[str, Tensor] | None, dict[str, str]]:
+    """The manual column, or None and why it does not apply to this model: {"key": its
+    TEXT key (manual_...), and the fields that text takes}, so the report can say it in either language."""
     if objective == BINARY_LOSS:
-        return None, TEXT["en"]["manual_binary"]
+        return None, {"key": "manual_binary"}
     if objective not in LOSSES or y is None:
-        return None, TEXT["en"]["manual_no_classes"]
+        return None, {"key": "manual_no_classes"}
     try:
         mlp_steps(model)
-    except UserError as exc:
-        return None, str(exc)
+    except NotManual as exc:
+        return None, {"key": f"manual_{exc.key}", **exc.fields}
     model.zero_grad(set_to_none=True)
     manual_backward(model, x, y, loss)
-    return {n: p.grad.detach().clone() for n, p in params}, ""
+    return {n: p.grad.detach().clone() for n, p in params}, {}
 
 
 def _row(
@@ -375,7 +375,6 @@ TEXT = {
     },
 }
 COLUMNS = ("col_parameter", "col_shape", "col_grad", "col_manual", "col_fd", "col_entries", "col_ok")
-MANUAL_NOTES = ("manual_binary", "manual_no_classes", *(f"manual_{key}" for key in NOT_MANUAL))
 
 
 def _text(lang: str) -> dict[str, str]:
@@ -401,15 +400,10 @@ def title(what: str, batch: int, dataset: str, loss: str, lang: str = "en") -> s
     return t["title"].format(what=what, batch=batch, dataset=dataset, loss=named)
 
 
-def _translated_note(text: str, table: tuple[str, ...], lang: str) -> str:
-    """`text`, one of the English strings named in `table` (a {layer} filled in), in `lang`; as it is if none."""
-    en, t = _text("en"), _text(lang)
-    for key in table:
-        pattern = re.escape(en[key]).replace(re.escape("{layer}"), "(?P<layer>.+)")
-        found = re.fullmatch(pattern, text)
-        if found:
-            return t[key].format(**found.groupdict())
-    return text
+def _note(why: dict[str, str], lang: str) -> str:
+    """Why the manual column is n/a (`_manual_gradients`'s {"key": ..., fields}) in `lang`; "" when it applies."""
+    fields = {name: value for name, value in why.items() if name != "key"}
+    return _text(lang)[why["key"]].format(**fields) if why else ""
 
 
 def _sci(v: float) -> str:
@@ -436,7 +430,7 @@ def render(report: dict[str, Any], title: str = "", lang: str = "en") -> str:
     widths = [max(display_width(row[i]) for row in table) for i in range(len(header))]
     lines += ["  ".join(pad(c, w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table]
     if not report["manual_available"]:
-        lines.append(t["manual_column"].format(note=_translated_note(report["manual_note"], MANUAL_NOTES, lang)))
+        lines.append(t["manual_column"].format(note=_note(report["manual_why"], lang)))
     lines.append(t["torch_gradcheck"].format(verdict=t["passed"] if report["torch_gradcheck"] else t["failed"]))
     tol = report["tolerance"]
     modes = _modes("en")

@@ -44,6 +44,15 @@ NOT_MANUAL = {
 }
 
 
+class NotManual(UserError):
+    """Why manual backprop does not cover a model: one of NOT_MANUAL's templates, its key and fields kept
+    so that gradcheck's report can give the same reason in Chinese without parsing the English."""
+
+    def __init__(self, key: str, **fields: str) -> None:
+        super().__init__(NOT_MANUAL[key].format(**fields))
+        self.key, self.fields = key, fields
+
+
 def mlp_steps(model: nn.Module) -> list[Step]:
     """The layers of an MLP built by `models.build_mlp`, or a UserError naming what is not one."""
     model = getattr(model, "_orig_mod", model)  # a torch.compile'd model wraps the original
@@ -52,20 +61,20 @@ def mlp_steps(model: nn.Module) -> list[Step]:
     for layer in layers:
         if not type(layer).__module__.startswith("torch.nn."):  # a class of the user's, say Net(nn.Module)
             # even a subclass of nn.Linear or nn.ReLU: its forward may compute something else (2 * x W^T)
-            raise UserError(NOT_MANUAL["custom"].format(layer=type(layer).__name__))
+            raise NotManual("custom", layer=type(layer).__name__)
         if isinstance(layer, nn.Flatten):
             if layer.start_dim != 1 or layer.end_dim != -1:
-                raise UserError(NOT_MANUAL["flatten"])
+                raise NotManual("flatten")
             steps.append(("flatten", None))
         elif isinstance(layer, nn.Linear):
             steps.append(("linear", layer))
         elif (isinstance(layer, (nn.Sequential, nn.Dropout, nn.BatchNorm1d)) or list(layer.parameters())
               or type(layer).__module__ != "torch.nn.modules.activation"):  # Unflatten, pooling: no activation
-            raise UserError(NOT_MANUAL["layer"].format(layer=type(layer).__name__))
+            raise NotManual("layer", layer=type(layer).__name__)
         else:
             steps.append(("activation", module_rule(layer)))
     if not any(kind == "linear" for kind, _ in steps):
-        raise UserError(NOT_MANUAL["no_linear"])
+        raise NotManual("no_linear")
     return steps
 
 
