@@ -19,7 +19,9 @@ read cold, and the caches shared with the rest of the step.
 Before timing, it replays the kernels once and checks that they give bitwise the gradients of
 `fast_mlp.ReluMLPStep` (exit 1 if not), so the table lists the step that `train` really runs.
 Rows marked "for scale" are not part of the step: an element-wise `exp` of the same logits,
-beside the log-softmax, shows how little of that kernel is arithmetic.
+beside the log-softmax, shows how little of that kernel is arithmetic; the first layer's weight
+gradient computed as xᵀ·G into a (784, 128) buffer, beside ∂W1 = Gᵀ·x, shows what keeping W1
+transposed (as (in, out), not nn.Linear's (out, in)) would buy that product.
 """
 
 from __future__ import annotations
@@ -48,10 +50,12 @@ FOR_SCALE = "for scale"
 GATHER, LAYER1, MM1, RELU, LAYER2, MM2, LOG_SOFTMAX, EXP = (
     "gather the batch's rows (index_select)", "layer 1: x·W1ᵀ + b1 (addmm)", "  the floor's x·W1ᵀ (mm)", "ReLU",
     "layer 2: h·W2ᵀ + b2 (addmm)", "  the floor's h·W2ᵀ (mm)", "log-softmax", "  exp of the same logits")
-NLL, NLL_GRAD, LOG_SOFTMAX_GRAD, DW2, DB2, G_W2, RELU_GRAD, DW1, DB1, ADAM = (
+NLL, NLL_GRAD, LOG_SOFTMAX_GRAD, DW2, DB2, G_W2, RELU_GRAD, DW1, DW1_T, DB1, ADAM = (
     "NLL loss", "NLL loss's gradient", "log-softmax's gradient", "∂W2 = Gᵀ·h (mm)", "∂b2 = Σ G (sum)", "G·W2 (mm)",
-    "ReLU's gradient (threshold_backward)", "∂W1 = Gᵀ·x (mm)", "∂b1 = Σ G (sum)", "Adam's update (one fused kernel)")
-KINDS = {MM1: "product", MM2: "product", DW2: "product", G_W2: "product", DW1: "product", EXP: FOR_SCALE}
+    "ReLU's gradient (threshold_backward)", "∂W1 = Gᵀ·x (mm)", "  ∂W1ᵀ = xᵀ·G, stored transposed", "∂b1 = Σ G (sum)",
+    "Adam's update (one fused kernel)")
+KINDS = {MM1: "product", MM2: "product", DW2: "product", G_W2: "product", DW1: "product", EXP: FOR_SCALE,
+         DW1_T: FOR_SCALE}
 
 
 class Setup(NamedTuple):
@@ -123,6 +127,7 @@ def alone(kit: Setup) -> dict[str, Callable[[int], object]]:
     step's rows in turn), in the step's order, plus the floor's plain products beside the addmms."""
     o = step(kit, kit.batches[0], lambda name: None)
     (w1, b1), (w2, b2) = [(layer.weight, layer.bias) for layer in kit.layers]
+    w1_t_grad = torch.empty_like(w1.t(), memory_format=torch.contiguous_format)
     return {
         GATHER: lambda i: kit.pixels.index_select(0, kit.batches[i % len(kit.batches)]),
         LAYER1: lambda i: torch.addmm(b1, o["x"], w1.t()),
@@ -140,6 +145,8 @@ def alone(kit: Setup) -> dict[str, Callable[[int], object]]:
         G_W2: lambda i: o["g_logits"].mm(w2),
         RELU_GRAD: lambda i: RELU_BACKWARD(o["g_hidden_out"], o["hidden"], 0),
         DW1: lambda i: torch.mm(o["g_hidden"].t(), o["x"], out=w1.grad),
+        # the same product in a (784, 128) buffer: what W1 kept as (in, out) would take ("transposed_dw1_bitwise")
+        DW1_T: lambda i: torch.mm(o["x"].t(), o["g_hidden"], out=w1_t_grad),
         DB1: lambda i: torch.sum(o["g_hidden"], 0, out=b1.grad),
         ADAM: lambda i: kit.optimizer.update(),
     }
@@ -175,6 +182,8 @@ def in_the_step(kit: Setup, rounds: int) -> dict[str, float]:
 def measure(batch_size: int, samples: int, threads: list[int], rounds: int) -> dict[str, Any]:
     """Each kernel alone and in the step, at each thread count, in µs per step; with the totals."""
     kit, same = setup(batch_size, samples)
+    o = step(kit, kit.batches[0], lambda name: None)
+    transposed_same = torch.equal(torch.mm(o["x"].t(), o["g_hidden"]).t(), kit.layers[0].weight.grad)
     calls = alone(kit)
     steps = len(kit.batches)
     rows: dict[str, dict[str, Any]] = {name: {"kind": KINDS.get(name, "other"), "alone": {}, "in_step": {}}
@@ -194,6 +203,7 @@ def measure(batch_size: int, samples: int, threads: list[int], rounds: int) -> d
                               "step_alone": step_alone, "step_in_step": step_in}
     return {"batch_size": batch_size, "samples": samples, "steps_per_round": steps, "rounds": rounds,
             "threads": threads, "torch": torch.__version__, "bitwise_as_fast_step": same,
+            "transposed_dw1_bitwise": transposed_same,
             "kernels": rows, "totals_us": totals}
 
 
@@ -219,6 +229,7 @@ def print_table(result: dict[str, Any]) -> None:
                          for t in totals])
     print("alone: one kernel called an epoch's worth of times on the same operands, which stay in the cache "
           "(the gather reads each step's rows); in the step: the same kernel inside whole epochs of steps")
+    print(f"xᵀ·G, transposed back, is bitwise ∂W1 = Gᵀ·x: {'yes' if result['transposed_dw1_bitwise'] else 'no'}")
 
 
 def main(argv: list[str] | None = None) -> int:
