@@ -94,3 +94,27 @@ def test_the_summary_says_which_weights_were_tested_and_which_loss(
     summary = json.loads(next(tmp_path.glob("*/summary.json")).read_text())
     assert code == 0 and says.format(best=summary["best_epoch"]) in out, out
     assert f"test loss (label smoothing 0.2) {summary['test_loss']:.4f}" in out
+
+
+def test_a_name_too_long_and_a_full_disk_are_one_line_and_leave_the_old_file(tmp_path: Path) -> None:
+    """A file name over 255 bytes made Path.is_dir() raise (a traceback from every --plot, --out);
+    a writer meeting a full disk (savefig, write_bytes) was a traceback too."""
+    import errno
+
+    from torchprimer.errors import UserError
+    from torchprimer.fileio import check_output_folder, write_atomic, write_text
+
+    long = tmp_path / ("a" * 300 + ".png")
+    with pytest.raises(UserError, match="File name too long; choose another path"):
+        check_output_file(long, "--plot", (".png",), "x.png")
+    with pytest.raises(UserError, match="File name too long"):
+        check_output_folder(tmp_path / ("b" * 300))
+    kept = write_text(tmp_path / "kept.txt", "old")
+
+    def full(tmp: Path) -> None:
+        tmp.write_text("half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(UserError, match=r"cannot write .*kept\.txt: No space left on device; free some space"):
+        write_atomic(kept, full)
+    assert kept.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["kept.txt"]

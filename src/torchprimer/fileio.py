@@ -7,15 +7,16 @@ the middle of a write cannot leave a truncated checkpoint, weights file or CSV b
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
 import signal
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from torchprimer.errors import UserError
 
@@ -33,6 +34,10 @@ def make_dirs(path: str | os.PathLike[str]) -> Path:
     return folder
 
 
+# What a writer meets when the disk, not the data, is at fault: one line, the target named
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success fsync it and rename it into place."""
@@ -45,7 +50,13 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as exc:  # the writer's own write failing: a full disk, a quota; nothing is replaced
+            if exc.errno not in WRITE_ERRNOS:
+                raise
+            raise UserError(f"cannot write {target}: {exc.strerror or exc}; free some space or choose "
+                            "another path") from None
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         # mkstemp makes the file private (0600); give it the mode a plain open() would.
@@ -118,9 +129,9 @@ def check_output_file(path: str | os.PathLike[str], flag: str, suffixes: tuple[s
     target = Path(path)
     if not str(path).strip():  # a Path('') would be '.', the current folder: the CLI's parser refuses it sooner
         raise UserError(f"{flag} names no file (it is empty); give a file name, e.g. {flag} {example}")
-    if target.is_dir():  # the atomic writer's wording, but now, not after the work
+    if _probe(target, target.is_dir):  # the atomic writer's wording, but now, not after the work
         raise UserError(f"cannot write {target}: Is a directory; choose another path, e.g. {target / example}")
-    blocker = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
+    blocker = _blocker(target, target.parents)
     if blocker is not None:
         raise UserError(f"cannot write {target}: {blocker} is a file, not a folder; choose another path")
     if target.suffix.lower() not in suffixes:
@@ -135,10 +146,26 @@ def check_output_folder(path: str | os.PathLike[str]) -> Path:
     """Refuse, before any work, a folder path that `make_dirs` would refuse after it: one that is a
     file or lies under a file. Nothing is created here."""
     folder = Path(path)
-    blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+    blocker = _blocker(folder, (folder, *folder.parents))
     if blocker is not None:
         raise UserError(f"cannot make the folder {folder}: {blocker} is a file, not a folder; choose another path")
     return folder
+
+
+T = TypeVar("T")
+
+
+def _probe(target: Path, question: Callable[[], T]) -> T:
+    """`question()` about a path, with the OSErrors that asking raises (a name over 255 bytes) as one line."""
+    try:
+        return question()
+    except OSError as exc:
+        raise UserError(f"cannot write {target}: {exc.strerror or exc}; choose another path") from None
+
+
+def _blocker(target: Path, candidates: Iterable[Path]) -> Path | None:
+    """The first of `candidates` (the path and/or its parents) that exists and is a file, not a folder."""
+    return _probe(target, lambda: next((p for p in candidates if p.exists() and not p.is_dir()), None))
 
 
 def strict_json(obj: Any, *, as_text: bool = False) -> Any:
