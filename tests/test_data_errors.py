@@ -248,6 +248,13 @@ def test_bad_toy_options():
         tpdata.load("spirals", tpdata.LoadOptions(n_samples=3))
 
 
+def test_mnist1d_data_seed_past_32_bits_is_one_line(tmp_path, monkeypatch):
+    """numpy's seeding inside mnist1d takes 32 bits: 2**32 was a numpy traceback, as the toy sets' was not."""
+    monkeypatch.setenv("TORCHPRIMER_CACHE", str(tmp_path))
+    with pytest.raises(UserError, match=r"--data-seed 4294967296 must be from 0 to 2\*\*32 - 1"):
+        tpdata.load("mnist1d", tpdata.LoadOptions(data_seed=2**32))
+
+
 # --- random bytes into every reader ----------------------------------------------------------
 
 def junk(prefixes: list[bytes]) -> st.SearchStrategy[bytes]:

@@ -187,3 +187,15 @@ def test_the_progress_bar_prints_epoch_lines_without_colouring_parts_of_numbers(
     text = bar.console.file.getvalue()
     line = next(line for line in text.splitlines() if "train loss" in line)
     assert not re.search(r"\x1b\[[0-9;]*m", line) and "0.02s" in line, repr(line)  # no colour codes
+
+
+def test_every_seed_the_options_allow_orders_the_data() -> None:
+    """seed * 1_000_003 passed 2**64 for seeds over ~1.8e13: train and lr-find died with an OverflowError
+    traceback for seeds their --help allows. Seeds that worked keep their order."""
+    from torchprimer.data.batches import epoch_permutation
+    from torchprimer.training.config import SEED_MAX
+
+    for seed in (2 * 10**13, SEED_MAX):
+        assert sorted(epoch_permutation(50, seed, 3, "cpu").tolist()) == list(range(50))
+    expected = torch.randperm(50, generator=torch.Generator().manual_seed(7 * 1_000_003 + 2))
+    assert torch.equal(epoch_permutation(50, 7, 2, "cpu"), expected)

@@ -17,8 +17,10 @@ import torch
 
 
 def epoch_permutation(n: int, seed: int, epoch: int, device: torch.device | str) -> torch.Tensor:
-    """The data order of one epoch, a pure function of (seed, epoch)."""
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    """The data order of one epoch, a pure function of (seed, epoch). The generator's seed is taken
+    modulo 2**64, what manual_seed holds: every seed the options allow (up to 2**63 - 1) works, and
+    every one that worked before gives the same order."""
+    generator = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % 2**64)
     return torch.randperm(n, generator=generator).to(device)
 
 
