@@ -402,6 +402,9 @@ def test_a_foreign_host_is_refused(client: TestClient) -> None:
     for method, path in [("GET", "/"), ("GET", "/api/options"), ("POST", "/api/sessions")]:
         response = client.request(method, path, headers={"host": "evil.example"}, json=UI_SMALL)
         assert "Host" in error_of(response, 400), path
+    for host in ("[", "[::1"):  # urlsplit raises on these: it was a bare 500
+        assert "Host" in error_of(client.get("/api/options", headers={"host": host}), 400)
+    assert "cross-origin" in error_of(client.post("/api/sessions", json=UI_SMALL, headers={"origin": "http://["}), 403)
     assert open_sessions(client) == 0
 
 

@@ -4,11 +4,13 @@ play/pause, save, frames), the drawing functions and the exported script."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import math
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -309,6 +311,23 @@ def test_close_stops_the_worker(tmp_path: Path) -> None:
     assert wait_until(lambda: not session._thread.is_alive())
     with pytest.raises(UserError, match="closed"):
         session.step()
+
+
+def test_closing_during_a_step_stops_its_epoch(tmp_path: Path) -> None:
+    """A closed tab or a DELETE during a long step freed the session's place while its thread trained
+    the rest of the epoch (tens of seconds on a busy core): more networks training than MAX_SESSIONS."""
+    session = Session(PlaygroundConfig(**{**UI_SMALL, "n_samples": 20000, "batch_size": 1}), tmp_path / "runs",
+                      frame_interval=0.0)
+    def step() -> None:
+        with contextlib.suppress(UserError):  # the step ends as a closed session's request does, or not at all
+            session.step()
+
+    stepping = threading.Thread(target=step, daemon=True)
+    stepping.start()
+    assert wait_until(lambda: session.step_count > 0)
+    session.close()  # waits up to 5 s for the worker: a step takes milliseconds, the epoch a minute
+    assert not session._thread.is_alive() and session.epoch == 0
+    stepping.join(timeout=WAIT)
 
 
 # ----- Session: frames -----------------------------------------------------------------------

@@ -306,14 +306,21 @@ def create_app(
     hosts = None if allowed_hosts is None else {h.lower().strip("[]") for h in allowed_hosts}
 
     def host_ok(headers: Any) -> bool:
-        host = urlsplit("//" + headers.get("host", "")).hostname or ""
+        try:
+            host = urlsplit("//" + headers.get("host", "")).hostname or ""
+        except ValueError:  # "[" and the like: no address at all (urlsplit raised, a 500)
+            return False
         return hosts is None or host.lower() in hosts
 
     def origin_ok(headers: Any) -> bool:
         origin = headers.get("origin")
         if origin is None:  # not a browser, or a same-origin GET: nothing to check
             return True
-        return urlsplit(origin).netloc.lower() == headers.get("host", "").lower()
+        try:
+            netloc = urlsplit(origin).netloc
+        except ValueError:
+            return False
+        return netloc.lower() == headers.get("host", "").lower()
 
     def refusal(request: Request) -> JSONResponse | None:
         """The answer to a request no route may see (bad Host, foreign Origin, a body not sent as JSON), or None."""

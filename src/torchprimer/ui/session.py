@@ -270,7 +270,7 @@ class Session:
         if self.message:  # checked here, on the worker, so a play that diverged just now is seen too
             raise UserError(self.message)
         started, epoch = time.perf_counter(), self.epoch
-        while self.epoch == epoch and not self.message:
+        while self.epoch == epoch and not self.message and not self._closed.is_set():  # closing stops it at once
             self._train_step()
         self._after_training(time.perf_counter() - started)
         return self.counters()
