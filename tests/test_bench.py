@@ -115,6 +115,7 @@ def test_bench_reads_real_files_from_data_dir(private_tmp: Path) -> None:
         (["--samples", "0"], "--samples"),
         (["--samples", "1"], "--samples"),
         (["--samples", "-5"], "--samples"),
+        (["--samples", "40"], "at least 50"),  # passed the check, then failed after the seed's loop had run
         (["--conv-batch", "-1", "--parts", "conv"], "--conv-batch"),
         (["--hidden", "0"], "--hidden"),
         (["--device", "foo"], "unknown device"),
@@ -146,6 +147,26 @@ def test_bad_options_are_one_line_and_exit_2(
     monkeypatch.setattr(bench_module, "run_recipe", never)
     assert needle in fails(["bench", *args], capsys)
     assert leftovers(private_tmp / "tmp") == []
+
+
+@pytest.mark.parametrize("damage", ["truncated", "labels"])
+def test_damaged_idx_files_are_one_line_before_the_seed_loop_runs(
+    damage: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The seed's torchvision reader met them first: a RuntimeError, AssertionError or IndexError traceback."""
+    from torchprimer.data import synthetic
+
+    synthetic.write_mnist(tmp_path, n_train=60, n_test=10)
+    raw = tmp_path / "MNIST" / "raw"
+    images, labels = raw / "train-images-idx3-ubyte", raw / "train-labels-idx1-ubyte"
+    if damage == "truncated":
+        images.write_bytes(images.read_bytes()[:5000])
+    else:
+        data = bytearray(labels.read_bytes())
+        data[8:] = bytes(b + 200 for b in data[8:])
+        labels.write_bytes(bytes(data))
+    needle = {"truncated": "is truncated", "labels": "has label 20"}[damage]
+    assert needle in fails(["bench", "--data-dir", str(tmp_path), "--repeats", "1", "--parts", "seed"], capsys)
 
 
 @pytest.mark.parametrize(
@@ -377,3 +398,15 @@ def test_sigterm_leaves_no_generated_data_behind(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and err.strip().endswith("interrupted"), err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_adams_epoch_cost_counts_its_steps_not_its_samples() -> None:
+    """Adam updates once a step, a short last batch included: scaled per sample, an epoch of 1,800 rows at
+    batch 4,000 was 0.45 of an update."""
+    from torchprimer.bench import time_floor
+
+    opts = BenchOptions(batch_size=4000, hidden=(8,))
+    floor = time_floor(opts, torch.device("cpu"), 1800, 1)
+    assert floor["adam_seconds"] == floor["adam_step_seconds"]
+    floor = time_floor(BenchOptions(batch_size=64, hidden=(8,)), torch.device("cpu"), 1800, 1)
+    assert floor["adam_seconds"] == pytest.approx(29 * floor["adam_step_seconds"])  # 28 full batches and 8 rows

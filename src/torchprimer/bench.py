@@ -49,6 +49,7 @@ from torchprimer.training.run import check_threads
 SEED_MEAN, SEED_STD = (0.1307,), (0.3081,)  # the normalisation the seed's MNIST readers use
 MODELS = ("mlp", "linear")
 PARTS = ("seed", "torchprimer", "floor")
+MIN_SAMPLES = 50  # generated training images: 5 a class, so that each class lends one to validation
 # eager: torchprimer with --no-cuda-graph and conv: the GPU section, both added by default on CUDA;
 # breakdown: where torchprimer's CPU epoch goes beyond the floor
 ALL_PARTS = (*PARTS, "eager", "breakdown", "conv")
@@ -107,8 +108,10 @@ def check_options(opts: BenchOptions) -> None:
     if not opts.hidden or any(h < 1 for h in opts.hidden):
         raise UserError(f"--hidden {opts.hidden} needs layer sizes of at least 1, e.g. 128")
     check_threads(opts.threads)
-    if opts.data_dir is None and (opts.n_train < 20 or opts.n_test < 1):
-        raise UserError(f"--samples {opts.n_train} is too few to split; use at least 20")
+    # train's split keeps a tenth of each class for validation, rounded: up to 4 rows a class (the
+    # generated labels cycle through 10 classes) leave it empty, an error only after the seed's loop ran
+    if opts.data_dir is None and (opts.n_train < MIN_SAMPLES or opts.n_test < 1):
+        raise UserError(f"--samples {opts.n_train} is too few to split; use at least {MIN_SAMPLES}")
     check_parts(opts.parts)
     if opts.conv_images < 1 or opts.conv_batch < 1:
         raise UserError(f"--conv-images {opts.conv_images} and --conv-batch {opts.conv_batch} must be at least 1")
@@ -223,13 +226,15 @@ def mnist_files(opts: BenchOptions) -> Iterator[Path]:
 
 
 def check_files(root: Path) -> None:
-    """Check the user's MNIST files with torchprimer's own loader checks (header, length),
-    unpacking .gz files beside them as torchvision's download does, since torchvision's
-    MNIST (the seed's reader) reads only uncompressed files."""
-    from torchprimer.data.mnist import locate
+    """Check the user's MNIST files with torchprimer's own loader (headers, lengths, counts that agree,
+    labels 0-9), unpacking .gz files beside them as torchvision's download does, since torchvision's
+    MNIST (the seed's reader) reads only uncompressed files. A damaged file is then one line before
+    any part runs, not a traceback from inside the seed's DataLoader."""
+    from torchprimer.data.mnist import _read, locate
     from torchprimer.data.registry import LoadOptions
 
-    locate("mnist", LoadOptions(data_dir=root))
+    options = LoadOptions(data_dir=root)
+    _read("mnist", options, locate("mnist", options))
 
 
 def layer_sizes(opts: BenchOptions) -> list[int]:
@@ -473,7 +478,7 @@ def time_floor(
                         f"seconds_min{key}": per_sample * samples, f"samples_per_s{key}": 1 / per_sample})
             if not key:
                 adam = adam_step_seconds(opts, device, steps)
-                out.update({"adam_step_seconds": adam, "adam_seconds": adam * samples / opts.batch_size})
+                out.update({"adam_step_seconds": adam, "adam_seconds": adam * steps})  # one update a step
     return out
 
 

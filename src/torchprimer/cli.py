@@ -1066,7 +1066,7 @@ def bench(
     data_dir: Annotated[Path | None, typer.Option(
         help="Folder holding MNIST/raw/ with real IDX files (gzipped ones are unpacked beside them, as "
              "torchvision reads them).")] = None,
-    samples: Annotated[int, typer.Option(help="Training images to generate (at least 20); not with --data-dir, "
+    samples: Annotated[int, typer.Option(help="Training images to generate (at least 50); not with --data-dir, "
                                          "whose files set them.")] = 60_000,
     threads: Annotated[int | None, typer.Option(min=1, help="Intra-op threads for every part (with --target, every "
                                                 "run), at most 1024. [default: torch's]")] = None,
