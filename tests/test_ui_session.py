@@ -281,6 +281,23 @@ def test_save_before_any_epoch_is_a_user_error(make_session: Callable[..., Sessi
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+def test_save_part_way_through_an_epoch_finishes_it_first(make_session: Callable[..., Session]) -> None:
+    """Saved mid-epoch, a run's config.json and metrics said 1 epoch while its weights had trained 1.3:
+    now the epoch is finished, and the weights are those of a network stepped whole epochs."""
+    session, whole = make_session(), make_session()
+    session.step()
+    for _ in range(3):
+        session.call(session._train_step, 30)
+    assert session.position > 0 and session.epoch == 1
+    run = load_run(session.save())
+    assert session.epoch == 2 and session.position == 0
+    assert len((run.run_dir / "metrics.csv").read_text().splitlines()) == 1 + 2
+    whole.step()
+    whole.step()
+    for name, tensor in run.model.state_dict().items():
+        assert torch.equal(tensor, whole.model.state_dict()[name]), name
+
+
 def test_save_writes_a_run_folder_that_evaluate_reads(make_session: Callable[..., Session], tmp_path: Path) -> None:
     session = make_session(dataset="spirals", hidden=[8])
     session.step()

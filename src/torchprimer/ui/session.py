@@ -133,7 +133,11 @@ class Session:
         return self.call(lambda: self._build(settings or self.settings), timeout)
 
     def save(self, timeout: float = 120.0) -> Path:
-        """Write a run folder in `torchprimer train`'s format; `torchprimer evaluate` reads it."""
+        """Pause and write a run folder in `torchprimer train`'s format; `torchprimer evaluate` reads it.
+        A network part-way through an epoch first trains to its end, as `step` does: the folder's
+        epoch count, metrics and weights then describe the same network (the weights of 2.23 epochs
+        had been saved as a 2-epoch run, whose config.json reruns to other numbers)."""
+        self.pause()
         return self.call(self._save, timeout)
 
     def counters(self) -> dict[str, Any]:
@@ -352,6 +356,10 @@ class Session:
             raise UserError("train at least one full epoch before saving (press play or step)")
         if self.message:  # NaN weights would be a run that evaluate calls corrupted
             raise UserError(f"nothing worth saving: {self.message}")
+        if self.position:
+            self._one_epoch()
+            if self.message:
+                raise UserError(f"nothing worth saving: {self.message}")
         cfg = self.settings.train_config(epochs=self.epoch)
         run_dir = new_run_dir(self.runs_dir, cfg)
         write_config(run_dir, cfg, self.splits, "cpu", source="torchprimer ui")
