@@ -139,6 +139,10 @@ def test_cli_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     out = json.loads(capsys.readouterr().out, parse_constant=strict)
     assert [r["name"] for r in out["rows"]] == ["relu", "tanh"] and (tmp_path / "a.png").is_file()
     assert out["rows"][0]["range"]["high"] == "inf" and float(out["rows"][0]["saturation"][0][0]) == -math.inf
+    for lang, line in (("zh", "图像："), ("en", "plot: ")):  # the zh table ended in English
+        with pytest.raises(SystemExit):
+            main(["activations", "--names", "relu", "--no-cost", "--lang", lang, "--plot", str(tmp_path / "b.png")])
+        assert capsys.readouterr().out.splitlines()[-1] == line + str(tmp_path / "b.png")
 
 
 def test_chinese_plot_labels_only_with_a_font_that_draws_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

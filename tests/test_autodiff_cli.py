@@ -191,3 +191,8 @@ def test_backprop_activation_help_names_the_value_the_output_prints(capsys: pyte
     words = " ".join(_out(["backprop", "--help"], capsys).replace("│", " ").split())
     assert "Apply a = f(wx + b)" in words and "y = f(" not in words
     assert "  a    = tanh(z) " in _out(["backprop", "--activation", "tanh", "--lang", "en"], capsys)
+
+
+@pytest.mark.parametrize("flag", ["--hidden", "--activation", "--dataset"])
+def test_graph_refuses_an_empty_value_not_drawing_the_default(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert f"{flag} is empty" in fails(["graph", "--model", "mlp", flag, ""], capsys)

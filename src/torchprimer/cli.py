@@ -848,7 +848,7 @@ def activations(
     else:
         print(act.render_table(rows, lang))
         if written:
-            print(f"\nplot: {written}")
+            print(f"\n图像：{written}" if lang == "zh" else f"\nplot: {written}")
 
 
 BACKPROP_EPILOG = """Examples:
@@ -1016,6 +1016,9 @@ def graph(
         from torchprimer.autodiff.check import sample_batch, unused_shape_options
 
         _refuse_unused(ctx, unused_shape_options(model), f"with --model {model} ({SHAPE_OPTIONS})")
+        for flag, value in (("--hidden", hidden), ("--activation", activation), ("--dataset", dataset)):
+            if value is not None and not value.strip():  # "" had meant the default, silently
+                raise UserError(f"{flag} is empty; give a value or leave {flag} out for its default")
         net, x, y = sample_batch(dataset or "digits", 4, model, hidden=hidden or "16",
                                  activation=activation or "relu")
         loss, names = tpgraph.model_graph(net, x, y)
