@@ -82,6 +82,16 @@ def test_bench_json_from_the_cli(private_tmp: Path, capsys: pytest.CaptureFixtur
     assert leftovers(private_tmp / "tmp") == []
 
 
+def test_threads_shape_every_part_small_models_included(private_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """train picks 1 thread for small models; --threads 2 was then ignored by torchprimer and the floor (and
+    the breakdown), so the ratios compared 1 thread against the seed's 2."""
+    with pytest.raises(SystemExit):
+        main(["bench", "--samples", "200", "--repeats", "1", "--parts", "torchprimer,floor,breakdown", "--threads",
+              "2", "--model", "linear", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["torchprimer"]["threads"] == report["floor"]["threads"] == report["breakdown"]["threads"] == 2
+
+
 def test_bench_reads_real_files_from_data_dir(private_tmp: Path) -> None:
     from torchprimer.data.synthetic import write_mnist
 

@@ -353,7 +353,7 @@ def time_torchprimer(
         result = train(
             dataset="mnist", data_dir=str(root), model=opts.model, hidden=model_hidden(opts), epochs=opts.epochs,
             batch_size=opts.batch_size, lr=1e-3, optimizer="adam", device=opts.device, seed=opts.seed + repeat,
-            cuda_graph=cuda_graph, save=False, progress=timer,
+            cuda_graph=cuda_graph, save=False, progress=timer, threads=opts.threads,  # None: train's own choice
         )
         total = time.perf_counter() - started
         setups.append(total - sum(timer.train) - sum(timer.rest))
@@ -750,7 +750,7 @@ def time_breakdown(root: Path, opts: BenchOptions, log: Callable[[str], None]) -
     stages = dict(zip([key for key, _ in BREAKDOWN], (floor, gathered, kernels, adam, whole), strict=True))
     rounds = max(3, opts.repeats)
     seconds: dict[str, list[float]] = {key: [] for key in stages}
-    with thread_count(auto_threads(model, device) or torch.get_num_threads()):
+    with thread_count(opts.threads or auto_threads(model, device) or torch.get_num_threads()):  # as train chooses
         threads = torch.get_num_threads()
         for run in stages.values():  # warm-up: first touches, allocator, thread pool
             run()
