@@ -610,6 +610,14 @@ def test_ui_refuses_a_public_host_without_allow_remote() -> None:
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
+def test_every_loopback_address_counts_as_this_machine() -> None:
+    """--host 127.0.0.2 and LOCALHOST were refused as reachable 'from other machines'."""
+    from torchprimer.ui.server import is_loopback
+
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.0.0.2", "localhost", "LOCALHOST", "::1", "[::1]"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "192.168.1.5", "example.com", ""))
+
+
 def test_ui_says_when_its_port_is_taken() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -115,6 +115,15 @@ def test_a_non_finite_number_is_refused_as_one(field: str, value: float | str) -
     assert error["loc"] == (field,) and "must be a finite number" in error["msg"], error
 
 
+def test_an_unknown_name_is_quoted_cut_short() -> None:
+    """A 1 MB data set name came back whole in the 422, and the page showed all of it."""
+    for field in ("dataset", "activation"):
+        with pytest.raises(ValidationError) as info:
+            PlaygroundConfig(**{**UI_SMALL, field: "x" * 1_000_000})
+        message = str(info.value)
+        assert len(message) < 2000 and "(1,000,000 characters)" in message
+
+
 def test_settings_at_their_bounds_are_accepted() -> None:
     PlaygroundConfig(hidden=[MAX_UNITS] * MAX_LAYERS, batch_size=1, lr=10.0, dataset="digits", activation="relu")
     PlaygroundConfig(hidden=[])

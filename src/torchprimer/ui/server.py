@@ -52,6 +52,19 @@ IDLE_SECONDS = 60.0  # a session with no request and no live socket for this lon
 SWEEP_SECONDS = 5.0  # how often idle sessions are looked for between requests, so an unwatched one cannot play forever
 
 
+def is_loopback(host: str) -> bool:
+    """localhost, or an address of this machine's loopback network (127.0.0.0/8, ::1): no other machine
+    reaches it."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 class Sessions:
     """The open tabs' sessions, at most MAX_SESSIONS; each is closed when its tab goes."""
 
@@ -531,7 +544,8 @@ def serve(host: str, port: int, runs_dir: Path, *, open_browser: bool, allow_rem
     import torch
     import uvicorn
 
-    if host not in LOOPBACK and not allow_remote:
+    host = host.lower() if host.lower() == "localhost" else host
+    if not is_loopback(host) and not allow_remote:
         raise UserError(f"--host {host} would let other machines reach the playground; "
                         "add --allow-remote if you mean it, or leave --host out for 127.0.0.1")
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
@@ -543,12 +557,12 @@ def serve(host: str, port: int, runs_dir: Path, *, open_browser: bool, allow_rem
                                 "address of this machine; leave it out for 127.0.0.1") from None
             raise UserError(f"cannot listen on {host}:{port} ({exc.strerror}); pass another --port, "
                             "or stop the program that holds it") from None
-    if host not in LOOPBACK:
+    if not is_loopback(host):
         print(f"warning: the playground is reachable from other machines at {host}:{port}; "
               "anyone who can reach it can train networks and write run folders here", file=sys.stderr)
     # Playground networks are small: one thread each trains them fastest and leaves a core for the browser.
     torch.set_num_threads(1)
-    allowed = LOOPBACK if host in LOOPBACK else (None if host in ("0.0.0.0", "::") else (*LOOPBACK, host))
+    allowed = (*LOOPBACK, host) if is_loopback(host) else (None if host in ("0.0.0.0", "::") else (*LOOPBACK, host))
     app = create_app(runs_dir, allowed_hosts=allowed)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}/"

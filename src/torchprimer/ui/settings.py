@@ -78,14 +78,14 @@ class PlaygroundConfig(BaseModel):
     def _known_dataset(cls, name: str) -> str:
         known = datasets()
         if name not in known:
-            raise ValueError(f"unknown or unavailable data set {name!r}; choose one of {', '.join(known)}")
+            raise ValueError(f"unknown or unavailable data set {_shown(name)}; choose one of {', '.join(known)}")
         return name
 
     @field_validator("activation")
     @classmethod
     def _known_activation(cls, name: str) -> str:
         if name not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
+            raise ValueError(f"unknown activation {_shown(name)}; choose one of {', '.join(ACTIVATIONS)}")
         return name
 
     @model_validator(mode="after")
@@ -116,3 +116,8 @@ class PlaygroundConfig(BaseModel):
             test_fraction=None if self._own_test else round(1.0 - VAL_SHARE - self.train_share, 6),
             noise=self.noise if self.is_toy else None, n_samples=self.n_samples if self.is_toy else None,
         )
+
+
+def _shown(name: str, limit: int = 40) -> str:
+    """A name as an error message quotes it: cut after `limit` characters (a 1 MB name came back whole)."""
+    return repr(name) if len(name) <= limit else repr(name[:limit]) + f"... ({len(name):,} characters)"
