@@ -234,6 +234,16 @@ def test_step_after_the_loss_diverged_is_refused_as_play_is(make_session: Callab
     assert session.step()["epoch"] == 1
 
 
+def test_an_epoch_whose_last_step_diverged_is_not_counted(make_session: Callable[..., Session]) -> None:
+    """With one batch an epoch, every divergence is at an epoch's last step: the epoch was counted and
+    given a row of NaN losses, though the API's documentation says the epoch stays where it was."""
+    session = make_session(batch_size=4096)
+    poison(session)
+    counters = session.step()
+    assert counters["epoch"] == 0 and counters["step"] == 1 and "press reset" in counters["message"]
+    assert session.history == []
+
+
 def test_playing_stops_at_the_first_step_whose_loss_is_not_finite(make_session: Callable[..., Session]) -> None:
     """Play trains in chunks of ~30 ms; each step is checked, so the message names the step that diverged
     and no step runs after it (a check per chunk named the chunk's last step, trained on with NaN weights)."""

@@ -237,15 +237,16 @@ class Session:
         self._epoch_correct += (self.objective.predict(output.detach()) == yb).sum()
         self.step_count += 1
         self.position += bs
-        if self.position >= n:
-            self._end_epoch()
         # Checked every step (one read of a CPU scalar), so training stops at the first bad step and
         # the message names it; a check per chunk named the chunk's last step and trained on NaN weights.
+        # Before the epoch's end: an epoch whose last step diverged is not counted, nor given a NaN row.
         value = float(self._last_loss)
         if not math.isfinite(value):
             self._playing.clear()
             self.message = (f"the loss became {value} at step {self.step_count}: lower the learning rate "
                             f"(now {self.cfg.lr:g}) and press reset")
+        elif self.position >= n:
+            self._end_epoch()
 
     def _end_epoch(self) -> None:
         """One metrics.csv row, as `torchprimer train` writes it, and the next epoch's batches."""
