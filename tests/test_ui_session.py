@@ -317,6 +317,16 @@ def test_save_part_way_through_an_epoch_finishes_it_first(make_session: Callable
         assert torch.equal(tensor, whole.model.state_dict()[name]), name
 
 
+def test_resuming_a_playground_run_says_why_it_cannot(make_session: Callable[..., Session]) -> None:
+    """It was "no checkpoint ...; is this a torchprimer run folder?" of a folder evaluate reads fine."""
+    from torchprimer import train
+
+    session = make_session()
+    session.step()
+    with pytest.raises(UserError, match="saved by the playground, which keeps no checkpoint"):
+        train(resume=session.save(), epochs=5, progress="none")
+
+
 def test_save_writes_a_run_folder_that_evaluate_reads(make_session: Callable[..., Session], tmp_path: Path) -> None:
     session = make_session(dataset="spirals", hidden=[8])
     session.step()

@@ -300,6 +300,10 @@ def _checkpoint_to_resume(run_dir: Path) -> Path:
         if status is None:
             raise UserError(f"{run_dir} has no checkpoint.pt: it stopped before its first epoch ended, so there "
                             "is nothing to resume; train it again without --resume")
+        if read_run_config(run_dir)["raw"].get("source") == "torchprimer ui":
+            raise UserError(f"{run_dir} was saved by the playground, which keeps no checkpoint to resume from; "
+                            "train it again without --resume (its config.json holds the settings), or keep "
+                            "training it in the playground")
     return path
 
 
