@@ -283,7 +283,7 @@ def test_a_body_that_is_not_json_is_a_4xx(client: TestClient) -> None:
     assert open_sessions(client) == 0
 
 
-@pytest.mark.parametrize("body", ["{not json", "[1, 2]", '"circles"', "", "null"])
+@pytest.mark.parametrize("body", ["{not json", "[1, 2]", '"circles"', "", "null", '{"seed": ' + "9" * 5000 + "}"])
 def test_a_body_that_is_not_an_object_says_so_once(client: TestClient, body: str) -> None:
     message = error_of(client.post("/api/sessions", content=body, headers={"content-type": "application/json"}), 422)
     assert message.startswith("request body: ") and message.count("request body") == 1, message
@@ -607,6 +607,14 @@ def test_ui_refuses_a_public_host_without_allow_remote() -> None:
     proc = run_cli("ui", "--host", "0.0.0.0", "--no-browser")
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error:") and "--allow-remote" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_ui_refuses_an_out_folder_it_could_not_save_into(tmp_path: Path) -> None:
+    """It started, and the page's save said "choose another path", which the page has no field for."""
+    (tmp_path / "afile").write_text("")
+    proc = run_cli("ui", "--out", str(tmp_path / "afile"), "--no-browser")
+    assert proc.returncode == 2 and "is a file, not a folder" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
 

@@ -30,10 +30,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request, WebSocket
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.websockets import WebSocketState
 
 from torchprimer.errors import UserError
@@ -371,12 +373,25 @@ def create_app(
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"error": _message(exc)}, status_code=422)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """A body FastAPI could not parse as JSON at all (an integer of over 4,300 digits) as the other bad
+        bodies are answered, 422 "request body: ..."; it was FastAPI's 400 {"detail": ...}, which the page
+        showed as "400 Bad Request". No route, no method: FastAPI's own answers, as documented."""
+        if exc.status_code == 400:
+            return JSONResponse({"error": f"request body: could not be read ({exc.detail}); send the settings "
+                                          "as a JSON object of ordinary numbers"}, status_code=422)
+        return await http_exception_handler(request, exc)
+
     # A user's mistake, an ended session, too many tabs: each a message the page shows, with its status.
     for error, status in ((UserError, 400), (NotFound, 404), (TooMany, 429)):
         app.add_exception_handler(error, _answer(status))
 
     async def busy(_: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"error": "the network is still busy with an earlier request; try again"},
+        # The job may be this request's own (a step whose epoch outlasts the wait) or an earlier one: either
+        # way it goes on training, and asking again only queues more behind it.
+        return JSONResponse({"error": "the network is still training after 120 s and goes on; watch its counters, "
+                                      "and for shorter epochs use fewer samples or a larger batch"},
                             status_code=503)
 
     # A job that waited too long on the worker; before Python 3.11 futures raise their own TimeoutError.
@@ -544,6 +559,9 @@ def serve(host: str, port: int, runs_dir: Path, *, open_browser: bool, allow_rem
     import torch
     import uvicorn
 
+    from torchprimer.fileio import check_output_folder
+
+    check_output_folder(runs_dir)  # now, not when the page's save button is pressed
     host = host.lower() if host.lower() == "localhost" else host
     if not is_loopback(host) and not allow_remote:
         raise UserError(f"--host {host} would let other machines reach the playground; "
