@@ -227,6 +227,13 @@ def test_lr_find_refuses_an_endless_sweep(end: str, capsys: pytest.CaptureFixtur
     assert exit_info.value.code == 2 and "--end <= 1000 (finite)" in capsys.readouterr().err
 
 
+def test_lr_find_refuses_steps_that_would_crawl(capsys: pytest.CaptureFixture[str]) -> None:
+    """--steps 1e20 made the rate's growth factor round to 1: it trained at --start until killed."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["lr-find", "--steps", "100000000000000000000"])
+    assert exit_info.value.code == 2 and "10 to 100,000 --steps" in capsys.readouterr().err
+
+
 def main_exit(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(argv)

@@ -453,7 +453,7 @@ def lr_find(
     device: Annotated[str | None, typer.Option(help=f"{DEVICES}. [default: auto]")] = None,
     start: Annotated[float, typer.Option(help="First learning rate.")] = 1e-7,
     end: Annotated[float, typer.Option(help="Last learning rate (at most 1000).")] = 10.0,
-    steps: Annotated[int, typer.Option(min=10, help="Steps of the test.")] = 100,
+    steps: Annotated[int, typer.Option(min=10, help="Steps of the test (at most 100,000).")] = 100,
     plot: Annotated[Path, typer.Option(parser=_output_path, metavar="PATH",
                                        help="Where to write the loss-vs-lr PNG (a .png name).")] = Path("lr_find.png"),
     as_json: JsonOpt = False,

@@ -34,6 +34,7 @@ MIN_FALL = 0.05  # the smoothed loss must fall this share below its first value 
 
 
 MAX_END = 1000.0  # a learning rate beyond this only diverges; an infinite one is a typo
+MAX_STEPS = 100_000  # more only crawls: each step multiplies the rate by a factor that rounds towards 1
 
 
 def lr_range_test(
@@ -42,8 +43,8 @@ def lr_range_test(
     """Run the range test for the model and data of `cfg`; the model is thrown away after."""
     from torchprimer.training.run import build
 
-    if not (0 < start < end <= MAX_END) or steps < 10:
-        raise UserError(f"lr-find needs 0 < --start < --end <= {MAX_END:g} (finite) and at least 10 --steps, "
+    if not (0 < start < end <= MAX_END) or not 10 <= steps <= MAX_STEPS:
+        raise UserError(f"lr-find needs 0 < --start < --end <= {MAX_END:g} (finite) and 10 to {MAX_STEPS:,} --steps, "
                         f"got --start {start:g} --end {end:g} --steps {steps}")
     _, splits, model = build(cfg)
     objective = objective_for(model, cfg.label_smoothing)
