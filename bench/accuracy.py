@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated data sets, e.g. digits")
     args = parser.parse_args(argv)
     only = {s for s in args.only.split(",") if s}
+    if args.seeds < 1 or only - set(RUNS):
+        print(f"accuracy.py: --seeds must be at least 1 and --only names from {', '.join(RUNS)}", file=sys.stderr)
+        return 2
     print(f"torch {torch.__version__}; MLP 128 ReLU, Adam 1e-3, batch 64; mean test accuracy over {args.seeds} seeds\n")
     print("| data set | epochs | seed loop | torchprimer | difference (points) |")
     print("|---|---:|---:|---:|---:|")

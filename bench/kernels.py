@@ -40,6 +40,7 @@ import torch
 from torchprimer.bench import BenchOptions, fastest_per_call, seed_model, thread_count
 from torchprimer.training.fast_mlp import IGNORE_INDEX, MEAN, ReluMLPStep, relu_mlp_layers
 from torchprimer.training.flat import FlatAdam
+from torchprimer.training.run import MAX_THREADS
 
 NLL_FORWARD = torch.ops.aten.nll_loss_forward.default
 NLL_BACKWARD = torch.ops.aten.nll_loss_backward.default
@@ -244,9 +245,10 @@ def main(argv: list[str] | None = None) -> int:
         threads = sorted({int(t) for t in args.threads.split(",")})
     except ValueError:
         threads = []
-    if not threads or min(threads) < 1 or args.batch_size < 1 or args.rounds < 1 or args.samples < args.batch_size:
-        print("kernels.py: --threads takes counts like 1,2; --batch-size, --rounds at least 1; "
-              "--samples at least the batch size", file=sys.stderr)
+    bad_threads = not threads or min(threads) < 1 or max(threads) > MAX_THREADS  # 99999 crashed libgomp
+    if bad_threads or args.batch_size < 1 or args.rounds < 1 or args.samples < args.batch_size:
+        print(f"kernels.py: --threads takes counts from 1 to {MAX_THREADS} like 1,2; --batch-size, --rounds at "
+              "least 1; --samples at least the batch size", file=sys.stderr)
         return 2
     result = measure(args.batch_size, args.samples, threads, args.rounds)
     if args.json:

@@ -35,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated data sets to run, e.g. digits")
     args = parser.parse_args(argv)
     only = {s for s in args.only.split(",") if s}
+    known = {run[0] for run in RUNS}
+    if only - known:
+        print(f"reference_runs.py: --only names from {', '.join(sorted(known))}", file=sys.stderr)
+        return 2
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, seed 0, default options otherwise\n")
     print("| data set | model | options | epochs | test accuracy | training seconds | published |")
     print("|---|---|---|---:|---:|---:|---|")

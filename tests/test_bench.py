@@ -381,7 +381,8 @@ def test_kernel_table_replays_the_fast_step_and_adds_up() -> None:
     assert totals["step_in_step"] == pytest.approx(sum(rows[name]["in_step"]["1"] for name in in_step))
 
 
-@pytest.mark.parametrize("args", [["--threads", "0"], ["--threads", "two"], ["--batch-size", "50", "--samples", "10"]])
+@pytest.mark.parametrize("args", [["--threads", "0"], ["--threads", "two"], ["--threads", "99999"],
+                                  ["--batch-size", "50", "--samples", "10"]])
 def test_kernel_table_bad_options_are_one_line_and_exit_2(args: list[str]) -> None:
     done = subprocess.run([sys.executable, str(KERNELS_SCRIPT), *args],
                           capture_output=True, text=True, timeout=60, check=False)
