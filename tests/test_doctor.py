@@ -35,6 +35,16 @@ def test_a_failing_device_check_fails_the_verdict_with_a_fix() -> None:
     assert "cpu" in problem["problem"] and problem["fix"]
 
 
+def test_a_float32_failure_is_not_called_a_numeric_error() -> None:
+    """The problem said 'max abs error 2.12e-08 > 0.0001', a comparison that is false."""
+    def no_float32(device: str, name: str) -> doctor.DeviceCheck:
+        return doctor.DeviceCheck(device=device, name=name, ok=False, max_abs_error=2.12e-8,
+                                  dtypes={"float32": False})
+
+    problem = next(p for p in doctor.run_doctor(check=no_float32)["problems"] if "compute check" in p["problem"])
+    assert "float32 does not work" in problem["problem"] and "2.12e-08" not in problem["problem"]
+
+
 def test_a_device_that_raises_is_reported_not_crashing(monkeypatch) -> None:
     def explode(device: str, dtype=torch.float32, seed: int = 0) -> float:
         raise RuntimeError("CUDA error: an illegal memory access was encountered")

@@ -247,7 +247,12 @@ def problems(report: dict[str, Any]) -> list[dict[str, str]]:
             })
     for check in report["checks"]:
         if not check["ok"]:
-            what = check["error"] or f"max abs error {check['max_abs_error']:.2e} > {FLOAT32_TOLERANCE:g}"
+            if check["error"]:
+                what = check["error"]
+            elif check["max_abs_error"] >= FLOAT32_TOLERANCE:
+                what = f"max abs error {check['max_abs_error']:.2e} > {FLOAT32_TOLERANCE:g}"
+            else:  # the numbers agreed; a float32 tensor could not be made or computed with there
+                what = "float32 does not work on it"
             found.append({"problem": f"{check['device']} failed its compute check ({what})",
                           "fix": "reinstall torch for this machine; if it persists, report the "
                                  "output of 'torchprimer doctor --json'"})
