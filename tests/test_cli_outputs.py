@@ -118,3 +118,10 @@ def test_a_name_too_long_and_a_full_disk_are_one_line_and_leave_the_old_file(tmp
     with pytest.raises(UserError, match=r"cannot write .*kept\.txt: No space left on device; free some space"):
         write_atomic(kept, full)
     assert kept.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["kept.txt"]
+
+
+def test_a_dot_name_is_suggested_a_real_name_not_a_doubled_suffix() -> None:
+    from torchprimer.errors import UserError
+
+    with pytest.raises(UserError, match=r"e\.g\. --plot lr_find\.png$"):  # was "--plot .png.png"
+        check_output_file(".png", "--plot", (".png",), "lr_find.png")

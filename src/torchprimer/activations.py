@@ -255,8 +255,8 @@ def activation_table(
 ) -> list[dict[str, Any]]:
     """One row of computed properties per activation; `functions` overrides torch's (for tests).
 
-    Cost is relative to relu's forward+backward time when relu is in the table, else to
-    the fastest one measured.
+    Cost is relative to relu's forward+backward time, which is timed beside the others even when
+    relu is not in the table, so that the column means the same in every table.
     """
     from torchprimer.autodiff.check import one_cpu_thread
 
@@ -578,7 +578,8 @@ def findings(runs: list[dict[str, Any]]) -> list[str]:
 
 def render_training(result: dict[str, Any]) -> str:
     s = result["settings"]
-    lines = [f"{s['dataset']}: MLP with {len(s['hidden'])} hidden layers of {s['hidden'][0]}, "
+    lines = [f"{s['dataset']}: MLP with {len(s['hidden'])} hidden layer{'s' if len(s['hidden']) > 1 else ''} of "
+             f"{s['hidden'][0]}, "
              f"{s['optimizer']} lr {s['lr']:g}, {s['epochs']} epochs, batch {s['batch_size']}, seed {s['seed']}, "
              f"init {s['init']}", ""]
     layers = len(result["runs"][0]["grad_norm_at_init"])

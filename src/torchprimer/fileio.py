@@ -138,8 +138,17 @@ def check_output_file(path: str | os.PathLike[str], flag: str, suffixes: tuple[s
         what = (f"is written as a {suffixes[0][1:].upper()} file, so its name must end in {suffixes[0]}"
                 if len(suffixes) == 1 else f"takes its format from its name, which must end in "
                 f"{', '.join(suffixes[:-1])} or {suffixes[-1]}")
-        raise UserError(f"{flag} {target}: the file {what} (any case), e.g. {flag} {target.with_suffix(suffixes[0])}")
+        suggested = _suggested(target, suffixes[0], example)
+        raise UserError(f"{flag} {target}: the file {what} (any case), e.g. {flag} {suggested}")
     return target
+
+
+def _suggested(target: Path, suffix: str, example: str) -> Path:
+    """`target` with `suffix`; a dot name with no suffix of its own (".png") takes the example's stem
+    ("lr_find.png"), where with_suffix made ".png.png"."""
+    if target.name.startswith(".") and not target.suffix:
+        return target.with_name(Path(example).stem + suffix)
+    return target.with_suffix(suffix)
 
 
 def check_output_folder(path: str | os.PathLike[str]) -> Path:
