@@ -30,7 +30,8 @@ own are about (0.491, 0.482, 0.447) and (0.247, 0.243, 0.262), so with ImageNet'
 CIFAR-10 comes out with channel means up to 0.18 and stds up to 1.16, not 0 and 1. Compute
 the statistics from your training split (`torchprimer data stats NAME` does). And since a
 small data set fits in memory as one tensor, normalise it once, as a batch: the same
-numbers as the per-image PIL pipeline, and faster (the last check times both). The tour
+numbers as the per-image PIL pipeline, without a Python call per image (the last check times
+both, on this machine; it checks the numbers, not the speed). The tour
 cannot download CIFAR-10, so it uses 32×32 RGB crops of the two photos bundled with
 scikit-learn.""",
         "fixed_title": "Corrected: the import, the data's own statistics, one batched call:",
@@ -46,8 +47,8 @@ mean=[0.485, 0.456, 0.406]、std=[0.229, 0.224, 0.225] 是 ImageNet 的统计量
 自己的大约是 (0.491, 0.482, 0.447) 和 (0.247, 0.243, 0.262)，所以用 ImageNet 的数值处理
 CIFAR-10，各通道均值最大偏到 0.18、标准差最大到 1.16，而不是 0 和 1。请从自己的训练集
 计算统计量（`torchprimer data stats NAME` 就能算）。另外，小数据集可以整个放进内存成为
-一个张量，那就一次性按批标准化：结果与逐张图片的 PIL 流水线相同，而且更快（最后一项检查
-给出两者的用时）。导览无法下载 CIFAR-10，因此改用 scikit-learn 自带的两张照片切成的
+一个张量，那就一次性按批标准化：结果与逐张图片的 PIL 流水线相同，又不必每张图片调用一次
+Python（最后一项检查在本机给出两者的用时；它检查的是数值，不是速度）。导览无法下载 CIFAR-10，因此改用 scikit-learn 自带的两张照片切成的
 32×32 RGB 小块。""",
         "fixed_title": "修正：补上导入，用数据自己的统计量，一次按批处理：",
     },
