@@ -230,11 +230,10 @@ def check_files(root: Path) -> None:
     labels 0-9), unpacking .gz files beside them as torchvision's download does, since torchvision's
     MNIST (the seed's reader) reads only uncompressed files. A damaged file is then one line before
     any part runs, not a traceback from inside the seed's DataLoader."""
-    from torchprimer.data.mnist import _read, locate
+    from torchprimer.data.mnist import read_checked
     from torchprimer.data.registry import LoadOptions
 
-    options = LoadOptions(data_dir=root)
-    _read("mnist", options, locate("mnist", options))
+    read_checked("mnist", LoadOptions(data_dir=root))
 
 
 def layer_sizes(opts: BenchOptions) -> list[int]:

@@ -196,6 +196,12 @@ def _read(name: str, options: LoadOptions, files: list[Path]) -> Dataset:
     )
 
 
+def read_checked(name: str, options: LoadOptions) -> Dataset:
+    """The IDX files read and checked (headers, lengths, counts that agree, labels in range), with no
+    download and no cache: for a caller that hands the same files to another reader afterwards."""
+    return _read(name, options, locate(name, options))
+
+
 def load(name: str, options: LoadOptions) -> Dataset:
     """Load `name` (mnist, fashion-mnist or kmnist) with its official 60k/10k split."""
     if options.download:
