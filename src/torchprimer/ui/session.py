@@ -361,6 +361,8 @@ class Session:
             self._one_epoch()
             if self.message:
                 raise UserError(f"nothing worth saving: {self.message}")
+            if self.position:  # closed while finishing the epoch: its weights are of no whole epoch
+                raise UserError("this playground session was closed; reload the page")
         cfg = self.settings.train_config(epochs=self.epoch)
         run_dir = new_run_dir(self.runs_dir, cfg)
         write_config(run_dir, cfg, self.splits, "cpu", source="torchprimer ui")
