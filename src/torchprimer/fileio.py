@@ -28,7 +28,7 @@ def make_dirs(path: str | os.PathLike[str]) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+        blocker = _blocker(folder, (folder, *folder.parents))
         reason = f"{blocker} is a file, not a folder" if blocker is not None else exc.strerror or str(exc)
         raise UserError(f"cannot make the folder {folder}: {reason}; choose another path") from None
     return folder

@@ -562,7 +562,6 @@ def serve(host: str, port: int, runs_dir: Path, *, open_browser: bool, allow_rem
     from torchprimer.fileio import check_output_folder
 
     check_output_folder(runs_dir)  # now, not when the page's save button is pressed
-    host = host.lower() if host.lower() == "localhost" else host
     if not is_loopback(host) and not allow_remote:
         raise UserError(f"--host {host} would let other machines reach the playground; "
                         "add --allow-remote if you mean it, or leave --host out for 127.0.0.1")
@@ -580,7 +579,7 @@ def serve(host: str, port: int, runs_dir: Path, *, open_browser: bool, allow_rem
               "anyone who can reach it can train networks and write run folders here", file=sys.stderr)
     # Playground networks are small: one thread each trains them fastest and leaves a core for the browser.
     torch.set_num_threads(1)
-    allowed = (*LOOPBACK, host) if is_loopback(host) else (None if host in ("0.0.0.0", "::") else (*LOOPBACK, host))
+    allowed = None if host in ("0.0.0.0", "::") else (*LOOPBACK, host)  # create_app compares them lower-cased
     app = create_app(runs_dir, allowed_hosts=allowed)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}/"
