@@ -204,6 +204,37 @@ def test_a_stop_inside_exec_still_exits_130_not_by_sigint(tmp_path: Path) -> Non
     assert done.returncode == 130 and done.stderr == "interrupted\n", (done.returncode, done.stderr)
 
 
+STOPPED_INSIDE_A_FINALIZER = """
+import signal, sys, time
+import torchprimer.doctor
+from torchprimer.cli import main
+
+class Finalized:
+    def __del__(self):
+        signal.raise_signal(getattr(signal, sys.argv[1]))  # the handler runs here, inside the finalizer
+        sum(range(10))
+
+def stopped(*args, **kwargs):
+    Finalized()  # collected at once
+    time.sleep(3)
+    print("ran on")
+
+torchprimer.doctor.run_doctor = stopped
+main(["doctor"])
+"""
+
+
+@pytest.mark.parametrize("kind", ["SIGTERM", "SIGINT"])
+def test_a_stop_that_lands_in_a_finalizer_still_stops(tmp_path: Path, kind: str) -> None:
+    """Python cannot raise out of a finalizer (a __del__, a weakref callback): the KeyboardInterrupt was
+    printed as "Exception ignored" and the command ran on. CI's bench ran on after `timeout`'s one SIGTERM
+    until the test gave up."""
+    (tmp_path / "stopper.py").write_text(STOPPED_INSIDE_A_FINALIZER)
+    done = subprocess.run([sys.executable, "-m", "stopper", kind], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert (done.returncode, done.stdout, done.stderr) == (130, "", "interrupted\n")
+
+
 def test_an_edited_config_json_is_one_line_for_every_command(
     tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -6,9 +6,11 @@ become one line on stderr and exit code 2.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -242,6 +244,49 @@ def _language(lang: str | None) -> str:
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def sigterm_as_ctrl_c() -> Iterator[None]:
+    """Within the block, SIGTERM (what `timeout`, `docker stop` and Slurm send) stops as Ctrl-C does, and
+    neither stop is lost to a finalizer.
+
+    Python runs a signal's handler at the next line of Python code, and that line may belong to a
+    finalizer (a `__del__`, a weakref callback, a generator being closed). An exception cannot leave a
+    finalizer: Python prints "Exception ignored" and the program runs on. `timeout` sends SIGTERM once,
+    so a bench in CI ran on until it was killed. Such a lost stop is sent again to the main thread a moment
+    later, from another thread: sent from the hook, its handler would run inside the hook, where an
+    exception is lost too."""
+    import threading
+
+    previous_hook = sys.unraisablehook
+
+    def send(kind: int) -> None:
+        if hasattr(signal, "pthread_kill"):  # a real signal also cuts short a sleep or a blocking read
+            signal.pthread_kill(threading.main_thread().ident or 0, kind)
+        else:  # Windows
+            import _thread
+
+            _thread.interrupt_main(kind)
+
+    def redeliver(unraisable: Any) -> None:
+        if not issubclass(unraisable.exc_type, KeyboardInterrupt):
+            previous_hook(unraisable)
+            return
+        lost = getattr(unraisable.exc_value, "args", ())
+        kind = signal.SIGTERM if lost == ("SIGTERM",) else signal.SIGINT
+        try:
+            threading.Timer(0.01, send, args=(kind,)).start()
+        except RuntimeError:  # no new threads while the interpreter shuts down: say what was lost
+            previous_hook(unraisable)
+
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    sys.unraisablehook = redeliver
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous_hook
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _on_command_line(ctx: typer.Context, name: str) -> bool:
@@ -1205,13 +1250,10 @@ def _command_path(command: Any, argv: list[str]) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the command, turning user errors into one line and exit code 2."""
     command = typer.main.get_command(app)
-    # SIGTERM (what `timeout`, `docker stop` and Slurm send) stops a command as Ctrl-C does: train writes
-    # its status and says how to go on, bench removes its temporary data, instead of dying without a word.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
+    # SIGTERM stops a command as Ctrl-C does: train writes its status and says how to go on, bench removes
+    # its temporary data, instead of dying without a word.
+    with sigterm_as_ctrl_c():
         _run(command, argv)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _run(command: Any, argv: list[str] | None) -> None:
