@@ -43,6 +43,17 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     )
 
 
+def stderr_after_stop(proc: subprocess.Popen[str], timeout: float = 60) -> str:
+    """The stderr of a process sent a stop, once it has ended. One that runs on is killed and the test fails
+    with what it had printed, rather than with a bare TimeoutExpired that hides where it was."""
+    try:
+        return proc.communicate(timeout=timeout)[1]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        err = proc.communicate()[1]
+        pytest.fail(f"still running {timeout:.0f} s after the stop; its stderr ended: {err[-3000:]}")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if torch.cuda.is_available():
         return

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import fails
+from conftest import fails, stderr_after_stop
 
 import torchprimer.bench as bench_module
 from torchprimer.bench import (
@@ -406,7 +406,7 @@ def test_sigterm_leaves_no_generated_data_behind(tmp_path: Path) -> None:
         time.sleep(0.1)
     time.sleep(1.0)  # into the seed's part: `import torchvision` on a slow machine, else its timed loop
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
+    err = stderr_after_stop(proc)
     assert proc.returncode == 130 and err.strip().endswith("interrupted"), err
     assert list(tmp_path.iterdir()) == []
 

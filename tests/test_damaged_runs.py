@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import fails
+from conftest import fails, stderr_after_stop
 
 import torchprimer
 from torchprimer import fileio
@@ -174,7 +174,7 @@ def test_sigterm_stops_a_run_as_ctrl_c_does(tmp_path: Path) -> None:
     while not list(tmp_path.glob("*/metrics.csv")) and time.monotonic() < deadline:
         time.sleep(0.1)
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
+    err = stderr_after_stop(proc)
     run_dir = next(tmp_path.iterdir())
     assert proc.returncode == 130 and err.startswith("interrupted after epoch "), err
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "interrupted"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import stderr_after_stop
 
 import torchprimer
 from torchprimer.errors import UserError
@@ -254,7 +255,7 @@ def test_ctrl_c_says_where_to_resume_and_leaves_a_loadable_checkpoint(tmp_path: 
     while not list(tmp_path.glob("*/metrics.csv")) and time.monotonic() < deadline:  # after the first checkpoint
         time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    err = stderr_after_stop(proc)
     run = next(tmp_path.iterdir())
     assert proc.returncode == 130, err
     assert err.startswith("interrupted after epoch ") and f"torchprimer train --resume {run}" in err, err
