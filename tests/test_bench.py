@@ -68,6 +68,9 @@ def test_bench_reports_all_parts_and_leaves_no_files(private_tmp: Path) -> None:
     assert report["environment"]["torch"] == torch.__version__ and "validation" in report["timed"]
     text = render(report)
     assert "seed (§6.2 loop)" in text and "torchprimer / floor" in text
+    # one run: its set-up includes the first import of torchprimer's data and training code, and says so
+    assert tp["setup_runs"] == 1 and "s in its one run, imports included" in text
+    assert "s per run" in render({**report, "torchprimer": {**tp, "setup_runs": 3}})
     json.dumps(report)
 
 
@@ -159,6 +162,29 @@ def test_bad_options_are_one_line_and_exit_2(
     assert leftovers(private_tmp / "tmp") == []
 
 
+def test_a_full_or_missing_temporary_folder_is_one_line_and_leaves_nothing(
+    private_tmp: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The generated files are about 55 MB: a full /tmp was an OSError traceback from write_mnist."""
+    import errno
+
+    from torchprimer.data import synthetic
+
+    def full_disk(root: Path, **kwargs: object) -> Path:
+        raw = Path(root) / "MNIST" / "raw"
+        raw.mkdir(parents=True)
+        (raw / "train-images-idx3-ubyte").write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    args = ["bench", "--parts", "seed", "--samples", "100", "--repeats", "1"]
+    monkeypatch.setattr(synthetic, "write_mnist", full_disk)
+    err = fails(args, capsys)
+    assert "No space left on device" in err and "TMPDIR" in err and "--data-dir" in err, err
+    assert leftovers(private_tmp / "tmp") == []
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp / "missing"))
+    assert "cannot write the bench's generated MNIST files" in fails(args, capsys)
+
+
 @pytest.mark.parametrize("damage", ["truncated", "labels"])
 def test_damaged_idx_files_are_one_line_before_the_seed_loop_runs(
     damage: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
@@ -176,7 +202,31 @@ def test_damaged_idx_files_are_one_line_before_the_seed_loop_runs(
         data[8:] = bytes(b + 200 for b in data[8:])
         labels.write_bytes(bytes(data))
     needle = {"truncated": "is truncated", "labels": "has label 20"}[damage]
-    assert needle in fails(["bench", "--data-dir", str(tmp_path), "--repeats", "1", "--parts", "seed"], capsys)
+    err = fails(["bench", "--data-dir", str(tmp_path), "--repeats", "1", "--parts", "seed"], capsys)
+    assert needle in err and "pass --download" not in err, err
+    assert ("--download --data-dir" in err) == (damage == "truncated"), err  # bench's own way to fetch again
+
+
+@pytest.mark.parametrize(("files", "needle"), [
+    ("no test images", "no t10k-images-idx3-ubyte in"),
+    ("five images", "5 training images are too few"),
+])
+def test_user_files_the_bench_cannot_use_are_refused_before_the_seed_loop(
+    files: str, needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without test files the loader's advice named --download and a temporary cache folder; five images
+    failed in torchprimer's part, after the seed's loop had run, advising --val-fraction (train's option)."""
+    from torchprimer.data import synthetic
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the bench started timing files it cannot use")
+
+    monkeypatch.setattr(bench_module, "time_seed", never)
+    synthetic.write_mnist(tmp_path, n_train=5 if files == "five images" else 60, n_test=10)
+    if files == "no test images":
+        (tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte").unlink()
+    err = fails(["bench", "--data-dir", str(tmp_path), "--repeats", "1", "--parts", "seed,torchprimer"], capsys)
+    assert needle in err and "--val-fraction" not in err and "--download" not in err, err
 
 
 @pytest.mark.parametrize(
@@ -240,8 +290,10 @@ def test_breakdown_builds_the_epoch_up_from_the_floor(private_tmp: Path) -> None
     assert report["floor"]["rounds_between_repeats"] == 1  # a floor round ran between torchprimer's repeats
     text = render(report)
     assert "where torchprimer's epoch goes" in text and "+ Adam's update" in text and "torchprimer / floor" in text
+    assert "+ bias, ReLU, loss and their gradients" in text
     alone = render(run_bench(parts=("breakdown",), model="linear", **TINY))
     assert "breakdown part(s) alone" in alone and "(floor)" in alone
+    assert "+ bias, loss and their gradients" in alone and "ReLU" not in alone  # the linear model has none
     assert leftovers(private_tmp / "tmp") == []
 
 

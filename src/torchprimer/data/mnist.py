@@ -55,6 +55,7 @@ FILES = (
     ("test", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 )
 MAX_HEADER = 4 + 4 * 3
+REFETCH = "download it again or pass --download"  # the advice for a damaged file (bench swaps in its own)
 
 
 def describe(name: str) -> str:
@@ -89,7 +90,7 @@ def check_idx(head: bytes, size: int, ndim: int, where: str) -> tuple[int, ...]:
     whole file's length. Returns the dimensions.
     """
     what = "images" if ndim == 3 else "labels"
-    fix = "download it again or pass --download"
+    fix = REFETCH
     if len(head) < 4:
         raise UserError(f"{where} is truncated ({size} bytes, not even an IDX header); {fix}")
     if head[:4] != bytes((0, 0, 0x08, ndim)):
@@ -116,7 +117,7 @@ def _unpack_gz(gz: Path, plain: Path, ndim: int) -> None:
     try:
         data = gzip.decompress(gz.read_bytes())
     except (OSError, EOFError, zlib.error) as exc:
-        raise UserError(f"{gz} is not a readable gzip file ({exc}); download it again or pass --download") from None
+        raise UserError(f"{gz} is not a readable gzip file ({exc}); {REFETCH}") from None
     check_idx(data[:MAX_HEADER], len(data), ndim, str(gz))
     try:
         write_atomic(plain, lambda tmp: tmp.write_bytes(data))
