@@ -120,6 +120,32 @@ def test_a_name_too_long_and_a_full_disk_are_one_line_and_leave_the_old_file(tmp
     assert kept.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["kept.txt"]
 
 
+def test_a_folder_no_file_can_be_made_in_is_refused_before_the_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`lr-find --plot /proc/x.png` ran the whole range test, then failed to save. Root passes every permission
+    check (os.access), so the checks make a file there and remove it; they leave nothing behind."""
+    from torchprimer.errors import UserError
+    from torchprimer.fileio import check_output_folder
+
+    monkeypatch.setattr(lr_find, "lr_range_test", lambda *a, **k: pytest.fail("ran before checking --plot"))
+    if Path("/proc/self").is_dir():  # a file system where files cannot be made, even by root
+        code, _, err = _run(capsys, "lr-find", "--plot", "/proc/lr.png")
+        assert code == 2 and "cannot write /proc/lr.png: a file cannot be made in /proc" in err, err
+    check_output_file(tmp_path / "new" / "deeper" / "lr.png", "--plot", (".png",), "lr.png")  # made later
+    check_output_folder(tmp_path / "runs")
+    assert list(tmp_path.iterdir()) == []
+
+    def read_only(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("tempfile.mkstemp", read_only)
+    with pytest.raises(UserError, match=r"a file cannot be made in .* \(Permission denied\); choose another"):
+        check_output_file(tmp_path / "lr.png", "--plot", (".png",), "lr.png")
+    with pytest.raises(UserError, match=r"cannot write .*runs: a file cannot be made in"):
+        check_output_folder(tmp_path / "runs")
+
+
 def test_a_dot_name_is_suggested_a_real_name_not_a_doubled_suffix() -> None:
     from torchprimer.errors import UserError
 

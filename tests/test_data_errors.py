@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import fails
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -57,6 +58,18 @@ def test_unknown_name_lists_the_known_ones():
 def test_missing_data_dir(tmp_path):
     load_fails("mnist", tmp_path / "c", "--data-dir .* does not exist", data_dir=tmp_path / "nope")
     load_fails("cifar10", tmp_path / "c", "--data-dir .* does not exist", data_dir=tmp_path / "nope")
+    # a name over 255 bytes: an OSError traceback from exists()
+    load_fails("mnist", tmp_path / "c", r"--data-dir .* cannot be used \(File name too long\)",
+               data_dir=tmp_path / ("a" * 300))
+
+
+@pytest.mark.parametrize("where", ["nope", "a file", "a" * 300])
+def test_data_list_refuses_a_data_dir_it_cannot_look_in(where, tmp_path, capsys):
+    """`data list --data-dir` with a missing folder listed every downloadable set as absent, as if the folder
+    were real; a file was taken the same way and a name over 255 bytes was a traceback."""
+    (tmp_path / "a file").write_text("")
+    err = fails(["data", "list", "--data-dir", str(tmp_path / where)], capsys)
+    assert "leave --data-dir out" in err and "--download" not in err
 
 
 def test_missing_files_name_them_and_where_to_get_them(tmp_path):

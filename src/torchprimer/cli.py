@@ -599,8 +599,11 @@ def data_list(
 ) -> None:
     """Every registered data set: whether it is here now, its size and where it comes from."""
     from torchprimer.data import LoadOptions, sources
+    from torchprimer.data.cache import check_data_dir
 
     options = LoadOptions(data_dir=data_dir)
+    check_data_dir(options, "the data sets' folders (MNIST/raw/, cifar-10-batches-py/)",
+                   "leave --data-dir out to look in the default folder")
     rows = [
         {"name": s.name + (":PATH" if s.takes_path else ""),
          "available": "needs PATH" if s.takes_path else ("yes" if s.available(options) else "no (--download)"),

@@ -140,6 +140,7 @@ def check_output_file(path: str | os.PathLike[str], flag: str, suffixes: tuple[s
                 f"{', '.join(suffixes[:-1])} or {suffixes[-1]}")
         suggested = _suggested(target, suffixes[0], example)
         raise UserError(f"{flag} {target}: the file {what} (any case), e.g. {flag} {suggested}")
+    _check_writable(target, target.parents)
     return target
 
 
@@ -158,7 +159,24 @@ def check_output_folder(path: str | os.PathLike[str]) -> Path:
     blocker = _blocker(folder, (folder, *folder.parents))
     if blocker is not None:
         raise UserError(f"cannot make the folder {folder}: {blocker} is a file, not a folder; choose another path")
+    _check_writable(folder, (folder, *folder.parents))
     return folder
+
+
+def _check_writable(target: Path, candidates: Iterable[Path]) -> None:
+    """Create and remove a file in the first of `candidates` that is a folder: one without write permission,
+    on a read-only disk or in /proc is refused now, not after the work whose result it was to hold. Asking
+    the system (os.access) is not enough: as root it says yes to all of them."""
+    folder = _probe(target, lambda: next((p for p in candidates if p.is_dir()), None))
+    if folder is None:
+        return
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".torchprimer-probe-", dir=folder)
+    except OSError as exc:
+        raise UserError(f"cannot write {target}: a file cannot be made in {folder} ({exc.strerror or exc}); "
+                        "choose another path") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 T = TypeVar("T")

@@ -49,17 +49,19 @@ def data_root(options: LoadOptions) -> Path:
     return cache_root(options) / "datasets"
 
 
-def check_data_dir(options: LoadOptions, holds: str) -> None:
-    """A --data-dir that is missing, or a file, is named as what it is, with the folder it should be."""
+def check_data_dir(options: LoadOptions, holds: str, otherwise: str = "add --download") -> None:
+    """A --data-dir that is missing, a file, or a name the system refuses (over 255 bytes) is named as
+    what it is, with the folder it should be; `otherwise` is the command's other way to get the data."""
     if options.data_dir is None:
         return
     path = Path(options.data_dir).expanduser()
-    if not path.exists():
-        raise UserError(f"--data-dir {options.data_dir} does not exist; pass the folder that holds {holds} "
-                        "(torchvision's layout), or add --download")
-    if not path.is_dir():
-        raise UserError(f"--data-dir {options.data_dir} is a file; pass the folder that holds {holds} "
-                        "(torchvision's layout), or add --download")
+    try:
+        problem = "does not exist" if not path.exists() else None if path.is_dir() else "is a file"
+    except OSError as exc:
+        problem = f"cannot be used ({exc.strerror or exc})"
+    if problem is not None:
+        raise UserError(f"--data-dir {options.data_dir} {problem}; pass the folder that holds {holds} "
+                        f"(torchvision's layout), or {otherwise}")
 
 
 def fetch_advice(name: str, where: str, layout: str) -> str:
