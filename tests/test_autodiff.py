@@ -300,6 +300,55 @@ def test_graph_of_the_seed_example(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert tpgraph.write_graph(walked, tmp_path / "g.dot")[0].read_text().startswith('digraph "autograd graph"')
 
 
+DOT_STRING = r'"((?:[^"\\]|\\.)*)"'  # a quoted DOT string: any character but " and \, or an escape
+
+
+def _read_dot_string(quoted: str) -> str:
+    r"""The text a DOT string stands for, as Graphviz reads a label: \" is ", \\ is \, \n a line break."""
+    return re.sub(r"\\(.)", lambda m: "\n" if m[1] == "n" else m[1], quoted)
+
+
+def _parse_dot(text: str) -> tuple[str, dict[int, str], list[tuple[int, int]]]:
+    """The title, node labels and edges of to_dot's text. Every line must be one whole statement of
+    the forms to_dot writes, every string closed where it should be: a stray quote fails to parse."""
+    lines = text.splitlines()
+    head = re.fullmatch(rf"digraph {DOT_STRING} {{", lines[0])
+    assert head and lines[-1] == "}", text
+    labels: dict[int, str] = {}
+    edges: list[tuple[int, int]] = []
+    for line in lines[1:-1]:
+        if node := re.fullmatch(rf'  n(\d+) \[label={DOT_STRING}(, style=filled, fillcolor="#cfe8ff")?\];', line):
+            labels[int(node[1])] = _read_dot_string(node[2])
+        elif edge := re.fullmatch(r"  n(\d+) -> n(\d+);", line):
+            edges.append((int(edge[1]), int(edge[2])))
+        else:
+            assert line in ("  rankdir=TB;", '  node [shape=box, fontname="Helvetica"];'), line
+    return _read_dot_string(head[1]), labels, edges
+
+
+def test_the_dot_file_speaks_the_language_of_the_tree(tmp_path: Path) -> None:
+    """`graph --lang zh --out g.dot` printed a Chinese tree but wrote English labels (x (scalar) ...)."""
+    walked = tpgraph.walk(*tpgraph.seed_example_graph())
+    ops = ["PowBackward0", "SubBackward0", "AddBackward0", "MulBackward0"]
+    for lang, title, leaf in (("zh", "autograd 计算图", "{}（标量）← AccumulateGrad"),
+                              ("en", "autograd graph", "{} (scalar) ← AccumulateGrad")):
+        path = tpgraph.write_graph(walked, tmp_path / f"{lang}.dot", lang)[0]
+        dot_title, labels, edges = _parse_dot(path.read_text(encoding="utf-8"))
+        assert dot_title == title and edges == [tuple(e) for e in walked["edges"]]
+        assert list(labels.values()) == [*ops, *(leaf.format(name) for name in "wxb")]
+        assert all(label in tpgraph.text_tree(walked, lang) for label in labels.values())
+    assert "scalar" not in (tmp_path / "zh.dot").read_text(encoding="utf-8")
+
+
+def test_the_dot_file_keeps_any_parameter_name_as_it_is() -> None:
+    """A quote in a name was turned into ' (and a backslash left to Graphviz to read as an escape)."""
+    x = torch.tensor(2.0, requires_grad=True)
+    name = 'say "hi" \\ 中\\n'
+    _, labels, _ = _parse_dot(tpgraph.to_dot(tpgraph.walk(x * 3, {id(x): name}), title='my "graph"'))
+    assert labels[1] == f"{name} (scalar) ← AccumulateGrad"
+    assert _parse_dot(tpgraph.to_dot(tpgraph.walk(x * 3), title='my "graph"'))[0] == 'my "graph"'
+
+
 def _fake_dot(folder: Path, script: str) -> Path:
     """A stand-in for Graphviz's `dot`, so the tests need no Graphviz and behave alike everywhere."""
     exe = folder / "bin" / "dot"

@@ -169,7 +169,9 @@ def test_graph_speaks_chinese_under_lang_zh_or_a_chinese_locale(
     assert zh == SEED_TREE.replace(" (scalar) ", "（标量）") + "已写入 zh.dot\n"
     en = _out(["graph", "--out", "en.dot", "--lang", "en"], capsys)
     assert en == SEED_TREE + "wrote en.dot\n"  # as before, also in a Chinese locale
-    assert (tmp_path / "zh.dot").read_text() == (tmp_path / "en.dot").read_text()  # the file is the same in both
+    # the file's labels read as the tree does (they were English under --lang zh)
+    assert 'label="x（标量）← AccumulateGrad"' in (tmp_path / "zh.dot").read_text(encoding="utf-8")
+    assert 'label="x (scalar) ← AccumulateGrad"' in (tmp_path / "en.dot").read_text(encoding="utf-8")
     assert "└── 3.weight（10×16）← AccumulateGrad" in _out(["graph", "--model", "mlp", *lang], capsys)
 
 

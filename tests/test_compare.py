@@ -94,6 +94,16 @@ def test_bad_methods_and_fractions_are_user_errors() -> None:
         compare("no-such-data", methods="logreg")
 
 
+def test_an_empty_method_entry_is_refused_not_dropped() -> None:
+    """`--methods logreg,,svc` silently ran logreg and svc: the missing name is likely a typo, so say so."""
+    for given in ("logreg,,svc", "logreg, ,svc", ",logreg", ["logreg", ""]):
+        with pytest.raises(UserError, match="has an empty entry; separate the methods by single commas"):
+            parse_methods(given)
+    with pytest.raises(UserError, match="names no method"):
+        parse_methods([])
+    assert parse_methods("logreg, svc") == ["logreg", "svc"]  # spaces around a comma are fine
+
+
 def test_cli_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["compare", "--methods", "nearest-mean,logreg", "--plot", str(tmp_path / "c.png"), "--json"])
@@ -140,6 +150,11 @@ def test_knn_on_fewer_training_samples_than_its_k(tmp_path: Path) -> None:
     (["--plot", "{folder}/notes.txt"], "notes.txt: the file is written as a PNG file, so its name must end in .png"),
     (["--plot", "{folder}"], "Is a directory"),
     (["--plot", ""], "Invalid value for '--plot': it is empty"),
+    # an empty entry was dropped: `logreg,,svc` ran two methods, `,` and "" the error "(none given)"
+    (["--methods", "logreg,,svc"], "--methods 'logreg,,svc' has an empty entry; separate the methods by single"),
+    (["--methods", "logreg,"], "--methods 'logreg,' has an empty entry"),
+    (["--methods", " , "], "--methods names no method; give one or more of nearest-mean, knn,"),
+    (["--methods", ""], "--methods names no method"),
 ])
 def test_cli_refuses_before_any_method_runs(
     args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch

@@ -181,7 +181,7 @@ ENGLISH_VALUE_WORDS = (
 )
 # a whole word, not part of an identifier or a name such as nearest-mean or leaky_relu
 ENGLISH_VALUE_WORD = re.compile(r"(?<![\w-])(?:" + "|".join(ENGLISH_VALUE_WORDS) + r")(?![\w-])", re.IGNORECASE)
-RAISED = re.compile(r"^line \d+: \w+: ")  # what Python raised, quoted in the language Python said it in
+RAISED = re.compile(r"^line (\d+): (\w+: .*)", re.DOTALL)  # what Python raised: its line, then Python's words
 
 
 def test_chinese_tour_labels_every_checks_values_in_chinese(results: dict[str, runner.LessonResult]) -> None:
@@ -192,8 +192,8 @@ def test_chinese_tour_labels_every_checks_values_in_chinese(results: dict[str, r
         for check in result.checks:
             en, zh = check.values_in("en"), zh_checks[check.id]
             assert en == check.values and not CJK.search(en)
-            if RAISED.match(en):
-                assert zh == en
+            if raised := RAISED.match(en):  # the line in Chinese, what Python said as it said it
+                assert zh == f"第 {raised[1]} 行：{raised[2]}"
                 continue
             assert not ENGLISH_VALUE_WORD.search(zh), f"§{section} {check.id}: {zh!r}"
             # every number the English shows, the Chinese shows (it may write one the English spells: sevens, 7)
@@ -334,3 +334,36 @@ def test_the_seeds_python_is_compared_with_what_torch_asks_for() -> None:
 
     assert s2_2.oldest_python(">=3.10") == (3, 10) and s2_2.oldest_python(">= 3.9, <4") == (3, 9)
     assert s2_2.oldest_python("") is None and s2_2.SEED_PYTHON == (3, 9)
+
+
+# What the Chinese tour must write full width: ASCII , : ; ( ) . touching Chinese text (an ideograph or
+# Chinese punctuation), across a line break within a paragraph too, as Chinese prose runs on across
+# them (a blank line ends a block: code, output, a paragraph). Code is left out:
+# `spans`, calls such as sigmoid(w·x + b), and tuples such as (N, 3) or (0.491, 0.482, 0.447).
+ZH_CHAR = "\u3000-\u303f\u4e00-\u9fff\uff00-\uffef"
+ZH_CODE = re.compile(rf"`[^`]*`|[A-Za-z_][\w.]*\([^(){ZH_CHAR}]*\)|\([^(){ZH_CHAR}]*,[^(){ZH_CHAR}]*\)")
+ASCII_BY_ZH = re.compile(rf"(?<=[{ZH_CHAR}])[,:;().]|[,:;()](?=[{ZH_CHAR}])")
+
+
+def _ascii_punctuation_in_chinese(text: str) -> list[str]:
+    """Each ASCII punctuation mark that touches Chinese in `text`, with a little context."""
+    prose = " ".join(ZH_CODE.sub(" ", block.replace("\n", "")) for block in text.split("\n\n"))
+    return [prose[max(m.start() - 8, 0):m.end() + 8] for m in ASCII_BY_ZH.finditer(prose)]
+
+
+def test_the_chinese_tour_writes_chinese_punctuation(results: dict[str, runner.LessonResult]) -> None:
+    """§4.1 and §4.2 wrote `0(1e-4)`, `Vᴴ(V 的共轭转置)` and `(3)` beside （1）, and the runner
+    `抛出异常: line 7: NameError`. The seed's own code is left as the seed wrote it (`# 输出:4.0`)."""
+    found = {}
+    for section, result in results.items():
+        text = lessons.render(result, "zh")
+        for run in result.runs:
+            if run.label == "seed":
+                text = text.replace(runner._indent(run.code["zh"]), "")
+        if bad := _ascii_punctuation_in_chinese(text):
+            found[section] = bad
+    assert not found, found
+    assert "抛出异常：第 7 行：NameError: name 'datasets'" in lessons.render(results["4.1"], "zh")
+    assert "It raised: line 7: NameError: name 'datasets'" in lessons.render(results["4.1"], "en")
+    assert _ascii_punctuation_in_chinese("形状 (N, 3)，f(x)：`a,b`，(0.4, 0.2) 和") == []  # code, not prose
+    assert len(_ascii_punctuation_in_chinese("均值为 0(1e-4)，\n(3) 另一")) == 2  # "0(" is no call

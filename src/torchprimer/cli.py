@@ -1071,7 +1071,7 @@ def graph(
                                  activation=activation or "relu")
         loss, names = tpgraph.model_graph(net, x, y)
     walked = tpgraph.walk(loss, names)
-    files = [str(p) for p in tpgraph.write_graph(walked, out)] if out is not None else []
+    files = [str(p) for p in tpgraph.write_graph(walked, out, language)] if out is not None else []
     if as_json:
         _print_json({**walked, "files": files})
     else:

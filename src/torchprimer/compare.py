@@ -81,14 +81,24 @@ def references(dataset: str) -> list[dict[str, Any]]:
 
 
 def parse_methods(text: str | Sequence[str] | None) -> list[str]:
-    """"logreg,svc" -> ["logreg", "svc"]; unknown names are a UserError listing the known ones."""
+    """"logreg,svc" -> ["logreg", "svc"]; unknown names are a UserError listing the known ones.
+
+    An empty entry ("logreg,,svc", "logreg,") is refused rather than dropped: it is most likely
+    a method left out by mistake, and the table would silently lack it (activations --names and
+    gradcheck --hidden refuse it alike). A name given twice runs once: its row would be the same.
+    """
     if text is None:
         return list(DEFAULT_METHODS)
-    names = [t.strip() for t in text.split(",")] if isinstance(text, str) else list(text)
-    names = [n for n in names if n]
+    names = [t.strip() for t in text.split(",")] if isinstance(text, str) else [str(t).strip() for t in text]
+    if not any(names):
+        raise UserError(f"--methods names no method; give one or more of {', '.join(METHODS)}, separated by commas")
+    if not all(names):
+        given = text if isinstance(text, str) else ",".join(names)
+        raise UserError(f"--methods {given!r} has an empty entry; separate the methods by single commas, "
+                        "e.g. logreg,svc")
     unknown = [n for n in names if n not in METHODS]
-    if unknown or not names:
-        raise UserError(f"unknown method(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(METHODS)}")
+    if unknown:
+        raise UserError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(METHODS)}")
     return list(dict.fromkeys(names))
 
 

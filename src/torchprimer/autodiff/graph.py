@@ -61,12 +61,14 @@ TEXT = {
         "scalar": "scalar",
         "shared": "  (shared, shown above)",
         "wrote": "wrote {files}",
+        "title": "autograd graph",
     },
     "zh": {
         "leaf": "{leaf}（{shape}）← {op}",
         "scalar": "标量",
         "shared": "  （共用的节点，已在上方列出）",
         "wrote": "已写入 {files}",
+        "title": "autograd 计算图",
     },
 }
 
@@ -116,13 +118,21 @@ def text_tree(graph: dict[str, Any], lang: str = "en") -> str:
     return "\n".join(lines)
 
 
-def to_dot(graph: dict[str, Any], title: str = "autograd graph") -> str:
-    """Graphviz DOT text: arrows point from the loss toward the leaves, as backward runs."""
-    out = [f'digraph "{title}" {{', "  rankdir=TB;", '  node [shape=box, fontname="Helvetica"];']
+def _dot_string(text: str) -> str:
+    """`text` as a quoted DOT string that reads back as itself: a quote or backslash in a parameter's
+    name (a user's own module may have any) is escaped, not changed, and a line break becomes DOT's
+    centred \\n. Non-ASCII (×, ←, Chinese) needs no escape: DOT files are UTF-8, Graphviz's default."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def to_dot(graph: dict[str, Any], title: str | None = None, lang: str = "en") -> str:
+    """Graphviz DOT text: arrows point from the loss toward the leaves, as backward runs. Its labels
+    read as the printed tree does, in English ("en") or Chinese ("zh"), as does the default title."""
+    title = _text(lang)["title"] if title is None else title
+    out = [f"digraph {_dot_string(title)} {{", "  rankdir=TB;", '  node [shape=box, fontname="Helvetica"];']
     for node in graph["nodes"]:
         style = ', style=filled, fillcolor="#cfe8ff"' if "leaf" in node else ""
-        label = _label(node).replace('"', "'")
-        out.append(f'  n{node["id"]} [label="{label}"{style}];')
+        out.append(f'  n{node["id"]} [label={_dot_string(_label(node, lang))}{style}];')
     out += [f"  n{a} -> n{b};" for a, b in graph["edges"]]
     out.append("}")
     return "\n".join(out) + "\n"
@@ -131,9 +141,9 @@ def to_dot(graph: dict[str, Any], title: str = "autograd graph") -> str:
 OUT_SUFFIXES = (".dot", ".gv", ".png", ".svg")
 
 
-def write_graph(graph: dict[str, Any], path: str | Path) -> list[Path]:
+def write_graph(graph: dict[str, Any], path: str | Path, lang: str = "en") -> list[Path]:
     """Write the graph to `path` and only there: DOT text for .dot/.gv, a picture drawn by Graphviz's
-    `dot` for .png/.svg. Returns the files written.
+    `dot` for .png/.svg, labelled in `lang` as the printed tree is. Returns the files written.
 
     When the picture cannot be drawn (no Graphviz, or a broken one), the work is kept as DOT text
     in the same name with .dot, but only if no such file exists (it may be the user's own, and
@@ -141,7 +151,7 @@ def write_graph(graph: dict[str, Any], path: str | Path) -> list[Path]:
     """
     path = check_output_file(path, "--out", OUT_SUFFIXES, "graph.dot")
     suffix = path.suffix.lower()
-    text = to_dot(graph)
+    text = to_dot(graph, lang=lang)
     if suffix in (".dot", ".gv"):
         return [write_text(path, text)]
     fmt = suffix[1:]

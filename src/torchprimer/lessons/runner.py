@@ -56,8 +56,9 @@ HEADINGS = {
         "fixed": "The corrected code:",
         "output": "What it prints:",
         "nothing": "(nothing)",
-        "raised": "It raised",
-        "warned": "warning",
+        "raised": "It raised: {error}",
+        "warned": "warning: {warning}",
+        "line": "line {line}: ",
         "checks": "Checks:",
         "summary": "{passed}/{total} checks passed in {seconds:.2f} s",
         "all": "{lessons} lessons, {passed}/{total} checks passed in {seconds:.1f} s",
@@ -71,8 +72,9 @@ HEADINGS = {
         "fixed": "修正后的代码：",
         "output": "输出：",
         "nothing": "（无输出）",
-        "raised": "抛出异常",
-        "warned": "警告",
+        "raised": "抛出异常：{error}",
+        "warned": "警告：{warning}",
+        "line": "第 {line} 行：",
         "checks": "检查：",
         "summary": "{passed}/{total} 项检查通过，用时 {seconds:.2f} 秒",
         "all": "{lessons} 课，{passed}/{total} 项检查通过，用时 {seconds:.1f} 秒",
@@ -115,7 +117,9 @@ class Check:
     translated: dict[str, str] = field(default_factory=dict)  # `values` in other languages, where check gave them
 
     def values_in(self, lang: str) -> str:
-        return self.translated.get(lang, self.values)
+        """`values` as `lang` reads them: the check's own translation, else as given, where an error
+        quoted from a run (§4.1's NameError) names its line in `lang`."""
+        return self.translated.get(lang, error_in(self.values, lang))
 
 
 @dataclass
@@ -190,11 +194,20 @@ def code_tokens(code: str) -> list[str]:
     return [t.string for t in tokenize.generate_tokens(io.StringIO(code).readline) if t.type not in skip]
 
 
+ERROR_LINE = re.compile(r"^line (\d+): (?=\w+: )")  # how _error_line starts: "line 9: NameError: ..."
+
+
 def _error_line(exc: BaseException, filename: str) -> str:
     """'line 9: NameError: ...' with the line inside the snippet where it was raised."""
     lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]
-    where = f"line {lines[-1]}: " if lines else ""
+    where = HEADINGS["en"]["line"].format(line=lines[-1]) if lines else ""
     return f"{where}{type(exc).__name__}: {exc}"
+
+
+def error_in(error: str, lang: str) -> str:
+    """A run's error as `lang` shows it: "line 9: " is the tour's own words, so Chinese reads
+    "第 9 行：" (with its full-width colon); what Python raised stays as Python said it."""
+    return ERROR_LINE.sub(lambda m: HEADINGS[lang]["line"].format(line=m.group(1)), error, count=1)
 
 
 def execute(label: str, code: Code, setup: Code, section: str) -> Run:
@@ -292,9 +305,9 @@ def render(result: LessonResult, lang: str) -> str:
         shown = run.shown(lang)
         parts += [heading, _indent(run.code[lang]), "", h["output"]]
         parts.append(_indent(shown.stdout, "  | ") if shown.stdout.strip() else "  " + h["nothing"])
-        parts += [f"  ! {h['warned']}: {w}" for w in shown.warnings]
+        parts += ["  ! " + h["warned"].format(warning=w) for w in shown.warnings]
         if shown.error:
-            parts.append(f"  ! {h['raised']}: {shown.error}")
+            parts.append("  ! " + h["raised"].format(error=error_in(shown.error, lang)))
         parts.append("")
     parts += [text["verdict"].strip(), "", h["checks"]]
     for check in result.checks:
@@ -316,7 +329,8 @@ def as_json(result: LessonResult, lang: str) -> dict[str, Any]:
         "verdict": text["verdict"].strip(),
         "setup": result.setup[lang],
         "runs": [
-            {"label": r.label, "code": r.code[lang], "stdout": s.stdout, "error": s.error,
+            {"label": r.label, "code": r.code[lang], "stdout": s.stdout,
+             "error": error_in(s.error, lang) if s.error else None,
              "warnings": s.warnings, "seconds": s.seconds}
             for r, s in ((r, r.shown(lang)) for r in result.runs)
         ],

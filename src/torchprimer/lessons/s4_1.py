@@ -120,7 +120,7 @@ CHECKS = {
     },
     "own_statistics": {
         "en": "with the data's own statistics every channel has mean 0 (1e-4) and std 1 (1e-3)",
-        "zh": "用数据自己的统计量后，每个通道均值为 0(1e-4)、标准差为 1(1e-3)",
+        "zh": "用数据自己的统计量后，每个通道均值为 0（误差 1e-4）、标准差为 1（误差 1e-3）",
     },
     "imagenet_statistics": {
         "en": "ImageNet's numbers do not standardise CIFAR-10 (published statistics) nor the photo crops",

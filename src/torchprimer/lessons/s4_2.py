@@ -36,11 +36,11 @@ it gives exactly what the explicit loop gives.""",
 张量缩并的 einsum。这段代码用到了 `a` 和 `b` 却没有定义；先运行过 §3.1 的读者手里
 有那两个 2×2 矩阵，所以导览也这样做。""",
         "verdict": """
-有三个问题。（1） `torch.svd` 仍能用，但已被弃用：现在的接口是 `torch.linalg.svd`,
-它返回的是 Vᴴ(V 的共轭转置)而不是 V，两者互换时必须转置。（2） `eigvalsh` 只适用于
+有三个问题。（1） `torch.svd` 仍能用，但已被弃用：现在的接口是 `torch.linalg.svd`，
+它返回的是 Vᴴ（V 的共轭转置）而不是 V，两者互换时必须转置。（2） `eigvalsh` 只适用于
 对称（厄米）矩阵；对随机的 A 它不报错，却只读取下三角，返回的是另一个对称矩阵的特征值。
 AᵀA 是对称的，它的特征值正好是 A 的奇异值的平方，这把两种分解联系了起来。
-(3) 'ijk,jl->ikl' 要求第一个操作数是三维的，原教程传入的是二维矩阵，所以 einsum 报错；
+（3） 'ijk,jl->ikl' 要求第一个操作数是三维的，原教程传入的是二维矩阵，所以 einsum 报错；
 形状对上以后，它的结果与显式循环完全一致。""",
     },
 }
@@ -111,7 +111,7 @@ CHECKS = {
     },
     "svd_reconstructs": {
         "en": "U·diag(S)·Vᴴ reconstructs A to 1e-5 (linalg.svd), and so does the seed's U·diag(S)·Vᵀ",
-        "zh": "U·diag(S)·Vᴴ 重构 A 的误差小于 1e-5(linalg.svd)，原教程的 U·diag(S)·Vᵀ 也一样",
+        "zh": "U·diag(S)·Vᴴ 重构 A 的误差小于 1e-5（linalg.svd），原教程的 U·diag(S)·Vᵀ 也一样",
     },
     "eigvalsh_squares": {
         "en": "eigvalsh of the symmetric AᵀA equals the squares of A's singular values (rel. 1e-4)",

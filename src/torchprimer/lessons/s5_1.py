@@ -41,7 +41,7 @@ torchprimer's Neuron is this same module (`torchprimer train --model neuron`).""
 sigmoid(w·x + b)。有一个习惯值得养成：PyTorch 的层接受的是一批数据，形状为 (N, 3)。
 原教程传入的是形状为 (3,) 的单个向量；nn.Linear 碰巧能接受（激活函数、Dropout 和
 LayerNorm 也能），但有些层不行：BatchNorm 需要一批数据来计算统计量，Conv1d 至少要
-（通道数, 长度）两维。所以导览传入 x.unsqueeze(0)。torchprimer 的 Neuron 就是这个模块
+（通道数，长度）两维。所以导览传入 x.unsqueeze(0)。torchprimer 的 Neuron 就是这个模块
 （`torchprimer train --model neuron`）。""",
         "fixed_title": "同一个神经元，手工验算：",
     },
