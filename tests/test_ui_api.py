@@ -211,6 +211,47 @@ def test_export_gives_a_script(client: TestClient) -> None:
 
 
 @pytest.mark.slow
+def test_export_part_way_through_an_epoch_reproduces_the_network_as_it_is(client: TestClient,
+                                                                          tmp_path: Path) -> None:
+    """Paused 3 batches into epoch 2, the page shows 1.4 epochs; the script was of 1 epoch, another network.
+    Now it trains 1 epoch and those 3 batches, says so (and the answer does), and ends on the page's losses."""
+    sid = create(client)
+    client.post(f"/api/sessions/{sid}/step")
+    session = session_of(client, sid)
+    for _ in range(3):
+        session.call(session._train_step, WAIT)
+    assert counters(client, sid) | {"id": sid} == {"id": sid, "epoch": 1, "step": 10, "playing": False,
+                                                   "message": None}  # 7 batches an epoch
+    body = client.get(f"/api/sessions/{sid}/export").json()
+    assert counters(client, sid)["step"] == 10  # exporting trained nothing: a GET changes nothing
+
+    path = tmp_path / body["filename"]
+    path.write_text(body["script"])
+    proc = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=240, check=False,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 2 and lines[-1].startswith("epoch    2 (3 of 7 batches)  train loss "), proc.stdout
+    partial = float(session._epoch_loss) / session.position  # the page's mean loss over those 3 batches
+    assert float(re.findall(r"train loss (\S+)", lines[-1])[0]) == pytest.approx(partial, abs=2e-5)
+    test = evaluate(session.model, session.splits.x_test, session.splits.y_test, session.objective)
+    assert float(re.findall(r"test loss (\S+)", lines[-1])[0]) == pytest.approx(test["loss"], abs=2e-5)
+
+    trains = "1 epoch and 3 of the 7 batches of epoch 2: the playground's network as it was at step 10"
+    assert (body["epochs"], body["batches"], body["trains"]) == (1, 3, trains)
+    script = body["script"]
+    assert f"It trains {trains}." in script and "\nEPOCHS = 1\n" in script and "\nBATCHES = 3\n" in script
+
+
+def test_export_before_any_training_says_it_is_a_start(client: TestClient) -> None:
+    sid = create(client)
+    body = client.get(f"/api/sessions/{sid}/export").json()
+    assert (body["epochs"], body["batches"]) == (100, 0)
+    assert body["trains"] == "100 epochs from the playground's starting weights (it had trained none yet)"
+    assert "\nEPOCHS = 100\n" in body["script"] and "\nBATCHES = 0\n" in body["script"]
+
+
+@pytest.mark.slow
 def test_save_writes_a_run_that_evaluate_accepts(client: TestClient, runs: Path) -> None:
     sid = create(client)
     assert client.post(f"/api/sessions/{sid}/step").status_code == 200
@@ -333,6 +374,37 @@ def test_a_non_finite_number_is_refused_as_one(client: TestClient, body: str, fi
     """Python's JSON parser reads NaN and Infinity; the answer must say that is what is wrong."""
     message = error_of(client.post("/api/sessions", content=body, headers={"content-type": "application/json"}), 422)
     assert message.startswith(f"{field}: must be a finite number"), message
+
+
+BOOLEAN_NUMBERS = [({"noise": True}, "noise"), ({"n_samples": True}, "n_samples"), ({"train_share": False},
+                   "train_share"), ({"lr": True}, "lr"), ({"batch_size": True}, "batch_size"),
+                   ({"weight_decay": False}, "weight_decay"), ({"seed": False}, "seed"),
+                   ({"hidden": [8, True]}, "hidden.1")]
+
+
+@pytest.mark.parametrize(("fields", "field"), BOOLEAN_NUMBERS)
+def test_true_and_false_are_not_numbers(client: TestClient, fields: dict[str, Any], field: str) -> None:
+    """Python's bool is an int, and pydantic took {"lr": true} as lr 1.0 and {"hidden": [8, true]} as 8-1:
+    a number field refuses JSON's true and false as it refuses other values, 422 with one line."""
+    word = json.dumps(next(iter(fields.values())))
+    word = word if word in ("true", "false") else "true"
+    message = error_of(client.post("/api/sessions", json={**UI_SMALL, **fields}), 422)
+    assert message == f"{field}: must be a number, not {word}", message
+    assert open_sessions(client) == 0
+    sid = create(client)
+    client.post(f"/api/sessions/{sid}/step")
+    assert error_of(client.post(f"/api/sessions/{sid}/reset", json=fields), 422) == message
+    assert counters(client, sid)["epoch"] == 1  # not reset
+
+
+def test_every_number_field_is_checked_for_true_and_false() -> None:
+    """The list above names every field whose schema is a number or holds numbers, so a new one is tried too."""
+    def numeric(node: dict[str, Any]) -> bool:
+        return node.get("type") in ("number", "integer") or any(
+            numeric(child) for child in [*([node["items"]] if "items" in node else []), *node.get("anyOf", [])])
+
+    fields = {name for name, node in PlaygroundConfig.model_json_schema()["properties"].items() if numeric(node)}
+    assert fields == {field.split(".")[0] for _, field in BOOLEAN_NUMBERS}
 
 
 def test_unknown_session_is_404(client: TestClient) -> None:

@@ -311,3 +311,62 @@ def test_two_tabs_train_independently_and_a_closed_tab_stops(server: tuple[str, 
         time.sleep(0.2)
     with urllib.request.urlopen(f"{url}api/sessions/{second}", timeout=2) as response:
         assert json.load(response)["epoch"] == 0
+
+
+def test_a_link_with_a_learning_rate_and_decay_off_the_menus_keeps_them(server: tuple[str, Path], page) -> None:
+    """A shared link may carry any value the server allows; the menus offered none of 0.05 or 0.02, showed a
+    blank, and the next change sent weight decay 0 (Number("") is 0) and lr 0. Now the menus add the link's
+    values, marked, and keep them; a value the server would refuse goes back to its default, saying so."""
+    url, _ = server
+    page.goto(url + "#lr=0.05&weight_decay=0.02")
+    page.wait_for_function("window.__playground.framesReceived > 0")
+    assert page.input_value("#lr") == "0.05" and page.input_value("#weight-decay") == "0.02"
+    assert page.locator("#lr option:checked").inner_text() == "0.05 (from the link)"
+    assert page.locator("#weight-decay option:checked").inner_text() == "0.02 (from the link)"
+    page.fill("#batch-size", "32")  # another setting changes: the link's lr and decay go with it
+    page.dispatch_event("#batch-size", "change")
+    page.wait_for_function("location.hash.includes('batch_size=32')")
+    assert page.is_hidden("#message")
+    session = page.evaluate("window.__playground.session")
+    with urllib.request.urlopen(f"{url}api/sessions/{session}/export", timeout=5) as response:
+        script = json.load(response)["script"]  # the settings the server trains with
+    assert "lr=0.05, weight_decay=0.02" in script and "BATCH_SIZE = 32" in script
+    assert page.input_value("#lr") == "0.05" and page.input_value("#weight-decay") == "0.02"
+
+    page.goto("about:blank")
+    page.goto(url + "#lr=50&weight_decay=abc&batch_size=8")  # lr above 10, decay no number: their defaults
+    page.wait_for_function("window.__playground.framesReceived > 0")
+    message = page.inner_text("#message")
+    assert 'Learning rate "50" from the link is not allowed (above 0 and at most 10); using 0.03.' in message
+    assert 'Weight decay "abc" from the link is not a number; using 0.' in message
+    assert page.input_value("#lr") == "0.03" and page.input_value("#weight-decay") == "0"
+    assert page.locator("#lr option", has_text="link").count() == 0
+    assert page.input_value("#batch-size") == "8"  # the link's other settings are kept
+    assert "lr=0.03&" in page.evaluate("location.hash")
+
+    page.evaluate("location.hash = 'lr=0&weight_decay=0.5&seed=3'")  # a link followed within the page
+    page.wait_for_function("location.hash.includes('lr=0.03&')")  # written once the change is made
+    assert page.inner_text("#message") == (
+        'Learning rate "0" from the link is not allowed (above 0 and at most 10); using 0.03.')
+    assert page.input_value("#lr") == "0.03" and page.input_value("#weight-decay") == "0.5"
+
+
+def test_export_part_way_through_an_epoch_says_what_the_script_trains(server: tuple[str, Path], page) -> None:
+    """Paused part-way through an epoch, the page showed epoch 0 and step 200 while the script trained 100
+    epochs (or, later, the whole epochs only); the dialog now says what the script trains, to that step."""
+    url, _ = server
+    page.goto(url + "#n_samples=20000&train_share=0.8&batch_size=1")  # 16,000 steps an epoch
+    page.wait_for_function("window.__playground.framesReceived > 0 && window.__playground.hidden === '4-2'")
+    page.click("#play")
+    page.wait_for_function("window.__playground.step > 0")
+    page.click("#play")  # pause
+    page.wait_for_function("window.__playground.playing === false")
+    epoch, step = page.evaluate("[window.__playground.epoch, window.__playground.step]")
+    assert epoch == 0 and 0 < step < 16_000
+    page.click("#export")
+    page.wait_for_selector("#export-dialog[open]")
+    assert page.inner_text("#export-trains") == (
+        f"This script trains {step:,} of the 16,000 batches of epoch 1: the playground's network as it was at "
+        f"step {step:,}.")
+    script = page.inner_text("#export-code")
+    assert "\nEPOCHS = 0\n" in script and f"\nBATCHES = {step}\n" in script

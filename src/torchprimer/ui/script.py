@@ -19,6 +19,23 @@ from torchprimer.models import ACTIVATIONS
 from torchprimer.ui.settings import PlaygroundConfig
 
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
+UNTRAINED_EPOCHS = 100  # what the script of a network not yet trained trains: a start, for the learner to change
+
+
+def _count(n: int, word: str, words: str) -> str:
+    return f"{n:,} {word if n == 1 else words}"
+
+
+def trains(epochs: int, batches: int = 0, per_epoch: int = 0, *, untrained: bool = False) -> str:
+    """What a script of `epochs` whole epochs then `batches` of the `per_epoch` batches of the next one trains,
+    in words, for its docstring and the page: part of an epoch is said as such, never rounded to whole ones."""
+    if untrained:
+        return f"{_count(epochs, 'epoch', 'epochs')} from the playground's starting weights (it had trained none yet)"
+    parts = [_count(epochs, "epoch", "epochs")] if epochs else []
+    if batches:
+        parts.append(f"{batches:,} of the {per_epoch:,} batches of epoch {epochs + 1:,}")
+    step = epochs * per_epoch + batches
+    return f"{' and '.join(parts)}: the playground's network as it was at step {step:,}"
 
 
 def _toy_data(settings: PlaygroundConfig) -> tuple[list[str], str]:
@@ -91,13 +108,20 @@ def _model(settings: PlaygroundConfig, features: str, classes: str) -> str:
     return "\n".join(lines)
 
 
-def render(settings: PlaygroundConfig, epochs: int) -> str:
-    """The script's text for these settings, training for `epochs` epochs.
+def render(settings: PlaygroundConfig, epochs: int, batches: int = 0, what: str | None = None) -> str:
+    """The script's text for these settings, training for `epochs` epochs, then the first `batches` batches
+    of the next one: a network paused part-way through an epoch is reproduced as it is, not as the whole
+    epochs before it. `what` says so in the docstring (`trains`); by default, in epochs and batches.
 
     It repeats the playground's run step for step: the same points, the same stratified split
     and normalisation (torchprimer's own functions, copied in), the same initial weights (torch
     seeded the same way before the model is built) and the same batch order per epoch.
     """
+    epochs = epochs if batches else max(1, epochs)
+    if what is None:
+        what = _count(epochs, "epoch", "epochs")
+        if batches:
+            what += f" and {_count(batches, 'batch', 'batches')} of epoch {epochs + 1:,}"
     imports, data_code = _data(settings)
     cfg = settings.train_config()
     train_share = 1.0 - cfg.val_fraction - cfg.test_fraction  # exactly as split_indices computes it
@@ -110,8 +134,10 @@ def render(settings: PlaygroundConfig, epochs: int) -> str:
         f'"""Exported from the torchprimer playground on {date.today().isoformat()}.\n\n'
         f"Data: {settings.dataset}; network {layers} ({settings.activation}); {optimizer} lr {settings.lr:g}, "
         f"batch {settings.batch_size}, weight decay {settings.weight_decay:g}, seed {settings.seed}.\n"
-        "Run it with plain python: it trains, printing the losses after every epoch. It repeats the\n"
-        "playground's run: same data, split, initial weights and batch order.\n"
+        f"It trains {what}.\n"
+        "Run it with plain python: it trains, printing the losses after every epoch (and after the part\n"
+        "of one that BATCHES asks for). It repeats the playground's run: same data, split, initial weights\n"
+        "and batch order.\n"
         '"""\n'
     )
     return f"""{header}
@@ -121,7 +147,9 @@ import numpy as np
 import torch
 from torch import nn
 
-EPOCHS = {max(1, epochs)}
+# EPOCHS whole epochs, then the first BATCHES batches of the next one (where the playground was paused; 0: none)
+EPOCHS = {epochs}
+BATCHES = {batches}
 BATCH_SIZE = {settings.batch_size}
 SEED = {settings.seed}
 VAL_SHARE = {cfg.val_fraction!r}  # validation rows: kept apart, unused here
@@ -154,9 +182,13 @@ optimizer = torch.optim.{optimizer}(
 )
 loss_fn = nn.CrossEntropyLoss()
 
-for epoch in range(1, EPOCHS + 1):
+for epoch in range(1, EPOCHS + 1 + (BATCHES > 0)):
     model.train()
     order = epoch_permutation(len(y_train), SEED, epoch - 1, "cpu")
+    part = ""
+    if epoch > EPOCHS:  # the epoch the playground was part-way through: only its first BATCHES batches
+        order = order[: BATCHES * BATCH_SIZE]
+        part = f" ({{BATCHES}} of {{(len(y_train) + BATCH_SIZE - 1) // BATCH_SIZE}} batches)"
     total = 0.0
     for start in range(0, len(order), BATCH_SIZE):
         rows = order[start : start + BATCH_SIZE]
@@ -170,6 +202,6 @@ for epoch in range(1, EPOCHS + 1):
         out = model(x_test)
         test_loss = loss_fn(out, y_test).item()
         accuracy = (out.argmax(dim=1) == y_test).float().mean().item()
-    print(f"epoch {{epoch:4d}}  train loss {{total / len(y_train):.6f}}  "
+    print(f"epoch {{epoch:4d}}{{part}}  train loss {{total / len(order):.6f}}  "
           f"test loss {{test_loss:.6f}}  test accuracy {{accuracy:.4f}}")
 """

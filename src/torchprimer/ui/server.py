@@ -43,7 +43,7 @@ from torchprimer.fileio import strict_json
 from torchprimer.models import ACTIVATIONS
 from torchprimer.ui import settings as limits
 from torchprimer.ui import views
-from torchprimer.ui.script import render
+from torchprimer.ui.script import UNTRAINED_EPOCHS, render, trains
 from torchprimer.ui.session import Session
 from torchprimer.ui.settings import PlaygroundConfig, datasets
 
@@ -177,6 +177,8 @@ class Limits(Answer):
     units: int
     samples: int
     batch_size: int
+    lr: float = Field(description="the largest learning rate; it must be above 0 too")
+    weight_decay: float = Field(description="the largest weight decay; 0 is allowed")
     unit_maps: int = Field(description="frames draw each hidden unit's output up to this many hidden units in all")
 
 
@@ -191,10 +193,15 @@ class OptionsResponse(Answer):
 
 
 class ExportResponse(Answer):
-    """A stand-alone script that trains the session's network, and the file name to save it as."""
+    """A stand-alone script that trains the session's network, the file name to save it as, and what it trains:
+    the network as the page shows it, part of an epoch included, or (nothing trained yet) 100 epochs."""
 
     script: str
     filename: str
+    epochs: int = Field(description="the whole epochs the script trains (its EPOCHS)")
+    batches: int = Field(description="then this many batches of the next epoch (its BATCHES): the session was "
+                         "part-way through that epoch; 0 when it was not")
+    trains: str = Field(description="what the script trains, in words, as its docstring says it")
 
 
 class SaveResponse(Answer):
@@ -422,7 +429,8 @@ def create_app(
             "datasets": datasets(), "activations": list(ACTIVATIONS), "optimizers": ["sgd", "adam", "adamw"],
             "defaults": PlaygroundConfig().model_dump(),
             "limits": {"layers": limits.MAX_LAYERS, "units": limits.MAX_UNITS, "samples": limits.MAX_SAMPLES,
-                       "batch_size": 4096, "unit_maps": views.MAX_UNIT_MAPS},
+                       "batch_size": 4096, "lr": limits.MAX_LR, "weight_decay": limits.MAX_WEIGHT_DECAY,
+                       "unit_maps": views.MAX_UNIT_MAPS},
         }
 
     @app.post("/api/sessions", status_code=201, responses=errors(403, 415, 422, 429), response_model=CountersResponse)
@@ -456,11 +464,17 @@ def create_app(
         session = sessions.get(session_id)
         return session.reset(_merged(session.settings, settings))
 
-    @get("/api/sessions/{session_id}/export", responses=errors(404), response_model=ExportResponse)
+    @get("/api/sessions/{session_id}/export", responses=errors(404, 503), response_model=ExportResponse)
     def export(session_id: str) -> dict[str, Any]:
-        session = sessions.get(session_id)
-        script = render(session.settings, epochs=session.epoch or 100)
-        return {"script": script, "filename": f"torchprimer_{session.settings.dataset.replace('-', '_')}.py"}
+        """The script of the network as it is now, a part-way epoch included (the page shows 2.4 epochs; a
+        script of 2 reproduced another network). Unlike save it trains nothing: a GET changes nothing."""
+        done = sessions.get(session_id).progress()
+        settings = done.settings
+        epochs, batches = (done.epochs, done.batches) if done.step else (UNTRAINED_EPOCHS, 0)
+        what = trains(epochs, batches, done.per_epoch, untrained=not done.step)
+        return {"script": render(settings, epochs, batches, what), "filename":
+                f"torchprimer_{settings.dataset.replace('-', '_')}.py", "epochs": epochs, "batches": batches,
+                "trains": what}
 
     @app.post("/api/sessions/{session_id}/save", responses=errors(403, 404, 415, 503), response_model=SaveResponse)
     def save(session_id: str) -> dict[str, Any]:

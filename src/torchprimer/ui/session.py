@@ -20,12 +20,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from torchprimer.data.batches import device_batches
+from torchprimer.data.batches import device_batches, num_batches
 from torchprimer.errors import UserError
 from torchprimer.models import count_parameters, objective_for
 from torchprimer.training.loop import evaluate, make_optimizer, make_train_step, predict_outputs, scores
@@ -44,6 +45,18 @@ CHUNK_SECONDS = 0.03
 EVAL_ROWS = 10_000  # frames measure loss on at most this many rows of each split
 POINTS_SHOWN = 2_000  # 2-D points sent to the page per split
 _BUILD_LOCK = threading.Lock()  # building seeds torch's global generator: one build at a time
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a session's training is: `epochs` whole epochs, then `batches` of the `per_epoch` batches of the
+    next one; `step` optimiser steps in all."""
+
+    settings: PlaygroundConfig
+    epochs: int
+    batches: int
+    per_epoch: int
+    step: int
 
 
 class Session:
@@ -139,6 +152,14 @@ class Session:
         had been saved as a 2-epoch run, whose config.json reruns to other numbers)."""
         self.pause()
         return self.call(self._save, timeout)
+
+    def progress(self, timeout: float = 120.0) -> Progress:
+        """How far the network has trained, with the settings it trains with, read on the worker: while it
+        plays, an epoch's end changes the epoch and the position in it one after the other, and a read from
+        another thread could see the one changed and not the other."""
+        return self.call(lambda: Progress(self.settings, self.epoch, self.position // self.cfg.batch_size,
+                                          num_batches(len(self.splits.y_train), self.cfg.batch_size),
+                                          self.step_count), timeout)
 
     def counters(self) -> dict[str, Any]:
         return {"id": self.id, "epoch": self.epoch, "step": self.step_count, "playing": self.playing,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from torchprimer.data import toy
 from torchprimer.models import ACTIVATIONS
@@ -19,6 +19,8 @@ from torchprimer.training.config import TrainConfig, make_config
 MAX_LAYERS = 6
 MAX_UNITS = 512
 MAX_SAMPLES = 20_000
+MAX_LR = 10.0
+MAX_WEIGHT_DECAY = 1.0
 VAL_SHARE = 0.1  # a fixed validation share: the saved run's metrics.csv needs one
 
 
@@ -37,7 +39,15 @@ def datasets() -> dict[str, dict[str, object]]:
     return dict(sorted(found.items(), key=lambda item: not item[1]["toy"]))
 
 
-Units = Annotated[int, Field(ge=1, le=MAX_UNITS)]
+def _not_a_boolean(value: Any) -> Any:
+    """JSON's true and false are refused where a number is wanted: Python's bool is an int, so pydantic took
+    {"lr": true} as lr 1.0 and [true, 2] as a 1-2 network, a setting nobody meant that trained without a word."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number, not {str(value).lower()}")
+    return value
+
+
+Units = Annotated[int, BeforeValidator(_not_a_boolean), Field(ge=1, le=MAX_UNITS)]
 
 
 class PlaygroundConfig(BaseModel):
@@ -53,17 +63,18 @@ class PlaygroundConfig(BaseModel):
     hidden: list[Units] = Field(default_factory=lambda: [4, 2], max_length=MAX_LAYERS)
     activation: str = "tanh"
     optimizer: Literal["sgd", "adam", "adamw"] = "adam"
-    lr: float = Field(0.03, gt=0.0, le=10.0)
+    lr: float = Field(0.03, gt=0.0, le=MAX_LR)
     batch_size: int = Field(16, ge=1, le=4096)
-    weight_decay: float = Field(0.0, ge=0.0, le=1.0)
+    weight_decay: float = Field(0.0, ge=0.0, le=MAX_WEIGHT_DECAY)
     seed: int = Field(0, ge=0, le=2**31 - 1)
 
     @field_validator("noise", "n_samples", "train_share", "lr", "batch_size", "weight_decay", "seed", mode="before")
     @classmethod
     def _finite(cls, value: Any) -> Any:
         """NaN and infinities are refused by name: Python's JSON parser accepts NaN and Infinity, and a bound
-        check on NaN would say 'less than or equal to 10', which is no hint at what is wrong."""
-        number = value
+        check on NaN would say 'less than or equal to 10', which is no hint at what is wrong. So are true and
+        false (`_not_a_boolean`)."""
+        number = _not_a_boolean(value)
         if isinstance(value, str):  # numbers may come as strings ("0.1"), and so may "nan" and "inf"
             try:
                 number = float(value)

@@ -73,6 +73,7 @@ function serial(job) {
 }
 
 function fillSelect(select, values, label = (v) => String(v)) {
+  select.dataset.values = values.join(",");
   select.innerHTML = "";
   for (const v of values) {
     const option = document.createElement("option");
@@ -80,6 +81,23 @@ function fillSelect(select, values, label = (v) => String(v)) {
     option.textContent = label(v);
     select.append(option);
   }
+}
+
+// A number menu (learning rate, weight decay) showing `value`. A shared link may carry a value the server
+// allows but the menu does not offer (lr 0.05): it is added, marked as the link's, so the menu never goes
+// blank, and a later change never reads a blank menu as 0 and sends that instead.
+function showInMenu(select, values, value) {
+  const offered = values.includes(value);
+  const shown = offered ? values : [...values, value].sort((a, b) => a - b);
+  if (select.dataset.values !== shown.join(",")) {
+    fillSelect(select, shown, (v) => (v === value && !offered ? `${v} (from the link)` : String(v)));
+  }
+  select.value = String(value);
+}
+
+// The number a menu shows; `fallback` (the value in use) if it shows none, never Number("") = 0.
+function menuNumber(select, fallback) {
+  return select.value === "" ? fallback : Number(select.value);
 }
 
 // ----- settings <-> controls -----------------------------------------------------------------
@@ -90,9 +108,9 @@ function showSettings(s) {
   $("dataset").value = s.dataset;
   $("activation").value = s.activation;
   $("optimizer").value = s.optimizer;
-  $("lr").value = String(s.lr);
+  showInMenu($("lr"), LEARNING_RATES, s.lr);
   $("batch-size").value = s.batch_size;
-  $("weight-decay").value = String(s.weight_decay);
+  showInMenu($("weight-decay"), WEIGHT_DECAYS, s.weight_decay);
   $("seed").value = s.seed;
   $("samples").value = s.n_samples;
   $("train-share").value = Math.round(s.train_share * 100);
@@ -120,23 +138,24 @@ function readSettings() {
   s.dataset = dataset;
   s.activation = $("activation").value;
   s.optimizer = $("optimizer").value;
-  s.lr = Number($("lr").value);
+  s.lr = menuNumber($("lr"), s.lr);
   s.batch_size = Number($("batch-size").value);
-  s.weight_decay = Number($("weight-decay").value);
+  s.weight_decay = menuNumber($("weight-decay"), s.weight_decay);
   s.seed = Number($("seed").value);
   s.n_samples = Number($("samples").value);
   s.train_share = Number($("train-share").value) / 100;
   return s;
 }
 
-function applySettings(next) {
+function applySettings(next, note = "") {
   // Every change starts the network again, as in TensorFlow Playground; a value the server
   // refuses leaves the running network (and its pictures) as it was and says why.
+  // `note`, shown once the change is made, says what of an address was not taken.
   return serial(async () => {
     try {
       await api("POST", `/api/sessions/${state.session}/reset`, next);
       state.settings = next;
-      showMessage("");
+      showMessage(note);
       $("save-result").textContent = ""; // the saved run was the network before this one
     } catch (e) {
       showMessage(e.message);
@@ -168,18 +187,34 @@ function keepInAddress(s) {
   history.replaceState(null, "", `#${params}`);
 }
 
+// The menus' number settings, with the bounds the server gives (/api/options limits): a link's value
+// outside them goes back to the default, saying so, and the rest of the link is kept.
+const MENU_BOUNDS = {
+  lr: (v, limits) => v > 0 && v <= limits.lr ? "" : `above 0 and at most ${limits.lr}`,
+  weight_decay: (v, limits) => v >= 0 && v <= limits.weight_decay ? "" : `0 to ${limits.weight_decay}`,
+};
+
+// The settings a page address asks for, over `defaults`, and notes on the values it could not take;
+// null when it asks for nothing.
 function fromAddress(defaults) {
   if (location.hash.length < 2) return null;
   const params = new URLSearchParams(location.hash.slice(1));
   const s = { ...defaults };
+  const notes = [];
   for (const [key, text] of params) {
     if (!(key in defaults)) continue;
     const d = defaults[key];
     if (key === "hidden") s.hidden = text === "" ? [] : text.split(",").map(Number);
     else if (key === "noise") s.noise = text === "" ? null : Number(text);
-    else s[key] = typeof d === "number" ? Number(text) : text;
+    else if (key in MENU_BOUNDS) {
+      const value = text.trim() === "" ? NaN : Number(text);
+      const allowed = Number.isFinite(value) ? MENU_BOUNDS[key](value, state.options.limits) : null;
+      const problem = allowed === null ? "is not a number" : allowed ? `is not allowed (${allowed})` : "";
+      if (problem) notes.push(`${LABELS[key]} ${JSON.stringify(text)} from the link ${problem}; using ${d}.`);
+      else s[key] = value;
+    } else s[key] = typeof d === "number" ? Number(text) : text;
   }
-  return s;
+  return { settings: s, note: notes.join(" ") };
 }
 
 function renderLayers() {
@@ -565,6 +600,7 @@ async function exportNow() {
     const result = await api("GET", `/api/sessions/${state.session}/export`);
     $("export-name").textContent = result.filename;
     $("export-code").textContent = result.script;
+    $("export-trains").textContent = `This script trains ${result.trains}.`; // part of an epoch said as such
     $("copy-result").textContent = "";
     $("export-dialog").showModal();
   } catch (e) {
@@ -627,7 +663,7 @@ function wire() {
   // The address edited by hand (or a link followed within the page) asks for its network.
   window.addEventListener("hashchange", () => {
     const asked = fromAddress(state.options.defaults);
-    if (asked) applySettings(asked);
+    if (asked) applySettings(asked.settings, asked.note);
   });
   $("show-test").onchange = () => { if (state.lastFrame && state.lastFrame.boundary) drawBoundary(state.lastFrame.boundary); };
   $("export").onclick = exportCode;
@@ -654,7 +690,7 @@ async function start() {
     fillSelect($("lr"), LEARNING_RATES);
     fillSelect($("weight-decay"), WEIGHT_DECAYS);
     const asked = fromAddress(state.options.defaults);
-    state.settings = asked || state.options.defaults;
+    state.settings = asked ? asked.settings : state.options.defaults;
     showSettings(state.settings);
     wire();
     let created;
@@ -667,7 +703,9 @@ async function start() {
       showSettings(state.settings);
       created = await api("POST", "/api/sessions", state.settings);
       showMessage(`The settings in this page's address were refused (${e.message}); started from the defaults.`);
+      asked.note = "";
     }
+    if (asked && asked.note) showMessage(asked.note);
     keepInAddress(state.settings);
     state.session = created.id;
     window.__playground.session = created.id;
