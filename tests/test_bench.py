@@ -463,6 +463,40 @@ def test_sigterm_leaves_no_generated_data_behind(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("printing", [True, False])
+def test_a_stop_that_library_code_swallowed_ends_the_bench_at_the_next_repeat(
+    private_tmp: Path, printing: bool,
+) -> None:
+    """CI's bench ran on after `timeout`'s one SIGTERM until the test killed it: the KeyboardInterrupt had been
+    lost on the way. The stop is remembered, and the next repeat (or round) raises it again, --json too."""
+    from torchprimer import errors
+
+    seen: list[str] = []
+
+    def log(line: str) -> None:
+        seen.append(line)
+        if len(seen) == 1:
+            errors.ask_to_stop("SIGTERM")  # raised, then swallowed: only the note of it is left
+
+    def quiet_then_asked(opts: BenchOptions, *args: object) -> dict[str, object]:
+        errors.ask_to_stop("SIGTERM")
+        return seed_part(opts, *args)
+
+    seed_part = bench_module.time_seed
+    try:
+        with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+            if printing:
+                run_bench(parts=("seed", "torchprimer"), n_train=100, n_test=20, repeats=3, log=log)
+            else:  # --json prints no progress lines, and stops all the same
+                with pytest.MonkeyPatch.context() as patch:
+                    patch.setattr(bench_module, "time_seed", quiet_then_asked)
+                    run_bench(parts=("seed", "torchprimer"), n_train=100, n_test=20, repeats=3)
+    finally:
+        errors.forget_stops()
+    assert seen == (["seed loop: repeat 1/3"] if printing else [])
+    assert leftovers(private_tmp / "tmp") == []
+
+
 def test_adams_epoch_cost_counts_its_steps_not_its_samples() -> None:
     """Adam updates once a step, a short last batch included: scaled per sample, an epoch of 1,800 rows at
     batch 4,000 was 0.45 of an update."""

@@ -522,6 +522,19 @@ def summarise(samples: int, seconds: list[float]) -> dict[str, Any]:
     }
 
 
+def heeding_stops(log: Callable[[str], None] | None) -> Callable[[str], None]:
+    """`log` (None: print nothing) that first raises a stop asked for and lost on the way (errors.stop_if_asked):
+    every part logs a line as each repeat or round starts, so a stopped bench goes no further than that."""
+    from torchprimer.errors import stop_if_asked
+
+    def logged(line: str) -> None:
+        stop_if_asked()
+        if log is not None:
+            log(line)
+
+    return logged
+
+
 def run_bench(
     opts: BenchOptions | None = None, *, log: Callable[[str], None] | None = None, **options: Any
 ) -> dict[str, Any]:
@@ -543,7 +556,7 @@ def run_bench(
     check_memory(opts, device)
     with out_of_memory_as_user_error(), (
             thread_count(opts.threads) if opts.threads is not None else contextlib.nullcontext()):
-        return _measure(opts, device, log or (lambda line: None))
+        return _measure(opts, device, heeding_stops(log))
 
 
 @contextlib.contextmanager
@@ -931,7 +944,7 @@ def time_to_accuracy(dataset: str = "digits", target: float = 0.97, *, max_epoch
         for name, recipe in recipes.items():
             runs = []
             for r in range(repeats):
-                (log or (lambda line: None))(f"{name}: seed {seed + r} ({r + 1}/{repeats})")
+                heeding_stops(log)(f"{name}: seed {seed + r} ({r + 1}/{repeats})")
                 runs.append(run_recipe(dataset, target, recipe, max_epochs, seed + r, device, **overrides))
             hits = [run for run in runs if run["reached"]]
             out["recipes"][name] = {
@@ -1066,7 +1079,7 @@ def conv_section(n_images: int = 50_000, *, device: str = "cuda", batch_size: in
     variants = [(False, False), (False, True), (True, False), (True, True)] if dev.type == "cuda" else [(False, False)]
     rows = []
     for amp, cl in variants:
-        (log or (lambda line: None))(f"conv net: amp={amp} channels_last={cl}")
+        heeding_stops(log)(f"conv net: amp={amp} channels_last={cl}")
         rows.append(conv_images_per_second(n_images, device=device, amp=amp, channels_last=cl, batch_size=batch_size))
     out: dict[str, Any] = {"device": str(dev), "model": "conv 32-64-128 + BN + linear, 3x32x32 input",
                            "variants": rows}

@@ -16,7 +16,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from torchprimer.errors import TrainingDiverged, TrainingInterrupted, UserError
+from torchprimer.errors import TrainingDiverged, TrainingInterrupted, UserError, ask_to_stop, forget_stops
 
 SEED: dict[str, int] = {"min": 0, "max": 2**63 - 1}  # bounds of every seed option: torch takes at most 64 bits
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]  # every --json alike
@@ -243,7 +243,7 @@ def _language(lang: str | None) -> str:
 
 
 def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+    raise ask_to_stop(signal.Signals(signum).name)
 
 
 @contextlib.contextmanager
@@ -280,6 +280,7 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
         except RuntimeError:  # no new threads while the interpreter shuts down: say what was lost
             previous_hook(unraisable)
 
+    forget_stops()  # a stop belongs to the command it stopped (tests run several in one process)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     sys.unraisablehook = redeliver
     try:
@@ -287,6 +288,7 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
     finally:
         sys.unraisablehook = previous_hook
         signal.signal(signal.SIGTERM, previous)
+        forget_stops()
 
 
 def _on_command_line(ctx: typer.Context, name: str) -> bool:

@@ -38,6 +38,27 @@ def brief(exc: BaseException, limit: int = 100) -> str:
     return text
 
 
+_ASKED: list[str] = []  # the stops (signal names) the CLI's handler raised as KeyboardInterrupt, in order
+
+
+def ask_to_stop(name: str) -> KeyboardInterrupt:
+    """The KeyboardInterrupt for a stop the CLI was sent (e.g. "SIGTERM"), remembered for `stop_if_asked`."""
+    _ASKED.append(name)
+    return KeyboardInterrupt(name)
+
+
+def forget_stops() -> None:
+    _ASKED.clear()
+
+
+def stop_if_asked() -> None:
+    """Raise the stop again if one was asked for, for long loops to call between pieces of work (the bench
+    between repeats). Library code can swallow a KeyboardInterrupt (C code that clears every error, a
+    finalizer) and `timeout` sends SIGTERM once: in CI a stopped bench ran on until it was killed."""
+    if _ASKED:
+        raise KeyboardInterrupt(_ASKED[-1])
+
+
 class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C during training, with what the learner needs to go on: the run folder (None when
     nothing is saved) and the epochs finished, whose last checkpoint is complete."""
