@@ -87,6 +87,25 @@ def test_a_stop_while_the_final_files_are_written_says_to_resume_and_resume_fini
     assert done.summary()["epochs_run"] == 2
 
 
+def test_a_finished_run_whose_weights_are_lost_is_told_so_and_resume_writes_them_again(tmp_path: Path) -> None:
+    """A finished run without model.safetensors (deleted, or a folder in its place) was told "its training did
+    not finish", which its summary.json contradicts."""
+    run_dir = torchprimer.train(out=tmp_path, epochs=2, **QUICK).run_dir
+    weights = run_dir / "model.safetensors"
+    kept = weights.read_bytes()
+    weights.unlink()
+    with pytest.raises(UserError, match=r"model\.safetensors is missing, though the run finished; 'torchprimer "
+                                        r"train --resume .*' writes it again from checkpoint\.pt$"):
+        load_run(run_dir)
+    weights.mkdir()
+    with pytest.raises(UserError, match=r"is a folder, not the weights file, though the run finished; remove that "
+                                        r"folder, then 'torchprimer train --resume"):
+        load_run(run_dir)
+    weights.rmdir()
+    torchprimer.train(resume=run_dir, progress="none")  # as the message says: no more epochs, the same weights
+    assert weights.read_bytes() == kept
+
+
 def test_a_continuation_that_fails_keeps_the_finished_runs_summary(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:

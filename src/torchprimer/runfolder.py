@@ -147,6 +147,12 @@ def read_weights(path: Path, model: nn.Module, summary: dict[str, Any] | None = 
 
     if not path.is_file():
         status = (summary or {}).get("status")
+        if status == "finished":  # the weights were written, then lost: say so, not "did not finish"
+            what, first = ("is a folder, not the weights file", "remove that folder, then ") if path.is_dir() else (
+                "is missing", "")
+            fix = (f"{first}'torchprimer train --resume {path.parent}' writes it again from checkpoint.pt"
+                   if (path.parent / "checkpoint.pt").is_file() else "restore it from a copy or train the run again")
+            raise UserError(f"{path} {what}, though the run finished; {fix}")
         if status and status != "finished":
             if not (path.parent / "checkpoint.pt").is_file():  # it stopped before its first epoch ended
                 raise UserError(f"{path.parent} has no {path.name}: its training {status} before its first "
