@@ -22,6 +22,7 @@ from conftest import fails, stderr_after_stop
 import torchprimer
 from torchprimer import fileio
 from torchprimer.errors import TrainingInterrupted, UserError
+from torchprimer.progress import Silent
 from torchprimer.runfolder import load_run
 from torchprimer.training import checkpoint as ckpt
 from torchprimer.training import run as run_module
@@ -104,6 +105,34 @@ def test_a_finished_run_whose_weights_are_lost_is_told_so_and_resume_writes_them
     weights.rmdir()
     torchprimer.train(resume=run_dir, progress="none")  # as the message says: no more epochs, the same weights
     assert weights.read_bytes() == kept
+
+
+def test_a_run_folder_is_trained_by_one_process_at_a_time(tmp_path: Path) -> None:
+    """Two `train --resume` of one folder at once both ran to the end, writing the same checkpoint, metrics and
+    weights: the folder held whichever wrote last. The folder is locked while a run trains in it."""
+    run_dir = torchprimer.train(out=tmp_path, epochs=1, **QUICK).run_dir
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    busy = r"is being trained by another process now .* wait until it ends, then 'torchprimer train --resume"
+    # the lock held as another process training the folder would hold it
+    with fileio.folder_lock(run_dir, "held here"), pytest.raises(UserError, match=busy):
+        torchprimer.train(resume=run_dir, epochs=3, progress="none")
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == before  # nothing written
+
+    class TryToResume(Silent):
+        refused = False
+
+        def epoch(self, record: dict[str, float]) -> None:  # a second process's --resume, mid-run
+            try:
+                with fileio.folder_lock(run_dir, "busy"):
+                    pass
+            except UserError:
+                self.refused = True
+
+    watcher = TryToResume()
+    torchprimer.train(resume=run_dir, epochs=2, progress=watcher)
+    assert watcher.refused, "the folder was not locked while the run trained in it"
+    with fileio.folder_lock(run_dir, "the lock outlived the run"):  # released when train returns
+        pass
 
 
 def test_a_continuation_that_fails_keeps_the_finished_runs_summary(

@@ -83,6 +83,29 @@ def write_atomic(path: str | os.PathLike[str], writer: Callable[[Path], Any]) ->
 
 
 @contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike[str], busy: str) -> Iterator[None]:
+    """Hold an exclusive lock on `folder` for the block; a process asking for it meanwhile gets UserError(busy).
+
+    The lock is flock(2) on the folder itself, so nothing is added to it, and the system drops it when its
+    holder ends, killed or not: a crash leaves no stale lock to clear by hand. Where flock is missing
+    (Windows), the block runs unlocked."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(busy) from None
+        yield
+    finally:
+        os.close(fd)  # which releases the lock
+
+
+@contextlib.contextmanager
 def interrupts_deferred() -> Iterator[None]:
     """Hold Ctrl-C and SIGTERM until the block ends, then stop as they would have: for files that must
     change together (a run's weights and the summary that describes them), each written atomically.

@@ -33,7 +33,15 @@ from torchprimer import data as tpdata
 from torchprimer import report
 from torchprimer.data.splits import raw_range
 from torchprimer.errors import TrainingInterrupted, UserError
-from torchprimer.fileio import check_readable, interrupts_deferred, make_dirs, write_atomic, write_json, write_text
+from torchprimer.fileio import (
+    check_readable,
+    folder_lock,
+    interrupts_deferred,
+    make_dirs,
+    write_atomic,
+    write_json,
+    write_text,
+)
 from torchprimer.models import build_model, count_parameters, objective_for
 from torchprimer.progress import Progress, check_mode, make_progress
 from torchprimer.training import checkpoint as ckpt
@@ -432,7 +440,18 @@ def auto_threads(model: nn.Module, device: torch.device) -> int | None:
     return 1 if count_parameters(model) < ONE_THREAD_BELOW else None
 
 
-def _train(
+def _train(**options: Any) -> TrainResult:
+    with contextlib.ExitStack() as held:  # the run folder's lock, from when the folder is known to the end
+        return _train_holding(held, **options)
+
+
+def _busy(run_dir: Path) -> str:
+    return (f"{run_dir} is being trained by another process now (two at once would overwrite each other's "
+            f"checkpoints); wait until it ends, then 'torchprimer train --resume {run_dir}'")
+
+
+def _train_holding(
+    held: contextlib.ExitStack,
     *, out: str | Path, progress: str | Progress, resume: str | Path | None, save: bool, tensorboard: bool,
     choose_threads: bool, **options: Any,
 ) -> TrainResult:
@@ -475,6 +494,8 @@ def _train(
         run_dir, progress = None, "none"
     else:
         run_dir = resume_dir if resume_dir is not None else (new_run_dir(out, cfg) if save else None)
+        if run_dir is not None:  # before anything is written in it; under DDP rank 0 alone writes and locks
+            held.enter_context(folder_lock(run_dir, _busy(run_dir)))
     if run_dir is not None:
         write_config(run_dir, cfg, splits, device, processes=distributed.world_size())
     # A finished run continued with more --epochs keeps its summary (it describes the model.safetensors
