@@ -116,13 +116,12 @@ def check_options(opts: BenchOptions) -> None:
     if opts.conv_images < 1 or opts.conv_batch < 1:
         raise UserError(f"--conv-images {opts.conv_images} and --conv-batch {opts.conv_batch} must be at least 1")
     if opts.data_dir is not None:
-        from torchprimer.data.mnist import FILES
+        from torchprimer.data.mnist import FILES, missing_files
 
         raw = Path(opts.data_dir).expanduser() / "MNIST" / "raw"
-        needed = [f for _, *pair in FILES for f in pair]  # the test files too: torchprimer's part tests on them
-        missing = [f for f in needed if not (raw / f).is_file() and not (raw / f"{f}.gz").is_file()]
+        missing = missing_files(raw)  # the test files too: torchprimer's part tests on them
         if missing:
-            what = "no MNIST IDX files" if len(missing) == len(needed) else f"no {', '.join(missing)}"
+            what = "no MNIST IDX files" if len(missing) == 2 * len(FILES) else f"no {', '.join(missing)}"
             raise UserError(
                 f"--data-dir {opts.data_dir}: {what} in {raw}; pass the folder that holds MNIST/raw/ with its four "
                 f"files (torchvision's layout), or leave --data-dir out to time MNIST-size generated files"
@@ -930,6 +929,7 @@ def time_to_accuracy(dataset: str = "digits", target: float = 0.97, *, max_epoch
     threads for the runs (None: torch's), put back afterwards. `overrides` go to every run's config
     (tests use n_samples)."""
     device = str(check_tta(dataset, target, max_epochs, repeats, device, threads))
+    log = heeding_stops(log)
     recipes = recipes or RECIPES
     started = time.perf_counter()
     saved_threads = torch.get_num_threads()
@@ -944,7 +944,7 @@ def time_to_accuracy(dataset: str = "digits", target: float = 0.97, *, max_epoch
         for name, recipe in recipes.items():
             runs = []
             for r in range(repeats):
-                heeding_stops(log)(f"{name}: seed {seed + r} ({r + 1}/{repeats})")
+                log(f"{name}: seed {seed + r} ({r + 1}/{repeats})")
                 runs.append(run_recipe(dataset, target, recipe, max_epochs, seed + r, device, **overrides))
             hits = [run for run in runs if run["reached"]]
             out["recipes"][name] = {
@@ -1077,9 +1077,10 @@ def conv_section(n_images: int = 50_000, *, device: str = "cuda", batch_size: in
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise UserError("the conv section asks for CUDA, but torch sees no CUDA device; figures need a GPU")
     variants = [(False, False), (False, True), (True, False), (True, True)] if dev.type == "cuda" else [(False, False)]
+    log = heeding_stops(log)
     rows = []
     for amp, cl in variants:
-        heeding_stops(log)(f"conv net: amp={amp} channels_last={cl}")
+        log(f"conv net: amp={amp} channels_last={cl}")
         rows.append(conv_images_per_second(n_images, device=device, amp=amp, channels_last=cl, batch_size=batch_size))
     out: dict[str, Any] = {"device": str(dev), "model": "conv 32-64-128 + BN + linear, 3x32x32 input",
                            "variants": rows}

@@ -153,7 +153,7 @@ def read_weights(path: Path, model: nn.Module, summary: dict[str, Any] | None = 
             fix = (f"{first}'torchprimer train --resume {path.parent}' writes it again from checkpoint.pt"
                    if (path.parent / "checkpoint.pt").is_file() else "restore it from a copy or train the run again")
             raise UserError(f"{path} {what}, though the run finished; {fix}")
-        if status and status != "finished":
+        if status:  # interrupted or failed
             if not (path.parent / "checkpoint.pt").is_file():  # it stopped before its first epoch ended
                 raise UserError(f"{path.parent} has no {path.name}: its training {status} before its first "
                                 "checkpoint, so there is nothing to evaluate or resume; train it again")

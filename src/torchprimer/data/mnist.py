@@ -67,10 +67,14 @@ def raw_folder(name: str, options: LoadOptions) -> Path:
     return data_root(options) / FAMILIES[name].folder / "raw"
 
 
+def missing_files(raw: Path) -> list[str]:
+    """The IDX files of FILES that `raw` holds neither plain nor gzipped, in FILES' order."""
+    return [f for _, *pair in FILES for f in pair if not (raw / f).is_file() and not (raw / f"{f}.gz").is_file()]
+
+
 def availability(name: str) -> Callable[[LoadOptions], bool]:
     def available(options: LoadOptions) -> bool:
-        raw = raw_folder(name, options)
-        return all((raw / f).is_file() or (raw / f"{f}.gz").is_file() for _, *pair in FILES for f in pair)
+        return not missing_files(raw_folder(name, options))
 
     return available
 
@@ -133,9 +137,7 @@ def locate(name: str, options: LoadOptions) -> list[Path]:
     fam = FAMILIES[name]
     check_data_dir(options, f"{fam.folder}/raw/")
     raw = raw_folder(name, options)
-    missing = [
-        f for _, *pair in FILES for f in pair if not (raw / f).is_file() and not (raw / f"{f}.gz").is_file()
-    ]
+    missing = missing_files(raw)
     if missing:
         raise UserError(f"{name}: missing {', '.join(missing)} (gzipped or not) in {raw}; "
                         + fetch_advice(name, fam.where, f"{fam.folder}/raw/"))
