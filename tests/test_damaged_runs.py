@@ -387,3 +387,41 @@ def test_a_stop_while_a_continuation_writes_its_weights_keeps_weights_and_summar
     final = ckpt.load(run / "checkpoint.pt")["model"]
     assert summary["status"] == "finished" and summary["epochs_run"] == 4
     assert all(torch.equal(weights[name], final[name]) for name in weights)
+
+
+def test_a_config_json_edited_to_another_model_of_the_same_shapes_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """tanh for relu (or another mean) leaves every tensor's shape as it was, so evaluate reported
+    another model's accuracy with exit 0: model.safetensors now records what it was trained with."""
+    from safetensors.torch import load_file, save_file
+
+    first = torchprimer.train(out=tmp_path, epochs=1, **QUICK)
+    config = first.run_dir / "config.json"
+    stored = json.loads(config.read_text())
+    np.save(tmp_path / "x.npy", np.zeros((1, 2), np.float32))
+    evaluate, predict = ["evaluate", str(first.run_dir)], ["predict", str(first.run_dir), str(tmp_path / "x.npy")]
+    edits = [({"config": {**stored["config"], "activation": "tanh"}},
+              'says activation is "tanh", but model.safetensors was trained with "relu": config.json was edited '
+              'after training; put back activation: "relu", or train a new run'),
+             ({"config": {**stored["config"], "dropout": 0.5}}, 'put back dropout: 0.0, or'),
+             ({"config": {**stored["config"], "hidden": [16]}}, "says hidden is [16], but model.safetensors was "
+                                                                "trained with [8]"),  # was "copied from another run?"
+             ({"data": {**stored["data"], "mean": [9.0, 9.0]}},
+              f"put back data.mean: {json.dumps(stored['data']['mean'])}"),
+             ({"config": {**stored["config"], "activation": "gelu", "batchnorm": True}}, "(and 1 more option(s))")]
+    for edit, expected in edits:
+        config.write_text(json.dumps({**stored, **edit}))
+        for argv in (evaluate, predict):
+            assert expected in fails(argv, capsys), (edit, argv)
+    config.write_text(json.dumps(stored))
+    assert load_run(first.run_dir).config.activation == "relu"
+
+    # Weights written before this record existed carry no "trained_with": they load as they did.
+    weights = first.run_dir / "model.safetensors"
+    save_file(load_file(weights), weights, metadata={"format": "torchprimer"})
+    summary = json.loads((first.run_dir / "summary.json").read_text())
+    summary.pop("weights_sha256")
+    (first.run_dir / "summary.json").write_text(json.dumps(summary))
+    config.write_text(json.dumps({**stored, "config": {**stored["config"], "activation": "tanh"}}))
+    assert load_run(first.run_dir).config.activation == "tanh"

@@ -195,12 +195,14 @@ def test_weights_that_do_not_fit_are_refused(trained: torchprimer.TrainResult, t
         load_run(run_dir, with_data=False)
 
 
-def test_changed_data_is_refused(trained: torchprimer.TrainResult, tmp_path: Path) -> None:
+def test_an_edited_mean_is_refused(trained: torchprimer.TrainResult, tmp_path: Path) -> None:
+    """The weights' own record of the normalisation refuses it before the data is read (data that
+    changed on disk is refused by its fingerprint and sizes: the next test, and test_resume.py)."""
     run_dir = copy_run(trained, tmp_path)
     stored = json.loads((run_dir / "config.json").read_text())
     stored["data"]["mean"] = [0.5]
     (run_dir / "config.json").write_text(json.dumps(stored))
-    with pytest.raises(UserError, match="no longer gives the splits"):
+    with pytest.raises(UserError, match=r"says data\.mean is \[0\.5\], but model\.safetensors was trained with"):
         load_run(run_dir)
 
 

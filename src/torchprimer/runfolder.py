@@ -10,6 +10,7 @@ sizes and statistics training recorded, so a changed data set cannot pass unnoti
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,14 @@ from torchprimer.fileio import check_readable
 from torchprimer.models import Objective, build_model, objective_for
 from torchprimer.training.checkpoint import state_dict_mismatch
 from torchprimer.training.config import TrainConfig, resolve_device
-from torchprimer.training.run import check_same_data, load_splits, read_run_config, read_summary
+from torchprimer.training.run import (
+    TRAINED_WITH,
+    check_same_data,
+    load_splits,
+    read_run_config,
+    read_summary,
+    trained_with,
+)
 
 WEIGHTS = "model.safetensors"
 # What `torchprimer train` writes into a run folder (training/run.py), which nothing else may overwrite.
@@ -92,7 +100,7 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu", *, with_da
 
     model = build_model(cfg.model_spec, data["input_shape"], len(data["classes"]),
                         "load the run on a machine with more memory")
-    model.load_state_dict(read_weights(run_dir / WEIGHTS, model, summary))
+    model.load_state_dict(read_weights(run_dir / WEIGHTS, model, summary, trained_with(cfg, data)))
     model.to(target).eval()
     run = Run(run_dir=run_dir, config=cfg, data=data, model=model,
               objective=objective_for(model, cfg.label_smoothing), device=target, summary=summary)
@@ -135,12 +143,15 @@ def _check_data_info(data: Any, run_dir: Path) -> dict[str, Any]:
     return data
 
 
-def read_weights(path: Path, model: nn.Module, summary: dict[str, Any] | None = None) -> dict[str, torch.Tensor]:
+def read_weights(
+    path: Path, model: nn.Module, summary: dict[str, Any] | None = None, described: dict[str, Any] | None = None,
+) -> dict[str, torch.Tensor]:
     """The tensors of a safetensors file, checked name by name and shape by shape against `model`.
 
     safetensors holds no code, so reading it cannot run anything; a truncated or garbled
     file fails to parse, and NaN or infinite weights (which a finished run never has) are
-    read as corruption too.
+    read as corruption too. `described`: what config.json says the model and its inputs are
+    (`trained_with`), compared with what the file's metadata says they were in training.
     """
     from safetensors import SafetensorError
     from safetensors.torch import load as load_safetensors
@@ -170,17 +181,49 @@ def read_weights(path: Path, model: nn.Module, summary: dict[str, Any] | None = 
     except (SafetensorError, ValueError, RuntimeError, OverflowError) as exc:
         raise UserError(f"{path} is corrupted or truncated ({brief(exc)}); "
                         "restore it or train the run again") from None
+    expected = (summary or {}).get("weights_sha256")
+    copied = isinstance(expected, str) and hashlib.sha256(data).hexdigest() != expected
+    if described is not None and not copied:  # this run's own weights: a difference is in config.json
+        _check_trained_with(path, data, described)
     problem = state_dict_mismatch(tensors, model)
     if problem:
         raise UserError(f"{path} does not fit the model in config.json ({problem}); was it copied from another run?")
     for name, tensor in tensors.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise UserError(f"{path}: tensor {name!r} holds NaN or infinite values; the file is corrupted")
-    expected = (summary or {}).get("weights_sha256")
-    if isinstance(expected, str) and hashlib.sha256(data).hexdigest() != expected:
+    if copied:
         raise UserError(f"{path} is not the weights file this run wrote (its SHA-256 differs from the one in "
                         "summary.json); was it copied from another run? Restore it or train the run again")
     return tensors
+
+
+def _check_trained_with(path: Path, data: bytes, described: dict[str, Any]) -> None:
+    """Refuse a config.json whose model or input options were edited since these weights were
+    trained: the shapes may still fit (tanh for relu, another mean), and the run would report
+    another model's accuracy. Weights saved before torchprimer kept this record are not checked."""
+    metadata = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")]).get("__metadata__") or {}
+    try:
+        trained = json.loads(metadata["trained_with"])
+    except (KeyError, TypeError, ValueError):
+        return
+    if not isinstance(trained, dict):
+        return
+    edited = [key for key in described if key in trained and trained[key] != described[key]]
+    if not edited:
+        return
+    key = edited[0]
+    name = key if key in TRAINED_WITH else f"data.{key}"
+    more = f" (and {len(edited) - 1} more option(s))" if len(edited) > 1 else ""
+    raise UserError(f"{path.parent}/config.json says {name} is {_shown(described[key])}, but {path.name} was "
+                    f"trained with {_shown(trained[key])}: config.json was edited after training; put back "
+                    f"{name}: {_shown(trained[key])}{more}, or train a new run with the options you want")
+
+
+def _shown(value: Any) -> str:
+    """A value as JSON, a long list (a per-channel mean) cut to its first six entries."""
+    if isinstance(value, list) and len(value) > 6:
+        return json.dumps(value[:6])[:-1] + ", ...]"
+    return json.dumps(value)
 
 
 def _test_split(

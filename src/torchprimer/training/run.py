@@ -253,6 +253,20 @@ def weight_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
 
 
+# What a run's weights mean, beyond their names and shapes: the model around them and how its inputs
+# are prepared. model.safetensors keeps it in its metadata, so that a config.json edited since
+# training (tanh for relu, another mean) is refused instead of evaluating another model.
+TRAINED_WITH = ("model", "hidden", "activation", "dropout", "batchnorm")
+TRAINED_ON = ("classes", "input_shape", "mean", "std")
+
+
+def trained_with(cfg: TrainConfig, data: dict[str, Any]) -> dict[str, Any]:
+    """The model options of `cfg` and the input description of config.json's "data" block, as
+    JSON gives them back (so values read from either file compare equal)."""
+    described = {k: getattr(cfg, k) for k in TRAINED_WITH} | {k: data[k] for k in TRAINED_ON}
+    return json.loads(json.dumps(described))
+
+
 def save_weights(model: nn.Module, path: Path, metadata: dict[str, str]) -> str:
     """model.safetensors, byte for byte the same for the same weights: safetensors writes its metadata
     in a hash map's order, which changes from process to process, so the header is rewritten with its
@@ -560,7 +574,9 @@ def write_outputs(result: TrainResult, objective: Any) -> None:
     assert run_dir is not None and splits is not None
     with interrupts_deferred():  # a stop between the two left new weights beside the old run's summary
         digest = save_weights(result.model, run_dir / "model.safetensors",
-                              {"format": "torchprimer", "model": result.config.model, "dataset": result.config.dataset})
+                              {"format": "torchprimer", "model": result.config.model, "dataset": result.config.dataset,
+                               "trained_with": json.dumps(trained_with(result.config, data_info(splits)),
+                                                          sort_keys=True)})
         write_json(run_dir / "summary.json", {**result.summary(), "weights_sha256": digest})
     report.plot_curves(result.history, run_dir / "curves.png",
                        title=f"{result.config.dataset} · {result.config.model}")
