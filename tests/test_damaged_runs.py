@@ -283,6 +283,23 @@ def test_a_stop_that_lands_in_a_finalizer_still_stops(tmp_path: Path, kind: str)
     assert (done.returncode, done.stdout, done.stderr) == (130, "", "interrupted\n")
 
 
+@pytest.mark.parametrize("kind", ["SIGTERM", "SIGINT"])
+def test_a_stop_lost_as_the_command_ends_still_ends_it_as_interrupted(tmp_path: Path, kind: str) -> None:
+    """A stop lost in a finalizer in a command's last moments: the command returned before the stop was
+    sent again, which then arrived during the interpreter's exit and ended it by the signal (or a
+    traceback), not with "interrupted" and 130."""
+    slow_redelivery = ("import threading\nfast = threading.Timer\n"  # the command ends before the stop is sent again
+                       "threading.Timer = lambda delay, *args, **kwargs: fast(0.5, *args, **kwargs)\n")
+    ends_at_once = ("    time.sleep(3)\n    print(\"ran on\")\n", "    return {\"ok\": True}\n"
+                                                                      "torchprimer.doctor.render = print\n")
+    script = slow_redelivery + STOPPED_INSIDE_A_FINALIZER.replace(*ends_at_once)
+    assert "ran on" not in script
+    (tmp_path / "stopper.py").write_text(script)
+    done = subprocess.run([sys.executable, "-m", "stopper", kind], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert (done.returncode, done.stdout, done.stderr) == (130, "{'ok': True}\n", "interrupted\n")
+
+
 def test_an_edited_config_json_is_one_line_for_every_command(
     tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -16,7 +16,14 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from torchprimer.errors import TrainingDiverged, TrainingInterrupted, UserError, ask_to_stop, forget_stops
+from torchprimer.errors import (
+    TrainingDiverged,
+    TrainingInterrupted,
+    UserError,
+    ask_to_stop,
+    forget_stops,
+    stop_if_asked,
+)
 
 SEED: dict[str, int] = {"min": 0, "max": 2**63 - 1}  # bounds of every seed option: torch takes at most 64 bits
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]  # every --json alike
@@ -260,6 +267,7 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
     import threading
 
     previous_hook = sys.unraisablehook
+    pending: list[threading.Timer] = []
 
     def send(kind: int) -> None:
         if hasattr(signal, "pthread_kill"):  # a real signal also cuts short a sleep or a blocking read
@@ -275,8 +283,12 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
             return
         lost = getattr(unraisable.exc_value, "args", ())
         kind = signal.SIGTERM if lost == ("SIGTERM",) else signal.SIGINT
+        ask_to_stop(kind.name)  # Ctrl-C's own handler keeps no record: _run needs one if the command ends first
+        timer = threading.Timer(0.01, send, args=(kind,))
+        timer.daemon = True
         try:
-            threading.Timer(0.01, send, args=(kind,)).start()
+            timer.start()
+            pending.append(timer)
         except RuntimeError:  # no new threads while the interpreter shuts down: say what was lost
             previous_hook(unraisable)
 
@@ -286,6 +298,8 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
     try:
         yield
     finally:
+        for timer in pending:  # a stop the command outlived is _run's to report, not a signal at exit
+            timer.cancel()
         sys.unraisablehook = previous_hook
         signal.signal(signal.SIGTERM, previous)
         forget_stops()
@@ -1264,6 +1278,7 @@ def main(argv: list[str] | None = None) -> None:
 def _run(command: Any, argv: list[str] | None) -> None:
     try:
         code = command.main(args=argv, prog_name="torchprimer", standalone_mode=False)
+        stop_if_asked()  # a stop the command finished in spite of (lost in its last moments) still stops it
     except UserError as exc:
         print(f"error: {_one_line(str(exc))}", file=sys.stderr)
         sys.exit(2)
