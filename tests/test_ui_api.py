@@ -186,6 +186,86 @@ def test_step_after_the_loss_diverged_is_refused_as_play_is(client: TestClient) 
     assert client.post(f"/api/sessions/{sid}/step").json()["epoch"] == 1  # reset clears it
 
 
+# Far too high a learning rate, for real: SGD at 10 on a 64-64 ELU network makes the loss NaN within an epoch.
+DIVERGES = {"dataset": "blobs", "n_samples": 200, "hidden": [64, 64], "activation": "elu", "optimizer": "sgd",
+            "lr": 10.0, "batch_size": 16}
+
+
+def strict_json_of(response: Any) -> Any:
+    """The answer's JSON, refusing NaN and Infinity: Python reads them, JavaScript's JSON.parse does not."""
+    def refuse(name: str) -> Any:
+        raise AssertionError(f"{name} in a JSON answer: {response.text[:200]}")
+
+    return json.loads(response.text, parse_constant=refuse)
+
+
+@pytest.mark.slow
+def test_export_of_a_diverged_session_says_so_and_its_script_stops_where_the_page_did(
+    client: TestClient, tmp_path: Path,
+) -> None:
+    """The loss became NaN at step 6 and the page stopped; its export called that NaN network "the playground's
+    network as it was at step 6", and the script trained on to print "train loss nan". Now the answer and the
+    script's docstring say that the run diverged at that step, the script keeps every setting (lr 10 included)
+    and stops at the same step with the page's words, printing no NaN loss."""
+    sid = create(client, **DIVERGES)
+    stepped = strict_json_of(client.post(f"/api/sessions/{sid}/step"))
+    step = stepped["step"]
+    assert stepped["message"] == f"the loss became nan at step {step}: lower the learning rate (now 10) and press reset"
+    per_epoch = math.ceil(len(session_of(client, sid).splits.y_train) / 16)
+    assert stepped["epoch"] == 0 and step < per_epoch  # a real divergence, part-way through the first epoch
+
+    body = strict_json_of(client.get(f"/api/sessions/{sid}/export"))
+    trains = (f"{step} of the {per_epoch} batches of epoch 1: the playground's run up to step {step}, where its "
+              "loss became nan and training stopped (it diverged)")
+    assert body["trains"] == trains
+    script = body["script"]
+    assert f"It trains {trains}." in script and "The playground's loss became nan at that last step" in script
+    assert "SGD lr 10, batch 16" in script and "lr=10.0, weight_decay=0.0, momentum=0.9" in script
+    assert "nn.Linear(64, 64), nn.ELU()," in script and f"\nBATCHES = {step}\n" in script
+
+    path = tmp_path / body["filename"]
+    path.write_text(script)
+    proc = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=240, check=False,
+                          cwd=tmp_path)
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert proc.stderr.strip() == (f"the loss became nan at step {step} (epoch 1): training diverged; lower the "
+                                   "learning rate (lr= above, now 10)")
+    assert "nan" not in proc.stdout
+    assert (body["epochs"], body["batches"], body["diverged_at"]) == (0, step, step)
+
+
+def test_a_session_that_diverged_at_an_epochs_last_step_exports_whole_epochs(client: TestClient) -> None:
+    """With one batch an epoch every divergence is at an epoch's last step, which the epoch counter does not
+    count: the export said "6 epochs and 1 of the 1 batches of epoch 7" (EPOCHS 6, BATCHES 1), and the frame's
+    curve point put the network at epoch 46.5. It is 7 epochs, the seventh step being where the loss became NaN."""
+    sid = create(client, **{**DIVERGES, "batch_size": 4096})
+    for _ in range(50):
+        stepped = strict_json_of(client.post(f"/api/sessions/{sid}/step"))
+        if stepped["message"]:
+            break
+    step = stepped["step"]
+    assert stepped["message"].startswith(f"the loss became nan at step {step}:") and stepped["epoch"] == step - 1
+    body = strict_json_of(client.get(f"/api/sessions/{sid}/export"))
+    assert (body["epochs"], body["batches"]) == (step, 0)
+    assert f"\nEPOCHS = {step}\nBATCHES = 0\n" in body["script"]
+    assert body["trains"] == (f"{step} epochs: the playground's run up to step {step}, where its loss became nan "
+                              "and training stopped (it diverged)")
+    assert body["diverged_at"] == step
+    with client.websocket_connect(f"/api/sessions/{sid}/live") as ws:
+        frame = strict_json_of(type("Answer", (), {"text": ws.receive_text()}))
+    assert frame["point"] == [step, step, None, None]  # NaN losses as null, and the epoch a whole one
+
+
+def test_export_of_a_network_that_did_not_diverge_says_none(client: TestClient) -> None:
+    sid = create(client)
+    assert strict_json_of(client.get(f"/api/sessions/{sid}/export"))["diverged_at"] is None
+    client.post(f"/api/sessions/{sid}/step")
+    body = strict_json_of(client.get(f"/api/sessions/{sid}/export"))
+    assert body["diverged_at"] is None and "diverged" not in body["trains"]
+    assert "The playground's loss became" not in body["script"]
+    assert "if not math.isfinite(value):" in body["script"]  # every script stops at a loss that is not finite
+
+
 def test_every_get_route_answers_head_with_the_same_headers_and_no_body(client: TestClient) -> None:
     sid = create(client)
     for path in ("/", "/api/options", f"/api/sessions/{sid}", f"/api/sessions/{sid}/export", "/openapi.json",

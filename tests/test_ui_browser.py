@@ -370,3 +370,44 @@ def test_export_part_way_through_an_epoch_says_what_the_script_trains(server: tu
         f"step {step:,}.")
     script = page.inner_text("#export-code")
     assert "\nEPOCHS = 0\n" in script and f"\nBATCHES = {step}\n" in script
+
+
+def test_a_link_with_one_refused_setting_keeps_its_others(server: tuple[str, Path], page) -> None:
+    """A shared link whose batch size the server refuses (0) started the page from the defaults for every one of
+    its settings: its data set, network, activation, seed and learning rate were lost for one bad number. Now only
+    the refused setting goes back to its default, and one message says which and why. A link followed within the
+    page kept none of its settings either (the old network stayed), and a data set the page does not offer
+    stopped the page from starting at all."""
+    url, _ = server
+    page.goto(url + "#dataset=moons&hidden=8,8&activation=relu&batch_size=0&seed=7&lr=0.1")
+    page.wait_for_function("window.__playground.framesReceived > 0")
+    assert page.inner_text("#message") == (
+        'Batch size "0" from the link is not allowed (Input should be greater than or equal to 1); using 16.')
+    assert page.evaluate("[window.__playground.dataset, window.__playground.hidden]") == ["moons", "8-8"]
+    assert [page.input_value(f"#{field}") for field in ("activation", "seed", "lr", "batch-size")] == [
+        "relu", "7", "0.1", "16"]
+    session = page.evaluate("window.__playground.session")
+    with urllib.request.urlopen(f"{url}api/sessions/{session}/export", timeout=5) as response:
+        script = json.load(response)["script"]  # the settings the server trains with
+    assert "\nBATCH_SIZE = 16\n" in script and "\nSEED = 7\n" in script and "lr=0.1," in script
+    assert "nn.Linear(8, 8), nn.ReLU()," in script
+    assert "batch_size=16&" in page.evaluate("location.hash")  # a reload asks for what is in use
+
+    # A link followed within the page, with two refused settings (one of them a layer): both named, the rest taken.
+    page.evaluate("location.hash = 'dataset=spirals&hidden=8,999&n_samples=10&seed=3'")
+    page.wait_for_function("location.hash.includes('noise=')")  # written back once the server has answered
+    page.wait_for_function("window.__playground.dataset === 'spirals'", timeout=10_000)
+    message = page.inner_text("#message")
+    assert ('Points "10" from the link is not allowed (Input should be greater than or equal to 50); '
+            "using 600.") in message
+    assert ('Hidden layers "8,999" from the link is not allowed (layer 2: Input should be less than or equal to 512); '
+            'using 4,2.') in message
+    assert page.evaluate("window.__playground.hidden") == "4-2" and page.input_value("#seed") == "3"
+
+    page.goto("about:blank")
+    page.goto(url + "#dataset=nosuch&seed=5")  # a set this page does not offer (say, MNIST on another machine)
+    page.wait_for_function("window.__playground.framesReceived > 0", timeout=60_000)
+    message = page.inner_text("#message")
+    assert message.startswith('Data set "nosuch" from the link is not a data set this playground offers (moons, ')
+    assert message.endswith("); using circles.") and " digits, " in message
+    assert page.evaluate("window.__playground.dataset") == "circles" and page.input_value("#seed") == "5"

@@ -26,15 +26,21 @@ def _count(n: int, word: str, words: str) -> str:
     return f"{n:,} {word if n == 1 else words}"
 
 
-def trains(epochs: int, batches: int = 0, per_epoch: int = 0, *, untrained: bool = False) -> str:
+def trains(epochs: int, batches: int = 0, per_epoch: int = 0, *, untrained: bool = False,
+           diverged: str | None = None) -> str:
     """What a script of `epochs` whole epochs then `batches` of the `per_epoch` batches of the next one trains,
-    in words, for its docstring and the page: part of an epoch is said as such, never rounded to whole ones."""
+    in words, for its docstring and the page: part of an epoch is said as such, never rounded to whole ones.
+    `diverged` is the loss ("nan", "inf") of the last of those steps when it was not finite: the learner is told
+    that the run stopped there because it diverged, not that it is a network worth having."""
     if untrained:
         return f"{_count(epochs, 'epoch', 'epochs')} from the playground's starting weights (it had trained none yet)"
     parts = [_count(epochs, "epoch", "epochs")] if epochs else []
     if batches:
         parts.append(f"{batches:,} of the {per_epoch:,} batches of epoch {epochs + 1:,}")
     step = epochs * per_epoch + batches
+    if diverged:
+        return (f"{' and '.join(parts)}: the playground's run up to step {step:,}, where its loss became {diverged} "
+                "and training stopped (it diverged)")
     return f"{' and '.join(parts)}: the playground's network as it was at step {step:,}"
 
 
@@ -49,7 +55,7 @@ def _toy_data(settings: PlaygroundConfig) -> tuple[list[str], str]:
             f"\n\ndef make_data():\n    x, y = {fn.__name__}({n}, {noise!r}, np.random.default_rng({seed}))\n"
             "    return x.astype(np.float32), y.astype(np.int64), None, None\n"
         )
-        return ["import math"], code
+        return [], code  # they use math, which every script imports
     call = {
         "moons": f"datasets.make_moons({n}, noise={noise!r}, random_state={seed})",
         "circles": f"datasets.make_circles({n}, noise={noise!r}, factor=0.5, random_state={seed})",
@@ -108,14 +114,18 @@ def _model(settings: PlaygroundConfig, features: str, classes: str) -> str:
     return "\n".join(lines)
 
 
-def render(settings: PlaygroundConfig, epochs: int, batches: int = 0, what: str | None = None) -> str:
+def render(settings: PlaygroundConfig, epochs: int, batches: int = 0, what: str | None = None, *,
+           diverged: str | None = None) -> str:
     """The script's text for these settings, training for `epochs` epochs, then the first `batches` batches
     of the next one: a network paused part-way through an epoch is reproduced as it is, not as the whole
     epochs before it. `what` says so in the docstring (`trains`); by default, in epochs and batches.
 
     It repeats the playground's run step for step: the same points, the same stratified split
     and normalisation (torchprimer's own functions, copied in), the same initial weights (torch
-    seeded the same way before the model is built) and the same batch order per epoch.
+    seeded the same way before the model is built) and the same batch order per epoch. Like the
+    playground it stops at the first step whose loss is not finite, saying so, rather than print
+    nan for every epoch after it; `diverged` (the loss the playground's run ended on, "nan" or "inf")
+    says in the docstring that this run does so at its last step, and what to change.
     """
     epochs = epochs if batches else max(1, epochs)
     if what is None:
@@ -138,9 +148,15 @@ def render(settings: PlaygroundConfig, epochs: int, batches: int = 0, what: str 
         "Run it with plain python: it trains, printing the losses after every epoch (and after the part\n"
         "of one that BATCHES asks for). It repeats the playground's run: same data, split, initial weights\n"
         "and batch order.\n"
-        '"""\n'
+        + (f"The playground's loss became {diverged} at that last step: the run diverged, and this script stops\n"
+           f"there too, saying so. The learning rate (lr={settings.lr!r} below) is too high for this network:\n"
+           f"lower it (e.g. to {settings.lr / 10:g}), then set EPOCHS and BATCHES to train for as long as you like.\n"
+           if diverged else "")
+        + '"""\n'
     )
     return f"""{header}
+import math
+
 {chr(10).join(sorted(imports))}
 
 import numpy as np
@@ -182,6 +198,7 @@ optimizer = torch.optim.{optimizer}(
 )
 loss_fn = nn.CrossEntropyLoss()
 
+step = 0
 for epoch in range(1, EPOCHS + 1 + (BATCHES > 0)):
     model.train()
     order = epoch_permutation(len(y_train), SEED, epoch - 1, "cpu")
@@ -196,7 +213,12 @@ for epoch in range(1, EPOCHS + 1 + (BATCHES > 0)):
         loss = loss_fn(model(x_train[rows]), y_train[rows])
         loss.backward()
         optimizer.step()
-        total += loss.item() * len(rows)
+        step += 1
+        value = loss.item()
+        if not math.isfinite(value):  # as the playground does: past this step every loss would print as nan
+            raise SystemExit(f"the loss became {{value}} at step {{step}} (epoch {{epoch}}): training diverged; "
+                             f"lower the learning rate (lr= above, now {{optimizer.param_groups[0]['lr']:g}})")
+        total += value * len(rows)
     model.eval()
     with torch.no_grad():
         out = model(x_test)

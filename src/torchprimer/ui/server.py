@@ -202,6 +202,8 @@ class ExportResponse(Answer):
     batches: int = Field(description="then this many batches of the next epoch (its BATCHES): the session was "
                          "part-way through that epoch; 0 when it was not")
     trains: str = Field(description="what the script trains, in words, as its docstring says it")
+    diverged_at: int | None = Field(description="the step whose loss became NaN or infinite, where the session "
+                                    "stopped and the script stops too (its last step); null when it did not diverge")
 
 
 class SaveResponse(Answer):
@@ -471,10 +473,12 @@ def create_app(
         done = sessions.get(session_id).progress()
         settings = done.settings
         epochs, batches = (done.epochs, done.batches) if done.step else (UNTRAINED_EPOCHS, 0)
-        what = trains(epochs, batches, done.per_epoch, untrained=not done.step)
-        return {"script": render(settings, epochs, batches, what), "filename":
+        # A diverged session is exported to the step it diverged at, and says so: the script is the run that
+        # teaches what a too-high learning rate does, not a network worth having (save refuses that one).
+        what = trains(epochs, batches, done.per_epoch, untrained=not done.step, diverged=done.diverged)
+        return {"script": render(settings, epochs, batches, what, diverged=done.diverged), "filename":
                 f"torchprimer_{settings.dataset.replace('-', '_')}.py", "epochs": epochs, "batches": batches,
-                "trains": what}
+                "trains": what, "diverged_at": done.step if done.diverged else None}
 
     @app.post("/api/sessions/{session_id}/save", responses=errors(403, 404, 415, 503), response_model=SaveResponse)
     def save(session_id: str) -> dict[str, Any]:

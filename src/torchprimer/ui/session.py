@@ -50,13 +50,15 @@ _BUILD_LOCK = threading.Lock()  # building seeds torch's global generator: one b
 @dataclass(frozen=True)
 class Progress:
     """Where a session's training is: `epochs` whole epochs, then `batches` of the `per_epoch` batches of the
-    next one; `step` optimiser steps in all."""
+    next one; `step` optimiser steps in all. `diverged` is the loss of that last step, "nan" or "inf", when it was
+    not finite (training stopped there); None otherwise."""
 
     settings: PlaygroundConfig
     epochs: int
     batches: int
     per_epoch: int
     step: int
+    diverged: str | None = None
 
 
 class Session:
@@ -156,10 +158,17 @@ class Session:
     def progress(self, timeout: float = 120.0) -> Progress:
         """How far the network has trained, with the settings it trains with, read on the worker: while it
         plays, an epoch's end changes the epoch and the position in it one after the other, and a read from
-        another thread could see the one changed and not the other."""
-        return self.call(lambda: Progress(self.settings, self.epoch, self.position // self.cfg.batch_size,
-                                          num_batches(len(self.splits.y_train), self.cfg.batch_size),
-                                          self.step_count), timeout)
+        another thread could see the one changed and not the other.
+
+        Counted from the steps, not from `epoch`: an epoch whose last step diverged is not counted there (it has
+        no metrics row), yet it was trained to its end, and "6 epochs and 1 of the 1 batches of epoch 7" is
+        7 epochs."""
+        def read() -> Progress:
+            per_epoch = num_batches(len(self.splits.y_train), self.cfg.batch_size)
+            epochs, batches = divmod(self.step_count, per_epoch)
+            return Progress(self.settings, epochs, batches, per_epoch, self.step_count, self.diverged)
+
+        return self.call(read, timeout)
 
     def counters(self) -> dict[str, Any]:
         return {"id": self.id, "epoch": self.epoch, "step": self.step_count, "playing": self.playing,
@@ -238,6 +247,7 @@ class Session:
         self._epoch_correct = torch.zeros((), dtype=torch.long)
         self._last_loss = torch.zeros(())
         self.message: str | None = None
+        self.diverged: str | None = None  # the last step's loss, "nan" or "inf", when it was not finite
         self.is_2d = tuple(splits.input_shape) == (2,)
         self.box = views.extent(self._raw(torch.cat([splits.x_train, splits.x_test]))) if self.is_2d else None
         self.data_version += 1
@@ -264,6 +274,7 @@ class Session:
         value = float(self._last_loss)
         if not math.isfinite(value):
             self._playing.clear()
+            self.diverged = str(value)
             self.message = (f"the loss became {value} at step {self.step_count}: lower the learning rate "
                             f"(now {self.cfg.lr:g}) and press reset")
         elif self.position >= n:
@@ -338,7 +349,9 @@ class Session:
         frame: dict[str, Any] = {
             "type": "frame", **self.counters(), "data_version": self.data_version,
             "train": train, "test": test, "grad_norms": views.gradient_norms(self.model),  # of the last step
-            "point": [self.step_count, self.epoch + self.position / max(1, len(s.y_train)),
+            # at most a whole epoch: an epoch whose last step diverged keeps its position (a last batch of
+            # 4,096 rows of 101 had made it epoch 46.5)
+            "point": [self.step_count, self.epoch + min(self.position, len(s.y_train)) / max(1, len(s.y_train)),
                       train["loss"], test["loss"]],
         }
         if self._sent_version != self.data_version:

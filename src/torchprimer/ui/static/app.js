@@ -42,6 +42,21 @@ function labelled(text) {
     `${sep}${LABELS[field] || field}${index === undefined ? "" : ` (layer ${Number(index) + 1})`}: `);
 }
 
+// The settings a 422 message names, each with its problem: "batch_size: Input should be ...; hidden.1: ..."
+// gives { batch_size: "Input should be ...", hidden: "layer 2: ..." }. Only the names of settings start a part,
+// so a problem's own "; " (an unknown data set's "...; choose one of ...") stays with its setting.
+function refusals(text) {
+  const names = state.options ? state.options.defaults : {};
+  const heads = [...text.matchAll(/(?:^|; )([a-z_]+)(?:\.(\d+))?: /g)].filter((m) => Object.hasOwn(names, m[1]));
+  const found = {};
+  heads.forEach((m, i) => {
+    const end = i + 1 < heads.length ? heads[i + 1].index : text.length;
+    const problem = (m[2] === undefined ? "" : `layer ${Number(m[2]) + 1}: `) + text.slice(m.index + m[0].length, end);
+    found[m[1]] = found[m[1]] ? `${found[m[1]]}; ${problem}` : problem;
+  });
+  return found;
+}
+
 async function api(method, path, body) {
   if (state.lost) throw new Error(LOST);
   let response;
@@ -58,6 +73,7 @@ async function api(method, path, body) {
   if (!response.ok) {
     const error = new Error(labelled(payload.error || `${response.status} ${response.statusText}`));
     error.status = response.status;
+    error.refused = response.status === 422 ? refusals(payload.error || "") : {};
     throw error;
   }
   return payload;
@@ -147,15 +163,16 @@ function readSettings() {
   return s;
 }
 
-function applySettings(next, note = "") {
+function applySettings(next, note = "", link = {}) {
   // Every change starts the network again, as in TensorFlow Playground; a value the server
   // refuses leaves the running network (and its pictures) as it was and says why.
-  // `note`, shown once the change is made, says what of an address was not taken.
+  // `note`, shown once the change is made, says what of an address was not taken; `link`, the settings an
+  // address gave (`fromAddress`): one of those the server refuses goes back to its default, the others are kept.
   return serial(async () => {
     try {
-      await api("POST", `/api/sessions/${state.session}/reset`, next);
-      state.settings = next;
-      showMessage(note);
+      const sent = await sendLinked(next, link, (s) => api("POST", `/api/sessions/${state.session}/reset`, s));
+      state.settings = sent.settings;
+      showMessage([note, ...sent.notes].filter(Boolean).join(" "));
       $("save-result").textContent = ""; // the saved run was the network before this one
     } catch (e) {
       showMessage(e.message);
@@ -194,27 +211,78 @@ const MENU_BOUNDS = {
   weight_decay: (v, limits) => v >= 0 && v <= limits.weight_decay ? "" : `0 to ${limits.weight_decay}`,
 };
 
-// The settings a page address asks for, over `defaults`, and notes on the values it could not take;
-// null when it asks for nothing.
+// A link's number: an empty text is no number (NaN, sent as null, which the server refuses by name), not
+// Number("") = 0, which a seed or a hidden size would have taken silently.
+function linkNumber(text) {
+  return text.trim() === "" ? NaN : Number(text);
+}
+
+// A setting's value as a link writes it, for the notes: "4,2", not an array.
+function asLinkText(key, value) {
+  if (Array.isArray(value)) return value.length ? value.join(",") : "none (a linear model)";
+  if (value === null) return key === "noise" ? "the data set's own noise" : "none";
+  return String(value);
+}
+
+// The settings a page address asks for, over `defaults`; notes on the values it could not take; and `link`,
+// the text of each setting it gave and that was taken, which `sendLinked` may still send back to its default.
+// Null when it asks for nothing.
 function fromAddress(defaults) {
   if (location.hash.length < 2) return null;
   const params = new URLSearchParams(location.hash.slice(1));
   const s = { ...defaults };
   const notes = [];
+  const link = {};
+  const refuse = (key, text, problem) => {
+    notes.push(`${LABELS[key]} ${JSON.stringify(text)} from the link ${problem}; using ${asLinkText(key, defaults[key])}.`);
+    delete link[key]; // a key given twice: its last value counts
+  };
   for (const [key, text] of params) {
-    if (!(key in defaults)) continue;
+    if (!Object.hasOwn(defaults, key)) continue;
     const d = defaults[key];
-    if (key === "hidden") s.hidden = text === "" ? [] : text.split(",").map(Number);
-    else if (key === "noise") s.noise = text === "" ? null : Number(text);
-    else if (key in MENU_BOUNDS) {
-      const value = text.trim() === "" ? NaN : Number(text);
+    link[key] = text;
+    if (key === "hidden") s.hidden = text === "" ? [] : text.split(",").map(linkNumber);
+    else if (key === "noise") s.noise = text === "" ? null : linkNumber(text);
+    else if (key === "dataset" && !Object.hasOwn(state.options.datasets, text)) {
+      // The page draws only the sets its menu offers: this one is refused here, before anything is shown.
+      refuse(key, text, `is not a data set this playground offers (${Object.keys(state.options.datasets).join(", ")})`);
+      s.dataset = d;
+    } else if (key in MENU_BOUNDS) {
+      const value = linkNumber(text);
       const allowed = Number.isFinite(value) ? MENU_BOUNDS[key](value, state.options.limits) : null;
       const problem = allowed === null ? "is not a number" : allowed ? `is not allowed (${allowed})` : "";
-      if (problem) notes.push(`${LABELS[key]} ${JSON.stringify(text)} from the link ${problem}; using ${d}.`);
-      else s[key] = value;
-    } else s[key] = typeof d === "number" ? Number(text) : text;
+      if (problem) {
+        refuse(key, text, problem);
+        s[key] = d;
+      } else s[key] = value;
+    } else s[key] = typeof d === "number" ? linkNumber(text) : text;
   }
-  return { settings: s, note: notes.join(" ") };
+  return { settings: s, note: notes.join(" "), link };
+}
+
+// Send `settings` with `send` (a session's create or reset), keeping what it can of a link: a setting of `link`
+// the server refuses (its 422 names each one) goes back to its default and the rest are sent again, so one
+// out-of-range value does not cost the link's others, and a note says which setting and why. Each round sends
+// at least one more setting back, so this ends; a refusal that names none of the link's settings is thrown.
+async function sendLinked(settings, link, send) {
+  const left = { ...link };
+  const notes = [];
+  let s = settings;
+  for (;;) {
+    try {
+      return { answer: await send(s), settings: s, notes };
+    } catch (e) {
+      const refused = Object.entries(e.refused || {}).filter(([key]) => Object.hasOwn(left, key));
+      if (!refused.length) throw e;
+      s = { ...s };
+      for (const [key, problem] of refused) {
+        s[key] = state.options.defaults[key];
+        notes.push(`${LABELS[key]} ${JSON.stringify(left[key])} from the link is not allowed (${problem}); ` +
+          `using ${asLinkText(key, s[key])}.`);
+        delete left[key];
+      }
+    }
+  }
 }
 
 function renderLayers() {
@@ -663,7 +731,7 @@ function wire() {
   // The address edited by hand (or a link followed within the page) asks for its network.
   window.addEventListener("hashchange", () => {
     const asked = fromAddress(state.options.defaults);
-    if (asked) applySettings(asked.settings, asked.note);
+    if (asked) applySettings(asked.settings, asked.note, asked.link);
   });
   $("show-test").onchange = () => { if (state.lastFrame && state.lastFrame.boundary) drawBoundary(state.lastFrame.boundary); };
   $("export").onclick = exportCode;
@@ -694,18 +762,22 @@ async function start() {
     showSettings(state.settings);
     wire();
     let created;
+    let note = asked ? asked.note : "";
     try {
-      created = await api("POST", "/api/sessions", state.settings);
+      // A shared link's setting the server refuses goes back to its default; the link's others are kept.
+      const sent = await sendLinked(state.settings, asked ? asked.link : {}, (s) => api("POST", "/api/sessions", s));
+      created = sent.answer;
+      state.settings = sent.settings;
+      note = [note, ...sent.notes].filter(Boolean).join(" ");
     } catch (e) {
       if (!asked || e.status !== 422) throw e;
-      // An address edited by hand or from another version: say what was wrong and start from the defaults.
+      // Refused for no setting the link gave (an address from another version): start from the defaults, saying why.
       state.settings = state.options.defaults;
-      showSettings(state.settings);
       created = await api("POST", "/api/sessions", state.settings);
-      showMessage(`The settings in this page's address were refused (${e.message}); started from the defaults.`);
-      asked.note = "";
+      note = `The settings in this page's address were refused (${e.message}); started from the defaults.`;
     }
-    if (asked && asked.note) showMessage(asked.note);
+    showSettings(state.settings);
+    if (note) showMessage(note);
     keepInAddress(state.settings);
     state.session = created.id;
     window.__playground.session = created.id;
