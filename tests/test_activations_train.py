@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 
-from torchprimer.activations import compare_training, findings, render_training
+from torchprimer.activations import compare_training, findings, plot_gradient_heatmap, render_training
 
 
 def test_sigmoid_early_layers_get_orders_of_magnitude_smaller_gradients(tmp_path: Path) -> None:
@@ -69,3 +70,31 @@ def test_the_vanishing_gradient_sentence_cites_the_accuracies_only_for_what_they
 
     lines = findings([run("sigmoid", 1e-7, sigmoid_acc), run("relu", 1e-3, relu_acc)])
     assert lines[0].startswith("Vanishing gradients: sigmoid's first layer") and says in lines[0]
+
+
+def test_a_diverged_run_is_named_as_such_not_compared(tmp_path: Path) -> None:
+    """`--lr 100` made relu's gradients overflow: the findings read "infx smaller on average during
+    training" and advised more epochs, the loss column printed 311639932705300001467662336.0000, and
+    the heat map's colour scale became NaN (a RuntimeWarning from matplotlib on stderr)."""
+    import warnings
+
+    def run(name: str, first: float, during: float, diverged_at: int | None, loss: float) -> dict:
+        return {"activation": name, "grad_norm_at_init": [first], "grad_norm_during_training": [during],
+                "test_accuracy": 0.1, "chance_accuracy": 0.1, "dead_units_at_init": 0, "dead_units_at_end": 0,
+                "diverged_at": diverged_at, "history": [{"epoch": 1, "train_loss": loss}], "seconds": 0.1}
+
+    runs = [run("sigmoid", 1e-7, 1e-8, None, 2.3), run("relu", 1e-3, math.inf, 1, 3.1e26)]
+    said = findings(runs)
+    assert "inf" not in said[0] and "train longer" not in said[0] and "during training" not in said[0]
+    assert said[1].startswith("relu diverged: its training loss or weight gradients overflowed in epoch 1")
+    table = render_training({"settings": {"dataset": "digits", "hidden": [4], "optimizer": "adam", "lr": 100.0,
+                                          "epochs": 1, "batch_size": 64, "seed": 0, "init": "torch"},
+                             "runs": runs, "findings": said}).splitlines()
+    assert " 3.100e+26 " in table[-4] and len(table[-4]) == len(table[-5])  # the loss column keeps its width
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = compare_training("relu", depth=1, width=4, epochs=1, lr=1e308, out=tmp_path)
+        plot_gradient_heatmap([{"activation": "relu", "grad_norms": [[1e-3, 1e-2], [math.inf, math.inf]]},
+                               {"activation": "tanh", "grad_norms": [[1e-3, 1e-2], [1e-3, 1e-2]]}],
+                              tmp_path / "overflowed.png")
+    assert result["runs"][0]["diverged_at"] == 1 and (tmp_path / "overflowed.png").is_file()

@@ -198,3 +198,11 @@ def test_backprop_activation_help_names_the_value_the_output_prints(capsys: pyte
 @pytest.mark.parametrize("flag", ["--hidden", "--activation", "--dataset"])
 def test_graph_refuses_an_empty_value_not_drawing_the_default(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert f"{flag} is empty" in fails(["graph", "--model", "mlp", flag, ""], capsys)
+
+
+def test_gradcheck_refuses_a_loss_its_module_is_not_checked_on(capsys: pytest.CaptureFixture[str]) -> None:
+    """PReLU's output (N, 1, 8, 8) has no class scores: `--loss mse` was dropped in silence and the run checked
+    a random projection of the output, exit 0, as though the loss asked for had been checked."""
+    message = fails(["gradcheck", "--module", "torch.nn:PReLU", "--loss", "mse"], capsys)
+    assert message.startswith("error: --loss does nothing with --module torch.nn:PReLU (its output is not (N, classes)")
+    assert "leave it out" in message

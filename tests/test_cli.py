@@ -301,6 +301,9 @@ def test_a_data_file_given_by_a_relative_path_still_works_from_another_folder(tm
 @pytest.mark.parametrize(("args", "mentions"), [
     (["graph", "--hidden", "4"], "--hidden only shapes the graph of a --model"),
     (["graph", "--activation", "tanh", "--dataset", "mnist1d"], "--activation and --dataset only shape"),
+    # one option, one pronoun: "--hidden ... or leave them out" read as if more had been given
+    (["graph", "--hidden", "4"], "e.g. --model mlp, or leave it out to draw the seed's example"),
+    (["graph", "--activation", "tanh", "--dataset", "mnist1d"], "or leave them out to draw the seed's example"),
 ])
 def test_an_option_that_would_be_ignored_is_refused(
     capsys: pytest.CaptureFixture[str], args: list[str], mentions: str

@@ -213,3 +213,37 @@ def test_the_deep_nets_are_scored_with_their_best_epochs_weights(monkeypatch: py
     monkeypatch.setattr(loop, "fit", fit)
     compare("moons", methods=["mlp"], epochs=3)
     assert seen == [(3, 3, False)]
+
+
+
+def test_a_class_missing_from_the_training_split_gets_no_nearest_mean_template(tmp_path: Path) -> None:
+    """A rare class the random split left out of training: its template was the NaN mean of no samples,
+    argmin took NaN as the nearest distance, and the fixed rule sent every test sample to that class
+    (accuracy 0.07 with 'Mean of empty slice' warnings, on data it separates perfectly)."""
+    import warnings
+
+    import numpy as np
+
+    from torchprimer import data as tpdata
+
+    y = np.array([0] * 27 + [1, 2, 2])
+    x = (np.random.default_rng(0).standard_normal((30, 3)) * 0.1 + 5.0 * y[:, None]).astype(np.float32)
+    path = tmp_path / "rare.npz"
+    np.savez(path, x=x, y=y)
+    splits = tpdata.prepare(tpdata.load(f"npz:{path}"), val_fraction=0.1, test_fraction=0.5, split_seed=0)
+    unseen = set(range(3)) - set(splits.y_train.tolist())
+    assert unseen and set(splits.y_test.tolist()) - unseen  # the case itself: a class only outside training
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = compare(f"npz:{path}", methods="nearest-mean,logreg")
+    rule, logreg = result["rows"]
+    seen_share = float(np.isin(splits.y_test.numpy(), sorted(unseen), invert=True).mean())
+    assert rule["accuracy"] == logreg["accuracy"] == seen_share  # every seen class right, the unseen wrong
+    assert rule["parameters"] == (3 - len(unseen)) * 3  # one template per class seen in training
+
+
+def test_the_forest_takes_every_seed_the_option_allows() -> None:
+    """--seed accepts up to 2**63 - 1; scikit-learn's random_state stops at 2**32 - 1, and a larger seed stopped
+    the default table at the forest with "cannot learn from the 719 training samples ... use a larger data set"."""
+    result = compare("moons", methods="forest", seed=2**32 + 5)
+    assert 0.5 < result["rows"][0]["accuracy"] <= 1 and result["seed"] == 2**32 + 5

@@ -479,6 +479,7 @@ def train_one(name: str, splits: Any, options: dict[str, Any], init: str) -> dic
     test = evaluate(model, splits.x_test, splits.y_test, objective)
     grid = torch.stack(norms).cpu()  # (epochs + 1, layers): row 0 at init
     return {
+        "diverged_at": _diverged_at(history, grid),
         "activation": name, "test_accuracy": test["accuracy"], "test_loss": test["loss"], "history": history,
         # what always guessing the commonest test class scores: the accuracy that means "learned nothing"
         "chance_accuracy": float(torch.bincount(splits.y_test).max()) / len(splits.y_test),
@@ -487,6 +488,18 @@ def train_one(name: str, splits: Any, options: dict[str, Any], init: str) -> dic
         "dead_units_at_init": dead_at_init, "dead_units_at_end": dead_unit_share(model, splits.x_train),
         "seconds": time.perf_counter() - started,
     }
+
+
+def _diverged_at(history: list[dict[str, Any]], grid: Tensor) -> int | None:
+    """The first epoch whose training loss or weight gradients were no longer finite numbers, or None.
+
+    Such a run's later numbers (losses, gradient norms, dead units) describe an overflow, not the
+    activation: the findings must say so instead of comparing them (an lr of 100 once read
+    "infx smaller on average during training" and advised more epochs)."""
+    for row, epoch in zip(grid[1:], history, strict=True):
+        if not (math.isfinite(epoch["train_loss"]) and bool(torch.isfinite(row).all())):
+            return int(epoch["epoch"])
+    return None
 
 
 def compare_training(
@@ -544,11 +557,15 @@ def findings(runs: list[dict[str, Any]]) -> list[str]:
         if name == ref_name:
             continue
         if ratio >= 100:
+            both_finite = not (r.get("diverged_at") or ref.get("diverged_at"))
             during = ref["grad_norm_during_training"][0] / max(r["grad_norm_during_training"][0], 1e-300)
+            during_text = f" and {during:,.0f}x smaller on average during training" if both_finite else ""
             top = describe(name, ACTIVATIONS[name]())["max_derivative"]
             accuracies = f"test accuracy {r['test_accuracy']:.3f} vs {ref['test_accuracy']:.3f}"
             # The accuracies back the sentence only where the reference learned something (above chance).
-            if ref["test_accuracy"] <= r["chance_accuracy"] + 0.05:
+            if not both_finite:  # the accuracies then say how training broke, not what the activation does
+                outcome = "a run that diverged (below) says nothing about what the activation costs"
+            elif ref["test_accuracy"] <= r["chance_accuracy"] + 0.05:
                 outcome = (f"in this run {ref_name} learned nothing either ({accuracies}, chance "
                            f"{r['chance_accuracy']:.3f}): train longer (--epochs) to see what it costs")
             elif ref["test_accuracy"] - r["test_accuracy"] >= 0.05:
@@ -558,7 +575,7 @@ def findings(runs: list[dict[str, Any]]) -> list[str]:
             lines.append(
                 f"Vanishing gradients: {name}'s first layer gets a gradient {ratio:,.0f}x smaller than "
                 f"{ref_name}'s at initialisation ({first:.2e} vs {ref_first:.2e}, {math.log10(ratio):.1f} orders "
-                f"of magnitude) and {during:,.0f}x smaller on average during training. {name}'s derivative is at "
+                f"of magnitude){during_text}. {name}'s derivative is at "
                 f"most {top:g}, so each of its layers shrinks the gradient on the way back; {outcome}."
             )
         elif ratio >= 10:
@@ -567,6 +584,13 @@ def findings(runs: list[dict[str, Any]]) -> list[str]:
             lines.append(f"{name}: first-layer gradient {1 / ratio:.3g}x larger than {ref_name}'s at initialisation.")
         else:
             lines.append(f"{name}: first-layer gradient within a factor 10 of {ref_name}'s at initialisation.")
+    for r in runs:
+        if r.get("diverged_at"):
+            lines.append(
+                f"{r['activation']} diverged: its training loss or weight gradients overflowed in epoch "
+                f"{r['diverged_at']}, so its figures after that measure the overflow, not the activation; "
+                "lower --lr (e.g. 0.001) to compare it."
+            )
     for r in runs:
         if r["dead_units_at_init"] or r["dead_units_at_end"]:
             lines.append(
@@ -588,7 +612,9 @@ def render_training(result: dict[str, Any]) -> str:
     lines += [head]
     for r in result["runs"]:
         norms = " ".join(f"{v:.1e}" for v in r["grad_norm_at_init"])
-        lines.append(f"{r['activation']:<11} {r['test_accuracy']:>8.3f} {r['history'][-1]['train_loss']:>10.4f} "
+        loss = r["history"][-1]["train_loss"]
+        loss_cell = f"{loss:.4f}" if abs(loss) < 1e5 else f"{loss:.3e}"  # a diverged 3e26 keeps the column's width
+        lines.append(f"{r['activation']:<11} {r['test_accuracy']:>8.3f} {loss_cell:>10} "
                      f"{r['dead_units_at_end']:>6.1%} {r['seconds']:>7.1f}   {norms}")
     lines += ["", *result["findings"]]
     if result.get("files"):
@@ -615,16 +641,21 @@ def plot_training_curves(runs: list[dict[str, Any]], path: str | Path) -> Path:
 
 def plot_gradient_heatmap(runs: list[dict[str, Any]], path: str | Path) -> Path:
     """log10 of each layer's weight-gradient norm (rows) at init and per epoch (columns)."""
+    import numpy as np
+
     from torchprimer.report import pyplot, save_figure
 
     plt = pyplot()
-    grids = [torch.tensor(r["grad_norms"]).clamp_min(1e-30).log10().T for r in runs]
-    low = min(float(g.min()) for g in grids)
-    high = max(float(g.max()) for g in grids)
+    grids = [torch.tensor(r["grad_norms"], dtype=torch.float64).clamp_min(1e-30).log10().T for r in runs]
+    # a diverged run's inf/NaN norms are left blank: in the colour scale they made it NaN (a blank picture and
+    # matplotlib's "invalid value encountered in divide" on stderr)
+    finite = torch.cat([g[torch.isfinite(g)] for g in grids])
+    low, high = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
     fig, axes = plt.subplots(1, len(runs), figsize=(3.2 * len(runs), 3.6), squeeze=False)
     image = None
     for ax, r, g in zip(axes.flat, runs, grids, strict=True):
-        image = ax.imshow(g.numpy(), aspect="auto", cmap="viridis", vmin=low, vmax=high, origin="lower")
+        image = ax.imshow(np.ma.masked_invalid(g.numpy()), aspect="auto", cmap="viridis", vmin=low, vmax=high,
+                          origin="lower")
         ax.set(title=r["activation"], xlabel="epoch (0 = init)")
         ax.set_yticks(range(g.shape[0]), [str(i + 1) for i in range(g.shape[0])])
     axes.flat[0].set_ylabel("layer (1 = input side)")

@@ -983,7 +983,8 @@ def gradcheck(
     dataset: Annotated[str, typer.Option(help="Data set whose first training samples form the batch.")] = "digits",
     batch: Annotated[int, typer.Option(min=1, help="Samples in the batch.")] = 8,
     loss: Annotated[str, typer.Option(
-        help="ce (softmax cross-entropy) or mse (against one-hot); the neuron always uses binary cross-entropy.")]
+        help="ce (softmax cross-entropy) or mse (against one-hot); the neuron always uses binary cross-entropy, "
+        "and a --module whose output is not (N, classes) scores is checked on a random projection of it.")]
     = "ce",
     module: Annotated[str | None, typer.Option(
         help="Check your own nn.Module instead: package.module:Name, called with no arguments.")] = None,
@@ -1018,6 +1019,11 @@ def gradcheck(
                                        for_gradcheck=True)
         what, shown = check.describe(model, hidden, activation), check.describe(model, hidden, activation, language)
     report = check.gradcheck(net, x, y, loss=loss, max_coords=entries)
+    if report["loss"] not in check.LOSSES:  # --module's output decided the scalar checked; a typed --loss was not it
+        why = ("its one sigmoid output is checked on binary cross-entropy, as it trains" if report["loss"] ==
+               check.BINARY_LOSS else "its output is not (N, classes) scores, so the gradient checked is that of a "
+               "fixed random projection of the output, not of a loss")
+        _refuse_unused(ctx, ["loss"], f"with --module {module} ({why})")
     if as_json:
         _print_json({"model": what, "dataset": dataset, **report})
     else:
@@ -1072,9 +1078,9 @@ def graph(
         given = [f"--{name}" for name, value in (("hidden", hidden), ("activation", activation),
                                                   ("dataset", dataset)) if value is not None]
         if given:
-            verb = "shapes" if len(given) == 1 else "shape"
+            verb, pronoun = ("shapes", "it") if len(given) == 1 else ("shape", "them")
             raise UserError(f"{' and '.join(given)} only {verb} the graph of a --model: add one, e.g. --model mlp, "
-                            "or leave them out to draw the seed's example")
+                            f"or leave {pronoun} out to draw the seed's example")
         loss, names = tpgraph.seed_example_graph()
     else:
         from torchprimer.autodiff.check import sample_batch, unused_shape_options
