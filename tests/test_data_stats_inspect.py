@@ -216,3 +216,40 @@ def test_two_channel_images_are_drawn_from_their_first_channel(tmp_path):
     ds = tpdata.load(f"npz:{tmp_path / 'two.npz'}", tpdata.LoadOptions(cache_dir=tmp_path / "c"))
     inspect_dataset(ds, tmp_path / "out")
     assert (tmp_path / "out" / "samples.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(("n", "dependent"), [(60, True), (3, False)])
+def test_svd_and_eigvalsh_are_compared_on_the_eigenvalues_above_zero(n, dependent, tmp_path):
+    """A feature that is the sum of two others, or fewer samples than features, leaves eigenvalues that
+    are rounding noise around 0: dividing one route's noise by the other's read "matches ... (max rel. diff
+    8.0e-02)" and "1.0e+00" for two routes that agree to 1e-15 on every eigenvalue the data has."""
+    x = np.random.default_rng(0).standard_normal((n, 6 if dependent else 4)).astype(np.float32)
+    if dependent:
+        x[:, 5] = x[:, 0] + x[:, 1]
+    ds = tpdata.Dataset(name="t", x=torch.from_numpy(x), y=torch.arange(n) % 2, classes=["a", "b"])
+    summary = inspect_dataset(ds, tmp_path / "out", val_fraction=0.01 if n == 3 else 0.1, test_fraction=0)
+    assert summary["before"]["rank"] == (5 if dependent else summary["samples_used"] - 1)
+    assert summary["svd_vs_eigvalsh_max_rel_diff"] < 1e-8
+
+
+def test_one_feature_has_one_principal_component(tmp_path):
+    """With one feature the summary still named a 'PC2 0.0%' that --json's explained_variance does not hold."""
+    x = np.random.default_rng(0).standard_normal((40, 1)).astype(np.float32)
+    ds = tpdata.Dataset(name="t", x=torch.from_numpy(x), y=torch.arange(40) % 2, classes=["a", "b"])
+    summary = inspect_dataset(ds, tmp_path / "out")
+    assert len(summary["explained_variance"]) == 1
+    assert "PC2" not in summary["text"] and "PC1 explains 100.0%" in summary["text"]
+
+
+def test_stats_text_shows_small_and_large_features_as_numbers(tmp_path, capsys):
+    """Every figure was printed with four decimals: a feature in units of 1e-5 read 'std 0.0000', a constant
+    feature to the eye, and one in units of 1e30 as a 31-digit integer."""
+    x = np.random.default_rng(0).standard_normal((60, 3))
+    x[:, 0] *= 1e-5
+    x[:, 2] *= 1e30
+    np.savez(tmp_path / "scales.npz", x=x.astype(np.float32), y=np.arange(60) % 2)
+    assert run_main(["data", "stats", f"npz:{tmp_path / 'scales.npz'}"]) == 0
+    std = next(line.split()[1:] for line in capsys.readouterr().out.splitlines() if line.strip().startswith("std"))
+    assert float(std[0]) == pytest.approx(x[:48, 0].std(), rel=0.5) and "e-0" in std[0]  # its order of magnitude
+    assert float(std[2]) == pytest.approx(x[:48, 2].std(), rel=0.5) and len(std[2]) < 12
+    assert std[1].count(".") == 1 and len(std[1].split(".")[1]) == 4  # ordinary figures keep four decimals

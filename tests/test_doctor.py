@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shlex
 
+import pytest
 import torch
 from conftest import run_cli
 
@@ -66,7 +68,7 @@ def test_problems_name_the_fix_for_cpu_build_with_driver_and_version_mismatch() 
     texts = " | ".join(p["problem"] + " -> " + p["fix"] for p in found)
     # the same index as the installed +cpu build, or PyPI's default torchvision would not match it
     assert ("does not match torch 2.14.1 (expects 0.29.x) -> /opt/env/bin/python -m pip install torch==2.14.1 "
-            "torchvision==0.29.* --index-url https://download.pytorch.org/whl/cpu") in texts
+            "'torchvision==0.29.*' --index-url https://download.pytorch.org/whl/cpu") in texts
     assert "CPU-only build" in texts and "the CUDA version your driver supports" in texts
 
 
@@ -79,7 +81,7 @@ def test_missing_package_gets_a_pip_command() -> None:
             "fix": "/opt/env/bin/python -m pip install safetensors"} in doctor.problems(report)
     report["versions"].update(torch="2.14.1+cu130", torchvision=None)  # pinned to torch's pair, from its index
     assert {"problem": "torchvision is not installed",
-            "fix": "/opt/env/bin/python -m pip install torchvision==0.29.* --index-url "
+            "fix": "/opt/env/bin/python -m pip install 'torchvision==0.29.*' --index-url "
                    "https://download.pytorch.org/whl/cu130"} in doctor.problems(report)
 
 
@@ -100,3 +102,69 @@ def test_doctor_in_a_pipe_keeps_the_device_table_whole() -> None:
     assert proc.returncode == 0, proc.stderr
     header = next(line for line in proc.stdout.splitlines() if "device" in line and "name" in line)
     assert "max abs error" in header and "bfloat16" in header and "…" not in proc.stdout
+
+
+def test_a_nan_gradient_fails_the_device_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Python's max() keeps its first argument against a NaN: a float32 backward that gave NaN gradients,
+    with a loss that agreed, was reported as a max abs error of 2.1e-08 and a pass."""
+    small_net = doctor._small_net
+
+    def nan_gradients_in_float32(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
+        loss = small_net(x, w1, w2)
+        if x.dtype == torch.float32:  # adds 0 to the loss, NaN to w1's gradient (d sqrt(|z|)/dz at 0)
+            loss = loss + (w1.sum() * 0).abs().sqrt()
+        return loss
+
+    monkeypatch.setattr(doctor, "_small_net", nan_gradients_in_float32)
+    check = doctor.check_device("cpu", "test cpu")
+    assert not check.ok and check.max_abs_error != check.max_abs_error  # NaN
+    report = doctor.run_doctor(check=lambda device, name: check)
+    problem = next(p for p in report["problems"] if "compute check" in p["problem"])
+    assert "NaN" in problem["problem"] and "float32 does not work" not in problem["problem"]
+
+
+def test_fix_commands_paste_into_a_shell_as_they_are() -> None:
+    """The fixes were joined with spaces: a Python under 'my env' split in two, and zsh (macOS) stops at the
+    unquoted glob torchvision==0.29.* with "no matches found". A missing torchvision, which also fails to
+    import, was reported a second time as 'compiled ops fail' with a --force-reinstall of torch."""
+    python = "/home/me/my env/bin/python"
+    report = {"versions": {**{p: "1.0" for p in doctor.PACKAGES}, "torch": "2.14.1+cu130", "torchvision": None},
+              "build": {"cuda_build": "13.0"}, "devices": [{"device": "cpu"}], "nvidia_driver": None, "checks": [],
+              "executable": python, "torchvision_error": "ModuleNotFoundError: No module named 'torchvision'"}
+    found = doctor.problems(report)
+    assert [p["problem"] for p in found] == ["torchvision is not installed"]
+    assert shlex.split(found[0]["fix"]) == [python, "-m", "pip", "install", "torchvision==0.29.*", "--index-url",
+                                            "https://download.pytorch.org/whl/cu130"]
+    report["versions"]["torchvision"] = "0.21.0"  # installed, of another torch's pair
+    fix = next(p["fix"] for p in doctor.problems(report) if "does not match" in p["problem"])
+    assert shlex.split(fix)[:6] == [python, "-m", "pip", "install", "torch==2.14.1", "torchvision==0.29.*"]
+
+
+def test_the_report_shows_markup_like_text_as_it_is(capsys: pytest.CaptureFixture[str]) -> None:
+    """rich read '[/...]' in a device's error as a closing tag: the doctor died with a MarkupError traceback."""
+    def broken(device: str, name: str) -> doctor.DeviceCheck:
+        return doctor.DeviceCheck(device=device, name="gpu [bold]x", ok=False,
+                                  error="RuntimeError: cannot load [/opt/lib/libcudart.so]")
+
+    doctor.render(doctor.run_doctor(check=broken))
+    out = capsys.readouterr().out
+    assert "compute check (RuntimeError: cannot load [/opt/lib/libcudart.so])" in out and "gpu [bold]x" in out
+
+
+def test_a_gpu_that_cannot_be_opened_is_reported_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """is_available() may count GPUs through NVML (PYTORCH_NVML_BASED_CUDA_CHECK=1) where CUDA cannot start,
+    e.g. a driver too old for the build: the doctor, the command meant to explain that, died with a traceback
+    in get_device_properties (and in cudnn.version(), which asks every GPU its capability)."""
+    def cannot_start(*args: object) -> None:
+        raise RuntimeError("The NVIDIA driver on your system is too old (found version 11040)")
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", cannot_start)
+    monkeypatch.setattr(torch.backends.cudnn, "is_available", lambda: True)
+    monkeypatch.setattr(torch.backends.cudnn, "version", cannot_start)
+    report = doctor.run_doctor(check=lambda device, name: doctor.DeviceCheck(device=device, name=name,
+                                                                           ok=device == "cpu"))
+    gpu = report["devices"][1]
+    assert gpu["device"] == "cuda:0" and "driver on your system is too old" in gpu["error"]
+    assert report["build"]["cudnn"] is None and report["ok"] is False

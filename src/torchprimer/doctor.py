@@ -9,9 +9,11 @@ says exactly how to fix what it finds.
 from __future__ import annotations
 
 import importlib.metadata as md
+import math
 import os
 import platform
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -61,7 +63,10 @@ def build_info() -> dict[str, Any]:
     onednn = re.search(r"MKL-DNN v([\d.]+)", config)
     cudnn = None
     if torch.backends.cudnn.is_available():
-        cudnn = torch.backends.cudnn.version()
+        try:  # asks every GPU its capability, which raises where CUDA cannot start: list_devices says why
+            cudnn = torch.backends.cudnn.version()
+        except Exception:
+            cudnn = None
     return {
         "torch": torch.__version__,
         "cuda_build": torch.version.cuda,
@@ -91,7 +96,15 @@ def list_devices() -> list[dict[str, Any]]:
     devices: list[dict[str, Any]] = [{"device": "cpu", "name": cpu_name()}]
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
-            p = torch.cuda.get_device_properties(i)
+            try:
+                p = torch.cuda.get_device_properties(i)
+            except Exception as exc:
+                # is_available() may count GPUs through NVML (PYTORCH_NVML_BASED_CUDA_CHECK=1) where CUDA itself
+                # cannot start (a driver too old for this build): the doctor ended in a traceback here. Listed,
+                # the device's own check fails with this error and the report says so.
+                devices.append({"device": f"cuda:{i}", "name": "(could not be opened)",
+                                "error": f"{type(exc).__name__}: {exc}"})
+                continue
             devices.append({
                 "device": f"cuda:{i}", "name": p.name, "capability": f"{p.major}.{p.minor}",
                 "memory_gib": round(p.total_memory / 2**30, 1),
@@ -121,7 +134,10 @@ def numerics_error(device: str, dtype: torch.dtype = torch.float32, seed: int = 
 
     reference = run("cpu", torch.float64)
     measured = run(device, dtype)
-    return max(float((a - b).abs().max()) for a, b in zip(reference, measured, strict=True))
+    errors = [float((a - b).abs().max()) for a, b in zip(reference, measured, strict=True)]
+    # Python's max() keeps its first argument against a NaN (every comparison with NaN is false): a device
+    # whose loss agreed but whose gradients came out NaN read as a pass. A NaN anywhere is the error.
+    return math.nan if any(math.isnan(e) for e in errors) else max(errors)
 
 
 def dtype_works(device: str, dtype: torch.dtype) -> bool:
@@ -202,6 +218,14 @@ def torchvision_works() -> str | None:
     return None
 
 
+def shell_command(words: list[str]) -> str:
+    """`words` as one line to paste into this system's shell, each quoted where it must be: a Python under
+    a folder with a space split into two words, and `torchvision==0.29.*` is a glob pattern that zsh (macOS's
+    shell) refuses to run when no file matches it ("no matches found"). cmd.exe and PowerShell do not glob
+    and do not read single quotes, so Windows gets its own quoting (double quotes around spaces only)."""
+    return subprocess.list2cmdline(words) if os.name == "nt" else shlex.join(words)
+
+
 def problems(report: dict[str, Any]) -> list[dict[str, str]]:
     """Each thing that is wrong, with the exact command that fixes it."""
     found: list[dict[str, str]] = []
@@ -211,29 +235,30 @@ def problems(report: dict[str, Any]) -> list[dict[str, str]]:
     # The pip of the Python that was checked, not whichever is first on PATH; torchvision pinned to torch's
     # pair (a bare install pulls the newest, which may replace a working torch); reinstalls from the
     # index the installed build came from (+cpu, +cu130), else PyPI's torchvision would not match it.
-    pip = f"{report.get('executable') or 'python'} -m pip install"
-    index = f" --index-url https://download.pytorch.org/whl/{variant}" if variant else ""
+    pip = [report.get("executable") or "python", "-m", "pip", "install"]
+    index = ["--index-url", f"https://download.pytorch.org/whl/{variant}"] if variant else []
+    vision = f"torchvision=={pair}.*" if pair else "torchvision"  # no pair known (not torch 2.x): no pin, not "None.*"
     for name in PACKAGES:
         if v.get(name) is None:
-            pinned = f"torchvision=={pair}.*{index}" if name == "torchvision" and pair else name
-            found.append({"problem": f"{name} is not installed", "fix": f"{pip} {pinned}"})
+            found.append({"problem": f"{name} is not installed",
+                          "fix": shell_command([*pip, *([vision, *index] if name == "torchvision" else [name])])})
     tv = v.get("torchvision")
     if tv and pair and not tv.startswith(pair + "."):
         found.append({
             "problem": f"torchvision {tv} does not match torch {torch_v} (expects {pair}.x)",
-            "fix": f"{pip} torch=={torch_v} torchvision=={pair}.*{index}",
+            "fix": shell_command([*pip, f"torch=={torch_v}", vision, *index]),
         })
-    elif report.get("torchvision_error"):
+    elif tv and report.get("torchvision_error"):  # a missing torchvision fails to import: said above, with its fix
         found.append({"problem": f"torchvision's compiled ops fail: {report['torchvision_error']}",
-                      "fix": f"{pip} --force-reinstall torch=={torch_v} torchvision=={pair}.*{index}"})
+                      "fix": shell_command([*pip, "--force-reinstall", f"torch=={torch_v}", vision, *index])})
     driver = report.get("nvidia_driver")
     has_cuda = any(d["device"].startswith("cuda") for d in report["devices"])
     if driver and not has_cuda:
         if build["cuda_build"] is None:
             found.append({
                 "problem": f"an NVIDIA driver ({driver}) answers, but this torch is a CPU-only build",
-                "fix": f"{pip} --force-reinstall torch=={torch_v} torchvision=={pair}.* --index-url "
-                       "https://download.pytorch.org/whl/cuXXX, with the CUDA version your driver supports "
+                "fix": shell_command([*pip, "--force-reinstall", f"torch=={torch_v}", vision, "--index-url"])
+                       + " https://download.pytorch.org/whl/cuXXX, with the CUDA version your driver supports "
                        "(nvidia-smi's 'CUDA Version'; https://pytorch.org/get-started/locally/ lists the builds) "
                        "(or with conda, from conda-forge: conda install -c conda-forge pytorch-gpu torchvision; "
                        "PyTorch's own -c pytorch channel stopped at 2.5)",
@@ -247,10 +272,13 @@ def problems(report: dict[str, Any]) -> list[dict[str, str]]:
             })
     for check in report["checks"]:
         if not check["ok"]:
+            error = check["max_abs_error"]
             if check["error"]:
                 what = check["error"]
-            elif check["max_abs_error"] >= FLOAT32_TOLERANCE:
-                what = f"max abs error {check['max_abs_error']:.2e} > {FLOAT32_TOLERANCE:g}"
+            elif error is not None and math.isnan(error):  # NaN >= tolerance is false: not a float32 failure
+                what = "its loss or gradients came out NaN where float64 on the CPU gives numbers"
+            elif error is not None and error >= FLOAT32_TOLERANCE:
+                what = f"max abs error {error:.2e} > {FLOAT32_TOLERANCE:g}"
             else:  # the numbers agreed; a float32 tensor could not be made or computed with there
                 what = "float32 does not work on it"
             found.append({"problem": f"{check['device']} failed its compute check ({what})",
@@ -279,23 +307,26 @@ def run_doctor(check: Callable[[str, str], DeviceCheck] = check_device) -> dict[
 def render(report: dict[str, Any]) -> None:
     """The report as rich tables on the terminal, ending in a verdict line."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
+    # Every text from outside (versions, device names, exception messages, paths in the fixes) is escaped: rich
+    # reads "[...]" as markup, so an error naming "[/opt/lib]" stopped the doctor with a MarkupError traceback.
     console = Console()
     if not console.is_terminal:  # a pipe or a log: rich would assume 80 columns and cut the device table
         console = Console(width=max(console.width, 120))
     t = Table(title="versions", show_header=False)
     for name, ver in report["versions"].items():
         optional = name in OPTIONAL
-        shown = ver or ("[dim]not installed (optional)[/]" if optional else "[red]MISSING[/]")
+        shown = escape(ver) if ver else ("[dim]not installed (optional)[/]" if optional else "[red]MISSING[/]")
         t.add_row(name, shown)
     console.print(t)
     b = report["build"]
     t = Table(title="torch build", show_header=False)
     for key in ["torch", "cuda_build", "cudnn", "blas", "onednn", "cpu_capability", "threads",
                 "interop_threads", "cores"]:
-        t.add_row(key, str(b[key]) if b[key] is not None else "[dim]none[/]")
-    t.add_row("nvidia driver", report["nvidia_driver"] or "[dim]none found[/]")
+        t.add_row(key, escape(str(b[key])) if b[key] is not None else "[dim]none[/]")
+    t.add_row("nvidia driver", escape(report["nvidia_driver"] or "") or "[dim]none found[/]")
     console.print(t)
     t = Table(title="devices: a real forward + backward on each, against float64 on the CPU")
     for col in ["device", "name", "max abs error", "float32", "float16", "bfloat16", "GFLOP/s", "check"]:
@@ -304,14 +335,14 @@ def render(report: dict[str, Any]) -> None:
         mark = {True: "[green]yes[/]", False: "[red]no[/]"}
         err = f"{c['max_abs_error']:.1e}" if c["max_abs_error"] is not None else c["error"] or ""
         t.add_row(
-            c["device"], c["name"], err, *(mark[c["dtypes"].get(k, False)] for k in DTYPES),
+            escape(c["device"]), escape(c["name"]), escape(err), *(mark[c["dtypes"].get(k, False)] for k in DTYPES),
             f"{c['gflops']:.1f}" if c["gflops"] else "", "[green]pass[/]" if c["ok"] else "[red]FAIL[/]",
         )
     console.print(t)
     for p in report["problems"]:
-        console.print(f"[red]problem:[/] {p['problem']}\n  [bold]fix:[/] {p['fix']}")
+        console.print(f"[red]problem:[/] {escape(p['problem'])}\n  [bold]fix:[/] {escape(p['fix'])}")
     if report["ok"]:
         n = len(report["checks"])
-        console.print(f"[bold green]verdict: OK[/] — torch {b['torch']} computes correctly on {n} device(s)")
+        console.print(f"[bold green]verdict: OK[/] — torch {escape(b['torch'])} computes correctly on {n} device(s)")
     else:
         console.print("[bold red]verdict: PROBLEMS FOUND[/] — see the fixes above")

@@ -9,6 +9,7 @@ per-channel mean of (m - m_ImageNet) / s_ImageNet and std of s / s_ImageNet, not
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -93,8 +94,18 @@ def dataset_stats(
     return out
 
 
+def _number(value: float) -> str:
+    """Four decimals where they show the value, else scientific notation: a feature measured in 1e-5 read
+    "std 0.0000", a constant feature to the eye, and one in 1e30 as a 35-digit integer."""
+    if value == 0:
+        return f"{0.0:.4f}"  # not "-0.0000"
+    if 1e-3 <= abs(value) < 1e5 or not math.isfinite(value):
+        return f"{value:.4f}"
+    return f"{value:.3e}"
+
+
 def _row(values: list[float]) -> str:
-    shown = " ".join(f"{v:.4f}" for v in values[:SHOWN_CHANNELS])
+    shown = " ".join(_number(v) for v in values[:SHOWN_CHANNELS])
     return shown + (f" ... ({len(values)} in all; see --json)" if len(values) > SHOWN_CHANNELS else "")
 
 
