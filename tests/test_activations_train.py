@@ -98,3 +98,24 @@ def test_a_diverged_run_is_named_as_such_not_compared(tmp_path: Path) -> None:
                                {"activation": "tanh", "grad_norms": [[1e-3, 1e-2], [1e-3, 1e-2]]}],
                               tmp_path / "overflowed.png")
     assert result["runs"][0]["diverged_at"] == 1 and (tmp_path / "overflowed.png").is_file()
+
+
+def test_the_header_counts_one_epoch_and_one_layer_in_the_singular(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`activations --train --epochs 1` printed "1 epochs" in its header."""
+    from torchprimer.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["activations", "--train", "--names", "relu", "--depth", "1", "--width", "4", "--epochs", "1",
+              "--out", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert done.value.code in (0, None), err
+    assert out.splitlines()[0] == ("digits: MLP with 1 hidden layer of 4, adam lr 0.001, 1 epoch, batch 64, seed 0, "
+                                   "init torch")
+    settings = {"dataset": "digits", "hidden": [4, 4], "optimizer": "adam", "lr": 0.001, "epochs": 2,
+                "batch_size": 64, "seed": 0, "init": "torch"}
+    runs = [{"activation": "relu", "grad_norm_at_init": [1e-3, 1e-2, 1e-1], "test_accuracy": 0.5,
+             "dead_units_at_end": 0.0, "seconds": 0.1, "history": [{"epoch": 2, "train_loss": 1.0}]}]
+    header = render_training({"settings": settings, "runs": runs, "findings": []}).splitlines()[0]
+    assert "MLP with 2 hidden layers of 4" in header and ", 2 epochs, " in header

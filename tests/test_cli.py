@@ -210,6 +210,22 @@ def test_models_for_an_image_folder_take_trains_image_size(tmp_path: Path, capsy
     assert "read by imagefolder" in fails(["models", "--image-size", "64"], capsys)  # digits: 8x8, always
 
 
+@pytest.mark.parametrize("folder", ["q[/b]", "p[bold]"])
+def test_models_shows_a_folder_name_with_brackets_as_it_is(
+    folder: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """rich read the data set's name in the table's title as markup: imagefolder:q[/b] ended in a MarkupError
+    traceback, and imagefolder:p[bold] was shown as imagefolder:p."""
+    from PIL import Image
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("cat", "dog"):
+        (tmp_path / folder / name).mkdir(parents=True)
+        Image.new("L", (8, 8), 100).save(tmp_path / folder / name / "0.png")
+    main_exit(["models", "--dataset", f"imagefolder:{folder}"])
+    assert f"models for imagefolder:{folder} (input [1, 32, 32], 2 classes)" in capsys.readouterr().out
+
+
 def test_lr_find_suggests_a_rate_inside_the_range(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     plot = tmp_path / "lr.png"
     main_exit(["lr-find", "--steps", "60", "--plot", str(plot), "--json"])

@@ -4,6 +4,7 @@ figures kept apart from results, the bar chart, and bad input."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,7 @@ def test_knn_on_fewer_training_samples_than_its_k(tmp_path: Path) -> None:
     (["--methods", "logreg,"], "--methods 'logreg,' has an empty entry"),
     (["--methods", " , "], "--methods names no method; give one or more of nearest-mean, knn,"),
     (["--methods", ""], "--methods names no method"),
+    (["--lang", "fr"], "--lang 'fr': use en or zh"),
 ])
 def test_cli_refuses_before_any_method_runs(
     args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
@@ -247,3 +249,124 @@ def test_the_forest_takes_every_seed_the_option_allows() -> None:
     the default table at the forest with "cannot learn from the 719 training samples ... use a larger data set"."""
     result = compare("moons", methods="forest", seed=2**32 + 5)
     assert 0.5 < result["rows"][0]["accuracy"] <= 1 and result["seed"] == 2**32 + 5
+
+
+# --- --lang: the text in English or Chinese, as the other seed-§7 commands -----------------------
+
+ZH_ENV = {"LANG": "zh_CN.UTF-8", "LC_ALL": "", "LC_MESSAGES": ""}
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:
+    """stdout and stderr of `torchprimer compare ARGV` run in this process, which must exit 0."""
+    with pytest.raises(SystemExit) as stopped:
+        main(["compare", *argv])
+    out, err = capsys.readouterr()
+    assert stopped.value.code == 0, err
+    return out, err
+
+
+@pytest.mark.parametrize("lang", [["--lang", "zh"], []], ids=["--lang zh", "LANG=zh_CN"])
+def test_compare_speaks_chinese_under_lang_zh_or_a_chinese_locale(
+    lang: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """compare had no --lang (`No such option: --lang`) and ignored LANG=zh, though its table speaks
+    Chinese in tour 1: headings, notes, progress and the chart line now follow the language."""
+    from test_tour import CJK, _ascii_punctuation_in_chinese
+
+    for name, value in ZH_ENV.items():
+        monkeypatch.setenv(name, value)
+    argv = ["--methods", "nearest-mean,logreg,mlp", "--plot", str(tmp_path / "c.png")]
+    out, err = _run([*argv, *lang], capsys)
+    head = out.splitlines()
+    assert head[0].startswith("digits：训练 719，验证 179，测试 899；输入 (1, 8, 8)；设备 cpu（CPU 上单线程）")
+    assert head[2].split() == ["方法", "类别", "测试准确率", "训练秒数", "参数量"]
+    assert "（mlp：20 轮中验证损失最低那一轮的权重）" in out and "预期的排序：" in out
+    assert out.rstrip().endswith(f"柱状图：{tmp_path / 'c.png'}")
+    assert err.splitlines() == ["正在运行 nearest-mean ……", "正在运行 logreg ……", "正在运行 mlp ……"]
+    assert not any(word in out for word in ("method", "family", "epoch", "Expected", "bar chart"))
+    assert _ascii_punctuation_in_chinese(out.replace(str(tmp_path), "")) == []
+    en, en_err = _run([*argv, "--lang", "en"], capsys)  # --lang en overrides the Chinese locale
+    assert not CJK.search(en + en_err) and "Expected ordering:" in en and "running mlp ..." in en_err
+    # the same rows: every accuracy and parameter count printed in English is printed in Chinese
+    numbers = re.compile(r"\d\.\d{4}|\d+,\d{3}")
+    assert sorted(numbers.findall(en)) == sorted(numbers.findall(out))
+
+
+def test_compare_json_is_the_same_in_both_languages(capsys: pytest.CaptureFixture[str]) -> None:
+    def result(lang: str) -> dict[str, Any]:
+        out, err = _run(["--methods", "nearest-mean,knn", "--no-plot", "--json", "--lang", lang], capsys)
+        assert err == ""  # no progress lines beside JSON, in either language
+        data = json.loads(out)
+        for row in data["rows"]:
+            row.pop("seconds")  # a timing, the one figure that differs from run to run
+        return data
+
+    assert result("en") == result("zh")
+
+
+def test_compare_help_offers_lang(capsys: pytest.CaptureFixture[str]) -> None:
+    out, _ = _run(["--help"], capsys)
+    assert "--lang" in out and "en or zh" in out and "--lang zh" in out
+
+
+def test_the_notes_of_one_epoch_and_one_training_sample_in_both_languages(tmp_path: Path) -> None:
+    """The notes read "the best of 1 epochs" and "the training split holds only 1 samples", and stayed
+    English in the Chinese table."""
+    import numpy as np
+
+    path = tmp_path / "five.npz"
+    np.savez(path, x=np.random.default_rng(1).random((5, 2), dtype=np.float32), y=np.arange(5) % 2)
+    result = compare(f"npz:{path}", methods="knn,mlp", epochs=1, val_fraction=0.2, test_fraction=0.6)
+    assert result["sizes"]["train"] == 1
+    en, zh = render_table(result), render_table(result, lang="zh")
+    assert ("(mlp: the weights after its one epoch; k-nearest neighbours, k = 1 (scikit-learn; the training split "
+            "holds only 1 sample))") in en
+    assert "（mlp：训练 1 轮后的权重；k 近邻，k = 1（scikit-learn；训练集只有 1 个样本））" in zh
+    assert "1 epochs" not in en and "1 samples" not in en
+    assert "the best of 2 epochs" in render_table({**result, "epochs": 2})
+
+
+# --- scikit-learn's refusals, named by their cause ------------------------------------------------
+
+def _rare_class_npz(folder: Path) -> str:
+    """200 samples, one of class 1: the split (seed 0) leaves it out of training."""
+    import numpy as np
+
+    y = np.zeros(200, dtype=np.int64)
+    y[0] = 1
+    path = folder / "rare.npz"
+    np.savez(path, x=np.random.default_rng(0).random((200, 4), dtype=np.float32), y=y)
+    return f"npz:{path}"
+
+
+@pytest.mark.parametrize("method", ["logreg", "svc"])
+def test_a_training_split_of_one_class_is_named_as_such(
+    method: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It read "cannot learn from the 80 training samples ... use a larger data set": 80 samples are
+    plenty; the cause is that all of them are class 0."""
+    dataset = _rare_class_npz(tmp_path)
+    err = fails(["compare", "--dataset", dataset, "--methods", method, "--no-plot", "--json"], capsys)
+    assert err == (f"error: method {method} needs at least two classes to learn from, but the training split of "
+                   f"{dataset} holds class 0 only (80 samples; class 1 fell only in the validation and test splits); "
+                   f"use a data set with more samples of class 1, try another --seed (it draws the split), or leave "
+                   f"{method} out\n")
+    # the methods that can learn from one class still run on it
+    assert compare(dataset, methods="knn,forest")["rows"][0]["accuracy"] > 0.9
+
+
+def test_any_other_refusal_quotes_scikit_learn_and_names_the_method(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not every refusal is about the data's size: the method and scikit-learn's own reason are named,
+    with no advice to find a larger data set."""
+    from sklearn.svm import SVC
+
+    import torchprimer.compare
+
+    monkeypatch.setattr(torchprimer.compare, "_sklearn", lambda *a: SVC(kernel="precomputed"))
+    with pytest.raises(UserError) as refused:
+        compare("digits", methods="svc")
+    text = str(refused.value)
+    assert text.startswith("method svc (scikit-learn) refused the training split of digits: Precomputed matrix "
+                           "must be a square matrix. Input is a 719x64 matrix")
+    assert text.endswith("; check the data (`torchprimer data stats digits`) or leave svc out")
+    assert "larger data set" not in text and "\n" not in text

@@ -367,3 +367,30 @@ def test_the_chinese_tour_writes_chinese_punctuation(results: dict[str, runner.L
     assert "It raised: line 7: NameError: name 'datasets'" in lessons.render(results["4.1"], "en")
     assert _ascii_punctuation_in_chinese("形状 (N, 3)，f(x)：`a,b`，(0.4, 0.2) 和") == []  # code, not prose
     assert len(_ascii_punctuation_in_chinese("均值为 0(1e-4)，\n(3) 另一")) == 2  # "0(" is no call
+
+
+# Words by which §1's prose would say one method beat another: such a clause must be about a method
+# the lesson runs (and checks), or say it cites a published figure.
+OUTCOME = re.compile(r"edges? out|beats?|ahead|outperform|better than|胜|强于|超过|领先")
+PUBLISHED = re.compile(r"published|已发表")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_lesson_1_claims_only_what_it_runs_or_cites(results: dict[str, runner.LessonResult], lang: str) -> None:
+    """§1 said "a CNN edges out the SVM on these digits" (zh: CNN 略胜 SVM), but it runs no CNN: the claim
+    was checked nowhere. Every clause of the verdict that names a method as winning names one in the
+    lesson's table; every percentage is a published figure that compare cites, in a sentence saying so."""
+    from torchprimer.compare import REFERENCES
+
+    verdict = " ".join(results["1"].text[lang]["verdict"].split())
+    ran = {row["method"] for row in results["1"].runs[-1].namespace["table"]["rows"]}
+    names = {"cnn": "CNN", "svc": "SVM", "mlp": "MLP", "logreg": "logistic regression|逻辑回归",
+             "forest": "random forest|随机森林", "knn": "neighbours|近邻"}
+    for clause in re.split(r"[.;,:。；，：]", verdict):
+        if OUTCOME.search(clause) and not PUBLISHED.search(clause):
+            named = {m for m, pattern in names.items() if re.search(pattern, clause)}
+            assert named <= ran, f"{clause!r} compares {sorted(named - ran)}, which the lesson does not run"
+    published = {round(100 * acc) for refs in REFERENCES.values() for _, acc, _ in refs}
+    for sentence in re.split(r"(?<=[.。])\s*", verdict):
+        for percent in re.findall(r"(\d+)%", sentence):
+            assert int(percent) in published and PUBLISHED.search(sentence), sentence

@@ -604,7 +604,8 @@ def render_training(result: dict[str, Any]) -> str:
     s = result["settings"]
     lines = [f"{s['dataset']}: MLP with {len(s['hidden'])} hidden layer{'s' if len(s['hidden']) > 1 else ''} of "
              f"{s['hidden'][0]}, "
-             f"{s['optimizer']} lr {s['lr']:g}, {s['epochs']} epochs, batch {s['batch_size']}, seed {s['seed']}, "
+             f"{s['optimizer']} lr {s['lr']:g}, {s['epochs']} epoch{'s' if s['epochs'] != 1 else ''}, "
+             f"batch {s['batch_size']}, seed {s['seed']}, "
              f"init {s['init']}", ""]
     layers = len(result["runs"][0]["grad_norm_at_init"])
     head = f"{'activation':<11} {'test acc':>8} {'final loss':>10} {'dead':>6} {'seconds':>7}   " \

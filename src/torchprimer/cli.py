@@ -483,15 +483,18 @@ def models(
         _print_json(rows)
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"models for {dataset} (input {rows[0]['input_shape']}, {rows[0]['classes']} classes)")
+    # escaped: rich reads "[...]" as markup, so imagefolder:photos[bold] lost its "[bold]" from the title and
+    # imagefolder:q[/b] ended in a MarkupError traceback
+    table = Table(title=escape(f"models for {dataset} (input {rows[0]['input_shape']}, {rows[0]['classes']} classes)"))
     for col in ["model", "parameters", "description"]:
         table.add_column(col, justify="right" if col == "parameters" else "left")
     for r in rows:  # a model that does not fit says why under its description, not in the number column
         counted = r["parameters"] is not None
         table.add_row(r["model"], f"{r['parameters']:,}" if counted else "n/a",
-                      r["description"] if counted else f"{r['description']}\n{r['note'].removeprefix('n/a: ')}")
+                      escape(r["description"] if counted else f"{r['description']}\n{r['note'].removeprefix('n/a: ')}"))
     Console().print(table)
 
 
@@ -762,6 +765,8 @@ COMPARE_EPILOG = """Examples:
     torchprimer compare --methods logreg,svc,mlp --no-plot --json
 
     torchprimer compare --dataset npz:tiny.npz --val-fraction 0.2 --test-fraction 0.3
+
+    torchprimer compare --methods logreg,svc,mlp --lang zh   # 中文 (the default when LANG starts with zh)
 """
 
 
@@ -785,6 +790,7 @@ def compare(
     no_plot: Annotated[bool, typer.Option("--no-plot", help="Write no bar chart.")] = False,
     data_dir: DataDirOpt = None,
     download: DownloadOpt = False,
+    lang: LangOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The same data solved by a fixed rule, classic ML and deep learning, side by side (seed §1).
@@ -792,9 +798,10 @@ def compare(
     Every method trains on the same split and is scored on the same test samples: test
     accuracy, training seconds and parameter count, with published figures beside them as
     references. Exit code 1 when the expected ordering (e.g. CNN ahead on MNIST-1D) fails.
+    The text is in English or Chinese (--lang); --json is the same in both.
     """
 
-    from torchprimer.compare import DEEP_METHODS, parse_methods, render_table
+    from torchprimer.compare import DEEP_METHODS, message, parse_methods, render_table
     from torchprimer.compare import compare as run_compare
     from torchprimer.compare import plot as plot_compare
     from torchprimer.data import LoadOptions, check_data_options, file_slug
@@ -802,6 +809,7 @@ def compare(
     from torchprimer.fileio import check_output_file
 
     # Every option that would do nothing, and the chart's path, are refused before any method runs.
+    language = _language(lang)  # the text's language; --json is the same in both
     chosen = parse_methods(methods)
     if not any(name in DEEP_METHODS for name in chosen):
         _refuse_unused(ctx, ["epochs", "device"], f"with --methods {','.join(chosen)} (only "
@@ -818,7 +826,7 @@ def compare(
 
     def progress(name: str) -> None:
         if not as_json:
-            print(f"running {name} ...", file=sys.stderr, flush=True)
+            print(message("running", language, method=name), file=sys.stderr, flush=True)
 
     result = run_compare(dataset, methods=chosen, epochs=epochs, seed=seed, device=device,
                          val_fraction=val_fraction, test_fraction=test_fraction, on_method=progress,
@@ -828,9 +836,9 @@ def compare(
     if as_json:
         _print_json(result)
     else:
-        sys.stdout.write(render_table(result))
+        sys.stdout.write(render_table(result, language))
         if "plot" in result:
-            print(f"\nbar chart: {result['plot']}")
+            print("\n" + message("chart", language, path=result["plot"]))
     raise typer.Exit(0 if result["ok"] else 1)
 
 

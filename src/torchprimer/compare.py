@@ -36,6 +36,11 @@ METHODS: dict[str, tuple[str, str]] = {
 }
 DEFAULT_METHODS = ("nearest-mean", "logreg", "svc", "forest", "mlp", "cnn")
 DEEP_METHODS = tuple(name for name, (family, _) in METHODS.items() if family == "deep")  # the ones with --epochs
+# knn's description where the training split holds fewer samples than KNN_K (k is then that count)
+KNN_FEW = {
+    "en": "k-nearest neighbours, k = {k} (scikit-learn; the training split holds only {samples})",
+    "zh": "k 近邻，k = {k}（scikit-learn；训练集只有 {n:,} 个样本）",
+}
 
 # Published figures (test accuracy), with their sources. Cited beside results, never used as results.
 REFERENCES: dict[str, list[tuple[str, float, str]]] = {
@@ -128,12 +133,17 @@ def _forest_size(forest: Any, classes: int) -> int:
     return total
 
 
+def knn_k(n_train: int) -> int:
+    """The k knn uses: KNN_K, or every training sample where there are fewer (k cannot exceed the voters)."""
+    return min(KNN_K, n_train)
+
+
 def _sklearn(name: str, seed: int, n_train: int) -> Any:
     """A fresh scikit-learn estimator; each import is paid only by the method that needs it."""
     if name == "knn":
         from sklearn.neighbors import KNeighborsClassifier
 
-        return KNeighborsClassifier(n_neighbors=min(KNN_K, n_train))  # k cannot exceed the samples to vote
+        return KNeighborsClassifier(n_neighbors=knn_k(n_train))
     if name == "logreg":
         from sklearn.linear_model import LogisticRegression
 
@@ -173,17 +183,43 @@ def run_classic(name: str, splits: Any, seed: int) -> dict[str, Any]:
     else:
         try:
             model.fit(x_train, y_train)
-        except ValueError as exc:  # e.g. one class in a tiny training split: say so in one line
-            raise UserError(f"method {name} cannot learn from the {len(y_train)} training samples of "
-                            f"{splits.name} ({brief(exc)}); use a larger data set or leave {name} out") from None
+        except ValueError as exc:
+            raise UserError(_refusal(name, exc, splits)) from None
         seconds = time.perf_counter() - started
         predict, params = model.predict, _parameter_count(name, model, splits.num_classes)
     accuracy = float((predict(x_test) == y_test).mean())
     measured: dict[str, Any] = {"accuracy": accuracy, "seconds": seconds, "parameters": params}
     if name == "knn" and model.n_neighbors != KNN_K:
-        measured["description"] = (f"k-nearest neighbours, k = {model.n_neighbors} (scikit-learn; the training "
-                                   f"split holds only {len(y_train)} samples)")
+        measured["description"] = KNN_FEW["en"].format(k=model.n_neighbors, n=len(y_train),
+                                                        samples=_samples(len(y_train)))
     return measured
+
+
+def _samples(n: int) -> str:
+    """'1 sample', '4 samples': a count with its noun, as the notes and errors print it."""
+    return f"{n:,} sample{'' if n == 1 else 's'}"
+
+
+def _refusal(name: str, exc: ValueError, splits: Any) -> str:
+    """One line for a scikit-learn estimator that refused the training split, naming the actual cause.
+
+    Every refusal used to read "cannot learn from the N training samples ... use a larger data set",
+    which sent a user with thousands of samples hunting for more data. The one cause compare can
+    name for certain is a training split of one class (logreg and svc need two; the data sets
+    themselves are refused earlier when all their labels are one), which more data or another split
+    fixes. Anything else is scikit-learn's own reason, quoted, with the method named."""
+    y_train = splits.y_train.cpu()
+    present = torch.unique(y_train).tolist()
+    if len(present) == 1:
+        elsewhere = sorted(set(torch.cat([splits.y_val.cpu(), splits.y_test.cpu()]).tolist()) - set(present))
+        others = f"class{'es' if len(elsewhere) > 1 else ''} {', '.join(map(str, elsewhere))}"
+        where, fix = ((f"; {others} fell only in the validation and test splits",
+                       f"use a data set with more samples of {others}, try another --seed (it draws the split)")
+                      if elsewhere else ("", "use a data set with samples of two or more classes"))
+        return (f"method {name} needs at least two classes to learn from, but the training split of {splits.name} "
+                f"holds class {present[0]} only ({_samples(len(y_train))}{where}); {fix}, or leave {name} out")
+    return (f"method {name} (scikit-learn) refused the training split of {splits.name}: {brief(exc)}; "
+            f"check the data (`torchprimer data stats {splits.name}`) or leave {name} out")
 
 
 def run_deep(name: str, splits: Any, *, epochs: int, seed: int, device: str) -> dict[str, Any]:
@@ -308,20 +344,26 @@ TABLE_TEXT = {
                  "(CPU work on one thread); seed {seed}",
         "header": ("method", "family", "test accuracy", "train s", "parameters"),
         "best": "{deep}: the best of {epochs} epochs by validation loss",
+        "best_one": "{deep}: the weights after its one epoch",
         "forest": "a forest's parameters: its split and leaf values",
         "published": "Published figures (references from the literature, not measured here; protocols differ):",
         "ordering": "Expected ordering:",
         "families": FAMILIES,
+        "running": "running {method} ...",
+        "chart": "bar chart: {path}",
     },
     "zh": {
         "split": "{dataset}：训练 {train:,}，验证 {val:,}，测试 {test:,}；输入 {shape}；设备 {device}"
                  "（CPU 上单线程）；随机种子 {seed}",
         "header": ("方法", "类别", "测试准确率", "训练秒数", "参数量"),
         "best": "{deep}：{epochs} 轮中验证损失最低那一轮的权重",
+        "best_one": "{deep}：训练 1 轮后的权重",
         "forest": "随机森林的参数：它的划分值和叶子值",
         "published": "已发表的数字（文献中的参考值，并非此处测得；实验设定各不相同）：",
         "ordering": "预期的排序：",
         "families": {"rule": "固定规则", "classic": "经典机器学习", "deep": "深度学习"},
+        "running": "正在运行 {method} ……",
+        "chart": "柱状图：{path}",
     },
 }
 
@@ -345,10 +387,12 @@ def render_table(result: dict[str, Any], lang: str = "en") -> str:
         lines.append(_row((r["method"], family_name[r["family"]], f"{r['accuracy']:.4f}", f"{r['seconds']:.2f}",
                            f"{r['parameters']:,}")))
     deep = [r["method"] for r in result["rows"] if r["family"] == FAMILIES["deep"]]
-    notes = [t["best"].format(deep=", ".join(deep), epochs=result["epochs"])] if deep else []
+    best = t["best_one"] if result["epochs"] == 1 else t["best"]
+    notes = [best.format(deep=", ".join(deep), epochs=result["epochs"])] if deep else []
     if any(r["method"] == "forest" for r in result["rows"]):
         notes.append(t["forest"])
-    notes += [r["description"] for r in result["rows"] if r["description"] != METHODS[r["method"]][1]]
+    notes += [_description(r, sizes["train"], lang) for r in result["rows"]
+              if r["description"] != METHODS[r["method"]][1]]
     if notes:
         lines.append(f"({'; '.join(notes)})" if lang == "en" else f"（{'；'.join(notes)}）")
     if result["references"]:
@@ -357,8 +401,24 @@ def render_table(result: dict[str, Any], lang: str = "en") -> str:
         lines += [f"  {r['method']:<{width}}  {r['accuracy']:.4f}  {r['source']}" for r in result["references"]]
     if result["checks"]:
         lines += ["", t["ordering"]]
-        lines += [f"  {'PASS' if c['ok'] else 'FAIL'}  {c['claim']}  ({c['values']})" for c in result["checks"]]
+        values = "({})" if lang == "en" else "（{}）"
+        lines += [f"  {'PASS' if c['ok'] else 'FAIL'}  {c['claim']}  {values.format(c['values'])}"
+                  for c in result["checks"]]
     return "\n".join(lines) + "\n"
+
+
+def message(key: str, lang: str = "en", **values: Any) -> str:
+    """One of the command's lines around the table ("running", "chart") in `lang`, as the table speaks it."""
+    from torchprimer.report import in_language
+
+    return in_language(TABLE_TEXT, lang)[key].format(**values)
+
+
+def _description(row: dict[str, Any], n_train: int, lang: str) -> str:
+    """A row's own description (knn's reduced k) in `lang`; the JSON keeps the English one."""
+    if lang == "en" or row["method"] != "knn":
+        return row["description"]
+    return KNN_FEW[lang].format(k=knn_k(n_train), n=n_train, samples=_samples(n_train))
 
 
 def _row(cells: tuple[str, ...]) -> str:
