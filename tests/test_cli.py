@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import fails, run_cli
 
 from torchprimer.cli import main
 
@@ -233,6 +233,24 @@ def test_lr_find_suggests_a_rate_inside_the_range(tmp_path: Path, capsys: pytest
     assert 1e-7 <= result["suggestion"] <= result["min_loss_lr"] <= 10
     assert plot.read_bytes()[:4] == b"\x89PNG"
     assert min(result["losses"]) < result["losses"][0]  # the loss does fall somewhere in the sweep
+
+
+def test_lr_find_reads_the_data_train_would_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """lr-find took no --data-dir, --n-samples, --noise or --activation: MNIST was found only in the cache
+    folder, and the range test ran on a toy set or a network other than the one the run would train."""
+    from torchprimer.data import synthetic
+
+    synthetic.write_mnist(tmp_path / "data", n_train=300, n_test=50)
+    plot = tmp_path / "lr.png"
+    main_exit(["lr-find", "--dataset", "mnist", "--data-dir", str(tmp_path / "data"), "--activation", "tanh",
+               "--steps", "10", "--plot", str(plot), "--json"])
+    assert len(json.loads(capsys.readouterr().out)["lrs"]) == 10
+    main_exit(["lr-find", "--dataset", "moons", "--n-samples", "100", "--noise", "0.3", "--steps", "10", "--plot",
+               str(plot), "--json"])
+    assert len(json.loads(capsys.readouterr().out)["lrs"]) == 10
+    assert "--noise does nothing for digits" in fails(["lr-find", "--noise", "0.3", "--steps", "10"], capsys)
+    assert "--activation does nothing for --model linear" in fails(
+        ["lr-find", "--model", "linear", "--activation", "tanh", "--steps", "10"], capsys)
 
 
 @pytest.mark.parametrize("end", ["inf", "1e300"])

@@ -118,6 +118,19 @@ TRAIN_EPILOG = """Examples:
 """
 
 
+# Options of train that lr-find takes too, None unless typed: a typed one that the run would not read
+# (--noise for digits, --hidden for a cnn) is refused rather than ignored.
+ActivationOpt = Annotated[str | None, typer.Option(help="relu, tanh, gelu, ... [default: relu]")]
+TrainDataDirOpt = Annotated[str | None, typer.Option(help="Folder holding the data set's files.")]
+TrainDownloadOpt = Annotated[bool | None, typer.Option("--download", help="Fetch the data set if missing.")]
+TrainDataSeedOpt = Annotated[int | None, typer.Option(**SEED, help="Seed for generated data sets (mnist1d, toy sets).")]
+TrainImageSizeOpt = Annotated[int | None, typer.Option(
+    min=4, help="Side of resized images (imagefolder). [default: 32]")]
+TrainNoiseOpt = Annotated[float | None, typer.Option(help="Noise of the 2-D toy data sets.")]
+TrainNSamplesOpt = Annotated[int | None, typer.Option(
+    help="Size of a toy set (1000; at least 10 per class) or of mnist1d (5000; at least 20).")]
+
+
 @app.command(epilog=_examples(TRAIN_EPILOG))
 def train(
     ctx: typer.Context,
@@ -128,7 +141,7 @@ def train(
     batch_size: Annotated[int | None, typer.Option(min=1, help="Samples per step. [default: 64]")] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate, > 0. [default: 0.001]")] = None,
     hidden: Annotated[str | None, typer.Option(help="Hidden layer sizes, e.g. 128 or 256,128. [default: 128]")] = None,
-    activation: Annotated[str | None, typer.Option(help="relu, tanh, gelu, ... [default: relu]")] = None,
+    activation: ActivationOpt = None,
     seed: Annotated[int | None, typer.Option(**SEED, help="Seed for split, init and data order. [default: 0]")] = None,
     device: Annotated[str | None, typer.Option(help=f"{DEVICES}. [default: auto]")] = None,
     dropout: Annotated[float | None, typer.Option(help="Dropout after each hidden layer. [default: 0]")] = None,
@@ -156,15 +169,12 @@ def train(
     test_fraction: Annotated[
         float | None, typer.Option(help="Share for test, where the set has no official test split. [default: 0.1]")
     ] = None,
-    data_dir: Annotated[str | None, typer.Option(help="Folder holding the data set's files.")] = None,
-    download: Annotated[bool | None, typer.Option("--download", help="Fetch the data set if missing.")] = None,
-    data_seed: Annotated[int | None, typer.Option(
-        **SEED, help="Seed for generated data sets (mnist1d, toy sets).")] = None,
-    image_size: Annotated[int | None, typer.Option(
-        min=4, help="Side of resized images (imagefolder). [default: 32]")] = None,
-    noise: Annotated[float | None, typer.Option(help="Noise of the 2-D toy data sets.")] = None,
-    n_samples: Annotated[int | None, typer.Option(
-        help="Size of a toy set (1000; at least 10 per class) or of mnist1d (5000; at least 20).")] = None,
+    data_dir: TrainDataDirOpt = None,
+    download: TrainDownloadOpt = None,
+    data_seed: TrainDataSeedOpt = None,
+    image_size: TrainImageSizeOpt = None,
+    noise: TrainNoiseOpt = None,
+    n_samples: TrainNSamplesOpt = None,
     backward: Annotated[str | None, typer.Option(
         help="autograd, or manual: explicit chain-rule formulas (MLPs; see `torchprimer backprop`). "
         "[default: autograd]")] = None,
@@ -503,14 +513,18 @@ LR_FIND_EPILOG = """Examples:
     torchprimer lr-find                       # the default MLP on digits
 
     torchprimer lr-find --optimizer sgd --plot lr.png --json
+
+    torchprimer lr-find --dataset mnist --data-dir ~/data --batch-size 512   # the data train would read
 """
 
 
 @app.command("lr-find", epilog=_examples(LR_FIND_EPILOG))
 def lr_find(
+    ctx: typer.Context,
     dataset: Annotated[str | None, typer.Option(help="Data set name. [default: digits]")] = None,
     model: Annotated[str | None, typer.Option(help="neuron, linear, mlp or cnn. [default: mlp]")] = None,
     hidden: Annotated[str | None, typer.Option(help="Hidden sizes, e.g. 256,128. [default: 128]")] = None,
+    activation: ActivationOpt = None,
     optimizer: Annotated[str | None, typer.Option(help="sgd, adam or adamw. [default: adam]")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Samples per step. [default: 64]")] = None,
     seed: Annotated[int | None, typer.Option(**SEED, help="Seed. [default: 0]")] = None,
@@ -518,6 +532,12 @@ def lr_find(
     start: Annotated[float, typer.Option(help="First learning rate.")] = 1e-7,
     end: Annotated[float, typer.Option(help="Last learning rate (at most 1000).")] = 10.0,
     steps: Annotated[int, typer.Option(min=10, help="Steps of the test (at most 100,000).")] = 100,
+    data_dir: TrainDataDirOpt = None,
+    download: TrainDownloadOpt = None,
+    data_seed: TrainDataSeedOpt = None,
+    image_size: TrainImageSizeOpt = None,
+    noise: TrainNoiseOpt = None,
+    n_samples: TrainNSamplesOpt = None,
     plot: Annotated[Path, typer.Option(parser=_output_path, metavar="PATH",
                                        help="Where to write the loss-vs-lr PNG (a .png name).")] = Path("lr_find.png"),
     as_json: JsonOpt = False,
@@ -530,13 +550,17 @@ def lr_find(
     to move the range.
     """
     from torchprimer.fileio import check_output_file
-    from torchprimer.training.config import make_config
+    from torchprimer.training.config import make_config, refuse_unused_options
     from torchprimer.training.lr_find import lr_range_test
     from torchprimer.training.lr_find import plot as plot_lr
 
     check_output_file(plot, "--plot", (".png",), "lr_find.png")
-    cfg = make_config(dataset=dataset, model=model, hidden=hidden, optimizer=optimizer, batch_size=batch_size,
-                      seed=seed, device=device)
+    # the model and data options of train, so that the test runs on what a run of train would
+    options = {"dataset": dataset, "model": model, "hidden": hidden, "activation": activation, "optimizer": optimizer,
+               "batch_size": batch_size, "seed": seed, "device": device, "data_dir": data_dir, "download": download,
+               "data_seed": data_seed, "image_size": image_size, "noise": noise, "n_samples": n_samples}
+    cfg = make_config(**options)
+    refuse_unused_options(cfg, {name for name in options if _on_command_line(ctx, name)})
     result = lr_range_test(cfg, start=start, end=end, steps=steps)
     plot_lr(result, plot)
     if as_json:
