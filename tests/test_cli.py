@@ -244,7 +244,8 @@ def test_lr_find_reads_the_data_train_would_read(tmp_path: Path, capsys: pytest.
     plot = tmp_path / "lr.png"
     main_exit(["lr-find", "--dataset", "mnist", "--data-dir", str(tmp_path / "data"), "--activation", "tanh",
                "--steps", "10", "--plot", str(plot), "--json"])
-    assert len(json.loads(capsys.readouterr().out)["lrs"]) == 10
+    lrs = json.loads(capsys.readouterr().out)["lrs"]
+    assert len(lrs) == 10 and lrs[0] == 1e-7 and lrs[-1] == 10.0  # the range's ends exactly, as --help gives them
     main_exit(["lr-find", "--dataset", "moons", "--n-samples", "100", "--noise", "0.3", "--steps", "10", "--plot",
                str(plot), "--json"])
     assert len(json.loads(capsys.readouterr().out)["lrs"]) == 10

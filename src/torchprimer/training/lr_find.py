@@ -57,7 +57,7 @@ def lr_range_test(
     model.train()
     while step < steps:
         for xb, yb in device_batches(splits.x_train, splits.y_train, cfg.batch_size, seed=cfg.seed, epoch=epoch):
-            lr = start * factor**step
+            lr = end if step == steps - 1 else start * factor**step  # factor's rounding ended at 10.000000000000073
             for group in optimizer.param_groups:
                 group["lr"] = lr
             optimizer.zero_grad(set_to_none=True)
