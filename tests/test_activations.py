@@ -180,7 +180,7 @@ def test_plot_shows_where_relu6_flattens(tmp_path: Path, monkeypatch: pytest.Mon
     (["--lr", "0.1", "--depth", "3"], "--depth, --lr do nothing without --train"),
     (["--out", "{tmp}/race"], "--out does nothing without --train"),
     (["--train", "--plot", "{tmp}/a.png"], "--plot does nothing with --train"),
-    (["--train", "--lang", "zh", "--no-cost"], "--lang, --no-cost do nothing with --train"),
+    (["--train", "--lang", "zh", "--no-cost"], "--no-cost does nothing with --train"),
     (["--plot", "{tmp}/notes.txt"], "notes.txt: the file is written as a PNG file, so its name must end in .png"),
     (["--plot", "{tmp}"], "Is a directory"),
     (["--plot", ""], "Invalid value for '--plot': it is empty"),

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
 
 from torchprimer.activations import compare_training, findings, plot_gradient_heatmap, render_training
+from torchprimer.errors import UserError
 
 
 def test_sigmoid_early_layers_get_orders_of_magnitude_smaller_gradients(tmp_path: Path) -> None:
@@ -119,3 +121,144 @@ def test_the_header_counts_one_epoch_and_one_layer_in_the_singular(
              "dead_units_at_end": 0.0, "seconds": 0.1, "history": [{"epoch": 2, "train_loss": 1.0}]}]
     header = render_training({"settings": settings, "runs": runs, "findings": []}).splitlines()[0]
     assert "MLP with 2 hidden layers of 4" in header and ", 2 epochs, " in header
+
+
+# --- the report in Chinese: `activations --train --lang zh`, or LANG=zh_CN, as for the table and the tour ---
+
+ZH_ENV = {"LANG": "zh_CN.UTF-8", "LC_ALL": "", "LC_MESSAGES": ""}
+# every number as printed: 1,262  0.094  17.7%  1.03e-05
+NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?(?:e[-+]\d+)?%?")
+# what Chinese text keeps in Latin letters: the data set, model, optimiser, init scheme and activation names
+KEPT = {"digits", "MLP", "adam", "torch", "sigmoid", "tanh", "relu", "leaky_relu", "gelu"}
+SETTINGS = {"dataset": "digits", "hidden": [4, 4], "optimizer": "adam", "lr": 0.001, "epochs": 2, "batch_size": 64,
+            "seed": 0, "init": "torch"}
+
+
+def _english_words(text: str, files: list[str] = ()) -> set[str]:
+    """Words in Latin letters that Chinese text should not hold; option names (--lr, --epochs) and files stay."""
+    for f in files:
+        text = text.replace(f, "")
+    return set(re.findall(r"[A-Za-z_]{2,}", re.sub(r"--[a-z-]+", "", text))) - KEPT
+
+
+def _numbers(text: str) -> list[str]:
+    # Chinese says "1/462" for "462x smaller": the same number, and one more 1
+    return sorted(NUMBER.findall(text.replace("1/", "")))
+
+
+@pytest.fixture(scope="module")
+def race(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One real race (sigmoid and relu, tiny), rendered by every test below in both languages."""
+    base = tmp_path_factory.getbasetemp()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TORCHPRIMER_CACHE", str(base / "cache"))
+        return compare_training("sigmoid,relu", depth=6, width=16, epochs=1, out=tmp_path_factory.mktemp("race"))
+
+
+def _cli(argv: list[str], race: dict, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> str:
+    """stdout of `torchprimer activations --train ARGV`, with the race above instead of a new one."""
+    import copy
+
+    from torchprimer import activations as act
+    from torchprimer.cli import main
+
+    monkeypatch.setattr(act, "compare_training", lambda *a, **k: copy.deepcopy(race))
+    with pytest.raises(SystemExit) as done:
+        main(["activations", "--train", "--names", "sigmoid,relu", *argv])
+    out, err = capsys.readouterr()
+    assert done.value.code in (0, None), err
+    return out
+
+
+@pytest.mark.parametrize("lang", [["--lang", "zh"], []], ids=["--lang zh", "LANG=zh_CN"])
+def test_the_race_speaks_chinese_under_lang_zh_or_a_chinese_locale(
+    lang: list[str], race: dict, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`activations --train --lang zh` was refused ("--lang does nothing with --train") and LANG=zh_CN printed
+    English, though the table, backprop, gradcheck, graph, compare and the tour all speak Chinese."""
+    from test_tour import CJK, _ascii_punctuation_in_chinese
+
+    from torchprimer.report import display_width
+
+    for name, value in ZH_ENV.items():
+        monkeypatch.setenv(name, value)
+    out = _cli(lang, race, capsys, monkeypatch)
+    lines = out.splitlines()
+    assert lines[0] == ("digits：MLP，6 个隐藏层，每层 16 个单元；adam，学习率 0.001；1 轮；批大小 64；随机种子 0；"
+                        "初始化 torch")
+    assert lines[2].split()[:5] == ["激活函数", "测试准确率", "最终损失", "死亡单元", "秒数"]
+    assert lines[2].endswith("初始化时各层的梯度范数（第 1 层在输入一侧，共 7 层）")
+    # the norms start in the same terminal column in the heading and in every row
+    norms_at = {display_width(line[:line.index(f"{r['grad_norm_at_init'][0]:.1e}")])
+                for line, r in zip(lines[3:5], race["runs"], strict=True)}
+    assert norms_at == {display_width(lines[2][:lines[2].index("初始化时")])}
+    assert "梯度消失：初始化时，sigmoid 第一层得到的梯度只有 relu 的 1/" in out and "个数量级" in out
+    assert "relu：初始化时有" in out and "的隐藏单元已经“死亡”" in out
+    assert lines[-1] == "已写入 " + ", ".join(race["files"])
+    assert _english_words(out, race["files"]) == set()
+    assert _ascii_punctuation_in_chinese(out.replace(str(Path(race["files"][0]).parent), "")) == []
+    en = _cli(["--lang", "en"], race, capsys, monkeypatch)  # --lang en overrides the Chinese locale
+    assert not CJK.search(en) and en.startswith("digits: MLP with 6 hidden layers of 16")
+    assert "Vanishing gradients: sigmoid's first layer" in en
+    assert _numbers(en) == _numbers(out)  # the same figures, every one of them
+
+
+def test_the_race_json_is_the_same_in_both_languages(
+    race: dict, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    for name, value in ZH_ENV.items():
+        monkeypatch.setenv(name, value)
+    zh, default, en = (_cli([*lang, "--json"], race, capsys, monkeypatch) for lang in (["--lang", "zh"], [],
+                                                                                        ["--lang", "en"]))
+    assert zh == default == en
+    assert json.loads(zh)["findings"][0].startswith("Vanishing gradients: sigmoid's first layer")
+
+
+def _run(name: str, first: float, accuracy: float, *, dead: float = 0.0, diverged_at: int | None = None,
+         during: float | None = None) -> dict:
+    return {"activation": name, "grad_norm_at_init": [first, 0.1], "grad_norm_during_training": [during or first],
+            "test_accuracy": accuracy, "chance_accuracy": 0.1, "dead_units_at_init": dead,
+            "dead_units_at_end": dead / 2,
+            "diverged_at": diverged_at, "history": [{"epoch": 2, "train_loss": 0.5}], "seconds": 0.3}
+
+
+@pytest.mark.parametrize("runs", [
+    # barely learns; tanh larger, leaky_relu within a factor 10, gelu smaller; relu's dead units
+    [_run("sigmoid", 1e-7, 0.194), _run("tanh", 2e-2, 0.9), _run("leaky_relu", 1e-3, 0.9),
+     _run("gelu", 5e-5, 0.9), _run("relu", 1e-3, 0.956, dead=0.264)],
+    [_run("sigmoid", 1e-7, 0.1), _run("relu", 1e-3, 0.1)],  # relu learned nothing either
+    [_run("sigmoid", 1e-7, 0.94), _run("relu", 1e-3, 0.956)],  # the other layers made up for it
+    [_run("sigmoid", 1e-7, 0.1), _run("relu", 1e-3, 0.1, diverged_at=1, during=math.inf)],  # diverged
+], ids=["barely", "nothing", "made-up", "diverged"])
+def test_every_finding_has_its_chinese_sentence(runs: list[dict]) -> None:
+    """Each sentence `findings` can write, in Chinese: full-width punctuation, no English words, the same numbers."""
+    from test_tour import _ascii_punctuation_in_chinese
+
+    zh_findings = findings(runs, "zh")
+    assert len(zh_findings) == len(findings(runs)) and all(re.search(r"[\u4e00-\u9fff]", f) for f in zh_findings)
+    en = render_training({"settings": SETTINGS, "runs": runs, "findings": findings(runs)})
+    zh = render_training({"settings": SETTINGS, "runs": runs, "findings": findings(runs)}, "zh")
+    assert zh.split("\n\n")[2].splitlines() == zh_findings  # header, the table, then the findings
+    assert _english_words(zh) == set() and _ascii_punctuation_in_chinese(zh) == []
+    assert _numbers(en) == _numbers(zh)
+
+
+def test_the_chinese_findings_read_as_a_teacher_would_write_them() -> None:
+    runs = [_run("sigmoid", 1e-7, 0.194, during=1e-5), _run("tanh", 2e-2, 0.9), _run("gelu", 5e-5, 0.9),
+            _run("relu", 1e-3, 0.956, dead=0.264, during=2e-3)]
+    said = findings(runs, "zh")
+    assert said[0] == ("梯度消失：初始化时，sigmoid 第一层得到的梯度只有 relu 的 1/10,000（1.00e-07 对 "
+                       "1.00e-03，相差 4.0 个数量级），训练期间平均也只有 1/200。sigmoid 的导数最大只有 0.25，"
+                       "所以反向传播时它的每一层都把梯度再缩小一些；它的前几层几乎学不到东西（测试准确率 0.194 对 "
+                       "0.956）。")
+    assert said[1:] == ["tanh：初始化时第一层的梯度是 relu 的 20 倍。",
+                        "gelu：初始化时第一层的梯度只有 relu 的 1/20。",
+                        "relu：初始化时有 26.4% 的隐藏单元已经“死亡”，训练结束时为 13.2%（对每个训练样本梯度都"
+                        "恰为零）。"]
+    diverged = findings([_run("relu", 1e-3, 0.1, diverged_at=3)], "zh")
+    assert diverged == ["relu 发散了：第 3 轮中它的训练损失或权重梯度溢出，此后的数字衡量的是溢出，而不是激活函数；"
+                        "调低 --lr（例如 0.001）再来比较。"]
+    with pytest.raises(UserError, match="unknown language 'fr'"):
+        findings(runs, "fr")

@@ -542,8 +542,64 @@ def compare_training(
     return result
 
 
-def findings(runs: list[dict[str, Any]]) -> list[str]:
-    """The comparison in words, from the measured gradient norms and accuracies."""
+# The words of `--train`'s report: the same sentences in English and Chinese, numbers filled in alike.
+TRAIN_TEXT = {
+    "en": {
+        "header": "{dataset}: MLP with {depth} hidden layer{s_depth} of {width}, {optimizer} lr {lr:g}, "
+                  "{epochs} epoch{s_epochs}, batch {batch}, seed {seed}, init {init}",
+        "columns": ["activation", "test acc", "final loss", "dead", "seconds"],
+        "norms": "gradient norm per layer at init (layer 1 = input side .. {layers})",
+        "vanishing": "Vanishing gradients: {name}'s first layer gets a gradient {ratio:,.0f}x smaller than "
+                     "{ref}'s at initialisation ({first:.2e} vs {ref_first:.2e}, {orders:.1f} orders of "
+                     "magnitude){during}. {name}'s derivative is at most {top:g}, so each of its layers shrinks "
+                     "the gradient on the way back; {outcome}.",
+        "during": " and {during:,.0f}x smaller on average during training",
+        "accuracies": "test accuracy {acc:.3f} vs {ref_acc:.3f}",
+        "diverged_outcome": "a run that diverged (below) says nothing about what the activation costs",
+        "nothing": "in this run {ref} learned nothing either ({accuracies}, chance {chance:.3f}): "
+                   "train longer (--epochs) to see what it costs",
+        "barely": "its early layers barely learn ({accuracies})",
+        "made_up": "in this run the other layers made up for it ({accuracies})",
+        "smaller": "{name}: first-layer gradient {ratio:.3g}x smaller than {ref}'s at initialisation.",
+        "larger": "{name}: first-layer gradient {ratio:.3g}x larger than {ref}'s at initialisation.",
+        "within": "{name}: first-layer gradient within a factor 10 of {ref}'s at initialisation.",
+        "diverged": "{name} diverged: its training loss or weight gradients overflowed in epoch {epoch}, so its "
+                    "figures after that measure the overflow, not the activation; lower --lr (e.g. 0.001) to "
+                    "compare it.",
+        "dead": "{name}: {at_init:.1%} of hidden units are dead at initialisation and {at_end:.1%} at the end "
+                "(zero gradient for every training sample).",
+        "wrote": "wrote {files}",
+    },
+    "zh": {
+        "header": "{dataset}：MLP，{depth} 个隐藏层，每层 {width} 个单元；{optimizer}，学习率 {lr:g}；{epochs} 轮；"
+                  "批大小 {batch}；随机种子 {seed}；初始化 {init}",
+        "columns": ["激活函数", "测试准确率", "最终损失", "死亡单元", "秒数"],
+        "norms": "初始化时各层的梯度范数（第 1 层在输入一侧，共 {layers} 层）",
+        "vanishing": "梯度消失：初始化时，{name} 第一层得到的梯度只有 {ref} 的 1/{ratio:,.0f}（{first:.2e} 对 "
+                     "{ref_first:.2e}，相差 {orders:.1f} 个数量级）{during}。{name} 的导数最大只有 {top:g}，"
+                     "所以反向传播时它的每一层都把梯度再缩小一些；{outcome}。",
+        "during": "，训练期间平均也只有 1/{during:,.0f}",
+        "accuracies": "测试准确率 {acc:.3f} 对 {ref_acc:.3f}",
+        "diverged_outcome": "有一次运行发散了（见下文），这组数字说明不了这个激活函数的代价",
+        "nothing": "但这次运行中 {ref} 也什么都没学到（{accuracies}，总猜最常见类别的准确率为 {chance:.3f}）："
+                   "要看出它的代价，请训练更久（--epochs）",
+        "barely": "它的前几层几乎学不到东西（{accuracies}）",
+        "made_up": "这次运行中其余各层弥补了这一点（{accuracies}）",
+        "smaller": "{name}：初始化时第一层的梯度只有 {ref} 的 1/{ratio:.3g}。",
+        "larger": "{name}：初始化时第一层的梯度是 {ref} 的 {ratio:.3g} 倍。",
+        "within": "{name}：初始化时第一层的梯度与 {ref} 的相差不到 10 倍。",
+        "diverged": "{name} 发散了：第 {epoch} 轮中它的训练损失或权重梯度溢出，此后的数字衡量的是溢出，而不是激活"
+                    "函数；调低 --lr（例如 0.001）再来比较。",
+        "dead": "{name}：初始化时有 {at_init:.1%} 的隐藏单元已经“死亡”，训练结束时为 {at_end:.1%}（对每个训练"
+                "样本梯度都恰为零）。",
+        "wrote": "已写入 {files}",
+    },
+}
+
+
+def findings(runs: list[dict[str, Any]], lang: str = "en") -> list[str]:
+    """The comparison in words, from the measured gradient norms and accuracies, in English or Chinese."""
+    t = in_language(TRAIN_TEXT, lang)
     if not runs:
         return []
     by_name = {r["activation"]: r for r in runs}
@@ -559,67 +615,66 @@ def findings(runs: list[dict[str, Any]]) -> list[str]:
         if ratio >= 100:
             both_finite = not (r.get("diverged_at") or ref.get("diverged_at"))
             during = ref["grad_norm_during_training"][0] / max(r["grad_norm_during_training"][0], 1e-300)
-            during_text = f" and {during:,.0f}x smaller on average during training" if both_finite else ""
+            during_text = t["during"].format(during=during) if both_finite else ""
             top = describe(name, ACTIVATIONS[name]())["max_derivative"]
-            accuracies = f"test accuracy {r['test_accuracy']:.3f} vs {ref['test_accuracy']:.3f}"
+            accuracies = t["accuracies"].format(acc=r["test_accuracy"], ref_acc=ref["test_accuracy"])
             # The accuracies back the sentence only where the reference learned something (above chance).
             if not both_finite:  # the accuracies then say how training broke, not what the activation does
-                outcome = "a run that diverged (below) says nothing about what the activation costs"
+                outcome = t["diverged_outcome"]
             elif ref["test_accuracy"] <= r["chance_accuracy"] + 0.05:
-                outcome = (f"in this run {ref_name} learned nothing either ({accuracies}, chance "
-                           f"{r['chance_accuracy']:.3f}): train longer (--epochs) to see what it costs")
+                outcome = t["nothing"].format(ref=ref_name, accuracies=accuracies, chance=r["chance_accuracy"])
             elif ref["test_accuracy"] - r["test_accuracy"] >= 0.05:
-                outcome = f"its early layers barely learn ({accuracies})"
+                outcome = t["barely"].format(accuracies=accuracies)
             else:
-                outcome = f"in this run the other layers made up for it ({accuracies})"
-            lines.append(
-                f"Vanishing gradients: {name}'s first layer gets a gradient {ratio:,.0f}x smaller than "
-                f"{ref_name}'s at initialisation ({first:.2e} vs {ref_first:.2e}, {math.log10(ratio):.1f} orders "
-                f"of magnitude){during_text}. {name}'s derivative is at "
-                f"most {top:g}, so each of its layers shrinks the gradient on the way back; {outcome}."
-            )
+                outcome = t["made_up"].format(accuracies=accuracies)
+            lines.append(t["vanishing"].format(name=name, ratio=ratio, ref=ref_name, first=first, ref_first=ref_first,
+                                               orders=math.log10(ratio), during=during_text, top=top,
+                                               outcome=outcome))
         elif ratio >= 10:
-            lines.append(f"{name}: first-layer gradient {ratio:.3g}x smaller than {ref_name}'s at initialisation.")
+            lines.append(t["smaller"].format(name=name, ratio=ratio, ref=ref_name))
         elif ratio <= 0.1:
-            lines.append(f"{name}: first-layer gradient {1 / ratio:.3g}x larger than {ref_name}'s at initialisation.")
+            lines.append(t["larger"].format(name=name, ratio=1 / ratio, ref=ref_name))
         else:
-            lines.append(f"{name}: first-layer gradient within a factor 10 of {ref_name}'s at initialisation.")
+            lines.append(t["within"].format(name=name, ref=ref_name))
     for r in runs:
         if r.get("diverged_at"):
-            lines.append(
-                f"{r['activation']} diverged: its training loss or weight gradients overflowed in epoch "
-                f"{r['diverged_at']}, so its figures after that measure the overflow, not the activation; "
-                "lower --lr (e.g. 0.001) to compare it."
-            )
+            lines.append(t["diverged"].format(name=r["activation"], epoch=r["diverged_at"]))
     for r in runs:
         if r["dead_units_at_init"] or r["dead_units_at_end"]:
-            lines.append(
-                f"{r['activation']}: {r['dead_units_at_init']:.1%} of hidden units are dead at initialisation and "
-                f"{r['dead_units_at_end']:.1%} at the end (zero gradient for every training sample)."
-            )
+            lines.append(t["dead"].format(name=r["activation"], at_init=r["dead_units_at_init"],
+                                          at_end=r["dead_units_at_end"]))
     return lines
 
 
-def render_training(result: dict[str, Any]) -> str:
+def render_training(result: dict[str, Any], lang: str = "en") -> str:
+    """The race as plain text in English or Chinese; the numbers, activation names and options are the same
+    in both. `result["findings"]` (what --json prints) is English; Chinese findings are worded from the runs."""
+    t = in_language(TRAIN_TEXT, lang)
     s = result["settings"]
-    lines = [f"{s['dataset']}: MLP with {len(s['hidden'])} hidden layer{'s' if len(s['hidden']) > 1 else ''} of "
-             f"{s['hidden'][0]}, "
-             f"{s['optimizer']} lr {s['lr']:g}, {s['epochs']} epoch{'s' if s['epochs'] != 1 else ''}, "
-             f"batch {s['batch_size']}, seed {s['seed']}, "
-             f"init {s['init']}", ""]
+    depth, epochs = len(s["hidden"]), s["epochs"]
+    lines = [t["header"].format(dataset=s["dataset"], depth=depth, s_depth="s" if depth > 1 else "",
+                                width=s["hidden"][0], optimizer=s["optimizer"], lr=s["lr"], epochs=epochs,
+                                s_epochs="s" if epochs != 1 else "", batch=s["batch_size"], seed=s["seed"],
+                                init=s["init"]), ""]
     layers = len(result["runs"][0]["grad_norm_at_init"])
-    head = f"{'activation':<11} {'test acc':>8} {'final loss':>10} {'dead':>6} {'seconds':>7}   " \
-           f"gradient norm per layer at init (layer 1 = input side .. {layers})"
-    lines += [head]
+    # the English widths, wider where a Chinese heading needs it (its characters take two columns)
+    widths = [max(w, display_width(c)) for w, c in zip((11, 8, 10, 6, 7), t["columns"], strict=True)]
+    name_w, *number_ws = widths
+
+    def row(name: str, cells: list[str], tail: str) -> str:
+        return " ".join([pad(name, name_w), *(pad(c, w, right=True) for c, w in zip(cells, number_ws,
+                                                                                   strict=True))]) + "   " + tail
+
+    lines.append(row(t["columns"][0], t["columns"][1:], t["norms"].format(layers=layers)))
     for r in result["runs"]:
         norms = " ".join(f"{v:.1e}" for v in r["grad_norm_at_init"])
         loss = r["history"][-1]["train_loss"]
         loss_cell = f"{loss:.4f}" if abs(loss) < 1e5 else f"{loss:.3e}"  # a diverged 3e26 keeps the column's width
-        lines.append(f"{r['activation']:<11} {r['test_accuracy']:>8.3f} {loss_cell:>10} "
-                     f"{r['dead_units_at_end']:>6.1%} {r['seconds']:>7.1f}   {norms}")
-    lines += ["", *result["findings"]]
+        lines.append(row(r["activation"], [f"{r['test_accuracy']:.3f}", loss_cell, f"{r['dead_units_at_end']:.1%}",
+                                           f"{r['seconds']:.1f}"], norms))
+    lines += ["", *(result["findings"] if lang == "en" else findings(result["runs"], lang))]
     if result.get("files"):
-        lines += ["", "wrote " + ", ".join(result["files"])]
+        lines += ["", t["wrote"].format(files=", ".join(result["files"]))]
     return "\n".join(lines)
 
 

@@ -877,6 +877,8 @@ ACTIVATIONS_EPILOG = """Examples:
     torchprimer activations --train         # same deep MLP per activation
 
     torchprimer activations --train --names sigmoid,relu --depth 12
+
+    torchprimer activations --train --lang zh   # 中文 (the default when LANG starts with zh)
 """
 
 
@@ -889,7 +891,8 @@ def activations(
         parser=_output_path, metavar="PATH",
         help="Write a PNG of each function and its derivative here (a .png name; not with --train).")] = None,
     lang: Annotated[str | None, typer.Option(
-        help="Language of the table: en or zh (not with --train). [default: zh when LANG starts with zh, else en]")]
+        help="Language of the text, the table's or --train's report: en or zh (--json is the same in both). "
+             "[default: zh when LANG starts with zh, else en]")]
     = None,
     no_cost: Annotated[bool, typer.Option(
         "--no-cost", help="Skip timing forward+backward (faster; not with --train).")] = False,
@@ -913,7 +916,8 @@ def activations(
     Every column but the formula and the cost (a float32 timing) is computed on a dense
     float64 grid from torch's own functions and autograd's derivatives. With --train, the same deep MLP (same data, seed
     and initialisation) is trained once per activation, and the per-layer gradient norms
-    show why deep sigmoid networks stop learning.
+    show why deep sigmoid networks stop learning. The text is in English or Chinese (--lang); --json is the
+    same in both.
     """
     from torchprimer import activations as act
     from torchprimer.fileio import check_output_file, check_output_folder
@@ -921,8 +925,9 @@ def activations(
     if train:
         from datetime import datetime
 
-        _refuse_unused(ctx, ["plot", "lang", "no_cost"], "with --train (these options shape the table; the race "
+        _refuse_unused(ctx, ["plot", "no_cost"], "with --train (these options shape the table; the race "
                        "writes its own pictures into --out)")
+        language = _language(lang)  # the report's language; --json is the same in both
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         folder = check_output_folder(out or Path("runs") / f"activations-{dataset.split(':')[0]}-{stamp}")
         result = act.compare_training(names, depth=depth, width=width, epochs=epochs, lr=lr, optimizer=optimizer,
@@ -930,7 +935,7 @@ def activations(
         if as_json:
             _print_json(result)
         else:
-            print(act.render_training(result))
+            print(act.render_training(result, language))
         return
     _refuse_unused(ctx, ["depth", "width", "epochs", "lr", "optimizer", "init", "dataset", "seed", "device", "out"],
                    "without --train (only the training race of --train reads these options)")
