@@ -151,3 +151,11 @@ def test_a_dot_name_is_suggested_a_real_name_not_a_doubled_suffix() -> None:
 
     with pytest.raises(UserError, match=r"e\.g\. --plot lr_find\.png$"):  # was "--plot .png.png"
         check_output_file(".png", "--plot", (".png",), "lr_find.png")
+
+
+def test_a_narrow_range_suggests_where_the_loss_falls_fastest() -> None:
+    """In float32 the logs of rates 1e-9 apart were equal: every slope came out inf or NaN, and the
+    suggestion was the second rate, though the loss fell fastest from the sixth on."""
+    lrs = [1e-3 * (1 + 1e-9) ** i for i in range(20)]
+    losses = [2.0 - (0.001 * i if i < 5 else 0.005 + 0.05 * (i - 5)) for i in range(20)]
+    assert lrs.index(lr_find._steepest(lrs, losses)) >= 5

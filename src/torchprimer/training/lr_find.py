@@ -113,8 +113,10 @@ def _steepest(lrs: list[float], losses: list[float]) -> float:
     """The learning rate where the smoothed loss falls fastest per decade of learning rate."""
     if len(losses) < 3:
         return lrs[0]
-    logs = torch.tensor(lrs).log10()
-    slope = torch.gradient(torch.tensor(losses), spacing=(logs,))[0]
+    # float64: in float32 the rates of a narrow range (--start 1e-3 --end 1.00001e-3) round to equal logs, whose
+    # zero spacing made every slope inf or NaN and the suggestion the second rate, wherever the loss fell
+    logs = torch.tensor(lrs, dtype=torch.float64).log10()
+    slope = torch.gradient(torch.tensor(losses, dtype=torch.float64), spacing=(logs,))[0]
     # ignore the last points, where the curve turns up towards divergence
     stop = max(2, int(len(losses) * 0.9))
     return float(lrs[int(slope[:stop].argmin())])
