@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from torchprimer.errors import UserError, brief
+from torchprimer.report import counted
 
 FAMILIES = {"rule": "fixed rule", "classic": "classic ML", "deep": "deep learning"}
 KNN_K = 5  # neighbours that vote in knn, fewer when the training split is smaller
@@ -191,13 +192,8 @@ def run_classic(name: str, splits: Any, seed: int) -> dict[str, Any]:
     measured: dict[str, Any] = {"accuracy": accuracy, "seconds": seconds, "parameters": params}
     if name == "knn" and model.n_neighbors != KNN_K:
         measured["description"] = KNN_FEW["en"].format(k=model.n_neighbors, n=len(y_train),
-                                                        samples=_samples(len(y_train)))
+                                                        samples=counted(len(y_train), "sample"))
     return measured
-
-
-def _samples(n: int) -> str:
-    """'1 sample', '4 samples': a count with its noun, as the notes and errors print it."""
-    return f"{n:,} sample{'' if n == 1 else 's'}"
 
 
 def _refusal(name: str, exc: ValueError, splits: Any) -> str:
@@ -217,7 +213,7 @@ def _refusal(name: str, exc: ValueError, splits: Any) -> str:
                        f"use a data set with more samples of {others}, try another --seed (it draws the split)")
                       if elsewhere else ("", "use a data set with samples of two or more classes"))
         return (f"method {name} needs at least two classes to learn from, but the training split of {splits.name} "
-                f"holds class {present[0]} only ({_samples(len(y_train))}{where}); {fix}, or leave {name} out")
+                f"holds class {present[0]} only ({counted(len(y_train), 'sample')}{where}); {fix}, or leave {name} out")
     return (f"method {name} (scikit-learn) refused the training split of {splits.name}: {brief(exc)}; "
             f"check the data (`torchprimer data stats {splits.name}`) or leave {name} out")
 
@@ -418,7 +414,7 @@ def _description(row: dict[str, Any], n_train: int, lang: str) -> str:
     """A row's own description (knn's reduced k) in `lang`; the JSON keeps the English one."""
     if lang == "en" or row["method"] != "knn":
         return row["description"]
-    return KNN_FEW[lang].format(k=knn_k(n_train), n=n_train, samples=_samples(n_train))
+    return KNN_FEW[lang].format(k=knn_k(n_train), n=n_train, samples=counted(n_train, "sample"))
 
 
 def _row(cells: tuple[str, ...]) -> str:

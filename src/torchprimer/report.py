@@ -37,6 +37,11 @@ def pad(text: str, width: int, right: bool = False) -> str:
     return fill + text if right else text + fill
 
 
+def counted(n: int, word: str, words: str | None = None) -> str:
+    """`n` with its noun, singular for one: "1 epoch", "1,200 samples" (`words` where the plural is not word + s)."""
+    return f"{n:,} {word if n == 1 else words or word + 's'}"
+
+
 def pyplot():
     """matplotlib.pyplot on the headless Agg backend (no display needed, in CI or over SSH)."""
     import matplotlib

@@ -16,14 +16,11 @@ from torchprimer.data.batches import epoch_permutation
 from torchprimer.data.mnist import FAMILIES
 from torchprimer.data.splits import stratified_split
 from torchprimer.models import ACTIVATIONS
+from torchprimer.report import counted
 from torchprimer.ui.settings import PlaygroundConfig
 
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
 UNTRAINED_EPOCHS = 100  # what the script of a network not yet trained trains: a start, for the learner to change
-
-
-def _count(n: int, word: str, words: str) -> str:
-    return f"{n:,} {word if n == 1 else words}"
 
 
 def trains(epochs: int, batches: int = 0, per_epoch: int = 0, *, untrained: bool = False,
@@ -33,8 +30,8 @@ def trains(epochs: int, batches: int = 0, per_epoch: int = 0, *, untrained: bool
     `diverged` is the loss ("nan", "inf") of the last of those steps when it was not finite: the learner is told
     that the run stopped there because it diverged, not that it is a network worth having."""
     if untrained:
-        return f"{_count(epochs, 'epoch', 'epochs')} from the playground's starting weights (it had trained none yet)"
-    parts = [_count(epochs, "epoch", "epochs")] if epochs else []
+        return f"{counted(epochs, 'epoch')} from the playground's starting weights (it had trained none yet)"
+    parts = [counted(epochs, "epoch")] if epochs else []
     if batches:
         parts.append(f"{batches:,} of the {per_epoch:,} batches of epoch {epochs + 1:,}")
     step = epochs * per_epoch + batches
@@ -129,9 +126,9 @@ def render(settings: PlaygroundConfig, epochs: int, batches: int = 0, what: str 
     """
     epochs = epochs if batches else max(1, epochs)
     if what is None:
-        what = _count(epochs, "epoch", "epochs")
+        what = counted(epochs, "epoch")
         if batches:
-            what += f" and {_count(batches, 'batch', 'batches')} of epoch {epochs + 1:,}"
+            what += f" and {counted(batches, 'batch', 'batches')} of epoch {epochs + 1:,}"
     imports, data_code = _data(settings)
     cfg = settings.train_config()
     train_share = 1.0 - cfg.val_fraction - cfg.test_fraction  # exactly as split_indices computes it
