@@ -648,7 +648,7 @@ def findings(runs: list[dict[str, Any]], lang: str = "en") -> list[str]:
 
 def render_training(result: dict[str, Any], lang: str = "en") -> str:
     """The race as plain text in English or Chinese; the numbers, activation names and options are the same
-    in both. The findings are worded from the runs in `lang` (`result["findings"]`, what --json prints, is English)."""
+    in both. `result["findings"]` (what --json prints) is English; Chinese findings are worded from the runs."""
     t = in_language(TRAIN_TEXT, lang)
     s = result["settings"]
     depth, epochs = len(s["hidden"]), s["epochs"]
@@ -672,7 +672,7 @@ def render_training(result: dict[str, Any], lang: str = "en") -> str:
         loss_cell = f"{loss:.4f}" if abs(loss) < 1e5 else f"{loss:.3e}"  # a diverged 3e26 keeps the column's width
         lines.append(row(r["activation"], [f"{r['test_accuracy']:.3f}", loss_cell, f"{r['dead_units_at_end']:.1%}",
                                            f"{r['seconds']:.1f}"], norms))
-    lines += ["", *findings(result["runs"], lang)]
+    lines += ["", *(result["findings"] if lang == "en" else findings(result["runs"], lang))]
     if result.get("files"):
         lines += ["", t["wrote"].format(files=", ".join(result["files"]))]
     return "\n".join(lines)
