@@ -625,6 +625,8 @@ function connect() {
     const frame = JSON.parse(event.data);
     // Draw on the next animation frame, then ask for another: one frame in flight at a time.
     requestAnimationFrame(() => {
+      // a frame that arrived just before the connection was lost would mark the page playing again
+      if (state.lost) return;
       onFrame(frame);
       if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "ready" }));
     });
