@@ -253,3 +253,15 @@ def test_stats_text_shows_small_and_large_features_as_numbers(tmp_path, capsys):
     assert float(std[0]) == pytest.approx(x[:48, 0].std(), rel=0.5) and "e-0" in std[0]  # its order of magnitude
     assert float(std[2]) == pytest.approx(x[:48, 2].std(), rel=0.5) and len(std[2]) < 12
     assert std[1].count(".") == 1 and len(std[1].split(".")[1]) == 4  # ordinary figures keep four decimals
+
+
+def test_inspect_json_writes_an_infinite_figure_as_the_other_commands_do(tmp_path, capsys):
+    """A constant set has no condition number (inf): `data inspect --json` printed null where every other
+    command's --json prints "inf", which float() reads back; summary.json on disk keeps null, as files do."""
+    np.savez(tmp_path / "flat.npz", x=np.ones((60, 3), np.float32), y=np.arange(60) % 2)
+    out = tmp_path / "i"
+    assert run_main(["data", "inspect", f"npz:{tmp_path / 'flat.npz'}", "--out", str(out), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    condition = printed["before"]["condition_number"]
+    assert condition == "inf" and float(condition) == float("inf")
+    assert json.loads((out / "summary.json").read_text())["before"]["condition_number"] is None

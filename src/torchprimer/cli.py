@@ -712,13 +712,12 @@ def data_inspect(
     covariance by torch.einsum checked against torch.cov."""
     from torchprimer.data import file_slug
     from torchprimer.data.inspection import inspect_dataset
-    from torchprimer.fileio import strict_json
 
     dataset = _load_data(ctx, name, data_dir, download, data_seed, image_size, noise, n_samples)
     folder = out if out is not None else Path("inspect") / file_slug(name)
     summary = inspect_dataset(dataset, folder, val_fraction=val_fraction, test_fraction=test_fraction, split_seed=seed)
     if as_json:
-        _print_json(strict_json(summary))
+        _print_json(summary)
     else:
         print(summary["text"])
         print(f"wrote {', '.join(Path(f).name for f in summary['files'])} to {folder}")
