@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -265,3 +266,15 @@ def test_inspect_json_writes_an_infinite_figure_as_the_other_commands_do(tmp_pat
     condition = printed["before"]["condition_number"]
     assert condition == "inf" and float(condition) == float("inf")
     assert json.loads((out / "summary.json").read_text())["before"]["condition_number"] is None
+
+
+def test_named_classes_keep_their_index_column_aligned():
+    """Index and name were right-aligned together, so a longer name pushed its index out of the column
+    ("  0 -1" above "   1 1"); now the indices line up and the names start in one column."""
+    x = torch.randn(60, 2)
+    ds = tpdata.Dataset(name="t", x=x, y=torch.arange(60) % 2, classes=["-1", "1"])
+    rows = [line for line in format_stats(dataset_stats(ds)).splitlines() if "total" in line]
+    cells = [re.match(r"^( *)(\d+) (\S+) +total", row) for row in rows]
+    assert [(m.group(2), m.group(3)) for m in cells] == [("0", "-1"), ("1", "1")]
+    assert len({m.end(2) for m in cells}) == 1 and len({m.start(3) for m in cells}) == 1
+    assert len({row.index("total") for row in rows}) == 1  # the counts stay in one column

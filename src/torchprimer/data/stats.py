@@ -133,10 +133,13 @@ def format_stats(stats: dict[str, Any]) -> str:
         lines.append(f"  note: `torchprimer train` refuses this split: {stats['train_would_refuse']}")
     lines.append(f"  classes ({len(stats['classes'])}):")
     numbered = all(c["name"] == str(c["index"]) for c in stats["classes"])
-    labels = [c["name"] if numbered else f"{c['index']:>3} {c['name']}" for c in stats["classes"]]
-    width = max(len(label) for label in labels)
+    # Index numbers right-aligned, names left-aligned after them: a name column aligned to the right
+    # pushed each index out of its column ("  0 -1" above "   1 1").
+    name_width = max(len(c["name"]) for c in stats["classes"])
+    labels = [f"{c['name']:>{name_width}}" if numbered else f"{c['index']:>3} {c['name']:<{name_width}}"
+              for c in stats["classes"]]
     for label, c in zip(labels, stats["classes"], strict=True):
-        lines.append(f"    {label:>{width}}  total {c['total']:>7,}  train {c['train']:>7,}  "
+        lines.append(f"    {label}  total {c['total']:>7,}  train {c['train']:>7,}  "
                      f"val {c['val']:>6,}  test {c['test']:>6,}")
     lines += [
         f"  per-{per} statistics of the training split ({stats['scale']}):",
