@@ -51,6 +51,12 @@ from torchprimer.models import ModelSpec, build_model, parameter_count, parse_hi
     (["train", "--dataset", "moons", "--noise", "1e308"], "--noise 1e+308 must be from 0 to 100"),
     (["train", "--hidden", "10000000000000"], "at most 1,000 layers of at most 1,000,000 units"),
     (["train", "--hidden", ",".join(["4"] * 1001)], "at most 1,000 layers"),
+    # infinity is greater than 0: "--lr inf must be greater than 0" named the wrong fault
+    (["train", "--lr", "inf"], "--lr inf must be a finite number; try --lr 0.001"),
+    (["train", "--lr", "nan"], "--lr nan must be a finite number"),
+    (["train", "--optimizer", "sgd", "--clip", "inf"], "--clip inf must be a finite number; try --clip 1.0"),
+    (["train", "--lr", "0"], "--lr 0.0 must be greater than 0"),
+    (["train", "--weight-decay", "inf"], "--weight-decay inf must be a finite number, 0 or more"),
 ])
 def test_an_option_that_would_do_nothing_or_cannot_work_is_refused_before_any_file(
     argv: list[str], expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -197,7 +197,8 @@ def as_stored(option: str, value: Any) -> Any:
 
 def _positive(name: str, value: float, hint: str) -> None:
     if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-        raise UserError(f"--{name} {value} must be greater than 0; {hint}")
+        kind = "a finite number" if isinstance(value, float) and not math.isfinite(value) else "greater than 0"
+        raise UserError(f"--{name} {value} must be {kind}; {hint}")
 
 
 def validate(cfg: TrainConfig) -> None:
@@ -222,7 +223,7 @@ def check_values(cfg: TrainConfig) -> None:
     if not 0 <= cfg.warmup < 1:
         raise UserError(f"--warmup {cfg.warmup} is a share of all steps: use a value in [0, 1)")
     if cfg.weight_decay < 0 or not math.isfinite(cfg.weight_decay):
-        raise UserError(f"--weight-decay {cfg.weight_decay} must be 0 or more")
+        raise UserError(f"--weight-decay {cfg.weight_decay} must be a finite number, 0 or more")
     if not 0 <= cfg.momentum < 1:
         raise UserError(f"--momentum {cfg.momentum} must be in [0, 1)")
     if cfg.clip is not None:
