@@ -394,3 +394,80 @@ def test_lesson_1_claims_only_what_it_runs_or_cites(results: dict[str, runner.Le
     for sentence in re.split(r"(?<=[.。])\s*", verdict):
         for percent in re.findall(r"(\d+)%", sentence):
             assert int(percent) in published and PUBLISHED.search(sentence), sentence
+
+
+def test_lesson_3_1_reads_the_numbers_the_seed_printed(results: dict[str, runner.LessonResult]) -> None:
+    """§3.1's "printed" check looked for "6.,8." inside the print, so [[16, 8], ...] passed, and its values
+    were the four strings it looked for, typed in: now the printed numbers, in order, beside the hand-worked ones."""
+    from dataclasses import replace
+
+    from torchprimer.lessons import s3_1
+
+    seed, fixed = results["3.1"].runs
+    printed = next(c for c in results["3.1"].checks if c.id == "printed")
+    assert printed.ok and "17.0, 23.0, 39.0, 53.0]" in printed.values
+    wrong = seed.stdout.replace(" 6.", "16.")  # a print that is not a + b
+    assert wrong != seed.stdout
+    ok, values = s3_1.check(replace(seed, stdout=wrong), fixed)["printed"]
+    assert not ok and "16.0" in values["en"] and "16.0" in values["zh"]
+    swapped = "\n".join(reversed(seed.stdout.strip().split("\n"))) + "\n"  # the right numbers, out of order
+    assert not s3_1.check(replace(seed, stdout=swapped), fixed)["printed"][0]
+
+
+def test_lesson_6_2_checks_what_its_verdict_says_of_the_last_batch(
+    results: dict[str, runner.LessonResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """§6.2's verdict says the print is a batch smaller than the others, that it jumps around and that the
+    epoch mean falls smoothly; no check looked at any of it. Now one does, and fails when the mean rises."""
+    from dataclasses import replace
+
+    from torchprimer.lessons import s6_2
+
+    seed, fixed = results["6.2"].runs
+    loader = seed.namespace["train_loader"]
+    last_size = len(loader.dataset) % loader.batch_size
+    jumps = next(c for c in results["6.2"].checks if c.id == "last_batch_jumps")
+    assert jumps.ok and 0 < last_size < loader.batch_size
+    assert f"last batch {last_size} samples, the others {loader.batch_size}" in jumps.values
+    assert "rose in epochs" in jumps.values and "fell 9 of 9 times" in jumps.values
+    assert "整轮平均 9 次中下降了 9 次" in jumps.values_in("zh")
+    history = [{"train_loss": 1.0 - i / 10} for i in range(s6_2.EPOCHS)]
+    monkeypatch.setattr(s6_2, "torchprimer_fit", lambda: (history, {"accuracy": 0.9}))  # no second training run
+    assert s6_2.check(seed, fixed)["last_batch_jumps"][0]
+    mean = fixed.namespace["epoch_mean"]
+    bumped = [*mean[:4], mean[3] + 0.01, *mean[5:]]  # the epoch mean rises once
+    rising = replace(fixed, namespace={**fixed.namespace, "epoch_mean": bumped})
+    ok, values = s6_2.check(seed, rising)["last_batch_jumps"]
+    assert not ok and "fell 8 of 9 times" in values["en"]
+
+
+def test_lesson_5_1_checks_which_layers_take_one_vector(
+    results: dict[str, runner.LessonResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """§5.1's verdict says Linear, the activations, Dropout and LayerNorm take a single (3,) vector and
+    BatchNorm and Conv1d do not; no check ran a layer on one. Now one does, and fails if the list is wrong."""
+    from torchprimer.lessons import s5_1
+
+    check = next(c for c in results["5.1"].checks if c.id == "one_vector")
+    assert check.ok and "refuse it: BatchNorm1d (ValueError), Conv1d (RuntimeError)" in check.values
+    assert "拒绝：BatchNorm1d（ValueError），Conv1d（RuntimeError）" in check.values_in("zh")
+    seed, fixed = results["5.1"].runs
+    monkeypatch.setattr(s5_1, "TAKE_ONE_VECTOR", (*s5_1.TAKE_ONE_VECTOR, "BatchNorm1d"))  # a wrong claim
+    ok, values = s5_1.check(seed, fixed)["one_vector"]
+    assert not ok and "take (3,): Linear, Sigmoid, Dropout, LayerNorm;" in values["en"]
+
+
+def test_lesson_7_2_checks_the_step_its_verdict_describes(
+    results: dict[str, runner.LessonResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """§7.2's verdict says gradient descent moves w up, towards the w = 1.25 where z = y; nothing took the
+    step or computed 1.25. Now a check does both, and fails if the verdict's 1.25 were wrong."""
+    from torchprimer.lessons import s7_2
+
+    descent = next(c for c in results["7.2"].checks if c.id == "descent")
+    assert descent.ok and descent.values == "w 1.0 -> 1.2, loss 0.25 -> 0.01;  z = y at w = (y - b)/x = 1.25"
+    assert "w = 1.25 where z = y" in results["7.2"].text["en"]["verdict"]
+    assert "使 z = y 的 w = 1.25" in results["7.2"].text["zh"]["verdict"]
+    seed, fixed = results["7.2"].runs
+    monkeypatch.setattr(s7_2, "SAID_TARGET", 1.5)
+    assert not s7_2.check(seed, fixed)["descent"][0]

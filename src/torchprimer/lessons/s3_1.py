@@ -5,6 +5,8 @@ and PyTorch's deterministic mode fills it with NaN (checked)."""
 
 from __future__ import annotations
 
+import re
+
 import torch
 
 from torchprimer.lessons.runner import Run, bilingual
@@ -119,8 +121,8 @@ CHECKS = {
         "zh": "a @ b.T 等于 Σₖ a[i,k]·b[j,k] = [[17, 23], [39, 53]]，且不同于 a @ b",
     },
     "printed": {
-        "en": "what the seed prints shows those same numbers",
-        "zh": "原教程打印出来的正是这些数",
+        "en": "what the seed prints shows those same numbers, in the same order",
+        "zh": "原教程打印出来的正是这些数，顺序也相同",
     },
     "zeros_and_randn": {
         "en": "torch.zeros gives int32 zeros; torch.randn draws have mean ≈ 0 and std ≈ 1 (100,000 draws)",
@@ -143,6 +145,16 @@ def _by_hand() -> tuple[list[list[float]], list[list[float]], list[list[float]]]
     return total, times_bt, times_b
 
 
+# A number as torch prints a float tensor's entry: 6. or -0.5 or 1.2e+03
+PRINTED_NUMBER = re.compile(r"[-+]?\d+\.?\d*(?:e[-+]?\d+)?")
+
+
+def printed_numbers(stdout: str) -> list[float]:
+    """Every number the seed's two prints show, in order: what the reader saw, to set beside the
+    hand-worked values (a substring test would pass [[16, 8], ...] for 6, 8)."""
+    return [float(v) for v in PRINTED_NUMBER.findall(stdout)]
+
+
 def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str | dict[str, str]]]:
     assert seed is not None and fixed is not None
     ns, fx = seed.namespace, fixed.namespace
@@ -150,8 +162,8 @@ def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str | di
     got_sum = (ns["a"] + ns["b"]).tolist()
     got_bt = (ns["a"] @ ns["b"].T).tolist()
     got_b = (ns["a"] @ ns["b"]).tolist()
-    printed = seed.stdout.replace(" ", "")
-    numbers = ["6.,8.", "10.,12.", "17.,23.", "39.,53."]
+    printed = printed_numbers(seed.stdout)
+    expected = [v for matrix in (total, times_bt) for row in matrix for v in row]
     y, z, draws = ns["y"], ns["z"], fx["draws"]
     mean, std = draws.mean().item(), draws.std().item()
     zeros_ok = y.dtype == torch.int32 and not y.any()
@@ -164,7 +176,10 @@ def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str | di
             got_bt == times_bt and got_b == times_b and got_b != got_bt,
             f"a @ b.T = {got_bt} = {times_bt};  a @ b = {got_b}",
         ),
-        "printed": (all(n in printed for n in numbers), " ".join(f"[{n}]" for n in numbers)),
+        "printed": (printed == expected, {
+            "en": f"printed {printed}, by hand {expected}",
+            "zh": f"打印出 {printed}，手算 {expected}",
+        }),
         "zeros_and_randn": (zeros_ok and randn_ok, {
             "en": f"y: {y.dtype}, sum {int(y.sum())};  randn: mean {mean:+.4f}, std {std:.4f}",
             "zh": f"y：{y.dtype}，元素之和 {int(y.sum())}；randn：均值 {mean:+.4f}，标准差 {std:.4f}",

@@ -102,7 +102,36 @@ CHECKS = {
         "en": "torchprimer's Neuron with the seed's weights gives the seed's output",
         "zh": "把原教程的权重装进 torchprimer 的 Neuron，输出与原教程相同",
     },
+    "one_vector": {
+        "en": "Linear, Sigmoid, Dropout and LayerNorm take the seed's single vector of shape (3,); "
+              "BatchNorm1d and Conv1d refuse it, and Conv1d takes (channels, length)",
+        "zh": "Linear、Sigmoid、Dropout 和 LayerNorm 接受原教程那个形状为 (3,) 的单个向量；"
+              "BatchNorm1d 和 Conv1d 拒绝它，而 Conv1d 接受（通道数，长度）",
+    },
 }
+
+TAKE_ONE_VECTOR = ("Linear", "Sigmoid", "Dropout", "LayerNorm")  # what the verdict says accepts shape (3,)
+NEED_MORE = ("BatchNorm1d", "Conv1d")  # what it says does not
+
+
+def one_vector_errors(x: torch.Tensor) -> tuple[dict[str, str | None], tuple[int, ...]]:
+    """Each layer the verdict names, given the single vector `x` of shape (3,): None where it takes it,
+    else the name of the error it raises; and the shape Conv1d gives `x` as (channels, length). The
+    layers' random initialisation leaves the caller's random state as it was."""
+    from torch import nn
+
+    with torch.random.fork_rng(devices=[]):
+        layers = {"Linear": nn.Linear(3, 1), "Sigmoid": nn.Sigmoid(), "Dropout": nn.Dropout(),
+                  "LayerNorm": nn.LayerNorm(3), "BatchNorm1d": nn.BatchNorm1d(3), "Conv1d": nn.Conv1d(3, 1, 1)}
+        errors: dict[str, str | None] = {}
+        for name, layer in layers.items():
+            try:
+                layer(x)
+                errors[name] = None
+            except (RuntimeError, ValueError) as exc:
+                errors[name] = type(exc).__name__
+        conv_shape = tuple(layers["Conv1d"](x.unsqueeze(1)).shape)
+    return errors, conv_shape
 
 
 def _sigmoid(z: float) -> float:
@@ -123,6 +152,10 @@ def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str | di
         ours = Neuron(3)
         ours.load_state_dict(neuron.state_dict())
         ours_out = ours(torch.tensor([x])).item()
+        refused, conv_shape = one_vector_errors(torch.tensor(x))
+    took = [n for n in TAKE_ONE_VECTOR if refused[n] is None]
+    errors = [f"{n} ({refused[n]})" for n in NEED_MORE if refused[n] is not None]
+    errors_zh = [f"{n}（{refused[n]}）" for n in NEED_MORE if refused[n] is not None]
     return {
         "by_hand": (abs(got.item() - by_hand) < 1e-6, f"neuron(x) = {got.item():.8f}, σ({z:.6f}) = {by_hand:.8f}"),
         "probability": (
@@ -136,4 +169,9 @@ def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str | di
             abs(at_zero - _sigmoid(b)) < 1e-6, f"neuron(0) = {at_zero:.6f}, σ(b = {b:.6f}) = {_sigmoid(b):.6f}"
         ),
         "torchprimer_neuron": (abs(ours_out - got.item()) < 1e-7, f"{ours_out:.8f} = {got.item():.8f}"),
+        "one_vector": (len(took) == len(TAKE_ONE_VECTOR) and len(errors) == len(NEED_MORE) and conv_shape == (1, 1), {
+            "en": f"take (3,): {', '.join(took)};  refuse it: {', '.join(errors)};  "
+                  f"Conv1d on (3, 1) gives {conv_shape}",
+            "zh": f"接受 (3,)：{'、'.join(took)}；拒绝：{'，'.join(errors_zh)}；Conv1d 作用于 (3, 1) 得到 {conv_shape}",
+        }),
     }

@@ -133,6 +133,11 @@ CHECKS = {
         "en": "the seed's print is not the epoch's loss: it differs from the epoch mean every epoch",
         "zh": "原教程打印的不是整轮损失：每一轮都与整轮平均不同",
     },
+    "last_batch_jumps": {
+        "en": "the last batch is smaller than the others, and its loss rises in some epochs "
+              "while the epoch mean falls every epoch",
+        "zh": "最后一批比其他批小，它的损失有几轮不降反升，而整轮平均每一轮都在下降",
+    },
     "torchprimer_fit": {
         "en": "torchprimer's fit, same recipe and split: the epoch-mean loss falls every epoch",
         "zh": "torchprimer 的 fit，同样的配方和数据划分：整轮平均损失每轮都在下降",
@@ -226,6 +231,11 @@ def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str | di
     ours = [r["train_loss"] for r in history]
     seed_acc = _accuracy(seed.namespace["model"], seed.namespace["test_loader"])
     falls = all(b < a for a, b in itertools.pairwise(ours))
+    loader = seed.namespace["train_loader"]
+    batch_size, samples = loader.batch_size, len(loader.dataset)
+    last_size = samples % batch_size or batch_size
+    rose = [str(epoch + 2) for epoch, (a, b) in enumerate(itertools.pairwise(printed)) if b > a]  # numbered from 1
+    fell = sum(b < a for a, b in itertools.pairwise(mean))
     fixed_acc = fixed.namespace.get("test_accuracy", float("nan"))
     return {
         "seed_runs": (seed.error is None and len(printed) == EPOCHS, {
@@ -240,6 +250,12 @@ def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str | di
             len(mean) == EPOCHS and all(abs(p - m) > 1e-4 for p, m in zip(printed, mean, strict=False)),
             {lang: _loss_table(columns, printed, mean, ours) for lang, columns in LOSS_COLUMNS.items()},
         ),
+        "last_batch_jumps": (last_size < batch_size and bool(rose) and len(mean) == EPOCHS and fell == EPOCHS - 1, {
+            "en": f"last batch {last_size} samples, the others {batch_size};  the print rose in epochs "
+                  f"{', '.join(rose)};  the epoch mean fell {fell} of {EPOCHS - 1} times",
+            "zh": f"最后一批 {last_size} 个样本，其他批 {batch_size} 个；原教程的输出在第 {'、'.join(rose)} 轮上升；"
+                  f"整轮平均 {EPOCHS - 1} 次中下降了 {fell} 次",
+        }),
         "torchprimer_fit": (len(ours) == EPOCHS and falls, {
             "en": f"{ours[0]:.4f} -> {ours[-1]:.4f}; torchprimer test accuracy {test['accuracy']:.4f}",
             "zh": f"{ours[0]:.4f} -> {ours[-1]:.4f}；torchprimer 的测试准确率 {test['accuracy']:.4f}",

@@ -124,7 +124,14 @@ CHECKS = {
         "en": "a float64 central difference agrees with autograd to 1e-6",
         "zh": "float64 中心差分与 autograd 的差小于 1e-6",
     },
+    "descent": {
+        "en": "one gradient-descent step (lr 0.1) raises w towards the w = 1.25 where z = y, and the loss falls",
+        "zh": "一步梯度下降（lr 0.1）把 w 调大，朝着使 z = y 的 w = 1.25 走，损失随之下降",
+    },
 }
+
+SAID_TARGET = 1.25  # the w where z = y, as the verdict says it
+LR = 0.1
 
 
 # The labels of the values each check prints, one dict per language.
@@ -133,11 +140,13 @@ DETAILS = {
         "seed_claim": "4.0 (seed) != {w_grad} (autograd) = {formula} (2*(2+0.5-3)*2)",
         "chain_rule": "∂loss/∂{k}: {by_hand} = {stepwise} (step by step) = {autograd} (autograd)",
         "finite_difference": "{fd:.9f} (finite difference) vs {w_grad} (autograd)",
+        "descent": "w {w} -> {w_new:g}, loss {loss} -> {loss_new:g};  z = y at w = (y - b)/x = {target:g}",
     },
     "zh": {
         "seed_claim": "4.0（原教程）!= {w_grad}（autograd）= {formula}（原教程的算式 2*(2+0.5-3)*2）",
         "chain_rule": "∂loss/∂{k}: {by_hand} = {stepwise}（逐步手算）= {autograd}（autograd）",
         "finite_difference": "{fd:.9f}（有限差分）对比 {w_grad}（autograd）",
+        "descent": "w {w} -> {w_new:g}，损失 {loss} -> {loss_new:g}；w = (y - b)/x = {target:g} 时 z = y",
     },
 }
 
@@ -154,6 +163,10 @@ def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str | di
     autograd = {"w": w_grad, "b": b_grad, "x": x_grad}
     seed_formula = 2 * (2 + 0.5 - 3) * 2
     fd = float(fixed.namespace["finite_difference"])
+    b_value, loss = ns["b"].item(), ns["loss"].item()
+    target = (y - b_value) / x
+    w_new = w - LR * w_grad
+    loss_new = (w_new * x + b_value - y) ** 2
     details = {
         lang: {
             "seed_claim": d["seed_claim"].format(w_grad=w_grad, formula=seed_formula),
@@ -162,6 +175,7 @@ def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str | di
                 for k in autograd
             ),
             "finite_difference": d["finite_difference"].format(fd=fd, w_grad=w_grad),
+            "descent": d["descent"].format(w=w, w_new=w_new, loss=loss, loss_new=loss_new, target=target),
         }
         for lang, d in DETAILS.items()
     }
@@ -174,4 +188,5 @@ def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str | di
         "seed_claim": (w_grad != 4.0 and seed_formula == -2.0, values("seed_claim")),
         "chain_rule": (by_hand == autograd == stepwise, values("chain_rule")),
         "finite_difference": (abs(fd - w_grad) < 1e-6, values("finite_difference")),
+        "descent": (w < w_new <= target == SAID_TARGET and loss_new < loss, values("descent")),
     }
