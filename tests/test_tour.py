@@ -104,6 +104,8 @@ def test_what_the_issue_asks_each_lesson_to_show(results: dict[str, runner.Lesso
     assert "torchprimer doctor" in results["2.2"].text["en"]["verdict"]
     assert "torchprimer doctor" in results["2.2"].text["zh"]["verdict"]
     assert "Epoch 10, Loss:" in results["6.2"].runs[0].stdout
+    ran = next(c for c in results["6.2"].checks if c.id == "seed_runs")  # it read "error: None"
+    assert ran.values.endswith("no error") and ran.values_in("zh").endswith("没有出错")
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
@@ -235,6 +237,14 @@ def test_lesson_numbers() -> None:
         lessons.find("4")
     with pytest.raises(UserError, match="no lesson '9'"):
         lessons.find("9")
+
+
+@pytest.mark.parametrize(("number", "lesson"), [("2.1", "2.2"), ("§6.1", "6.2")])
+def test_a_section_without_a_lesson_points_to_the_lesson_that_covers_it(number: str, lesson: str) -> None:
+    """The seed's §2.1 (conda commands) and §6.1 (a lost table) have no snippet to run; asking for them said only
+    "no lesson", with no word of where the tour covers them."""
+    with pytest.raises(UserError, match=rf"no lesson '{number}': .*; run 'torchprimer tour {lesson}'$"):
+        lessons.find(number)
 
 
 def test_language_comes_from_the_locale() -> None:

@@ -151,6 +151,16 @@ def discover() -> dict[str, ModuleType]:
     return dict(sorted(found.items(), key=lambda item: section_key(item[0])))
 
 
+# Sections of the seed with no snippet a lesson could run, and the lesson that covers them: a learner
+# following the seed's numbering is sent on, not only told that the number is unknown.
+COVERED_ELSEWHERE = {
+    "2.1": ("§2.1's conda commands install packages, which a lesson does not run; lesson 2.2 checks the "
+            "install they make, and 'torchprimer doctor' says how to fix it", "2.2"),
+    "6.1": ("§6.1's table of what training needs (model, loss, optimiser, data, epochs) is lost from the seed; "
+            "lesson 6.2 runs each of them", "6.2"),
+}
+
+
 def find(number: str, lessons: dict[str, ModuleType] | None = None) -> ModuleType:
     """The lesson for "4.2" (or "§4.2"); a bare "3" picks §3.1 when it is the only lesson of §3."""
     lessons = lessons if lessons is not None else discover()
@@ -161,6 +171,9 @@ def find(number: str, lessons: dict[str, ModuleType] | None = None) -> ModuleTyp
     if len(matches) == 1:
         return lessons[matches[0]]
     known = ", ".join(lessons)
+    if wanted in COVERED_ELSEWHERE and COVERED_ELSEWHERE[wanted][1] in lessons:
+        reason, lesson = COVERED_ELSEWHERE[wanted]
+        raise UserError(f"no lesson {number!r}: {reason}; run 'torchprimer tour {lesson}'")
     if matches:
         raise UserError(f"lesson {number!r} is ambiguous: say {' or '.join(matches)}")
     raise UserError(f"no lesson {number!r}; the lessons are {known} (run 'torchprimer tour' to list them)")

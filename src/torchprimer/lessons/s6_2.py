@@ -239,8 +239,8 @@ def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str | di
     fixed_acc = fixed.namespace.get("test_accuracy", float("nan"))
     return {
         "seed_runs": (seed.error is None and len(printed) == EPOCHS, {
-            "en": f"{len(printed)} epochs printed, error: {seed.error}",
-            "zh": f"打印了 {len(printed)} 轮的损失，错误：{seed.error}",
+            "en": f"{len(printed)} epochs printed, " + (f"error: {seed.error}" if seed.error else "no error"),
+            "zh": f"打印了 {len(printed)} 轮的损失，" + (f"错误：{seed.error}" if seed.error else "没有出错"),
         }),
         "same_run": (
             len(last) == EPOCHS and [f"{v:.4f}" for v in last] == [f"{v:.4f}" for v in printed],
