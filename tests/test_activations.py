@@ -109,6 +109,22 @@ def test_render_en_and_zh(table: dict[str, dict]) -> None:
         act.render_table(rows, "fr")
 
 
+def test_two_corners_are_counted_in_the_plural(table: dict[str, dict]) -> None:
+    """hardswish's table cell read "no, corner at -3, 3" and its note "derivative jumps at x = -3, 3 (a corner)"."""
+    text = act.render_table([table["hardswish"], table["relu"]], "en")
+    assert "no, corners at -3, 3 " in text and "derivative jumps at x = -3, 3 (corners)" in text
+    assert "no, corner at 0 " in text and "derivative jumps at x = 0 (a corner)" in text
+
+
+def test_the_footer_speaks_of_cost_only_where_it_was_measured(table: dict[str, dict]) -> None:
+    """`activations --no-cost` shows "-" for cost, yet its footer described a timing on 4,194,304 values."""
+    for lang, cost_words in (("en", "cost is forward+backward"), ("zh", "开销为")):
+        unmeasured = act.render_table([table["relu"]], lang).splitlines()[-1]
+        assert cost_words not in unmeasured and unmeasured.startswith(("Computed from torch", "全部由 torch"))
+        measured = act.render_table([{**table["relu"], "cost_size": 1 << 16, "relative_cost": 1.0}], lang)
+        assert cost_words in measured and "65,536" in measured
+
+
 def test_unknown_names_are_user_errors() -> None:
     with pytest.raises(UserError, match="known: relu"):
         act.resolve_names("sigmoid,swish")

@@ -102,6 +102,60 @@ def test_a_diverged_run_is_named_as_such_not_compared(tmp_path: Path) -> None:
     assert result["runs"][0]["diverged_at"] == 1 and (tmp_path / "overflowed.png").is_file()
 
 
+def test_a_finite_run_no_better_than_guessing_is_named_with_the_figures_of_the_data() -> None:
+    """`--lr 100` left sigmoid at chance with a test loss of 1037, finite, so not diverged, and no finding said so."""
+    from collections import Counter
+
+    from torchprimer.training.config import make_config, resolve_device
+    from torchprimer.training.run import load_splits
+
+    result = compare_training("sigmoid", depth=1, width=4, epochs=1, lr=100)
+    run = result["runs"][0]
+    cfg = make_config(dataset="digits", model="mlp", hidden=(4,), epochs=1, lr=100)
+    splits = load_splits(cfg, resolve_device("cpu"))
+    train, test = Counter(splits.y_train.tolist()), Counter(splits.y_test.tolist())
+    guess = -sum(n / len(splits.y_test) * math.log(train[c] / len(splits.y_train)) for c, n in test.items())
+    assert run["guess_loss"] == pytest.approx(guess, rel=1e-12) and 2.2 < guess < 2.4  # about ln(10)
+    assert run["diverged_at"] is None and math.isfinite(run["test_loss"]) and run["test_loss"] >= 2 * guess
+    said = [line for line in result["findings"] if line.startswith("sigmoid did no better than guessing")]
+    assert said == [f"sigmoid did no better than guessing: its test accuracy {run['test_accuracy']:.3f} is at chance "
+                    f"({run['chance_accuracy']:.3f}) and its test loss {run['test_loss']:.4f} is not below the "
+                    f"{guess:.4f} of always predicting the training split's class shares; a loss "
+                    f"{run['test_loss'] / guess:,.0f}x a guess's means its steps overshoot: lower --lr (e.g. 0.001) "
+                    "to compare it."]
+
+
+def _scored(name: str, accuracy: float, test_loss: float, train_loss: float, diverged_at: int | None = None) -> dict:
+    return {"activation": name, "grad_norm_at_init": [1e-3], "grad_norm_during_training": [1e-3],
+            "test_accuracy": accuracy, "chance_accuracy": 0.106, "test_loss": test_loss, "guess_loss": 2.3026,
+            "history": [{"epoch": 3, "train_loss": train_loss}], "diverged_at": diverged_at,
+            "dead_units_at_init": 0, "dead_units_at_end": 0}
+
+
+@pytest.mark.parametrize(("run", "says"), [
+    (_scored("sigmoid", 0.100, 1037.07, 1454.1), "sigmoid did no better than guessing: its test accuracy 0.100 is at "
+     "chance (0.106) and its test loss 1037.0700 is not below the 2.3026 of always predicting the training split's "
+     "class shares; a loss 450x a guess's means its steps overshoot: lower --lr (e.g. 0.001) to compare it."),
+    (_scored("tanh", 0.217, 1750.96, 1457.3), "tanh learned little: its test accuracy is 0.217 (chance 0.106), yet its "
+     "test loss 1750.9600 and last training loss 1457.3000 are not below the 2.3026 of always predicting the training "
+     "split's class shares; a loss 760x a guess's means its steps overshoot: lower --lr (e.g. 0.001) to compare it."),
+    # sigmoid's plateau in its first epochs at the default lr: stuck at guessing, not overshooting
+    (_scored("sigmoid", 0.100, 2.3030, 2.3071), "sigmoid did no better than guessing: its test accuracy 0.100 is at "
+     "chance (0.106) and its test loss 2.3030 is not below the 2.3026 of always predicting the training split's class "
+     "shares; train longer (--epochs) to see whether it learns."),
+    (_scored("sigmoid", 0.200, 1.7537, 1.7515), None),  # slow but learning: 20 epochs at the default lr
+    (_scored("sigmoid", 0.100, 2.25, 2.27), None),  # at chance, but its loss fell below the guess's: it is learning
+    (_scored("relu", 0.900, 5.0, 0.01), None),  # confidently wrong on test only: overfitting, not overshooting
+    (_scored("relu", 0.100, math.nan, math.nan, diverged_at=1), None),  # named as diverged instead
+], ids=["overshoot-at-chance", "overshoot-above-chance", "stuck", "slow", "learning-at-chance", "overfit",
+        "diverged"])
+def test_only_a_run_no_better_than_guessing_is_said_to_be(run: dict, says: str | None) -> None:
+    said = [line for line in findings([run]) if "guess" in line]
+    assert said == ([says] if says else [])
+    zh = [line for line in findings([run], "zh") if "猜测的" in line or "占比预测的" in line]
+    assert len(zh) == len(said) and all("--lr" in z for z in zh) == all("--lr" in s for s in said)
+
+
 def test_the_header_counts_one_epoch_and_one_layer_in_the_singular(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -217,11 +271,11 @@ def test_the_race_json_is_the_same_in_both_languages(
 
 
 def _run(name: str, first: float, accuracy: float, *, dead: float = 0.0, diverged_at: int | None = None,
-         during: float | None = None) -> dict:
+         during: float | None = None, test_loss: float = 0.5) -> dict:
     return {"activation": name, "grad_norm_at_init": [first, 0.1], "grad_norm_during_training": [during or first],
             "test_accuracy": accuracy, "chance_accuracy": 0.1, "dead_units_at_init": dead,
-            "dead_units_at_end": dead / 2,
-            "diverged_at": diverged_at, "history": [{"epoch": 2, "train_loss": 0.5}], "seconds": 0.3}
+            "dead_units_at_end": dead / 2, "test_loss": test_loss, "guess_loss": 2.3026,
+            "diverged_at": diverged_at, "history": [{"epoch": 2, "train_loss": max(0.5, test_loss)}], "seconds": 0.3}
 
 
 @pytest.mark.parametrize("runs", [
@@ -231,7 +285,9 @@ def _run(name: str, first: float, accuracy: float, *, dead: float = 0.0, diverge
     [_run("sigmoid", 1e-7, 0.1), _run("relu", 1e-3, 0.1)],  # relu learned nothing either
     [_run("sigmoid", 1e-7, 0.94), _run("relu", 1e-3, 0.956)],  # the other layers made up for it
     [_run("sigmoid", 1e-7, 0.1), _run("relu", 1e-3, 0.1, diverged_at=1, during=math.inf)],  # diverged
-], ids=["barely", "nothing", "made-up", "diverged"])
+    [_run("sigmoid", 1e-7, 0.1, test_loss=1037.07), _run("tanh", 1e-2, 0.217, test_loss=1750.96),
+     _run("relu", 1e-3, 0.1, test_loss=2.3030)],  # no better than guessing: overshoot, learned little, stuck
+], ids=["barely", "nothing", "made-up", "diverged", "guessing"])
 def test_every_finding_has_its_chinese_sentence(runs: list[dict]) -> None:
     """Each sentence `findings` can write, in Chinese: full-width punctuation, no English words, the same numbers."""
     from test_tour import _ascii_punctuation_in_chinese

@@ -277,6 +277,15 @@ def test_gradcheck_report_in_chinese_says_every_mode_and_note_in_chinese() -> No
         check.render(report, lang="fr")
 
 
+def test_gradcheck_title_counts_one_sample_in_the_singular() -> None:
+    """`gradcheck --batch 1` printed "on 1 digits samples"."""
+    from torchprimer.autodiff import check
+
+    assert check.title("neuron", 1, "moons", "bce") == "gradcheck: neuron on 1 moons sample, loss bce"
+    assert check.title("neuron", 1438, "digits", "ce") == "gradcheck: neuron on 1,438 digits samples, loss ce"
+    assert check.title("neuron", 1, "moons", "bce", "zh") == "gradcheck：neuron，1 个 moons 样本，损失 bce"
+
+
 def test_gradcheck_on_a_model_without_parameters_is_a_user_error() -> None:
     with pytest.raises(UserError, match="no trainable parameters"):
         gradcheck(nn.ReLU(), torch.randn(2, 3))

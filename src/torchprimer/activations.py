@@ -309,7 +309,8 @@ def notes(row: dict[str, Any], lang: str = "en") -> list[str]:
                    else f"not zero-centred: mean output {mean:g} for N(0,1) inputs")
     if row["kinks"]:
         at = ", ".join(f"{k:g}" for k in row["kinks"])
-        out.append(f"导数在 x = {at} 处跳变（有折角）" if zh else f"derivative jumps at x = {at} (a corner)")
+        corners = "a corner" if len(row["kinks"]) == 1 else "corners"
+        out.append(f"导数在 x = {at} 处跳变（有折角）" if zh else f"derivative jumps at x = {at} ({corners})")
     return out
 
 
@@ -321,17 +322,18 @@ HEADERS = {
 }
 TEXT = {
     "en": {
-        "yes": "yes", "no": "no", "kink": "no, corner at", "notes": "what the numbers mean",
+        "yes": "yes", "no": "no", "kink": "no, corner at", "kinks": "no, corners at", "notes": "what the numbers mean",
         "formulas": "formulas (checked against torch by the tests)",
         "foot": "Computed from torch on a float64 grid x in [-40, 40], step 0.001; E f(z) and the zero-grad share "
-                "are for z ~ N(0, 1); cost is forward+backward time on {size} float32 values on one CPU thread, "
-                "relative to relu.",
+                "are for z ~ N(0, 1){cost}.",
+        "cost": "; cost is forward+backward time on {size} float32 values on one CPU thread, relative to relu",
     },
     "zh": {
-        "yes": "是", "no": "否", "kink": "否，折角于", "notes": "这些数字意味着什么",
+        "yes": "是", "no": "否", "kink": "否，折角于", "kinks": "否，折角于", "notes": "这些数字意味着什么",
         "formulas": "公式（测试会与 torch 的实现逐点核对）",
         "foot": "全部由 torch 在 float64 网格 x ∈ [-40, 40]（步长 0.001）上计算；E f(z) 与零梯度占比针对 "
-                "z ~ N(0, 1)；开销为单个 CPU 线程上 {size} 个 float32 的前向+反向时间，以 relu 为 1。",
+                "z ~ N(0, 1){cost}。",
+        "cost": "；开销为单个 CPU 线程上 {size} 个 float32 的前向+反向时间，以 relu 为 1",
     },
 }
 
@@ -342,7 +344,8 @@ def render_table(rows: list[dict[str, Any]], lang: str = "en") -> str:
     yes_no = {True: t["yes"], False: t["no"]}
     body = []
     for r in rows:
-        smooth = t["yes"] if r["smooth"] else f"{t['kink']} {', '.join(f'{k:g}' for k in r['kinks'])}"
+        corner = t["kink"] if len(r["kinks"]) == 1 else t["kinks"]
+        smooth = t["yes"] if r["smooth"] else f"{corner} {', '.join(f'{k:g}' for k in r['kinks'])}"
         body.append([
             r["name"], _format_range(r["range"]), f"{r['max_derivative']:g}", f"{r['mean_for_normal_input']:g}",
             yes_no[r["zero_centred"]], _format_regions(r["saturation"], lang), yes_no[r["monotonic"]], smooth,
@@ -359,8 +362,8 @@ def render_table(rows: list[dict[str, Any]], lang: str = "en") -> str:
     for r in rows:
         if r["notes"][lang]:
             lines.append(f"  {pad(r['name'], name_w)}  " + ("；" if lang == "zh" else "; ").join(r["notes"][lang]))
-    size = next((r["cost_size"] for r in rows if "cost_size" in r), 1 << 22)
-    lines += ["", t["foot"].format(size=f"{size:,}")]
+    size = next((r["cost_size"] for r in rows if "cost_size" in r), None)  # None: --no-cost timed nothing
+    lines += ["", t["foot"].format(cost=t["cost"].format(size=f"{size:,}") if size else "")]
     return "\n".join(lines)
 
 
@@ -483,11 +486,21 @@ def train_one(name: str, splits: Any, options: dict[str, Any], init: str) -> dic
         "activation": name, "test_accuracy": test["accuracy"], "test_loss": test["loss"], "history": history,
         # what always guessing the commonest test class scores: the accuracy that means "learned nothing"
         "chance_accuracy": float(torch.bincount(splits.y_test).max()) / len(splits.y_test),
+        "guess_loss": guess_loss(splits.y_train, splits.y_test, splits.num_classes),
         "grad_norms": grid.tolist(), "grad_norm_at_init": grid[0].tolist(),
         "grad_norm_during_training": grid[1:].mean(0).tolist(),
         "dead_units_at_init": dead_at_init, "dead_units_at_end": dead_unit_share(model, splits.x_train),
         "seconds": time.perf_counter() - started,
     }
+
+
+def guess_loss(y_train: Tensor, y_test: Tensor, classes: int) -> float:
+    """The test cross-entropy of always predicting the training split's class shares, the best a network
+    that ignores its input can do: a test loss no lower than this means the run learned nothing from x.
+    (inf where a test class never occurs in training: no run is then measured against it.)"""
+    train = torch.bincount(y_train.cpu(), minlength=classes).double() / len(y_train)
+    test = torch.bincount(y_test.cpu(), minlength=classes).double() / len(y_test)
+    return float(-torch.special.xlogy(test, train).sum())
 
 
 def _diverged_at(history: list[dict[str, Any]], grid: Tensor) -> int | None:
@@ -566,6 +579,14 @@ TRAIN_TEXT = {
         "diverged": "{name} diverged: its training loss or weight gradients overflowed in epoch {epoch}, so its "
                     "figures after that measure the overflow, not the activation; lower --lr (e.g. 0.001) to "
                     "compare it.",
+        "guessing": "{name} did no better than guessing: its test accuracy {acc:.3f} is at chance ({chance:.3f}) and "
+                    "its test loss {loss} is not below the {guess:.4f} of always predicting the training split's "
+                    "class shares; {advice}.",
+        "worse": "{name} learned little: its test accuracy is {acc:.3f} (chance {chance:.3f}), yet its test loss "
+                 "{loss} and last training loss {train} are not below the {guess:.4f} of always predicting the "
+                 "training split's class shares; {advice}.",
+        "overshoot": "a loss {times:,.0f}x a guess's means its steps overshoot: lower --lr (e.g. 0.001) to compare it",
+        "stuck": "train longer (--epochs) to see whether it learns",
         "dead": "{name}: {at_init:.1%} of hidden units are dead at initialisation and {at_end:.1%} at the end "
                 "(zero gradient for every training sample).",
         "wrote": "wrote {files}",
@@ -590,11 +611,28 @@ TRAIN_TEXT = {
         "within": "{name}：初始化时第一层的梯度与 {ref} 的相差不到 10 倍。",
         "diverged": "{name} 发散了：第 {epoch} 轮中它的训练损失或权重梯度溢出，此后的数字衡量的是溢出，而不是激活"
                     "函数；调低 --lr（例如 0.001）再来比较。",
+        "guessing": "{name} 的表现不比瞎猜好：它的测试准确率 {acc:.3f} 处于随机水平（总猜最常见类别为 {chance:.3f}），"
+                    "测试损失 {loss} 也不低于总按训练集各类别占比预测的 {guess:.4f}；{advice}。",
+        "worse": "{name} 几乎没学到东西：它的测试准确率为 {acc:.3f}（总猜最常见类别为 {chance:.3f}），"
+                 "但测试损失 {loss} 和最后一轮的训练损失 {train} 都不低于总按训练集各类别占比预测的 "
+                 "{guess:.4f}；{advice}。",
+        "overshoot": "损失是这种猜测的 {times:,.0f} 倍，说明步长过大、越过了最低点：调低 --lr（例如 0.001）再来比较",
+        "stuck": "请训练更久（--epochs），看它能否学到东西",
         "dead": "{name}：初始化时有 {at_init:.1%} 的隐藏单元已经“死亡”，训练结束时为 {at_end:.1%}（对每个训练"
                 "样本梯度都恰为零）。",
         "wrote": "已写入 {files}",
     },
 }
+
+
+# A test loss this many times a constant guess's: the network is confidently wrong, which one stuck at guessing
+# (its loss near the guess's, as sigmoid's plateau in its first epochs) is not; only steps too large get there.
+OVERSHOOT = 2.0
+AT_CHANCE = 0.05  # a test accuracy within this of always guessing the commonest class learned nothing
+
+
+def _loss_text(loss: float) -> str:
+    return f"{loss:.4f}" if abs(loss) < 1e5 else f"{loss:.3e}"  # a diverged 3e26 keeps the table column's width
 
 
 def findings(runs: list[dict[str, Any]], lang: str = "en") -> list[str]:
@@ -621,7 +659,7 @@ def findings(runs: list[dict[str, Any]], lang: str = "en") -> list[str]:
             # The accuracies back the sentence only where the reference learned something (above chance).
             if not both_finite:  # the accuracies then say how training broke, not what the activation does
                 outcome = t["diverged_outcome"]
-            elif ref["test_accuracy"] <= r["chance_accuracy"] + 0.05:
+            elif ref["test_accuracy"] <= r["chance_accuracy"] + AT_CHANCE:
                 outcome = t["nothing"].format(ref=ref_name, accuracies=accuracies, chance=r["chance_accuracy"])
             elif ref["test_accuracy"] - r["test_accuracy"] >= 0.05:
                 outcome = t["barely"].format(accuracies=accuracies)
@@ -639,6 +677,17 @@ def findings(runs: list[dict[str, Any]], lang: str = "en") -> list[str]:
     for r in runs:
         if r.get("diverged_at"):
             lines.append(t["diverged"].format(name=r["activation"], epoch=r["diverged_at"]))
+    for r in runs:  # finite figures, yet no better than a guess that ignores the input (--lr 100 once passed unnamed)
+        if r.get("diverged_at") or not r.get("test_loss", -math.inf) >= r.get("guess_loss", math.inf):
+            continue
+        times, train = r["test_loss"] / r["guess_loss"], r["history"][-1]["train_loss"]
+        advice = t["overshoot"].format(times=times) if times >= OVERSHOOT else t["stuck"]
+        figures = {"name": r["activation"], "loss": _loss_text(r["test_loss"]), "guess": r["guess_loss"],
+                   "acc": r["test_accuracy"], "chance": r["chance_accuracy"], "advice": advice}
+        if r["test_accuracy"] <= r["chance_accuracy"] + AT_CHANCE:
+            lines.append(t["guessing"].format(**figures))
+        elif times >= OVERSHOOT and train >= r["guess_loss"]:  # a low training loss: overfitting, not overshooting
+            lines.append(t["worse"].format(train=_loss_text(train), **figures))
     for r in runs:
         if r["dead_units_at_init"] or r["dead_units_at_end"]:
             lines.append(t["dead"].format(name=r["activation"], at_init=r["dead_units_at_init"],
@@ -668,8 +717,7 @@ def render_training(result: dict[str, Any], lang: str = "en") -> str:
     lines.append(row(t["columns"][0], t["columns"][1:], t["norms"].format(layers=layers)))
     for r in result["runs"]:
         norms = " ".join(f"{v:.1e}" for v in r["grad_norm_at_init"])
-        loss = r["history"][-1]["train_loss"]
-        loss_cell = f"{loss:.4f}" if abs(loss) < 1e5 else f"{loss:.3e}"  # a diverged 3e26 keeps the column's width
+        loss_cell = _loss_text(r["history"][-1]["train_loss"])
         lines.append(row(r["activation"], [f"{r['test_accuracy']:.3f}", loss_cell, f"{r['dead_units_at_end']:.1%}",
                                            f"{r['seconds']:.1f}"], norms))
     lines += ["", *(result["findings"] if lang == "en" else findings(result["runs"], lang))]

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from torchprimer.autodiff.mlp import LOSSES, NOT_MANUAL, NotManual, manual_backward, mlp_steps
 from torchprimer.errors import UserError, brief
-from torchprimer.report import display_width, in_language, pad
+from torchprimer.report import counted, display_width, in_language, pad
 
 MANUAL_TOL = 1e-10
 FD_TOL = 1e-6
@@ -305,7 +305,7 @@ def load_module(spec: str) -> nn.Module:
 
 TEXT = {
     "en": {
-        "title": "gradcheck: {what} on {batch} {dataset} samples, loss {loss}",
+        "title": "gradcheck: {what} on {samples}, loss {loss}",
         "mlp": "mlp (hidden {hidden}, {activation})",
         "cnn": "cnn ({activation})",
         "random_projection": RANDOM_PROJECTION,
@@ -397,7 +397,8 @@ def title(what: str, batch: int, dataset: str, loss: str, lang: str = "en") -> s
     """The report's first line: what was checked on which samples, and the loss."""
     t = _text(lang)
     named = t["random_projection"] if loss == RANDOM_PROJECTION else loss  # ce, mse, bce: names, the same in both
-    return t["title"].format(what=what, batch=batch, dataset=dataset, loss=named)
+    samples = counted(batch, f"{dataset} sample")  # "1 digits sample": --batch 1 read "1 digits samples"
+    return t["title"].format(what=what, batch=batch, dataset=dataset, samples=samples, loss=named)
 
 
 def _note(why: dict[str, str], lang: str) -> str:
