@@ -481,3 +481,17 @@ def test_lesson_7_2_checks_the_step_its_verdict_describes(
     seed, fixed = results["7.2"].runs
     monkeypatch.setattr(s7_2, "SAID_TARGET", 1.5)
     assert not s7_2.check(seed, fixed)["descent"][0]
+
+
+def test_lesson_4_1_verdict_numbers_come_from_the_statistics_it_cites() -> None:
+    """The verdict's "means up to 0.18 and stds up to 1.16" were typed into both languages' sentences; they are
+    now worked out from the ImageNet and published CIFAR-10 statistics the lesson's check uses."""
+    from torchprimer.lessons import s4_1
+
+    (im_mean, im_std), (c_mean, c_std) = s4_1.IMAGENET, s4_1.CIFAR10_PUBLISHED
+    worst_mean = max(abs(c - m) / s for c, m, s in zip(c_mean, im_mean, im_std, strict=True))
+    worst_std = max(c / s for c, s in zip(c_std, im_std, strict=True))
+    for lang in ("en", "zh"):
+        verdict = " ".join(s4_1.TEXT[lang]["verdict"].split())
+        assert f"{worst_mean:.2f}" in verdict and f"{worst_std:.2f}" in verdict
+        assert str(im_mean) in verdict and str(tuple(c_std)) in verdict and "{" not in verdict

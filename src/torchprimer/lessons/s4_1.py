@@ -16,6 +16,24 @@ IMAGENET = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
 # Published CIFAR-10 training-set statistics (as the seed's English notes give them); cited, not measured.
 CIFAR10_PUBLISHED = ([0.491, 0.482, 0.447], [0.247, 0.243, 0.262])
 
+def _standardised_by(mean: list[float], std: list[float], data_mean: list[float], data_std: list[float]) -> tuple:
+    """Mean and std a channel ends up with when data of (data_mean, data_std) is normalised by (mean, std)."""
+    means = [(dm - m) / s for dm, m, s in zip(data_mean, mean, std, strict=True)]
+    stds = [ds / s for ds, s in zip(data_std, std, strict=True)]
+    return means, stds
+
+
+def _verdict_figures() -> dict[str, str]:
+    """The verdict's numbers, from the constants above rather than typed into its sentences: ImageNet's
+    statistics, CIFAR-10's published ones, and how far off ImageNet's leave CIFAR-10's worst channel."""
+    means, stds = _standardised_by(*IMAGENET, *CIFAR10_PUBLISHED)
+    return {
+        "imagenet_mean": str(IMAGENET[0]), "imagenet_std": str(IMAGENET[1]),
+        "cifar_mean": str(tuple(CIFAR10_PUBLISHED[0])), "cifar_std": str(tuple(CIFAR10_PUBLISHED[1])),
+        "worst_mean": f"{max(abs(m) for m in means):.2f}", "worst_std": f"{max(stds):.2f}",
+    }
+
+
 TEXT = {
     "en": {
         "title": "Standardising data",
@@ -25,9 +43,9 @@ It keeps inputs in the range where weights start out useful, so training converg
 The statistics must be the training data's own.""",
         "verdict": """
 The seed's snippet stops at `datasets`, which it never imported. Fixing the import is not
-enough: mean=[0.485, 0.456, 0.406] and std=[0.229, 0.224, 0.225] are ImageNet's. CIFAR-10's
-own are about (0.491, 0.482, 0.447) and (0.247, 0.243, 0.262), so with ImageNet's numbers
-CIFAR-10 comes out with channel means up to 0.18 and stds up to 1.16, not 0 and 1. Compute
+enough: mean={imagenet_mean} and std={imagenet_std} are ImageNet's. CIFAR-10's
+own are about {cifar_mean} and {cifar_std}, so with ImageNet's numbers
+CIFAR-10 comes out with channel means up to {worst_mean} and stds up to {worst_std}, not 0 and 1. Compute
 the statistics from your training split (`torchprimer data stats NAME` does). And since a
 small data set fits in memory as one tensor, normalise it once, as a batch: the same
 numbers as the per-image PIL pipeline, without a Python call per image (the last check times
@@ -43,9 +61,9 @@ scikit-learn.""",
 能发挥作用的范围里，训练收敛更快。所用的统计量必须来自训练数据本身。""",
         "verdict": """
 原教程的代码在 `datasets` 处就停下了，因为它从没导入过。补上导入还不够：
-mean=[0.485, 0.456, 0.406]、std=[0.229, 0.224, 0.225] 是 ImageNet 的统计量。CIFAR-10
-自己的大约是 (0.491, 0.482, 0.447) 和 (0.247, 0.243, 0.262)，所以用 ImageNet 的数值处理
-CIFAR-10，各通道均值最大偏到 0.18、标准差最大到 1.16，而不是 0 和 1。请从自己的训练集
+mean={imagenet_mean}、std={imagenet_std} 是 ImageNet 的统计量。CIFAR-10
+自己的大约是 {cifar_mean} 和 {cifar_std}，所以用 ImageNet 的数值处理
+CIFAR-10，各通道均值最大偏到 {worst_mean}、标准差最大到 {worst_std}，而不是 0 和 1。请从自己的训练集
 计算统计量（`torchprimer data stats NAME` 就能算）。另外，小数据集可以整个放进内存成为
 一个张量，那就一次性按批标准化：结果与逐张图片的 PIL 流水线相同，又不必每张图片调用一次
 Python（最后一项检查在本机给出两者的用时；它检查的是数值，不是速度）。导览无法下载
@@ -53,6 +71,9 @@ CIFAR-10，因此改用 scikit-learn 自带的两张照片切成的 32×32 RGB �
         "fixed_title": "修正：补上导入，用数据自己的统计量，一次按批处理：",
     },
 }
+
+for _text in TEXT.values():
+    _text["verdict"] = _text["verdict"].format(**_verdict_figures())
 
 SEED = {
     "zh": """\
@@ -147,13 +168,6 @@ def photo_patches(size: int = 32) -> torch.Tensor:
         for j in range(0, photo.shape[1] - size + 1, size)
     ]
     return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
-
-
-def _standardised_by(mean: list[float], std: list[float], data_mean: list[float], data_std: list[float]) -> tuple:
-    """Mean and std a channel ends up with when data of (data_mean, data_std) is normalised by (mean, std)."""
-    means = [(dm - m) / s for dm, m, s in zip(data_mean, mean, std, strict=True)]
-    stds = [ds / s for ds, s in zip(data_std, std, strict=True)]
-    return means, stds
 
 
 def _off(means: list[float], stds: list[float]) -> bool:
