@@ -338,12 +338,24 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], capsys: pytest.Captur
     assert captured.out == "" and captured.err.startswith("error:") and len(captured.err.strip().splitlines()) == 1
 
 
-def test_the_seeds_python_is_compared_with_what_torch_asks_for() -> None:
-    """§2.2 reads torch's Requires-Python: the seed's python=3.9 environment cannot install torch 2.14."""
+@pytest.mark.parametrize(("requires", "verdict"), [
+    (">=3.10", "cannot install it"),
+    (">=3.8", "can install it"),  # torch 2.4, within pyproject's range: the check failed on it
+    (">=3.9.0,<3.14", "can install it"),
+    ("", "cannot be judged"),  # a torch built from source: no metadata
+])
+def test_the_seeds_python_is_compared_with_what_torch_asks_for(
+    requires: str, verdict: str, results: dict[str, runner.LessonResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """§2.2 reads torch's Requires-Python and says whether the seed's python=3.9 can install that torch. It used
+    to claim 3.9 was too old outright, and failed on the torch releases this project supports that take 3.9."""
     from torchprimer.lessons import s2_2
 
-    assert s2_2.oldest_python(">=3.10") == (3, 10) and s2_2.oldest_python(">= 3.9, <4") == (3, 9)
-    assert s2_2.oldest_python("") is None and s2_2.SEED_PYTHON == (3, 9)
+    monkeypatch.setattr(s2_2, "metadata", lambda name: {"Requires-Python": requires})
+    seed, fixed = results["2.2"].runs
+    ok, values = s2_2.check(seed, fixed)["install"]
+    assert ok == bool(requires) and f"python=3.9 {verdict}" in values["en"]
+    assert s2_2.admits(">=3.10", (3, 9)) is False and s2_2.admits(">= 3.9, <4", (3, 9)) is True
 
 
 # What the Chinese tour must write full width: ASCII , : ; ( ) . touching Chinese text (an ideograph or

@@ -3,7 +3,6 @@ computation on every device, which is what `torchprimer doctor` does in full."""
 
 from __future__ import annotations
 
-import re
 from importlib.metadata import PackageNotFoundError, metadata
 
 import torch
@@ -26,9 +25,9 @@ every device and compares it with float64 on the CPU. For the full check (versio
 dependency, the build, each dtype, throughput, and how to fix what is missing) run
 `torchprimer doctor`.
 
-The seed's §2.1 install commands have aged as well. Its `python=3.9` environment cannot
-install this torch, which asks for a newer Python (the last check reads which from torch's
-own metadata), and PyTorch stopped publishing to its `-c pytorch` conda channel after 2.5
+The seed's §2.1 install commands have aged as well. Whether its `python=3.9` environment
+can install this torch, torch's own metadata says (the last check reads it: recent releases
+ask for a newer Python), and PyTorch stopped publishing to its `-c pytorch` conda channel after 2.5
 (announced in pytorch/pytorch#138506). Install with pip, `pip install torch torchvision`
 (add `--index-url https://download.pytorch.org/whl/cu126` for a CUDA build), or from
 conda-forge: `conda install -c conda-forge pytorch torchvision`.""",
@@ -45,8 +44,8 @@ conda-forge: `conda install -c conda-forge pytorch torchvision`.""",
 跑一次小规模的前向和反向传播，并与 CPU 上的 float64 结果比较。完整的检查（所有依赖的
 版本、构建信息、各种数据类型、吞吐量，以及缺什么、怎么修）请运行 `torchprimer doctor`。
 
-原教程 §2.1 的安装命令也过时了。它的 `python=3.9` 环境装不上这个版本的 torch，因为 torch
-要求更新的 Python（最后一项检查从 torch 自己的元数据里读出具体要求）；而且 PyTorch 在 2.5
+原教程 §2.1 的安装命令也过时了。它的 `python=3.9` 环境能否装上这个版本的 torch，要看 torch
+自己的元数据（最后一项检查会读出来：较新的版本要求更新的 Python）；而且 PyTorch 在 2.5
 之后就不再向它的 `-c pytorch` conda 频道发布（见 pytorch/pytorch#138506 的公告）。
 请用 pip 安装：`pip install torch torchvision`（CUDA 版本再加
 `--index-url https://download.pytorch.org/whl/cu126`），或者从 conda-forge 安装：
@@ -101,18 +100,24 @@ CHECKS = {
         "zh": "每个设备算出的小网络损失和梯度与 float64 的差都在 1e-4 以内",
     },
     "install": {
-        "en": "the seed's §2.1 environment (python=3.9) is older than this torch accepts, by torch's own metadata",
-        "zh": "按 torch 自己的元数据，原教程 §2.1 的环境（python=3.9）比这个 torch 要求的 Python 旧",
+        "en": "torch's own metadata says whether the seed's §2.1 environment (python=3.9) can install this torch",
+        "zh": "torch 自己的元数据说明了原教程 §2.1 的环境（python=3.9）能否安装这个 torch",
     },
 }
 
 SEED_PYTHON = (3, 9)  # conda create -n pytorch_env python=3.9, the seed's §2.1
 
 
-def oldest_python(requires: str) -> tuple[int, int] | None:
-    """The lowest Python a `Requires-Python` specifier such as '>=3.10' admits, or None if it sets none."""
-    found = [(int(major), int(minor)) for major, minor in re.findall(r">=\s*(\d+)\.(\d+)", requires)]
-    return max(found) if found else None
+def admits(requires: str, python: tuple[int, int]) -> bool | None:
+    """Whether a `Requires-Python` specifier such as '>=3.10' admits `python`, or None when there is none to
+    read (a torch built from source has no metadata). The claim used to be "3.9 is too old" outright, which
+    failed on torch 2.4-2.8, supported here, that still take 3.9."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    try:
+        return SpecifierSet(requires).contains(".".join(map(str, python))) if requires.strip() else None
+    except InvalidSpecifier:
+        return None
 
 
 def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str | dict[str, str]]]:
@@ -121,7 +126,7 @@ def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str | di
         requires = metadata("torch").get("Requires-Python") or ""
     except PackageNotFoundError:  # a torch built from source, not installed by pip: no metadata to read
         requires = ""
-    oldest = oldest_python(requires)
+    admitted = admits(requires, SEED_PYTHON)
     lines = seed.stdout.split()
     version = torch.__version__
     major = int(version.split(".")[0])
@@ -140,8 +145,11 @@ def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str | di
             "zh": f"打印出 {lines[1:2]}，torch.cuda.is_available() = {cuda}",
         }),
         "computes": (bool(errors) and all(e < 1e-4 for e in errors.values()), shown),
-        "install": (oldest is not None and oldest > SEED_PYTHON, {
-            "en": f"torch {version}: Requires-Python {requires!r};  the seed's python={seed_python}",
-            "zh": f"torch {version}：Requires-Python {requires!r}；原教程的 python={seed_python}",
+        "install": (admitted is not None, {
+            "en": f"torch {version}: Requires-Python {requires!r};  the seed's python={seed_python} "
+                  + {True: "can install it", False: "cannot install it", None: "cannot be judged: nothing to read"}[
+                      admitted],
+            "zh": f"torch {version}：Requires-Python {requires!r}；原教程的 python={seed_python} "
+                  + {True: "装得上", False: "装不上", None: "无从判断：没有可读的要求"}[admitted],
         }),
     }
