@@ -507,3 +507,11 @@ def test_lesson_4_1_verdict_numbers_come_from_the_statistics_it_cites() -> None:
         verdict = " ".join(s4_1.TEXT[lang]["verdict"].split())
         assert f"{worst_mean:.2f}" in verdict and f"{worst_std:.2f}" in verdict
         assert str(im_mean) in verdict and str(tuple(c_std)) in verdict and "{" not in verdict
+
+
+def test_lesson_4_1_shows_its_own_statistics_as_numbers(results: dict[str, runner.LessonResult]) -> None:
+    """The means read ['-5.4e-10', '+7.7e-09', ...]: Python's repr of strings, quotes and all."""
+    own = next(c for c in results["4.1"].checks if c.id == "own_statistics")
+    for lang in ("en", "zh"):
+        shown = own.values_in(lang)
+        assert "'" not in shown and re.search(r"\[[-+]\d\.\de[-+]\d\d, ", shown), shown

@@ -187,10 +187,11 @@ def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str | di
     diff = (x - x_slow).abs().max().item()
     per_image_ms, batched_ms = fx["per_image_seconds"] * 1000, fx["batched_seconds"] * 1000
 
-    def show(means: list[float], stds: list[float], lang: str) -> str:
+    def show(means: list, stds: list, lang: str) -> str:
+        listed = ["[" + ", ".join(map(str, values)) + "]" for values in (means, stds)]  # numbers, not quoted strings
         if lang == "zh":
-            return f"均值 {means}，标准差 {stds}"
-        return f"mean {means}, std {stds}"
+            return f"均值 {listed[0]}，标准差 {listed[1]}"
+        return f"mean {listed[0]}, std {listed[1]}"
 
     def rounded(pair: tuple, lang: str) -> str:
         return show([round(v, 3) for v in pair[0]], [round(v, 3) for v in pair[1]], lang)
