@@ -316,3 +316,56 @@ def test_16_bit_grayscale_png_is_read_like_its_8_bit_twin(
     run = load_run(trained.run_dir, with_data=False)
     eight, sixteen = (predict_files(run, [tmp_path / f"{n}.png"], top=10) for n in ("eight", "sixteen"))
     assert probabilities(eight).tolist() == probabilities(sixteen).tolist()
+
+
+def test_damaged_or_odd_images_are_one_line_exit_2(trained: torchprimer.TrainResult, tmp_path: Path) -> None:
+    """Pillow raises more than OSError for a file it cannot read: SyntaxError for a broken PNG chunk,
+    ValueError for an oversized text chunk, and imagefolder's ValueError for a float image of no known
+    range. Each was a traceback; each is now a UserError naming the file (one line, exit code 2)."""
+    from PIL import ImageFile, PngImagePlugin
+
+    pixels = (np.random.default_rng(0).random((64, 64)) * 255).astype(np.uint8)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ImageFile, "MAXBLOCK", 256)  # several IDAT chunks, so that the second can be broken
+        Image.fromarray(pixels, mode="L").save(tmp_path / "chunks.png")
+    data = bytearray((tmp_path / "chunks.png").read_bytes())
+    first = data.find(b"IDAT")
+    second = first + 4 + int.from_bytes(data[first - 4 : first], "big") + 4  # past the data and the CRC
+    data[second + 4 : second + 8] = b"ID\x00T"  # the second chunk's type
+    (tmp_path / "chunk.png").write_bytes(bytes(data))
+    info = PngImagePlugin.PngInfo()
+    info.add_text("comment", "x" * 2**21, zip=True)  # past Pillow's MAX_TEXT_CHUNK once decompressed
+    Image.fromarray(pixels[:8, :8], mode="L").save(tmp_path / "text.png", pnginfo=info)
+    Image.fromarray(np.full((8, 8), 1000.0, dtype=np.float32), mode="F").save(tmp_path / "float.tif")
+    run = load_run(trained.run_dir, with_data=False)
+    for name, expected in (("chunk.png", "broken PNG file"), ("text.png", "Decompressed data too large"),
+                           ("float.tif", "a 32-bit float image with values 1000..1000")):
+        with pytest.raises(UserError, match=re.escape(f"{tmp_path / name} is not a readable image")) as info:
+            predict_files(run, [tmp_path / name])
+        assert expected in str(info.value)
+
+
+def test_an_empty_csv_is_named_not_skipped(trained: torchprimer.TrainResult, raw_test: torch.Tensor,
+                                           tmp_path: Path) -> None:
+    """An empty CSV beside other files added no row and no word, so its samples went missing unnoticed;
+    alone it gave "the given files hold no samples", naming no file."""
+    np.save(tmp_path / "one.npy", raw_test[:1].numpy())
+    (tmp_path / "empty.csv").write_text("", encoding="utf-8")
+    (tmp_path / "blank.csv").write_text("\n \n", encoding="utf-8")
+    run = load_run(trained.run_dir, with_data=False)
+    for name in ("empty.csv", "blank.csv"):
+        with pytest.raises(UserError, match=re.escape(f"{tmp_path / name} has no rows (it is empty)")):
+            predict_files(run, [tmp_path / "one.npy", tmp_path / name])
+
+
+@pytest.mark.parametrize(("sep", "name"), [(";", "semicolons"), ("\t", "tabs"), (" ", "spaces")])
+def test_a_csv_separated_by_other_than_commas_says_so(trained: torchprimer.TrainResult, tmp_path: Path,
+                                                      sep: str, name: str) -> None:
+    """One row of 64 numbers split by semicolons was read as one cell, "a header but no rows of numbers";
+    two rows were "a value that is not a number". Neither said what was wrong with the file."""
+    path = tmp_path / "rows.csv"
+    run = load_run(trained.run_dir, with_data=False)
+    for rows in (1, 2):
+        path.write_text((sep.join(["0.5"] * 64) + "\n") * rows, encoding="utf-8")
+        with pytest.raises(UserError, match=re.escape(f"rows.csv:1 has its values separated by {name}, not commas")):
+            predict_files(run, [path])

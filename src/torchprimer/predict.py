@@ -26,6 +26,7 @@ from torchprimer.runfolder import Run
 from torchprimer.training.loop import predict_outputs
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+SEPARATORS = {";": "semicolons", "\t": "tabs", " ": "spaces"}  # what a CSV from elsewhere may use for commas
 
 
 @dataclass
@@ -83,8 +84,10 @@ def read_image(path: Path, run: Run, *, invert: bool = False) -> Sample:
             pixels = F.pil_to_tensor(eight_bit(image).convert("L" if channels == 1 else "RGB"))
     except Image.DecompressionBombError as exc:  # a few KB on disk that would decode to gigabytes
         raise UserError(f"{path} is too large to decode safely ({exc}); give an image of ordinary size") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise UserError(f"{path} is not a readable image ({exc}); give a PNG or JPEG file") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        # Pillow names a broken PNG chunk by SyntaxError and an oversized text chunk by ValueError, and
+        # eight_bit refuses a float image of no known range by ValueError: all mean "cannot read this file"
+        raise UserError(f"{path} is not a readable image ({brief(exc, 160)}); give a PNG or JPEG file") from None
     x = to_float(pixels)
     notes = []
     if size != (width, height):
@@ -156,6 +159,12 @@ def read_csv(path: Path, shape: tuple[int, ...]) -> list[Sample]:
             cells = [c.strip() for c in row]
             if not any(cells):
                 continue
+            if len(cells) == 1 < size:  # one cell where several were due: "has a header" or "not a number" misled
+                sep = next((name for c, name in SEPARATORS.items()
+                            if c in cells[0] and all(is_number(v) for v in cells[0].split(c) if v.strip())), None)
+                if sep:
+                    raise UserError(f"{path}:{line_no} has its values separated by {sep}, not commas; "
+                                    "save it as comma-separated CSV")
             if line_no == 1 and is_header(cells):  # as training's CSV reader tells a header from a sample
                 header = cells
                 continue
@@ -171,8 +180,9 @@ def read_csv(path: Path, shape: tuple[int, ...]) -> list[Sample]:
             _check_finite(np.asarray(values), f"{path}:{line_no}")
             x = torch.tensor(values, dtype=torch.float32).reshape(shape)
             samples.append(Sample(f"{path.name}:{line_no}", x))
-    if not samples and header is not None:
-        raise UserError(f"{path} has a header but no rows of numbers; give one sample per row")
+    if not samples:  # given beside other files, an empty one passed unnoticed: its rows were simply missing
+        has = "a header but no rows of numbers" if header is not None else "no rows (it is empty)"
+        raise UserError(f"{path} has {has}; give one sample per row")
     return samples
 
 
