@@ -219,6 +219,11 @@ def test_image_size_is_checked(tmp_path):
     ("1,2,0\n3,4,0\n", "at least two classes"),
     ("a,b\n", "header but no data"),
     ("", "no rows"),
+    # a spreadsheet's CSV with other separators read as one field: "at least two fields" hid why
+    ("a;b;label\n1;2.5;0\n3;4;1\n", "its values are separated by semicolons, not commas"),
+    ("1;2;0\n3;4;1\n", "separated by semicolons"),
+    ("1\t2\t0\n3\t4\t1\n", "separated by tabs"),
+    ("Sensor readings\n1\n2\n", "rows need at least two fields"),  # a one-column file stays what it is
 ])
 def test_bad_csv(tmp_path, text, match):
     path = tmp_path / "bad.csv"

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from torchprimer.data.csvfile import is_header, is_number
+from torchprimer.data.csvfile import is_header, is_number, other_separator
 from torchprimer.data.imagefolder import eight_bit
 from torchprimer.data.splits import normalize, to_float
 from torchprimer.errors import UserError, brief
@@ -26,7 +26,6 @@ from torchprimer.runfolder import Run
 from torchprimer.training.loop import predict_outputs
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-SEPARATORS = {";": "semicolons", "\t": "tabs", " ": "spaces"}  # what a CSV from elsewhere may use for commas
 
 
 @dataclass
@@ -159,12 +158,9 @@ def read_csv(path: Path, shape: tuple[int, ...]) -> list[Sample]:
             cells = [c.strip() for c in row]
             if not any(cells):
                 continue
-            if len(cells) == 1 < size:  # one cell where several were due: "has a header" or "not a number" misled
-                sep = next((name for c, name in SEPARATORS.items()
-                            if c in cells[0] and all(is_number(v) for v in cells[0].split(c) if v.strip())), None)
-                if sep:
-                    raise UserError(f"{path}:{line_no} has its values separated by {sep}, not commas; "
-                                    "save it as comma-separated CSV")
+            if size > 1 and (sep := other_separator(cells)):  # "has a header" or "not a number" misled
+                raise UserError(f"{path}:{line_no} has its values separated by {sep}, not commas; "
+                                "save it as comma-separated CSV")
             if line_no == 1 and is_header(cells):  # as training's CSV reader tells a header from a sample
                 header = cells
                 continue

@@ -43,6 +43,20 @@ def is_number(text: str) -> bool:
     return True
 
 
+SEPARATORS = {";": "semicolons", "\t": "tabs", " ": "spaces"}  # what a CSV from elsewhere may use for commas
+
+
+def other_separator(cells: list[str]) -> str | None:
+    """The name of the separator a one-cell row uses instead of commas ("semicolons" for `1;2;0`, as a
+    European spreadsheet writes CSV), or None: such a row is one field, and "at least two fields" or "not a
+    number" would mislead. Only when every piece is a number, so a title line such as "Sensor readings" is not
+    taken for one."""
+    if len(cells) != 1:
+        return None
+    return next((name for sep, name in SEPARATORS.items()
+                 if sep in cells[0].strip() and all(is_number(v) for v in cells[0].split(sep) if v.strip())), None)
+
+
 def is_header(cells: list[str]) -> bool:
     """Whether a CSV's first row names its columns rather than holding a sample: a label column's
     name is among its cells, or most of its filled cells are not numbers. Empty cells do not count
@@ -87,6 +101,9 @@ def parse_table(
     rows = [row for _, row in numbered]
     width = len(header) if header is not None else len(rows[0])
     if width < 2:
+        sep = other_separator(rows[0])
+        if sep:
+            raise UserError(f"{where}: its values are separated by {sep}, not commas; save it as comma-separated CSV")
         raise UserError(f"{where}: rows need at least two fields, features and a label")
     label_col = width - 1
     if header is not None:
