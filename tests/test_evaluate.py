@@ -255,3 +255,37 @@ def test_cli_top_losses_0_draws_none_and_leaves_no_stale_figure(
     result = json.loads(capsys.readouterr().out)
     assert result["top_losses"] == [] and result["top_losses_asked"] == 0 and result["removed"] == []
     assert set(result["files"]) == {"confusion"}
+
+
+def test_a_run_folder_evaluate_cannot_write_in_still_gets_its_metrics(
+    trained: torchprimer.TrainResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A read-only run folder (another user's, a mounted copy): writing confusion.png failed after the metrics
+    were computed, so they were lost behind "cannot write in ...; choose another path", advice evaluate has no
+    option for. Now the metrics are printed and the missing figures are named with the reason."""
+    import tempfile
+
+    from torchprimer import fileio
+
+    run_dir = copy_run(trained, tmp_path)
+    (run_dir / "confusion.png").unlink(missing_ok=True)
+    real_mkstemp = tempfile.mkstemp
+
+    def read_only(*args: object, dir: str | Path | None = None, **kwargs: object) -> tuple[int, str]:
+        if dir is not None and Path(dir).resolve() == run_dir.resolve():
+            raise PermissionError(13, "Permission denied")
+        return real_mkstemp(*args, dir=dir, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fileio.tempfile, "mkstemp", read_only)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", str(run_dir), "--json"])
+    assert exit_info.value.code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["accuracy"] == pytest.approx(trained.test["accuracy"]) and result["files"] == {}
+    assert "Permission denied" in result["not_written"] and "choose another path" not in result["not_written"]
+    with pytest.raises(SystemExit):
+        main(["evaluate", str(run_dir)])
+    out = capsys.readouterr().out
+    assert f"accuracy {trained.test['accuracy']:.4f}" in out and "figures not written: cannot write in" in out
+    assert not (run_dir / "confusion.png").exists()

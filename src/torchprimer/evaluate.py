@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from torchprimer import report
+from torchprimer.errors import UserError
 from torchprimer.runfolder import Run
 from torchprimer.training.loop import predict_outputs
 from torchprimer.training.run import wilson_interval
@@ -91,16 +92,34 @@ def evaluate_run(run: Run, *, top: int = 16, figures: bool = True) -> dict[str, 
         "removed": [],
     }
     if figures:
-        result["files"]["confusion"] = str(report.plot_confusion(
-            matrix, run.classes, run.run_dir / CONFUSION_PNG, title=f"test confusion · accuracy {accuracy:.4f}"))
-        if run.kind == "image" and worst:
-            images = x[torch.tensor([w["index"] for w in worst], device=x.device)].cpu()
-            result["files"]["top_losses"] = str(plot_top_losses(
-                _denormalize(images, run.mean, run.std), worst, run.run_dir / TOP_LOSSES_PNG))
-        elif run.kind == "image" and (run.run_dir / TOP_LOSSES_PNG).is_file():
-            (run.run_dir / TOP_LOSSES_PNG).unlink()
-            result["removed"].append(str(run.run_dir / TOP_LOSSES_PNG))
+        try:
+            _write_figures(run, result, matrix, worst)
+        except UserError as exc:
+            # A run folder evaluate may not write in (another user's, a read-only copy): the figures are a
+            # by-product, so the metrics are still reported, with the reason the figures are missing.
+            # (the writer's "choose another path" does not apply: evaluate writes only into the run folder)
+            reason = str(exc).removesuffix("; choose another path")
+            result["not_written"] = f"{reason}; copy the run folder somewhere you can write to get them"
     return result
+
+
+def _write_figures(run: Run, result: dict[str, Any], matrix: torch.Tensor, worst: list[dict[str, Any]]) -> None:
+    """confusion.png and, for images, top_losses.png into the run folder, named in result["files"]."""
+    title = f"test confusion · accuracy {result['accuracy']:.4f}"
+    result["files"]["confusion"] = str(report.plot_confusion(matrix, run.classes, run.run_dir / CONFUSION_PNG,
+                                                             title=title))
+    if run.kind == "image" and worst:
+        x = run.x_test
+        assert x is not None
+        images = x[torch.tensor([w["index"] for w in worst], device=x.device)].cpu()
+        result["files"]["top_losses"] = str(plot_top_losses(
+            _denormalize(images, run.mean, run.std), worst, run.run_dir / TOP_LOSSES_PNG))
+    elif run.kind == "image" and (run.run_dir / TOP_LOSSES_PNG).is_file():
+        try:
+            (run.run_dir / TOP_LOSSES_PNG).unlink()
+        except OSError as exc:
+            raise UserError(f"cannot remove {run.run_dir / TOP_LOSSES_PNG}: {exc.strerror or exc}") from None
+        result["removed"].append(str(run.run_dir / TOP_LOSSES_PNG))
 
 
 def _denormalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
@@ -173,5 +192,7 @@ def format_report(result: dict[str, Any]) -> str:
     else:
         lines += ["", "no test sample is wrong"]
     lines += [""] + [f"wrote {path}" for path in result["files"].values()]
+    if result.get("not_written"):
+        lines.append(f"figures not written: {result['not_written']}")
     lines += [f"removed {path}: an earlier evaluation's figure, not redrawn now" for path in result.get("removed", [])]
     return "\n".join(lines).rstrip("\n")
