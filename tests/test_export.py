@@ -97,6 +97,32 @@ def test_a_failed_check_leaves_no_file(trained: torchprimer.TrainResult, tmp_pat
     assert list(tmp_path.iterdir()) == []  # not even the folders made for it
 
 
+def test_a_full_disk_is_a_write_error_exit_2_and_leaves_nothing(
+    trained: torchprimer.TrainResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A full disk while writing was reported as "the torchscript exporter failed" with exit 1, a fault of the
+    exporter, and the folders made for --out stayed behind."""
+    import errno
+
+    real_write = Path.write_bytes
+
+    def full(self: Path, data: bytes) -> int:
+        if self.name.startswith(".m.pt."):  # the atomic writer's temporary file for m.pt
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    out = tmp_path / "new" / "dir" / "m.pt"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", str(trained.run_dir), "--format", "torchscript", "--out", str(out)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot write {out}: No space left on device; free some space")
+    assert "exporter" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_tolerance_grows_with_the_outputs_size(trained: torchprimer.TrainResult, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """A confident model (logits of ~40) differs by ~1.3e-5 in onnxruntime's float32 rounding alone,

@@ -57,7 +57,7 @@ def export_run(run: Run, fmt: str, out: str | Path | None = None) -> dict[str, A
     made = [p for p in (path.parent, *path.parent.parents) if not p.exists()]  # folders this export would make
     try:
         return _export_checked(run, fmt, path)
-    except ExportCheckFailed:
+    except (ExportCheckFailed, UserError):
         for folder in made:  # "nothing was written": not even the folders made for it
             with contextlib.suppress(OSError):
                 folder.rmdir()
@@ -75,6 +75,9 @@ def _export_checked(run: Run, fmt: str, path: Path) -> dict[str, Any]:
     with atomic_path(path) as tmp:
         try:
             writers[fmt](run, x, tmp, info)
+        except OSError as exc:  # the disk, not the exporter: a full disk or a quota is the user's to fix
+            raise UserError(f"cannot write {path}: {exc.strerror or exc}; free some space or choose another "
+                            "--out; nothing was written") from None
         except Exception as exc:  # exporters raise many types for an op they cannot translate
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ExportCheckFailed(f"the {fmt} exporter failed ({first[:160]}); nothing was written") from exc
