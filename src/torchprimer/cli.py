@@ -744,7 +744,7 @@ def tour(
     lang: LangOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Every snippet of the seed, run and checked (seed §1–§7), in English or Chinese.
+    """Every Python snippet of the seed, run and checked (seed §1–§7), in English or Chinese.
 
     A lesson shows the seed's code as the seed wrote it, runs it (its output or its error),
     shows the corrected code and runs that, then its checks: PASS or FAIL, with the values.

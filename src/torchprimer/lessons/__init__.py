@@ -1,4 +1,4 @@
-"""The tour (seed §1–§7): every snippet of the seed run, checked and, where wrong, corrected.
+"""The tour (seed §1–§7): every Python snippet of the seed run, checked and, where wrong, corrected.
 
 One module per seed section (`s4_2.py` is §4.2); `runner` finds them, runs their code in
 fresh namespaces and renders the result in English or Chinese.
