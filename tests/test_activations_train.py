@@ -285,9 +285,10 @@ def _run(name: str, first: float, accuracy: float, *, dead: float = 0.0, diverge
     [_run("sigmoid", 1e-7, 0.1), _run("relu", 1e-3, 0.1)],  # relu learned nothing either
     [_run("sigmoid", 1e-7, 0.94), _run("relu", 1e-3, 0.956)],  # the other layers made up for it
     [_run("sigmoid", 1e-7, 0.1), _run("relu", 1e-3, 0.1, diverged_at=1, during=math.inf)],  # diverged
+    [_run("sigmoid", 1e-7, 0.1), _run("relu", 1e-3, 0.1, dead=0.264, diverged_at=1, during=math.inf)],
     [_run("sigmoid", 1e-7, 0.1, test_loss=1037.07), _run("tanh", 1e-2, 0.217, test_loss=1750.96),
      _run("relu", 1e-3, 0.1, test_loss=2.3030)],  # no better than guessing: overshoot, learned little, stuck
-], ids=["barely", "nothing", "made-up", "diverged", "guessing"])
+], ids=["barely", "nothing", "made-up", "diverged", "diverged-dead", "guessing"])
 def test_every_finding_has_its_chinese_sentence(runs: list[dict]) -> None:
     """Each sentence `findings` can write, in Chinese: full-width punctuation, no English words, the same numbers."""
     from test_tour import _ascii_punctuation_in_chinese
@@ -318,3 +319,12 @@ def test_the_chinese_findings_read_as_a_teacher_would_write_them() -> None:
                         "调低 --lr（例如 0.001）再来比较。"]
     with pytest.raises(UserError, match="unknown language 'fr'"):
         findings(runs, "fr")
+
+
+def test_a_diverged_run_has_no_dead_units_at_the_end_to_report() -> None:
+    """After an overflow the "dead" units measure the overflow (the README says a diverged run's later figures are
+    not compared), yet the finding reported them beside the sentence that called the run diverged."""
+    said = findings([_run("sigmoid", 1e-7, 0.1), _run("relu", 1e-3, 0.1, dead=0.264, diverged_at=1)])
+    dead = [line for line in said if "dead" in line]
+    assert dead == ["relu: 26.4% of hidden units are dead at initialisation (zero gradient for every training "
+                    "sample); its figure at the end measures the overflow."]

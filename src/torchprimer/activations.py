@@ -589,6 +589,8 @@ TRAIN_TEXT = {
         "stuck": "train longer (--epochs) to see whether it learns",
         "dead": "{name}: {at_init:.1%} of hidden units are dead at initialisation and {at_end:.1%} at the end "
                 "(zero gradient for every training sample).",
+        "dead_at_init": "{name}: {at_init:.1%} of hidden units are dead at initialisation (zero gradient for every "
+                        "training sample); its figure at the end measures the overflow.",
         "wrote": "wrote {files}",
     },
     "zh": {
@@ -620,6 +622,8 @@ TRAIN_TEXT = {
         "stuck": "请训练更久（--epochs），看它能否学到东西",
         "dead": "{name}：初始化时有 {at_init:.1%} 的隐藏单元已经“死亡”，训练结束时为 {at_end:.1%}（对每个训练"
                 "样本梯度都恰为零）。",
+        "dead_at_init": "{name}：初始化时有 {at_init:.1%} 的隐藏单元已经“死亡”（对每个训练样本梯度都恰为零）；"
+                        "它训练结束时的数字衡量的是溢出。",
         "wrote": "已写入 {files}",
     },
 }
@@ -689,7 +693,10 @@ def findings(runs: list[dict[str, Any]], lang: str = "en") -> list[str]:
         elif times >= OVERSHOOT and train >= r["guess_loss"]:  # a low training loss: overfitting, not overshooting
             lines.append(t["worse"].format(train=_loss_text(train), **figures))
     for r in runs:
-        if r["dead_units_at_init"] or r["dead_units_at_end"]:
+        if r.get("diverged_at"):  # units "dead" after an overflow say nothing of the activation: only init counts
+            if r["dead_units_at_init"]:
+                lines.append(t["dead_at_init"].format(name=r["activation"], at_init=r["dead_units_at_init"]))
+        elif r["dead_units_at_init"] or r["dead_units_at_end"]:
             lines.append(t["dead"].format(name=r["activation"], at_init=r["dead_units_at_init"],
                                           at_end=r["dead_units_at_end"]))
     return lines
