@@ -223,3 +223,21 @@ def test_batches_that_leave_a_process_without_rows_are_refused(monkeypatch: pyte
         distributed.check_batch_size(1438, 1437)
     with pytest.raises(UserError, match="use at least 2"):
         distributed.check_batch_size(1438, 1)
+
+
+def test_a_bad_resume_with_nproc_is_one_line_before_any_process_starts(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--nproc 2 --resume RUN --lr 0.5` started both processes, and each printed the same error (with
+    torch's log line of the failed worker after them)."""
+    run = torchprimer.train(out=tmp_path, epochs=2, hidden=16, progress="none").run_dir
+
+    def no_launch(*args: object, **kwargs: object) -> None:
+        raise AssertionError("processes were started for a --resume that cannot work")
+
+    monkeypatch.setattr(distributed, "launch", no_launch)
+    for extra, message in ((["--lr", "0.5"], "only --epochs may change, not lr"),
+                           (["--epochs", "1"], "already ran 2 epochs; ask for more with --epochs 3 or more")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["train", "--nproc", "2", "--resume", str(run), *extra])
+        err = capsys.readouterr().err.strip()
+        assert exit_info.value.code == 2 and len(err.splitlines()) == 1 and message in err, err

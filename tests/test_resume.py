@@ -274,3 +274,38 @@ def test_resumed_run_counts_the_earlier_epochs_training_time(tmp_path: Path) -> 
     assert summary["epochs_run"] == 3 == len(summary["epoch_seconds"])
     assert summary["epoch_seconds"][:2] == [100.0, 100.0]
     assert 200.0 + summary["epoch_seconds"][2] <= summary["train_seconds"] < 260.0
+
+
+def test_resume_checks_the_epochs_it_is_given_and_names_unknown_options(tmp_path: Path) -> None:
+    """From Python, --resume's epochs are checked as a new run's are: "abc" was a ValueError, 4.0 and True
+    were taken as 4 and 1, and an unknown option was called a change to the run's config."""
+    run = torchprimer.train(out=tmp_path, epochs=1, progress="none").run_dir
+    before = _files(run)
+    for epochs in ("abc", 4.0, True, 0):
+        with pytest.raises(UserError, match=f"option 'epochs' is {epochs!r}, not a whole number"):
+            torchprimer.train(resume=run, epochs=epochs, progress="none")
+    with pytest.raises(UserError, match=r"unknown training option\(s\) \['epoch'\]"):
+        torchprimer.train(resume=run, epoch=3, progress="none")
+    assert _files(run) == before
+
+
+def test_resume_of_an_edited_data_block_is_one_clear_error(tmp_path: Path) -> None:
+    """config.json's "data" block with a key removed stopped --resume with a KeyError traceback."""
+    import json
+
+    run = torchprimer.train(out=tmp_path, epochs=1, progress="none").run_dir
+    stored = json.loads((run / "config.json").read_text())
+    del stored["data"]["classes"]
+    (run / "config.json").write_text(json.dumps(stored))
+    before = _files(run)
+    with pytest.raises(UserError, match=r"config\.json has no complete 'data' block"):
+        torchprimer.train(resume=run, epochs=2, progress="none")
+    assert _files(run) == before
+
+
+def test_resume_of_a_finished_run_whose_checkpoint_was_deleted_says_so(tmp_path: Path) -> None:
+    """It was asked "is this a torchprimer run folder?", of a run folder, with no way on."""
+    run = torchprimer.train(out=tmp_path, epochs=1, progress="none").run_dir
+    (run / "checkpoint.pt").unlink()
+    with pytest.raises(UserError, match=r"finished, but its checkpoint\.pt has been deleted.*train again without"):
+        torchprimer.train(resume=run, epochs=2, progress="none")

@@ -199,3 +199,19 @@ def test_every_seed_the_options_allow_orders_the_data() -> None:
         assert sorted(epoch_permutation(50, seed, 3, "cpu").tolist()) == list(range(50))
     expected = torch.randperm(50, generator=torch.Generator().manual_seed(7 * 1_000_003 + 2))
     assert torch.equal(epoch_permutation(50, 7, 2, "cpu"), expected)
+
+
+def test_train_json_prints_what_summary_json_holds(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`train --json` prints "the summary": it left out summary.json's weights_sha256, and --resume prints
+    the same for the continued run."""
+    from torchprimer.cli import main
+
+    for argv in (["--epochs", "1", "--out", str(tmp_path)], ["--epochs", "2"]):
+        if argv[-1] == "2":
+            argv += ["--resume", str(next(tmp_path.iterdir()))]
+        with pytest.raises(SystemExit) as exit_info:
+            main(["train", "--json", *argv])
+        printed = json.loads(capsys.readouterr().out)
+        stored = json.loads((next(tmp_path.iterdir()) / "summary.json").read_text())
+        assert exit_info.value.code == 0 and printed == stored
+        assert len(printed["weights_sha256"]) == 64 and printed["epochs_run"] == int(argv[1])

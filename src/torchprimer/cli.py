@@ -219,6 +219,10 @@ def train(
 
         refuse_unused_options(make_config(**options), {name for name in options if _on_command_line(ctx, name)})
     if nproc > 1:
+        if resume is not None:  # a bad --resume is one error line here, not one from every process
+            from torchprimer.training.run import resume_plan
+
+            resume_plan(resume, options)
         _launch_processes(ctx, nproc, master_port, options, resume)
     from torchprimer.training import distributed
 

@@ -65,6 +65,7 @@ class TrainResult:
     stopped_early: bool = False
     train_seconds: float = 0.0
     data: tpdata.Splits | None = field(default=None, repr=False)
+    weights_sha256: str | None = None  # of model.safetensors, once written (None when save=False)
 
     @property
     def device(self) -> torch.device:
@@ -76,7 +77,7 @@ class TrainResult:
         return len(self.data.y_test) if self.data is not None else 0
 
     def summary(self) -> dict[str, Any]:
-        """The figures summary.json holds (and `train --json` prints), as plain JSON-ready values."""
+        """The figures summary.json holds and `train --json` prints, as plain JSON-ready values."""
         return {
             "status": "finished",
             "dataset": self.config.dataset,
@@ -93,6 +94,7 @@ class TrainResult:
             "epoch_seconds": [r["seconds"] for r in self.history],
             "parameters": count_parameters(self.model),
             "run_dir": str(self.run_dir) if self.run_dir else None,
+            "weights_sha256": self.weights_sha256,
         }
 
 
@@ -296,7 +298,11 @@ def read_run_config(run_dir: Path) -> dict[str, Any]:
 
 
 def _resume_config(run_dir: Path, cfg: TrainConfig, options: dict[str, Any]) -> TrainConfig:
-    """The run's config (from its config.json), with only --epochs changed by `options`."""
+    """The run's config (from its config.json), with only --epochs changed by `options`. Each option
+    is checked as a new run's are: epochs="abc" was a ValueError, and epochs=4.5 or True quietly an int."""
+    unknown = set(options) - set(cfg.to_dict())
+    if unknown:
+        raise UserError(f"unknown training option(s) {sorted(unknown)}; see 'torchprimer train --help'")
     changed = [
         k for k, v in options.items()
         if v is not None and k != "epochs" and getattr(cfg, k, None) != as_stored(k, v)
@@ -306,9 +312,28 @@ def _resume_config(run_dir: Path, cfg: TrainConfig, options: dict[str, Any]) -> 
             f"--resume continues {run_dir} with its own config; only --epochs may change, "
             f"not {', '.join(sorted(changed))}"
         )
-    if options.get("epochs") is not None:
-        cfg.epochs = int(options["epochs"])
+    epochs = options.get("epochs")
+    if epochs is not None:
+        if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+            raise UserError(f"option 'epochs' is {epochs!r}, not a whole number of 1 or more; try --epochs 10")
+        cfg.epochs = epochs
     return cfg
+
+
+def resume_plan(run_dir: Path, options: dict[str, Any]) -> tuple[dict[str, Any], TrainConfig, dict[str, Any]]:
+    """(config.json read, the config to go on with, the checkpoint loaded) for `--resume run_dir`, or a
+    UserError; nothing is written. `train --nproc` calls it before starting the processes, so a bad
+    --resume is one error line, not one per process."""
+    from torchprimer.runfolder import _check_data_info  # runfolder imports this module
+
+    stored = read_run_config(run_dir)
+    stored["data"] = _check_data_info(stored["data"], run_dir)  # an edited block was a KeyError traceback
+    cfg = _resume_config(run_dir, stored["config"], options)
+    state = ckpt.load(_checkpoint_to_resume(run_dir))
+    if state["epoch"] > cfg.epochs:
+        raise UserError(f"{run_dir} already ran {state['epoch']} epochs; ask for more with --epochs "
+                        f"{state['epoch'] + 1} or more")
+    return stored, cfg, state
 
 
 def _checkpoint_to_resume(run_dir: Path) -> Path:
@@ -326,6 +351,10 @@ def _checkpoint_to_resume(run_dir: Path) -> Path:
             raise UserError(f"{run_dir} was saved by the playground, which keeps no checkpoint to resume from; "
                             "train it again without --resume (its config.json holds the settings), or keep "
                             "training it in the playground")
+        if status == "finished":  # its checkpoint deleted since: it was asked "is this a torchprimer run folder?"
+            raise UserError(f"{run_dir} finished, but its checkpoint.pt has been deleted, so it cannot train on "
+                            "(its model.safetensors still serves evaluate and predict); train again without "
+                            "--resume, with the --epochs you want")
     return path
 
 
@@ -472,11 +501,7 @@ def _train_holding(
     resume_dir = Path(resume) if resume is not None else None
     resume_state = None
     if resume_dir is not None:
-        stored = read_run_config(resume_dir)
-        cfg = _resume_config(resume_dir, stored["config"], options)
-        resume_state = ckpt.load(_checkpoint_to_resume(resume_dir))
-        if resume_state["epoch"] > cfg.epochs:
-            raise UserError(f"{resume_dir} already ran {resume_state['epoch']} epochs; ask for more with --epochs")
+        stored, cfg, resume_state = resume_plan(resume_dir, options)
     else:
         cfg = make_config(**options)
     distributed.setup(cfg)  # joins the process group when torchrun started several processes
@@ -573,11 +598,11 @@ def write_outputs(result: TrainResult, objective: Any) -> None:
     run_dir, splits = result.run_dir, result.data
     assert run_dir is not None and splits is not None
     with interrupts_deferred():  # a stop between the two left new weights beside the old run's summary
-        digest = save_weights(result.model, run_dir / "model.safetensors",
-                              {"format": "torchprimer", "model": result.config.model, "dataset": result.config.dataset,
-                               "trained_with": json.dumps(trained_with(result.config, data_info(splits)),
-                                                          sort_keys=True)})
-        write_json(run_dir / "summary.json", {**result.summary(), "weights_sha256": digest})
+        result.weights_sha256 = save_weights(
+            result.model, run_dir / "model.safetensors",
+            {"format": "torchprimer", "model": result.config.model, "dataset": result.config.dataset,
+             "trained_with": json.dumps(trained_with(result.config, data_info(splits)), sort_keys=True)})
+        write_json(run_dir / "summary.json", result.summary())
     report.plot_curves(result.history, run_dir / "curves.png",
                        title=f"{result.config.dataset} · {result.config.model}")
     predicted = objective.predict(predict_outputs(result.model, splits.x_test, amp=result.config.amp))
