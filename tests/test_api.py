@@ -68,6 +68,11 @@ def test_runs_are_still_reproducible_and_the_model_comes_back_ready_for_inferenc
     ({"hidden": []}, "every layer needs at least 1 unit"),
     ({"progress": "quiet"}, "progress='quiet' is not one of auto, bar, lines, none"),
     ({"threads": "2"}, "--threads '2' must be a whole number"),
+    # train()'s own arguments: out=3 was a TypeError traceback from pathlib, save="no" meant True
+    ({"out": 3}, "option 'out' is 3, not a folder path (a string or pathlib.Path)"),
+    ({"resume": 3}, "option 'resume' is 3, not a folder path"),
+    ({"save": "no"}, "option 'save' is 'no', not true or false"),
+    ({"tensorboard": 1}, "option 'tensorboard' is 1, not true or false"),
 ])
 def test_a_value_of_the_wrong_type_is_one_clear_error_before_any_file(
     tmp_path: Path, options: dict[str, Any], message: str

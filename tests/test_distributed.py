@@ -16,17 +16,20 @@ importing torch in every process would cost most of this file's time.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import run_cli
+from conftest import run_cli, stderr_after_stop
 from safetensors.torch import load_file
 
 import torchprimer
@@ -241,3 +244,48 @@ def test_a_bad_resume_with_nproc_is_one_line_before_any_process_starts(
             main(["train", "--nproc", "2", "--resume", str(run), *extra])
         err = capsys.readouterr().err.strip()
         assert exit_info.value.code == 2 and len(err.splitlines()) == 1 and message in err, err
+
+
+def test_ctrl_c_under_nproc_says_where_to_resume_in_one_line(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Ctrl-C reaches the whole process group: `train --nproc 2` and both of its workers. It printed
+    torch's launcher's warnings ("Received 2 death signal, shutting down workers", one "Sending process
+    N closing signal SIGINT" per worker) and an "interrupted" from two of the three processes around
+    rank 0's advice; now the one line and exit 130 of one process."""
+    out = tmp_path / "runs"
+    command = [sys.executable, "-m", "torchprimer", "train", "--nproc", "2", "--epochs", "100000", "--hidden", "16",
+               "--device", "cpu", "--out", str(out)]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **_cache_env(tmp_path_factory)}, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120  # start-up is slow on a busy 2-core machine
+        while not list(out.glob("*/metrics.csv")) and time.monotonic() < deadline:  # after the first checkpoint
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGINT)  # as a terminal sends Ctrl-C: to every process of the group
+        err = stderr_after_stop(proc, timeout=90)
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # workers a failed stop left behind
+            os.killpg(proc.pid, signal.SIGKILL)
+    run = next(out.iterdir())
+    assert proc.returncode == 130, err
+    assert err.startswith("interrupted after epoch ") and f"torchprimer train --resume {run}" in err, err
+    assert err.count("\n") == 1, err
+    assert ckpt.load(run / "checkpoint.pt")["epoch"] >= 1
+
+
+def test_only_rank_0_of_a_launched_run_leaves_its_stop_advice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from torchprimer.training.stop_note import STOP_NOTE_ENV, leave_stop_note, read_stop_note
+
+    note = tmp_path / "note.txt"
+    assert not leave_stop_note("interrupted after epoch 3")  # one process: it prints its advice itself
+    assert read_stop_note(note) == "interrupted"  # no worker said more: the launching command says this
+    monkeypatch.setenv(STOP_NOTE_ENV, str(note))
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert leave_stop_note("interrupted") and not note.exists()  # quiet, and no note: rank 0 has the advice
+    monkeypatch.setenv("RANK", "0")
+    assert leave_stop_note("interrupted after epoch 3")
+    assert read_stop_note(note) == "interrupted after epoch 3"

@@ -3,8 +3,10 @@ survive SIGKILL mid-write."""
 
 from __future__ import annotations
 
+import json
 import pickle
 import random
+import shlex
 import signal
 import subprocess
 import sys
@@ -19,6 +21,7 @@ from conftest import stderr_after_stop
 import torchprimer
 from torchprimer.errors import UserError
 from torchprimer.progress import Silent
+from torchprimer.runfolder import load_run
 from torchprimer.training import checkpoint as ckpt
 from torchprimer.training import loop
 
@@ -308,4 +311,55 @@ def test_resume_of_a_finished_run_whose_checkpoint_was_deleted_says_so(tmp_path:
     run = torchprimer.train(out=tmp_path, epochs=1, progress="none").run_dir
     (run / "checkpoint.pt").unlink()
     with pytest.raises(UserError, match=r"finished, but its checkpoint\.pt has been deleted.*train again without"):
+        torchprimer.train(resume=run, epochs=2, progress="none")
+
+
+def _suggested(message: str, before: str) -> list[str]:
+    """The words of the command a message suggests after `before`, as a shell splits them once the
+    quotes that set it off in the sentence are taken away."""
+    shown = message.split(before, 1)[1].strip()
+    assert shown[0] == shown[-1] and shown[0] in "'\"", message
+    return shlex.split(shown[1:-1])
+
+
+def test_suggested_resume_commands_quote_the_run_folder_for_the_shell(tmp_path: Path) -> None:
+    """A run folder under "my runs/" was suggested unquoted: pasted, the command was cut at the space."""
+    from torchprimer.training.run import resume_command
+
+    for folder in (tmp_path / "plain", tmp_path / "my runs" / "r1", tmp_path / "Bob's runs" / "r 2"):
+        assert _suggested(f"go on with {resume_command(folder)}", "go on with") == [
+            "torchprimer", "train", "--resume", str(folder)]
+    assert resume_command("runs/x") == "'torchprimer train --resume runs/x'"  # as the messages always showed it
+    with pytest.raises(KeyboardInterrupt):
+        torchprimer.train(out=tmp_path / "my runs", **{**OPTIONS, "progress": _StopAfter(1)})
+    run = next((tmp_path / "my runs").iterdir())
+    with pytest.raises(UserError, match="finish it with") as refused:
+        load_run(run)
+    assert _suggested(str(refused.value), "finish it with") == ["torchprimer", "train", "--resume", str(run)]
+
+
+def test_the_advice_after_a_stop_quotes_a_run_folder_with_spaces(tmp_path: Path) -> None:
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        torchprimer.train(out=tmp_path / "my runs", **{**OPTIONS, "progress": _StopAfter(1)})
+    run = next((tmp_path / "my runs").iterdir())
+    advice = stopped.value.advice()  # type: ignore[attr-defined]
+    assert _suggested(advice, "go on with") == ["torchprimer", "train", "--resume", str(run)]
+
+
+def test_an_edited_config_json_is_named_as_the_cause_not_the_checkpoint(tmp_path: Path) -> None:
+    """config.json's "lr" edited, then --resume: the error blamed "a checkpoint of another run", and its
+    advice (put back this run's checkpoint) sent the learner after a file that was fine."""
+    run = torchprimer.train(out=tmp_path, epochs=1, progress="none").run_dir
+    config = run / "config.json"
+    stored = json.loads(config.read_text())
+    stored["config"]["lr"] = 0.01
+    config.write_text(json.dumps(stored))
+    before = _files(run)
+    with pytest.raises(UserError, match=r"config\.json was edited since the run trained \(lr 0\.01 there, 0\.001 in "
+                                        r"checkpoint\.pt\); .*put back lr 0\.001 in config\.json, or train a new run"):
+        torchprimer.train(resume=run, epochs=2, progress="none")
+    assert _files(run) == before
+    (run / "metrics.jsonl").unlink()  # nothing left to tell which of the two files changed: both are named
+    with pytest.raises(UserError, match=r"does not match checkpoint\.pt \(config\.json was edited, or the "
+                                        r"checkpoint copied from another run\)"):
         torchprimer.train(resume=run, epochs=2, progress="none")

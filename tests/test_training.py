@@ -215,3 +215,24 @@ def test_train_json_prints_what_summary_json_holds(tmp_path, capsys: pytest.Capt
         stored = json.loads((next(tmp_path.iterdir()) / "summary.json").read_text())
         assert exit_info.value.code == 0 and printed == stored
         assert len(printed["weights_sha256"]) == 64 and printed["epochs_run"] == int(argv[1])
+
+
+def test_summary_gives_the_validation_figures_of_the_weights_kept(tmp_path) -> None:
+    """--early-stopping saves the best epoch's weights, but the summary's one validation figure was the
+    last epoch's (final_val_accuracy), of weights it had discarded: the best epoch's are there too."""
+    from torchprimer.models import objective_for
+
+    result = torchprimer.train(out=tmp_path, epochs=40, early_stopping=2, lr=0.01, hidden=32, progress="none")
+    summary = json.loads((result.run_dir / "summary.json").read_text())
+    best = result.history[result.best_epoch - 1]
+    assert result.stopped_early and summary["best_epoch"] < summary["epochs_run"]  # a run the test is about
+    assert summary["weights_epoch"] == summary["best_epoch"]
+    assert (summary["best_val_loss"], summary["best_val_accuracy"]) == (best["val_loss"], best["val_acc"])
+    assert summary["final_val_accuracy"] == result.history[-1]["val_acc"] != summary["best_val_accuracy"]
+    data = result.data
+    kept = evaluate(result.model, data.x_val, data.y_val, objective_for(result.model, 0.0))
+    assert kept["accuracy"] == summary["best_val_accuracy"]  # the figures are of the weights saved
+    assert kept["loss"] == pytest.approx(summary["best_val_loss"], rel=1e-5)
+
+    plain = torchprimer.train(save=False, epochs=3, hidden=8, progress="none").summary()
+    assert plain["weights_epoch"] == plain["epochs_run"] == 3  # no early stopping: the last epoch's weights

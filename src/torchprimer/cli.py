@@ -199,56 +199,74 @@ def train(
     batch 64) on scikit-learn's bundled 8x8 digits. Prints the epoch-mean training
     loss (the seed prints only the last batch's), validation figures, and test accuracy.
     """
-    from torchprimer.evaluate import interval_line, loss_name
-    from torchprimer.training.run import train as run_training
+    with _stop_said_once():  # one line on a stop, also from --nproc's processes
+        from torchprimer.evaluate import interval_line, loss_name
+        from torchprimer.training.run import train as run_training
 
-    options = {
-        "dataset": dataset, "model": model, "epochs": epochs, "batch_size": batch_size, "lr": lr,
-        "hidden": hidden, "activation": activation, "seed": seed, "device": device, "dropout": dropout,
-        "batchnorm": batchnorm, "optimizer": optimizer, "momentum": momentum, "nesterov": nesterov,
-        "weight_decay": weight_decay, "schedule": schedule, "warmup": warmup, "clip": clip,
-        "label_smoothing": label_smoothing, "early_stopping": early_stopping, "deterministic": deterministic,
-        "amp": amp, "compile": compile, "cuda_graph": cuda_graph, "augment": augment, "val_fraction": val_fraction,
-        "test_fraction": test_fraction, "data_dir": data_dir, "download": download, "data_seed": data_seed,
-        "image_size": image_size, "noise": noise, "n_samples": n_samples, "backward": backward,
-    }
-    if nproc == 1:
-        _refuse_unused(ctx, ["master_port"], "without --nproc 2 or more (it is where those processes meet)")
-    if resume is None:  # what was typed asks for something, defaults too: `--optimizer adam --momentum 0.9`
-        from torchprimer.training.config import make_config, refuse_unused_options
+        options = {
+            "dataset": dataset, "model": model, "epochs": epochs, "batch_size": batch_size, "lr": lr,
+            "hidden": hidden, "activation": activation, "seed": seed, "device": device, "dropout": dropout,
+            "batchnorm": batchnorm, "optimizer": optimizer, "momentum": momentum, "nesterov": nesterov,
+            "weight_decay": weight_decay, "schedule": schedule, "warmup": warmup, "clip": clip,
+            "label_smoothing": label_smoothing, "early_stopping": early_stopping, "deterministic": deterministic,
+            "amp": amp, "compile": compile, "cuda_graph": cuda_graph, "augment": augment, "val_fraction": val_fraction,
+            "test_fraction": test_fraction, "data_dir": data_dir, "download": download, "data_seed": data_seed,
+            "image_size": image_size, "noise": noise, "n_samples": n_samples, "backward": backward,
+        }
+        if nproc == 1:
+            _refuse_unused(ctx, ["master_port"], "without --nproc 2 or more (it is where those processes meet)")
+        if resume is None:  # what was typed asks for something, defaults too: `--optimizer adam --momentum 0.9`
+            from torchprimer.training.config import make_config, refuse_unused_options
 
-        refuse_unused_options(make_config(**options), {name for name in options if _on_command_line(ctx, name)})
-    if nproc > 1:
-        if resume is not None:  # a bad --resume is one error line here, not one from every process
-            from torchprimer.training.run import resume_plan
+            refuse_unused_options(make_config(**options), {name for name in options if _on_command_line(ctx, name)})
+        if nproc > 1:
+            if resume is not None:  # a bad --resume is one error line here, not one from every process
+                from torchprimer.training.run import resume_plan
 
-            resume_plan(resume, options)
-        _launch_processes(ctx, nproc, master_port, options, resume)
-    from torchprimer.training import distributed
+                resume_plan(resume, options)
+            _launch_processes(ctx, nproc, master_port, options, resume)
+        from torchprimer.training import distributed
 
-    progress = "none" if (quiet or as_json) else "auto"
-    try:
+        progress = "none" if (quiet or as_json) else "auto"
         result = run_training(out=out, progress=progress, resume=resume, tensorboard=tensorboard, threads=threads,
                               **options)
-    except TrainingInterrupted as stopped:  # typer would turn it into a silent exit 130
-        _exit_interrupted(stopped.advice())  # not typer.Exit, after which main would add its plain "interrupted"
-    if not distributed.is_main():  # under DDP rank 0 alone prints
-        quiet, as_json = True, False
-    distributed.teardown()
-    summary = result.summary()
-    if as_json:
-        _print_json(summary)
-    elif not quiet:
-        print(
-            f"test accuracy {summary['test_accuracy']:.4f}  {loss_name(result.config.label_smoothing)} "
-            f"{summary['test_loss']:.4f}  "
-            f"({summary['epochs_run']} epochs, {summary['train_seconds']:.1f}s training; lowest val loss at epoch "
-            f"{summary['best_epoch']}, "
-            # the test figures are of the final weights unless --early-stopping put the best ones back
-            f"{'whose weights are kept' if result.config.early_stopping else 'tested on the final weights'})\n"
-            f"{interval_line(summary['test_accuracy_ci95'], summary['test_samples'])}\n"
-            f"run folder: {summary['run_dir']}"
-        )
+        if not distributed.is_main():  # under DDP rank 0 alone prints
+            quiet, as_json = True, False
+        distributed.teardown()
+        summary = result.summary()
+        if as_json:
+            _print_json(summary)
+        elif not quiet:
+            print(
+                f"test accuracy {summary['test_accuracy']:.4f}  {loss_name(result.config.label_smoothing)} "
+                f"{summary['test_loss']:.4f}  "
+                f"({summary['epochs_run']} epochs, {summary['train_seconds']:.1f}s training; lowest val loss at epoch "
+                f"{summary['best_epoch']}, "
+                # the test figures are of the final weights unless --early-stopping put the best ones back
+                f"{'whose weights are kept' if result.config.early_stopping else 'tested on the final weights'})\n"
+                f"{interval_line(summary['test_accuracy_ci95'], summary['test_samples'])}\n"
+                f"run folder: {summary['run_dir']}"
+            )
+
+
+@contextlib.contextmanager
+def _stop_said_once() -> Iterator[None]:
+    """Around `train`'s work: a stopped run says where it can go on (typer would turn the stop into a
+    silent exit 130). A stopped worker of `train --nproc` (Ctrl-C reaches them all) hands that advice
+    to the launching command and exits 130 without a word, whenever the stop comes, even while torch
+    is still being imported (stop_note.py): each process used to print its own line."""
+    from torchprimer.training.stop_note import leave_stop_note
+
+    try:
+        yield
+    except KeyboardInterrupt as stopped:
+        advice = stopped.advice() if isinstance(stopped, TrainingInterrupted) else "interrupted"
+        if leave_stop_note(advice):
+            exec("pass")  # as in _exit_interrupted: clears CPython's mark of an unhandled KeyboardInterrupt
+            sys.exit(130)
+        if isinstance(stopped, TrainingInterrupted):
+            _exit_interrupted(advice)  # not typer.Exit, after which main would add its plain "interrupted"
+        raise
 
 
 LangOpt = Annotated[str | None, typer.Option(help="en or zh. [default: zh when LANG starts with zh, else en]")]
@@ -341,7 +359,7 @@ def _launch_processes(
     """`train --nproc N`: check the options here (one error line, not N), then run this same
     command without --nproc in N processes through torch's launcher, as torchrun would."""
     from torchprimer.training.config import make_config
-    from torchprimer.training.distributed import check_batch_size, launch
+    from torchprimer.training.distributed import STOPPED, check_batch_size, launch
     from torchprimer.training.run import load_splits, read_run_config
 
     cfg = make_config(**options) if resume is None else read_run_config(resume)["config"]
@@ -358,9 +376,12 @@ def _launch_processes(
     # The batch must leave every process rows; checked here on the data's size, once, not in every worker.
     check_batch_size(len(load_splits(cfg, "cpu").y_train), cfg.batch_size, world=nproc)
     code, message = launch(cfg, nproc, args, port=master_port or 0)
+    if code == STOPPED:  # Ctrl-C or SIGTERM: rank 0's advice, one line, as one process says it
+        _exit_interrupted(message or "interrupted")
     if message:
         print(f"error: {message}", file=sys.stderr)
     raise typer.Exit(code)
+
 
 
 EVALUATE_EPILOG = """Examples:
@@ -404,7 +425,10 @@ PREDICT_EPILOG = """Examples:
 
     torchprimer predict runs/20261126-101500-digits-mlp samples.npy rows.csv --top 1 --json
 
-Images are resized to the training size and converted to its channels; .npy arrays hold
+Images are padded to the training shape's aspect ratio with their edge colour (not
+stretched; an imagefolder run's are stretched, as in its training), resized to the
+training size and converted to its channels; transparent pixels become black (white
+before --invert). Every change is noted beside the prediction. .npy arrays hold
 one sample of the training shape or a stack (N, ...) of them; CSV files one sample per
 row (a header row is skipped). Values are in the data set's raw scale: uint8 and image
 pixels are divided by 255, floats are used as they are, then normalised as in training.

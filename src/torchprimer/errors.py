@@ -6,6 +6,7 @@ the Python API lets it propagate so a notebook shows the same message.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 
@@ -72,5 +73,14 @@ class TrainingInterrupted(KeyboardInterrupt):
             return "interrupted"
         if self.epochs_done and (self.run_dir / "checkpoint.pt").is_file():
             return (f"interrupted after epoch {self.epochs_done}, whose checkpoint is complete; go on with "
-                    f"'torchprimer train --resume {self.run_dir}'")
+                    f"{resume_command(self.run_dir)}")
         return f"interrupted before the first checkpoint; {self.run_dir} has nothing to resume: train again"
+
+
+def resume_command(run_dir: str | Path) -> str:
+    """`torchprimer train --resume RUN_DIR` as a message suggests it: the path quoted for the shell
+    (a run folder under "My runs/" was cut at the space when the advice was pasted), and the whole
+    set off in single quotes as the messages set off commands, or in double quotes once the path's
+    own quoting holds a single quote."""
+    command = f"torchprimer train --resume {shlex.quote(str(run_dir))}"
+    return f'"{command}"' if "'" in command else f"'{command}'"

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from torchprimer.errors import UserError, brief
+from torchprimer.errors import UserError, brief, resume_command
 from torchprimer.fileio import check_readable
 from torchprimer.models import Objective, build_model, objective_for
 from torchprimer.training.checkpoint import state_dict_mismatch
@@ -161,7 +161,7 @@ def read_weights(
         if status == "finished":  # the weights were written, then lost: say so, not "did not finish"
             what, first = ("is a folder, not the weights file", "remove that folder, then ") if path.is_dir() else (
                 "is missing", "")
-            fix = (f"{first}'torchprimer train --resume {path.parent}' writes it again from checkpoint.pt"
+            fix = (f"{first}{resume_command(path.parent)} writes it again from checkpoint.pt"
                    if (path.parent / "checkpoint.pt").is_file() else "restore it from a copy or train the run again")
             raise UserError(f"{path} {what}, though the run finished; {fix}")
         if status:  # interrupted or failed
@@ -169,10 +169,10 @@ def read_weights(
                 raise UserError(f"{path.parent} has no {path.name}: its training {status} before its first "
                                 "checkpoint, so there is nothing to evaluate or resume; train it again")
             raise UserError(f"{path.parent} has no {path.name}: its training did not finish ({status}); "
-                            f"finish it with 'torchprimer train --resume {path.parent}'")
+                            f"finish it with {resume_command(path.parent)}")
         if (path.parent / "checkpoint.pt").is_file():  # stopped (killed, say) before it could write its summary
             raise UserError(f"{path.parent} has no {path.name}: its training did not finish; "
-                            f"finish it with 'torchprimer train --resume {path.parent}'")
+                            f"finish it with {resume_command(path.parent)}")
         raise UserError(f"{path.parent} has no {path.name}; is it a finished torchprimer run folder?")
     check_readable(path, "weights file")
     data = path.read_bytes()

@@ -46,12 +46,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import logging
 import os
-import signal
 import sys
 import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -60,6 +61,7 @@ from torch import nn
 from torchprimer.data.batches import device_batches, epoch_permutation
 from torchprimer.errors import UserError
 from torchprimer.training.config import TrainConfig, resolve_device
+from torchprimer.training.stop_note import STOP_NOTE_ENV, read_stop_note
 
 TIMEOUT_ENV = "TORCHPRIMER_DIST_TIMEOUT"
 DEFAULT_TIMEOUT_S = 300.0
@@ -339,15 +341,18 @@ def launch(cfg: TrainConfig, nproc: int, args: Sequence[str], *, port: int = 0) 
     if threads is None:  # share the cores instead of every process using all of them, as torchrun does
         os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // nproc))
     try:
-        with tempfile.TemporaryDirectory(prefix="torchprimer-launch-") as logs:  # torch would leave one in /tmp
+        with tempfile.TemporaryDirectory(prefix="torchprimer-launch-") as logs, _launcher_quiet():
+            note = Path(logs) / "stop-advice.txt"  # torch would leave its log folder in /tmp
+            os.environ[STOP_NOTE_ENV] = str(note)  # the workers inherit the environment
             config = LaunchConfig(
                 min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=str(uuid.uuid4()),
                 rdzv_backend="c10d", rdzv_endpoint=f"127.0.0.1:{port}", rdzv_configs={"is_host": True},
                 max_restarts=0, monitor_interval=0.1, logs_specs=DefaultLogsSpecs(log_dir=logs),
             )
-            elastic_launch(config, sys.executable)("-u", "-m", "torchprimer", "train", *args)
-    except SignalException as exc:  # Ctrl-C or kill: the launcher has passed it on to the workers
-        return 128 + int(exc.sigval), None if exc.sigval == signal.SIGINT else f"stopped by {exc.sigval.name}"
+            try:
+                elastic_launch(config, sys.executable)("-u", "-m", "torchprimer", "train", *args)
+            except SignalException:  # Ctrl-C or SIGTERM: the launcher has passed it on to the workers
+                return STOPPED, read_stop_note(note)  # read before the folder holding it is removed
     except ChildFailedError as exc:
         failed_rank, failure = exc.get_first_failure()
         if failure.exitcode == 2:  # bad input: the worker has printed its one-line error already
@@ -362,6 +367,30 @@ def launch(cfg: TrainConfig, nproc: int, args: Sequence[str], *, port: int = 0) 
                             "--master-port, or leave it out to let torchprimer pick one") from None
         raise
     finally:
+        os.environ.pop(STOP_NOTE_ENV, None)
         if threads is None:
             os.environ.pop("OMP_NUM_THREADS", None)
     return 0, None
+
+
+STOPPED = 130  # what `launch` returns when Ctrl-C or SIGTERM stopped the run, as one process exits then
+
+
+@contextlib.contextmanager
+def _launcher_quiet() -> Iterator[None]:
+    """Keep torch's launcher to its errors while it runs: on Ctrl-C it logged three WARNING lines
+    ("Received 2 death signal, shutting down workers", "Sending process N closing signal SIGINT")
+    about a stop that `launch`'s caller reports in one line. Its ERROR lines (a worker that failed)
+    still show."""
+    names = [name for name in list(logging.root.manager.loggerDict)
+             if name.startswith(("torch.distributed.elastic", "torch.distributed.launcher"))]
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        if logger.getEffectiveLevel() < logging.ERROR:
+            logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)

@@ -32,7 +32,7 @@ from torch import nn
 from torchprimer import data as tpdata
 from torchprimer import report
 from torchprimer.data.splits import raw_range
-from torchprimer.errors import TrainingInterrupted, UserError
+from torchprimer.errors import TrainingInterrupted, UserError, resume_command
 from torchprimer.fileio import (
     check_readable,
     folder_lock,
@@ -77,7 +77,14 @@ class TrainResult:
         return len(self.data.y_test) if self.data is not None else 0
 
     def summary(self) -> dict[str, Any]:
-        """The figures summary.json holds and `train --json` prints, as plain JSON-ready values."""
+        """The figures summary.json holds and `train --json` prints, as plain JSON-ready values.
+
+        `best_epoch` is the epoch of the lowest validation loss, and `best_val_loss` and
+        `best_val_accuracy` are its figures; `weights_epoch` is the epoch whose weights were saved
+        (and tested): the best one under --early-stopping, which puts them back, else the last.
+        `final_val_accuracy` (the last epoch's) alone described a model that --early-stopping had
+        discarded."""
+        best = self.history[self.best_epoch - 1] if 0 < self.best_epoch <= len(self.history) else None
         return {
             "status": "finished",
             "dataset": self.config.dataset,
@@ -90,6 +97,9 @@ class TrainResult:
             "test_samples": self.test_samples,
             "test_accuracy_ci95": list(wilson_interval(self.test["accuracy"], self.test_samples)),
             "final_val_accuracy": self.history[-1]["val_acc"] if self.history else None,
+            "best_val_accuracy": best["val_acc"] if best else None,
+            "best_val_loss": best["val_loss"] if best else None,
+            "weights_epoch": self.best_epoch if self.config.early_stopping and best else len(self.history),
             "train_seconds": self.train_seconds,
             "epoch_seconds": [r["seconds"] for r in self.history],
             "parameters": count_parameters(self.model),
@@ -120,6 +130,18 @@ def check_threads(threads: int | None) -> None:
                                     and 1 <= threads <= MAX_THREADS):
         raise UserError(f"--threads {threads!r} must be a whole number from 1 to {MAX_THREADS} (this machine has "
                         f"{os.cpu_count()} CPUs; more threads than CPUs only wait for each other)")
+
+
+def check_call_options(*, out: Any, resume: Any, save: Any, tensorboard: Any) -> None:
+    """train()'s own arguments (not config options) of the wrong type are one UserError worded as
+    make_config's type check words an option's, before anything is read or written: out=3 was a
+    TypeError traceback from pathlib after the data had loaded, and save="no" meant True."""
+    for name, value in (("out", out), ("resume", resume)):
+        if value is not None and not isinstance(value, (str, os.PathLike)):
+            raise UserError(f"option {name!r} is {value!r}, not a folder path (a string or pathlib.Path)")
+    for name, value in (("save", save), ("tensorboard", tensorboard)):
+        if not isinstance(value, bool):
+            raise UserError(f"option {name!r} is {value!r}, not true or false")
 
 
 def seed_everything(seed: int) -> None:
@@ -330,10 +352,49 @@ def resume_plan(run_dir: Path, options: dict[str, Any]) -> tuple[dict[str, Any],
     stored["data"] = _check_data_info(stored["data"], run_dir)  # an edited block was a KeyError traceback
     cfg = _resume_config(run_dir, stored["config"], options)
     state = ckpt.load(_checkpoint_to_resume(run_dir))
+    _check_config_unedited(run_dir, state, cfg)
     if state["epoch"] > cfg.epochs:
         raise UserError(f"{run_dir} already ran {state['epoch']} epochs; ask for more with --epochs "
                         f"{state['epoch'] + 1} or more")
     return stored, cfg, state
+
+
+def _check_config_unedited(run_dir: Path, state: dict[str, Any], cfg: TrainConfig) -> None:
+    """Refuse a config.json whose settings (other than epochs) differ from those its checkpoint trained
+    with, naming which file changed where that can be told. Either config.json was edited (its "lr",
+    say) or checkpoint.pt was copied in from another run; both were called "a checkpoint of another
+    run", which sent a learner who had edited config.json to look for a checkpoint that was fine.
+    The checkpoint's history holds every epoch's timings, which no other run repeats: where
+    metrics.jsonl (written from the same records) agrees with it, the checkpoint is this run's, so
+    config.json is what changed. Checked before the processes of --nproc start: one line."""
+    saved = state["config"] if isinstance(state["config"], dict) else {}
+    now = cfg.to_dict()
+    differs = [k for k in sorted(now) if k != "epochs" and saved.get(k) != now[k]]
+    if not differs:
+        return
+    ours = _history_agrees(run_dir, state["history"])
+    if ours is False:
+        return  # a checkpoint of another run: check_resumable says so, as it always has
+    shown = ", ".join(f"{k} {now[k]!r} there, {saved.get(k)!r} in checkpoint.pt" for k in differs[:3])
+    back = ", ".join(f"{k} {saved.get(k)!r}" for k in differs[:3])
+    why = ("was edited since the run trained" if ours else
+           "does not match checkpoint.pt (config.json was edited, or the checkpoint copied from another run)")
+    raise UserError(f"{run_dir / 'config.json'} {why} ({shown}); --resume goes on with the settings a run "
+                    f"trained with, so put back {back} in config.json, or train a new run with the new settings")
+
+
+def _history_agrees(run_dir: Path, history: Any) -> bool | None:
+    """Whether metrics.jsonl holds the same epoch records (timings included) as a checkpoint's history,
+    as far as both go; None where there is nothing to compare (no readable metrics.jsonl)."""
+    try:
+        lines = (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+        records = [json.loads(line) for line in lines if line.strip()]
+    except (OSError, ValueError):
+        return None
+    if not records or not isinstance(history, list):
+        return None
+    shared = min(len(records), len(history))
+    return records[:shared] == history[:shared]
 
 
 def _checkpoint_to_resume(run_dir: Path) -> Path:
@@ -428,6 +489,7 @@ def train(
     >>> result = train(dataset="digits", epochs=10)      # doctest: +SKIP
     >>> result.test["accuracy"], result.run_dir           # doctest: +SKIP
     """
+    check_call_options(out=out, resume=resume, save=save, tensorboard=tensorboard)
     check_threads(threads)
     if progress is None or progress is False:
         progress = "none"
@@ -490,7 +552,7 @@ def _train(**options: Any) -> TrainResult:
 
 def _busy(run_dir: Path) -> str:
     return (f"{run_dir} is being trained by another process now (two at once would overwrite each other's "
-            f"checkpoints); wait until it ends, then 'torchprimer train --resume {run_dir}'")
+            f"checkpoints); wait until it ends, then {resume_command(run_dir)}")
 
 
 def _train_holding(
