@@ -16,7 +16,7 @@ from PIL import Image
 import torchprimer
 from torchprimer.cli import main
 from torchprimer.errors import UserError
-from torchprimer.predict import predict_files
+from torchprimer.predict import predict_files, read_inputs
 from torchprimer.runfolder import load_run
 
 
@@ -369,3 +369,133 @@ def test_a_csv_separated_by_other_than_commas_says_so(trained: torchprimer.Train
         path.write_text((sep.join(["0.5"] * 64) + "\n") * rows, encoding="utf-8")
         with pytest.raises(UserError, match=re.escape(f"rows.csv:1 has its values separated by {name}, not commas")):
             predict_files(run, [path])
+
+
+def _model_input(run: object, path: Path, invert: bool = False) -> torch.Tensor:
+    """What predict hands the model for one image file, in the raw [0, 1] scale."""
+    samples = read_inputs([path], run, invert=invert)
+    assert len(samples) == 1
+    return samples[0].x
+
+
+def test_transparent_pixels_become_the_training_background_not_the_colour_under_them(
+    trained: torchprimer.TrainResult, raw_test: torch.Tensor, tmp_path: Path
+) -> None:
+    """convert("L") dropped the alpha channel, so the colour a file keeps under transparent pixels
+    became the picture: white ink whose strokes are its alpha (white everywhere beneath) read as a white
+    square, a palette's transparent entry as its grey. Transparent pixels are now composited onto
+    black, the digits' background, or onto white paper with --invert (which turns it black)."""
+    gray = (raw_test[0, 0] * 255).round().to(torch.uint8).numpy()
+    digit = torch.from_numpy(gray).float().div(255).unsqueeze(0)  # what the opaque digit PNG gives
+    white = np.full_like(gray, 255)
+    Image.fromarray(np.stack([white, white, white, gray], axis=-1), mode="RGBA").save(tmp_path / "rgba.png")
+    Image.fromarray(np.stack([white, gray], axis=-1), mode="LA").save(tmp_path / "la.png")
+    ink = (gray > 127).astype(np.uint8)  # palette: 0 transparent (a grey under it), 1 white ink
+    palette = Image.fromarray(ink, mode="P")
+    palette.putpalette([128, 128, 128, 255, 255, 255])
+    palette.save(tmp_path / "palette.png", transparency=0)
+    black = np.zeros_like(gray)
+    Image.fromarray(np.stack([black, black, black, gray], axis=-1), mode="RGBA").save(tmp_path / "dark.png")
+    run = load_run(trained.run_dir, with_data=False)
+
+    for name in ("rgba.png", "la.png"):  # the old code gave 1.0 everywhere
+        torch.testing.assert_close(_model_input(run, tmp_path / name), digit, atol=1e-6, rtol=0)
+    assert Image.open(tmp_path / "palette.png").mode == "P"
+    torch.testing.assert_close(_model_input(run, tmp_path / "palette.png"),
+                               torch.from_numpy(ink).float().unsqueeze(0), atol=0, rtol=0)  # not 128/255
+    # dark ink on a transparent background is dark ink on white paper: --invert makes it the digit
+    torch.testing.assert_close(_model_input(run, tmp_path / "dark.png", invert=True), digit, atol=1e-6, rtol=0)
+    assert float(_model_input(run, tmp_path / "dark.png").abs().max()) == 0  # without --invert, no ink left
+
+    result = predict_files(run, [tmp_path / n for n in ("rgba.png", "la.png", "palette.png", "dark.png")], top=10)
+    notes = [p["notes"] for p in result["predictions"]]
+    assert notes[0] == ["alpha composited onto black", "converted RGBA to grayscale"]
+    assert notes[1] == ["alpha composited onto black"]  # LA is grayscale: nothing converted
+    assert notes[2] == ["alpha composited onto black", "converted P to grayscale"]
+    assert notes[3][0] == "alpha composited onto black; its opaque pixels are dark too: for dark ink, give --invert"
+    torch.testing.assert_close(probabilities(result)[:2], reference_probabilities(trained, digit.unsqueeze(0))
+                               .expand(2, -1), atol=1e-5, rtol=0)
+    inverted = predict_files(run, [tmp_path / "dark.png"], invert=True)["predictions"][0]["notes"]
+    assert inverted == ["alpha composited onto white", "converted RGBA to grayscale", "inverted"]
+    opaque = np.stack([gray, gray, gray, white], axis=-1)  # an alpha of 255 everywhere changes nothing
+    Image.fromarray(opaque, mode="RGBA").save(tmp_path / "opaque.png")
+    torch.testing.assert_close(_model_input(run, tmp_path / "opaque.png"), digit, atol=0, rtol=0)
+    assert predict_files(run, [tmp_path / "opaque.png"])["predictions"][0]["notes"] == ["converted RGBA to grayscale"]
+
+
+def test_a_non_square_image_is_padded_not_stretched(trained: torchprimer.TrainResult, tmp_path: Path) -> None:
+    """A 16x32 "1" was stretched to 8x8, its stroke twice as wide as written. It is now padded to a
+    square with its edge colour (MNIST centres each digit in a square box), then resized: exactly
+    what the same digit drawn on a square canvas gives."""
+    tall = np.zeros((32, 16), dtype=np.uint8)
+    tall[4:28, 6:10] = 255
+    Image.fromarray(tall, mode="L").save(tmp_path / "tall.png")
+    Image.fromarray(np.pad(tall, ((0, 0), (8, 8))), mode="L").save(tmp_path / "square.png")
+    # dark ink on grey paper (200), wide: padded with the paper above and below, then --invert
+    wide = np.full((10, 40), 200, dtype=np.uint8)
+    wide[4:6, 5:35] = 0
+    Image.fromarray(wide, mode="L").save(tmp_path / "wide.png")
+    Image.fromarray(np.pad(wide, ((15, 15), (0, 0)), constant_values=200), mode="L").save(tmp_path / "wide_sq.png")
+    small = np.arange(48, dtype=np.uint8).reshape(8, 6) + 100  # 6 wide, 8 high: padded only, no resize
+    small[:, 0] = small[:, -1] = 7
+    Image.fromarray(small, mode="L").save(tmp_path / "small.png")
+    run = load_run(trained.run_dir, with_data=False)
+
+    padded, square = _model_input(run, tmp_path / "tall.png"), _model_input(run, tmp_path / "square.png")
+    torch.testing.assert_close(padded, square, atol=1e-6, rtol=0)
+    assert float(padded[0, :, :2].abs().max()) == 0 and float(padded[0, :, 6:].abs().max()) == 0  # not stretched
+    torch.testing.assert_close(_model_input(run, tmp_path / "wide.png", invert=True),
+                               _model_input(run, tmp_path / "wide_sq.png", invert=True), atol=1e-6, rtol=0)
+    expected = torch.from_numpy(np.pad(small, ((0, 0), (1, 1)), constant_values=7)).float().div(255).unsqueeze(0)
+    torch.testing.assert_close(_model_input(run, tmp_path / "small.png"), expected, atol=0, rtol=0)
+
+    result = predict_files(run, [tmp_path / n for n in ("tall.png", "wide.png", "small.png", "square.png")])
+    notes = [p["notes"] for p in result["predictions"]]
+    assert notes[0] == ["padded 16x32 to 32x32 with its edge colour, resized to 8x8"]
+    assert notes[1] == ["padded 40x10 to 40x40 with its edge colour, resized to 8x8"]
+    assert notes[2] == ["padded 6x8 to 8x8 with its edge colour"]
+    assert notes[3] == ["resized 32x32 to 8x8"]
+    # in colour, each channel is padded with its own edge median: a red stripe on blue stays on blue
+    stripe = np.zeros((8, 16, 3), dtype=np.uint8)
+    stripe[...] = (0, 0, 255)
+    stripe[3:5, 2:14] = (255, 0, 0)
+    Image.fromarray(stripe, mode="RGB").save(tmp_path / "stripe.png")
+    run.data["input_shape"] = [3, 8, 8]
+    x = _model_input(run, tmp_path / "stripe.png")
+    assert x.shape == (3, 8, 8)
+    blue = torch.tensor([0.0, 0.0, 1.0]).view(3, 1, 1).expand(3, 2, 8)
+    torch.testing.assert_close(x[:, :2], blue, atol=1e-6, rtol=0)  # the padded rows: blue, not black
+
+
+def test_an_imagefolder_run_reads_images_as_its_training_did(trained: torchprimer.TrainResult, tmp_path: Path) -> None:
+    """imagefolder training stretches every image to its square size and drops alpha
+    (data/imagefolder.py); its model learnt from such images, so predict reads them alike, and says so."""
+    from torchvision.transforms.v2 import functional as F
+
+    tall = np.zeros((32, 16), dtype=np.uint8)
+    tall[4:28, 6:10] = 255
+    Image.fromarray(np.stack([tall, tall, tall, np.full_like(tall, 128)], axis=-1), mode="RGBA").save(
+        tmp_path / "tall.png")
+    run = load_run(trained.run_dir, with_data=False)
+    run.config.dataset = "imagefolder:photos"
+    stretched = F.resize(torch.from_numpy(tall).float().div(255).unsqueeze(0), [8, 8], antialias=True).clamp(0, 1)
+    torch.testing.assert_close(_model_input(run, tmp_path / "tall.png"), stretched, atol=1e-6, rtol=0)
+    assert predict_files(run, [tmp_path / "tall.png"])["predictions"][0]["notes"] == [
+        "alpha dropped, as training's imagefolder reader did",
+        "resized 16x32 to 8x8 (stretched, as training's imagefolder images were)",
+        "converted RGBA to grayscale",
+    ]
+
+
+def test_cli_prints_the_alpha_and_padding_notes(trained: torchprimer.TrainResult, raw_test: torch.Tensor,
+                                                tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    gray = (raw_test[0, 0] * 255).round().to(torch.uint8).numpy()
+    wide = np.kron(gray, np.ones((2, 4), dtype=np.uint8))  # 32 wide, 16 high
+    white = np.full_like(wide, 255)
+    Image.fromarray(np.stack([white, wide], axis=-1), mode="LA").save(tmp_path / "wide.png")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["predict", str(trained.run_dir), str(tmp_path / "wide.png"), "--top", "1"])
+    assert exit_info.value.code == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("wide.png  ")
+    assert line.endswith("(alpha composited onto black; padded 32x16 to 32x32 with its edge colour, resized to 8x8)")

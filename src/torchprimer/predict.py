@@ -67,8 +67,20 @@ def read_inputs(paths: list[Path], run: Run, *, invert: bool = False) -> list[Sa
     return samples
 
 
+GRAY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F")
+
+
 def read_image(path: Path, run: Run, *, invert: bool = False) -> Sample:
-    """An image file resized (antialiased) to the training size, in the training's channels."""
+    """An image file in the training's channels and size, with a note for every change made to it.
+
+    Transparent pixels hold no picture, whatever colour the file keeps under them (often black,
+    sometimes anything): they are composited onto black, the background of the digit data sets
+    (onto white paper with --invert, which the inversion turns black). An image of another aspect
+    ratio than training's is padded with its own edge colour (the median of its border pixels) to
+    that ratio, as MNIST centres each digit in a square box, and then resized (antialiased), so
+    that its strokes are not stretched. An imagefolder run is the exception: its training images were
+    stretched and their alpha dropped (data/imagefolder.py), so its inputs are read the same way.
+    """
     from PIL import Image, UnidentifiedImageError
     from torchvision.transforms.v2 import functional as F
 
@@ -77,10 +89,18 @@ def read_image(path: Path, run: Run, *, invert: bool = False) -> Sample:
         raise UserError(f"{path} is an image, but this run was trained on {run.kind} data of shape "
                         f"{_shape_text(shape)}; give .npy arrays or .csv rows of that shape")
     channels, height, width = shape
+    as_imagefolder = str(run.config.dataset).partition(":")[0] == "imagefolder"
+    target = "L" if channels == 1 else "RGB"
+    alpha = None
     try:
         with Image.open(path) as image:
             mode, size = image.mode, image.size
-            pixels = F.pil_to_tensor(eight_bit(image).convert("L" if channels == 1 else "RGB"))
+            image = eight_bit(image)
+            if image.has_transparency_data:  # LA, RGBA, or P/L/RGB with a tRNS colour
+                rgba = image.convert("RGBA")
+                alpha = to_float(F.pil_to_tensor(rgba.getchannel("A")))
+                image = rgba.convert("RGB")  # the colours under the alpha, as convert("RGB") gives them
+            pixels = F.pil_to_tensor(image.convert(target))
     except Image.DecompressionBombError as exc:  # a few KB on disk that would decode to gigabytes
         raise UserError(f"{path} is too large to decode safely ({exc}); give an image of ordinary size") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
@@ -89,15 +109,63 @@ def read_image(path: Path, run: Run, *, invert: bool = False) -> Sample:
         raise UserError(f"{path} is not a readable image ({brief(exc, 160)}); give a PNG or JPEG file") from None
     x = to_float(pixels)
     notes = []
+    if alpha is not None and bool((alpha < 1).any()):  # a fully opaque alpha changes nothing
+        if as_imagefolder:
+            notes.append("alpha dropped, as training's imagefolder reader did")
+        else:
+            notes.append(_composite(x, alpha, invert))
+            x = x * alpha + (1.0 if invert else 0.0) * (1 - alpha)
     if size != (width, height):
-        x = F.resize(x, [height, width], antialias=True).clamp(0, 1)
-        notes.append(f"resized {size[0]}x{size[1]} to {width}x{height}")
-    if (mode in ("L", "1", "I", "I;16", "F")) != (channels == 1):
+        same_ratio = size[0] * height == size[1] * width
+        if same_ratio or as_imagefolder:
+            note = f"resized {size[0]}x{size[1]} to {width}x{height}"
+            if not same_ratio:
+                note += " (stretched, as training's imagefolder images were)"
+        else:
+            x = _pad_to_ratio(x, width, height)
+            note = f"padded {size[0]}x{size[1]} to {x.shape[2]}x{x.shape[1]} with its edge colour"
+            if x.shape[1:] != (height, width):
+                note += f", resized to {width}x{height}"
+        if x.shape[1:] != (height, width):
+            x = F.resize(x, [height, width], antialias=True).clamp(0, 1)
+        notes.append(note)
+    if (mode in GRAY_MODES) != (channels == 1):
         notes.append(f"converted {mode} to {'grayscale' if channels == 1 else 'RGB'}")
     if invert:
         x = 1 - x
         notes.append("inverted")
     return Sample(path.name, x, notes)
+
+
+def _composite(x: torch.Tensor, alpha: torch.Tensor, invert: bool) -> str:
+    """The note for compositing `x` (C, H, W) in [0, 1] onto black, or white with --invert: with a hint
+    when the opaque pixels are as dark (or as light) as that background, where ink would vanish."""
+    background = "white" if invert else "black"
+    weight = float(alpha.sum())
+    if weight == 0:
+        return f"fully transparent: read as {background}"
+    ink = float((x.mean(dim=0, keepdim=True) * alpha).sum()) / weight
+    if not invert and ink < 0.5:
+        return "alpha composited onto black; its opaque pixels are dark too: for dark ink, give --invert"
+    if invert and ink >= 0.5:
+        return "alpha composited onto white; its opaque pixels are light too: for light ink, leave out --invert"
+    return f"alpha composited onto {background}"
+
+
+def _pad_to_ratio(x: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """`x` (C, H, W) padded, centred, to the aspect ratio width:height with the median of its border
+    pixels per channel (the background of a digit, or of paper)."""
+    _, h, w = x.shape
+    if w * height > h * width:  # wider than the training images: rows above and below
+        new_h, new_w = max(h, round(w * height / width)), w
+    else:
+        new_h, new_w = h, max(w, round(h * width / height))
+    border = torch.cat([x[:, 0], x[:, -1], x[:, :, 0], x[:, :, -1]], dim=1)
+    fill = border.median(dim=1).values
+    out = fill.view(-1, 1, 1).expand(-1, new_h, new_w).clone()
+    top, left = (new_h - h) // 2, (new_w - w) // 2
+    out[:, top : top + h, left : left + w] = x
+    return out
 
 
 def _as_samples(array: np.ndarray, shape: tuple[int, ...], where: str) -> torch.Tensor:
