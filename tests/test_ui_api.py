@@ -439,6 +439,22 @@ def test_any_json_content_type_is_accepted(client: TestClient, content_type: str
     assert response.status_code == 201, response.text
 
 
+def test_pause_stops_a_step_under_way(client: TestClient) -> None:
+    """A step of 16,000 batches of one trained to its epoch's end whatever came next: pause answered at once and
+    stopped nothing, and the step kept its caller (the page, which queues its commands) waiting for minutes."""
+    sid = create(client, n_samples=20_000, train_share=0.8, batch_size=1)
+    answers: list[Any] = []
+    stepping = threading.Thread(target=lambda: answers.append(client.post(f"/api/sessions/{sid}/step")))
+    stepping.start()
+    assert wait_until(lambda: client.get(f"/api/sessions/{sid}").json()["step"] > 0)
+    assert client.post(f"/api/sessions/{sid}/pause").status_code == 200
+    stepping.join(WAIT)
+    assert not stepping.is_alive()
+    assert answers[0].status_code == 200, answers[0].text
+    counters = answers[0].json()
+    assert counters["epoch"] == 0 and 0 < counters["step"] < 16_000 and not counters["playing"]
+
+
 def test_commands_without_a_body_need_no_content_type(client: TestClient) -> None:
     sid = create(client)
     for path in ("/step", "/pause", "/reset"):
@@ -454,6 +470,20 @@ def test_a_non_finite_number_is_refused_as_one(client: TestClient, body: str, fi
     """Python's JSON parser reads NaN and Infinity; the answer must say that is what is wrong."""
     message = error_of(client.post("/api/sessions", content=body, headers={"content-type": "application/json"}), 422)
     assert message.startswith(f"{field}: must be a finite number"), message
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ('{"batch_size": 1e23}', "batch_size: Input should be less than or equal to 4096"),
+    ('{"seed": 1e300}', "seed: Input should be less than or equal to 2147483647"),
+    ('{"n_samples": -1e30}', "n_samples: Input should be greater than or equal to 50"),
+    ('{"hidden": [4, 1e20]}', f"hidden.1: Input should be less than or equal to {MAX_UNITS}"),
+    ('{"lr": 1e300}', "lr: Input should be less than or equal to 10"),
+])
+def test_a_huge_whole_number_is_refused_by_its_bound(client: TestClient, body: str, message: str) -> None:
+    """The page sends 99999999999999999999999 typed in a field as 1e+23; the answer was "Unable to parse input
+    string as an integer, exceeded maximum size", which says nothing of the field's bounds (nor was it a string)."""
+    assert error_of(client.post("/api/sessions", content=body, headers={"content-type": "application/json"}),
+                    422) == message
 
 
 BOOLEAN_NUMBERS = [({"noise": True}, "noise"), ({"n_samples": True}, "n_samples"), ({"train_share": False},

@@ -233,6 +233,22 @@ def test_big_networks_and_narrow_windows_keep_the_page_in_view_and_a_reload_keep
     page.wait_for_function("document.documentElement.scrollWidth <= 390")
 
 
+def test_every_field_and_button_has_a_name(server: tuple[str, Path], page) -> None:
+    """The noise and training-share sliders had none: their <label> held an <output> first, which took the label;
+    the layer and unit buttons were named by their text, "+" and "\u2212", the same for every layer."""
+    url, _ = server
+    page.goto(url)
+    page.wait_for_function("window.__playground.framesReceived > 0 && window.__playground.hidden === '4-2'")
+    unnamed = page.evaluate("""[...document.querySelectorAll('input, select, button')].filter((el) =>
+        el.tagName === 'BUTTON' ? !el.getAttribute('aria-label') && !/[a-z]/i.test(el.textContent)
+        : !(el.labels && el.labels.length)).map((el) => el.outerHTML)""")
+    assert unnamed == []
+    assert page.get_by_role("slider", name="Noise").count() == 1
+    assert page.get_by_role("slider", name="Training share").count() == 1
+    assert page.get_by_role("button", name="Add a unit to hidden layer 2").count() == 1
+    assert page.get_by_role("button", name="Add a hidden layer").count() == 1
+
+
 def test_a_unit_button_keeps_the_keyboard_focus(server: tuple[str, Path], page) -> None:
     url, _ = server
     page.goto(url)
@@ -278,6 +294,13 @@ def test_image_set_shows_confusion_and_predictions(server: tuple[str, Path], pag
     captions = page.locator("#strip figcaption")
     assert captions.count() == 12
     assert all(text.strip() for text in captions.all_inner_texts())  # "7 93%": predicted class, confidence
+    # A wrong prediction is said in words, not only in red (it was told apart by its colour alone).
+    marks = page.evaluate("[...document.querySelectorAll('#strip figcaption')].map((c) => "
+                          "[c.className, c.textContent, c.title])")
+    for kind, text, title in marks:
+        assert ("\u2717 is " in text) == (kind == "wrong"), (kind, text)
+        if kind == "wrong":
+            assert text.endswith(f"\u2717 is {title.removeprefix('true: ')}")
     assert float(page.inner_text("#test-accuracy")) > 0.2  # one epoch of the tiny 4-2 net: above chance (0.1)
     assert page.is_enabled("#train-share")  # digits is split by the page's training share
     page.select_option("#dataset", "mnist1d")  # MNIST-1D tests on its own 1,000 samples: no share to choose
@@ -370,6 +393,25 @@ def test_export_part_way_through_an_epoch_says_what_the_script_trains(server: tu
         f"step {step:,}.")
     script = page.inner_text("#export-code")
     assert "\nEPOCHS = 0\n" in script and f"\nBATCHES = {step}\n" in script
+
+
+def test_a_long_step_moves_on_the_page_and_the_pause_button_stops_it(server: tuple[str, Path], page) -> None:
+    """Step on an epoch of 16,000 batches of one: the page froze for minutes (no frame until the epoch's end) and
+    nothing stopped it; pause and reset were queued behind it. Now the counters move, and pause stops it there."""
+    url, _ = server
+    page.goto(url + "#n_samples=20000&train_share=0.8&batch_size=1")
+    page.wait_for_function("window.__playground.framesReceived > 0 && window.__playground.hidden === '4-2'")
+    page.click("#step")
+    page.wait_for_function("window.__playground.step > 0", timeout=20_000)  # frames while the step trains
+    assert page.get_attribute("#play", "aria-label") == "Pause" and page.is_disabled("#step")
+    page.click("#play")  # the pause button, while a step trains
+    page.wait_for_function("!document.getElementById('step').disabled", timeout=20_000)
+    assert page.get_attribute("#play", "aria-label") == "Train"
+    session = page.evaluate("window.__playground.session")
+    with urllib.request.urlopen(f"{url}api/sessions/{session}", timeout=5) as response:
+        counters = json.load(response)
+    assert counters["epoch"] == 0 and 0 < counters["step"] < 16_000 and not counters["playing"]
+    assert page.is_hidden("#message")
 
 
 def test_a_link_with_one_refused_setting_keeps_its_others(server: tuple[str, Path], page) -> None:

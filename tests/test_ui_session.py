@@ -199,6 +199,52 @@ def test_play_trains_and_pause_stops_the_step_counter(make_session: Callable[...
     assert wait_until(lambda: session.step_count > stopped)  # and play resumes from there
 
 
+def test_a_long_step_sends_frames_and_stops_at_a_pause_or_reset(make_session: Callable[..., Session]) -> None:
+    """An epoch of 16,000 batches of one took minutes; the step ran to its end whatever the learner pressed (pause
+    and reset waited behind it, then got "still training after 120 s") and sent no frame, so the page froze."""
+    session = make_session(n_samples=20_000, train_share=0.8, batch_size=1)
+    frames = frames_of(session)
+    session.ready()
+    answers: list[dict[str, Any]] = []
+    stepping = threading.Thread(target=lambda: answers.append(session.step()))
+    stepping.start()
+    assert wait_until(lambda: any(f["step"] > 0 for f in frames))  # the page sees the step moving
+    session.pause()
+    stepping.join(WAIT)
+    assert not stepping.is_alive() and answers[0]["epoch"] == 0 and 0 < answers[0]["step"] < 16_000
+    assert answers[0]["message"] is None and not session.playing
+    stopped = session.step_count
+    assert holds_for(lambda: session.step_count == stopped)
+
+    stepping = threading.Thread(target=session.step)  # a reset stops a step too, at once
+    stepping.start()
+    assert wait_until(lambda: session.step_count > stopped)
+    assert session.reset(timeout=WAIT)["step"] == 0
+    stepping.join(WAIT)
+    assert not stepping.is_alive() and session.step_count == 0
+
+
+def test_an_epochs_seconds_leave_out_the_time_it_sat_paused(make_session: Callable[..., Session]) -> None:
+    """A saved run's epoch_seconds counted from the network's build (or the last epoch's end) to the epoch's end,
+    paused time and all: 1.4 s for an epoch `torchprimer train` ran in 0.04 s, minutes after a coffee break."""
+    session = make_session()
+    time.sleep(1.5)  # the learner reads the page before pressing step
+    session.step()
+    seconds = session.history[0]["seconds"]
+    assert 0 < seconds < 1.5
+
+
+def test_a_second_step_queued_behind_a_first_does_not_stop_it(make_session: Callable[..., Session]) -> None:
+    session = make_session()
+    per_epoch = math.ceil(len(session.splits.y_train) / 16)
+    threads = [threading.Thread(target=session.step) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT)
+    assert session.epoch == 2 and session.step_count == 2 * per_epoch
+
+
 def test_two_sessions_train_independently(make_session: Callable[..., Session]) -> None:
     a, b = make_session(), make_session()
     assert a.id != b.id

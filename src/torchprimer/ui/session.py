@@ -76,6 +76,7 @@ class Session:
         self._playing = threading.Event()
         self._closed = threading.Event()
         self._want_frame = threading.Event()
+        self._pauses = 0  # pauses asked for so far: one asked for while a step trains stops that step (`_one_epoch`)
         self._sink: Callable[[dict[str, Any]], None] | None = None
         self._subscriptions = 0
         self._last_frame = 0.0
@@ -129,17 +130,23 @@ class Session:
         self._playing.set()
 
     def pause(self) -> None:
+        """Stop training: playing, and a step (or a save's finishing epoch) under way, which stops where it is."""
         self._playing.clear()
+        self._pauses += 1
         self.dirty = True
 
     def step(self, timeout: float = 120.0) -> dict[str, Any]:
         """Pause, then train to the end of the current epoch: one whole epoch from a fresh or
         stepped network, as TensorFlow Playground's step button does, the rest of it after a
         pause mid-epoch. Either way the epoch counter goes up by one, unless the loss becomes
-        NaN or infinite on the way, which stops training there and sets `message`. Once it has,
+        NaN or infinite on the way, which stops training there and sets `message`, or a pause (or reset,
+        or save) is asked for meanwhile, which stops it where it is: an epoch of 16,000 batches of one
+        takes minutes on a laptop, and the learner who pressed step must be able to stop it. Frames go
+        out while it trains, as while playing, so the page shows it moving. Once it has diverged,
         stepping is refused as `play` is (UserError, "... press reset"): another step could
         only leave the counters where they are."""
-        self.pause()
+        self._playing.clear()  # not `pause`: a second step queued behind a first one does not stop it
+        self.dirty = True
         return self.call(self._one_epoch, timeout)
 
     def reset(self, settings: PlaygroundConfig | None = None, timeout: float = 120.0) -> dict[str, Any]:
@@ -242,7 +249,7 @@ class Session:
         self.batches = self._epoch_batches()
         self.history: list[dict[str, float]] = []
         self.train_seconds = 0.0
-        self._epoch_started = time.perf_counter()
+        self._epoch_seconds = 0.0  # the time this epoch's steps took: paused time is no training time
         self._epoch_loss = torch.zeros(())
         self._epoch_correct = torch.zeros((), dtype=torch.long)
         self._last_loss = torch.zeros(())
@@ -260,6 +267,7 @@ class Session:
         return device_batches(s.x_train, s.y_train, self.cfg.batch_size, seed=self.cfg.seed, epoch=self.epoch)
 
     def _train_step(self) -> None:
+        started = time.perf_counter()
         n, bs = len(self.splits.y_train), self.cfg.batch_size
         xb, yb = next(self.batches)
         output, loss = self.train_step(xb, yb)
@@ -272,6 +280,7 @@ class Session:
         # the message names it; a check per chunk named the chunk's last step and trained on NaN weights.
         # Before the epoch's end: an epoch whose last step diverged is not counted, nor given a NaN row.
         value = float(self._last_loss)
+        self._epoch_seconds += time.perf_counter() - started
         if not math.isfinite(value):
             self._playing.clear()
             self.diverged = str(value)
@@ -281,17 +290,19 @@ class Session:
             self._end_epoch()
 
     def _end_epoch(self) -> None:
-        """One metrics.csv row, as `torchprimer train` writes it, and the next epoch's batches."""
+        """One metrics.csv row, as `torchprimer train` writes it, and the next epoch's batches. Its seconds are
+        `train`'s too: the epoch's steps and its validation, not the time the page sat paused in between (a saved
+        run's epoch_seconds said 1.4 s, or minutes, for an epoch `train` runs in 0.04 s)."""
         n = len(self.splits.y_train)
+        started = time.perf_counter()
         val = evaluate(self.model, self.splits.x_val, self.splits.y_val, self.objective)
-        now = time.perf_counter()
         self.epoch += 1
         self.history.append({
             "epoch": self.epoch, "train_loss": float(self._epoch_loss) / n,
             "train_acc": float(self._epoch_correct) / n, "val_loss": val["loss"], "val_acc": val["accuracy"],
-            "lr": self.cfg.lr, "seconds": now - self._epoch_started,
+            "lr": self.cfg.lr, "seconds": self._epoch_seconds + time.perf_counter() - started,
         })
-        self._epoch_started = now
+        self._epoch_seconds = 0.0
         self._epoch_loss.zero_()
         self._epoch_correct.zero_()
         self.position = 0
@@ -306,10 +317,17 @@ class Session:
     def _one_epoch(self) -> dict[str, Any]:
         if self.message:  # checked here, on the worker, so a play that diverged just now is seen too
             raise UserError(self.message)
-        started, epoch = time.perf_counter(), self.epoch
-        while self.epoch == epoch and not self.message and not self._closed.is_set():  # closing stops it at once
+        started, epoch, pauses = time.perf_counter(), self.epoch, self._pauses
+        chunk = started
+        # Closing stops it at once, and so does a pause asked for since the job began (not the step's own).
+        while self.epoch == epoch and not self.message and not self._closed.is_set() and self._pauses == pauses:
             self._train_step()
-        self._after_training(time.perf_counter() - started)
+            if time.perf_counter() - chunk >= CHUNK_SECONDS:  # frames while it trains, as while playing
+                now = time.perf_counter()
+                self._after_training(now - chunk)
+                chunk = now
+                self._publish()
+        self._after_training(time.perf_counter() - chunk)
         return self.counters()
 
     def _after_training(self, seconds: float) -> None:
@@ -395,8 +413,11 @@ class Session:
             self._one_epoch()
             if self.message:
                 raise UserError(f"nothing worth saving: {self.message}")
-            if self.position:  # closed while finishing the epoch: its weights are of no whole epoch
+            if self.closed:  # closed while finishing the epoch: its weights are of no whole epoch
                 raise UserError("this playground session was closed; reload the page")
+            if self.position:  # paused (or reset) while finishing it: nothing saved, the network as it was
+                raise UserError("saving stopped: the network was paused before the end of its epoch; "
+                                "press save again to finish the epoch and save")
         cfg = self.settings.train_config(epochs=self.epoch)
         run_dir = new_run_dir(self.runs_dir, cfg)
         write_config(run_dir, cfg, self.splits, "cpu", source="torchprimer ui")

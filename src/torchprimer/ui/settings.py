@@ -47,7 +47,16 @@ def _not_a_boolean(value: Any) -> Any:
     return value
 
 
-Units = Annotated[int, BeforeValidator(_not_a_boolean), Field(ge=1, le=MAX_UNITS)]
+def _whole(value: Any) -> Any:
+    """A huge whole number sent as a float (1e23, what a page sends for 99999999999999999999999) as the integer it
+    is: an integer field then says "less than or equal to 4096", not pydantic's "Unable to parse input string as an
+    integer, exceeded maximum size", which is no hint at what is wrong (a float field takes the integer alike)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) > 2**53:
+        return int(value)
+    return value
+
+
+Units = Annotated[int, BeforeValidator(lambda value: _whole(_not_a_boolean(value))), Field(ge=1, le=MAX_UNITS)]
 
 
 class PlaygroundConfig(BaseModel):
@@ -82,7 +91,7 @@ class PlaygroundConfig(BaseModel):
                 return value  # not a number at all: the field's own check says what it wants
         if isinstance(number, float) and not math.isfinite(number):
             raise ValueError(f"must be a finite number, not {value!r}")
-        return value
+        return _whole(value)
 
     @field_validator("dataset")
     @classmethod

@@ -11,7 +11,7 @@ const WEIGHT_DECAYS = [0, 0.00001, 0.0001, 0.001, 0.01, 0.1];
 
 const state = {
   options: null, settings: null, session: null, socket: null, data: null,
-  curve: [], lastFrame: null, lost: false, renderedLayers: null, refocus: null,
+  curve: [], lastFrame: null, lost: false, renderedLayers: null, refocus: null, stepping: false,
 };
 const LOST = "The connection to the playground server was lost; start 'torchprimer ui' again and reload this page.";
 // The page's names for the settings, for the server's messages ("batch_size: ..." reads "Batch size: ...").
@@ -164,6 +164,7 @@ function readSettings() {
 }
 
 function applySettings(next, note = "", link = {}) {
+  stopStep(); // a change waits for the step under way: stop it, rather than wait for its epoch to end
   // Every change starts the network again, as in TensorFlow Playground; a value the server
   // refuses leaves the running network (and its pictures) as it was and says why.
   // `note`, shown once the change is made, says what of an address was not taken; `link`, the settings an
@@ -306,9 +307,12 @@ function renderLayers() {
     const head = document.createElement("div");
     head.className = "head";
     const minus = document.createElement("button");
-    minus.className = "small remove-unit"; minus.textContent = "\u2212"; minus.title = "Remove a unit";
+    minus.className = "small remove-unit"; minus.textContent = "\u2212";
+    minus.title = `Remove a unit from hidden layer ${i + 1}`; // and its name (its text, "−", says nothing)
+    minus.setAttribute("aria-label", minus.title);
     const plus = document.createElement("button");
-    plus.className = "small add-unit"; plus.textContent = "+"; plus.title = "Add a unit";
+    plus.className = "small add-unit"; plus.textContent = "+"; plus.title = `Add a unit to hidden layer ${i + 1}`;
+    plus.setAttribute("aria-label", plus.title);
     const count = document.createElement("span");
     count.textContent = `${units} units`;
     minus.disabled = units <= 1;
@@ -558,8 +562,10 @@ function drawStripPredictions(strip) {
   const classes = state.data.classes;
   document.querySelectorAll("#strip figcaption").forEach((caption, i) => {
     const truth = state.data.strip.labels[i], guess = strip.predicted[i];
-    caption.textContent = `${classes[guess]} ${(strip.confidence[i] * 100).toFixed(0)}%`;
-    caption.className = guess === truth ? "right" : "wrong";
+    // A wrong prediction is marked in words too, not by its colour alone: "7 93%", then "✗ is 1" below it.
+    const wrong = guess !== truth ? `\n\u2717 is ${classes[truth]}` : "";
+    caption.textContent = `${classes[guess]} ${(strip.confidence[i] * 100).toFixed(0)}%${wrong}`;
+    caption.className = wrong ? "wrong" : "right";
     caption.title = `true: ${classes[truth]}`;
   });
 }
@@ -606,7 +612,7 @@ function onFrame(frame) {
   $("train-loss").textContent = fmt(frame.train.loss);
   // Outputs that are not finite predict nothing: their "accuracy" (argmax of NaN) is not shown.
   $("test-accuracy").textContent = frame.test.loss === null ? "\u2013" : fmt(frame.test.accuracy);
-  showPlaying(frame.playing);
+  showPlaying(frame.playing || state.stepping);
   if (frame.message) showMessage(frame.message);
   drawCurve();
   drawGradNorms(frame.grad_norms);
@@ -650,17 +656,35 @@ function showPlaying(playing) {
 
 function command(name) {
   return serial(async () => {
-    const slow = name === "step"; // one whole epoch: show that the page is working on it
-    if (slow) { document.body.classList.add("busy"); $("step").disabled = true; }
+    // One whole epoch, which may take minutes (16,000 batches of one): show that the page is working on it,
+    // and make the play button its pause button meanwhile (`stopStep`), as while playing.
+    const slow = name === "step";
+    if (slow) {
+      document.body.classList.add("busy");
+      $("step").disabled = true;
+      state.stepping = true;
+      showPlaying(true);
+    }
     try {
       await api("POST", `/api/sessions/${state.session}/${name}`);
       if (name !== "play") showMessage("");
     } catch (e) {
       showMessage(e.message);
     } finally {
-      if (slow) { document.body.classList.remove("busy"); $("step").disabled = state.lost; }
+      if (slow) {
+        state.stepping = false;
+        showPlaying(false);
+        document.body.classList.remove("busy");
+        $("step").disabled = state.lost;
+      }
     }
   });
+}
+
+// Stop the step under way where it is. Sent at once, not queued (`serial`): the queue waits on that very step.
+function stopStep() {
+  if (!state.stepping || state.lost) return;
+  api("POST", `/api/sessions/${state.session}/pause`).catch((e) => showMessage(e.message));
 }
 
 function exportCode() { return serial(exportNow); }
@@ -707,7 +731,10 @@ async function saveNow() {
 }
 
 function wire() {
-  $("play").onclick = () => command($("play").dataset.state === "playing" ? "pause" : "play");
+  $("play").onclick = () => {
+    if (state.stepping) stopStep();
+    else command($("play").dataset.state === "playing" ? "pause" : "play");
+  };
   $("step").onclick = () => command("step");
   $("reset").onclick = changed;
   for (const id of ["dataset", "activation", "optimizer", "lr", "batch-size", "weight-decay", "seed", "samples",
