@@ -249,6 +249,31 @@ def test_every_field_and_button_has_a_name(server: tuple[str, Path], page) -> No
     assert page.get_by_role("button", name="Add a hidden layer").count() == 1
 
 
+def test_the_loss_chart_tells_training_from_test_without_colour(server: tuple[str, Path], page) -> None:
+    """The two loss lines differed only by colour (grey and blue): the test line is dashed, and so is its legend."""
+    url, _ = server
+    page.add_init_script("""(() => {
+        const stroke = CanvasRenderingContext2D.prototype.stroke;
+        window.__chartDashes = [];  // [colour, dash] of every line stroked on the loss chart
+        CanvasRenderingContext2D.prototype.stroke = function (...args) {
+            if (this.canvas.id === 'loss-chart') {
+                window.__chartDashes.push([this.strokeStyle, this.getLineDash().join(',')]);
+            }
+            return stroke.apply(this, args);
+        };
+    })()""")
+    page.goto(url)
+    page.wait_for_function("window.__playground.framesReceived > 0")
+    page.click("#play")
+    page.wait_for_function("window.__chartDashes.length >= 2", timeout=60_000)
+    page.click("#play")
+    lines = dict(page.evaluate("window.__chartDashes"))
+    assert lines["#444444"] == "" and lines["#0877bd"] == "5,3", lines
+    legend = page.evaluate("""[...document.querySelectorAll('.legend .train, .legend .test')].map((el) =>
+        getComputedStyle(el, '::before').backgroundImage)""")
+    assert legend[0] == "none" and legend[1].startswith("repeating-linear-gradient"), legend
+
+
 def test_a_unit_button_keeps_the_keyboard_focus(server: tuple[str, Path], page) -> None:
     url, _ = server
     page.goto(url)

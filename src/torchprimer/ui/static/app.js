@@ -441,9 +441,11 @@ function drawCurve() {
   const last = pts[pts.length - 1][0], first = pts[0][0];
   const span = Math.max(1, last - first);
   const stride = Math.max(1, Math.floor(pts.length / (2 * canvas.width)));
-  for (const [index, color] of [[2, "#444"], [3, "rgb(8,119,189)"]]) {
+  // the test line is dashed as well as blue: told apart without seeing colour (the legend shows both)
+  for (const [index, color, dash] of [[2, "#444", []], [3, "rgb(8,119,189)", [5, 3]]]) {
     ctx.beginPath();
     ctx.strokeStyle = color;
+    ctx.setLineDash(dash);
     ctx.lineWidth = 1.5;
     let started = false;
     for (let i = 0; i < pts.length; i += stride) {
@@ -455,6 +457,7 @@ function drawCurve() {
     }
     ctx.stroke();
   }
+  ctx.setLineDash([]);
   ctx.fillStyle = "#777";
   ctx.font = "10px sans-serif";
   ctx.textAlign = "left";
