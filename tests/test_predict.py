@@ -469,8 +469,9 @@ def test_a_non_square_image_is_padded_not_stretched(trained: torchprimer.TrainRe
 
 def test_an_imagefolder_run_reads_images_as_its_training_did(trained: torchprimer.TrainResult, tmp_path: Path) -> None:
     """imagefolder training stretches every image to its square size and drops alpha
-    (data/imagefolder.py); its model learnt from such images, so predict reads them alike, and says so."""
-    from torchvision.transforms.v2 import functional as F
+    (data/imagefolder.py); its model learnt from such images, so predict reads them through the same
+    reader, to the very pixels training stored, and says so."""
+    from torchprimer.data.imagefolder import read_image as training_reader
 
     tall = np.zeros((32, 16), dtype=np.uint8)
     tall[4:28, 6:10] = 255
@@ -478,8 +479,9 @@ def test_an_imagefolder_run_reads_images_as_its_training_did(trained: torchprime
         tmp_path / "tall.png")
     run = load_run(trained.run_dir, with_data=False)
     run.config.dataset = "imagefolder:photos"
-    stretched = F.resize(torch.from_numpy(tall).float().div(255).unsqueeze(0), [8, 8], antialias=True).clamp(0, 1)
-    torch.testing.assert_close(_model_input(run, tmp_path / "tall.png"), stretched, atol=1e-6, rtol=0)
+    stored, _ = training_reader(str(tmp_path / "tall.png"), 8)  # uint8 (8, 8, 3), as the training set holds it
+    as_trained = torch.from_numpy(stored[:, :, 0].copy()).float().div(255).unsqueeze(0)
+    torch.testing.assert_close(_model_input(run, tmp_path / "tall.png"), as_trained, atol=0, rtol=0)
     assert predict_files(run, [tmp_path / "tall.png"])["predictions"][0]["notes"] == [
         "alpha dropped, as training's imagefolder reader did",
         "resized 16x32 to 8x8 (stretched, as training's imagefolder images were)",

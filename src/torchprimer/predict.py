@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from torchprimer.data.csvfile import is_header, is_number, other_separator
-from torchprimer.data.imagefolder import eight_bit
+from torchprimer.data.imagefolder import eight_bit, training_picture
 from torchprimer.data.splits import normalize, to_float
 from torchprimer.errors import UserError, brief
 from torchprimer.runfolder import Run
@@ -79,7 +79,7 @@ def read_image(path: Path, run: Run, *, invert: bool = False) -> Sample:
     ratio than training's is padded with its own edge colour (the median of its border pixels) to
     that ratio, as MNIST centres each digit in a square box, and then resized (antialiased), so
     that its strokes are not stretched. An imagefolder run is the exception: its training images were
-    stretched and their alpha dropped (data/imagefolder.py), so its inputs are read the same way.
+    stretched and their alpha dropped (data/imagefolder.py), so its inputs go through that same reader.
     """
     from PIL import Image, UnidentifiedImageError
     from torchvision.transforms.v2 import functional as F
@@ -100,6 +100,8 @@ def read_image(path: Path, run: Run, *, invert: bool = False) -> Sample:
                 rgba = image.convert("RGBA")
                 alpha = to_float(F.pil_to_tensor(rgba.getchannel("A")))
                 image = rgba.convert("RGB")  # the colours under the alpha, as convert("RGB") gives them
+            if as_imagefolder:  # the pixels training's reader made of this file, stretched as they were
+                image = training_picture(image, width)
             pixels = F.pil_to_tensor(image.convert(target))
     except Image.DecompressionBombError as exc:  # a few KB on disk that would decode to gigabytes
         raise UserError(f"{path} is too large to decode safely ({exc}); give an image of ordinary size") from None

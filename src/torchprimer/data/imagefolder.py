@@ -108,11 +108,20 @@ def read_image(path: str, size: int) -> tuple[np.ndarray, bool]:
         with Image.open(path) as im:
             im.load()
             gray = im.mode in GRAY_MODES
-            rgb = eight_bit(im).convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+            rgb = training_picture(im, size)
     except Exception as exc:  # Pillow raises many types on damaged files; all mean "unreadable"
         raise UserError(f"imagefolder: cannot read image {path} ({type(exc).__name__}: {exc}); "
                         f"fix or remove it") from None
     return np.asarray(rgb, dtype=np.uint8), gray
+
+
+def training_picture(image: Any, size: int) -> Any:
+    """The RGB picture training learns from for an opened image: 8 bits, alpha dropped, stretched to
+    size x size (bilinear). `predict` reads an imagefolder run's inputs through this too, so a model
+    sees the very pixels its training images became."""
+    from PIL import Image
+
+    return eight_bit(image).convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
 
 
 def _read(root: Path, classes: list[str], samples: list[tuple[str, int]], size: int) -> Dataset:
