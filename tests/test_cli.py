@@ -11,6 +11,13 @@ from conftest import fails, run_cli
 from torchprimer.cli import main
 
 
+def test_train_counts_one_epoch_in_the_singular(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--epochs", "1", "--out", str(tmp_path)])
+    assert exit_info.value.code == 0
+    assert "(1 epoch, " in capsys.readouterr().out
+
+
 def test_train_end_to_end_in_a_subprocess(tmp_path: Path) -> None:
     proc = run_cli("train", "--epochs", "2", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr

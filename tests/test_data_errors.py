@@ -369,3 +369,22 @@ def test_a_split_left_empty_is_refused_not_reported_as_nan(tmp_path):
         tpdata.prepare(digits, test_fraction=0.0)
     own_test = tpdata.load(f"npz:{synthetic.write_npz(tmp_path / 'b.npz', n=60, n_test=20)}")
     assert len(tpdata.prepare(own_test, test_fraction=0.0).y_test) == 20  # its own test split: 0 is right
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10"])
+def test_a_failed_download_quotes_its_cause_cut_at_a_word(name, tmp_path, monkeypatch):
+    """torchvision's offline error is long (every mirror tried, each urlopen error): the one-line
+    refusal quotes it shortened at a word with an ellipsis, never ending mid-word."""
+    import torchvision.datasets as tvd
+
+    def offline(*args, **kwargs):
+        tries = " ".join(f"Tried https://mirror{i}.example/{name}/, got: <urlopen error [Errno -3] "
+                         "Temporary failure in name resolution>" for i in range(4))
+        raise RuntimeError(f"Error downloading train-images-idx3-ubyte.gz: {tries}")
+
+    monkeypatch.setattr(tvd, "MNIST", offline)
+    monkeypatch.setattr(tvd, "CIFAR10", offline)
+    message = load_fails(name, tmp_path / "c", "could not download", data_dir=tmp_path, download=True)
+    quoted = message.split(" (", 1)[1].split("); check", 1)[0]
+    assert quoted.endswith("…") and quoted[-2].isalnum() and len(quoted) <= 201
+    assert "\n" not in message

@@ -240,7 +240,8 @@ def train(
             print(
                 f"test accuracy {summary['test_accuracy']:.4f}  {loss_name(result.config.label_smoothing)} "
                 f"{summary['test_loss']:.4f}  "
-                f"({summary['epochs_run']} epochs, {summary['train_seconds']:.1f}s training; lowest val loss at epoch "
+                f"({summary['epochs_run']} epoch{'' if summary['epochs_run'] == 1 else 's'}, "
+                f"{summary['train_seconds']:.1f}s training; lowest val loss at epoch "
                 f"{summary['best_epoch']}, "
                 # the test figures are of the final weights unless --early-stopping put the best ones back
                 f"{'whose weights are kept' if result.config.early_stopping else 'tested on the final weights'})\n"

@@ -27,13 +27,20 @@ def refuse_unused(flags: list[str], why: str) -> None:
         raise UserError(f"{', '.join(flags)} {verb} nothing {why}; leave {pronoun} out")
 
 
+def clip(text: str, limit: int) -> str:
+    """`text` on one line (runs of whitespace made one space), cut at a word with an ellipsis when
+    longer than `limit`, so that a quoted library message never ends mid-word."""
+    text = " ".join(text.split())
+    if len(text) > limit:
+        text = text[:limit].rsplit(" ", 1)[0].rstrip(",.;:") + "…"
+    return text
+
+
 def brief(exc: BaseException, limit: int = 100) -> str:
     """A library exception's first line, short enough to sit in parentheses in a one-line error:
     cut at a word with an ellipsis, and named by its type when its text alone says nothing
     (a bare number or key, as pickle and dict lookups give)."""
-    text = (str(exc).strip().splitlines() or [""])[0].strip()
-    if len(text) > limit:
-        text = text[:limit].rsplit(" ", 1)[0].rstrip(",.;:") + "…"
+    text = clip((str(exc).strip().splitlines() or [""])[0], limit)
     if sum(c.isalpha() for c in text) < 4:
         text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     return text

@@ -23,7 +23,7 @@ import torch
 
 from torchprimer.data.cache import cached, check_data_dir, data_root, fetch_advice
 from torchprimer.data.registry import Dataset, LoadOptions
-from torchprimer.errors import UserError
+from torchprimer.errors import UserError, clip
 
 FOLDER = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -127,7 +127,7 @@ def _download(options: LoadOptions) -> None:
     try:
         CIFAR10(str(root), train=True, download=True)
     except Exception as exc:
-        raise UserError(f"could not download CIFAR-10 into {root} ({' '.join(str(exc).split())[:200]}); check the "
+        raise UserError(f"could not download CIFAR-10 into {root} ({clip(str(exc), 200)}); check the "
                         f"internet connection, or unpack {WHERE} into DATA_DIR yourself") from None
 
 

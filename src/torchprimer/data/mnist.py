@@ -25,7 +25,7 @@ import torch
 
 from torchprimer.data.cache import cached, check_data_dir, data_root, fetch_advice
 from torchprimer.data.registry import Dataset, LoadOptions
-from torchprimer.errors import UserError
+from torchprimer.errors import UserError, clip
 from torchprimer.fileio import write_atomic
 
 
@@ -159,7 +159,7 @@ def _download(name: str, options: LoadOptions) -> None:
         getattr(tvd, FAMILIES[name].folder)(str(root), train=True, download=True)
     except Exception as exc:  # urllib, md5 and HTTP errors all mean the same thing to the user
         raise UserError(
-            f"could not download {name} into {root} ({' '.join(str(exc).split())[:200]}); check the internet "
+            f"could not download {name} into {root} ({clip(str(exc), 200)}); check the internet "
             f"connection, or put the IDX files in DATA_DIR/{FAMILIES[name].folder}/raw/ yourself"
         ) from None
 

@@ -59,7 +59,7 @@ import torch.distributed as dist
 from torch import nn
 
 from torchprimer.data.batches import device_batches, epoch_permutation
-from torchprimer.errors import UserError
+from torchprimer.errors import UserError, clip
 from torchprimer.training.config import TrainConfig, resolve_device
 from torchprimer.training.stop_note import STOP_NOTE_ENV, read_stop_note
 
@@ -313,9 +313,9 @@ def failure_message(exc: BaseException) -> str | None:
     if "timed out" in text.lower() or "timeout" in text.lower():
         return (f"{who} timed out waiting for the other processes: one crashed or stopped responding (see its "
                 f"output above), or needs longer than {TIMEOUT_ENV}={timeout().total_seconds():g} s; "
-                f"stopping too. Detail: {text[:200]}")
+                f"stopping too. Detail: {clip(text, 200)}")
     return (f"{who} lost contact with the other processes: another process crashed, was killed or stopped "
-            f"responding (see its output above); stopping too. Detail: {text[:200]}")
+            f"responding (see its output above); stopping too. Detail: {clip(text, 200)}")
 
 
 # ---------------------------------------------------------------- launching
