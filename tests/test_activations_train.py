@@ -74,6 +74,22 @@ def test_the_vanishing_gradient_sentence_cites_the_accuracies_only_for_what_they
     assert lines[0].startswith("Vanishing gradients: sigmoid's first layer") and says in lines[0]
 
 
+def test_the_vanishing_sentence_gives_a_cause_only_where_the_derivative_explains_it() -> None:
+    """`--names tanh,gelu` said "gelu's derivative is at most 1.129, so each of its layers shrinks the
+    gradient": a bound above 1 explains no shrinking. And a gradient that all but vanished in training
+    printed "537,080,685,891,326,039,818,240x smaller" (`--lr 10`): next to none, said in words."""
+    def run(name: str, first: float, during: float) -> dict:
+        return {"activation": name, "grad_norm_at_init": [first], "grad_norm_during_training": [during],
+                "test_accuracy": 0.5, "chance_accuracy": 0.1, "dead_units_at_init": 0, "dead_units_at_end": 0}
+
+    for lang in ("en", "zh"):
+        gelu = findings([run("gelu", 1e-6, 1e-30), run("tanh", 1e-3, 1e-3)], lang)[0]
+        assert "1.129" not in gelu and "537" not in gelu and "e+" not in gelu
+        assert ("next to none during training" if lang == "en" else "训练期间几乎为零") in gelu
+        sigmoid = findings([run("sigmoid", 1e-6, 1e-5), run("tanh", 1e-3, 1e-3)], lang)[0]
+        assert "0.25" in sigmoid and ("100x smaller on average" in sigmoid if lang == "en" else "1/100" in sigmoid)
+
+
 def test_a_diverged_run_is_named_as_such_not_compared(tmp_path: Path) -> None:
     """`--lr 100` made relu's gradients overflow: the findings read "infx smaller on average during
     training" and advised more epochs, the loss column printed 311639932705300001467662336.0000, and

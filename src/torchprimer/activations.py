@@ -564,9 +564,11 @@ TRAIN_TEXT = {
         "norms": "gradient norm per layer at init (layer 1 = input side .. {layers})",
         "vanishing": "Vanishing gradients: {name}'s first layer gets a gradient {ratio:,.0f}x smaller than "
                      "{ref}'s at initialisation ({first:.2e} vs {ref_first:.2e}, {orders:.1f} orders of "
-                     "magnitude){during}. {name}'s derivative is at most {top:g}, so each of its layers shrinks "
-                     "the gradient on the way back; {outcome}.",
+                     "magnitude){during}. {cause}{outcome}.",
+        "cause": "{name}'s derivative is at most {top:g}, so each of its layers shrinks the gradient on the way "
+                 "back; ",
         "during": " and {during:,.0f}x smaller on average during training",
+        "during_none": " and next to none during training",
         "accuracies": "test accuracy {acc:.3f} vs {ref_acc:.3f}",
         "diverged_outcome": "a run that diverged (below) says nothing about what the activation costs",
         "nothing": "in this run {ref} learned nothing either ({accuracies}, chance {chance:.3f}): "
@@ -599,9 +601,10 @@ TRAIN_TEXT = {
         "columns": ["激活函数", "测试准确率", "最终损失", "死亡单元", "秒数"],
         "norms": "初始化时各层的梯度范数（第 1 层在输入一侧，共 {layers} 层）",
         "vanishing": "梯度消失：初始化时，{name} 第一层得到的梯度只有 {ref} 的 1/{ratio:,.0f}（{first:.2e} 对 "
-                     "{ref_first:.2e}，相差 {orders:.1f} 个数量级）{during}。{name} 的导数最大只有 {top:g}，"
-                     "所以反向传播时它的每一层都把梯度再缩小一些；{outcome}。",
+                     "{ref_first:.2e}，相差 {orders:.1f} 个数量级）{during}。{cause}{outcome}。",
+        "cause": "{name} 的导数最大只有 {top:g}，所以反向传播时它的每一层都把梯度再缩小一些；",
         "during": "，训练期间平均也只有 1/{during:,.0f}",
+        "during_none": "，训练期间几乎为零",
         "accuracies": "测试准确率 {acc:.3f} 对 {ref_acc:.3f}",
         "diverged_outcome": "有一次运行发散了（见下文），这组数字说明不了这个激活函数的代价",
         "nothing": "但这次运行中 {ref} 也什么都没学到（{accuracies}，总猜最常见类别的准确率为 {chance:.3f}）："
@@ -657,8 +660,13 @@ def findings(runs: list[dict[str, Any]], lang: str = "en") -> list[str]:
         if ratio >= 100:
             both_finite = not (r.get("diverged_at") or ref.get("diverged_at"))
             during = ref["grad_norm_during_training"][0] / max(r["grad_norm_during_training"][0], 1e-300)
-            during_text = t["during"].format(during=during) if both_finite else ""
+            # a gradient that all but vanished in training makes the ratio a meaningless 1e20-odd figure
+            during_text = "" if not both_finite else (
+                t["during"].format(during=during) if during < 1e6 else t["during_none"])
             top = describe(name, ACTIVATIONS[name]())["max_derivative"]
+            # a derivative bounded below 1 explains the shrinking; one that reaches 1 or more (gelu's 1.13)
+            # does not, and the sentence would be false, so the cause is then left to the numbers
+            cause = t["cause"].format(name=name, top=top) if top < 1 else ""
             accuracies = t["accuracies"].format(acc=r["test_accuracy"], ref_acc=ref["test_accuracy"])
             # The accuracies back the sentence only where the reference learned something (above chance).
             if not both_finite:  # the accuracies then say how training broke, not what the activation does
@@ -670,7 +678,7 @@ def findings(runs: list[dict[str, Any]], lang: str = "en") -> list[str]:
             else:
                 outcome = t["made_up"].format(accuracies=accuracies)
             lines.append(t["vanishing"].format(name=name, ratio=ratio, ref=ref_name, first=first, ref_first=ref_first,
-                                               orders=math.log10(ratio), during=during_text, top=top,
+                                               orders=math.log10(ratio), during=during_text, cause=cause,
                                                outcome=outcome))
         elif ratio >= 10:
             lines.append(t["smaller"].format(name=name, ratio=ratio, ref=ref_name))
