@@ -356,6 +356,16 @@ def resume_plan(run_dir: Path, options: dict[str, Any]) -> tuple[dict[str, Any],
     if state["epoch"] > cfg.epochs:
         raise UserError(f"{run_dir} already ran {state['epoch']} epochs; ask for more with --epochs "
                         f"{state['epoch'] + 1} or more")
+    from torchprimer.training.loop import patience_ran_out
+
+    best_epoch = state["best"].get("epoch", 0) if isinstance(state.get("best"), dict) else 0
+    more = cfg.epochs != stored["raw"]["config"].get("epochs")
+    if more and patience_ran_out(cfg, int(state["epoch"]), int(best_epoch)):
+        # fit trains no further after an early stop (a resumed run ends as the unstopped one did), so
+        # more --epochs did nothing, said nothing, and config.json recorded epochs that never ran
+        raise UserError(f"{run_dir} stopped early at epoch {state['epoch']} (--early-stopping "
+                        f"{cfg.early_stopping}: no better validation loss since epoch {best_epoch}); --resume "
+                        "cannot train it further: start a new run, with a larger --early-stopping or none")
     return stored, cfg, state
 
 
