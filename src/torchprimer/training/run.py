@@ -47,7 +47,7 @@ from torchprimer.progress import Progress, check_mode, make_progress
 from torchprimer.training import checkpoint as ckpt
 from torchprimer.training import distributed
 from torchprimer.training.config import TrainConfig, as_stored, make_config, resolve_device
-from torchprimer.training.loop import evaluate, fit, predict_outputs
+from torchprimer.training.loop import evaluate, fit, patience_ran_out, predict_outputs
 
 METRIC_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr"]
 
@@ -356,11 +356,9 @@ def resume_plan(run_dir: Path, options: dict[str, Any]) -> tuple[dict[str, Any],
     if state["epoch"] > cfg.epochs:
         raise UserError(f"{run_dir} already ran {state['epoch']} epochs; ask for more with --epochs "
                         f"{state['epoch'] + 1} or more")
-    from torchprimer.training.loop import patience_ran_out
-
-    best_epoch = state["best"].get("epoch", 0) if isinstance(state.get("best"), dict) else 0
-    more = cfg.epochs != stored["raw"]["config"].get("epochs")
-    if more and patience_ran_out(cfg, int(state["epoch"]), int(best_epoch)):
+    best_epoch = state["best"]["epoch"]  # ckpt.load has checked it is an int
+    epochs_changed = cfg.epochs != stored["raw"]["config"].get("epochs")
+    if epochs_changed and patience_ran_out(cfg, state["epoch"], best_epoch):
         # fit trains no further after an early stop (a resumed run ends as the unstopped one did), so
         # more --epochs did nothing, said nothing, and config.json recorded epochs that never ran
         raise UserError(f"{run_dir} stopped early at epoch {state['epoch']} (--early-stopping "
