@@ -112,7 +112,7 @@ def test_a_run_that_stopped_early_resumes_to_the_same_end(tmp_path: Path) -> Non
     assert (first.run_dir / "metrics.csv").read_bytes() == metrics
     for key, value in weights.items():
         assert torch.equal(again.model.state_dict()[key], value), key
-    # more epochs cannot continue it: said in one line, and config.json keeps the epochs that ran
+    # more epochs cannot continue it: said in one line, and config.json and metrics.csv are left as they were
     config = (first.run_dir / "config.json").read_bytes()
     with pytest.raises(UserError, match=rf"stopped early at epoch {len(first.history)} \(--early-stopping 2: .*"
                                         "start a new run"):
