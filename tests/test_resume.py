@@ -59,7 +59,8 @@ def test_interrupted_and_resumed_run_is_bit_identical(tmp_path: Path, schedule: 
 
 def test_resume_refuses_a_changed_config_but_allows_more_epochs(tmp_path: Path) -> None:
     first = torchprimer.train(out=tmp_path, epochs=1, progress="none")
-    with pytest.raises(UserError, match="only --epochs may change, not lr"):
+    with pytest.raises(UserError, match=r"only --epochs \(and where the data is: --data-dir, --download\) may "
+                       "change, not lr"):
         torchprimer.train(resume=first.run_dir, lr=0.5, progress="none")
     more = torchprimer.train(resume=first.run_dir, epochs=2, progress="none")
     assert [r["epoch"] for r in more.history] == [1, 2]
@@ -291,9 +292,11 @@ def test_resume_checks_the_epochs_it_is_given_and_names_unknown_options(tmp_path
     were taken as 4 and 1, and an unknown option was called a change to the run's config."""
     run = torchprimer.train(out=tmp_path, epochs=1, progress="none").run_dir
     before = _files(run)
-    for epochs in ("abc", 4.0, True, 0):
+    for epochs in ("abc", 4.0, True):
         with pytest.raises(UserError, match=f"option 'epochs' is {epochs!r}, not a whole number"):
             torchprimer.train(resume=run, epochs=epochs, progress="none")
+    with pytest.raises(UserError, match="--epochs 0 must be greater than 0"):  # as a new run's
+        torchprimer.train(resume=run, epochs=0, progress="none")
     with pytest.raises(UserError, match=r"unknown training option\(s\) \['epoch'\]"):
         torchprimer.train(resume=run, epoch=3, progress="none")
     assert _files(run) == before
@@ -370,3 +373,46 @@ def test_an_edited_config_json_is_named_as_the_cause_not_the_checkpoint(tmp_path
     with pytest.raises(UserError, match=r"does not match checkpoint\.pt \(config\.json was edited, or the "
                                         r"checkpoint copied from another run\)"):
         torchprimer.train(resume=run, epochs=2, progress="none")
+
+
+def test_a_run_whose_data_folder_moved_is_resumed_and_evaluated_from_where_it_is_now(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The folder a run read its data from was moved. --resume refused --data-dir ("only --epochs may
+    change"), so the run could not go on; evaluate and --resume told the user to pass --data-dir or
+    add --download, options evaluate does not have, for a folder they had not typed."""
+    from conftest import fails
+
+    from torchprimer.cli import main
+    from torchprimer.data import synthetic
+    from torchprimer.training import distributed
+
+    synthetic.write_mnist(tmp_path / "data", n_train=300, n_test=50)
+    run = torchprimer.train(out=tmp_path / "runs", dataset="mnist", data_dir=tmp_path / "data", epochs=1,
+                            hidden=16, progress="none").run_dir
+    (tmp_path / "data").rename(tmp_path / "moved")
+    before = _files(run)
+    gone = f"config.json reads mnist from data_dir {tmp_path / 'data'} (does not exist); put the data back there"
+    with pytest.raises(UserError, match=r'set "data_dir" in config\.json to the folder') as refused:
+        load_run(run)
+    assert gone in str(refused.value)
+    with pytest.raises(UserError, match="or pass --data-dir with the folder that holds it now") as refused:
+        torchprimer.train(resume=run, epochs=2, progress="none")
+    assert gone in str(refused.value)
+    monkeypatch.setattr(distributed, "launch", lambda *a, **k: pytest.fail("processes started"))
+    err = fails(["train", "--nproc", "2", "--resume", str(run), "--epochs", "2"], capsys)
+    assert gone in err and "pass --data-dir" in err
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match=r"^mnist: missing train-images.*and pass --data-dir"):  # typed: as train
+        torchprimer.train(resume=run, epochs=2, data_dir=tmp_path / "empty", progress="none")
+    synthetic.write_mnist(tmp_path / "other", n_train=300, n_test=50, seed=1)
+    with pytest.raises(UserError, match="no longer gives the splits"):  # another folder must hold the same data
+        torchprimer.train(resume=run, epochs=2, data_dir=tmp_path / "other", progress="none")
+    assert _files(run) == before
+
+    more = torchprimer.train(resume=run, epochs=2, data_dir=tmp_path / "moved", progress="none")
+    assert [r["epoch"] for r in more.history] == [1, 2]
+    assert json.loads((run / "config.json").read_text())["config"]["data_dir"] == str(tmp_path / "moved")
+    assert load_run(run).x_test is not None  # evaluate reads the folder config.json now names
+    with pytest.raises(SystemExit) as evaluated:
+        main(["evaluate", str(run), "--top-losses", "0"])
+    assert evaluated.value.code == 0 and "test accuracy" in capsys.readouterr().out

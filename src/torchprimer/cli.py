@@ -185,7 +185,9 @@ def train(
     ] = None,
     out: Annotated[Path | None, typer.Option(
         parser=_output_path, metavar="PATH", help="Folder for run folders. [default: runs]")] = None,
-    resume: Annotated[Path | None, typer.Option(help="Continue the run in this run folder (in place).")] = None,
+    resume: Annotated[Path | None, typer.Option(
+        help="Continue the run in this run folder (in place); only --epochs, and --data-dir where the data "
+             "moved, may change.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (the summary) at the end.")] = False,
     nproc: Annotated[int, typer.Option(
@@ -220,10 +222,6 @@ def train(
 
             refuse_unused_options(make_config(**options), {name for name in options if _on_command_line(ctx, name)})
         if nproc > 1:
-            if resume is not None:  # a bad --resume is one error line here, not one from every process
-                from torchprimer.training.run import resume_plan
-
-                resume_plan(resume, options)
             _launch_processes(ctx, nproc, master_port, options, resume)
         from torchprimer.training import distributed
 
@@ -361,9 +359,10 @@ def _launch_processes(
     command without --nproc in N processes through torch's launcher, as torchrun would."""
     from torchprimer.training.config import make_config
     from torchprimer.training.distributed import STOPPED, check_batch_size, launch
-    from torchprimer.training.run import load_splits, read_run_config
+    from torchprimer.training.run import load_splits, resume_data_moved, resume_plan
 
-    cfg = make_config(**options) if resume is None else read_run_config(resume)["config"]
+    # a bad --resume is one error line here, not one from every process
+    cfg = make_config(**options) if resume is None else resume_plan(resume, options)[1]
     args: list[str] = []  # the options as typed, for the workers' own `torchprimer train`
     for param in ctx.command.params:
         name = param.name or ""
@@ -375,7 +374,8 @@ def _launch_processes(
         else:
             args += [param.opts[0], str(value)]
     # The batch must leave every process rows; checked here on the data's size, once, not in every worker.
-    check_batch_size(len(load_splits(cfg, "cpu").y_train), cfg.batch_size, world=nproc)
+    with resume_data_moved(cfg, resume, options):
+        check_batch_size(len(load_splits(cfg, "cpu").y_train), cfg.batch_size, world=nproc)
     code, message = launch(cfg, nproc, args, port=master_port or 0)
     if code == STOPPED:  # Ctrl-C or SIGTERM: rank 0's advice, one line, as one process says it
         _exit_interrupted(message or "interrupted")

@@ -27,6 +27,7 @@ from torchprimer.training.config import TrainConfig, resolve_device
 from torchprimer.training.run import (
     TRAINED_WITH,
     check_same_data,
+    data_moved,
     load_splits,
     read_run_config,
     read_summary,
@@ -230,6 +231,7 @@ def _test_split(
     cfg: TrainConfig, data: dict[str, Any], device: torch.device, run_dir: Path
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Recompute the splits with the stored config; refuse if they differ from training's."""
-    splits = load_splits(cfg, device)
+    with data_moved(cfg, run_dir, 'set "data_dir" in config.json to the folder that holds it now'):
+        splits = load_splits(cfg, device)
     check_same_data(splits, data, cfg.dataset, run_dir)
     return splits.x_test, splits.y_test

@@ -18,6 +18,7 @@ import torch
 
 from torchprimer.errors import UserError, brief
 from torchprimer.fileio import check_readable, write_atomic
+from torchprimer.training.config import RESUME_MAY_CHANGE
 
 FORMAT = "torchprimer-checkpoint-1"
 KEYS = ("config", "epoch", "model", "optimizer", "history", "best", "rng")  # what `save` is given, by fit
@@ -172,9 +173,9 @@ def state_dict_mismatch(tensors: dict[str, torch.Tensor], model: torch.nn.Module
 
 def check_resumable(state: dict[str, Any], model: torch.nn.Module, cfg: dict[str, Any], path: Path) -> None:
     """Refuse, before anything is written, a checkpoint of another run: another configuration
-    (only the number of epochs may grow) or weights that do not fit the model."""
+    (only the number of epochs and where the data is may change) or weights that do not fit the model."""
     saved = state["config"] if isinstance(state["config"], dict) else {}
-    differs = [k for k in sorted(cfg) if k != "epochs" and saved.get(k) != cfg[k]]
+    differs = [k for k in sorted(cfg) if k not in RESUME_MAY_CHANGE and saved.get(k) != cfg[k]]
     if differs:
         shown = ", ".join(f"{k} {saved.get(k)!r} vs {cfg[k]!r}" for k in differs[:3])
         raise UserError(f"{path} belongs to another run ({shown} in config.json); "

@@ -25,6 +25,10 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "step", "cosine", "onecycle")
 BACKWARDS = ("autograd", "manual")
 SEED_MAX = 2**63 - 1  # torch.manual_seed takes at most 64 bits; the CLI's seed options have the same bound
+# Options that say where the data is found, not what is trained: `--resume` may change them (data moved
+# to another folder), since the run checks that the data read there gives the splits it trained on.
+# `epochs` may change too, as the run's length.
+RESUME_MAY_CHANGE = frozenset({"epochs", "data_dir", "download"})
 
 
 @dataclass

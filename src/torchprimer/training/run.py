@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import hashlib
 import importlib
 import io
@@ -46,7 +47,7 @@ from torchprimer.models import build_model, count_parameters, objective_for
 from torchprimer.progress import Progress, check_mode, make_progress
 from torchprimer.training import checkpoint as ckpt
 from torchprimer.training import distributed
-from torchprimer.training.config import TrainConfig, as_stored, make_config, resolve_device
+from torchprimer.training.config import RESUME_MAY_CHANGE, TrainConfig, as_stored, make_config, resolve_device
 from torchprimer.training.loop import evaluate, fit, patience_ran_out, predict_outputs
 
 METRIC_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr"]
@@ -204,6 +205,30 @@ def data_info(splits: tpdata.Splits) -> dict[str, Any]:
     }
 
 
+@contextlib.contextmanager
+def data_moved(cfg: TrainConfig, run_dir: Path, fix: str) -> Iterator[None]:
+    """Reword a loader's refusal to read a run's data_dir (missing, a file, files gone) as config.json's
+    folder, with `fix`: the loader's advice (pass --data-dir, add --download) is for an option typed now,
+    while evaluate or --resume read the folder from config.json, usually because the data moved."""
+    try:
+        yield
+    except UserError as exc:
+        if not cfg.data_dir:
+            raise
+        what = str(exc).split("; ")[0].removeprefix(f"--data-dir {cfg.data_dir} ")
+        raise UserError(f"{run_dir}/config.json reads {cfg.dataset} from data_dir {cfg.data_dir} ({what}); "
+                        f"put the data back there, or {fix}") from None
+
+
+def resume_data_moved(
+    cfg: TrainConfig, resume_dir: Path | None, options: dict[str, Any]
+) -> contextlib.AbstractContextManager[None]:
+    """`data_moved` for `train --resume` reading the folder config.json names (no --data-dir typed)."""
+    if resume_dir is None or options.get("data_dir") is not None:
+        return contextlib.nullcontext()
+    return data_moved(cfg, resume_dir, "pass --data-dir with the folder that holds it now")
+
+
 def check_same_data(splits: tpdata.Splits, data: dict[str, Any], dataset: str, run_dir: Path) -> None:
     """Refuse data that no longer gives the splits a run was trained on (config.json's "data"
     block): evaluating or resuming on other files would silently mean something else."""
@@ -320,25 +345,25 @@ def read_run_config(run_dir: Path) -> dict[str, Any]:
 
 
 def _resume_config(run_dir: Path, cfg: TrainConfig, options: dict[str, Any]) -> TrainConfig:
-    """The run's config (from its config.json), with only --epochs changed by `options`. Each option
-    is checked as a new run's are: epochs="abc" was a ValueError, and epochs=4.5 or True quietly an int."""
+    """The run's config (from its config.json), with only --epochs, --data-dir and --download changed by
+    `options`. Each option is checked as a new run's are: epochs="abc" was a ValueError, and epochs=4.5
+    or True quietly an int."""
     unknown = set(options) - set(cfg.to_dict())
     if unknown:
         raise UserError(f"unknown training option(s) {sorted(unknown)}; see 'torchprimer train --help'")
     changed = [
         k for k, v in options.items()
-        if v is not None and k != "epochs" and getattr(cfg, k, None) != as_stored(k, v)
+        if v is not None and k not in RESUME_MAY_CHANGE and getattr(cfg, k, None) != as_stored(k, v)
     ]
     if changed:
         raise UserError(
-            f"--resume continues {run_dir} with its own config; only --epochs may change, "
-            f"not {', '.join(sorted(changed))}"
+            f"--resume continues {run_dir} with its own config; only --epochs (and where the data is: "
+            f"--data-dir, --download) may change, not {', '.join(sorted(changed))}"
         )
-    epochs = options.get("epochs")
-    if epochs is not None:
-        if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
-            raise UserError(f"option 'epochs' is {epochs!r}, not a whole number of 1 or more; try --epochs 10")
-        cfg.epochs = epochs
+    moved = {k: options[k] for k in sorted(RESUME_MAY_CHANGE) if options.get(k) is not None}
+    if moved:  # checked as a new run's options are, then only these three taken
+        checked = make_config(**{**cfg.to_dict(), **moved})
+        cfg = dataclasses.replace(cfg, **{k: getattr(checked, k) for k in moved})
     return cfg
 
 
@@ -377,7 +402,7 @@ def _check_config_unedited(run_dir: Path, state: dict[str, Any], cfg: TrainConfi
     config.json is what changed. Checked before the processes of --nproc start: one line."""
     saved = state["config"] if isinstance(state["config"], dict) else {}
     now = cfg.to_dict()
-    differs = [k for k in sorted(now) if k != "epochs" and saved.get(k) != now[k]]
+    differs = [k for k in sorted(now) if k not in RESUME_MAY_CHANGE and saved.get(k) != now[k]]
     if not differs:
         return
     ours = _history_agrees(run_dir, state["history"])
@@ -577,7 +602,8 @@ def _train_holding(
     distributed.setup(cfg)  # joins the process group when torchrun started several processes
     if cfg.cuda_graph and distributed.world_size() > 1:
         raise UserError("--cuda-graph records one process's step; leave it out with --nproc or torchrun")
-    with distributed.local_rank_zero_first(cfg.download):  # one download per machine, not per process
+    # one download per machine, not per process
+    with resume_data_moved(cfg, resume_dir, options), distributed.local_rank_zero_first(cfg.download):
         device, splits, model = build(cfg)
     distributed.check_batch_size(len(splits.y_train), cfg.batch_size)
     if cfg.batchnorm:
