@@ -416,3 +416,63 @@ def test_a_run_whose_data_folder_moved_is_resumed_and_evaluated_from_where_it_is
     with pytest.raises(SystemExit) as evaluated:
         main(["evaluate", str(run), "--top-losses", "0"])
     assert evaluated.value.code == 0 and "test accuracy" in capsys.readouterr().out
+
+
+def test_a_resume_with_nothing_left_to_train_says_so_and_keeps_what_was_made_from_the_weights(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--resume` of a finished run, without more --epochs, mends its files (the tests in
+    test_damaged_runs.py) but printed the old figures as though it had trained."""
+    from torchprimer.cli import main
+
+    run = torchprimer.train(out=tmp_path / "a", epochs=2, hidden=16, progress="none").run_dir
+    with pytest.raises(SystemExit):
+        main(["evaluate", str(run)])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as done:
+        main(["train", "--resume", str(run)])
+    out = capsys.readouterr().out
+    assert done.value.code == 0
+    assert ("nothing was left to train (its checkpoint holds all 2 epochs; more with --epochs 3 or more): "
+            "the run's final files were checked and written again") in out
+    assert (run / "top_losses.png").is_file() and "removed" not in out  # the same weights: still theirs
+    stopped = torchprimer.train(out=tmp_path / "b", epochs=40, lr=0.3, early_stopping=1, hidden=16,
+                                progress="none")
+    assert stopped.stopped_early
+    with pytest.raises(SystemExit):
+        main(["train", "--resume", str(stopped.run_dir)])
+    assert f"nothing was left to train (it had stopped early at epoch {len(stopped.history)})" in (
+        capsys.readouterr().out)
+
+
+def test_a_resumed_run_removes_what_evaluate_and_export_made_from_its_old_weights(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """top_losses.png and the exports in the run folder were left beside the new weights, passing for
+    the new model's."""
+    from torchprimer.cli import main
+
+    run = torchprimer.train(out=tmp_path, epochs=1, hidden=16, progress="none").run_dir
+    for argv in (["evaluate", str(run)], ["export", str(run), "--format", "safetensors"],
+                 ["export", str(run), "--format", "torchscript"]):
+        with pytest.raises(SystemExit) as done:
+            main(argv)
+        assert done.value.code == 0
+    made = {"top_losses.png", "model.export.safetensors", "model.torchscript.pt"}
+    assert made <= {p.name for p in run.iterdir()}
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as done:
+        main(["train", "--resume", str(run), "--epochs", "2"])
+    out = capsys.readouterr().out
+    assert done.value.code == 0 and not made & {p.name for p in run.iterdir()}
+    assert ("removed top_losses.png, model.export.safetensors, model.torchscript.pt: made from the weights "
+            "before this --resume; run evaluate or export again") in out
+
+
+def test_resume_refuses_a_typed_option_the_run_does_not_use(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--resume RUN --momentum 0.9` of an Adam run was taken as "unchanged"; a new run refuses it."""
+    from conftest import fails
+
+    run = torchprimer.train(out=tmp_path, epochs=1, hidden=16, progress="none").run_dir
+    before = _files(run)
+    err = fails(["train", "--resume", str(run), "--epochs", "2", "--momentum", "0.9"], capsys)
+    assert "--momentum does nothing with --optimizer adam" in err
+    assert _files(run) == before

@@ -217,10 +217,13 @@ def train(
         }
         if nproc == 1:
             _refuse_unused(ctx, ["master_port"], "without --nproc 2 or more (it is where those processes meet)")
-        if resume is None:  # what was typed asks for something, defaults too: `--optimizer adam --momentum 0.9`
-            from torchprimer.training.config import make_config, refuse_unused_options
+        # what was typed asks for something, defaults too: `--optimizer adam --momentum 0.9`; with --resume,
+        # of the run's own config (`--momentum 0.9` for an Adam run was taken as "unchanged")
+        from torchprimer.training.config import make_config, refuse_unused_options
+        from torchprimer.training.run import read_run_config
 
-            refuse_unused_options(make_config(**options), {name for name in options if _on_command_line(ctx, name)})
+        typed = {name for name in options if _on_command_line(ctx, name)}
+        refuse_unused_options(make_config(**options) if resume is None else read_run_config(resume)["config"], typed)
         if nproc > 1:
             _launch_processes(ctx, nproc, master_port, options, resume)
         from torchprimer.training import distributed
@@ -246,6 +249,14 @@ def train(
                 f"{interval_line(summary['test_accuracy_ci95'], summary['test_samples'])}\n"
                 f"run folder: {summary['run_dir']}"
             )
+            if result.resumed_from == summary["epochs_run"]:  # the checkpoint held every epoch
+                done = (f"it had stopped early at epoch {result.resumed_from}" if summary["stopped_early"] else
+                        f"its checkpoint holds all {result.resumed_from} epochs; more with --epochs "
+                        f"{result.resumed_from + 1} or more")
+                print(f"nothing was left to train ({done}): the run's final files were checked and written again")
+            if result.removed:
+                print(f"removed {', '.join(result.removed)}: made from the weights before this --resume; "
+                      "run evaluate or export again")
 
 
 @contextlib.contextmanager

@@ -15,11 +15,10 @@ import torch
 
 from torchprimer import report
 from torchprimer.errors import UserError
-from torchprimer.runfolder import Run
+from torchprimer.runfolder import TOP_LOSSES_PNG, Run
 from torchprimer.training.loop import predict_outputs
 from torchprimer.training.run import wilson_interval
 
-TOP_LOSSES_PNG = "top_losses.png"
 CONFUSION_PNG = "confusion.png"
 
 

@@ -27,11 +27,9 @@ import torch
 
 from torchprimer.errors import UserError
 from torchprimer.fileio import atomic_path
-from torchprimer.runfolder import RUN_FILES, Run
+from torchprimer.runfolder import EXPORT_NAMES, RUN_FILES, Run
 
 FORMATS = ("safetensors", "torchscript", "onnx")
-DEFAULT_NAMES = {"safetensors": "model.export.safetensors", "torchscript": "model.torchscript.pt",
-                 "onnx": "model.onnx"}
 TOLERANCE = 1e-5  # times max(1, the largest |output|): float32 rounding grows with the logits' size
 CHECK_BATCH = 32
 
@@ -117,16 +115,16 @@ def output_path(run: Run, fmt: str, out: str | Path | None) -> Path:
     (or ends in a slash, a folder still to make). Never one of the run's own files, whose loss
     would break evaluate, predict or --resume, and always with the format's file extension."""
     if out is None:
-        return run.run_dir / DEFAULT_NAMES[fmt]
+        return run.run_dir / EXPORT_NAMES[fmt]
     path = Path(out)
     if path.is_dir() or str(out).endswith(("/", os.sep)):
-        return path / DEFAULT_NAMES[fmt]
+        return path / EXPORT_NAMES[fmt]
     if path.name in RUN_FILES and (path.resolve().parent == run.run_dir.resolve()
                                    or (path.parent / "config.json").is_file()):
         # this run's files, or another run folder's (a config.json beside it): either loss breaks that run
         whose = "the run's own" if path.resolve().parent == run.run_dir.resolve() else "a run folder's"
         raise UserError(f"--out {out} is one of {whose} files; write the export elsewhere, "
-                        f"e.g. {run.run_dir / DEFAULT_NAMES[fmt]}")
+                        f"e.g. {run.run_dir / EXPORT_NAMES[fmt]}")
     if path.suffix.lower() not in SUFFIXES[fmt]:
         raise UserError(f"--out {out}: {FORMAT_NAMES[fmt]} file is named *{SUFFIXES[fmt][0]}"
                         f"{' (or ' + ', '.join(SUFFIXES[fmt][1:]) + ')' if len(SUFFIXES[fmt]) > 1 else ''}; "

@@ -38,6 +38,28 @@ WEIGHTS = "model.safetensors"
 # What `torchprimer train` writes into a run folder (training/run.py), which nothing else may overwrite.
 RUN_FILES = ("config.json", "checkpoint.pt", WEIGHTS, "summary.json", "metrics.csv", "metrics.jsonl",
              "curves.png", "confusion.png")
+# What evaluate and export write into it from those weights: once `train --resume` replaces the weights,
+# these describe a model that is gone, so it removes them (stale_files_removed).
+TOP_LOSSES_PNG = "top_losses.png"
+EXPORT_NAMES = {"safetensors": "model.export.safetensors", "torchscript": "model.torchscript.pt", "onnx": "model.onnx"}
+MADE_FROM_WEIGHTS = (TOP_LOSSES_PNG, *EXPORT_NAMES.values())
+
+
+def stale_files_removed(run_dir: Path) -> list[str]:
+    """Remove evaluate's and export's files made from the weights a resumed run has just replaced, and
+    name them: left in place, a top_losses.png or model.onnx would pass for the new model's. One that
+    cannot be removed is named with the reason: the run itself has finished and is saved by then."""
+    removed = []
+    for name in MADE_FROM_WEIGHTS:
+        try:
+            (run_dir / name).unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            removed.append(f"{name} (could not be removed: {exc.strerror or exc}; delete it)")
+            continue
+        removed.append(name)
+    return removed
 
 
 @dataclass

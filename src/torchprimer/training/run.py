@@ -67,6 +67,8 @@ class TrainResult:
     train_seconds: float = 0.0
     data: tpdata.Splits | None = field(default=None, repr=False)
     weights_sha256: str | None = None  # of model.safetensors, once written (None when save=False)
+    resumed_from: int | None = None  # with --resume: the epoch of the checkpoint it went on from
+    removed: list[str] = field(default_factory=list)  # evaluate/export files of the weights --resume replaced
 
     @property
     def device(self) -> torch.device:
@@ -654,7 +656,8 @@ def _train_holding(
                 writer.add_scalar(key, record[key], int(record["epoch"]))
             writer.flush()
 
-    result = TrainResult(config=cfg, history=[], test={}, model=model, run_dir=run_dir, data=splits)
+    result = TrainResult(config=cfg, history=[], test={}, model=model, run_dir=run_dir, data=splits,
+                         resumed_from=None if resume_state is None else resume_state["epoch"])
     started = time.perf_counter()
     try:
         fitted = fit(
@@ -693,12 +696,17 @@ def write_outputs(result: TrainResult, objective: Any) -> None:
     """The finished run's files: weights, summary, curves, confusion matrix."""
     run_dir, splits = result.run_dir, result.data
     assert run_dir is not None and splits is not None
+    previous_sha256 = read_summary(run_dir).get("weights_sha256")  # of the weights a --resume replaces
     with interrupts_deferred():  # a stop between the two left new weights beside the old run's summary
         result.weights_sha256 = save_weights(
             result.model, run_dir / "model.safetensors",
             {"format": "torchprimer", "model": result.config.model, "dataset": result.config.dataset,
              "trained_with": json.dumps(trained_with(result.config, data_info(splits)), sort_keys=True)})
         write_json(run_dir / "summary.json", result.summary())
+    if result.weights_sha256 != previous_sha256:  # a --resume that trained nothing leaves the same weights
+        from torchprimer.runfolder import stale_files_removed  # runfolder imports this module
+
+        result.removed = stale_files_removed(run_dir)
     report.plot_curves(result.history, run_dir / "curves.png",
                        title=f"{result.config.dataset} · {result.config.model}")
     predicted = objective.predict(predict_outputs(result.model, splits.x_test, amp=result.config.amp))
