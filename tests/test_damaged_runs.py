@@ -442,3 +442,21 @@ def test_a_config_json_edited_to_another_model_of_the_same_shapes_is_refused(
     (first.run_dir / "summary.json").write_text(json.dumps(summary))
     config.write_text(json.dumps({**stored, "config": {**stored["config"], "activation": "tanh"}}))
     assert load_run(first.run_dir).config.activation == "tanh"
+
+
+def test_weights_copied_with_their_summary_from_another_run_are_named_as_copied(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """model.safetensors and summary.json copied in together from a tanh run: the SHA-256 agrees, so the
+    difference was blamed on config.json ("edited after training; put back activation: tanh"), sending
+    the user to break a config.json that was right."""
+    ours = torchprimer.train(out=tmp_path / "a", epochs=1, **QUICK).run_dir
+    other = torchprimer.train(out=tmp_path / "b", epochs=1, activation="tanh", **QUICK).run_dir
+    for name in ("model.safetensors", "summary.json"):
+        (ours / name).write_bytes((other / name).read_bytes())
+    err = fails(["evaluate", str(ours)], capsys)
+    assert "model.safetensors and summary.json are not this run's (summary.json's epoch times differ" in err
+    assert 'trained with activation "tanh" where config.json says "relu"): were they copied' in err
+    assert "edited" not in err
+    (ours / "metrics.jsonl").write_bytes((other / "metrics.jsonl").read_bytes())  # then only config.json differs
+    assert "config.json was edited after training" in fails(["evaluate", str(ours)], capsys)

@@ -31,6 +31,7 @@ from torchprimer.training.run import (
     load_splits,
     read_run_config,
     read_summary,
+    summary_is_this_runs,
     trained_with,
 )
 
@@ -207,7 +208,7 @@ def read_weights(
     expected = (summary or {}).get("weights_sha256")
     copied = isinstance(expected, str) and hashlib.sha256(data).hexdigest() != expected
     if described is not None and not copied:  # this run's own weights: a difference is in config.json
-        _check_trained_with(path, data, described)
+        _check_trained_with(path, data, described, summary_is_this_runs(path.parent, summary or {}))
     problem = state_dict_mismatch(tensors, model)
     if problem:
         raise UserError(f"{path} does not fit the model in config.json ({problem}); was it copied from another run?")
@@ -220,10 +221,12 @@ def read_weights(
     return tensors
 
 
-def _check_trained_with(path: Path, data: bytes, described: dict[str, Any]) -> None:
+def _check_trained_with(path: Path, data: bytes, described: dict[str, Any], ours: bool | None) -> None:
     """Refuse a config.json whose model or input options were edited since these weights were
     trained: the shapes may still fit (tanh for relu, another mean), and the run would report
-    another model's accuracy. Weights saved before torchprimer kept this record are not checked."""
+    another model's accuracy. Weights saved before torchprimer kept this record are not checked.
+    `ours`: whether summary.json (which vouches for the weights) is this run's by metrics.jsonl's
+    timings; where it is not, the weights came with it from another run, and config.json is fine."""
     metadata = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")]).get("__metadata__") or {}
     try:
         trained = json.loads(metadata["trained_with"])
@@ -237,6 +240,11 @@ def _check_trained_with(path: Path, data: bytes, described: dict[str, Any]) -> N
     key = edited[0]
     name = key if key in TRAINED_WITH else f"data.{key}"
     more = f" (and {len(edited) - 1} more option(s))" if len(edited) > 1 else ""
+    if ours is False:
+        raise UserError(f"{path} and summary.json are not this run's (summary.json's epoch times differ from "
+                        f"metrics.jsonl's, and {path.name} was trained with {name} {_shown(trained[key])} where "
+                        f"config.json says {_shown(described[key])}): were they copied from another run? Put "
+                        "back this run's own, or train the run again")
     raise UserError(f"{path.parent}/config.json says {name} is {_shown(described[key])}, but {path.name} was "
                     f"trained with {_shown(trained[key])}: config.json was edited after training; put back "
                     f"{name}: {_shown(trained[key])}{more}, or train a new run with the options you want")

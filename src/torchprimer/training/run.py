@@ -418,18 +418,34 @@ def _check_config_unedited(run_dir: Path, state: dict[str, Any], cfg: TrainConfi
                     f"trained with, so put back {back} in config.json, or train a new run with the new settings")
 
 
-def _history_agrees(run_dir: Path, history: Any) -> bool | None:
-    """Whether metrics.jsonl holds the same epoch records (timings included) as a checkpoint's history,
-    as far as both go; None where there is nothing to compare (no readable metrics.jsonl)."""
+def _metrics_records(run_dir: Path) -> list[Any] | None:
+    """metrics.jsonl's epoch records, or None where there is none to read."""
     try:
         lines = (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
-        records = [json.loads(line) for line in lines if line.strip()]
+        return [json.loads(line) for line in lines if line.strip()] or None
     except (OSError, ValueError):
         return None
-    if not records or not isinstance(history, list):
+
+
+def _history_agrees(run_dir: Path, history: Any) -> bool | None:
+    """Whether metrics.jsonl holds the same epoch records (timings included) as a checkpoint's history,
+    as far as both go; None where there is nothing to compare (no readable metrics.jsonl). The timings
+    are this run's alone, so agreement says that both files were written by this run."""
+    records = _metrics_records(run_dir)
+    if records is None or not isinstance(history, list):
         return None
     shared = min(len(records), len(history))
     return records[:shared] == history[:shared]
+
+
+def summary_is_this_runs(run_dir: Path, summary: dict[str, Any]) -> bool | None:
+    """Whether summary.json's epoch times are the ones metrics.jsonl recorded, as `_history_agrees`
+    tells a checkpoint's; None where there is nothing to compare."""
+    records, seconds = _metrics_records(run_dir), summary.get("epoch_seconds")
+    if records is None or not isinstance(seconds, list) or not seconds:
+        return None
+    shared = min(len(records), len(seconds))
+    return [r.get("seconds") if isinstance(r, dict) else None for r in records[:shared]] == seconds[:shared]
 
 
 def _checkpoint_to_resume(run_dir: Path) -> Path:
