@@ -476,3 +476,26 @@ def test_resume_refuses_a_typed_option_the_run_does_not_use(tmp_path: Path, caps
     err = fails(["train", "--resume", str(run), "--epochs", "2", "--momentum", "0.9"], capsys)
     assert "--momentum does nothing with --optimizer adam" in err
     assert _files(run) == before
+
+
+def _logged_epochs(run: Path) -> list[int]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    board = EventAccumulator(str(run / "tensorboard"))
+    board.Reload()
+    return sorted(event.step for event in board.Scalars("val_loss"))
+
+
+def test_tensorboard_curves_have_no_gap_across_a_resume(tmp_path: Path) -> None:
+    """A --tensorboard run resumed without the flag stopped logging at the resume; one given the flag
+    only on --resume had no record of the epochs before it."""
+    pytest.importorskip("tensorboard")
+    logged = torchprimer.train(out=tmp_path / "a", epochs=2, hidden=16, tensorboard=True, progress="none").run_dir
+    torchprimer.train(resume=logged, epochs=4, progress="none")
+    assert _logged_epochs(logged) == [1, 2, 3, 4]
+    late = torchprimer.train(out=tmp_path / "b", epochs=2, hidden=16, progress="none").run_dir
+    torchprimer.train(resume=late, epochs=3, tensorboard=True, progress="none")
+    assert _logged_epochs(late) == [1, 2, 3]
+    plain = torchprimer.train(out=tmp_path / "c", epochs=1, hidden=16, progress="none").run_dir
+    torchprimer.train(resume=plain, epochs=2, progress="none")
+    assert not (plain / "tensorboard").exists()

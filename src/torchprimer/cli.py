@@ -178,7 +178,8 @@ def train(
     backward: Annotated[str | None, typer.Option(
         help="autograd, or manual: explicit chain-rule formulas (MLPs; see `torchprimer backprop`). "
         "[default: autograd]")] = None,
-    tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Also write TensorBoard event files.")] = False,
+    tensorboard: Annotated[bool, typer.Option("--tensorboard", help=(
+        "Also write TensorBoard event files (RUN_DIR/tensorboard/; a resumed run that has them goes on)."))] = False,
     threads: Annotated[
         int | None, typer.Option(min=1, help="CPU threads; 1 is fastest for small models on a busy machine. "
                                  "[default: 1 for MLPs under 25k parameters, else torch's]")

@@ -638,7 +638,10 @@ def _train_holding(
         trained = torch.compile(model)
 
     augment = augmentation(cfg, splits)  # refuses a bad --augment before anything is written
-    board = tensorboard_writer_class() if tensorboard else None
+    # A run that logged to TensorBoard goes on logging when resumed, even without --tensorboard: its
+    # curves stopped at the resume, with no word of why.
+    logged_before = resume_dir is not None and (resume_dir / "tensorboard").is_dir()
+    board = tensorboard_writer_class() if tensorboard or logged_before else None
     # The first optimiser a process builds makes torch import its compiler (~2 s on a 2-core CPU,
     # more than training digits takes): start-up, not training, so it happens before the clock
     # starts, and before the run folder is made (Ctrl-C in it leaves no empty run folder).
@@ -663,14 +666,15 @@ def _train_holding(
     reporter = make_progress(progress) if isinstance(progress, str) else progress
 
     writer = board(str(run_dir / "tensorboard")) if board is not None and run_dir is not None else None
+    if writer is not None and resume_state is not None and not logged_before:
+        for record in resume_state["history"]:  # --tensorboard first given on --resume: the epochs before it
+            _log_epoch(writer, record)
 
     def on_epoch(record: dict[str, float]) -> None:
         if run_dir is not None:
             write_metrics(run_dir, result.history)
         if writer is not None:
-            for key in METRIC_COLUMNS[1:]:
-                writer.add_scalar(key, record[key], int(record["epoch"]))
-            writer.flush()
+            _log_epoch(writer, record)
 
     result = TrainResult(config=cfg, history=[], test={}, model=model, run_dir=run_dir, data=splits,
                          resumed_from=None if resume_state is None else resume_state["epoch"])
@@ -729,6 +733,13 @@ def write_outputs(result: TrainResult, objective: Any) -> None:
     matrix = report.confusion_matrix(splits.y_test, predicted, splits.num_classes)
     report.plot_confusion(matrix, splits.classes, run_dir / "confusion.png",
                           title=f"test confusion · accuracy {result.test['accuracy']:.4f}")
+
+
+def _log_epoch(writer: Any, record: dict[str, float]) -> None:
+    """One epoch's figures into TensorBoard, at the epoch's number, flushed so a live board shows them."""
+    for key in METRIC_COLUMNS[1:]:
+        writer.add_scalar(key, record[key], int(record["epoch"]))
+    writer.flush()
 
 
 def tensorboard_writer_class() -> Any:
