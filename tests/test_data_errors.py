@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import pickle
 import shutil
+import tarfile
 import tempfile
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -388,3 +392,134 @@ def test_a_failed_download_quotes_its_cause_cut_at_a_word(name, tmp_path, monkey
     quoted = message.split(" (", 1)[1].split("); check", 1)[0]
     assert quoted.endswith("…") and quoted[-2].isalnum() and len(quoted) <= 201
     assert "\n" not in message
+
+
+# --- a failed download ---------------------------------------------------------------------
+
+class FakeNetwork:
+    """The internet as torchvision's download sees it: `urllib.request.urlopen`, which its download_url (and
+    the redirect check before it) calls. A file named in `files` is served; any other is not found. With
+    `cut`, only a file's first 100 bytes go out and then `cut` is raised mid-transfer, after torchvision has
+    opened the file in the data folder and begun writing it."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, files: dict[str, bytes],
+                 cut: BaseException | None = None) -> None:
+        self.files, self.cut, self.sent = files, cut, []
+        monkeypatch.setattr(urllib.request, "urlopen", self.urlopen)
+
+    def urlopen(self, request, *args, **kwargs):
+        url = request.full_url
+        if request.get_header("Method") == "HEAD":  # torchvision's redirect check
+            return self.Response(url, b"", None)
+        name = url.rsplit("/", 1)[1]
+        if name not in self.files:
+            raise urllib.error.URLError(f"404 Not Found: {url}")
+        self.sent.append(name)
+        body = self.files[name]
+        return self.Response(url, body if self.cut is None else body[:100], self.cut)
+
+    class Response(io.BytesIO):
+        def __init__(self, url: str, body: bytes, cut: BaseException | None) -> None:
+            super().__init__(body)
+            self.url, self.length, self.cut = url, len(body), cut
+
+        def read(self, size: int | None = -1) -> bytes:
+            chunk = super().read(size)
+            if not chunk and self.cut is not None:
+                raise self.cut
+            return chunk
+
+
+def tree(root: Path) -> dict[str, bytes | None]:
+    """Every path under `root` with a file's bytes (None for a folder): what a test compares before and after."""
+    return {str(p.relative_to(root)): p.read_bytes() if p.is_file() else None for p in sorted(root.rglob("*"))}
+
+
+def downloads_of(name: str) -> dict[str, bytes]:
+    """The first file torchvision fetches for `name`, as noise: only its first 100 bytes ever arrive."""
+    return {"cifar-10-python.tar.gz" if name == "cifar10" else "train-images-idx3-ubyte.gz": bytes(range(256)) * 4}
+
+
+def setup_data_dir(tmp_path: Path, where: str) -> dict[str, Path]:
+    """LoadOptions for a download into: a DATA_DIR that already holds other things, one that does not exist
+    yet (nor its parent), or the default folder inside a cache folder that does not exist yet."""
+    if where == "data-dir":
+        synthetic.write_mnist(tmp_path / "d", folder="EMNIST", n_train=10, n_test=10)  # another set, by hand
+        (tmp_path / "d" / "notes.txt").write_text("mine\n")
+        return {"data_dir": tmp_path / "d"}
+    if where == "new data-dir":
+        return {"data_dir": tmp_path / "new" / "data"}
+    return {}
+
+
+@pytest.mark.parametrize("where", ["data-dir", "new data-dir", "default"])
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist", "kmnist", "cifar10"])
+def test_a_failed_download_leaves_nothing_of_its_own_behind(name, where, tmp_path, monkeypatch):
+    """torchvision downloads into the data folder itself: a download cut off mid-file used to leave the
+    half-written .gz or .tar.gz there, and the folders it made (DATA_DIR/MNIST/raw/, a --data-dir that did
+    not exist, the cache's datasets/ folder), which a later run found. Now exactly those go, and nothing else."""
+    kw = setup_data_dir(tmp_path, where)
+    before = tree(tmp_path)
+    net = FakeNetwork(monkeypatch, downloads_of(name), cut=urllib.error.URLError("connection reset by peer"))
+    message = load_fails(name, tmp_path / "cache", "could not download", download=True, **kw)
+    assert net.sent, "the download never began writing"
+    assert tree(tmp_path) == before
+    assert "rewritten" not in message and "\n" not in message
+
+
+@pytest.mark.parametrize("where", ["data-dir", "new data-dir"])
+@pytest.mark.parametrize("name", ["mnist", "cifar10"])
+def test_a_download_stopped_by_ctrl_c_cleans_up_and_still_stops(name, where, tmp_path, monkeypatch):
+    kw = setup_data_dir(tmp_path, where)
+    before = tree(tmp_path)
+    net = FakeNetwork(monkeypatch, downloads_of(name), cut=KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        tpdata.load(name, tpdata.LoadOptions(cache_dir=tmp_path / "cache", download=True, **kw))
+    assert net.sent
+    assert tree(tmp_path) == before
+
+
+def test_a_failed_download_keeps_the_part_of_a_set_that_was_there(tmp_path, monkeypatch):
+    """The IDX files a user already had stay as they were, an empty folder left by an earlier run stays, and
+    a file torchvision rewrote in place (a .gz that is not the official one) is kept and named."""
+    raw = synthetic.write_mnist(tmp_path, n_train=20, n_test=10)
+    for stem in ("train-labels-idx1-ubyte", "t10k-images-idx3-ubyte"):
+        (raw / stem).unlink()
+    (raw / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b an old, cut-off download")
+    (tmp_path / "MNIST" / "processed").mkdir()
+    before = tree(tmp_path)
+    FakeNetwork(monkeypatch, downloads_of("mnist"), cut=urllib.error.URLError("connection reset by peer"))
+    message = load_fails("mnist", tmp_path / "cache", "could not download", data_dir=tmp_path, download=True)
+    after = tree(tmp_path)
+    gz = "MNIST/raw/train-images-idx3-ubyte.gz"
+    assert after.keys() == before.keys()  # nothing new, nothing that was there deleted
+    assert {k: v for k, v in after.items() if k != gz} == {k: v for k, v in before.items() if k != gz}
+    assert after[gz] == downloads_of("mnist")["train-images-idx3-ubyte.gz"][:100]  # torchvision's own rewrite
+    assert f"it had already rewritten {tmp_path / gz}, which existed before (kept as they are now)" in message
+
+
+def test_a_download_that_unpacked_part_of_cifar_removes_only_what_it_unpacked(tmp_path, monkeypatch):
+    """An archive that arrives whole but whose batches fail torchvision's checksum: the archive and the
+    batches it unpacked go; a batch and a file the user had in the folder stay (the batch, which the archive
+    overwrote, is named)."""
+    import torchvision.datasets.utils as tvu
+
+    served = synthetic.write_cifar10(tmp_path / "server", n_train=10, n_test=5)
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        tar.add(served, arcname="cifar-10-batches-py")
+    shutil.rmtree(tmp_path / "server")
+    mine = tmp_path / "d" / "cifar-10-batches-py"
+    mine.mkdir(parents=True)
+    (mine / "data_batch_1").write_bytes(b"the user's own batch")
+    (mine / "README.txt").write_text("mine\n")
+    before = tree(tmp_path)
+    # the archive passes download_url's check (no MD5), so torchvision unpacks it; CIFAR10's own check fails
+    monkeypatch.setattr(tvu, "check_integrity", lambda fpath, md5=None: os.path.isfile(fpath))
+    net = FakeNetwork(monkeypatch, {"cifar-10-python.tar.gz": archive.getvalue()})
+    message = load_fails("cifar10", tmp_path / "cache", "could not download", data_dir=tmp_path / "d", download=True)
+    assert net.sent == ["cifar-10-python.tar.gz"]
+    after = tree(tmp_path)
+    assert after.keys() == before.keys()
+    assert after["d/cifar-10-batches-py/README.txt"] == b"mine\n"
+    assert f"it had already rewritten {mine / 'data_batch_1'}, which existed before" in message

@@ -7,8 +7,13 @@ CIFAR pickles we wrote, the PNG pixels, the arrays saved to .npz, the numbers in
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import pickle
+import shutil
+import tarfile
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +23,7 @@ import torch
 from torchprimer import data as tpdata
 from torchprimer.data import synthetic
 from torchprimer.data.cache import cache_root
+from torchprimer.errors import UserError
 
 
 @pytest.fixture(autouse=True)
@@ -317,3 +323,76 @@ def test_image_folder_with_a_latin1_class_name_and_float_tiffs(tmp_path: Path) -
     first = np.asarray(Image.open(os.path.join(os.fsencode(root), b"caf\xe9", b"0.tif")), dtype=np.float64)
     assert ds.x.dtype == torch.uint8 and ds.x.shape == (6, 1, 6, 6)
     np.testing.assert_array_equal(ds.x[0, 0].numpy(), np.rint(first * 255).astype(np.uint8))
+
+
+class Response(io.BytesIO):
+    """What urlopen gives torchvision: `body`, then `cut` raised mid-transfer when there is one."""
+
+    def __init__(self, url: str, body: bytes, cut: BaseException | None = None) -> None:
+        super().__init__(body)
+        self.url, self.length, self.cut = url, len(body), cut
+
+    def read(self, size: int | None = -1) -> bytes:
+        chunk = super().read(size)
+        if not chunk and self.cut is not None:
+            raise self.cut
+        return chunk
+
+
+def serve(monkeypatch: pytest.MonkeyPatch, files: dict[str, bytes], cut: BaseException | None = None) -> None:
+    """A fake internet under torchvision's download (urllib.request.urlopen, which its download_url calls):
+    each named file is served whole, or, with `cut`, its first 100 bytes and then `cut` mid-transfer."""
+
+    def urlopen(request, *args, **kwargs):
+        url = request.full_url
+        if request.get_header("Method") == "HEAD":  # torchvision's redirect check: no redirect
+            return Response(url, b"")
+        body = files.get(url.rsplit("/", 1)[1])
+        if body is None:
+            raise urllib.error.URLError(f"404 Not Found: {url}")
+        return Response(url, body, None) if cut is None else Response(url, body[:100], cut)
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10"])
+def test_download_through_torchvision_after_one_that_was_cut_off(name, tmp_path, monkeypatch):
+    """--download through torchvision's own download code, on a fake network, without checksums (the files
+    are ours). A first try cut off mid-file leaves the data folder as it was: no half-written archive that
+    the second would take for a whole one. The second keeps what it fetched, and the set loads from it."""
+    import torchvision.datasets.cifar
+    import torchvision.datasets.utils
+
+    def no_md5(fpath, md5=None):
+        return os.path.isfile(fpath)
+
+    monkeypatch.setattr(torchvision.datasets.utils, "check_integrity", no_md5)
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", no_md5)
+    server = tmp_path / "server"
+    if name == "mnist":
+        raw = synthetic.write_mnist(server, n_train=60, n_test=20, gzipped=True)
+        files = {f.name: f.read_bytes() for f in raw.iterdir()}
+    else:
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+            tar.add(synthetic.write_cifar10(server, n_train=50, n_test=10), arcname="cifar-10-batches-py")
+        files = {"cifar-10-python.tar.gz": archive.getvalue()}
+    data = tmp_path / "data"
+    data.mkdir()
+
+    serve(monkeypatch, files, cut=urllib.error.URLError("connection reset by peer"))
+    with pytest.raises(UserError, match="could not download"):
+        tpdata.load(name, options(tmp_path, data_dir=data, download=True))
+    assert list(data.iterdir()) == []
+
+    serve(monkeypatch, files)
+    ds = tpdata.load(name, options(tmp_path, data_dir=data, download=True))
+    if name == "mnist":
+        kept = data / "MNIST" / "raw"
+        assert sorted(f.name for f in kept.iterdir()) == sorted([*files, *(f.removesuffix(".gz") for f in files)])
+        assert np.array_equal(ds.x[:, 0].numpy(), idx_array(server / "MNIST" / "raw" / "train-images-idx3-ubyte.gz"))
+    else:
+        assert (data / "cifar-10-python.tar.gz").read_bytes() == files["cifar-10-python.tar.gz"]
+        batch = pickle.loads((server / "cifar-10-batches-py" / "data_batch_1").read_bytes())
+        assert np.array_equal(ds.x[:10].numpy(), batch["data"].reshape(-1, 3, 32, 32))
+    shutil.rmtree(server)

@@ -17,14 +17,15 @@ import hashlib
 import json
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import torch
 
 from torchprimer.data.registry import Dataset, LoadOptions
-from torchprimer.errors import UserError
+from torchprimer.errors import UserError, clip
 from torchprimer.fileio import write_atomic
 
 # Bump when the layout of the stored tensors changes, so old entries are never misread.
@@ -148,3 +149,110 @@ def path_slug(kind: str, path: Path) -> str:
     """A cache name for a path-based source: its kind plus a short hash of the absolute path."""
     digest = hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:12]
     return f"{kind}-{digest}"
+
+
+class DownloadUndo:
+    """`with DownloadUndo(root, inside):` around a torchvision download into `root`: if it fails or is
+    interrupted (Ctrl-C too; the exception goes on), what it created is removed, and only that.
+
+    torchvision downloads straight into the data folder: it makes `root` (and any missing parents)
+    and the set's own folders, and writes each file in place, so a failure leaves empty folders, a
+    half-written archive or part of an unpacked set, which a later run would find. Before the
+    download this notes the folders of `root`'s path that are missing, the entries at the top of
+    `root`, and everything under the folders `inside` (names relative to `root`: where torchvision
+    writes besides the top). Afterwards, anything there that was not there before is deleted
+    (files, then the folders they leave empty) and so are the folders it made; nothing that existed
+    before is touched. `rewritten` then lists the files that existed before and that torchvision
+    changed all the same (it rewrites in place a file whose checksum is not the official one).
+    """
+
+    def __init__(self, root: Path, inside: Sequence[str]) -> None:
+        self.root = root
+        self.inside = [root / name for name in inside]
+        self.made: list[Path] = []  # root and missing parents, deepest first
+        self.before: dict[Path, tuple[int, int, int] | None] = {}
+        self.rewritten: list[Path] = []
+
+    def __enter__(self) -> DownloadUndo:
+        folder = self.root
+        while not os.path.lexists(folder) and folder != folder.parent:
+            self.made.append(folder)
+            folder = folder.parent
+        self.before = {path: _stamp(path) for path in self._watched()}
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if kind is not None:
+            self.undo()
+
+    def _watched(self) -> Iterator[Path]:
+        yield from _entries(self.root)
+        for folder in self.inside:
+            yield from _tree(folder)
+
+    def undo(self) -> None:
+        """Remove what is new since __enter__ (a path that cannot be removed is left, silently)."""
+        new_at_top = [path for path in _entries(self.root) if path not in self.before]
+        for top in (*self.inside, *new_at_top):
+            # children before their folder; a new link is removed, never what it points to
+            for path in reversed(list(_tree(top, follow=top in self.before))):
+                if path not in self.before:
+                    _remove(path)
+        for folder in self.made:  # deepest first; each only when empty (what someone else put there stays)
+            try:
+                folder.rmdir()
+            except FileNotFoundError:  # torchvision stopped before making it
+                continue
+            except OSError:
+                break
+        self.rewritten = [path for path, stamp in self.before.items()
+                          if stamp is not None and _stamp(path) not in (stamp, None)]
+
+    def note(self) -> str:
+        """For the error message: the files that existed before and were rewritten, if any."""
+        if not self.rewritten:
+            return ""
+        names = ", ".join(str(path) for path in sorted(self.rewritten))
+        return f"; it had already rewritten {clip(names, 300)}, which existed before (kept as they are now)"
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """A file's identity, size and mtime (to see it rewritten); None for a folder or a missing path."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return None if os.path.isdir(path) and not os.path.islink(path) else (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _entries(folder: Path) -> list[Path]:
+    """The entries directly in `folder` ([] where it is no folder)."""
+    try:
+        with os.scandir(folder) as it:
+            return [folder / entry.name for entry in it]
+    except OSError:
+        return []
+
+
+def _tree(top: Path, follow: bool = True) -> Iterator[Path]:
+    """`top` and, when it is a folder, everything under it, each folder before its contents. A link to
+    a folder inside is listed, not followed; `top` itself, when a link, is followed only if `follow`."""
+    if not os.path.lexists(top):
+        return
+    yield top
+    if not top.is_dir() or (top.is_symlink() and not follow):
+        return
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in (*dirnames, *filenames):
+            yield Path(dirpath) / name
+
+
+def _remove(path: Path) -> None:
+    try:
+        if path.is_dir() and not path.is_symlink():
+            path.rmdir()  # its new contents went first; one that is not empty holds something old
+        else:
+            path.unlink()
+    except OSError:
+        pass

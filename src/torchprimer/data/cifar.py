@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from torchprimer.data.cache import cached, check_data_dir, data_root, fetch_advice
+from torchprimer.data.cache import DownloadUndo, cached, check_data_dir, data_root, fetch_advice
 from torchprimer.data.registry import Dataset, LoadOptions
 from torchprimer.errors import UserError, clip
 
@@ -124,11 +124,13 @@ def _download(options: LoadOptions) -> None:
     from torchvision.datasets import CIFAR10
 
     root = data_root(options)
+    undo = DownloadUndo(root, (FOLDER,))  # torchvision writes DATA_DIR/cifar-10-python.tar.gz and unpacks it there
     try:
-        CIFAR10(str(root), train=True, download=True)
+        with undo:  # a failed or interrupted download leaves nothing of its own behind
+            CIFAR10(str(root), train=True, download=True)
     except Exception as exc:
-        raise UserError(f"could not download CIFAR-10 into {root} ({clip(str(exc), 200)}); check the "
-                        f"internet connection, or unpack {WHERE} into DATA_DIR yourself") from None
+        raise UserError(f"could not download CIFAR-10 into {root} ({clip(str(exc), 200)}){undo.note()}; check "
+                        f"the internet connection, or unpack {WHERE} into DATA_DIR yourself") from None
 
 
 def load(options: LoadOptions) -> Dataset:

@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import torch
 
-from torchprimer.data.cache import cached, check_data_dir, data_root, fetch_advice
+from torchprimer.data.cache import DownloadUndo, cached, check_data_dir, data_root, fetch_advice
 from torchprimer.data.registry import Dataset, LoadOptions
 from torchprimer.errors import UserError, clip
 from torchprimer.fileio import write_atomic
@@ -155,12 +155,15 @@ def _download(name: str, options: LoadOptions) -> None:
     import torchvision.datasets as tvd
 
     root = data_root(options)
+    folder = FAMILIES[name].folder
+    undo = DownloadUndo(root, (folder,))  # torchvision writes DATA_DIR/<folder>/raw/*.gz and unpacks them there
     try:
-        getattr(tvd, FAMILIES[name].folder)(str(root), train=True, download=True)
+        with undo:  # a failed or interrupted download leaves nothing of its own behind
+            getattr(tvd, folder)(str(root), train=True, download=True)
     except Exception as exc:  # urllib, md5 and HTTP errors all mean the same thing to the user
         raise UserError(
-            f"could not download {name} into {root} ({clip(str(exc), 200)}); check the internet "
-            f"connection, or put the IDX files in DATA_DIR/{FAMILIES[name].folder}/raw/ yourself"
+            f"could not download {name} into {root} ({clip(str(exc), 200)}){undo.note()}; check the internet "
+            f"connection, or put the IDX files in DATA_DIR/{folder}/raw/ yourself"
         ) from None
 
 
