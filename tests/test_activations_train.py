@@ -141,11 +141,16 @@ def test_a_finite_run_no_better_than_guessing_is_named_with_the_figures_of_the_d
                     "to compare it."]
 
 
-def _scored(name: str, accuracy: float, test_loss: float, train_loss: float, diverged_at: int | None = None) -> dict:
-    return {"activation": name, "grad_norm_at_init": [1e-3], "grad_norm_during_training": [1e-3],
-            "test_accuracy": accuracy, "chance_accuracy": 0.106, "test_loss": test_loss, "guess_loss": 2.3026,
-            "history": [{"epoch": 3, "train_loss": train_loss}], "diverged_at": diverged_at,
-            "dead_units_at_init": 0, "dead_units_at_end": 0}
+def _scored(name: str, accuracy: float, test_loss: float, train_loss: float, diverged_at: int | None = None, *,
+            earlier: tuple[float, ...] = (), initial_loss: float | None = None, lr: float = 0.001,
+            dead: tuple[float, float] = (0, 0)) -> dict:
+    """A run's figures; `earlier`: the training losses of the epochs before the last."""
+    losses = [*earlier, train_loss]
+    run = {"activation": name, "grad_norm_at_init": [1e-3], "grad_norm_during_training": [1e-3],
+           "test_accuracy": accuracy, "chance_accuracy": 0.106, "test_loss": test_loss, "guess_loss": 2.3026,
+           "history": [{"epoch": i + 1, "train_loss": loss} for i, loss in enumerate(losses)],
+           "diverged_at": diverged_at, "dead_units_at_init": dead[0], "dead_units_at_end": dead[1], "lr": lr}
+    return run if initial_loss is None else {**run, "initial_loss": initial_loss}
 
 
 @pytest.mark.parametrize(("run", "says"), [
@@ -159,17 +164,79 @@ def _scored(name: str, accuracy: float, test_loss: float, train_loss: float, div
     (_scored("sigmoid", 0.100, 2.3030, 2.3071), "sigmoid did no better than guessing: its test accuracy 0.100 is at "
      "chance (0.106) and its test loss 2.3030 is not below the 2.3026 of always predicting the training split's class "
      "shares; train longer (--epochs) to see whether it learns."),
+    # the same plateau as a real run records it: the loss falls from the untrained network's toward the guess's
+    (_scored("sigmoid", 0.100, 2.3032, 2.3070, earlier=(2.3164,), initial_loss=2.3346),
+     "sigmoid did no better than guessing: its test accuracy 0.100 is at chance (0.106) and its test loss 2.3032 is "
+     "not below the 2.3026 of always predicting the training split's class shares; train longer (--epochs) to see "
+     "whether it learns."),
+    # `--names relu --lr 3`: the training loss shot up, then hovered above the guess's, and most units died; "train
+    # longer" was the advice, though the network had not learned even the training data
+    (_scored("relu", 0.100, 2.4548, 2.4340, earlier=(2.817e13, 5.4112, 2.6861), initial_loss=2.3050, lr=3,
+             dead=(0.264, 0.902)),
+     "relu did no better than guessing: its test accuracy 0.100 is at chance (0.106) and its test loss 2.4548 is not "
+     "below the 2.3026 of always predicting the training split's class shares; its last training loss 2.4340 is not "
+     "below that guess either and on the way it shot up to 2.817e+13 (epoch 1), so it did not even learn the training "
+     "data: its steps are too large; lower --lr (e.g. 0.3, a tenth of 3); 90.2% of its hidden units also ended dead "
+     "(from 26.4% at initialisation): large steps push units where they get no gradient."),
+    # `--optimizer sgd --lr 3`: no spike, yet the training loss ended above where it started; few units died
+    (_scored("relu", 0.094, 2.4402, 2.4604, earlier=(2.377, 2.419), initial_loss=2.3050, lr=3, dead=(0.264, 0.49)),
+     "relu did no better than guessing: its test accuracy 0.094 is at chance (0.106) and its test loss 2.4402 is not "
+     "below the 2.3026 of always predicting the training split's class shares; its last training loss 2.4604 is not "
+     "below that guess either and is above the 2.3050 it started from, so it did not even learn the training data: its "
+     "steps are too large; lower --lr (e.g. 0.3, a tenth of 3)."),
+    # learning the training data, not yet the test split: only here is "train longer" the advice for a learner
+    (_scored("tanh", 0.110, 2.3500, 2.1000, earlier=(2.2500,), initial_loss=2.3063),
+     "tanh did no better than guessing: its test accuracy 0.110 is at chance (0.106) and its test loss 2.3500 is not "
+     "below the 2.3026 of always predicting the training split's class shares; its last training loss 2.1000 is below "
+     "that guess, so it is learning the training data: train longer (--epochs) to see whether the test split follows."),
     (_scored("sigmoid", 0.200, 1.7537, 1.7515), None),  # slow but learning: 20 epochs at the default lr
     (_scored("sigmoid", 0.100, 2.25, 2.27), None),  # at chance, but its loss fell below the guess's: it is learning
     (_scored("relu", 0.900, 5.0, 0.01), None),  # confidently wrong on test only: overfitting, not overshooting
     (_scored("relu", 0.100, math.nan, math.nan, diverged_at=1), None),  # named as diverged instead
-], ids=["overshoot-at-chance", "overshoot-above-chance", "stuck", "slow", "learning-at-chance", "overfit",
-        "diverged"])
+], ids=["overshoot-at-chance", "overshoot-above-chance", "stuck", "plateau", "too-large-shot-up", "too-large-rose",
+        "learning-train-only", "slow", "learning-at-chance", "overfit", "diverged"])
 def test_only_a_run_no_better_than_guessing_is_said_to_be(run: dict, says: str | None) -> None:
     said = [line for line in findings([run]) if "guess" in line]
     assert said == ([says] if says else [])
     zh = [line for line in findings([run], "zh") if "猜测的" in line or "占比预测的" in line]
     assert len(zh) == len(said) and all("--lr" in z for z in zh) == all("--lr" in s for s in said)
+
+
+def test_a_learning_rate_too_large_to_learn_the_training_data_is_named_not_train_longer() -> None:
+    """`activations --train --names relu --lr 3` advised "train longer (--epochs) to see whether it learns", though its
+    training loss had shot up and ended above the guess's, with 90% of its units dead: more epochs of steps that large
+    learn nothing. The advice follows the measured training loss; a plateau at the default lr keeps "train longer"."""
+    result = compare_training("relu", depth=4, width=32, epochs=3, lr=3)
+    run = result["runs"][0]
+    train, guess = run["history"][-1]["train_loss"], run["guess_loss"]
+    assert run["diverged_at"] is None and run["lr"] == 3 and train >= guess and run["test_loss"] < 2 * guess
+    assert max(h["train_loss"] for h in run["history"]) >= 2 * max(guess, run["initial_loss"])
+    said = [line for line in result["findings"] if line.startswith("relu did no better than guessing")]
+    assert len(said) == 1 and "train longer" not in said[0], result["findings"]
+    assert f"its last training loss {train:.4f} is not below that guess either" in said[0]
+    assert "its steps are too large; lower --lr (e.g. 0.3, a tenth of 3)" in said[0]
+    assert f"{run['dead_units_at_end']:.1%} of its hidden units also ended dead" in said[0]
+    zh = [line for line in findings(result["runs"], "zh") if line.startswith("relu 的表现不比瞎猜好")]
+    assert len(zh) == 1 and "步长太大；调低 --lr（例如 0.3，即 3 的十分之一）" in zh[0] and "训练更久" not in zh[0]
+    # sigmoid's plateau in its first epochs at the default lr: its loss falls toward the guess's, more epochs help
+    plateau = compare_training("sigmoid", depth=8, width=64, epochs=2)
+    stuck = plateau["runs"][0]
+    assert guess <= stuck["history"][-1]["train_loss"] < stuck["initial_loss"]
+    assert next(line for line in plateau["findings"] if "guess" in line).endswith(
+        "; train longer (--epochs) to see whether it learns.")
+
+
+def test_the_vanishing_sentence_does_not_advise_more_epochs_for_a_reference_whose_steps_are_too_large() -> None:
+    """`--names sigmoid,relu --lr 3`: relu learned nothing either, and "train longer (--epochs) to see what it costs"
+    was the advice, beside relu's own sentence saying its steps are too large."""
+    sigmoid = {**_scored("sigmoid", 0.100, 43.7, 40.0, lr=3), "grad_norm_at_init": [1e-7]}
+    relu = _scored("relu", 0.106, 2.4523, 2.4083, earlier=(2.817e13,), initial_loss=2.3050, lr=3, dead=(0.264, 0.902))
+    for lang, advice, not_advice in (("en", "(below): lower --lr to see what it costs", "train longer"),
+                                     ("zh", "它的步长太大（见下文）：要看出它的代价，请调低 --lr", "训练更久")):
+        vanishing = findings([sigmoid, relu], lang)[0]
+        assert advice in vanishing and not_advice not in vanishing, vanishing
+    plateau = _scored("relu", 0.106, 2.3030, 2.3040, initial_loss=2.3050)  # stuck at guessing: more epochs it is
+    assert "train longer (--epochs) to see what it costs" in findings([sigmoid, plateau])[0]
 
 
 def test_the_header_counts_one_epoch_and_one_layer_in_the_singular(
@@ -304,7 +371,14 @@ def _run(name: str, first: float, accuracy: float, *, dead: float = 0.0, diverge
     [_run("sigmoid", 1e-7, 0.1), _run("relu", 1e-3, 0.1, dead=0.264, diverged_at=1, during=math.inf)],
     [_run("sigmoid", 1e-7, 0.1, test_loss=1037.07), _run("tanh", 1e-2, 0.217, test_loss=1750.96),
      _run("relu", 1e-3, 0.1, test_loss=2.3030)],  # no better than guessing: overshoot, learned little, stuck
-], ids=["barely", "nothing", "made-up", "diverged", "diverged-dead", "guessing"])
+    [_run("sigmoid", 1e-7, 0.1, test_loss=43.7),  # steps too large: relu's and tanh's, and a learner's advice
+     {**_run("relu", 1e-3, 0.106, test_loss=2.4523), "initial_loss": 2.3050, "lr": 3, "dead_units_at_end": 0.902,
+      "dead_units_at_init": 0.264,
+      "history": [{"epoch": 1, "train_loss": 2.817e13}, {"epoch": 2, "train_loss": 2.4083}]},
+     {**_run("tanh", 1e-2, 0.1, test_loss=2.5084), "initial_loss": 2.3063, "lr": 0.03,
+      "history": [{"epoch": 1, "train_loss": 1.931}, {"epoch": 2, "train_loss": 2.5485}]},
+     {**_run("gelu", 1e-3, 0.1, test_loss=2.35), "history": [{"epoch": 2, "train_loss": 2.1}]}],
+], ids=["barely", "nothing", "made-up", "diverged", "diverged-dead", "guessing", "too-large"])
 def test_every_finding_has_its_chinese_sentence(runs: list[dict]) -> None:
     """Each sentence `findings` can write, in Chinese: full-width punctuation, no English words, the same numbers."""
     from test_tour import _ascii_punctuation_in_chinese

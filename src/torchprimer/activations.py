@@ -458,7 +458,9 @@ def train_one(name: str, splits: Any, options: dict[str, Any], init: str) -> dic
     started = time.perf_counter()
 
     model.zero_grad(set_to_none=True)
-    objective.loss(model(splits.x_train), splits.y_train).backward()  # gradient at init, whole training split
+    initial = objective.loss(model(splits.x_train), splits.y_train)  # loss and gradient at init, whole training split
+    initial.backward()
+    initial_loss = float(initial.detach())
     norms = [_layer_grad_norms(model)]
     dead_at_init = dead_unit_share(model, splits.x_train)
     history = []
@@ -484,6 +486,8 @@ def train_one(name: str, splits: Any, options: dict[str, Any], init: str) -> dic
     return {
         "diverged_at": _diverged_at(history, grid),
         "activation": name, "test_accuracy": test["accuracy"], "test_loss": test["loss"], "history": history,
+        # the untrained network's training loss and the step size: what `findings` weighs a run stuck at guessing by
+        "initial_loss": initial_loss, "lr": cfg.lr,
         # what always guessing the commonest test class scores: the accuracy that means "learned nothing"
         "chance_accuracy": float(torch.bincount(splits.y_test).max()) / len(splits.y_test),
         "guess_loss": guess_loss(splits.y_train, splits.y_test, splits.num_classes),
@@ -573,6 +577,8 @@ TRAIN_TEXT = {
         "diverged_outcome": "a run that diverged (below) says nothing about what the activation costs",
         "nothing": "in this run {ref} learned nothing either ({accuracies}, chance {chance:.3f}): "
                    "train longer (--epochs) to see what it costs",
+        "nothing_lr": "in this run {ref} learned nothing either ({accuracies}, chance {chance:.3f}), its steps "
+                      "too large (below): lower --lr to see what it costs",
         "barely": "its early layers barely learn ({accuracies})",
         "made_up": "in this run the other layers made up for it ({accuracies})",
         "smaller": "{name}: first-layer gradient {ratio:.3g}x smaller than {ref}'s at initialisation.",
@@ -589,6 +595,15 @@ TRAIN_TEXT = {
                  "training split's class shares; {advice}.",
         "overshoot": "a loss {times:,.0f}x a guess's means its steps overshoot: lower --lr (e.g. 0.001) to compare it",
         "stuck": "train longer (--epochs) to see whether it learns",
+        "learning": "its last training loss {train} is below that guess, so it is learning the training data: train "
+                    "longer (--epochs) to see whether the test split follows",
+        "too_large": "its last training loss {train} is not below that guess either{evidence}, so it did not even "
+                     "learn the training data: its steps are too large; lower --lr (e.g. {tenth:g}, a tenth of "
+                     "{lr:g}){dead}",
+        "evidence_peak": " and on the way it shot up to {peak} (epoch {epoch})",
+        "evidence_rose": " and is above the {start:.4f} it started from",
+        "too_large_dead": "; {dead:.1%} of its hidden units also ended dead (from {at_init:.1%} at initialisation): "
+                          "large steps push units where they get no gradient",
         "dead": "{name}: {at_init:.1%} of hidden units are dead at initialisation and {at_end:.1%} at the end "
                 "(zero gradient for every training sample).",
         "dead_at_init": "{name}: {at_init:.1%} of hidden units are dead at initialisation (zero gradient for every "
@@ -609,6 +624,8 @@ TRAIN_TEXT = {
         "diverged_outcome": "有一次运行发散了（见下文），这组数字说明不了这个激活函数的代价",
         "nothing": "但这次运行中 {ref} 也什么都没学到（{accuracies}，总猜最常见类别的准确率为 {chance:.3f}）："
                    "要看出它的代价，请训练更久（--epochs）",
+        "nothing_lr": "但这次运行中 {ref} 也什么都没学到（{accuracies}，总猜最常见类别的准确率为 {chance:.3f}），"
+                      "它的步长太大（见下文）：要看出它的代价，请调低 --lr",
         "barely": "它的前几层几乎学不到东西（{accuracies}）",
         "made_up": "这次运行中其余各层弥补了这一点（{accuracies}）",
         "smaller": "{name}：初始化时第一层的梯度只有 {ref} 的 1/{ratio:.3g}。",
@@ -623,6 +640,14 @@ TRAIN_TEXT = {
                  "{guess:.4f}；{advice}。",
         "overshoot": "损失是这种猜测的 {times:,.0f} 倍，说明步长过大、越过了最低点：调低 --lr（例如 0.001）再来比较",
         "stuck": "请训练更久（--epochs），看它能否学到东西",
+        "learning": "它最后一轮的训练损失 {train} 已低于这个猜测，说明它在学习训练数据：请训练更久（--epochs），"
+                    "看测试集是否也跟上",
+        "too_large": "它最后一轮的训练损失 {train} 也不低于这个猜测{evidence}，说明它连训练数据都没学会：步长太大；"
+                     "调低 --lr（例如 {tenth:g}，即 {lr:g} 的十分之一）{dead}",
+        "evidence_peak": "，途中还曾飙升到 {peak}（第 {epoch} 轮）",
+        "evidence_rose": "，而且高于训练开始时的 {start:.4f}",
+        "too_large_dead": "；另有 {dead:.1%} 的隐藏单元最终“死亡”（初始化时为 {at_init:.1%}）：步长过大会把单元推到"
+                          "没有梯度的地方",
         "dead": "{name}：初始化时有 {at_init:.1%} 的隐藏单元已经“死亡”，训练结束时为 {at_end:.1%}（对每个训练"
                 "样本梯度都恰为零）。",
         "dead_at_init": "{name}：初始化时有 {at_init:.1%} 的隐藏单元已经“死亡”（对每个训练样本梯度都恰为零）；"
@@ -636,10 +661,59 @@ TRAIN_TEXT = {
 # (its loss near the guess's, as sigmoid's plateau in its first epochs) is not; only steps too large get there.
 OVERSHOOT = 2.0
 AT_CHANCE = 0.05  # a test accuracy within this of always guessing the commonest class learned nothing
+# A last training loss this many times above both the guess's and the untrained network's: the steps made the fit of
+# the training data worse, which small enough steps do not. Measured on digits (8x64): a plateau at a sane lr ends
+# within 0.2% of the higher of the two (sigmoid at adam 0.001, relu and sigmoid at sgd 0.1), while too large an lr
+# ends 5-11% above it (adam 3, sgd 3, tanh at adam 0.03).
+ROSE = 1.02
+MANY_DEAD = 0.5  # a share of hidden units dead at the end worth naming in the advice, where it grew in training
 
 
 def _loss_text(loss: float) -> str:
     return f"{loss:.4f}" if abs(loss) < 1e5 else f"{loss:.3e}"  # a diverged 3e26 keeps the table column's width
+
+
+def _no_better_than_guessing(r: dict[str, Any]) -> bool:
+    """A finite run whose test loss is not below always predicting the training split's class shares."""
+    return not r.get("diverged_at") and r.get("test_loss", -math.inf) >= r.get("guess_loss", math.inf)
+
+
+def _why_guessing(r: dict[str, Any]) -> str:
+    """Why a run no better than guessing got there, from its measured losses: "overshoot", "too_large",
+    "learning" or "stuck".
+
+    A test loss far above the guess's: the steps overshoot. Else the last training loss decides: below the guess's,
+    the network is learning the training data ("learning": train longer); not below it, and either risen above where
+    it started or shot up on the way, the steps are too large for it to learn even that ("too_large": lower --lr);
+    not below it, yet no higher than it started, it sits on a plateau at guessing ("stuck", as sigmoid's first epochs
+    at the default lr), where training longer is the way on."""
+    guess, train = r["guess_loss"], r["history"][-1]["train_loss"]
+    if r["test_loss"] / guess >= OVERSHOOT:
+        return "overshoot"
+    if train < guess:
+        return "learning"
+    base = max(guess, r.get("initial_loss", guess))
+    if max(h["train_loss"] for h in r["history"]) >= OVERSHOOT * base or train > ROSE * base:
+        return "too_large"
+    return "stuck"
+
+
+def _advice(r: dict[str, Any], t: dict[str, str]) -> str:
+    """`_why_guessing`'s verdict as the advice that ends the run's sentence, with the figures that back it."""
+    why, guess, train = _why_guessing(r), r["guess_loss"], r["history"][-1]["train_loss"]
+    if why == "overshoot":
+        return t["overshoot"].format(times=r["test_loss"] / guess)
+    if why == "learning":
+        return t["learning"].format(train=_loss_text(train))
+    if why == "stuck":
+        return t["stuck"]
+    start = r.get("initial_loss", guess)
+    peak = max(r["history"], key=lambda h: h["train_loss"])
+    evidence = (t["evidence_peak"].format(peak=_loss_text(peak["train_loss"]), epoch=peak["epoch"])
+                if peak["train_loss"] >= OVERSHOOT * max(guess, start) else t["evidence_rose"].format(start=start))
+    at_init, at_end = r.get("dead_units_at_init", 0.0), r.get("dead_units_at_end", 0.0)
+    dead = t["too_large_dead"].format(dead=at_end, at_init=at_init) if at_end >= MANY_DEAD and at_end > at_init else ""
+    return t["too_large"].format(train=_loss_text(train), evidence=evidence, lr=r["lr"], tenth=r["lr"] / 10, dead=dead)
 
 
 def findings(runs: list[dict[str, Any]], lang: str = "en") -> list[str]:
@@ -672,7 +746,10 @@ def findings(runs: list[dict[str, Any]], lang: str = "en") -> list[str]:
             if not both_finite:  # the accuracies then say how training broke, not what the activation does
                 outcome = t["diverged_outcome"]
             elif ref["test_accuracy"] <= r["chance_accuracy"] + AT_CHANCE:
-                outcome = t["nothing"].format(ref=ref_name, accuracies=accuracies, chance=r["chance_accuracy"])
+                # where the reference's own sentence below blames its step size, more epochs would not help it
+                too_large = _no_better_than_guessing(ref) and _why_guessing(ref) in ("overshoot", "too_large")
+                outcome = t["nothing_lr" if too_large else "nothing"].format(
+                    ref=ref_name, accuracies=accuracies, chance=r["chance_accuracy"])
             elif ref["test_accuracy"] - r["test_accuracy"] >= 0.05:
                 outcome = t["barely"].format(accuracies=accuracies)
             else:
@@ -690,10 +767,10 @@ def findings(runs: list[dict[str, Any]], lang: str = "en") -> list[str]:
         if r.get("diverged_at"):
             lines.append(t["diverged"].format(name=r["activation"], epoch=r["diverged_at"]))
     for r in runs:  # finite figures, yet no better than a guess that ignores the input (--lr 100 once passed unnamed)
-        if r.get("diverged_at") or not r.get("test_loss", -math.inf) >= r.get("guess_loss", math.inf):
+        if not _no_better_than_guessing(r):
             continue
         times, train = r["test_loss"] / r["guess_loss"], r["history"][-1]["train_loss"]
-        advice = t["overshoot"].format(times=times) if times >= OVERSHOOT else t["stuck"]
+        advice = _advice(r, t)
         figures = {"name": r["activation"], "loss": _loss_text(r["test_loss"]), "guess": r["guess_loss"],
                    "acc": r["test_accuracy"], "chance": r["chance_accuracy"], "advice": advice}
         if r["test_accuracy"] <= r["chance_accuracy"] + AT_CHANCE:
