@@ -249,11 +249,42 @@ def test_gradcheck_checks_batch_norm_on_batch_statistics_as_training_does() -> N
     x, y = torch.randn(8, 4), torch.tensor([0, 1] * 4)
     report = gradcheck(model, x, y)
     rows = {r["parameter"]: r for r in report["rows"]}
-    assert report["ok"] and "batch norm on the batch's own statistics" in report["mode"]
+    assert report["ok"] and "batch norm, in train mode: on the batch's own statistics" in report["mode"]
     assert rows["0.bias"]["grad_max"] < 1e-12 and rows["0.weight"]["grad_max"] > 1e-3
     assert model.training and model[1].num_batches_tracked == 0  # the caller's model is not touched
     one = gradcheck(model, x[:1], y[:1])
     assert one["ok"] and "running statistics" in one["mode"]
+
+
+def test_gradcheck_footer_says_the_mode_each_module_really_ran_in() -> None:
+    """The footer read "eval mode (dropout off), batch norm on the batch's own statistics": in eval mode batch norm
+    uses its running statistics. The modules' own `training` flags, seen by a hook as each runs, say what happens:
+    everything in eval mode but batch norm, in train mode from 2 samples up, in eval mode for one."""
+    from torchprimer.autodiff import check
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3), nn.ReLU(), nn.Dropout(0.5), nn.Linear(3, 2))
+    seen: dict[str, set[bool]] = {}
+    for module in model.modules():  # the hooks travel with gradcheck's float64 copy
+        module.register_forward_pre_hook(lambda m, _: seen.setdefault(type(m).__name__, set()).add(m.training))
+    x, y = torch.randn(8, 4), torch.tensor([0, 1] * 4)
+    for rows in (8, 1):
+        seen.clear()
+        report = gradcheck(model, x[:rows], y[:rows], max_coords=4)
+        footer, zh = check.render(report).splitlines()[-1], check.render(report, lang="zh").splitlines()[-1]
+        assert all(seen[name] == {False} for name in ("Sequential", "Linear", "ReLU", "Dropout")), seen
+        in_train_mode = seen["BatchNorm1d"] == {True}
+        assert in_train_mode == (rows > 1)
+        assert ("train mode" in footer) == in_train_mode and ("train 模式" in zh) == in_train_mode
+        if in_train_mode:  # train mode: normalised by the batch's own mean and variance, as training does
+            assert footer.endswith("; eval mode (dropout off) except batch norm, in train mode: on the batch's own "
+                                   "statistics, as training computes it)")
+        else:  # eval mode: by its running statistics
+            assert footer.endswith("; eval mode (dropout off), batch norm too: on its running statistics, not on the "
+                                   "batch's own as training computes it (the check does that from 2 samples up: use "
+                                   "--batch 2 or more))")
+    without = gradcheck(nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.5), nn.Linear(3, 2)), x, y, max_coords=4)
+    assert check.render(without).endswith("; eval mode (dropout off))")
 
 
 def test_gradcheck_report_in_chinese_says_every_mode_and_note_in_chinese() -> None:
@@ -263,11 +294,13 @@ def test_gradcheck_report_in_chinese_says_every_mode_and_note_in_chinese() -> No
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3), nn.ReLU(), nn.Linear(3, 2))
     x, y = torch.randn(8, 4), torch.tensor([0, 1] * 4)
-    modes = {8: "，BatchNorm 用本批数据自身的统计量，与训练时的计算一致）", 1: "，BatchNorm 用其运行统计量（"}
+    modes = {8: "；eval 模式（关闭 dropout），BatchNorm 除外：它处于 train 模式，用本批数据自身的统计量，"
+                "与训练时的计算一致）",
+             1: "；eval 模式（关闭 dropout），BatchNorm 也是：用其运行统计量，而不是训练时所用的本批统计量（"}
     for rows, mode in modes.items():
         report = gradcheck(model, x[:rows], y[:rows], max_coords=8)
         zh = check.render(report, lang="zh")
-        assert "batch norm on" in report["mode"] and "this model has BatchNorm1d" in report["manual_note"]
+        assert "batch norm" in report["mode"] and "this model has BatchNorm1d" in report["manual_note"]
         assert mode in zh and "手算一栏：" in zh and "这个模型含有 BatchNorm1d\n" in zh
         assert not re.search(r"batch norm|statistics|manual|this model|agree", zh), zh
         assert check.render(report, lang="en") == check.render(report)

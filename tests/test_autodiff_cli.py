@@ -141,6 +141,11 @@ def test_gradcheck_manual_note_names_no_options_and_says_a_class_of_ones_own_is_
     assert note in out and "--dropout" not in out and "--batchnorm" not in out
     out = _out(["gradcheck", "--model", "cnn", "--entries", "4", "--batch", "2", "--lang", lang], capsys)
     assert ("this model has Conv2d\n" if lang == "en" else "这个模型含有 Conv2d\n") in out and "--dropout" not in out
+    # the cnn's batch norm runs in train mode on the 2 samples, the rest in eval mode, and the last line says so
+    assert {"en": "; eval mode (dropout off) except batch norm, in train mode: on the batch's own statistics, as "
+                  "training computes it)",
+            "zh": "；eval 模式（关闭 dropout），BatchNorm 除外：它处于 train 模式，用本批数据自身的统计量，"
+                  "与训练时的计算一致）"}[lang] in out.splitlines()[-1]
 
 
 def test_gradcheck_lang_en_reads_as_before_even_in_a_chinese_locale(

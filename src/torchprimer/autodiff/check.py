@@ -164,9 +164,11 @@ def gradcheck(
     layers (else it is reported as not available); finite differences cover at most
     `max_coords` random entries per tensor, so large models stay quick. The model is
     copied to float64 (the caller's is not touched) and checked as training runs it, but
-    without randomness: batch norm on the batch's own statistics (its running statistics
-    would be a fixed affine map, which training never differentiates), every other module in
-    eval mode (dropout off). `mode` in the report says which, in words.
+    without randomness: in eval mode (dropout off), except its batch norm layers, which run in
+    train mode on the batch's own statistics (their running statistics would be a fixed affine
+    map, which training never differentiates); a single sample leaves them in eval mode, on
+    their running statistics. `mode` in the report says which, in words, read off the modules'
+    own `training` flags.
     """
     if loss not in LOSSES:
         raise UserError(f"unknown loss {loss!r}; use one of {', '.join(LOSSES)}")
@@ -176,9 +178,9 @@ def gradcheck(
         if not p.is_contiguous():
             p.data = p.data.contiguous()
     norms = [m for m in model64.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for m in norms if len(x) > 1 else []:  # one sample has no batch statistics: its running ones, then
+    for m in norms if len(x) > 1 else []:  # one sample (1, C) has no batch statistics: its running ones, then
         m.train()
-    mode = _modes("en")[0 if not norms else 1 if len(x) > 1 else 2]
+    mode = _modes("en")[_mode_index(model64)]
     x64 = x.double() if x.is_floating_point() else x
     loss_of, objective = loss_of_output(model64, x64, y, loss)
     params = [(n, p) for n, p in model64.named_parameters() if p.requires_grad]
@@ -212,6 +214,14 @@ def gradcheck(
         "tolerance": {"manual_vs_autograd": MANUAL_TOL, "finite_diff_vs_autograd": FD_TOL},
         "ok": agrees and all(r["ok"] for r in rows),
     }
+
+
+def _mode_index(model: nn.Module) -> int:
+    """Which of `_modes` describes how gradcheck set `model` to run, from its batch norm layers' own `training`
+    flags (every other module is in eval mode): 0, it has none; 1, in train mode, on the batch's own statistics;
+    2, in eval mode, on their running statistics."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    return 0 if not norms else 1 if all(m.training for m in norms) else 2
 
 
 def require_parameters(model: nn.Module) -> None:
@@ -329,9 +339,11 @@ TEXT = {
         "tolerance": ("{verdict} (manual within {manual:g}, finite differences within {fd:g}, times max(1, max|grad|); "
                       "float64, eps {eps:g}; {mode})"),
         "mode_eval": "eval mode (dropout off)",
-        "mode_bn_batch": ", batch norm on the batch's own statistics, as training computes it",
-        "mode_bn_running": (", batch norm on its running statistics (one sample has no batch statistics; use --batch 2 "
-                            "or more to check what training computes)"),
+        "mode_bn_batch": ("eval mode (dropout off) except batch norm, in train mode: on the batch's own statistics, "
+                          "as training computes it"),
+        "mode_bn_running": ("eval mode (dropout off), batch norm too: on its running statistics, not on the batch's "
+                            "own as training computes it (the check does that from 2 samples up: use --batch 2 or "
+                            "more)"),
         "manual_binary": "manual backprop covers softmax cross-entropy and MSE, not the neuron's binary cross-entropy",
         "manual_no_classes": "manual backprop needs class outputs (N, classes) and labels",
         **{f"manual_{key}": note for key, note in NOT_MANUAL.items()},
@@ -361,9 +373,10 @@ TEXT = {
         "tolerance": ("{verdict}（手算误差不超过 {manual:g}，有限差分误差不超过 {fd:g}，均乘以 max(1, max|grad|)；"
                       "float64，eps {eps:g}；{mode}）"),
         "mode_eval": "eval 模式（关闭 dropout）",
-        "mode_bn_batch": "，BatchNorm 用本批数据自身的统计量，与训练时的计算一致",
-        "mode_bn_running": ("，BatchNorm 用其运行统计量（单个样本没有批统计量；"
-                            "用 --batch 2 或更大的值来检查训练时的计算）"),
+        "mode_bn_batch": ("eval 模式（关闭 dropout），BatchNorm 除外：它处于 train 模式，用本批数据自身的统计量，"
+                          "与训练时的计算一致"),
+        "mode_bn_running": ("eval 模式（关闭 dropout），BatchNorm 也是：用其运行统计量，而不是训练时所用的本批统计量"
+                            "（样本数为 2 个或以上时才这样检查：用 --batch 2 或更大的值）"),
         "manual_binary": "手算反向传播只涵盖 softmax 交叉熵和 MSE，不包括神经元的二元交叉熵",
         "manual_no_classes": "手算反向传播需要分类输出 (N, classes) 和标签",
         "manual_flatten": "手算反向传播只支持展平除批维度外所有维度的 nn.Flatten()",
@@ -382,9 +395,10 @@ def _text(lang: str) -> dict[str, str]:
 
 
 def _modes(lang: str) -> tuple[str, str, str]:
-    """How the model is run, in words: no batch norm; batch norm on the batch; on its running statistics."""
+    """How the model is run, in words (`_mode_index` picks one): in eval mode without batch norm; in eval mode but
+    batch norm, in train mode on the batch's statistics; all in eval mode, batch norm on its running statistics."""
     t = _text(lang)
-    return t["mode_eval"], t["mode_eval"] + t["mode_bn_batch"], t["mode_eval"] + t["mode_bn_running"]
+    return t["mode_eval"], t["mode_bn_batch"], t["mode_bn_running"]
 
 
 def describe(model: str, hidden: str, activation: str, lang: str = "en") -> str:
