@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import fails
+from conftest import FakeNetwork, fails
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -395,40 +395,6 @@ def test_a_failed_download_quotes_its_cause_cut_at_a_word(name, tmp_path, monkey
 
 
 # --- a failed download ---------------------------------------------------------------------
-
-class FakeNetwork:
-    """The internet as torchvision's download sees it: `urllib.request.urlopen`, which its download_url (and
-    the redirect check before it) calls. A file named in `files` is served; any other is not found. With
-    `cut`, only a file's first 100 bytes go out and then `cut` is raised mid-transfer, after torchvision has
-    opened the file in the data folder and begun writing it."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, files: dict[str, bytes],
-                 cut: BaseException | None = None) -> None:
-        self.files, self.cut, self.sent = files, cut, []
-        monkeypatch.setattr(urllib.request, "urlopen", self.urlopen)
-
-    def urlopen(self, request, *args, **kwargs):
-        url = request.full_url
-        if request.get_header("Method") == "HEAD":  # torchvision's redirect check
-            return self.Response(url, b"", None)
-        name = url.rsplit("/", 1)[1]
-        if name not in self.files:
-            raise urllib.error.URLError(f"404 Not Found: {url}")
-        self.sent.append(name)
-        body = self.files[name]
-        return self.Response(url, body if self.cut is None else body[:100], self.cut)
-
-    class Response(io.BytesIO):
-        def __init__(self, url: str, body: bytes, cut: BaseException | None) -> None:
-            super().__init__(body)
-            self.url, self.length, self.cut = url, len(body), cut
-
-        def read(self, size: int | None = -1) -> bytes:
-            chunk = super().read(size)
-            if not chunk and self.cut is not None:
-                raise self.cut
-            return chunk
-
 
 def tree(root: Path) -> dict[str, bytes | None]:
     """Every path under `root` with a file's bytes (None for a folder): what a test compares before and after."""

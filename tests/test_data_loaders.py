@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import FakeNetwork
 
 from torchprimer import data as tpdata
 from torchprimer.data import synthetic
@@ -325,36 +326,6 @@ def test_image_folder_with_a_latin1_class_name_and_float_tiffs(tmp_path: Path) -
     np.testing.assert_array_equal(ds.x[0, 0].numpy(), np.rint(first * 255).astype(np.uint8))
 
 
-class Response(io.BytesIO):
-    """What urlopen gives torchvision: `body`, then `cut` raised mid-transfer when there is one."""
-
-    def __init__(self, url: str, body: bytes, cut: BaseException | None = None) -> None:
-        super().__init__(body)
-        self.url, self.length, self.cut = url, len(body), cut
-
-    def read(self, size: int | None = -1) -> bytes:
-        chunk = super().read(size)
-        if not chunk and self.cut is not None:
-            raise self.cut
-        return chunk
-
-
-def serve(monkeypatch: pytest.MonkeyPatch, files: dict[str, bytes], cut: BaseException | None = None) -> None:
-    """A fake internet under torchvision's download (urllib.request.urlopen, which its download_url calls):
-    each named file is served whole, or, with `cut`, its first 100 bytes and then `cut` mid-transfer."""
-
-    def urlopen(request, *args, **kwargs):
-        url = request.full_url
-        if request.get_header("Method") == "HEAD":  # torchvision's redirect check: no redirect
-            return Response(url, b"")
-        body = files.get(url.rsplit("/", 1)[1])
-        if body is None:
-            raise urllib.error.URLError(f"404 Not Found: {url}")
-        return Response(url, body, None) if cut is None else Response(url, body[:100], cut)
-
-    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
-
-
 @pytest.mark.parametrize("name", ["mnist", "cifar10"])
 def test_download_through_torchvision_after_one_that_was_cut_off(name, tmp_path, monkeypatch):
     """--download through torchvision's own download code, on a fake network, without checksums (the files
@@ -380,12 +351,12 @@ def test_download_through_torchvision_after_one_that_was_cut_off(name, tmp_path,
     data = tmp_path / "data"
     data.mkdir()
 
-    serve(monkeypatch, files, cut=urllib.error.URLError("connection reset by peer"))
+    FakeNetwork(monkeypatch, files, cut=urllib.error.URLError("connection reset by peer"))
     with pytest.raises(UserError, match="could not download"):
         tpdata.load(name, options(tmp_path, data_dir=data, download=True))
     assert list(data.iterdir()) == []
 
-    serve(monkeypatch, files)
+    FakeNetwork(monkeypatch, files)
     ds = tpdata.load(name, options(tmp_path, data_dir=data, download=True))
     if name == "mnist":
         kept = data / "MNIST" / "raw"
