@@ -15,6 +15,7 @@ import sys
 import torch
 
 import torchprimer
+from torchprimer.doctor import cpu_name
 
 # (dataset, model, epochs, options beyond the defaults, published figure with its source).
 # The MNIST-1D MLP is wider and uses dropout: the default 128-unit MLP overfits the 3,601
@@ -39,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     if only - known:
         print(f"reference_runs.py: --only names from {', '.join(sorted(known))}", file=sys.stderr)
         return 2
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, seed 0, default options otherwise\n")
+    # float32 rounding differs between CPUs (AVX2 and AVX-512 kernels), so the last digits belong to this one
+    print(f"{cpu_name()} ({torch.backends.cpu.get_cpu_capability()}), torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, seed 0, default options otherwise\n")
     print("| data set | model | options | epochs | test accuracy | training seconds | published |")
     print("|---|---|---|---:|---:|---:|---|")
     for dataset, model, epochs, options, published in RUNS:
