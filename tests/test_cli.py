@@ -266,7 +266,14 @@ def test_lr_find_refuses_an_endless_sweep(end: str, capsys: pytest.CaptureFixtur
     """--end inf used to sweep to lr inf and 'suggest' the starting rate, exit 0."""
     with pytest.raises(SystemExit) as exit_info:
         main(["lr-find", "--end", end, "--steps", "10"])
-    assert exit_info.value.code == 2 and "--end <= 1000 (finite)" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "--start < --end <= 1000 and" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("start", ["1e-320", "1e-13", "0"])
+def test_lr_find_refuses_a_start_too_small_to_move_a_weight(start: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """--start 1e-320 made the sweep's growth factor overflow: it trained at lr inf and said "it stayed flat"."""
+    err = fails(["lr-find", "--start", start, "--steps", "10"], capsys)
+    assert "lr-find needs 1e-12 <= --start < --end <= 1000" in err
 
 
 def test_lr_find_refuses_steps_that_would_crawl(capsys: pytest.CaptureFixture[str]) -> None:

@@ -570,7 +570,7 @@ def lr_find(
     batch_size: Annotated[int | None, typer.Option(min=1, help="Samples per step. [default: 64]")] = None,
     seed: Annotated[int | None, typer.Option(**SEED, help="Seed. [default: 0]")] = None,
     device: Annotated[str | None, typer.Option(help=f"{DEVICES}. [default: auto]")] = None,
-    start: Annotated[float, typer.Option(help="First learning rate.")] = 1e-7,
+    start: Annotated[float, typer.Option(help="First learning rate (1e-12 or more).")] = 1e-7,
     end: Annotated[float, typer.Option(help="Last learning rate (at most 1000).")] = 10.0,
     steps: Annotated[int, typer.Option(min=10, help="Steps of the test (at most 100,000).")] = 100,
     data_dir: TrainDataDirOpt = None,

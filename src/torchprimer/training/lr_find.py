@@ -34,6 +34,9 @@ MIN_FALL = 0.05  # the smoothed loss must fall this share below its first value 
 
 
 MAX_END = 1000.0  # a learning rate beyond this only diverges; an infinite one is a typo
+# A rate below this moves no float32 weight (a step of 1e-12 is under a weight of 1e-4's rounding), and one of
+# 1e-320 made the sweep's growth factor overflow: `"lrs": [1e-320, inf]`, read as "it stayed flat".
+MIN_START = 1e-12
 MAX_STEPS = 100_000  # more only crawls: each step multiplies the rate by a factor that rounds towards 1
 
 
@@ -43,9 +46,9 @@ def lr_range_test(
     """Run the range test for the model and data of `cfg`; the model is thrown away after."""
     from torchprimer.training.run import build
 
-    if not (0 < start < end <= MAX_END) or not 10 <= steps <= MAX_STEPS:
-        raise UserError(f"lr-find needs 0 < --start < --end <= {MAX_END:g} (finite) and 10 to {MAX_STEPS:,} --steps, "
-                        f"got --start {start:g} --end {end:g} --steps {steps}")
+    if not (MIN_START <= start < end <= MAX_END) or not 10 <= steps <= MAX_STEPS:
+        raise UserError(f"lr-find needs {MIN_START:g} <= --start < --end <= {MAX_END:g} and 10 to {MAX_STEPS:,} "
+                        f"--steps, got --start {start:g} --end {end:g} --steps {steps}")
     _, splits, model = build(cfg)
     objective = objective_for(model, cfg.label_smoothing)
     optimizer = make_optimizer(model, dataclasses.replace(cfg, lr=start))
