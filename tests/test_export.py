@@ -186,9 +186,11 @@ def test_export_never_overwrites_the_runs_own_files(trained: torchprimer.TrainRe
     # nor another run's: `--out OTHER_RUN/model.safetensors` replaced that run's weights (exit 0)
     other = Path(shutil.copytree(trained.run_dir, tmp_path / "other"))
     before = {p.name: p.read_bytes() for p in other.iterdir() if p.is_file()}
-    for name in ("model.safetensors", "checkpoint.pt"):
-        proc = run_cli("export", str(run_dir), "--format", "safetensors", "--out", str(other / name))
-        assert proc.returncode == 2 and "one of a run folder's files" in proc.stderr, name
+    # nor its export names: `--out OTHER_RUN/` wrote this model as that run's model.onnx, which would pass
+    # for that run's model (and its next --resume removes)
+    for out in ("model.safetensors", "checkpoint.pt", "model.export.safetensors", ""):
+        proc = run_cli("export", str(run_dir), "--format", "safetensors", "--out", f"{other}/{out}")
+        assert proc.returncode == 2 and "a name of another run folder's own files and exports" in proc.stderr, out
     assert {p.name: p.read_bytes() for p in other.iterdir() if p.is_file()} == before
 
 

@@ -27,7 +27,7 @@ import torch
 
 from torchprimer.errors import UserError
 from torchprimer.fileio import atomic_path
-from torchprimer.runfolder import EXPORT_NAMES, RUN_FILES, Run
+from torchprimer.runfolder import EXPORT_NAMES, MADE_FROM_WEIGHTS, RUN_FILES, Run
 
 FORMATS = ("safetensors", "torchscript", "onnx")
 TOLERANCE = 1e-5  # times max(1, the largest |output|): float32 rounding grows with the logits' size
@@ -113,19 +113,22 @@ FORMAT_NAMES = {"safetensors": "a safetensors", "torchscript": "a TorchScript", 
 def output_path(run: Run, fmt: str, out: str | Path | None) -> Path:
     """Where the export goes: `out` as a file, or the default name inside it when it is a folder
     (or ends in a slash, a folder still to make). Never one of the run's own files, whose loss
-    would break evaluate, predict or --resume, and always with the format's file extension."""
+    would break evaluate, predict or --resume, nor another run folder's files or export names (this
+    model as its model.onnx would pass for that run's), and always with the format's file extension."""
     if out is None:
         return run.run_dir / EXPORT_NAMES[fmt]
     path = Path(out)
-    if path.is_dir() or str(out).endswith(("/", os.sep)):
-        return path / EXPORT_NAMES[fmt]
-    if path.name in RUN_FILES and (path.resolve().parent == run.run_dir.resolve()
-                                   or (path.parent / "config.json").is_file()):
-        # this run's files, or another run folder's (a config.json beside it): either loss breaks that run
-        whose = "the run's own" if path.resolve().parent == run.run_dir.resolve() else "a run folder's"
-        raise UserError(f"--out {out} is one of {whose} files; write the export elsewhere, "
-                        f"e.g. {run.run_dir / EXPORT_NAMES[fmt]}")
-    if path.suffix.lower() not in SUFFIXES[fmt]:
+    folder = path.is_dir() or str(out).endswith(("/", os.sep))
+    if folder:
+        path = path / EXPORT_NAMES[fmt]
+    ours = path.resolve().parent == run.run_dir.resolve()
+    theirs = not ours and (path.parent / "config.json").is_file()  # a run folder: a config.json beside it
+    if (ours and path.name in RUN_FILES) or (theirs and path.name in (*RUN_FILES, *MADE_FROM_WEIGHTS)):
+        whose = ("one of the run's own files" if ours else
+                 "a name of another run folder's own files and exports (this model would pass for that run's)")
+        what = f"{out} would write {path}, " if folder else f"{out} is "
+        raise UserError(f"--out {what}{whose}; write the export elsewhere, e.g. {run.run_dir / EXPORT_NAMES[fmt]}")
+    if not folder and path.suffix.lower() not in SUFFIXES[fmt]:
         raise UserError(f"--out {out}: {FORMAT_NAMES[fmt]} file is named *{SUFFIXES[fmt][0]}"
                         f"{' (or ' + ', '.join(SUFFIXES[fmt][1:]) + ')' if len(SUFFIXES[fmt]) > 1 else ''}; "
                         f"e.g. --out {path.with_suffix(SUFFIXES[fmt][0])}")
