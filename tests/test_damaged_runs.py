@@ -460,3 +460,23 @@ def test_weights_copied_with_their_summary_from_another_run_are_named_as_copied(
     assert "edited" not in err
     (ours / "metrics.jsonl").write_bytes((other / "metrics.jsonl").read_bytes())  # then only config.json differs
     assert "config.json was edited after training" in fails(["evaluate", str(ours)], capsys)
+
+
+def test_a_config_json_missing_its_data_set_or_with_an_edited_class_list_says_what_changed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A config.json without "dataset" was read as digits (a moons run refused as "data set 'digits' no longer
+    gives the splits"; predict ran on quietly); an eleventh class showed two lists cut alike, which looked equal."""
+    run = torchprimer.train(out=tmp_path, epochs=1, progress="none", hidden=(8,)).run_dir  # digits: 10 classes
+    config = run / "config.json"
+    stored = json.loads(config.read_text())
+    np.save(tmp_path / "x.npy", np.zeros((1, 8, 8), np.float32))
+    config.write_text(json.dumps({**stored, "config": {k: v for k, v in stored["config"].items() if k != "dataset"}}))
+    for argv in (["evaluate", str(run)], ["predict", str(run), str(tmp_path / "x.npy")],
+                 ["train", "--resume", str(run), "--epochs", "2"]):
+        assert "config.json has no 'dataset' in its \"config\" block, which every run writes" in fails(argv, capsys)
+    classes = stored["data"]["classes"]
+    for edited, said in (([*classes, "10"], "(11 entries there, 10 in training)"),
+                         ([*classes[:8], "eight", "9"], '(entry 8 is "eight" there, "8" in training)')):
+        config.write_text(json.dumps({**stored, "data": {**stored["data"], "classes": edited}}))
+        assert said in fails(["evaluate", str(run)], capsys)

@@ -246,8 +246,19 @@ def _check_trained_with(path: Path, data: bytes, described: dict[str, Any], ours
                         f"config.json says {_shown(described[key])}): were they copied from another run? Put "
                         "back this run's own, or train the run again")
     raise UserError(f"{path.parent}/config.json says {name} is {_shown(described[key])}, but {path.name} was "
-                    f"trained with {_shown(trained[key])}: config.json was edited after training; put back "
-                    f"{name}: {_shown(trained[key])}{more}, or train a new run with the options you want")
+                    f"trained with {_shown(trained[key])}{_where_lists_differ(described[key], trained[key])}: "
+                    f"config.json was edited after training; put back {name}: {_shown(trained[key])}{more}, or "
+                    "train a new run with the options you want")
+
+
+def _where_lists_differ(now: Any, then: Any) -> str:
+    """Where two lists that `_shown` cuts alike differ: 11 classes against 10 read as the same two lists."""
+    if not (isinstance(now, list) and isinstance(then, list)) or _shown(now) != _shown(then):
+        return ""
+    if len(now) != len(then):
+        return f" ({len(now)} entries there, {len(then)} in training)"
+    i = next(i for i, (a, b) in enumerate(zip(now, then, strict=True)) if a != b)
+    return f" (entry {i} is {json.dumps(now[i])} there, {json.dumps(then[i])} in training)"
 
 
 def _shown(value: Any) -> str:

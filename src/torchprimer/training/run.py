@@ -341,7 +341,17 @@ def read_run_config(run_dir: Path) -> dict[str, Any]:
     check_readable(path, "run configuration")
     try:
         stored = json.loads(path.read_text(encoding="utf-8"))
-        return {"config": TrainConfig.from_dict(stored["config"]), "data": stored["data"], "raw": stored}
+        options = stored["config"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{path} is not a valid torchprimer config ({exc}); pass a run folder") from None
+    # Options added in later versions fall back to their defaults; these every run has written, and without
+    # them a moons run was read as digits and refused as "data set 'digits' no longer gives the splits"
+    missing = [key for key in ("dataset", "model") if isinstance(options, dict) and key not in options]
+    if missing:
+        raise UserError(f"{path} has no {missing[0]!r} in its \"config\" block, which every run writes; the file "
+                        "was changed since torchprimer train wrote it: restore it, or train again")
+    try:
+        return {"config": TrainConfig.from_dict(options), "data": stored["data"], "raw": stored}
     except (ValueError, KeyError, TypeError) as exc:
         raise UserError(f"{path} is not a valid torchprimer config ({exc}); pass a run folder") from None
 
