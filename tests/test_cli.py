@@ -379,3 +379,17 @@ def test_a_seed_out_of_range_is_one_line_before_any_work(
     assert stopped.value.code == 2, err
     assert err.count("\n") == 1 and "seed'" in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_image_size_takes_the_same_range_on_the_command_line_as_in_python(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--help and the CLI said x>=4 and no maximum, while torchprimer.train takes 2 to 1024 and said so."""
+    from PIL import Image
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        Image.new("L", (6, 6), 255 if name == "a" else 0).save(tmp_path / name / "0.png")
+    main_exit(["models", "--dataset", f"imagefolder:{tmp_path}", "--image-size", "2"])
+    for size, bound in (("1", "greater than or equal to 2"), ("1025", "less than or equal to 1024")):
+        assert bound in fails(["models", "--dataset", f"imagefolder:{tmp_path}", "--image-size", size], capsys)
+        assert bound in fails(["train", "--dataset", f"imagefolder:{tmp_path}", "--image-size", size], capsys)

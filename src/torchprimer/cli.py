@@ -125,7 +125,7 @@ TrainDataDirOpt = Annotated[str | None, typer.Option(help="Folder holding the da
 TrainDownloadOpt = Annotated[bool | None, typer.Option("--download", help="Fetch the data set if missing.")]
 TrainDataSeedOpt = Annotated[int | None, typer.Option(**SEED, help="Seed for generated data sets (mnist1d, toy sets).")]
 TrainImageSizeOpt = Annotated[int | None, typer.Option(
-    min=4, help="Side of resized images (imagefolder). [default: 32]")]
+    min=2, max=1024, help="Side of resized images (imagefolder). [default: 32]")]
 TrainNoiseOpt = Annotated[float | None, typer.Option(help="Noise of the 2-D toy data sets.")]
 TrainNSamplesOpt = Annotated[int | None, typer.Option(
     help="Size of a toy set (1000; at least 10 per class) or of mnist1d (5000; at least 20).")]
@@ -630,7 +630,7 @@ DownloadOpt = Annotated[bool, typer.Option(
 DataSeedOpt = Annotated[int | None, typer.Option(
     "--data-seed", **SEED, help="Seed of a generated set: mnist1d (42 = the published set) or a toy set (default 0).")]
 ImageSizeOpt = Annotated[int, typer.Option(
-    "--image-size", min=4, help="Side in pixels imagefolder images are resized to.")]
+    "--image-size", min=2, max=1024, help="Side in pixels imagefolder images are resized to.")]
 NoiseOpt = Annotated[float | None, typer.Option("--noise", help="Noise of a toy set (moons 0.2, circles 0.1, ...).")]
 NSamplesOpt = Annotated[int | None, typer.Option("--n-samples", help="Size of a toy set (1000) or of mnist1d (5000).")]
 SplitSeedOpt = Annotated[int, typer.Option(
