@@ -41,16 +41,17 @@ def test_lr_find_checks_its_plot_before_the_test(
 @pytest.mark.parametrize(("start", "end", "steps", "advice"), [
     ("100", "1000", "20", "before it diverged: it rose from the start, so every rate tried is too high; start lower, "
      "e.g. --start 1e-07"),
-    ("1e-300", "1e-299", "20", "the rates tried are too small to train in this many steps; widen the range upwards, "
+    ("1e-11", "1e-10", "20", "the rates tried are too small to train in this many steps; widen the range upwards, "
      "e.g. --end 10"),
     # flat at 1e-7.., exploding near 1: the rates between had a step each. It said "too high; start lower".
-    ("1e-7", "10", "10", "it stayed flat at the low rates and rose at the high ones, so the rates between got too "
+    ("1e-7", "10", "10", "before it diverged: it stayed flat at the low rates and rose at the high ones, so the rates between got too "
      "few of the 10 steps to show a fall; give more --steps, e.g. --steps 40"),
 ])
 def test_lr_find_suggests_nothing_when_the_loss_never_falls(
     start: str, end: str, steps: str, advice: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The first two once 'suggested' a rate (120 and 1e-300) from the noise of a flat or exploding curve."""
+    """The first two once 'suggested' a rate (120 and 1e-300) from the noise of a flat or exploding curve; the
+    third left out that the sweep diverged, as the first says."""
     plot = tmp_path / "LR.PNG"  # any case of .png
     code, out, _ = _run(capsys, "lr-find", "--start", start, "--end", end, "--steps", steps, "--plot", str(plot))
     assert code == 0 and out.startswith("no learning rate can be suggested: the loss never fell 5% below"), out

@@ -106,7 +106,8 @@ def _why_no_suggestion(lrs: list[float], losses: list[float], *, diverged: bool,
         return (f"{seen}{' before it diverged' if diverged else ''}: it rose from the start, so every rate tried "
                 f"is too high; start lower, e.g. --start {min(1e-7, lrs[0] / 1e4):.0e}")
     if rose:
-        return (f"{seen}: it stayed flat at the low rates and rose at the high ones, so the rates between got too "
+        return (f"{seen}{' before it diverged' if diverged else ''}: it stayed flat at the low rates and rose at the "
+                "high ones, so the rates between got too "
                 f"few of the {steps} steps to show a fall; give more --steps, e.g. --steps {min(10_000, steps * 4)}")
     return (f"{seen}: the rates tried are too small to train in this many steps; widen the range upwards, "
             f"e.g. --end {min(MAX_END, max(10.0, lrs[-1] * 1e4)):g}, or give more --steps")
