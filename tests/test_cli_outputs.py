@@ -44,8 +44,8 @@ def test_lr_find_checks_its_plot_before_the_test(
     ("1e-11", "1e-10", "20", "the rates tried are too small to train in this many steps; widen the range upwards, "
      "e.g. --end 10"),
     # flat at 1e-7.., exploding near 1: the rates between had a step each. It said "too high; start lower".
-    ("1e-7", "10", "10", "before it diverged: it stayed flat at the low rates and rose at the high ones, so the rates between got too "
-     "few of the 10 steps to show a fall; give more --steps, e.g. --steps 40"),
+    ("1e-7", "10", "10", "before it diverged: it stayed flat at the low rates and rose at the high ones, so the "
+     "rates between got too few of the 10 steps to show a fall; give more --steps, e.g. --steps 40"),
 ])
 def test_lr_find_suggests_nothing_when_the_loss_never_falls(
     start: str, end: str, steps: str, advice: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -278,3 +278,12 @@ def test_named_classes_keep_their_index_column_aligned():
     assert [(m.group(2), m.group(3)) for m in cells] == [("0", "-1"), ("1", "1")]
     assert len({m.end(2) for m in cells}) == 1 and len({m.start(3) for m in cells}) == 1
     assert len({row.index("total") for row in rows}) == 1  # the counts stay in one column
+
+
+def test_inspect_of_a_constant_set_names_no_smallest_non_zero_eigenvalue(tmp_path, capsys):
+    """Every eigenvalue of a constant set is zero: the text said "smallest non-zero 0"."""
+    np.savez(tmp_path / "flat.npz", x=np.ones((60, 3), np.float32), y=np.arange(60) % 2)
+    assert run_main(["data", "inspect", f"npz:{tmp_path / 'flat.npz'}", "--out", str(tmp_path / "i")]) == 0
+    text = capsys.readouterr().out
+    assert "smallest non-zero none, rank 0/3, condition number undefined" in text
+    assert "smallest non-zero 0," not in text

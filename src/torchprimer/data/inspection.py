@@ -168,6 +168,11 @@ def analyse(
     }
 
 
+def _smallest(spectrum: dict[str, Any]) -> str:
+    """The smallest non-zero eigenvalue, or "none" where every one is zero ("smallest non-zero 0" said)."""
+    return f"{spectrum['smallest_nonzero']:.4g}" if spectrum["rank"] else "none"
+
+
 def _condition(spectrum: dict[str, Any]) -> str:
     """The condition number, or why there is none: with rank 0 no direction varies at all."""
     return f"{spectrum['condition_number']:.4g}" if spectrum["rank"] else "undefined (no direction varies)"
@@ -190,9 +195,9 @@ def format_summary(a: dict[str, Any]) -> str:
         f"    S^2/(n-1) matches the top eigenvalues of the covariance (max rel. diff "
         f"{a['svd_vs_eigvalsh_max_rel_diff']:.1e})",
         "  eigenvalues of the feature covariance (torch.linalg.eigvalsh):",
-        f"    raw features:          largest {b['largest']:.4g}, smallest non-zero {b['smallest_nonzero']:.4g}, "
+        f"    raw features:          largest {b['largest']:.4g}, smallest non-zero {_smallest(b)}, "
         f"rank {b['rank']}/{b['dim']}, condition number {_condition(b)}",
-        f"    standardised features: largest {f['largest']:.4g}, smallest non-zero {f['smallest_nonzero']:.4g}, "
+        f"    standardised features: largest {f['largest']:.4g}, smallest non-zero {_smallest(f)}, "
         f"rank {f['rank']}/{f['dim']}, condition number {_condition(f)}",
     ]
     if a["samples_used"] <= b["dim"]:  # n samples span at most n-1 directions: the rank is the sample's, not the data's
