@@ -240,6 +240,19 @@ def test_npz_without_x_names_the_arrays_it_holds(tmp_path):
     load_fails(f"npz:{tmp_path / 'upper.npz'}", tmp_path / "c", "has no array 'x' \\(it holds 'X', 'Y'\\)")
 
 
+def test_features_past_float32_are_refused_in_one_line_without_a_warning(tmp_path):
+    """float64 features of 1e300 printed numpy's two-line "RuntimeWarning: overflow encountered in cast"
+    before the error line; the error line alone is printed now."""
+    import warnings
+
+    np.savez(tmp_path / "h64.npz", x=np.full((20, 64), 1e300), y=np.arange(20) % 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        message = load_fails(f"npz:{tmp_path / 'h64.npz'}", tmp_path / "c", "numbers too large for float32")
+    assert message == (f"npz: {tmp_path / 'h64.npz'} x: features contain NaN or infinity (or numbers too large for "
+                       "float32); clean or impute them first")
+
+
 def test_missing_csv_and_npz(tmp_path):
     load_fails(f"csv:{tmp_path / 'x.csv'}", tmp_path / "c", "x.csv does not exist")
     load_fails(f"npz:{tmp_path / 'x.npz'}", tmp_path / "c", "x.npz does not exist")

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import run_cli
+from conftest import fails, run_cli
 from PIL import Image
 
 import torchprimer
@@ -501,3 +501,88 @@ def test_cli_prints_the_alpha_and_padding_notes(trained: torchprimer.TrainResult
     line = capsys.readouterr().out.strip()
     assert line.startswith("wide.png  ")
     assert line.endswith("(alpha composited onto black; padded 32x16 to 32x32 with its edge colour, resized to 8x8)")
+
+
+def test_a_long_thin_strip_is_shrunk_before_it_is_padded(trained: torchprimer.TrainResult, tmp_path: Path) -> None:
+    """A 120000x1 PNG (196 bytes) was padded at full size to 120000x120000 before the resize: 57.6 GB,
+    a traceback (a 20000x1 one took 2.3 GB and 8 s). It is now shrunk towards training's size first
+    and padded there, noted as before; here under an 8 GB address-space limit, as a user's machine."""
+    import resource
+    import subprocess
+    import sys
+
+    Image.new("L", (120000, 1), 0).save(tmp_path / "strip.png")
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (8 * 2**30, 8 * 2**30))
+
+    done = subprocess.run([sys.executable, "-m", "torchprimer", "predict", str(trained.run_dir),
+                           str(tmp_path / "strip.png"), "--top", "1"], capture_output=True, text=True,
+                          timeout=240, check=False, preexec_fn=limited)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert "(padded 120000x1 to 120000x120000 with its edge colour, resized to 8x8" in done.stdout
+    # a thin white line on black, wide enough to be shrunk first: where the full-size padding put it, as faint
+    line = np.zeros((4, 6000), dtype=np.uint8)  # its border black, so padded with black
+    line[1:3, 1000:5000] = 255
+    Image.fromarray(line, mode="L").save(tmp_path / "line.png")
+    run = load_run(trained.run_dir, with_data=False)
+    full = torch.zeros(1, 6000, 6000)
+    full[:, 2998:3002] = torch.from_numpy(line).float().div(255)
+    from torchvision.transforms.v2 import functional as F
+
+    exact = F.resize(full, [8, 8], antialias=True)
+    torch.testing.assert_close(_model_input(run, tmp_path / "line.png"), exact, atol=1e-5, rtol=0.2)
+
+
+def test_changes_made_in_reading_an_image_are_noted(trained: torchprimer.TrainResult, tmp_path: Path) -> None:
+    """An animated GIF was read by its first frame, a 16-bit PNG or 32-bit float TIFF scaled to 8 bits,
+    each without a word; every change made to an input is noted beside its prediction."""
+    frames = [Image.new("L", (8, 8), v) for v in (0, 100, 200)]
+    frames[0].save(tmp_path / "moving.gif", save_all=True, append_images=frames[1:])
+    Image.fromarray(np.full((8, 8), 30000, dtype=np.uint16)).save(tmp_path / "sixteen.png")
+    Image.fromarray(np.full((8, 8), 0.5, dtype=np.float32), mode="F").save(tmp_path / "unit.tif")
+    Image.fromarray(np.full((8, 8), 100.0, dtype=np.float32), mode="F").save(tmp_path / "bytes.tif")
+    Image.new("L", (8, 8), 0).save(tmp_path / "still.gif")
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\0" + row.tobytes() for row in np.full((8, 8, 3), 40000, dtype=">u2"))  # Pillow cannot write it
+    header = struct.pack(">IIBBBBB", 8, 8, 16, 2, 0, 0, 0)  # 8x8, 16 bits per channel, RGB
+    (tmp_path / "rgb16.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                                         + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    run = load_run(trained.run_dir, with_data=False)
+    names = ("moving.gif", "sixteen.png", "unit.tif", "bytes.tif", "still.gif", "rgb16.png")
+    notes = [p["notes"] for p in predict_files(run, [tmp_path / n for n in names])["predictions"]]
+    assert notes[0][0] == "first of 3 frames"
+    assert notes[1][0] == "16-bit values scaled to 8 bits (/257)"
+    assert notes[2][0] == "32-bit float values in [0, 1] scaled to 8 bits (x255)"
+    assert notes[3][0] == "32-bit float values rounded to 8 bits"
+    assert not any("frames" in n or "bits" in n for n in notes[4])
+    assert notes[5][0] == "16-bit values scaled to 8 bits (high byte kept)"
+
+
+def test_values_no_division_makes_pixels_get_no_divide_hint_and_the_path_as_given(
+    trained: torchprimer.TrainResult, tmp_path: Path
+) -> None:
+    """1e30 everywhere was told "pixels 0..255: divide by 255", which cannot bring it to [0, 1]; and
+    the error named the file alone, where other errors name the path as given."""
+    np.save(tmp_path / "huge.npy", np.full((1, 8, 8), 1e30, dtype=np.float32))
+    np.save(tmp_path / "bytes.npy", np.full((2, 8, 8), 200.0, dtype=np.float32))
+    run = load_run(trained.run_dir, with_data=False)
+    with pytest.raises(UserError) as info:
+        predict_files(run, [tmp_path / "huge.npy"])
+    assert str(info.value).startswith(f"{tmp_path / 'huge.npy'} holds values 1e+30..1e+30")
+    assert "divide" not in str(info.value) and "give pixels in [0, 1], or 0..255 as uint8" in str(info.value)
+    with pytest.raises(UserError, match=re.escape(f"{tmp_path / 'bytes.npy'}[0] holds values 200..200")) as info:
+        predict_files(run, [tmp_path / "bytes.npy"])
+    assert "pixels 0..255: divide by 255" in str(info.value)
+
+
+def test_a_bool_array_is_refused_like_other_non_numbers(trained: torchprimer.TrainResult, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    np.save(tmp_path / "mask.npy", np.ones((1, 8, 8), dtype=bool))
+    err = fails(["predict", str(trained.run_dir), str(tmp_path / "mask.npy")], capsys)
+    assert err == f"error: {tmp_path / 'mask.npy'} holds bool values; give numbers (float32 or uint8)\n"

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from torchprimer.data.csvfile import is_header, is_number, other_separator
-from torchprimer.data.imagefolder import eight_bit, training_picture
+from torchprimer.data.imagefolder import WIDE_GRAY_MODES, eight_bit, training_picture
 from torchprimer.data.splits import normalize, to_float
 from torchprimer.errors import UserError, brief
 from torchprimer.runfolder import Run
@@ -35,6 +35,7 @@ class Sample:
     name: str
     x: torch.Tensor
     notes: list[str] = field(default_factory=list)
+    where: str = ""  # the path as given (with [i] or :line), for errors; `name` when empty
 
 
 def _shape_text(shape: tuple[int, ...], batch: bool = False) -> str:
@@ -68,6 +69,11 @@ def read_inputs(paths: list[Path], run: Run, *, invert: bool = False) -> list[Sa
 
 
 GRAY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F")
+# An image padded to training's aspect ratio is padded at full size, and resized after, when the padded
+# picture holds at most this many pixels (4096x4096: any photo); a long thin strip (120000x1) would pad
+# to billions, so it is shrunk first, towards training's size, and padded there.
+PAD_FULL_SIZE_PIXELS = 2**24
+PAD_SHRUNK_PIXELS = 2**22  # the most pixels a strip shrunk before padding is padded to (2048x2048)
 
 
 def read_image(path: Path, run: Run, *, invert: bool = False) -> Sample:
@@ -95,6 +101,8 @@ def read_image(path: Path, run: Run, *, invert: bool = False) -> Sample:
     try:
         with Image.open(path) as image:
             mode, size = image.mode, image.size
+            frames = getattr(image, "n_frames", 1)  # an animated GIF, PNG or WebP, a multi-page TIFF
+            depth = _depth_note(image)
             image = eight_bit(image)
             if image.has_transparency_data:  # LA, RGBA, or P/L/RGB with a tRNS colour
                 rgba = image.convert("RGBA")
@@ -105,12 +113,14 @@ def read_image(path: Path, run: Run, *, invert: bool = False) -> Sample:
             pixels = F.pil_to_tensor(image.convert(target))
     except Image.DecompressionBombError as exc:  # a few KB on disk that would decode to gigabytes
         raise UserError(f"{path} is too large to decode safely ({exc}); give an image of ordinary size") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, EOFError, SyntaxError, ValueError) as exc:
         # Pillow names a broken PNG chunk by SyntaxError and an oversized text chunk by ValueError, and
         # eight_bit refuses a float image of no known range by ValueError: all mean "cannot read this file"
         raise UserError(f"{path} is not a readable image ({brief(exc, 160)}); give a PNG or JPEG file") from None
     x = to_float(pixels)
-    notes = []
+    notes = [f"first of {frames} frames"] if frames > 1 else []
+    if depth:
+        notes.append(depth)
     if alpha is not None and bool((alpha < 1).any()):  # a fully opaque alpha changes nothing
         if as_imagefolder:
             notes.append("alpha dropped, as training's imagefolder reader did")
@@ -124,9 +134,9 @@ def read_image(path: Path, run: Run, *, invert: bool = False) -> Sample:
             if not same_ratio:
                 note += " (stretched, as training's imagefolder images were)"
         else:
-            x = _pad_to_ratio(x, width, height)
-            note = f"padded {size[0]}x{size[1]} to {x.shape[2]}x{x.shape[1]} with its edge colour"
-            if x.shape[1:] != (height, width):
+            (new_w, new_h), x = _pad_to_ratio(x, width, height)
+            note = f"padded {size[0]}x{size[1]} to {new_w}x{new_h} with its edge colour"
+            if (new_h, new_w) != (height, width):
                 note += f", resized to {width}x{height}"
         if x.shape[1:] != (height, width):
             x = F.resize(x, [height, width], antialias=True).clamp(0, 1)
@@ -154,9 +164,26 @@ def _composite(x: torch.Tensor, alpha: torch.Tensor, invert: bool) -> str:
     return f"alpha composited onto {background}"
 
 
-def _pad_to_ratio(x: torch.Tensor, width: int, height: int) -> torch.Tensor:
+def _depth_note(image: Any) -> str:
+    """The note for an image eight_bit will scale to 8 bits, or "" for an 8-bit one (read before it)."""
+    if image.mode in WIDE_GRAY_MODES:
+        return "16-bit values scaled to 8 bits (/257)"
+    if image.mode == "F":
+        high = float(np.asarray(image, dtype=np.float64).max(initial=0.0))
+        return "32-bit float values " + ("in [0, 1] scaled to 8 bits (x255)" if high <= 1 else "rounded to 8 bits")
+    if any(";16" in str(tile.args) for tile in getattr(image, "tile", None) or []):  # 16-bit RGB(A), not yet loaded
+        return "16-bit values scaled to 8 bits (high byte kept)"
+    return ""
+
+
+def _pad_to_ratio(x: torch.Tensor, width: int, height: int) -> tuple[tuple[int, int], torch.Tensor]:
     """`x` (C, H, W) padded, centred, to the aspect ratio width:height with the median of its border
-    pixels per channel (the background of a digit, or of paper)."""
+    pixels per channel (the background of a digit, or of paper): the padded (width, height), and the
+    padded pixels. A padded picture of over PAD_FULL_SIZE_PIXELS (a 120000x1 strip pads to 120000x120000,
+    57.6 GB) is not made: `x` is shrunk (antialiased) by the factor that brings the padded picture to at
+    most PAD_SHRUNK_PIXELS at training's aspect ratio, never below a pixel, and padded there."""
+    from torchvision.transforms.v2 import functional as F
+
     _, h, w = x.shape
     if w * height > h * width:  # wider than the training images: rows above and below
         new_h, new_w = max(h, round(w * height / width)), w
@@ -164,10 +191,17 @@ def _pad_to_ratio(x: torch.Tensor, width: int, height: int) -> torch.Tensor:
         new_h, new_w = h, max(w, round(h * width / height))
     border = torch.cat([x[:, 0], x[:, -1], x[:, :, 0], x[:, :, -1]], dim=1)
     fill = border.median(dim=1).values
-    out = fill.view(-1, 1, 1).expand(-1, new_h, new_w).clone()
-    top, left = (new_h - h) // 2, (new_w - w) // 2
+    out_h, out_w = new_h, new_w
+    if new_h * new_w > PAD_FULL_SIZE_PIXELS:
+        scale = max(1, math.isqrt(PAD_SHRUNK_PIXELS // (height * width)))  # padded to scale x training's size
+        out_h, out_w = min(new_h, height * scale), min(new_w, width * scale)
+        h = min(out_h, max(1, round(h * out_h / new_h)))
+        w = min(out_w, max(1, round(w * out_w / new_w)))
+        x = F.resize(x, [h, w], antialias=True).clamp(0, 1)
+    out = fill.view(-1, 1, 1).expand(-1, out_h, out_w).clone()
+    top, left = (out_h - h) // 2, (out_w - w) // 2
     out[:, top : top + h, left : left + w] = x
-    return out
+    return (new_w, new_h), out
 
 
 def _as_samples(array: np.ndarray, shape: tuple[int, ...], where: str) -> torch.Tensor:
@@ -203,13 +237,13 @@ def read_npy(path: Path, shape: tuple[int, ...]) -> list[Sample]:
     if array is None:
         raise UserError(f"{path} is not a .npy file (it does not start with NumPy's header); "
                         "save the array with numpy.save")
-    if array.dtype.kind not in "biuf":
+    if array.dtype.kind not in "iuf":  # bool too: True is no pixel value or measurement
         raise UserError(f"{path} holds {array.dtype} values; give numbers (float32 or uint8)")
     _check_finite(array, str(path))  # before the cast: float64 values past float32's range would become inf
     x = _as_samples(array if array.dtype == np.uint8 else array.astype(np.float32), shape, str(path))
     if len(x) == 1:
-        return [Sample(path.name, x[0])]
-    return [Sample(f"{path.name}[{i}]", row) for i, row in enumerate(x)]
+        return [Sample(path.name, x[0], where=str(path))]
+    return [Sample(f"{path.name}[{i}]", row, where=f"{path}[{i}]") for i, row in enumerate(x)]
 
 
 def read_csv(path: Path, shape: tuple[int, ...]) -> list[Sample]:
@@ -245,7 +279,7 @@ def read_csv(path: Path, shape: tuple[int, ...]) -> list[Sample]:
                                 f"row (input shape {_shape_text(shape)}); drop any label or index column")
             _check_finite(np.asarray(values), f"{path}:{line_no}")
             x = torch.tensor(values, dtype=torch.float32).reshape(shape)
-            samples.append(Sample(f"{path.name}:{line_no}", x))
+            samples.append(Sample(f"{path.name}:{line_no}", x, where=f"{path}:{line_no}"))
     if not samples:  # given beside other files, an empty one passed unnoticed: its rows were simply missing
         has = "a header but no rows of numbers" if header is not None else "no rows (it is empty)"
         raise UserError(f"{path} has {has}; give one sample per row")
@@ -288,10 +322,13 @@ def check_scale(samples: list[Sample], run: Run) -> None:
             continue
         seen = f"values {low:g}..{high:g}, where training's inputs ran {lo:g}..{hi:g}"
         if image:
-            digits = run.config.dataset == "digits" and low >= 0 and high <= 16
-            hint = ("sklearn's load_digits() counts ink 0..16: divide by 16" if digits
-                    else "pixels 0..255: divide by 255, or save them as uint8")
-            raise UserError(f"{sample.name} holds {seen} (image pixels scaled to [0, 1]); {hint}, as training did")
+            if run.config.dataset == "digits" and low >= 0 and high <= 16:
+                hint = "sklearn's load_digits() counts ink 0..16: divide by 16, as training did"
+            elif low >= 0 and high <= 255:
+                hint = "pixels 0..255: divide by 255, or save them as uint8, as training did"
+            else:  # no division brings these to pixels
+                hint = "give pixels in [0, 1], or 0..255 as uint8"
+            raise UserError(f"{sample.where or sample.name} holds {seen} (image pixels scaled to [0, 1]); {hint}")
         sample.notes.append(f"{seen}: is it in training's scale?")
 
 

@@ -26,7 +26,8 @@ def check_features(x: np.ndarray, where: str) -> torch.Tensor:
         raise UserError(f"{where}: features have shape {x.shape}, which holds no data")
     if x.dtype == np.uint8:
         return torch.from_numpy(np.ascontiguousarray(x))
-    x = x.astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # values past float32's range become inf, refused below
+        x = x.astype(np.float32)
     if not np.isfinite(x).all():
         raise UserError(f"{where}: features contain NaN or infinity (or numbers too large for float32); "
                         f"clean or impute them first")
