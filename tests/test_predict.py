@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import fails, run_cli
+from conftest import run_cli
 from PIL import Image
 
 import torchprimer
@@ -581,8 +581,17 @@ def test_values_no_division_makes_pixels_get_no_divide_hint_and_the_path_as_give
     assert "pixels 0..255: divide by 255" in str(info.value)
 
 
-def test_a_bool_array_is_refused_like_other_non_numbers(trained: torchprimer.TrainResult, tmp_path: Path,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    np.save(tmp_path / "mask.npy", np.ones((1, 8, 8), dtype=bool))
-    err = fails(["predict", str(trained.run_dir), str(tmp_path / "mask.npy")], capsys)
-    assert err == f"error: {tmp_path / 'mask.npy'} holds bool values; give numbers (float32 or uint8)\n"
+def test_a_bool_array_reads_as_zeros_and_ones_as_training_reads_bool_features(
+        trained: torchprimer.TrainResult, tmp_path: Path) -> None:
+    """Training takes bool features as 0 and 1 (data.arrays.check_features), so predict does the same; an
+    array of no numbers at all (complex, strings) is refused in one line."""
+    from torchprimer.data.arrays import check_features
+    from torchprimer.predict import read_npy
+
+    mask = np.arange(64).reshape(1, 8, 8) % 3 == 0
+    np.save(tmp_path / "mask.npy", mask)
+    (sample,) = read_npy(tmp_path / "mask.npy", (1, 8, 8))
+    assert torch.equal(sample.x, check_features(mask, "mask")[0].reshape(1, 8, 8))
+    np.save(tmp_path / "c.npy", np.ones((1, 8, 8), dtype=np.complex64))
+    with pytest.raises(UserError, match="holds complex64 values; give numbers"):
+        read_npy(tmp_path / "c.npy", (1, 8, 8))

@@ -237,7 +237,7 @@ def read_npy(path: Path, shape: tuple[int, ...]) -> list[Sample]:
     if array is None:
         raise UserError(f"{path} is not a .npy file (it does not start with NumPy's header); "
                         "save the array with numpy.save")
-    if array.dtype.kind not in "iuf":  # bool too: True is no pixel value or measurement
+    if array.dtype.kind not in "biuf":  # bool reads as 0 and 1, as training's npz and csv features do
         raise UserError(f"{path} holds {array.dtype} values; give numbers (float32 or uint8)")
     _check_finite(array, str(path))  # before the cast: float64 values past float32's range would become inf
     x = _as_samples(array if array.dtype == np.uint8 else array.astype(np.float32), shape, str(path))
