@@ -171,11 +171,18 @@ def state_dict_mismatch(tensors: dict[str, torch.Tensor], model: torch.nn.Module
     return None
 
 
+def settings_changed(state: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
+    """The options of `cfg` (sorted) that differ from those the checkpoint `state` trained with, leaving out
+    those a resume may change (RESUME_MAY_CHANGE: the epochs, where the data is)."""
+    saved = state["config"] if isinstance(state["config"], dict) else {}
+    return [k for k in sorted(cfg) if k not in RESUME_MAY_CHANGE and saved.get(k) != cfg[k]]
+
+
 def check_resumable(state: dict[str, Any], model: torch.nn.Module, cfg: dict[str, Any], path: Path) -> None:
     """Refuse, before anything is written, a checkpoint of another run: another configuration
     (only the number of epochs and where the data is may change) or weights that do not fit the model."""
     saved = state["config"] if isinstance(state["config"], dict) else {}
-    differs = [k for k in sorted(cfg) if k not in RESUME_MAY_CHANGE and saved.get(k) != cfg[k]]
+    differs = settings_changed(state, cfg)
     if differs:
         shown = ", ".join(f"{k} {saved.get(k)!r} vs {cfg[k]!r}" for k in differs[:3])
         raise UserError(f"{path} belongs to another run ({shown} in config.json); "

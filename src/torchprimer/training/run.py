@@ -342,18 +342,15 @@ def read_run_config(run_dir: Path) -> dict[str, Any]:
     try:
         stored = json.loads(path.read_text(encoding="utf-8"))
         options = stored["config"]
+        # Options added in later versions fall back to their defaults; these every run has written, and
+        # without them a moons run was read as digits and refused as "data set 'digits' no longer gives ..."
+        missing = [key for key in ("dataset", "model") if isinstance(options, dict) and key not in options]
+        if not missing:
+            return {"config": TrainConfig.from_dict(options), "data": stored["data"], "raw": stored}
     except (ValueError, KeyError, TypeError) as exc:
         raise UserError(f"{path} is not a valid torchprimer config ({exc}); pass a run folder") from None
-    # Options added in later versions fall back to their defaults; these every run has written, and without
-    # them a moons run was read as digits and refused as "data set 'digits' no longer gives the splits"
-    missing = [key for key in ("dataset", "model") if isinstance(options, dict) and key not in options]
-    if missing:
-        raise UserError(f"{path} has no {missing[0]!r} in its \"config\" block, which every run writes; the file "
-                        "was changed since torchprimer train wrote it: restore it, or train again")
-    try:
-        return {"config": TrainConfig.from_dict(options), "data": stored["data"], "raw": stored}
-    except (ValueError, KeyError, TypeError) as exc:
-        raise UserError(f"{path} is not a valid torchprimer config ({exc}); pass a run folder") from None
+    raise UserError(f"{path} has no {missing[0]!r} in its \"config\" block, which every run writes; the file "
+                    "was changed since torchprimer train wrote it: restore it, or train again")
 
 
 def _resume_config(run_dir: Path, cfg: TrainConfig, options: dict[str, Any]) -> TrainConfig:
@@ -414,7 +411,7 @@ def _check_config_unedited(run_dir: Path, state: dict[str, Any], cfg: TrainConfi
     config.json is what changed. Checked before the processes of --nproc start: one line."""
     saved = state["config"] if isinstance(state["config"], dict) else {}
     now = cfg.to_dict()
-    differs = [k for k in sorted(now) if k not in RESUME_MAY_CHANGE and saved.get(k) != now[k]]
+    differs = ckpt.settings_changed(state, now)
     if not differs:
         return
     ours = _history_agrees(run_dir, state["history"])
