@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -196,7 +197,7 @@ def test_plot_shows_where_relu6_flattens(tmp_path: Path, monkeypatch: pytest.Mon
     (["--lr", "0.1", "--depth", "3"], "--depth, --lr do nothing without --train"),
     (["--out", "{tmp}/race"], "--out does nothing without --train"),
     (["--train", "--plot", "{tmp}/a.png"], "--plot does nothing with --train"),
-    (["--train", "--lang", "zh", "--no-cost"], "--no-cost does nothing with --train"),
+    (["--train", "--lang", "zh", "--no-cost"], "--no-cost 在使用 --train 时不起作用"),  # in the language asked for
     (["--plot", "{tmp}/notes.txt"], "notes.txt: the file is written as a PNG file, so its name must end in .png"),
     (["--plot", "{tmp}"], "Is a directory"),
     (["--plot", ""], "Invalid value for '--plot': it is empty"),
@@ -213,3 +214,73 @@ def test_cli_refuses_before_any_work(
     monkeypatch.setattr(act, "compare_training", lambda *a, **k: pytest.fail("trained before checking"))
     assert message in fails(["activations", *(a.format(tmp=tmp_path) for a in args)], capsys)
     assert (tmp_path / "notes.txt").read_text() == "my notes"
+
+
+# --- refusals in the command's language ------------------------------------------------------------
+
+KNOWN = ", ".join(ACTIVATIONS)
+# what a refusal's Chinese keeps as the English has it: options, quoted values, numbers, activation and init names
+KEPT = re.compile(r"--[a-z][a-z0-9-]*|'[^']*'|\d+(?:[,.]\d+)*|(?<![A-Za-z0-9_-])[a-z][a-z0-9_-]*")
+NAMES = {*ACTIVATIONS, *act.INITS}
+
+
+def _refused_in_both_languages(argv: list[str], capsys: pytest.CaptureFixture[str],
+                               monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """The one stderr line of `torchprimer ARGV` under an English locale (no --lang) and with --lang zh;
+    a Chinese locale without --lang must give the same Chinese line."""
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.delenv("LC_MESSAGES", raising=False)
+    en, zh = fails(argv, capsys), fails([*argv, "--lang", "zh"], capsys)
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    assert fails(argv, capsys) == zh
+    return en, zh
+
+
+def _says_the_same_in_chinese(en: str, zh: str) -> None:
+    """The Chinese line is Chinese, in Chinese punctuation, and keeps every option, value and name."""
+    from test_tour import CJK, _ascii_punctuation_in_chinese
+
+    assert not CJK.search(en) and CJK.search(zh), (en, zh)
+    assert _ascii_punctuation_in_chinese(zh) == [], zh
+    kept = [t for t in KEPT.findall(en) if not t[0].isalpha() or t in NAMES]
+    assert sorted(kept) == sorted(t for t in KEPT.findall(zh) if not t[0].isalpha() or t in NAMES), (en, zh)
+
+
+@pytest.mark.parametrize(("argv", "english", "chinese"), [
+    (["--names", "nope"], f"unknown activation 'nope'; known: {KNOWN}",
+     f"没有名为 'nope' 的激活函数；已知的激活函数：{KNOWN}"),
+    (["--names", "relu,,tanh"], "--names 'relu,,tanh' has an empty entry; separate names by single commas, "
+     "e.g. sigmoid,relu", "--names 'relu,,tanh' 中有一项为空；请用单个逗号分隔各个名称，例如 sigmoid,relu"),
+    (["--names", ","], f"--names names no activation; give one or more of {KNOWN}, separated by commas",
+     f"--names 没有给出任何激活函数；请从 {KNOWN} 中给出一个或多个，用逗号分隔"),
+    (["--train", "--names", "relu,,tanh"], "--names 'relu,,tanh' has an empty entry; separate names by single "
+     "commas, e.g. sigmoid,relu", "--names 'relu,,tanh' 中有一项为空；请用单个逗号分隔各个名称，例如 sigmoid,relu"),
+    (["--train", "--init", "nope"], "unknown --init 'nope'; use one of torch, kaiming, xavier",
+     "未知的 --init 'nope'；请使用以下之一：torch, kaiming, xavier"),
+    (["--train", "--depth", "5000"], "--depth 5000 must be from 1 to 1,000", "--depth 5000 必须在 1 到 1,000 之间"),
+    (["--train", "--names", "relu", "--width", "2000000"], "--width 2000000 must be from 1 to 1,000,000",
+     "--width 2000000 必须在 1 到 1,000,000 之间"),
+], ids=["unknown name", "empty entry", "no name", "--train empty entry", "unknown init", "depth", "width"])
+def test_activations_refuses_in_the_language_it_speaks(
+    argv: list[str], english: str, chinese: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The table and --train's report spoke Chinese under --lang zh, while their refusals stayed English;
+    every one of these is refused before any data is loaded."""
+    from torchprimer.training import run
+
+    monkeypatch.chdir(tmp_path)  # --train's default --out lies under runs/ here
+    monkeypatch.setattr(run, "load_splits", lambda *a, **k: pytest.fail("loaded data before checking"))
+    en, zh = _refused_in_both_languages(["activations", *argv], capsys, monkeypatch)
+    assert (en, zh) == (f"error: {english}\n", f"error: {chinese}\n")
+    _says_the_same_in_chinese(en, zh)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_function_that_overflows_on_the_grid_is_refused_in_both_languages() -> None:
+    """Only a `functions` override (the Python API) can give non-finite values: torch's own are finite there."""
+    with pytest.raises(UserError) as refused:
+        act.activation_table("relu", functions={"relu": lambda x: torch.exp(20 * x)}, cost=False)
+    assert str(refused.value) == "activation 'relu' gives non-finite values on [-40.0, 40.0]"
+    assert refused.value.in_language("zh") == "激活函数 'relu' 在 [-40.0, 40.0] 上给出了非有限值"

@@ -415,7 +415,7 @@ def test_without_graphviz_an_existing_dot_file_is_left_alone(tmp_path: Path, mon
     walked = tpgraph.walk(*tpgraph.seed_example_graph())
     monkeypatch.setattr(tpgraph.shutil, "which", lambda name: None)
     with pytest.raises(UserError, match=r"SVG needs Graphviz.*apt install graphviz.*the graph is in .*g\.dot \(new\): "
-                       r"draw it later with `dot -Tsvg .*g\.dot -o .*g\.svg`"):
+                       r"open it in any DOT viewer, or draw it later with `dot -Tsvg .*g\.dot -o .*g\.svg`"):
         tpgraph.write_graph(walked, tmp_path / "g.svg")
     assert (tmp_path / "g.dot").read_text().startswith("digraph") and not (tmp_path / "g.svg").exists()
     (tmp_path / "g.dot").write_text("my own notes")
@@ -428,9 +428,34 @@ def test_a_broken_graphviz_says_why_and_keeps_the_graph(tmp_path: Path, monkeypa
     walked = tpgraph.walk(*tpgraph.seed_example_graph())
     broken = _fake_dot(tmp_path, 'echo "Format: png not recognized" >&2\nexit 1\n')  # a missing format plugin
     monkeypatch.setattr(tpgraph.shutil, "which", lambda name: str(broken))
-    with pytest.raises(UserError, match=r"could not draw g\.png \(Format: png not recognized\); .*the graph is in"):
+    with pytest.raises(UserError, match=r"could not draw g\.png \(Format: png not recognized\); repair Graphviz; "
+                       r"the graph is in .*g\.dot \(new\): open it in any DOT viewer"):
         tpgraph.write_graph(walked, tmp_path / "g.png")
     assert not (tmp_path / "g.png").exists() and (tmp_path / "g.dot").is_file()
+    with pytest.raises(UserError) as again:  # g.dot is there now: nothing new to open, and it says only that
+        tpgraph.write_graph(walked, tmp_path / "g.png")
+    assert "repair Graphviz; nothing was written" in str(again.value) and "viewer" not in str(again.value)
+
+
+@pytest.mark.parametrize("said,shown", [(b"Warning: still laying out\n", "(Warning: still laying out)"),
+                                        (None, "(timed out)")])
+def test_a_graphviz_that_hangs_is_named_as_timed_out(said, shown, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A timeout hands over what dot said so far as bytes (text=True notwithstanding): it was shown as b'...', and
+    a silent one as "exit timeout"."""
+    import subprocess
+
+    walked = tpgraph.walk(*tpgraph.seed_example_graph())
+    monkeypatch.setattr(tpgraph.shutil, "which", lambda name: "/usr/bin/dot")
+
+    def hang(*args, **kwargs):
+        raise subprocess.TimeoutExpired(args[0], 60, stderr=said)
+
+    monkeypatch.setattr(tpgraph.subprocess, "run", hang)
+    with pytest.raises(UserError) as refused:
+        tpgraph.write_graph(walked, tmp_path / "g.png")
+    assert f"could not draw g.png {shown}; repair Graphviz" in str(refused.value)
+    assert "b'" not in str(refused.value)
 
 
 def test_graph_of_a_model_names_its_parameters() -> None:

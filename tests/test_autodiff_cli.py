@@ -211,3 +211,138 @@ def test_gradcheck_refuses_a_loss_its_module_is_not_checked_on(capsys: pytest.Ca
     message = fails(["gradcheck", "--module", "torch.nn:PReLU", "--loss", "mse"], capsys)
     assert message.startswith("error: --loss does nothing with --module torch.nn:PReLU (its output is not (N, classes)")
     assert "leave it out" in message
+
+
+# --- refusals in the command's language: English by default, Chinese under --lang zh -------------
+
+OPTION = re.compile(r"--[a-z][a-z0-9-]*")
+VALUE = re.compile(r"'[^']*'|`[^`]*`|\d+(?:\.\d+)?(?:e[+-]?\d+)?")  # quoted names, commands, numbers
+
+
+@pytest.fixture
+def en_locale(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.delenv("LC_MESSAGES", raising=False)
+
+
+def _says_the_same(en: str, zh: str) -> None:
+    """The Chinese line is Chinese, and gives the numbers, quoted values and options the English one gives."""
+    assert CJK.search(zh) and not CJK.search(en), (en, zh)
+    assert sorted(VALUE.findall(zh)) == sorted(VALUE.findall(en)), (en, zh)
+    assert set(OPTION.findall(zh)) == set(OPTION.findall(en)), (en, zh)
+
+
+@pytest.mark.parametrize(("argv", "english", "chinese"), [
+    (["backprop", "--x", "nan"],
+     "--x nan is not a finite number; pass a value like --x 2.0",
+     "--x nan 不是有限的数；请传入一个像 --x 2.0 这样的值"),
+    (["backprop", "--loss", "ce", "--y", "2"],
+     "--loss ce needs a target probability --y in [0, 1], got 2.0; e.g. --y 1",
+     "--loss ce 需要一个在 [0, 1] 内的目标概率 --y，得到的却是 2.0；例如 --y 1"),
+    (["backprop", "--loss", "ce", "--activation", "sigmoid"],
+     "--loss ce applies the sigmoid itself (binary cross-entropy with the output as logit), so --activation sigmoid "
+     "would apply it twice, a classic bug; leave out --activation sigmoid (the loss's sigmoid makes the neuron a "
+     "logistic regression), or use --loss mse",
+     "--loss ce 自己就会应用 sigmoid（以输出为 logit 的二元交叉熵），所以 --activation sigmoid 会把 sigmoid 应用两次，"
+     "这是一个经典错误；请去掉 --activation sigmoid（损失里的 sigmoid 已让这个神经元成为逻辑回归），或改用 --loss mse"),
+    (["backprop", "--activation", "swish"],
+     "unknown activation 'swish'; known: relu, leaky_relu, elu, selu, gelu, silu, mish, tanh, sigmoid, softplus, "
+     "softsign, hardswish, hardtanh, relu6",
+     "未知的激活函数 'swish'；已知的有：relu, leaky_relu, elu, selu, gelu, silu, mish, tanh, sigmoid, softplus, "
+     "softsign, hardswish, hardtanh, relu6"),
+    (["backprop", "--x", "1e300", "--w", "1e300"],
+     "x 1e+300, w 1e+300, b 0.5, y 3: the loss or a gradient is too large for a float64 (above about 1.8e308); "
+     "pass values nearer the seed's (x 2, w 1, b 0.5, y 3)",
+     "x 1e+300，w 1e+300，b 0.5，y 3：损失或某个梯度太大，超出了 float64 能表示的范围（上限约为 1.8e308）；"
+     "请传入更接近原教程例子的值（x 2，w 1，b 0.5，y 3）"),
+    (["gradcheck", "--module", "nonsense"],
+     "--module 'nonsense': write it as package.module:Name, e.g. torch.nn:PReLU",
+     "--module 'nonsense'：请写成 package.module:Name 的形式，例如 torch.nn:PReLU"),
+    (["gradcheck", "--module", "torch.nn:Tanh"],
+     "Tanh has no trainable parameters, so there is no gradient to check; pass a model with at least one layer "
+     "that has weights",
+     "Tanh 没有可训练的参数，因此没有可检查的梯度；请传入至少有一层带权重的模型"),
+], ids=["non-finite x", "ce target", "sigmoid twice", "unknown activation", "too large", "module spec",
+        "no parameters"])
+def test_a_refusal_says_the_same_in_english_and_in_chinese(
+    argv: list[str], english: str, chinese: str, en_locale: None, capsys: pytest.CaptureFixture[str],
+) -> None:
+    en = fails(argv, capsys)
+    zh = fails([*argv, "--lang", "zh"], capsys)
+    assert en == f"error: {english}\n"
+    assert zh == f"error: {chinese}\n"
+    _says_the_same(en, zh)
+
+
+def test_graph_without_graphviz_refuses_in_the_commands_language(
+    en_locale: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A picture without Graphviz: the DOT text is kept beside it once, and the refusal says where (or why not),
+    and how to install Graphviz, in the command's language."""
+    import shutil
+
+    which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name, *args, **kwargs: None if name == "dot" else which(name))
+    install = {"en": "install Graphviz (apt install graphviz, brew install graphviz, or conda install graphviz)",
+               "zh": "安装 Graphviz（apt install graphviz、brew install graphviz 或 conda install graphviz）"}
+    lines = {}
+    for lang in ("en", "zh"):
+        (tmp_path / lang).mkdir()
+        monkeypatch.chdir(tmp_path / lang)
+        lines[lang, "new"] = fails(["graph", "--out", "g.png", "--lang", lang], capsys)
+        assert (tmp_path / lang / "g.dot").is_file() and not (tmp_path / lang / "g.png").exists()
+        lines[lang, "exists"] = fails(["graph", "--out", "g.png", "--lang", lang], capsys)
+    assert lines["en", "new"] == (f"error: PNG needs Graphviz's `dot`, which is not installed: {install['en']} and "
+                                  "rerun; the graph is in g.dot (new): open it in any DOT viewer, or draw it later "
+                                  "with `dot -Tpng g.dot -o g.png`\n")
+    assert lines["zh", "new"] == (f"error: PNG 需要 Graphviz 的 `dot`，但它没有安装：请{install['zh']}后重新运行；"
+                                  "计算图已保存在 g.dot（新文件）：可以用任意 DOT 查看器打开它，或者之后用 "
+                                  "`dot -Tpng g.dot -o g.png` 画出图来\n")
+    assert lines["en", "exists"].endswith(
+        "rerun; nothing was written (g.dot exists and was left as it is); to keep the graph as text, rerun with --out "
+        "NAME.dot, and draw it where Graphviz is with `dot -Tpng NAME.dot -o g.png`\n")
+    assert lines["zh", "exists"].endswith(
+        "后重新运行；没有写入任何文件（g.dot 已存在，保持原样未动）；要把计算图保存为文本，"
+        "请用 --out NAME.dot 重新运行，再在装有 Graphviz 的地方用 `dot -Tpng NAME.dot -o g.png` 画出图来\n")
+    for case in ("new", "exists"):
+        _says_the_same(lines["en", case], lines["zh", case])
+
+
+def test_too_large_values_under_ce_are_advised_a_target_ce_takes(capsys: pytest.CaptureFixture[str]) -> None:
+    """The advice named the seed's y 3, which --loss ce then refuses (it takes a probability)."""
+    err = fails(["backprop", "--loss", "ce", "--x", "1e300", "--w", "1e300"], capsys)
+    assert "(x 2, w 1, b 0.5, y 1, a class label, as --loss ce takes)" in err and "y 3)" not in err
+    assert "y 1，即 --loss ce 所要的类别标签" in fails(["backprop", "--loss", "ce", "--x", "1e300", "--w", "1e300",
+                                                    "--lang", "zh"], capsys)
+    assert "(x 2, w 1, b 0.5, y 3)" in fails(["backprop", "--x", "1e300", "--w", "1e300"], capsys)
+
+
+def test_a_module_with_an_activation_manual_backprop_lacks_is_still_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """nn.Softmax (or the tanh GELU) inside a plain MLP stopped the whole check; the manual column is now n/a with the
+    reason, and autograd is still checked against finite differences, in either language."""
+    (tmp_path / "softnet.py").write_text(
+        "from torch import nn\n"
+        "def Soft():\n    return nn.Sequential(nn.Flatten(), nn.Linear(64, 3), nn.Softmax(dim=1), nn.Linear(3, 10))\n"
+        "def Gelu():\n    return nn.Sequential(nn.Flatten(), nn.Linear(64, 3), nn.GELU(approximate='tanh'), "
+        "nn.Linear(3, 10))\n"
+        "def Needs(width):\n    return nn.Linear(64, width)\n"
+        "def Number():\n    return 3\n")
+    monkeypatch.chdir(tmp_path)
+    from torchprimer.cli import main
+
+    for spec, note in (("softnet:Soft", "manual column: manual backprop has no derivative for Softmax; use one of:"),
+                       ("softnet:Gelu", "manual column: manual backprop knows the exact GELU only")):
+        with pytest.raises(SystemExit) as done:
+            main(["gradcheck", "--module", spec, "--batch", "2", "--entries", "8"])
+        out = capsys.readouterr().out
+        assert done.value.code == 0 and note in out and "all gradients agree" in out
+    with pytest.raises(SystemExit):
+        main(["gradcheck", "--module", "softnet:Soft", "--batch", "2", "--entries", "8", "--lang", "zh"])
+    assert "手算一栏：手算反向传播没有 Softmax 的导数" in capsys.readouterr().out
+    err = fails(["gradcheck", "--module", "softnet:Needs"], capsys)
+    assert "calling Needs() with no arguments failed (" in err and "give its arguments defaults" in err
+    err = fails(["gradcheck", "--module", "softnet:Number"], capsys)
+    assert "gave an object of type int, not a torch.nn.Module" in err

@@ -355,6 +355,23 @@ def test_a_training_split_of_one_class_is_named_as_such(
     assert compare(dataset, methods="knn,forest")["rows"][0]["accuracy"] > 0.9
 
 
+def test_several_classes_left_out_of_training_are_listed_apart_from_the_advice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """"classes 1, 2, try another --seed" ran the list of classes into the list of fixes."""
+    import numpy as np
+
+    y = np.zeros(200, dtype=np.int64)
+    y[:3] = [1, 2, 3]
+    path = tmp_path / "rare3.npz"
+    np.savez(path, x=np.random.default_rng(0).random((200, 4), dtype=np.float32), y=y)
+    argv = ["compare", "--dataset", f"npz:{path}", "--methods", "logreg", "--no-plot", "--json"]
+    err = fails(argv, capsys)
+    assert "classes 1, 2 and 3 fell only in the validation and test splits); use a data set with more samples of " \
+           "classes 1, 2 and 3, try another --seed" in err
+    assert "类别 1、2、3 只出现在验证集和测试集中" in fails([*argv, "--lang", "zh"], capsys)
+
+
 def test_any_other_refusal_quotes_scikit_learn_and_names_the_method(monkeypatch: pytest.MonkeyPatch) -> None:
     """Not every refusal is about the data's size: the method and scikit-learn's own reason are named,
     with no advice to find a larger data set."""
@@ -370,3 +387,90 @@ def test_any_other_refusal_quotes_scikit_learn_and_names_the_method(monkeypatch:
                            "must be a square matrix. Input is a 719x64 matrix")
     assert text.endswith("; check the data (`torchprimer data stats digits`) or leave svc out")
     assert "larger data set" not in text and "\n" not in text
+
+
+# --- refusals in the command's language ------------------------------------------------------------
+
+KNOWN_METHODS = ", ".join(METHODS)
+# what a refusal's Chinese keeps as the English has it: options, quoted values, commands, numbers, method names
+KEPT = re.compile(r"--[a-z][a-z0-9-]*|'[^']*'|`[^`]*`|npz:\S+?\.npz|\d+(?:[,.]\d+)*|(?<![A-Za-z0-9_-])[a-z][a-z0-9_-]*")
+
+
+def _refused_in_both_languages(argv: list[str], capsys: pytest.CaptureFixture[str],
+                               monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """The one stderr line of `torchprimer ARGV` under an English locale (no --lang) and with --lang zh;
+    a Chinese locale without --lang must give the same Chinese line."""
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.delenv("LC_MESSAGES", raising=False)
+    en, zh = fails(argv, capsys), fails([*argv, "--lang", "zh"], capsys)
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    assert fails(argv, capsys) == zh
+    return en, zh
+
+
+def _says_the_same_in_chinese(en: str, zh: str) -> None:
+    """The Chinese line is Chinese, in Chinese punctuation, and keeps every option, value and method name."""
+    from test_tour import CJK, _ascii_punctuation_in_chinese
+
+    assert not CJK.search(en) and CJK.search(zh), (en, zh)
+    assert _ascii_punctuation_in_chinese(zh) == [], zh
+    kept = [t for t in KEPT.findall(en) if not t[0].isalpha() or t in METHODS]
+    assert sorted(kept) == sorted(t for t in KEPT.findall(zh) if not t[0].isalpha() or t in METHODS), (en, zh)
+
+
+@pytest.mark.parametrize(("argv", "english", "chinese"), [
+    (["--methods", "nope"], f"unknown method(s) nope; known: {KNOWN_METHODS}",
+     f"未知的方法 nope；已知的方法：{KNOWN_METHODS}"),
+    (["--methods", "logreg,,svc"], "--methods 'logreg,,svc' has an empty entry; separate the methods by single "
+     "commas, e.g. logreg,svc", "--methods 'logreg,,svc' 中有一项为空；请用单个逗号分隔各个方法，例如 logreg,svc"),
+    (["--methods", " , "], f"--methods names no method; give one or more of {KNOWN_METHODS}, separated by commas",
+     f"--methods 没有给出任何方法；请从 {KNOWN_METHODS} 中给出一个或多个，用逗号分隔"),
+    (["--methods", "logreg", "--test-fraction", "1.5"], "--val-fraction 0.1 and --test-fraction 1.5 must each be "
+     "in (0, 1) and leave data to train on (together < 1)",
+     "--val-fraction 0.1 和 --test-fraction 1.5 都必须在 (0, 1) 之内，并且要给训练留下数据（两者之和 < 1）"),
+], ids=["unknown method", "empty entry", "no method", "fractions"])
+def test_compare_refuses_in_the_language_it_speaks(
+    argv: list[str], english: str, chinese: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """compare's table spoke Chinese under --lang zh, while its refusals stayed English."""
+    en, zh = _refused_in_both_languages(["compare", "--no-plot", *argv], capsys, monkeypatch)
+    assert (en, zh) == (f"error: {english}\n", f"error: {chinese}\n")
+    _says_the_same_in_chinese(en, zh)
+
+
+def test_scikit_learns_refusals_are_explained_in_chinese_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both causes `_refusal` tells apart: a training split of one class, and scikit-learn's own reason,
+    which is quoted as scikit-learn wrote it in either language."""
+    from sklearn.svm import SVC
+
+    import torchprimer.compare
+
+    dataset = _rare_class_npz(tmp_path)
+    en, zh = _refused_in_both_languages(["compare", "--dataset", dataset, "--methods", "logreg", "--no-plot",
+                                         "--json"], capsys, monkeypatch)
+    assert en.startswith(f"error: method logreg needs at least two classes to learn from, but the training split "
+                         f"of {dataset} holds class 0 only (80 samples;")
+    assert zh == (f"error: 方法 logreg 至少需要两个类别才能学习，但 {dataset} 的训练集只有类别 0（80 个样本；"
+                  "类别 1 只出现在验证集和测试集中）；请改用含有更多类别 1 样本的数据集、换一个 --seed"
+                  "（它决定数据的划分），或者去掉 logreg\n")
+    _says_the_same_in_chinese(en, zh)
+
+    monkeypatch.setattr(torchprimer.compare, "_sklearn", lambda *a: SVC(kernel="precomputed"))
+    en, zh = _refused_in_both_languages(["compare", "--methods", "svc", "--no-plot", "--json"], capsys, monkeypatch)
+    quoted = "Precomputed matrix must be a square matrix. Input is a 719x64 matrix."
+    assert en == (f"error: method svc (scikit-learn) refused the training split of digits: {quoted}; check the data "
+                  "(`torchprimer data stats digits`) or leave svc out\n")
+    assert zh == (f"error: 方法 svc（scikit-learn）拒绝了 digits 的训练集：{quoted}；请检查数据"
+                  "（`torchprimer data stats digits`），或者去掉 svc\n")
+    _says_the_same_in_chinese(en, zh)
+
+
+def test_a_refusal_only_the_python_api_meets_has_its_chinese_too() -> None:
+    """--epochs below 1 is refused by the option's own bound on the command line; compare() refuses it itself."""
+    with pytest.raises(UserError) as refused:
+        compare("digits", methods="mlp", epochs=0)
+    assert str(refused.value) == "--epochs 0 must be at least 1"
+    assert refused.value.in_language("zh") == "--epochs 0 必须至少为 1"

@@ -75,12 +75,17 @@ def resolve_names(names: str | Sequence[str] | None) -> list[str]:
         return list(ACTIVATIONS)
     items = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
     if not any(items):
-        raise UserError(f"no activation named; pick from: {', '.join(ACTIVATIONS)}")
+        raise UserError(f"--names names no activation; give one or more of {', '.join(ACTIVATIONS)}, separated by "
+                        "commas", zh=f"--names 没有给出任何激活函数；请从 {', '.join(ACTIVATIONS)} 中给出一个或多个，"
+                                     "用逗号分隔")
     if not all(items):  # "relu,,tanh": a name left out by mistake, as gradcheck --hidden 32,,16 is refused
-        raise UserError(f"--names {names!r} has an empty entry; separate names by single commas, e.g. sigmoid,relu")
+        given = names if isinstance(names, str) else ",".join(items)  # a list from Python, as typed would be
+        raise UserError(f"--names {given!r} has an empty entry; separate names by single commas, e.g. sigmoid,relu",
+                        zh=f"--names {given!r} 中有一项为空；请用单个逗号分隔各个名称，例如 sigmoid,relu")
     for n in items:
         if n not in ACTIVATIONS:
-            raise UserError(f"unknown activation {n!r}; known: {', '.join(ACTIVATIONS)}")
+            raise UserError(f"unknown activation {n!r}; known: {', '.join(ACTIVATIONS)}",
+                            zh=f"没有名为 {n!r} 的激活函数；已知的激活函数：{', '.join(ACTIVATIONS)}")
     return list(dict.fromkeys(items))
 
 
@@ -205,7 +210,8 @@ def describe(name: str, f: Activation, x: Tensor | None = None) -> dict[str, Any
         x = torch.linspace(-GRID_HALF_WIDTH, GRID_HALF_WIDTH, n, dtype=torch.float64)
     y, d = values_and_derivative(f, x)
     if not (torch.isfinite(y).all() and torch.isfinite(d).all()):
-        raise UserError(f"activation {name!r} gives non-finite values on [-{GRID_HALF_WIDTH}, {GRID_HALF_WIDTH}]")
+        raise UserError(f"activation {name!r} gives non-finite values on [-{GRID_HALF_WIDTH}, {GRID_HALF_WIDTH}]",
+                        zh=f"激活函数 {name!r} 在 [-{GRID_HALF_WIDTH}, {GRID_HALF_WIDTH}] 上给出了非有限值")
     step = float(x[1] - x[0])
     density = torch.exp(-0.5 * x * x) / math.sqrt(2 * math.pi) * step  # N(0, 1) weights on the grid
     mean = float((density * y).sum())
@@ -534,10 +540,12 @@ def compare_training(
 
     chosen = resolve_names(names if names is not None else TRAIN_DEFAULTS)
     if init not in INITS:
-        raise UserError(f"unknown --init {init!r}; use one of {', '.join(INITS)}")
+        raise UserError(f"unknown --init {init!r}; use one of {', '.join(INITS)}",
+                        zh=f"未知的 --init {init!r}；请使用以下之一：{', '.join(INITS)}")
     for flag, value, most in (("depth", depth, MAX_LAYERS), ("width", width, MAX_UNITS)):
         if not 1 <= value <= most:
-            raise UserError(f"--{flag} {value} must be from 1 to {most:,}")
+            raise UserError(f"--{flag} {value} must be from 1 to {most:,}",
+                            zh=f"--{flag} {value} 必须在 1 到 {most:,} 之间")
     options = {"dataset": dataset, "model": "mlp", "hidden": (width,) * depth, "epochs": epochs, "lr": lr,
                "optimizer": optimizer, "batch_size": batch_size, "seed": seed, "device": device}
     cfg = make_config(**options)  # checks every option once, before any training

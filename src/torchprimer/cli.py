@@ -22,6 +22,8 @@ from torchprimer.errors import (
     UserError,
     ask_to_stop,
     forget_stops,
+    speak,
+    spoken,
     stop_if_asked,
 )
 
@@ -280,7 +282,8 @@ def _stop_said_once() -> Iterator[None]:
         raise
 
 
-LangOpt = Annotated[str | None, typer.Option(help="en or zh. [default: zh when LANG starts with zh, else en]")]
+LangOpt = Annotated[str | None, typer.Option(help="en or zh, for the text and its error messages. "
+                                                   "[default: zh when LANG starts with zh, else en]")]
 
 
 def _language(lang: str | None) -> str:
@@ -289,7 +292,7 @@ def _language(lang: str | None) -> str:
 
     from torchprimer.lessons import check_lang
 
-    return check_lang(lang, dict(os.environ))
+    return speak(check_lang(lang, dict(os.environ)))  # its refusals from here on speak it too
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -354,14 +357,15 @@ def _on_command_line(ctx: typer.Context, name: str) -> bool:
     return source is not None and source.name == "COMMANDLINE"
 
 
-def _refuse_unused(ctx: typer.Context, names: list[str] | tuple[str, ...], why: str) -> None:
+def _refuse_unused(ctx: typer.Context, names: list[str] | tuple[str, ...], why: str, why_zh: str | None = None) -> None:
     """One clear error when any of the options `names` (parameter names) was typed although it
     does nothing here, e.g. `_refuse_unused(ctx, ["momentum"], "with --optimizer adam (SGD's option)")`.
-    A silently ignored option misleads: the user believes it shaped the result."""
+    A silently ignored option misleads: the user believes it shaped the result. The commands that
+    speak Chinese give `why_zh` too (errors.refuse_unused)."""
     from torchprimer.errors import refuse_unused
 
     flags = {param.name: param.opts[0] for param in ctx.command.params}
-    refuse_unused([flags[name] for name in names if _on_command_line(ctx, name)], why)
+    refuse_unused([flags[name] for name in names if _on_command_line(ctx, name)], why, why_zh)
 
 
 def _launch_processes(
@@ -797,7 +801,7 @@ def tour(
 
     language = _language(lang)
     if lesson is not None and run_all:
-        raise UserError("give a lesson number or --all, not both")
+        raise UserError("give a lesson number or --all, not both", zh="请给出课程编号或 --all，不要两者都给")
     if lesson is None and not run_all:
         if as_json:
             _print_json({"lang": language, "lessons": lessons.listing(language)})
@@ -877,14 +881,17 @@ def compare(
     chosen = parse_methods(methods)
     if not any(name in DEEP_METHODS for name in chosen):
         _refuse_unused(ctx, ["epochs", "device"], f"with --methods {','.join(chosen)} (only "
-                       f"{' and '.join(DEEP_METHODS)} train for epochs on a device)")
+                       f"{' and '.join(DEEP_METHODS)} train for epochs on a device)",
+                       f"在使用 --methods {','.join(chosen)} 时不起作用"
+                       f"（只有 {' 和 '.join(DEEP_METHODS)} 会在设备上按轮数训练）")
     check_data_options(dataset, [name for name in ("data_dir", "download") if _on_command_line(ctx, name)])
     if ships_test_split(dataset):
-        _refuse_unused(ctx, ["test_fraction"], f"for {dataset} (it ships its own test split)")
+        _refuse_unused(ctx, ["test_fraction"], f"for {dataset} (it ships its own test split)",
+                       f"对 {dataset} 不起作用（它自带测试集）")
     default_chart = f"compare-{file_slug(dataset)}.png"
     chart = plot if plot is not None else Path("runs") / default_chart
     if no_plot:
-        _refuse_unused(ctx, ["plot"], "with --no-plot")
+        _refuse_unused(ctx, ["plot"], "with --no-plot", "在使用 --no-plot 时不起作用")
     else:
         check_output_file(chart, "--plot", (".png",), default_chart)
 
@@ -962,12 +969,13 @@ def activations(
     from torchprimer import activations as act
     from torchprimer.fileio import check_output_file, check_output_folder
 
+    language = _language(lang)  # the text's language, and its refusals'; --json is the same in both
     if train:
         from datetime import datetime
 
         _refuse_unused(ctx, ["plot", "no_cost"], "with --train (these options shape the table; the race "
-                       "writes its own pictures into --out)")
-        language = _language(lang)  # the report's language; --json is the same in both
+                       "writes its own pictures into --out)",
+                       "在使用 --train 时不起作用（这些选项作用于表格；训练比赛把它自己的图写入 --out）")
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         folder = check_output_folder(out or Path("runs") / f"activations-{dataset.split(':')[0]}-{stamp}")
         result = act.compare_training(names, depth=depth, width=width, epochs=epochs, lr=lr, optimizer=optimizer,
@@ -978,8 +986,9 @@ def activations(
             print(act.render_training(result, language))
         return
     _refuse_unused(ctx, ["depth", "width", "epochs", "lr", "optimizer", "init", "dataset", "seed", "device", "out"],
-                   "without --train (only the training race of --train reads these options)")
-    lang = _language(lang)
+                   "without --train (only the training race of --train reads these options)",
+                   "不加 --train 时不起作用（只有 --train 的训练比赛读取这些选项）")
+    lang = language
     if plot is not None:
         check_output_file(plot, "--plot", (".png",), "activations.png")
     rows = act.activation_table(names, cost=not no_cost)
@@ -1034,6 +1043,7 @@ def backprop(
 
 
 SHAPE_OPTIONS = "--hidden shapes an mlp only, --activation an mlp or a cnn"  # gradcheck's and graph's refusals
+SHAPE_OPTIONS_ZH = "--hidden 只用于 mlp，--activation 用于 mlp 或 cnn"
 
 GRADCHECK_EPILOG = """Examples:
 
@@ -1081,11 +1091,14 @@ def gradcheck(
 
     language = _language(lang)
     if module is not None:
-        _refuse_unused(ctx, ["model", "hidden", "activation"], "with --module (your module builds itself)")
+        _refuse_unused(ctx, ["model", "hidden", "activation"], "with --module (your module builds itself)",
+                       "在使用 --module 时不起作用（你的模块自己构建网络）")
     else:
-        _refuse_unused(ctx, check.unused_shape_options(model), f"with --model {model} ({SHAPE_OPTIONS})")
+        _refuse_unused(ctx, check.unused_shape_options(model), f"with --model {model} ({SHAPE_OPTIONS})",
+                       f"在使用 --model {model} 时不起作用（{SHAPE_OPTIONS_ZH}）")
         if model == "neuron":
-            _refuse_unused(ctx, ["loss"], "with --model neuron (it is checked on binary cross-entropy, as it trains)")
+            _refuse_unused(ctx, ["loss"], "with --model neuron (it is checked on binary cross-entropy, as it trains)",
+                           "在使用 --model neuron 时不起作用（它按训练时所用的二元交叉熵来检查）")
     torch.manual_seed(seed)
     if module is not None:
         net, what, shown = check.load_module(module), module, module
@@ -1097,10 +1110,15 @@ def gradcheck(
         what, shown = check.describe(model, hidden, activation), check.describe(model, hidden, activation, language)
     report = check.gradcheck(net, x, y, loss=loss, max_coords=entries)
     if report["loss"] not in check.LOSSES:  # --module's output decided the scalar checked; a typed --loss was not it
-        why = ("its one sigmoid output is checked on binary cross-entropy, as it trains" if report["loss"] ==
-               check.BINARY_LOSS else "its output is not (N, classes) scores, so the gradient checked is that of a "
-               "fixed random projection of the output, not of a loss")
-        _refuse_unused(ctx, ["loss"], f"with --module {module} ({why})")
+        binary = report["loss"] == check.BINARY_LOSS
+        why = ("its one sigmoid output is checked on binary cross-entropy, as it trains" if binary else
+               "its output is not (N, classes) scores, so the gradient checked is that of a fixed random projection "
+               "of the output, not of a loss")
+        why_zh = ("它唯一的 sigmoid 输出按训练时所用的二元交叉熵来检查" if binary else
+                  "它的输出不是 (N, classes) 形状的分数，所以检查的是输出的一个固定随机投影的梯度，"
+                  "而不是某个损失的梯度")
+        _refuse_unused(ctx, ["loss"], f"with --module {module} ({why})",
+                       f"在使用 --module {module} 时不起作用（{why_zh}）")
     if as_json:
         _print_json({"model": what, "dataset": dataset, **report})
     else:
@@ -1157,15 +1175,19 @@ def graph(
         if given:
             verb, pronoun = ("shapes", "it") if len(given) == 1 else ("shape", "them")
             raise UserError(f"{' and '.join(given)} only {verb} the graph of a --model: add one, e.g. --model mlp, "
-                            f"or leave {pronoun} out to draw the seed's example")
+                            f"or leave {pronoun} out to draw the seed's example",
+                            zh=f"{' 和 '.join(given)} 只作用于 --model 的计算图：请加上一个，例如 --model mlp，"
+                               f"或者去掉{'它' if len(given) == 1 else '它们'}来画原文的例子")
         loss, names = tpgraph.seed_example_graph()
     else:
         from torchprimer.autodiff.check import sample_batch, unused_shape_options
 
-        _refuse_unused(ctx, unused_shape_options(model), f"with --model {model} ({SHAPE_OPTIONS})")
+        _refuse_unused(ctx, unused_shape_options(model), f"with --model {model} ({SHAPE_OPTIONS})",
+                       f"在使用 --model {model} 时不起作用（{SHAPE_OPTIONS_ZH}）")
         for flag, value in (("--hidden", hidden), ("--activation", activation), ("--dataset", dataset)):
             if value is not None and not value.strip():  # "" had meant the default, silently
-                raise UserError(f"{flag} is empty; give a value or leave {flag} out for its default")
+                raise UserError(f"{flag} is empty; give a value or leave {flag} out for its default",
+                                zh=f"{flag} 为空；请给出一个值，或去掉 {flag} 以使用默认值")
         net, x, y = sample_batch(dataset or "digits", 4, model, hidden=hidden or "16",
                                  activation=activation or "relu")
         loss, names = tpgraph.model_graph(net, x, y)
@@ -1359,11 +1381,12 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _run(command: Any, argv: list[str] | None) -> None:
+    speak("en")  # until the command chooses its language (_language); main may run again in one process
     try:
         code = command.main(args=argv, prog_name="torchprimer", standalone_mode=False)
         stop_if_asked()  # a stop the command finished in spite of (lost in its last moments) still stops it
     except UserError as exc:
-        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
+        print(f"error: {_one_line(exc.in_language(spoken()))}", file=sys.stderr)
         sys.exit(2)
     except TrainingDiverged as exc:
         print(f"error: {_one_line(str(exc))}", file=sys.stderr)

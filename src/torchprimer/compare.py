@@ -97,14 +97,17 @@ def parse_methods(text: str | Sequence[str] | None) -> list[str]:
         return list(DEFAULT_METHODS)
     names = [t.strip() for t in text.split(",")] if isinstance(text, str) else [str(t).strip() for t in text]
     if not any(names):
-        raise UserError(f"--methods names no method; give one or more of {', '.join(METHODS)}, separated by commas")
+        raise UserError(f"--methods names no method; give one or more of {', '.join(METHODS)}, separated by commas",
+                        zh=f"--methods 没有给出任何方法；请从 {', '.join(METHODS)} 中给出一个或多个，用逗号分隔")
     if not all(names):
         given = text if isinstance(text, str) else ",".join(names)
         raise UserError(f"--methods {given!r} has an empty entry; separate the methods by single commas, "
-                        "e.g. logreg,svc")
+                        "e.g. logreg,svc", zh=f"--methods {given!r} 中有一项为空；请用单个逗号分隔各个方法，"
+                                              "例如 logreg,svc")
     unknown = [n for n in names if n not in METHODS]
     if unknown:
-        raise UserError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(METHODS)}")
+        raise UserError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(METHODS)}",
+                        zh=f"未知的方法 {', '.join(unknown)}；已知的方法：{', '.join(METHODS)}")
     return list(dict.fromkeys(names))
 
 
@@ -185,7 +188,7 @@ def run_classic(name: str, splits: Any, seed: int) -> dict[str, Any]:
         try:
             model.fit(x_train, y_train)
         except ValueError as exc:
-            raise UserError(_refusal(name, exc, splits)) from None
+            raise _refusal(name, exc, splits) from None
         seconds = time.perf_counter() - started
         predict, params = model.predict, _parameter_count(name, model, splits.num_classes)
     accuracy = float((predict(x_test) == y_test).mean())
@@ -196,8 +199,9 @@ def run_classic(name: str, splits: Any, seed: int) -> dict[str, Any]:
     return measured
 
 
-def _refusal(name: str, exc: ValueError, splits: Any) -> str:
-    """One line for a scikit-learn estimator that refused the training split, naming the actual cause.
+def _refusal(name: str, exc: ValueError, splits: Any) -> UserError:
+    """The refusal for a scikit-learn estimator that refused the training split, naming the actual cause,
+    in one line of English and one of Chinese (scikit-learn's own words stay as they are in both).
 
     Every refusal used to read "cannot learn from the N training samples ... use a larger data set",
     which sent a user with thousands of samples hunting for more data. The one cause compare can
@@ -208,14 +212,25 @@ def _refusal(name: str, exc: ValueError, splits: Any) -> str:
     present = torch.unique(y_train).tolist()
     if len(present) == 1:
         elsewhere = sorted(set(torch.cat([splits.y_val.cpu(), splits.y_test.cpu()]).tolist()) - set(present))
-        others = f"class{'es' if len(elsewhere) > 1 else ''} {', '.join(map(str, elsewhere))}"
+        listed = " and ".join([", ".join(map(str, elsewhere[:-1])), str(elsewhere[-1])] if len(elsewhere) > 1
+                              else map(str, elsewhere))  # "1, 2 and 3": the list of fixes follows it
+        listed_zh = "、".join(map(str, elsewhere))
+        others, others_zh = f"class{'es' if len(elsewhere) > 1 else ''} {listed}", f"类别 {listed_zh}"
         where, fix = ((f"; {others} fell only in the validation and test splits",
                        f"use a data set with more samples of {others}, try another --seed (it draws the split)")
                       if elsewhere else ("", "use a data set with samples of two or more classes"))
-        return (f"method {name} needs at least two classes to learn from, but the training split of {splits.name} "
-                f"holds class {present[0]} only ({counted(len(y_train), 'sample')}{where}); {fix}, or leave {name} out")
-    return (f"method {name} (scikit-learn) refused the training split of {splits.name}: {brief(exc)}; "
-            f"check the data (`torchprimer data stats {splits.name}`) or leave {name} out")
+        where_zh, fix_zh = ((f"；{others_zh} 只出现在验证集和测试集中",
+                             f"请改用含有更多{others_zh} 样本的数据集、换一个 --seed（它决定数据的划分）")
+                            if elsewhere else ("", "请改用含有两个或更多类别样本的数据集"))
+        samples, samples_zh = counted(len(y_train), "sample"), f"{len(y_train):,} 个样本"
+        return UserError(f"method {name} needs at least two classes to learn from, but the training split of "
+                         f"{splits.name} holds class {present[0]} only ({samples}{where}); {fix}, or leave {name} out",
+                         zh=f"方法 {name} 至少需要两个类别才能学习，但 {splits.name} 的训练集只有类别 {present[0]}"
+                            f"（{samples_zh}{where_zh}）；{fix_zh}，或者去掉 {name}")
+    return UserError(f"method {name} (scikit-learn) refused the training split of {splits.name}: {brief(exc)}; "
+                     f"check the data (`torchprimer data stats {splits.name}`) or leave {name} out",
+                     zh=f"方法 {name}（scikit-learn）拒绝了 {splits.name} 的训练集：{brief(exc)}；"
+                        f"请检查数据（`torchprimer data stats {splits.name}`），或者去掉 {name}")
 
 
 def run_deep(name: str, splits: Any, *, epochs: int, seed: int, device: str) -> dict[str, Any]:
@@ -298,10 +313,12 @@ def compare(
 
     names = parse_methods(methods)
     if epochs < 1:
-        raise UserError(f"--epochs {epochs} must be at least 1")
+        raise UserError(f"--epochs {epochs} must be at least 1", zh=f"--epochs {epochs} 必须至少为 1")
     if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
         raise UserError(f"--val-fraction {val_fraction:g} and --test-fraction {test_fraction:g} must each be in "
-                        "(0, 1) and leave data to train on (together < 1)")
+                        "(0, 1) and leave data to train on (together < 1)",
+                        zh=f"--val-fraction {val_fraction:g} 和 --test-fraction {test_fraction:g} 都必须在 "
+                           "(0, 1) 之内，并且要给训练留下数据（两者之和 < 1）")
     where = resolve_device(device)
     loaded = tpdata.load(dataset, options)
     splits = tpdata.prepare(loaded, val_fraction=val_fraction, test_fraction=test_fraction,

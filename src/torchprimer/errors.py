@@ -11,20 +11,50 @@ from pathlib import Path
 
 
 class UserError(ValueError):
-    """Bad input: the message says what is wrong and what to do instead."""
+    """Bad input: the message says what is wrong and what to do instead.
+
+    `zh` is the same message in Chinese, given where the error is raised by a command that speaks
+    Chinese (tour, compare, activations, backprop, gradcheck, graph): a learner reading a lesson in
+    Chinese should not meet its refusals in English. `str(exc)` stays English, as the Python API's is.
+    """
+
+    def __init__(self, message: str, *, zh: str | None = None) -> None:
+        super().__init__(message)
+        self.zh = zh
+
+    def in_language(self, lang: str) -> str:
+        """The message in `lang` ("en" or "zh"); English where no Chinese was given."""
+        return self.zh if lang == "zh" and self.zh else str(self)
+
+
+_SPOKEN: list[str] = []  # the language the running command chose for its text (--lang, else the locale)
+
+
+def speak(lang: str) -> str:
+    """Remember `lang` as the language of the running command's text, so that its refusals are
+    printed in it too (`spoken`); returns `lang`."""
+    _SPOKEN[:] = [lang]
+    return lang
+
+
+def spoken() -> str:
+    """The language the running command chose ("en" before one chose)."""
+    return _SPOKEN[-1] if _SPOKEN else "en"
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the message names where and what to try (exit 1)."""
 
 
-def refuse_unused(flags: list[str], why: str) -> None:
+def refuse_unused(flags: list[str], why: str, why_zh: str | None = None) -> None:
     """Raise one UserError when options that would do nothing were given (`flags` as typed,
     e.g. ["--momentum"]): a silently ignored option misleads, as the user believes it shaped the
-    result. `why` completes "--momentum does nothing ...", e.g. "with --optimizer adam"."""
+    result. `why` completes "--momentum does nothing ...", e.g. "with --optimizer adam"; `why_zh`,
+    for the commands that speak Chinese, is the whole predicate, e.g. "在使用 --optimizer adam 时不起作用"."""
     if flags:
         verb, pronoun = ("does", "it") if len(flags) == 1 else ("do", "them")
-        raise UserError(f"{', '.join(flags)} {verb} nothing {why}; leave {pronoun} out")
+        zh = f"{'、'.join(flags)} {why_zh}；请去掉{'它' if len(flags) == 1 else '它们'}" if why_zh else None
+        raise UserError(f"{', '.join(flags)} {verb} nothing {why}; leave {pronoun} out", zh=zh)
 
 
 def clip(text: str, limit: int) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from torchprimer.autodiff.mlp import LOSSES, NOT_MANUAL, NotManual, manual_backward, mlp_steps
+from torchprimer.autodiff.mlp import LOSSES, NOT_MANUAL, NOT_MANUAL_ZH, NotManual, manual_backward, mlp_steps
 from torchprimer.errors import UserError, brief
 from torchprimer.report import counted, display_width, in_language, pad
 
@@ -96,17 +96,24 @@ def loss_of_output(model: nn.Module, x: Tensor, y: Tensor | None, loss: str) -> 
             out = model(x)
     except Exception as exc:  # a user's module (--module) that does not fit the data's shape or dtype
         raise UserError(f"the module failed on a batch of shape {tuple(x.shape)} ({x.dtype}): {brief(exc)}; "
-                        "choose a --dataset its input fits, or change the module") from None
+                        "choose a --dataset its input fits, or change the module",
+                        zh=f"模块在形状为 {tuple(x.shape)}（{x.dtype}）的一批数据上运行失败：{brief(exc)}；"
+                           "请选一个与它的输入相符的 --dataset，或者修改模块") from None
     if not out.is_floating_point():
         raise UserError(f"the module's output is {out.dtype}, not floating point, so it has no gradient; "
-                        "return the scores themselves (no argmax, round or .long())")
+                        "return the scores themselves (no argmax, round or .long())",
+                        zh=f"模块的输出是 {out.dtype}，不是浮点数，因此没有梯度；"
+                           "请直接返回分数本身（不要 argmax、round 或 .long()）")
     binary = objective_for(model).binary
     if y is not None and out.ndim == 2 and (out.shape[1] >= 2 or binary):
         classes = 2 if binary else out.shape[1]
         problem = _labels_problem(y, out.shape[0], classes)
         if problem:
+            problem_zh = _labels_problem(y, out.shape[0], classes, "zh")
             raise UserError(f"the labels y {problem} for the model's output of shape {tuple(out.shape)}; give "
-                            f"{out.shape[0]} whole-number labels (a long tensor) in 0..{classes - 1}, or y=None")
+                            f"{out.shape[0]} whole-number labels (a long tensor) in 0..{classes - 1}, or y=None",
+                            zh=f"标签 y {problem_zh}，不适用于形状为 {tuple(out.shape)} 的模型输出；请给出 "
+                               f"{out.shape[0]} 个取值在 0..{classes - 1} 内的整数标签（long 张量），或者传 y=None")
         if binary:  # models.Objective's binary loss, kept in the output's dtype (float64 here)
             return (lambda o: nn.functional.binary_cross_entropy(o, y.to(o.dtype).unsqueeze(1))), BINARY_LOSS
         if loss == "mse":
@@ -116,14 +123,18 @@ def loss_of_output(model: nn.Module, x: Tensor, y: Tensor | None, loss: str) -> 
     return (lambda o: (o * weights).sum()), RANDOM_PROJECTION
 
 
-def _labels_problem(y: Tensor, rows: int, classes: int) -> str | None:
-    """What is wrong with class labels for `rows` outputs of `classes` scores, or None."""
+def _labels_problem(y: Tensor, rows: int, classes: int, lang: str = "en") -> str | None:
+    """What is wrong with class labels for `rows` outputs of `classes` scores, or None; in English ("en") or
+    Chinese ("zh"), each completing "the labels y ..." ("标签 y ...")."""
+    zh = lang == "zh"
     if y.dtype.is_floating_point or y.dtype == torch.bool or y.is_complex():
-        return f"are {y.dtype}, not whole numbers"
+        return f"是 {y.dtype}，不是整数" if zh else f"are {y.dtype}, not whole numbers"
     if y.shape != (rows,):
-        return f"have shape {tuple(y.shape)}, not ({rows},)"
+        return f"的形状是 {tuple(y.shape)}，而不是 ({rows},)" if zh else f"have shape {tuple(y.shape)}, not ({rows},)"
     if rows and (int(y.min()) < 0 or int(y.max()) >= classes):
-        return f"run from {int(y.min())} to {int(y.max())}, outside 0..{classes - 1}"
+        low, high = int(y.min()), int(y.max())
+        return (f"的取值从 {low} 到 {high}，超出了 0..{classes - 1}" if zh else
+                f"run from {low} to {high}, outside 0..{classes - 1}")
     return None
 
 
@@ -171,7 +182,8 @@ def gradcheck(
     own `training` flags.
     """
     if loss not in LOSSES:
-        raise UserError(f"unknown loss {loss!r}; use one of {', '.join(LOSSES)}")
+        raise UserError(f"unknown loss {loss!r}; use one of {', '.join(LOSSES)}",
+                        zh=f"未知的损失函数 {loss!r}；请使用以下之一：{', '.join(LOSSES)}")
     require_parameters(model)
     model64 = copy.deepcopy(model).double().eval()
     for p in model64.parameters():  # finite differences step through each tensor's flat view
@@ -193,11 +205,14 @@ def gradcheck(
         value = f()
         if not value.requires_grad:
             raise UserError("the loss does not depend differentiably on the module's parameters (its output has "
-                            "no grad_fn: a .detach() or torch.no_grad() inside it?), so there is no gradient to check")
+                            "no grad_fn: a .detach() or torch.no_grad() inside it?), so there is no gradient to check",
+                            zh="损失并不以可微的方式依赖于模块的参数（它的输出没有 grad_fn：模块里用了 .detach() 或 "
+                               "torch.no_grad() 吗？），因此没有可检查的梯度")
         try:
             value.backward()
         except Exception as exc:  # a user's autograd.Function whose backward fails
-            raise UserError(f"the module's backward pass failed ({brief(exc)}); fix its backward") from None
+            raise UserError(f"the module's backward pass failed ({brief(exc)}); fix its backward",
+                            zh=f"模块的反向传播失败了（{brief(exc)}）；请修正它的 backward") from None
         # a parameter the output does not use gets no .grad from autograd: its gradient is zero,
         # as the finite differences find
         autograd = {n: p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for n, p in params}
@@ -229,7 +244,8 @@ def require_parameters(model: nn.Module) -> None:
     if not any(p.requires_grad for p in model.parameters()):
         raise UserError(
             f"{type(model).__name__} has no trainable parameters, so there is no gradient to check; "
-            "pass a model with at least one layer that has weights"
+            "pass a model with at least one layer that has weights",
+            zh=f"{type(model).__name__} 没有可训练的参数，因此没有可检查的梯度；请传入至少有一层带权重的模型",
         )
 
 
@@ -289,7 +305,8 @@ def load_module(spec: str) -> nn.Module:
     """`package.module:Name` -> Name(), for `torchprimer gradcheck --module`."""
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
-        raise UserError(f"--module {spec!r}: write it as package.module:Name, e.g. torch.nn:PReLU")
+        raise UserError(f"--module {spec!r}: write it as package.module:Name, e.g. torch.nn:PReLU",
+                        zh=f"--module {spec!r}：请写成 package.module:Name 的形式，例如 torch.nn:PReLU")
     here = os.getcwd()
     added = here not in sys.path  # as `python -m` does: a learner's own layers.py in this folder is found
     if added:
@@ -297,19 +314,25 @@ def load_module(spec: str) -> nn.Module:
     try:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
-        raise UserError(f"--module {spec!r}: cannot import it ({exc}); check the name and the install") from None
+        raise UserError(f"--module {spec!r}: cannot import it ({brief(exc)}); check the name and the install",
+                        zh=f"--module {spec!r}：无法导入（{brief(exc)}）；请检查名称和安装") from None
     except Exception as exc:  # the module's own code fails as it is imported (a SyntaxError, a raise)
         raise UserError(f"--module {spec!r}: importing {module_name} failed ({brief(exc)}); "
-                        "fix that file") from None
+                        "fix that file",
+                        zh=f"--module {spec!r}：导入 {module_name} 失败（{brief(exc)}）；请修正那个文件") from None
     finally:
         if added:
             sys.path.remove(here)
     try:
         made = factory()
     except Exception as exc:
-        raise UserError(f"--module {spec!r}: calling {attr}() with no arguments failed ({exc})") from None
+        raise UserError(f"--module {spec!r}: calling {attr}() with no arguments failed ({brief(exc)}); give its "
+                        "arguments defaults, or name a function that builds the module with none",
+                        zh=f"--module {spec!r}：不带参数调用 {attr}() 失败（{brief(exc)}）；请给它的参数设默认值，"
+                           "或者改用一个不需要参数就能构建模块的函数") from None
     if not isinstance(made, nn.Module):
-        raise UserError(f"--module {spec!r} gave a {type(made).__name__}, not a torch.nn.Module")
+        raise UserError(f"--module {spec!r} gave an object of type {type(made).__name__}, not a torch.nn.Module",
+                        zh=f"--module {spec!r} 给出的是 {type(made).__name__} 类型的对象，而不是 torch.nn.Module")
     return made
 
 
@@ -379,12 +402,7 @@ TEXT = {
                             "（样本数为 2 个或以上时才这样检查：用 --batch 2 或更大的值）"),
         "manual_binary": "手算反向传播只涵盖 softmax 交叉熵和 MSE，不包括神经元的二元交叉熵",
         "manual_no_classes": "手算反向传播需要分类输出 (N, classes) 和标签",
-        "manual_flatten": "手算反向传播只支持展平除批维度外所有维度的 nn.Flatten()",
-        "manual_layer": ("手算反向传播只涵盖由 Flatten、Linear 和激活层组成的 MLP"
-                         "（不含 dropout 或 BatchNorm）；这个模型含有 {layer}"),
-        "manual_custom": ("手算反向传播只涵盖放在 nn.Sequential 里、由 torch.nn 的 Flatten、Linear 和激活层组成的 MLP，"
-                          "不涵盖自定义的模块类；这个模型含有 {layer}"),
-        "manual_no_linear": "手算反向传播需要模型至少含有一个 nn.Linear 层",
+        **{f"manual_{key}": note for key, note in NOT_MANUAL_ZH.items()},
     },
 }
 COLUMNS = ("col_parameter", "col_shape", "col_grad", "col_manual", "col_fd", "col_entries", "col_ok")
@@ -417,7 +435,9 @@ def title(what: str, batch: int, dataset: str, loss: str, lang: str = "en") -> s
 
 def _note(why: dict[str, str], lang: str) -> str:
     """Why the manual column is n/a (`_manual_gradients`'s {"key": ..., fields}) in `lang`; "" when it applies."""
-    fields = {name: value for name, value in why.items() if name != "key"}
+    fields = {name: value for name, value in why.items() if name not in ("key", "why_zh")}
+    if lang == "zh" and "why_zh" in why:  # a field worded in each language (NotManual's why_zh)
+        fields["why"] = why["why_zh"]
     return _text(lang)[why["key"]].format(**fields) if why else ""
 
 

@@ -21,6 +21,7 @@ from torchprimer.fileio import check_output_file, write_atomic, write_text
 from torchprimer.report import in_language
 
 GRAPHVIZ_INSTALL = "install Graphviz (apt install graphviz, brew install graphviz, or conda install graphviz)"
+GRAPHVIZ_INSTALL_ZH = "安装 Graphviz（apt install graphviz、brew install graphviz 或 conda install graphviz）"
 
 
 def walk(root: Tensor, names: dict[int, str] | None = None) -> dict[str, Any]:
@@ -30,7 +31,8 @@ def walk(root: Tensor, names: dict[int, str] | None = None) -> dict[str, Any]:
     their name and shape, other nodes the name of their backward function.
     """
     if root.grad_fn is None:
-        raise UserError("this tensor has no autograd graph: nothing it depends on requires grad")
+        raise UserError("this tensor has no autograd graph: nothing it depends on requires grad",
+                        zh="这个张量没有 autograd 计算图：它所依赖的张量都不需要梯度（requires_grad 都是 False）")
     names = names or {}
     ids: dict[Any, int] = {}
     nodes: list[dict[str, Any]] = []
@@ -157,31 +159,47 @@ def write_graph(graph: dict[str, Any], path: str | Path, lang: str = "en") -> li
     fmt = suffix[1:]
     exe = shutil.which("dot")
     if exe is None:
+        kept, kept_zh = _keep_dot(path, text, fmt)
         raise UserError(f"{fmt.upper()} needs Graphviz's `dot`, which is not installed: {GRAPHVIZ_INSTALL} and "
-                        f"rerun; {_keep_dot(path, text, fmt)}")
+                        f"rerun; {kept}",
+                        zh=f"{fmt.upper()} 需要 Graphviz 的 `dot`，但它没有安装：请{GRAPHVIZ_INSTALL_ZH}后重新运行；"
+                           f"{kept_zh}")
 
     def render(tmp: Path) -> None:
         try:
             subprocess.run([exe, f"-T{fmt}", "-o", str(tmp)], input=text, check=True, timeout=60,
                            capture_output=True, text=True)
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:  # a broken Graphviz
-            said = (getattr(exc, "stderr", None) or "").strip().splitlines()
-            why = said[0][:120] if said else f"exit {getattr(exc, 'returncode', 'timeout')}"
-            raise UserError(f"Graphviz's {exe} could not draw {path.name} ({why}); repair Graphviz, or open the "
-                            f"DOT text in any DOT viewer: {_keep_dot(path, text, fmt)}") from None
+            said = getattr(exc, "stderr", None) or ""
+            if isinstance(said, bytes):  # a timeout hands over what was said so far undecoded
+                said = said.decode(errors="replace")
+            said = said.strip().splitlines()
+            code = getattr(exc, "returncode", None)
+            why = said[0][:120] if said else ("timed out" if code is None else f"exit status {code}")
+            why_zh = said[0][:120] if said else ("超时" if code is None else f"退出码 {code}")
+            kept, kept_zh = _keep_dot(path, text, fmt)
+            raise UserError(f"Graphviz's {exe} could not draw {path.name} ({why}); repair Graphviz; {kept}",
+                            zh=f"Graphviz 的 {exe} 无法画出 {path.name}（{why_zh}）；请修复 Graphviz；"
+                               f"{kept_zh}") from None
 
     return [write_atomic(path, render)]
 
 
-def _keep_dot(picture: Path, text: str, fmt: str) -> str:
+def _keep_dot(picture: Path, text: str, fmt: str) -> tuple[str, str]:
     """Save the DOT text of a picture that could not be drawn beside it, never over an existing file;
-    say where it went (or why nowhere) and the command that draws the picture from it."""
+    say where it went (or why nowhere) and the command that draws the picture from it, in English and
+    in Chinese (called once: a second call would find the file the first wrote)."""
     dot_path = picture.with_suffix(".dot")
     if dot_path.exists():
-        return (f"nothing was written ({dot_path} exists and was left as it is); to keep the graph as text, rerun "
-                f"with --out NAME.dot, and draw it where Graphviz is with `dot -T{fmt} NAME.dot -o {picture.name}`")
+        return ((f"nothing was written ({dot_path} exists and was left as it is); to keep the graph as text, rerun "
+                 f"with --out NAME.dot, and draw it where Graphviz is with `dot -T{fmt} NAME.dot -o {picture.name}`"),
+                (f"没有写入任何文件（{dot_path} 已存在，保持原样未动）；要把计算图保存为文本，请用 --out NAME.dot "
+                 f"重新运行，再在装有 Graphviz 的地方用 `dot -T{fmt} NAME.dot -o {picture.name}` 画出图来"))
     write_text(dot_path, text)
-    return f"the graph is in {dot_path} (new): draw it later with `dot -T{fmt} {dot_path} -o {picture}`"
+    return (f"the graph is in {dot_path} (new): open it in any DOT viewer, or draw it later with "
+            f"`dot -T{fmt} {dot_path} -o {picture}`",
+            f"计算图已保存在 {dot_path}（新文件）：可以用任意 DOT 查看器打开它，或者之后用 "
+            f"`dot -T{fmt} {dot_path} -o {picture}` 画出图来")
 
 
 def seed_example_graph() -> tuple[Tensor, dict[int, str]]:

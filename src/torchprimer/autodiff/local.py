@@ -141,7 +141,8 @@ def module_rule(module: nn.Module) -> Rule:
         return ("softplus", *_softplus_rule(float(module.beta), float(module.threshold)))
     if isinstance(module, nn.GELU):
         if module.approximate != "none":
-            raise UserError("manual backprop knows the exact GELU only; build it as nn.GELU() (approximate='none')")
+            raise UserError("manual backprop knows the exact GELU only; build it as nn.GELU() (approximate='none')",
+                            zh="手算反向传播只支持精确的 GELU；请用 nn.GELU()（approximate='none'）来构建它")
         return ("gelu", *_gelu_rule())
     simple = {
         nn.Sigmoid: ("sigmoid", _sigmoid_rule), nn.Tanh: ("tanh", _tanh_rule), nn.ReLU: ("relu", _relu_rule),
@@ -153,12 +154,14 @@ def module_rule(module: nn.Module) -> Rule:
             return (name, *make())
     raise UserError(
         f"manual backprop has no derivative for {type(module).__name__}; "
-        f"use one of: {', '.join(ACTIVATIONS)}"
+        f"use one of: {', '.join(ACTIVATIONS)}",
+        zh=f"手算反向传播没有 {type(module).__name__} 的导数；请使用以下之一：{', '.join(ACTIVATIONS)}",
     )
 
 
 def rule(name: str) -> Rule:
     """The rule of an activation by its name in `models.ACTIVATIONS`, default settings."""
     if name not in ACTIVATIONS:
-        raise UserError(f"unknown activation {name!r}; known: {', '.join(ACTIVATIONS)}")
+        raise UserError(f"unknown activation {name!r}; known: {', '.join(ACTIVATIONS)}",
+                        zh=f"未知的激活函数 {name!r}；已知的有：{', '.join(ACTIVATIONS)}")
     return module_rule(ACTIVATIONS[name]())

@@ -41,6 +41,19 @@ NOT_MANUAL = {
     "custom": ("manual backprop covers MLPs of torch.nn's Flatten, Linear and activation layers in an "
                "nn.Sequential, not a module class of its own; this model has {layer}"),
     "no_linear": "manual backprop needs a model with at least one nn.Linear layer",
+    # an activation layer whose derivative it does not know (nn.Softmax, the tanh-approximated nn.GELU):
+    # local.module_rule's own refusal, which names the layer and what to use instead
+    "activation": "{why}",
+}
+# The same in Chinese: gradcheck's report and the refusal (NotManual's zh) read them.
+NOT_MANUAL_ZH = {
+    "flatten": "手算反向传播只支持展平除批维度外所有维度的 nn.Flatten()",
+    "layer": ("手算反向传播只涵盖由 Flatten、Linear 和激活层组成的 MLP"
+              "（不含 dropout 或 BatchNorm）；这个模型含有 {layer}"),
+    "custom": ("手算反向传播只涵盖放在 nn.Sequential 里、由 torch.nn 的 Flatten、Linear 和激活层组成的 MLP，"
+               "不涵盖自定义的模块类；这个模型含有 {layer}"),
+    "no_linear": "手算反向传播需要模型至少含有一个 nn.Linear 层",
+    "activation": "{why}",
 }
 
 
@@ -49,8 +62,10 @@ class NotManual(UserError):
     so that gradcheck's report can give the same reason in Chinese without parsing the English."""
 
     def __init__(self, key: str, **fields: str) -> None:
-        super().__init__(NOT_MANUAL[key].format(**fields))
-        self.key, self.fields = key, fields
+        why_zh = fields.pop("why_zh", None)  # a field whose text differs by language: the Chinese in why_zh
+        super().__init__(NOT_MANUAL[key].format(**fields),
+                         zh=NOT_MANUAL_ZH[key].format(**{**fields, **({"why": why_zh} if why_zh else {})}))
+        self.key, self.fields = key, {**fields, **({"why_zh": why_zh} if why_zh else {})}
 
 
 def mlp_steps(model: nn.Module) -> list[Step]:
@@ -72,7 +87,10 @@ def mlp_steps(model: nn.Module) -> list[Step]:
               or type(layer).__module__ != "torch.nn.modules.activation"):  # Unflatten, pooling: no activation
             raise NotManual("layer", layer=type(layer).__name__)
         else:
-            steps.append(("activation", module_rule(layer)))
+            try:
+                steps.append(("activation", module_rule(layer)))
+            except UserError as exc:  # gradcheck then says why the manual column is empty, and checks the rest
+                raise NotManual("activation", why=str(exc), why_zh=exc.in_language("zh")) from None
     if not any(kind == "linear" for kind, _ in steps):
         raise NotManual("no_linear")
     return steps
@@ -81,10 +99,12 @@ def mlp_steps(model: nn.Module) -> list[Step]:
 def _loss_name(objective: Objective | str) -> tuple[str, float]:
     if isinstance(objective, str):
         if objective not in LOSSES:
-            raise UserError(f"unknown loss {objective!r}; use one of {', '.join(LOSSES)}")
+            raise UserError(f"unknown loss {objective!r}; use one of {', '.join(LOSSES)}",
+                            zh=f"未知的损失函数 {objective!r}；请使用以下之一：{', '.join(LOSSES)}")
         return objective, 0.0
     if objective.binary:
-        raise UserError("manual backprop handles softmax cross-entropy and MSE, not the binary neuron's loss")
+        raise UserError("manual backprop handles softmax cross-entropy and MSE, not the binary neuron's loss",
+                        zh="手算反向传播只处理 softmax 交叉熵和 MSE，不处理二分类神经元的损失")
     return "ce", float(objective.label_smoothing)
 
 
@@ -125,7 +145,8 @@ def manual_forward_backward(
                 a = a.flatten(1)
             elif kind == "linear":
                 if a.ndim != 2:
-                    raise UserError(f"manual backprop needs 2-D inputs to nn.Linear, got shape {tuple(a.shape)}")
+                    raise UserError(f"manual backprop needs 2-D inputs to nn.Linear, got shape {tuple(a.shape)}",
+                                    zh=f"手算反向传播要求 nn.Linear 的输入是二维的，得到的形状却是 {tuple(a.shape)}")
                 a = nn.functional.linear(a, item.weight, item.bias)  # Z = A Wᵀ + b
             else:
                 _, f, _ = item

@@ -109,21 +109,29 @@ def backward(root: Value) -> list[dict[str, Any]]:
 
 def _check_inputs(values: dict[str, float], activation: str | None, loss: str) -> None:
     if loss not in LOSSES:
-        raise UserError(f"unknown loss {loss!r}; use one of {', '.join(LOSSES)}")
+        raise UserError(f"unknown loss {loss!r}; use one of {', '.join(LOSSES)}",
+                        zh=f"未知的损失函数 {loss!r}；请使用以下之一：{', '.join(LOSSES)}")
     for name, v in values.items():
         if not math.isfinite(v):
             if name == "y" and loss == "ce":  # a probability target: "like --y 2.0" would be refused next
                 raise UserError(f"--y {v} is not a finite number; --loss ce needs a target probability --y in "
-                                "[0, 1] (0 or 1 for a class label), e.g. --y 1")
-            raise UserError(f"--{name} {v} is not a finite number; pass a value like --{name} 2.0")
+                                "[0, 1] (0 or 1 for a class label), e.g. --y 1",
+                                zh=f"--y {v} 不是有限的数；--loss ce 需要一个在 [0, 1] 内的目标概率 --y"
+                                   "（类别标签则取 0 或 1），例如 --y 1")
+            raise UserError(f"--{name} {v} is not a finite number; pass a value like --{name} 2.0",
+                            zh=f"--{name} {v} 不是有限的数；请传入一个像 --{name} 2.0 这样的值")
     if loss == "ce" and not 0.0 <= values["y"] <= 1.0:
-        raise UserError(f"--loss ce needs a target probability --y in [0, 1], got {values['y']}; e.g. --y 1")
+        raise UserError(f"--loss ce needs a target probability --y in [0, 1], got {values['y']}; e.g. --y 1",
+                        zh=f"--loss ce 需要一个在 [0, 1] 内的目标概率 --y，得到的却是 {values['y']}；例如 --y 1")
     if activation is not None:
         rule(activation)  # unknown name -> UserError listing the known ones
     if activation == "sigmoid" and loss == "ce":  # the sums would agree, on a mistake worth not teaching
         raise UserError("--loss ce applies the sigmoid itself (binary cross-entropy with the output as logit), so "
                         "--activation sigmoid would apply it twice, a classic bug; leave out --activation sigmoid "
-                        "(the loss's sigmoid makes the neuron a logistic regression), or use --loss mse")
+                        "(the loss's sigmoid makes the neuron a logistic regression), or use --loss mse",
+                        zh="--loss ce 自己就会应用 sigmoid（以输出为 logit 的二元交叉熵），所以 --activation sigmoid "
+                           "会把 sigmoid 应用两次，这是一个经典错误；请去掉 --activation sigmoid（损失里的 sigmoid "
+                           "已让这个神经元成为逻辑回归），或改用 --loss mse")
 
 
 def _autograd(values: dict[str, float], activation: str | None, loss: str) -> dict[str, float]:
@@ -153,8 +161,12 @@ def worked_example(
     values = {"x": float(x), "y": float(y), "w": float(w), "b": float(b)}
     _check_inputs(values, activation, loss)
     vx, vw, vb = leaf(values["x"], "x"), leaf(values["w"], "w"), leaf(values["b"], "b")
+    target = "y 1, a class label, as --loss ce takes" if loss == "ce" else "y 3"  # ce refuses the seed's y 3
+    target_zh = "y 1，即 --loss ce 所要的类别标签" if loss == "ce" else "y 3"
     too_large = UserError(f"x {x:g}, w {w:g}, b {b:g}, y {y:g}: the loss or a gradient is too large for a float64 "
-                          "(above about 1.8e308); pass values nearer the seed's (x 2, w 1, b 0.5, y 3)")
+                          f"(above about 1.8e308); pass values nearer the seed's (x 2, w 1, b 0.5, {target})",
+                          zh=f"x {x:g}，w {w:g}，b {b:g}，y {y:g}：损失或某个梯度太大，超出了 float64 能表示的范围"
+                             f"（上限约为 1.8e308）；请传入更接近原教程例子的值（x 2，w 1，b 0.5，{target_zh}）")
     try:
         out = add(mul(vw, vx, "wx"), vb, "z")
         if activation is not None:

@@ -65,9 +65,14 @@ def check_data_dir(options: LoadOptions, holds: str, otherwise: str = "add --dow
                         f"(torchvision's layout), or {otherwise}")
 
 
-def fetch_advice(name: str, where: str, layout: str) -> str:
+def fetch_advice(name: str, where: str, layout: str, lang: str = "en") -> str:
     """How to get a downloadable set's files, for every command: train, compare and data take
-    --data-dir/--download; the others (lr-find, gradcheck, graph, activations) read the default folder."""
+    --data-dir/--download; the others (lr-find, gradcheck, graph, activations) read the default folder.
+    In English or Chinese (`lang`), for the commands that speak it."""
+    if lang == "zh":
+        return (f"请把 {where} 的文件放进 DATA_DIR/{layout} 并传入 --data-dir DATA_DIR，或者加上 --download"
+                f"（命令没有这些选项时，用 `torchprimer data stats {name} --download` 先把它们下载到 "
+                f"{data_root(LoadOptions())}）")
     return (f"put the files from {where} in DATA_DIR/{layout} and pass --data-dir DATA_DIR, or add --download "
             f"(where a command has no such options, fetch them once into {data_root(LoadOptions())} with "
             f"`torchprimer data stats {name} --download`)")

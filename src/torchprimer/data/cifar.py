@@ -143,5 +143,7 @@ def load(options: LoadOptions) -> Dataset:
     missing = [f.name for f in files if not f.is_file()]
     if missing:
         raise UserError(f"cifar10: missing {', '.join(missing)} in {base}; "
-                        + fetch_advice("cifar10", f"{WHERE} (unpacked)", f"{FOLDER}/"))
+                        + fetch_advice("cifar10", f"{WHERE} (unpacked)", f"{FOLDER}/"),
+                        zh=f"cifar10：{base} 中缺少 {', '.join(missing)}；"
+                           + fetch_advice("cifar10", f"{WHERE}（解压后）", f"{FOLDER}/", "zh"))
     return cached(options, "cifar10", {"loader": "cifar-python"}, files, lambda: _read(options))

@@ -140,7 +140,9 @@ def locate(name: str, options: LoadOptions) -> list[Path]:
     missing = missing_files(raw)
     if missing:
         raise UserError(f"{name}: missing {', '.join(missing)} (gzipped or not) in {raw}; "
-                        + fetch_advice(name, fam.where, f"{fam.folder}/raw/"))
+                        + fetch_advice(name, fam.where, f"{fam.folder}/raw/"),
+                        zh=f"{name}：{raw} 中缺少 {', '.join(missing)}（压缩或未压缩均可）；"
+                           + fetch_advice(name, fam.where, f"{fam.folder}/raw/", "zh"))
     plain_files = []
     for _, images, labels in FILES:
         for stem, ndim in ((images, 3), (labels, 1)):

@@ -130,7 +130,8 @@ def parse_name(name: str) -> tuple[Source, str | None]:
     source = known.get(base)
     if source is None:
         names = ", ".join(s.name + (":PATH" if s.takes_path else "") for s in known.values())
-        raise UserError(f"unknown data set {name!r}; known data sets: {names}")
+        raise UserError(f"unknown data set {name!r}; known data sets: {names}",
+                        zh=f"没有名为 {name!r} 的数据集；已知的数据集：{names}")
     if source.takes_path and not arg:
         raise UserError(f"data set {base!r} needs a path: use {base}:PATH")
     if sep and not source.takes_path:

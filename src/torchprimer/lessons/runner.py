@@ -155,9 +155,12 @@ def discover() -> dict[str, ModuleType]:
 # following the seed's numbering is sent on, not only told that the number is unknown.
 COVERED_ELSEWHERE = {
     "2.1": ("§2.1's conda commands install packages, which a lesson does not run; lesson 2.2 checks the "
-            "install they make, and 'torchprimer doctor' says how to fix it", "2.2"),
+            "install they make, and 'torchprimer doctor' says how to fix it",
+            "§2.1 的 conda 命令是安装软件包，课程不会运行它们；第 2.2 课检查它们装好的环境，"
+            "'torchprimer doctor' 会说明如何修复", "2.2"),
     "6.1": ("§6.1's table of what training needs (model, loss, optimiser, data, epochs) is lost from the seed; "
-            "lesson 6.2 runs each of them", "6.2"),
+            "lesson 6.2 runs each of them",
+            "原文 §6.1 中训练所需要素（模型、损失、优化器、数据、轮数）的表格已丢失；第 6.2 课逐一运行了它们", "6.2"),
 }
 
 
@@ -171,12 +174,15 @@ def find(number: str, lessons: dict[str, ModuleType] | None = None) -> ModuleTyp
     if len(matches) == 1:
         return lessons[matches[0]]
     known = ", ".join(lessons)
-    if wanted in COVERED_ELSEWHERE and COVERED_ELSEWHERE[wanted][1] in lessons:
-        reason, lesson = COVERED_ELSEWHERE[wanted]
-        raise UserError(f"no lesson {number!r}: {reason}; run 'torchprimer tour {lesson}'")
+    if wanted in COVERED_ELSEWHERE and COVERED_ELSEWHERE[wanted][-1] in lessons:
+        reason, reason_zh, lesson = COVERED_ELSEWHERE[wanted]
+        raise UserError(f"no lesson {number!r}: {reason}; run 'torchprimer tour {lesson}'",
+                        zh=f"没有课程 {number!r}：{reason_zh}；请运行 'torchprimer tour {lesson}'")
     if matches:
-        raise UserError(f"lesson {number!r} is ambiguous: say {' or '.join(matches)}")
-    raise UserError(f"no lesson {number!r}; the lessons are {known} (run 'torchprimer tour' to list them)")
+        raise UserError(f"lesson {number!r} is ambiguous: say {' or '.join(matches)}",
+                        zh=f"课程 {number!r} 有歧义：请写 {' 或 '.join(matches)}")
+    raise UserError(f"no lesson {number!r}; the lessons are {known} (run 'torchprimer tour' to list them)",
+                    zh=f"没有课程 {number!r}；现有的课程是 {known}（运行 'torchprimer tour' 列出它们）")
 
 
 def code_in(code: Code, lang: str) -> str:
@@ -388,5 +394,5 @@ def check_lang(lang: str | None, environ: dict[str, str]) -> str:
     if lang is None:
         return default_lang(environ)
     if lang not in LANGS:
-        raise UserError(f"--lang {lang!r}: use en or zh")
+        raise UserError(f"--lang {lang!r}: use en or zh (请用 en 或 zh)")  # no language chosen yet: both
     return lang

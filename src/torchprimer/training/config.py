@@ -279,17 +279,23 @@ def resolve_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise UserError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+        raise UserError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps",
+                        zh=f"未知的设备 {name!r}；请用 auto、cpu、cuda、cuda:N 或 mps") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise UserError(
                 "--device cuda was asked for, but torch sees no CUDA device here; "
-                "use --device cpu (or auto), and run 'torchprimer doctor' to see why"
+                "use --device cpu (or auto), and run 'torchprimer doctor' to see why",
+                zh="指定了 --device cuda，但 torch 在这里看不到 CUDA 设备；请用 --device cpu（或 auto），"
+                   "并运行 'torchprimer doctor' 查看原因",
             )
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise UserError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here")
+            raise UserError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here",
+                            zh=f"--device {name}：这里只有 {torch.cuda.device_count()} 个 CUDA 设备")
     elif device.type == "mps" and not mps_ok:
-        raise UserError("--device mps was asked for, but Apple's MPS is not available here; use --device cpu")
+        raise UserError("--device mps was asked for, but Apple's MPS is not available here; use --device cpu",
+                        zh="指定了 --device mps，但这里没有可用的 Apple MPS；请用 --device cpu")
     elif device.type not in ("cpu", "cuda", "mps"):
-        raise UserError(f"unsupported device {name!r}; use auto, cpu, cuda, cuda:N or mps")
+        raise UserError(f"unsupported device {name!r}; use auto, cpu, cuda, cuda:N or mps",
+                        zh=f"不支持的设备 {name!r}；请用 auto、cpu、cuda、cuda:N 或 mps")
     return device
