@@ -175,3 +175,42 @@ def test_no_cuda_is_said_in_chinese(capsys, monkeypatch):
     assert "torch sees no CUDA device" in fails(["compare", "--device", "cuda"], capsys)
     assert "torch 在这里看不到 CUDA 设备" in fails(["compare", "--device", "cuda", "--lang", "zh"], capsys)
     assert "torch sees no CUDA device" in fails(["train", "--device", "cuda"], capsys)  # train speaks English
+
+
+@pytest.mark.parametrize("argv,english,chinese", [
+    (["tour", "--foo"], "No such option: --foo (see 'torchprimer tour --help')",
+     "没有 --foo 这个选项；请看 'torchprimer tour --help'"),
+    (["tour", "--jsn"], "No such option: --jsn (Possible options: --json)",
+     "没有 --jsn 这个选项（可用的相近选项：--json）"),
+    (["compare", "--epochs", "abc"], "Invalid value for '--epochs': Input should be a valid integer",
+     "'--epochs' 的值无效：应为整数，无法把这个字符串解析为整数；请看 'torchprimer compare --help'"),
+    (["gradcheck", "--batch", "0"], "Invalid value for '--batch': Input should be greater than or equal to 1",
+     "'--batch' 的值无效：应大于或等于 1"),
+    (["backprop", "--x", "abc"], "Invalid value for '--x': Input should be a valid number", "'--x' 的值无效：应为数字"),
+    (["tour", "1", "2"], "Got unexpected extra argument", "多出了参数（2）"),
+])
+def test_the_option_parsers_refusals_speak_the_commands_language(argv, english, chinese, capsys, monkeypatch):
+    """click refuses before the command runs and chooses its language, so the language is read off the words typed:
+    --lang, else the locale, as the command itself would choose."""
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.delenv("LC_MESSAGES", raising=False)
+    assert english in fails(argv, capsys)
+    assert chinese in fails([*argv, "--lang", "zh"], capsys)
+    assert chinese in fails([*argv, "--lang=zh"], capsys)
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    assert chinese in fails(argv, capsys)
+    assert english in fails([*argv, "--lang", "en"], capsys)
+
+
+def test_the_option_parser_speaks_english_for_commands_without_lang(capsys, monkeypatch):
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    assert "Invalid value for '--epochs'" in fails(["train", "--epochs", "0"], capsys)
+    assert "No such option: --lang" in fails(["train", "--lang", "zh"], capsys)
+
+
+def test_an_unlisted_parser_wording_keeps_its_english_detail():
+    from torchprimer.errors import usage_in_chinese
+
+    assert usage_in_chinese("Invalid value for '--x': something new") == "'--x' 的值无效：something new"
+    assert usage_in_chinese("a sentence click has not said before") is None

@@ -25,6 +25,7 @@ from torchprimer.errors import (
     speak,
     spoken,
     stop_if_asked,
+    usage_in_chinese,
 )
 
 SEED: dict[str, int] = {"min": 0, "max": 2**63 - 1}  # bounds of every seed option: torch takes at most 64 bits
@@ -1393,9 +1394,13 @@ def _run(command: Any, argv: list[str] | None) -> None:
         sys.exit(1)
     except typer.TyperException as exc:  # click's usage errors: unknown option, bad value
         ctx = getattr(exc, "ctx", None)
-        where = ctx.command_path if ctx is not None else _command_path(command, sys.argv[1:] if argv is None else argv)
+        words = sys.argv[1:] if argv is None else argv
+        where = ctx.command_path if ctx is not None else _command_path(command, words)
         message = _one_line(exc.format_message())
-        if message:  # empty after a bare `torchprimer` or `torchprimer data`: the help above says it all
+        chinese = usage_in_chinese(message) if message and _parser_language(where, words) == "zh" else None
+        if chinese:
+            print(f"error: {chinese}；请看 '{where} --help'", file=sys.stderr)
+        elif message:  # empty after a bare `torchprimer` or `torchprimer data`: the help above says it all
             print(f"error: {message} (see '{where} --help')", file=sys.stderr)
         sys.exit(getattr(exc, "exit_code", 2))
     except Exception as exc:  # under DDP: a peer died or hung; say so in one line, not a traceback
@@ -1411,6 +1416,25 @@ def _run(command: Any, argv: list[str] | None) -> None:
     if code == 130:  # Ctrl-C, which typer turns into a silent exit 130
         _exit_interrupted()
     sys.exit(code if isinstance(code, int) else 0)
+
+
+SPEAKING = ("tour", "compare", "activations", "backprop", "gradcheck", "graph")  # the commands with --lang
+
+
+def _parser_language(where: str, words: list[str]) -> str:
+    """The language a command would have chosen, read off the words as typed: its option parser refuses
+    before the command runs and resolves --lang. A --lang that is neither en nor zh counts as not given."""
+    import os
+
+    from torchprimer.lessons.runner import LANGS, default_lang
+
+    if where.split()[1:2] not in [[name] for name in SPEAKING]:
+        return "en"
+    for i, word in enumerate(words):
+        value = words[i + 1] if word == "--lang" and i + 1 < len(words) else word.partition("--lang=")[2]
+        if value in LANGS:
+            return value
+    return default_lang(dict(os.environ))
 
 
 def _exit_interrupted(message: str = "interrupted") -> NoReturn:

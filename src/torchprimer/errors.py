@@ -121,3 +121,45 @@ def resume_command(run_dir: str | Path) -> str:
     own quoting holds a single quote."""
     command = f"torchprimer train --resume {shlex.quote(str(run_dir))}"
     return f'"{command}"' if "'" in command else f"'{command}'"
+
+
+# The option parser's refusals (click's, with pydantic's words for a bad value), for the commands that speak
+# Chinese: they come before the command runs, so they cannot carry a zh= of their own. A detail not listed here
+# stays in English inside the Chinese sentence; the option, the value and the advice to read --help are kept.
+_USAGE_ZH: list[tuple[str, str]] = [
+    (r"No such option: (\S+) \(Possible options: (.+)\)", r"没有 \1 这个选项（可用的相近选项：\2）"),
+    (r"No such option: (\S+) Did you mean (\S+)\?", r"没有 \1 这个选项（你是不是想用 \2？）"),
+    (r"No such option: (\S+)", r"没有 \1 这个选项"),
+    (r"Got unexpected extra arguments? ?(?:\(s\))? \((.*)\)", r"多出了参数（\1）"),
+    (r"Option (\S+) requires an argument\.?", r"选项 \1 需要一个值"),
+    (r"Option (\S+) requires (\d+) arguments\.?", r"选项 \1 需要 \2 个值"),
+    (r"Missing argument (\S+?)\.?", r"缺少参数 \1"),
+    (r"Missing option (\S+?)\.?", r"缺少选项 \1"),
+    (r"Invalid value for (.+?): (.*)", r"\1 的值无效：\2"),
+]
+_DETAIL_ZH: list[tuple[str, str]] = [
+    (r"Input should be a valid integer, unable to parse string as an integer", "应为整数，无法把这个字符串解析为整数"),
+    (r"Input should be a valid integer, got a number with a fractional part", "应为整数，得到的却是带小数部分的数"),
+    (r"Input should be a valid number, unable to parse string as a number", "应为数字，无法把这个字符串解析为数字"),
+    (r"Input should be a valid boolean, unable to interpret input", "应为布尔值，无法解读这个输入"),
+    (r"Input should be a finite number", "应为有限的数"),
+    (r"Input should be greater than or equal to (\S+)", r"应大于或等于 \1"),
+    (r"Input should be less than or equal to (\S+)", r"应小于或等于 \1"),
+    (r"Input should be greater than (\S+)", r"应大于 \1"),
+    (r"Input should be less than (\S+)", r"应小于 \1"),
+    (r"Value (.+) is not a valid (\S+?)\.?", r"值 \1 不是有效的 \2"),
+]
+
+
+def usage_in_chinese(message: str) -> str | None:
+    """An option parser's one-line refusal in Chinese, or None where its wording is not one listed here."""
+    import re
+
+    for pattern, replacement in _USAGE_ZH:
+        match = re.fullmatch(pattern, message)
+        if match:
+            said = match.expand(replacement)
+            for detail, chinese in _DETAIL_ZH:  # the detail after "的值无效：", in pydantic's or typer's words
+                said = re.sub(f"(?<=：){detail}$", chinese, said)
+            return said
+    return None
