@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 import time
@@ -114,3 +115,27 @@ class FakeNetwork:
             if not chunk and self.cut is not None:
                 raise self.cut
             return chunk
+
+
+def refused_in_both_languages(argv: list[str], capsys: pytest.CaptureFixture[str],
+                              monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """The one stderr line of `torchprimer ARGV` under an English locale (no --lang) and with --lang zh;
+    a Chinese locale without --lang must give the same Chinese line."""
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.delenv("LC_MESSAGES", raising=False)
+    en, zh = fails(argv, capsys), fails([*argv, "--lang", "zh"], capsys)
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    assert fails(argv, capsys) == zh
+    return en, zh
+
+
+def says_the_same_in_chinese(en: str, zh: str, kept: re.Pattern[str], names: set[str]) -> None:
+    """The Chinese line is Chinese, in Chinese punctuation, and keeps every token `kept` finds in the
+    English (options, quoted values, numbers), words only where they are among `names`."""
+    from test_tour import CJK, _ascii_punctuation_in_chinese
+
+    assert not CJK.search(en) and CJK.search(zh), (en, zh)
+    assert _ascii_punctuation_in_chinese(zh) == [], zh
+    tokens = [t for t in kept.findall(en) if not t[0].isalpha() or t in names]
+    assert sorted(tokens) == sorted(t for t in kept.findall(zh) if not t[0].isalpha() or t in names), (en, zh)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import fails
+from conftest import fails, refused_in_both_languages, says_the_same_in_chinese
 
 from torchprimer import activations as act
 from torchprimer.cli import main
@@ -224,29 +224,6 @@ KEPT = re.compile(r"--[a-z][a-z0-9-]*|'[^']*'|\d+(?:[,.]\d+)*|(?<![A-Za-z0-9_-])
 NAMES = {*ACTIVATIONS, *act.INITS}
 
 
-def _refused_in_both_languages(argv: list[str], capsys: pytest.CaptureFixture[str],
-                               monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
-    """The one stderr line of `torchprimer ARGV` under an English locale (no --lang) and with --lang zh;
-    a Chinese locale without --lang must give the same Chinese line."""
-    monkeypatch.setenv("LANG", "C.UTF-8")
-    monkeypatch.delenv("LC_ALL", raising=False)
-    monkeypatch.delenv("LC_MESSAGES", raising=False)
-    en, zh = fails(argv, capsys), fails([*argv, "--lang", "zh"], capsys)
-    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
-    assert fails(argv, capsys) == zh
-    return en, zh
-
-
-def _says_the_same_in_chinese(en: str, zh: str) -> None:
-    """The Chinese line is Chinese, in Chinese punctuation, and keeps every option, value and name."""
-    from test_tour import CJK, _ascii_punctuation_in_chinese
-
-    assert not CJK.search(en) and CJK.search(zh), (en, zh)
-    assert _ascii_punctuation_in_chinese(zh) == [], zh
-    kept = [t for t in KEPT.findall(en) if not t[0].isalpha() or t in NAMES]
-    assert sorted(kept) == sorted(t for t in KEPT.findall(zh) if not t[0].isalpha() or t in NAMES), (en, zh)
-
-
 @pytest.mark.parametrize(("argv", "english", "chinese"), [
     (["--names", "nope"], f"unknown activation 'nope'; known: {KNOWN}",
      f"没有名为 'nope' 的激活函数；已知的激活函数：{KNOWN}"),
@@ -272,9 +249,9 @@ def test_activations_refuses_in_the_language_it_speaks(
 
     monkeypatch.chdir(tmp_path)  # --train's default --out lies under runs/ here
     monkeypatch.setattr(run, "load_splits", lambda *a, **k: pytest.fail("loaded data before checking"))
-    en, zh = _refused_in_both_languages(["activations", *argv], capsys, monkeypatch)
+    en, zh = refused_in_both_languages(["activations", *argv], capsys, monkeypatch)
     assert (en, zh) == (f"error: {english}\n", f"error: {chinese}\n")
-    _says_the_same_in_chinese(en, zh)
+    says_the_same_in_chinese(en, zh, KEPT, NAMES)
     assert not (tmp_path / "runs").exists()
 
 

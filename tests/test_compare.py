@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import fails
+from conftest import fails, refused_in_both_languages, says_the_same_in_chinese
 
 from torchprimer.cli import main
 from torchprimer.compare import (
@@ -396,29 +396,6 @@ KNOWN_METHODS = ", ".join(METHODS)
 KEPT = re.compile(r"--[a-z][a-z0-9-]*|'[^']*'|`[^`]*`|npz:\S+?\.npz|\d+(?:[,.]\d+)*|(?<![A-Za-z0-9_-])[a-z][a-z0-9_-]*")
 
 
-def _refused_in_both_languages(argv: list[str], capsys: pytest.CaptureFixture[str],
-                               monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
-    """The one stderr line of `torchprimer ARGV` under an English locale (no --lang) and with --lang zh;
-    a Chinese locale without --lang must give the same Chinese line."""
-    monkeypatch.setenv("LANG", "C.UTF-8")
-    monkeypatch.delenv("LC_ALL", raising=False)
-    monkeypatch.delenv("LC_MESSAGES", raising=False)
-    en, zh = fails(argv, capsys), fails([*argv, "--lang", "zh"], capsys)
-    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
-    assert fails(argv, capsys) == zh
-    return en, zh
-
-
-def _says_the_same_in_chinese(en: str, zh: str) -> None:
-    """The Chinese line is Chinese, in Chinese punctuation, and keeps every option, value and method name."""
-    from test_tour import CJK, _ascii_punctuation_in_chinese
-
-    assert not CJK.search(en) and CJK.search(zh), (en, zh)
-    assert _ascii_punctuation_in_chinese(zh) == [], zh
-    kept = [t for t in KEPT.findall(en) if not t[0].isalpha() or t in METHODS]
-    assert sorted(kept) == sorted(t for t in KEPT.findall(zh) if not t[0].isalpha() or t in METHODS), (en, zh)
-
-
 @pytest.mark.parametrize(("argv", "english", "chinese"), [
     (["--methods", "nope"], f"unknown method(s) nope; known: {KNOWN_METHODS}",
      f"未知的方法 nope；已知的方法：{KNOWN_METHODS}"),
@@ -434,9 +411,9 @@ def test_compare_refuses_in_the_language_it_speaks(
     argv: list[str], english: str, chinese: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """compare's table spoke Chinese under --lang zh, while its refusals stayed English."""
-    en, zh = _refused_in_both_languages(["compare", "--no-plot", *argv], capsys, monkeypatch)
+    en, zh = refused_in_both_languages(["compare", "--no-plot", *argv], capsys, monkeypatch)
     assert (en, zh) == (f"error: {english}\n", f"error: {chinese}\n")
-    _says_the_same_in_chinese(en, zh)
+    says_the_same_in_chinese(en, zh, KEPT, set(METHODS))
 
 
 def test_scikit_learns_refusals_are_explained_in_chinese_too(
@@ -449,23 +426,23 @@ def test_scikit_learns_refusals_are_explained_in_chinese_too(
     import torchprimer.compare
 
     dataset = _rare_class_npz(tmp_path)
-    en, zh = _refused_in_both_languages(["compare", "--dataset", dataset, "--methods", "logreg", "--no-plot",
+    en, zh = refused_in_both_languages(["compare", "--dataset", dataset, "--methods", "logreg", "--no-plot",
                                          "--json"], capsys, monkeypatch)
     assert en.startswith(f"error: method logreg needs at least two classes to learn from, but the training split "
                          f"of {dataset} holds class 0 only (80 samples;")
     assert zh == (f"error: 方法 logreg 至少需要两个类别才能学习，但 {dataset} 的训练集只有类别 0（80 个样本；"
                   "类别 1 只出现在验证集和测试集中）；请改用含有更多类别 1 样本的数据集、换一个 --seed"
                   "（它决定数据的划分），或者去掉 logreg\n")
-    _says_the_same_in_chinese(en, zh)
+    says_the_same_in_chinese(en, zh, KEPT, set(METHODS))
 
     monkeypatch.setattr(torchprimer.compare, "_sklearn", lambda *a: SVC(kernel="precomputed"))
-    en, zh = _refused_in_both_languages(["compare", "--methods", "svc", "--no-plot", "--json"], capsys, monkeypatch)
+    en, zh = refused_in_both_languages(["compare", "--methods", "svc", "--no-plot", "--json"], capsys, monkeypatch)
     quoted = "Precomputed matrix must be a square matrix. Input is a 719x64 matrix."
     assert en == (f"error: method svc (scikit-learn) refused the training split of digits: {quoted}; check the data "
                   "(`torchprimer data stats digits`) or leave svc out\n")
     assert zh == (f"error: 方法 svc（scikit-learn）拒绝了 digits 的训练集：{quoted}；请检查数据"
                   "（`torchprimer data stats digits`），或者去掉 svc\n")
-    _says_the_same_in_chinese(en, zh)
+    says_the_same_in_chinese(en, zh, KEPT, set(METHODS))
 
 
 def test_a_refusal_only_the_python_api_meets_has_its_chinese_too() -> None:
