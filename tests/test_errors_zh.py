@@ -155,6 +155,13 @@ def test_a_bad_lang_is_refused_in_both_languages(capsys):
     (["graph", "--dataset", "digits"], "--dataset only shapes the graph of a --model",
      "--dataset 只作用于 --model 的计算图"),
     (["tour", "1", "--all"], "give a lesson number or --all, not both", "请给出课程编号或 --all"),
+    (["graph", "--model", "nope"], "unknown model 'nope'; known models: neuron", "没有名为 'nope' 的模型"),
+    (["gradcheck", "--hidden", "abc"], "--hidden 'abc' is not a list of whole numbers",
+     "--hidden 'abc' 不是像 256,128 这样的整数列表"),
+    (["graph", "--model", "mlp", "--hidden", "0"], "--hidden '0': every layer needs at least 1 unit",
+     "--hidden '0'：每一层至少需要 1 个单元"),
+    (["gradcheck", "--activation", "foo"], "unknown activation 'foo'; known: relu",
+     "未知的激活函数 'foo'；已知的有：relu"),
 ])
 def test_refusals_shared_with_other_commands_speak_chinese_there(argv, english, chinese, capsys, monkeypatch, tmp_path):
     """The data, device and unused-option refusals the speaking commands share with train are translated too."""

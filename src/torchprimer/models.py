@@ -43,7 +43,8 @@ def activation(name: str) -> nn.Module:
 
 def check_activation(name: str) -> None:
     if name not in ACTIVATIONS:
-        raise UserError(f"unknown activation {name!r}; known: {', '.join(ACTIVATIONS)}")
+        raise UserError(f"unknown activation {name!r}; known: {', '.join(ACTIVATIONS)}",
+                        zh=f"未知的激活函数 {name!r}；已知的有：{', '.join(ACTIVATIONS)}")
 
 
 @dataclass(frozen=True)
@@ -68,18 +69,22 @@ def parse_hidden(text: str | int | Sequence[int]) -> tuple[int, ...]:
     elif not isinstance(text, str):
         items = list(text) if isinstance(text, Iterable) else [text]
         if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in items):
-            raise UserError(f"--hidden {text!r} must be whole numbers of units, e.g. [256, 128] or '256,128'")
+            raise UserError(f"--hidden {text!r} must be whole numbers of units, e.g. [256, 128] or '256,128'",
+                            zh=f"--hidden {text!r} 必须是整数个单元，例如 [256, 128] 或 '256,128'")
         sizes = tuple(int(v) for v in items)
     else:
         items = [t.strip() for t in text.split(",")]
         if any(not t for t in items):
-            raise UserError(f"--hidden {text!r} has an empty size; write sizes like 256,128")
+            raise UserError(f"--hidden {text!r} has an empty size; write sizes like 256,128",
+                            zh=f"--hidden {text!r} 中有一个大小为空；请写成 256,128 这样的形式")
         try:
             sizes = tuple(int(t) for t in items)
         except ValueError:
-            raise UserError(f"--hidden {text!r} is not a list of whole numbers like 256,128") from None
+            raise UserError(f"--hidden {text!r} is not a list of whole numbers like 256,128",
+                            zh=f"--hidden {text!r} 不是像 256,128 这样的整数列表") from None
     if not sizes or any(s <= 0 for s in sizes):
-        raise UserError(f"--hidden {text!r}: every layer needs at least 1 unit, e.g. 128 or 256,128")
+        raise UserError(f"--hidden {text!r}: every layer needs at least 1 unit, e.g. 128 or 256,128",
+                        zh=f"--hidden {text!r}：每一层至少需要 1 个单元，例如 128 或 256,128")
     if len(sizes) > MAX_LAYERS or max(sizes) > MAX_UNITS:
         raise UserError(f"--hidden {_short(text)}: at most {MAX_LAYERS:,} layers of at most {MAX_UNITS:,} units "
                         "each, e.g. 128 or 256,128")
@@ -189,7 +194,8 @@ READS: dict[str, tuple[str, ...]] = {
 
 def _checked_builder(spec: ModelSpec) -> Callable[[Sequence[int], int, ModelSpec], nn.Module]:
     if spec.name not in MODELS:
-        raise UserError(f"unknown model {spec.name!r}; known models: {', '.join(MODELS)}")
+        raise UserError(f"unknown model {spec.name!r}; known models: {', '.join(MODELS)}",
+                        zh=f"没有名为 {spec.name!r} 的模型；已知的模型：{', '.join(MODELS)}")
     check_activation(spec.activation)
     if not 0.0 <= spec.dropout < 1.0:
         raise UserError(f"--dropout {spec.dropout} must be in [0, 1)")
