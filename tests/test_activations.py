@@ -226,7 +226,7 @@ NAMES = {*ACTIVATIONS, *act.INITS}
 
 @pytest.mark.parametrize(("argv", "english", "chinese"), [
     (["--names", "nope"], f"unknown activation 'nope'; known: {KNOWN}",
-     f"没有名为 'nope' 的激活函数；已知的激活函数：{KNOWN}"),
+     f"未知的激活函数 'nope'；已知的有：{KNOWN}"),
     (["--names", "relu,,tanh"], "--names 'relu,,tanh' has an empty entry; separate names by single commas, "
      "e.g. sigmoid,relu", "--names 'relu,,tanh' 中有一项为空；请用单个逗号分隔各个名称，例如 sigmoid,relu"),
     (["--names", ","], f"--names names no activation; give one or more of {KNOWN}, separated by commas",

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from torchprimer.errors import UserError
-from torchprimer.models import ACTIVATIONS, MAX_LAYERS, MAX_UNITS
+from torchprimer.models import ACTIVATIONS, MAX_LAYERS, MAX_UNITS, check_activation
 from torchprimer.report import display_width, in_language, pad
 
 # The only hand-written column: each formula is a Python expression in x, checked by the tests.
@@ -83,9 +83,7 @@ def resolve_names(names: str | Sequence[str] | None) -> list[str]:
         raise UserError(f"--names {given!r} has an empty entry; separate names by single commas, e.g. sigmoid,relu",
                         zh=f"--names {given!r} 中有一项为空；请用单个逗号分隔各个名称，例如 sigmoid,relu")
     for n in items:
-        if n not in ACTIVATIONS:
-            raise UserError(f"unknown activation {n!r}; known: {', '.join(ACTIVATIONS)}",
-                            zh=f"没有名为 {n!r} 的激活函数；已知的激活函数：{', '.join(ACTIVATIONS)}")
+        check_activation(n)
     return list(dict.fromkeys(items))
 
 

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from torchprimer.errors import UserError
-from torchprimer.models import ACTIVATIONS
+from torchprimer.models import ACTIVATIONS, check_activation
 
 Fn = Callable[[Tensor], Tensor]
 
@@ -161,7 +161,5 @@ def module_rule(module: nn.Module) -> Rule:
 
 def rule(name: str) -> Rule:
     """The rule of an activation by its name in `models.ACTIVATIONS`, default settings."""
-    if name not in ACTIVATIONS:
-        raise UserError(f"unknown activation {name!r}; known: {', '.join(ACTIVATIONS)}",
-                        zh=f"未知的激活函数 {name!r}；已知的有：{', '.join(ACTIVATIONS)}")
+    check_activation(name)
     return module_rule(ACTIVATIONS[name]())
