@@ -203,7 +203,7 @@ def test_damaged_idx_files_are_one_line_before_the_seed_loop_runs(
         labels.write_bytes(bytes(data))
     needle = {"truncated": "is truncated", "labels": "has label 20"}[damage]
     err = fails(["bench", "--data-dir", str(tmp_path), "--repeats", "1", "--parts", "seed"], capsys)
-    assert needle in err and "pass --download" not in err, err
+    assert needle in err and "add --download" not in err, err  # bench has no --download
     assert ("--download --data-dir" in err) == (damage == "truncated"), err  # bench's own way to fetch again
 
 

@@ -18,9 +18,16 @@ import pytest
 from tests.conftest import fails
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "torchprimer"
-# The modules behind tour, compare, activations, backprop, gradcheck and graph, and nothing else.
+# The modules behind tour, compare, activations, backprop, gradcheck and graph: their own, and the shared ones
+# they reach through their options (--dataset and --data-dir, the fractions, --lr and --optimizer, --plot and
+# --out, --model and --hidden). train and the other English commands raise the same refusals in English.
 SPEAKING_MODULES = sorted(
     [SRC / "activations.py", SRC / "compare.py", *(SRC / "autodiff").glob("*.py"), *(SRC / "lessons").glob("*.py")]
+)
+SHARED_MODULES = sorted(
+    [SRC / "fileio.py", SRC / "models.py", SRC / "training" / "config.py",
+     *(SRC / "data" / f"{name}.py" for name in ("arrays", "augment", "cache", "cifar", "csvfile", "imagefolder",
+                                                "mnist", "mnist1d", "npz", "registry", "splits", "toy"))]
 )
 SPEAKING_COMMANDS = ("tour", "compare", "activations", "backprop", "gradcheck", "graph")
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -32,17 +39,20 @@ def _user_errors(tree: ast.AST) -> list[ast.Call]:
             and isinstance(node.func, ast.Name) and node.func.id == "UserError"]
 
 
-def _unused_refusals(tree: ast.AST) -> list[ast.Call]:
+def _unused_refusals(tree: ast.AST, name: str = "_refuse_unused") -> list[ast.Call]:
     return [node for node in ast.walk(tree) if isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Name) and node.func.id == "_refuse_unused"]
+            and isinstance(node.func, ast.Name) and node.func.id == name]
 
 
 def _speaking_calls() -> list[tuple[str, ast.Call, str]]:
     """(where, the UserError call, its file's source) for every refusal the speaking commands raise themselves."""
     found = []
-    for path in SPEAKING_MODULES:
+    for path in [*SPEAKING_MODULES, *SHARED_MODULES]:
         text = path.read_text(encoding="utf-8")
-        found += [(f"{path.name}:{call.lineno}", call, text) for call in _user_errors(ast.parse(text))]
+        tree = ast.parse(text)
+        found += [(f"{path.name}:{call.lineno}", call, text) for call in _user_errors(tree)]
+        found += [(f"{path.name}:{call.lineno} (an unused option)", call, text)
+                  for call in _unused_refusals(tree, "refuse_unused")]
     cli = SRC / "cli.py"
     text = cli.read_text(encoding="utf-8")
     for node in ast.parse(text).body:
@@ -54,10 +64,13 @@ def _speaking_calls() -> list[tuple[str, ast.Call, str]]:
 
 
 def _messages(call: ast.Call) -> tuple[ast.expr | None, ast.expr | None]:
-    """(English, Chinese) of a UserError(message, zh=...) or a _refuse_unused(ctx, names, why, why_zh)."""
-    if isinstance(call.func, ast.Name) and call.func.id == "_refuse_unused":
-        zh = call.args[3] if len(call.args) > 3 else next((k.value for k in call.keywords if k.arg == "why_zh"), None)
-        return call.args[2], zh
+    """(English, Chinese) of a UserError(message, zh=...), a _refuse_unused(ctx, names, why, why_zh) or a
+    refuse_unused(flags, why, why_zh)."""
+    if isinstance(call.func, ast.Name) and call.func.id in ("_refuse_unused", "refuse_unused"):
+        at = 2 if call.func.id == "_refuse_unused" else 1
+        zh = call.args[at + 1] if len(call.args) > at + 1 else next(
+            (k.value for k in call.keywords if k.arg == "why_zh"), None)
+        return call.args[at], zh
     return (call.args[0] if call.args else None), next((k.value for k in call.keywords if k.arg == "zh"), None)
 
 
@@ -93,6 +106,8 @@ def test_the_speaking_commands_raise_refusals():
     """The scan below finds what it checks (a wrong path or name would make every other test vacuous)."""
     where = {w.split(":")[0] for w in CALLS}
     assert {"activations.py", "compare.py", "runner.py", "check.py", "scalar.py", "cli.py"} <= where
+    assert {path.name for path in SHARED_MODULES} <= where, "a shared module without refusals: drop it from the list"
+    assert any("(an unused option)" in w and not w.startswith("cli.py") for w in CALLS)
 
 
 CALLS = {where: (call, source) for where, call, source in _speaking_calls()}
@@ -108,7 +123,11 @@ def test_every_refusal_of_a_speaking_command_has_its_chinese(where: str):
         return
     assert zh is not None, f"{where}: a refusal without its Chinese (zh= or why_zh)"
     zh_text, zh_values = _parts(zh)
-    assert CJK.search(zh_text), f"{where}: zh= holds no Chinese: {zh_text!r}"
+    if not en_text and not zh_text:  # a message built beforehand, UserError(busy, zh=busy_zh): its twin by name
+        twins = {n.id for n in ast.walk(zh) if isinstance(n, ast.Name)}
+        assert any(name.lower().endswith("_zh") for name in twins), f"{where}: zh= is not a *_zh twin: {twins}"
+    else:
+        assert CJK.search(zh_text), f"{where}: zh= holds no Chinese: {zh_text!r}"
     assert zh_values == en_values, f"{where}: the two messages interpolate different values"
     assert set(OPTION.findall(zh_text)) == set(OPTION.findall(en_text)), f"{where}: they name different options"
 

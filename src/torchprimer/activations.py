@@ -455,7 +455,8 @@ def train_one(name: str, splits: Any, options: dict[str, Any], init: str) -> dic
     cfg = make_config(**{**options, "activation": name})
     seed_everything(cfg.seed)  # same seed before building: same initial weights for every activation
     model = build_model(cfg.model_spec, splits.input_shape, splits.num_classes,
-                        "use a smaller --width or --depth").to(splits.x_train.device)
+                        "use a smaller --width or --depth",
+                        too_big_advice_zh="请用更小的 --width 或 --depth").to(splits.x_train.device)
     _initialise(model, init)
     objective = objective_for(model)
     optimizer = make_optimizer(model, cfg)

@@ -259,7 +259,7 @@ def check_files(root: Path) -> None:
     try:
         dataset = read_checked("mnist", LoadOptions(data_dir=root))
     except UserError as exc:  # the loader's advice names train's --download, which bench lacks
-        refetch = f"download it again (`torchprimer data stats mnist --download --data-dir {root}` fetches it)"
+        refetch = f"delete it, then download it again (`torchprimer data stats mnist --download --data-dir {root}`)"
         raise UserError(str(exc).replace(REFETCH, refetch)) from None
     if any(len(part) == 0 for part in split_indices(dataset)[:2]):  # as torchprimer's part will split it
         raise UserError(f"--data-dir {root}: {len(dataset.y):,} training images are too few for train's "

@@ -247,7 +247,8 @@ def run_deep(name: str, splits: Any, *, epochs: int, seed: int, device: str) -> 
                       early_stopping=epochs)
     seed_everything(seed)
     model = build_model(cfg.model_spec, splits.input_shape, splits.num_classes,  # compare has no model options
-                        "use a data set of smaller inputs").to(splits.x_train.device)
+                        "use a data set of smaller inputs",
+                        too_big_advice_zh="请换一个输入更小的数据集").to(splits.x_train.device)
     objective = objective_for(model)
     # The first optimizer built in a process imports torch._dynamo (seconds on a slow disk):
     # a one-time library cost, not training, so pay it before the clock starts.

@@ -29,8 +29,10 @@ def make_dirs(path: str | os.PathLike[str]) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         blocker = _blocker(folder, (folder, *folder.parents))
-        reason = f"{blocker} is a file, not a folder" if blocker is not None else exc.strerror or str(exc)
-        raise UserError(f"cannot make the folder {folder}: {reason}; choose another path") from None
+        reason, reason_zh = ((f"{blocker} is a file, not a folder", f"{blocker} 是一个文件，不是文件夹")
+                             if blocker is not None else (exc.strerror or str(exc),) * 2)
+        raise UserError(f"cannot make the folder {folder}: {reason}; choose another path",
+                        zh=f"无法创建文件夹 {folder}：{reason_zh}；请换一个路径") from None
     return folder
 
 
@@ -46,7 +48,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:
-        raise UserError(f"cannot write in {target.parent}: {exc.strerror or exc}; choose another path") from None
+        raise UserError(f"cannot write in {target.parent}: {exc.strerror or exc}; choose another path",
+                        zh=f"无法在 {target.parent} 中写入：{exc.strerror or exc}；请换一个路径") from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -56,7 +59,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             if exc.errno not in WRITE_ERRNOS:
                 raise
             raise UserError(f"cannot write {target}: {exc.strerror or exc}; free some space or choose "
-                            "another path") from None
+                            "another path",
+                            zh=f"无法写入 {target}：{exc.strerror or exc}；请腾出一些空间，或者换一个路径") from None
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         # mkstemp makes the file private (0600); give it the mode a plain open() would.
@@ -64,7 +68,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         try:
             os.replace(tmp, target)
         except OSError as exc:  # e.g. a folder of that name is in the way
-            raise UserError(f"cannot write {target}: {exc.strerror or exc}; choose another path") from None
+            raise UserError(f"cannot write {target}: {exc.strerror or exc}; choose another path",
+                            zh=f"无法写入 {target}：{exc.strerror or exc}；请换一个路径") from None
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -83,8 +88,9 @@ def write_atomic(path: str | os.PathLike[str], writer: Callable[[Path], Any]) ->
 
 
 @contextlib.contextmanager
-def folder_lock(folder: str | os.PathLike[str], busy: str) -> Iterator[None]:
-    """Hold an exclusive lock on `folder` for the block; a process asking for it meanwhile gets UserError(busy).
+def folder_lock(folder: str | os.PathLike[str], busy: str, busy_zh: str | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on `folder` for the block; a process asking for it meanwhile gets UserError(busy),
+    with `busy_zh` as its Chinese for a command that speaks Chinese.
 
     The lock is flock(2) on the folder itself, so nothing is added to it, and the system drops it when its
     holder ends, killed or not: a crash leaves no stale lock to clear by hand. Where flock is missing
@@ -99,7 +105,7 @@ def folder_lock(folder: str | os.PathLike[str], busy: str) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise UserError(busy) from None
+            raise UserError(busy, zh=busy_zh) from None
         yield
     finally:
         os.close(fd)  # which releases the lock
@@ -135,14 +141,17 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     return write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
 
-def check_readable(path: str | os.PathLike[str], what: str) -> None:
+def check_readable(path: str | os.PathLike[str], what: str, what_zh: str | None = None) -> None:
     """One clear UserError when `path` cannot be opened for reading (permissions, a folder in its place):
-    read errors otherwise surface as tracebacks, or as "corrupt" where the file is fine."""
+    read errors otherwise surface as tracebacks, or as "corrupt" where the file is fine. `what` names the
+    file ("checkpoint"); `what_zh` is its Chinese name (检查点), for a command that speaks Chinese."""
     try:
         with open(path, "rb"):
             pass
     except OSError as exc:
-        raise UserError(f"cannot read the {what} {path}: {exc.strerror or exc}; check its permissions") from None
+        what_zh = what if what_zh is None else what_zh
+        raise UserError(f"cannot read the {what} {path}: {exc.strerror or exc}; check its permissions",
+                        zh=f"{what_zh} {path} 无法读取：{exc.strerror or exc}；请检查它的权限") from None
 
 
 def check_output_file(path: str | os.PathLike[str], flag: str, suffixes: tuple[str, ...], example: str) -> Path:
@@ -151,18 +160,25 @@ def check_output_file(path: str | os.PathLike[str], flag: str, suffixes: tuple[s
     `suffixes` are lower-case, e.g. (".png",); `example` is a good name to suggest, e.g. "lr_find.png"."""
     target = Path(path)
     if not str(path).strip():  # a Path('') would be '.', the current folder: the CLI's parser refuses it sooner
-        raise UserError(f"{flag} names no file (it is empty); give a file name, e.g. {flag} {example}")
+        raise UserError(f"{flag} names no file (it is empty); give a file name, e.g. {flag} {example}",
+                        zh=f"{flag} 没有给出文件名（它是空的）；请给出一个文件名，例如 {flag} {example}")
     if _probe(target, target.is_dir):  # the atomic writer's wording, but now, not after the work
-        raise UserError(f"cannot write {target}: Is a directory; choose another path, e.g. {target / example}")
+        raise UserError(f"cannot write {target}: Is a directory; choose another path, e.g. {target / example}",
+                        zh=f"无法写入 {target}：这是一个文件夹；请换一个路径，例如 {target / example}")
     blocker = _blocker(target, target.parents)
     if blocker is not None:
-        raise UserError(f"cannot write {target}: {blocker} is a file, not a folder; choose another path")
+        raise UserError(f"cannot write {target}: {blocker} is a file, not a folder; choose another path",
+                        zh=f"无法写入 {target}：{blocker} 是一个文件，不是文件夹；请换一个路径")
     if target.suffix.lower() not in suffixes:
-        what = (f"is written as a {suffixes[0][1:].upper()} file, so its name must end in {suffixes[0]}"
-                if len(suffixes) == 1 else f"takes its format from its name, which must end in "
-                f"{', '.join(suffixes[:-1])} or {suffixes[-1]}")
+        if len(suffixes) == 1:
+            what = f"is written as a {suffixes[0][1:].upper()} file, so its name must end in {suffixes[0]}"
+            what_zh = f"以 {suffixes[0][1:].upper()} 格式写入，所以文件名必须以 {suffixes[0]} 结尾"
+        else:
+            what = f"takes its format from its name, which must end in {', '.join(suffixes[:-1])} or {suffixes[-1]}"
+            what_zh = f"的格式由文件名决定，文件名必须以 {', '.join(suffixes[:-1])} 或 {suffixes[-1]} 结尾"
         suggested = _suggested(target, suffixes[0], example)
-        raise UserError(f"{flag} {target}: the file {what} (any case), e.g. {flag} {suggested}")
+        raise UserError(f"{flag} {target}: the file {what} (any case), e.g. {flag} {suggested}",
+                        zh=f"{flag} {target}：该文件{what_zh}（不区分大小写），例如 {flag} {suggested}")
     _check_writable(target, target.parents)
     return target
 
@@ -181,7 +197,8 @@ def check_output_folder(path: str | os.PathLike[str]) -> Path:
     folder = Path(path)
     blocker = _blocker(folder, (folder, *folder.parents))
     if blocker is not None:
-        raise UserError(f"cannot make the folder {folder}: {blocker} is a file, not a folder; choose another path")
+        raise UserError(f"cannot make the folder {folder}: {blocker} is a file, not a folder; choose another path",
+                        zh=f"无法创建文件夹 {folder}：{blocker} 是一个文件，不是文件夹；请换一个路径")
     _check_writable(folder, (folder, *folder.parents))
     return folder
 
@@ -197,7 +214,9 @@ def _check_writable(target: Path, candidates: Iterable[Path]) -> None:
         fd, probe = tempfile.mkstemp(prefix=".torchprimer-probe-", dir=folder)
     except OSError as exc:
         raise UserError(f"cannot write {target}: a file cannot be made in {folder} ({exc.strerror or exc}); "
-                        "choose another path") from None
+                        "choose another path",
+                        zh=f"无法写入 {target}：无法在 {folder} 中创建文件（{exc.strerror or exc}）；"
+                           "请换一个路径") from None
     os.close(fd)
     os.unlink(probe)
 
@@ -210,7 +229,8 @@ def _probe(target: Path, question: Callable[[], T]) -> T:
     try:
         return question()
     except OSError as exc:
-        raise UserError(f"cannot write {target}: {exc.strerror or exc}; choose another path") from None
+        raise UserError(f"cannot write {target}: {exc.strerror or exc}; choose another path",
+                        zh=f"无法写入 {target}：{exc.strerror or exc}；请换一个路径") from None
 
 
 def _blocker(target: Path, candidates: Iterable[Path]) -> Path | None:

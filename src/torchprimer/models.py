@@ -87,7 +87,9 @@ def parse_hidden(text: str | int | Sequence[int]) -> tuple[int, ...]:
                         zh=f"--hidden {text!r}：每一层至少需要 1 个单元，例如 128 或 256,128")
     if len(sizes) > MAX_LAYERS or max(sizes) > MAX_UNITS:
         raise UserError(f"--hidden {_short(text)}: at most {MAX_LAYERS:,} layers of at most {MAX_UNITS:,} units "
-                        "each, e.g. 128 or 256,128")
+                        "each, e.g. 128 or 256,128",
+                        zh=f"--hidden {_short(text)}：最多 {MAX_LAYERS:,} 层，每层最多 {MAX_UNITS:,} 个单元，"
+                           "例如 128 或 256,128")
     return sizes
 
 
@@ -116,7 +118,9 @@ def build_neuron(shape: Sequence[int], num_classes: int, spec: ModelSpec) -> nn.
     if num_classes != 2:
         raise UserError(
             f"model 'neuron' is a single sigmoid unit for two classes, but this data set has "
-            f"{num_classes} classes; use --model linear or --model mlp"
+            f"{num_classes} classes; use --model linear or --model mlp",
+            zh=f"模型 'neuron' 是只用于两个类别的单个 sigmoid 单元，但这个数据集有 {num_classes} 个类别；"
+               "请用 --model linear 或 --model mlp",
         )
     return Neuron(_features(shape))
 
@@ -152,7 +156,10 @@ def build_cnn(shape: Sequence[int], num_classes: int, spec: ModelSpec) -> nn.Mod
         shape = (1, shape[0])
         layers.append(nn.Unflatten(1, shape))
     if len(shape) not in (2, 3):
-        raise UserError(f"model 'cnn' needs images (C,H,W) or signals (C,L), got shape {tuple(shape)}")
+        raise UserError(f"model 'cnn' needs images (C,H,W) or signals (C,L), got shape {tuple(shape)}; "
+                        "use --model mlp or linear, which flatten any shape",
+                        zh=f"模型 'cnn' 需要图像 (C,H,W) 或信号 (C,L)，得到的形状却是 {tuple(shape)}；"
+                           "请用 --model mlp 或 linear，它们能把任何形状展平")
     conv, norm, pool = (
         (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d)
         if len(shape) == 3
@@ -198,7 +205,8 @@ def _checked_builder(spec: ModelSpec) -> Callable[[Sequence[int], int, ModelSpec
                         zh=f"没有名为 {spec.name!r} 的模型；已知的模型：{', '.join(MODELS)}")
     check_activation(spec.activation)
     if not 0.0 <= spec.dropout < 1.0:
-        raise UserError(f"--dropout {spec.dropout} must be in [0, 1)")
+        raise UserError(f"--dropout {spec.dropout} must be in [0, 1)",
+                        zh=f"--dropout {spec.dropout} 必须在 [0, 1) 内")
     return MODELS[spec.name][0]
 
 
@@ -221,24 +229,35 @@ def physical_memory() -> int | None:
 TRAINING_BYTES_PER_PARAMETER = 16  # float32 weights, gradients and Adam's two moments
 
 
-TRAINING_PER_PARAMETER = (TRAINING_BYTES_PER_PARAMETER, "to train (weights, gradients, Adam's state)")
+# the bytes a parameter needs, what for, and the same in Chinese (a purpose that "需要 N GiB" follows)
+TRAINING_PER_PARAMETER = (TRAINING_BYTES_PER_PARAMETER, "to train (weights, gradients, Adam's state)",
+                          "训练（权重、梯度和 Adam 的状态）")
 TOO_BIG_ADVICE = "use fewer or smaller hidden layers (e.g. --hidden 128)"  # train's and gradcheck's options
+TOO_BIG_ADVICE_ZH = "请用更少或更小的隐藏层（例如 --hidden 128）"
 
 
 def build_model(spec: ModelSpec, input_shape: Sequence[int], num_classes: int,
                 too_big_advice: str = TOO_BIG_ADVICE, *,
-                per_parameter: tuple[int, str] = TRAINING_PER_PARAMETER) -> nn.Module:
+                per_parameter: tuple[int, str, str] = TRAINING_PER_PARAMETER,
+                too_big_advice_zh: str | None = None) -> nn.Module:
     """Build the named model for data of `input_shape` with `num_classes` classes. A model whose
     working state would not fit in this machine's memory is refused before any of it is
     allocated, with `too_big_advice`: what the calling command's own options can do about it.
-    `per_parameter`: the bytes a parameter needs and what for; training's by default, gradcheck
-    passes its own float64 copies'."""
+    `per_parameter`: the bytes a parameter needs and what for, in English and Chinese; training's by
+    default, gradcheck passes its own float64 copies'. The commands that speak Chinese pass their
+    advice in Chinese too (`too_big_advice_zh`); where it is missing, the Chinese refusal quotes
+    the English advice."""
     builder = _checked_builder(spec)
     count, memory = parameter_count(spec, input_shape, num_classes), physical_memory()
     need = per_parameter[0] * count
     if memory is not None and need > memory:
+        _, what, what_zh = per_parameter
+        if too_big_advice_zh is None:
+            too_big_advice_zh = TOO_BIG_ADVICE_ZH if too_big_advice == TOO_BIG_ADVICE else too_big_advice
         raise UserError(f"this {spec.name} would have {count:,} parameters: {need / 2**30:,.1f} GiB "
-                        f"{per_parameter[1]}, more than this machine's {memory / 2**30:,.1f} GiB; {too_big_advice}")
+                        f"{what}, more than this machine's {memory / 2**30:,.1f} GiB; {too_big_advice}",
+                        zh=f"这个 {spec.name} 会有 {count:,} 个参数：{what_zh}需要 {need / 2**30:,.1f} GiB，"
+                           f"超过了这台机器的 {memory / 2**30:,.1f} GiB；{too_big_advice_zh}")
     return builder(input_shape, num_classes, spec)
 
 

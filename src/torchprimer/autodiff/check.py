@@ -46,7 +46,8 @@ def sample_batch(
     net = None
     if model is not None:
         spec = ModelSpec(name=model, hidden=parse_hidden(hidden), activation=activation)
-        checked = (CHECK_BYTES_PER_PARAMETER, "to check in float64 (copies, gradients)")
+        checked = (CHECK_BYTES_PER_PARAMETER, "to check in float64 (copies, gradients)",
+                   "以 float64 检查（副本和梯度）")
         net = build_model(spec, splits.input_shape, splits.num_classes,
                           per_parameter=checked if for_gradcheck else TRAINING_PER_PARAMETER)
     return net, splits.x_train[:rows], splits.y_train[:rows]

@@ -78,7 +78,9 @@ def make_augment(
         pad = default_padding(shape[1], shape[2]) if padding is None else int(padding)
         if pad < 0:
             raise UserError(f"crop padding {pad} must be 0 (no crop) or more pixels, "
-                            f"e.g. {default_padding(shape[1], shape[2])}")
+                            f"e.g. {default_padding(shape[1], shape[2])}",
+                            zh=f"裁剪的填充 {pad} 必须是 0（不裁剪）或更多像素，"
+                               f"例如 {default_padding(shape[1], shape[2])}")
     if pad == 0 and not do_flip:
         return None
 

@@ -50,19 +50,27 @@ def data_root(options: LoadOptions) -> Path:
     return cache_root(options) / "datasets"
 
 
-def check_data_dir(options: LoadOptions, holds: str, otherwise: str = "add --download") -> None:
+def check_data_dir(options: LoadOptions, holds: str, otherwise: str = "add --download",
+                   otherwise_zh: str | None = None) -> None:
     """A --data-dir that is missing, a file, or a name the system refuses (over 255 bytes) is named as
-    what it is, with the folder it should be; `otherwise` is the command's other way to get the data."""
+    what it is, with the folder it should be; `otherwise` is the command's other way to get the data
+    (`otherwise_zh` in Chinese, for the commands that speak it; the default's is built in)."""
     if options.data_dir is None:
         return
+    if otherwise_zh is None:
+        otherwise_zh = "加上 --download" if otherwise == "add --download" else otherwise
     path = Path(options.data_dir).expanduser()
     try:
-        problem = "does not exist" if not path.exists() else None if path.is_dir() else "is a file"
+        problem, problem_zh = (("does not exist", "不存在") if not path.exists() else (None, None) if path.is_dir()
+                               else ("is a file", "是一个文件，不是文件夹"))
     except OSError as exc:
         problem = f"cannot be used ({exc.strerror or exc})"
+        problem_zh = f"无法使用（{exc.strerror or exc}）"
     if problem is not None:
         raise UserError(f"--data-dir {options.data_dir} {problem}; pass the folder that holds {holds} "
-                        f"(torchvision's layout), or {otherwise}")
+                        f"(torchvision's layout), or {otherwise}",
+                        zh=f"--data-dir {options.data_dir} {problem_zh}；请传入含有 {holds} 的文件夹"
+                           f"（torchvision 的布局），或者{otherwise_zh}")
 
 
 def fetch_advice(name: str, where: str, layout: str, lang: str = "en") -> str:
@@ -214,11 +222,14 @@ class DownloadUndo:
         self.rewritten = [path for path, stamp in self.before.items()
                           if stamp is not None and _stamp(path) not in (stamp, None)]
 
-    def note(self) -> str:
-        """For the error message: the files that existed before and were rewritten, if any."""
+    def note(self, lang: str = "en") -> str:
+        """For the error message: the files that existed before and were rewritten, if any (in English,
+        or in Chinese with `lang` "zh")."""
         if not self.rewritten:
             return ""
         names = ", ".join(str(path) for path in sorted(self.rewritten))
+        if lang == "zh":
+            return f"；它已经改写了 {clip(names, 300)}，这些文件在下载前就已存在（保留为现在的样子）"
         return f"; it had already rewritten {clip(names, 300)}, which existed before (kept as they are now)"
 
 

@@ -50,20 +50,29 @@ def check_pickle(path: Path) -> None:
     """Refuse a pickle that names any callable beyond SAFE_GLOBALS, without running it."""
     size = path.stat().st_size
     if size > MAX_BATCH_BYTES:
-        raise UserError(f"{path} is {size} bytes, far more than a CIFAR-10 batch (~31 MB); is it the right file?")
+        raise UserError(f"{path} is {size} bytes, far more than a CIFAR-10 batch (~31 MB); is it the right file? "
+                        f"Get the batches from {WHERE}",
+                        zh=f"{path} 有 {size} 字节，远超一个 CIFAR-10 批次文件（约 31 MB）；是不是放错了文件？"
+                           f"请从 {WHERE} 获取这些批次文件")
     try:
         for op, arg, _ in pickletools.genops(path.read_bytes()):
             if op.name in ("GLOBAL", "INST") and arg not in SAFE_GLOBALS:
                 raise UserError(f"{path} is not a CIFAR-10 python batch: its pickle names {arg!r}, which a batch "
-                                f"never does; refusing to unpickle it")
+                                f"never does; refusing to unpickle it; get the batches from {WHERE}",
+                                zh=f"{path} 不是 CIFAR-10 的 python 批次文件：它的 pickle 引用了 {arg!r}，"
+                                   f"真正的批次文件从不这样做；拒绝反序列化它；请从 {WHERE} 获取这些批次文件")
             if op.name in ("STACK_GLOBAL", "EXT1", "EXT2", "EXT4", "PERSID", "BINPERSID"):
                 raise UserError(f"{path} is not an official CIFAR-10 python batch (pickle opcode {op.name}); "
-                                f"get the batches from {WHERE}")
+                                f"get the batches from {WHERE}",
+                                zh=f"{path} 不是官方的 CIFAR-10 python 批次文件（pickle 操作码 {op.name}）；"
+                                   f"请从 {WHERE} 获取这些批次文件")
     except UserError:
         raise
     except Exception as exc:  # genops raises ValueError, UnicodeDecodeError, ... on damaged bytes
         raise UserError(f"{path} is not a readable CIFAR-10 python batch ({exc}); "
-                        f"get the batches from {WHERE}") from None
+                        f"get the batches from {WHERE}",
+                        zh=f"{path} 不是可读的 CIFAR-10 python 批次文件（{exc}）；"
+                           f"请从 {WHERE} 获取这些批次文件") from None
 
 
 def _one_batch(root: Path, batch: str) -> tuple[np.ndarray, list[int], list[str]]:
@@ -80,13 +89,18 @@ def _one_batch(root: Path, batch: str) -> tuple[np.ndarray, list[int], list[str]
         ds = OneBatch(str(root), train=True, download=False)
     except Exception as exc:  # the pickle was vetted; what is left is a wrong structure or shape
         raise UserError(f"{path} is not a CIFAR-10 python batch of 3x32x32 images ({exc}); "
-                        f"get the batches from {WHERE}") from None
+                        f"get the batches from {WHERE}",
+                        zh=f"{path} 不是由 3x32x32 图像组成的 CIFAR-10 python 批次文件（{exc}）；"
+                           f"请从 {WHERE} 获取这些批次文件") from None
     data, labels = ds.data, ds.targets
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.shape[1:] != (32, 32, 3):
         raise UserError(f"{path}: images must be uint8 of 3x32x32, got {getattr(data, 'dtype', type(data))}; "
-                        f"get the batches from {WHERE}")
+                        f"get the batches from {WHERE}",
+                        zh=f"{path}：图像必须是 3x32x32 的 uint8，这里却是 {getattr(data, 'dtype', type(data))}；"
+                           f"请从 {WHERE} 获取这些批次文件")
     if len(labels) != len(data):
-        raise UserError(f"{path} has {len(data)} images but {len(labels)} labels")
+        raise UserError(f"{path} has {len(data)} images but {len(labels)} labels; get the batches from {WHERE}",
+                        zh=f"{path} 有 {len(data)} 张图像，却有 {len(labels)} 个标签；请从 {WHERE} 获取这些批次文件")
     return data, labels, list(ds.classes)
 
 
@@ -103,15 +117,20 @@ def _read(options: LoadOptions) -> Dataset:
             try:
                 y = torch.tensor([int(v) for v in labels], dtype=torch.long)
             except (TypeError, ValueError):
-                raise UserError(f"{root / FOLDER / batch}: labels are not whole numbers") from None
+                raise UserError(f"{root / FOLDER / batch}: labels are not whole numbers; get the batches from {WHERE}",
+                                zh=f"{root / FOLDER / batch}：标签不是整数；请从 {WHERE} 获取这些批次文件") from None
             if len(y) and (int(y.min()) < 0 or int(y.max()) > 9):
                 bad = int(y.min()) if int(y.min()) < 0 else int(y.max())  # the label that is out, either end
-                raise UserError(f"{root / FOLDER / batch}: label {bad} is outside 0..9")
+                raise UserError(f"{root / FOLDER / batch}: label {bad} is outside 0..9; get the batches from {WHERE}",
+                                zh=f"{root / FOLDER / batch}：标签 {bad} 不在 0..9 之内；请从 {WHERE} 获取这些批次文件")
             xs.append(torch.from_numpy(np.ascontiguousarray(data)).permute(0, 3, 1, 2))
             ys.append(y)
         parts[split] = (torch.cat(xs).contiguous(), torch.cat(ys))
     if len(classes) != 10 or not all(isinstance(c, str) for c in classes):
-        raise UserError(f"{root / FOLDER / META} must list 10 class names under 'label_names'")
+        raise UserError(f"{root / FOLDER / META} must list 10 class names under 'label_names'; get the batches "
+                        f"from {WHERE}",
+                        zh=f"{root / FOLDER / META} 必须在 'label_names' 下列出 10 个类别名；"
+                           f"请从 {WHERE} 获取这些批次文件")
     (x, y), (x_test, y_test) = parts["train"], parts["test"]
     return Dataset(
         name="cifar10", x=x, y=y, x_test=x_test, y_test=y_test, classes=classes,
@@ -130,7 +149,9 @@ def _download(options: LoadOptions) -> None:
             CIFAR10(str(root), train=True, download=True)
     except Exception as exc:
         raise UserError(f"could not download CIFAR-10 into {root} ({clip(str(exc), 200)}){undo.note()}; check "
-                        f"the internet connection, or unpack {WHERE} into DATA_DIR yourself") from None
+                        f"the internet connection, or unpack {WHERE} into DATA_DIR yourself",
+                        zh=f"无法把 CIFAR-10 下载到 {root}（{clip(str(exc), 200)}）{undo.note('zh')}；请检查网络连接，"
+                           f"或者自己把 {WHERE} 解压到 DATA_DIR") from None
 
 
 def load(options: LoadOptions) -> Dataset:

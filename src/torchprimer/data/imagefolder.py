@@ -60,7 +60,8 @@ def _float_gray(image: Any) -> Any:
 
 def check_image_size(size: int) -> int:
     if not isinstance(size, int) or not 2 <= size <= 1024:
-        raise UserError(f"--image-size {size} must be a whole number of pixels from 2 to 1024, e.g. 32")
+        raise UserError(f"--image-size {size} must be a whole number of pixels from 2 to 1024, e.g. 32",
+                        zh=f"--image-size {size} 必须是 2 到 1024 之间的整数（单位为像素），例如 32")
     return size
 
 
@@ -69,12 +70,16 @@ def list_images(root: Path) -> tuple[list[str], list[tuple[str, int]]]:
     from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
     if not root.is_dir():
-        raise UserError(f"imagefolder: {root} is not a folder; pass imagefolder:PATH with one sub-folder per class")
+        raise UserError(f"imagefolder: {root} is not a folder; pass imagefolder:PATH with one sub-folder per class",
+                        zh=f"imagefolder: {root} 不是文件夹；请用 imagefolder:PATH 指向一个文件夹，"
+                           "其中每个类别各占一个子文件夹")
     try:
         classes, class_to_idx = find_classes(str(root))
     except FileNotFoundError:
         raise UserError(f"imagefolder: {root} has no class sub-folders; put each class's images in its own "
-                        f"folder, e.g. {root}/cat/1.png and {root}/dog/1.jpg") from None
+                        f"folder, e.g. {root}/cat/1.png and {root}/dog/1.jpg",
+                        zh=f"imagefolder: {root} 中没有类别子文件夹；请把每个类别的图像放进它自己的文件夹，"
+                           f"例如 {root}/cat/1.png 和 {root}/dog/1.jpg") from None
     try:
         samples = make_dataset(str(root), class_to_idx, extensions=IMG_EXTENSIONS)
     except FileNotFoundError:  # torchvision refuses a class folder without a single image
@@ -82,10 +87,14 @@ def list_images(root: Path) -> tuple[list[str], list[tuple[str, int]]]:
                                                  allow_empty=True)}
         empty = [c for c in classes if class_to_idx[c] not in found]
         raise UserError(f"imagefolder: the class folder(s) {', '.join(empty)} in {root} hold no images "
-                        f"({', '.join(IMG_EXTENSIONS[:4])}, ...); add some or remove the folder") from None
+                        f"({', '.join(IMG_EXTENSIONS[:4])}, ...); add some or remove the folder",
+                        zh=f"imagefolder: {root} 中的类别文件夹 {'、'.join(empty)} 里没有图像（例如 "
+                           f"{', '.join(IMG_EXTENSIONS[:4])} 等格式）；请放入一些图像，或者删掉这样的文件夹") from None
     if len(classes) < 2:
         raise UserError(f"imagefolder: {root} has only the class folder {classes[0]!r}; a classifier needs at "
-                        f"least two classes, one sub-folder each")
+                        f"least two classes, one sub-folder each",
+                        zh=f"imagefolder: {root} 中只有一个类别文件夹 {classes[0]!r}；分类器至少需要两个类别，"
+                           f"每个类别一个子文件夹")
     return [readable_name(c) for c in classes], samples
 
 
@@ -111,7 +120,8 @@ def read_image(path: str, size: int) -> tuple[np.ndarray, bool]:
             rgb = training_picture(im, size)
     except Exception as exc:  # Pillow raises many types on damaged files; all mean "unreadable"
         raise UserError(f"imagefolder: cannot read image {path} ({type(exc).__name__}: {exc}); "
-                        f"fix or remove it") from None
+                        f"fix or remove it",
+                        zh=f"imagefolder: 无法读取图像 {path}（{type(exc).__name__}: {exc}）；请修复或删除它") from None
     return np.asarray(rgb, dtype=np.uint8), gray
 
 

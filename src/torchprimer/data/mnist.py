@@ -55,7 +55,13 @@ FILES = (
     ("test", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 )
 MAX_HEADER = 4 + 4 * 3
-REFETCH = "download it again or pass --download"  # the advice for a damaged file (bench swaps in its own)
+# The advice for a damaged file (bench swaps in its own). Deleted first: torchvision's download skips a set
+# whose four files are all there, damaged or not, and then fails reading the damaged one.
+# graph, gradcheck and activations have no --download: they are told the command that fetches the files.
+REFETCH = ("delete it, then download it again: add --download (where a command has none, "
+           "'torchprimer data stats DATASET --download')")
+REFETCH_ZH = ("请先删除它，再重新下载：加上 --download（命令没有这个选项时，用 "
+              "'torchprimer data stats DATASET --download'）")
 
 
 def describe(name: str) -> str:
@@ -93,26 +99,33 @@ def check_idx(head: bytes, size: int, ndim: int, where: str) -> tuple[int, ...]:
     `head` is at least the first 4 + 4*ndim bytes when the file has them; `size` is the
     whole file's length. Returns the dimensions.
     """
-    what = "images" if ndim == 3 else "labels"
-    fix = REFETCH
+    what, what_zh = ("images", "图像") if ndim == 3 else ("labels", "标签")
+    fix, fix_zh = REFETCH, REFETCH_ZH
     if len(head) < 4:
-        raise UserError(f"{where} is truncated ({size} bytes, not even an IDX header); {fix}")
+        raise UserError(f"{where} is truncated ({size} bytes, not even an IDX header); {fix}",
+                        zh=f"{where} 不完整（只有 {size} 字节，连 IDX 文件头都不够）；{fix_zh}")
     if head[:4] != bytes((0, 0, 0x08, ndim)):
         raise UserError(
             f"{where} has the wrong magic number 0x{head[:4].hex()} (expected 0x000008{ndim:02x}, "
-            f"unsigned-byte {what} with {ndim} dimension{'s' if ndim > 1 else ''}); is it the right file? {fix}"
+            f"unsigned-byte {what} with {ndim} dimension{'s' if ndim > 1 else ''}); is it the right file? {fix}",
+            zh=f"{where} 的魔数 0x{head[:4].hex()} 不对（应为 0x000008{ndim:02x}，即 {ndim} 维的无符号字节"
+               f"{what_zh}）；是不是放错了文件？{fix_zh}",
         )
     header = 4 + 4 * ndim
     if len(head) < header:
-        raise UserError(f"{where} is truncated inside its header ({size} bytes); {fix}")
+        raise UserError(f"{where} is truncated inside its header ({size} bytes); {fix}",
+                        zh=f"{where} 不完整，文件头就断了（{size} 字节）；{fix_zh}")
     dims = struct.unpack(f">{ndim}I", head[4:header])
     expected = header + math.prod(dims)
     if any(d == 0 for d in dims):
-        raise UserError(f"{where} holds no data (dimensions {dims}); {fix}")
+        raise UserError(f"{where} holds no data (dimensions {dims}); {fix}",
+                        zh=f"{where} 不含任何数据（维度为 {dims}）；{fix_zh}")
     if size < expected:
-        raise UserError(f"{where} is truncated: {size} bytes, but its header promises {expected} {dims}; {fix}")
+        raise UserError(f"{where} is truncated: {size} bytes, but its header promises {expected} {dims}; {fix}",
+                        zh=f"{where} 不完整：只有 {size} 字节，但它的文件头 {dims} 表明应有 {expected} 字节；{fix_zh}")
     if size > expected:
-        raise UserError(f"{where} has {size - expected} bytes after the {dims} data its header describes; {fix}")
+        raise UserError(f"{where} has {size - expected} bytes after the {dims} data its header describes; {fix}",
+                        zh=f"{where} 在文件头所描述的 {dims} 数据之后还多出 {size - expected} 字节；{fix_zh}")
     return dims
 
 
@@ -121,14 +134,17 @@ def _unpack_gz(gz: Path, plain: Path, ndim: int) -> None:
     try:
         data = gzip.decompress(gz.read_bytes())
     except (OSError, EOFError, zlib.error) as exc:
-        raise UserError(f"{gz} is not a readable gzip file ({exc}); {REFETCH}") from None
+        raise UserError(f"{gz} is not a readable gzip file ({exc}); {REFETCH}",
+                        zh=f"{gz} 不是可读的 gzip 文件（{exc}）；{REFETCH_ZH}") from None
     check_idx(data[:MAX_HEADER], len(data), ndim, str(gz))
     try:
         write_atomic(plain, lambda tmp: tmp.write_bytes(data))
     except OSError as exc:
         raise UserError(
             f"cannot unpack {gz.name} into {plain.parent} ({exc.strerror}); torchvision reads only uncompressed "
-            f"files: gunzip it there yourself or copy the folder somewhere writable"
+            f"files: gunzip it there yourself or copy the folder somewhere writable",
+            zh=f"无法把 {gz.name} 解压到 {plain.parent}（{exc.strerror}）；torchvision 只读取未压缩的文件："
+               f"请自己在那里用 gunzip 解压它，或者把整个文件夹复制到可写的位置",
         ) from None
 
 
@@ -165,7 +181,9 @@ def _download(name: str, options: LoadOptions) -> None:
     except Exception as exc:  # urllib, md5 and HTTP errors all mean the same thing to the user
         raise UserError(
             f"could not download {name} into {root} ({clip(str(exc), 200)}){undo.note()}; check the internet "
-            f"connection, or put the IDX files in DATA_DIR/{folder}/raw/ yourself"
+            f"connection, or put the IDX files in DATA_DIR/{folder}/raw/ yourself",
+            zh=f"无法把 {name} 下载到 {root}（{clip(str(exc), 200)}）{undo.note('zh')}；请检查网络连接，"
+               f"或者自己把 IDX 文件放进 DATA_DIR/{folder}/raw/",
         ) from None
 
 
@@ -184,19 +202,30 @@ def _read(name: str, options: LoadOptions, files: list[Path]) -> Dataset:
         n_img, n_lab = dims[images][0], dims[labels][0]
         if n_img != n_lab:
             raise UserError(f"{name}: {images} holds {n_img} images but {labels} holds {n_lab} labels; "
-                            f"the files do not belong together")
+                            f"the files do not belong together: replace them with the pair from {fam.where}",
+                            zh=f"{name}：{images} 有 {n_img} 张图像，但 {labels} 有 {n_lab} 个标签；"
+                               f"这两个文件不是一套：请换成 {fam.where} 上配套的两个文件")
         try:
             ds = cls(str(data_root(options)), train=(split == "train"), download=False)
         except Exception as exc:  # the files were checked above; anything left is still the files' fault
-            raise UserError(f"torchvision could not read {name} from {files[0].parent} ({exc})") from None
+            raise UserError(f"torchvision could not read {name} from {files[0].parent} ({exc}); replace the files "
+                            f"with those from {fam.where}",
+                            zh=f"torchvision 无法从 {files[0].parent} 读取 {name}（{exc}）；"
+                               f"请换成 {fam.where} 上的文件") from None
         y = ds.targets.long()
         if int(y.max()) >= len(fam.classes):
             raise UserError(f"{name}: {labels} has label {int(y.max())}, but {name} has {len(fam.classes)} classes "
-                            f"(0..{len(fam.classes) - 1}); is it the right file?")
+                            f"(0..{len(fam.classes) - 1}); is it the right file? Replace it with the one from "
+                            f"{fam.where}",
+                            zh=f"{name}：{labels} 中有标签 {int(y.max())}，但 {name} 只有 {len(fam.classes)} 个类别"
+                               f"（0..{len(fam.classes) - 1}）；是不是放错了文件？请换成 {fam.where} 上的文件")
         parts[split] = (ds.data.to(torch.uint8).unsqueeze(1).contiguous(), y)
     (x, y), (x_test, y_test) = parts["train"], parts["test"]
     if x.shape[1:] != x_test.shape[1:]:
-        raise UserError(f"{name}: training images are {tuple(x.shape[2:])} but test images {tuple(x_test.shape[2:])}")
+        raise UserError(f"{name}: training images are {tuple(x.shape[2:])} but test images {tuple(x_test.shape[2:])}; "
+                        f"the files do not belong together: replace them with those from {fam.where}",
+                        zh=f"{name}：训练图像是 {tuple(x.shape[2:])}，测试图像却是 {tuple(x_test.shape[2:])}；"
+                           f"这些文件不是一套：请换成 {fam.where} 上的文件")
     return Dataset(
         name=name, x=x, y=y, x_test=x_test, y_test=y_test, classes=list(fam.classes),
         source=f"{fam.title}: IDX files in {files[0].parent}, read by torchvision.datasets.{fam.folder}",

@@ -57,8 +57,10 @@ def load(options: LoadOptions) -> Dataset:
     seed = PUBLISHED_SEED if options.data_seed is None else int(options.data_seed)
     n = options.n_samples
     if n is not None and not 20 <= n <= 1_000_000:
-        raise UserError(f"--n-samples {n} for mnist1d must be from 20 to 1,000,000 (the published set has 5,000)")
+        raise UserError(f"--n-samples {n} for mnist1d must be from 20 to 1,000,000 (the published set has 5,000)",
+                        zh=f"mnist1d 的 --n-samples {n} 必须在 20 到 1,000,000 之间（发布的数据集有 5,000 个样本）")
     if not 0 <= seed < 2**32:  # numpy's seeding, inside make_dataset, takes 32 bits
-        raise UserError(f"--data-seed {seed} must be from 0 to 2**32 - 1")
+        raise UserError(f"--data-seed {seed} must be from 0 to 2**32 - 1",
+                        zh=f"--data-seed {seed} 必须在 0 到 2**32 - 1 之间")
     identity = {"seed": seed, "n_samples": n, "mnist1d": version("mnist1d")}
     return cached(options, f"mnist1d-s{seed}-n{n or 5000}", identity, [], lambda: _generate(seed, n))

@@ -45,23 +45,30 @@ def read_arrays(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
         with open(path, "rb") as fh:
             start = fh.read(6)
     except OSError as exc:
-        raise UserError(f"npz: cannot read {path}: {exc.strerror or exc}") from None
+        raise UserError(f"npz: cannot read {path}: {exc.strerror or exc}",
+                        zh=f"npz: 无法读取 {path}：{exc.strerror or exc}") from None
     if not start.startswith((b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY")):
         # numpy would take any other file for a pickle and suggest allow_pickle=True: never for data
         raise UserError(f"npz: {path} is not an .npz archive (no zip header); write it with "
-                        "numpy.savez(path, x=x, y=y)")
+                        "numpy.savez(path, x=x, y=y)",
+                        zh=f"npz: {path} 不是 .npz 归档文件（没有 zip 文件头）；"
+                           "请用 numpy.savez(path, x=x, y=y) 写出它")
     try:
         archive = np.load(path, allow_pickle=False)
         if not isinstance(archive, np.lib.npyio.NpzFile):
             raise UserError(f"npz: {path} is a single .npy array, not an archive; save x and y with "
-                            f"numpy.savez(path, x=x, y=y)")
+                            f"numpy.savez(path, x=x, y=y)",
+                            zh=f"npz: {path} 是单个 .npy 数组，不是归档文件；请用 numpy.savez(path, x=x, y=y) "
+                               f"把 x 和 y 一起保存")
         with archive:
             return {k: archive[k] for k in archive.files if k in KEYS}, sorted(archive.files)
     except UserError:
         raise
     except Exception as exc:  # numpy, zipfile and zlib raise many types on damaged archives
         raise UserError(f"npz: {path} is not a readable .npz archive ({type(exc).__name__}: {exc}); "
-                        f"write it with numpy.savez(path, x=x, y=y)") from None
+                        f"write it with numpy.savez(path, x=x, y=y)",
+                        zh=f"npz: {path} 不是可读的 .npz 归档文件（{type(exc).__name__}: {exc}）；"
+                           f"请用 numpy.savez(path, x=x, y=y) 重新写出它") from None
 
 
 def _read(path: Path) -> Dataset:
@@ -70,26 +77,37 @@ def _read(path: Path) -> Dataset:
     for key in ("x", "y"):
         if key not in arrays:
             held = ", ".join(repr(n) for n in names) or "no arrays"
+            held_zh = f"其中有 {'、'.join(repr(n) for n in names)}" if names else "其中没有任何数组"
             raise UserError(f"{where} has no array {key!r} (it holds {held}); "
-                            f"save with numpy.savez(path, x=features, y=labels)")
+                            f"save with numpy.savez(path, x=features, y=labels)",
+                            zh=f"{where} 中没有名为 {key!r} 的数组（{held_zh}）；"
+                               f"请用 numpy.savez(path, x=features, y=labels) 保存")
     x = check_features(arrays["x"], f"{where} x")
     y = check_labels(arrays["y"], f"{where} y")
     if len(y) != len(x):
-        raise UserError(f"{where}: x has {len(x)} samples but y has {len(y)} labels")
+        raise UserError(f"{where}: x has {len(x)} samples but y has {len(y)} labels; give one label per sample",
+                        zh=f"{where}：x 有 {len(x)} 个样本，但 y 有 {len(y)} 个标签；请为每个样本给出一个标签")
     x_test = y_test = None
     if ("x_test" in arrays) != ("y_test" in arrays):
-        raise UserError(f"{where}: give both x_test and y_test, or neither")
+        raise UserError(f"{where}: give both x_test and y_test, or neither",
+                        zh=f"{where}：请同时给出 x_test 和 y_test，或者两者都不给")
     if "x_test" in arrays:
         x_test = check_features(arrays["x_test"], f"{where} x_test")
         y_test = check_labels(arrays["y_test"], f"{where} y_test")
         if x_test.shape[1:] != x.shape[1:]:
             raise UserError(f"{where}: x_test samples are {tuple(x_test.shape[1:])} but x samples "
-                            f"{tuple(x.shape[1:])}")
+                            f"{tuple(x.shape[1:])}; save x_test with the sample shape of x",
+                            zh=f"{where}：x_test 的样本形状是 {tuple(x_test.shape[1:])}，而 x 的样本形状是 "
+                               f"{tuple(x.shape[1:])}；请按 x 的样本形状保存 x_test")
         if len(y_test) != len(x_test):
-            raise UserError(f"{where}: x_test has {len(x_test)} samples but y_test has {len(y_test)} labels")
+            raise UserError(f"{where}: x_test has {len(x_test)} samples but y_test has {len(y_test)} labels; "
+                            "give one label per test sample",
+                            zh=f"{where}：x_test 有 {len(x_test)} 个样本，但 y_test 有 {len(y_test)} 个标签；"
+                               "请为每个测试样本给出一个标签")
     if "classes" in arrays:
         if arrays["classes"].dtype.kind not in "US" or arrays["classes"].ndim != 1:
-            raise UserError(f"{where}: 'classes' must be a 1-D array of strings")
+            raise UserError(f"{where}: 'classes' must be a 1-D array of strings",
+                            zh=f"{where}：'classes' 必须是由字符串组成的 1 维数组")
         # bytes (numpy's S dtype) are names too: b"cat" is shown as cat, not as "b'cat'"
         class_names = [c.decode("utf-8", errors="replace") if isinstance(c, bytes) else str(c)
                        for c in arrays["classes"].tolist()]
@@ -110,5 +128,7 @@ def load(options: LoadOptions) -> Dataset:
     path = Path(str(options.extra["path"])).expanduser()
     if not path.is_file():
         what = "is a folder, not a file" if path.is_dir() else "does not exist"
-        raise UserError(f"npz: {path} {what}; pass npz:PATH to a .npz written by numpy.savez(path, x=x, y=y)")
+        what_zh = "是文件夹，不是文件" if path.is_dir() else "不存在"
+        raise UserError(f"npz: {path} {what}; pass npz:PATH to a .npz written by numpy.savez(path, x=x, y=y)",
+                        zh=f"npz: {path} {what_zh}；请用 npz:PATH 指向由 numpy.savez(path, x=x, y=y) 写出的 .npz 文件")
     return cached(options, path_slug("npz", path), {"loader": "npz"}, [path], lambda: _read(path))

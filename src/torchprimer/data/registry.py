@@ -133,9 +133,11 @@ def parse_name(name: str) -> tuple[Source, str | None]:
         raise UserError(f"unknown data set {name!r}; known data sets: {names}",
                         zh=f"没有名为 {name!r} 的数据集；已知的数据集：{names}")
     if source.takes_path and not arg:
-        raise UserError(f"data set {base!r} needs a path: use {base}:PATH")
+        raise UserError(f"data set {base!r} needs a path: use {base}:PATH",
+                        zh=f"数据集 {base!r} 需要一个路径：请写成 {base}:PATH")
     if sep and not source.takes_path:
-        raise UserError(f"data set {base!r} takes no path; use plain {base!r}")
+        raise UserError(f"data set {base!r} takes no path; use plain {base!r}",
+                        zh=f"数据集 {base!r} 不接受路径；请只写 {base!r}")
     return source, (arg or None)
 
 
@@ -163,11 +165,11 @@ def check_data_options(name: str, given: Iterable[str]) -> None:
     loader does not read, e.g. --noise for digits: one line naming the sets that do read them."""
     source, _ = parse_name(name)
     unused = [option for option in DATA_FLAGS if option in given and option not in source.reads]
-    readers = "; ".join(
-        f"{DATA_FLAGS[option]} is read by {', '.join(s.name for s in sources().values() if option in s.reads)}"
-        for option in unused
-    )
-    refuse_unused([DATA_FLAGS[option] for option in unused], f"for {source.name} ({readers})")
+    read_by = {option: [s.name for s in sources().values() if option in s.reads] for option in unused}
+    readers = "; ".join(f"{DATA_FLAGS[option]} is read by {', '.join(read_by[option])}" for option in unused)
+    readers_zh = "；".join(f"{DATA_FLAGS[option]} 只用于 {'、'.join(read_by[option])}" for option in unused)
+    refuse_unused([DATA_FLAGS[option] for option in unused], f"for {source.name} ({readers})",
+                  f"对 {source.name} 不起作用（{readers_zh}）")
 
 
 def ships_test_split(name: str) -> bool:

@@ -118,9 +118,11 @@ def stratified_split(
 def check_fractions(val_fraction: float, test_fraction: float) -> None:
     """The shares `train` accepts: validation in (0, 1), test in [0, 1), data left to train on."""
     if not (0 < val_fraction < 1 and 0 <= test_fraction < 1):
-        raise UserError("--val-fraction must be in (0, 1) and --test-fraction in [0, 1)")
+        raise UserError("--val-fraction must be in (0, 1) and --test-fraction in [0, 1)",
+                        zh="--val-fraction 必须在 (0, 1) 之内，--test-fraction 必须在 [0, 1) 之内")
     if val_fraction + test_fraction >= 1:
-        raise UserError("--val-fraction plus --test-fraction must leave data to train on (< 1)")
+        raise UserError("--val-fraction plus --test-fraction must leave data to train on (< 1)",
+                        zh="--val-fraction 加 --test-fraction 必须给训练留下数据（两者之和 < 1）")
 
 
 def split_indices(
@@ -141,12 +143,18 @@ def _empty_parts(*parts: torch.Tensor | None) -> list[str]:
     return [name for name, idx in zip(names, parts, strict=True) if idx is not None and len(idx) == 0]
 
 
-def _empty_split_advice(dataset: Dataset, part: str, val_fraction: float, test_fraction: float, seed: int) -> str:
+PART_ZH = {"training": "训练集", "validation": "验证集", "test": "测试集"}
+
+
+def _empty_split_refusal(dataset: Dataset, part: str, val_fraction: float, test_fraction: float,
+                         seed: int) -> UserError:
     """Why a split would be empty and a setting that fills every split, found by splitting with it
-    (each class is split on its own, so a small set needs a larger share than its size suggests)."""
+    (each class is split on its own, so a small set needs a larger share than its size suggests),
+    as the refusal `prepare` raises, in English and Chinese."""
     own_test = dataset.x_test is not None
     given = f"--val-fraction {val_fraction:g}" + ("" if own_test else f", --test-fraction {test_fraction:g}")
-    problem = f"the {part} split of {dataset.name} would hold no samples ({len(dataset.y):,} samples, {given})"
+    given_zh = given.replace(", ", "，")
+    part_zh = PART_ZH[part]
     shares = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
     if part == "training":
         tries = [(v, t) for v in shares for t in ((0.0,) if own_test else shares) if v <= val_fraction
@@ -156,13 +164,19 @@ def _empty_split_advice(dataset: Dataset, part: str, val_fraction: float, test_f
         tries = [(v, test_fraction) for v in shares if v > val_fraction]
     else:
         tries = [(val_fraction, t) for t in shares if t > test_fraction]
+    advice = ", and no split of it fills all three; use a larger data set (--n-samples for generated ones)"
+    advice_zh = "，而且怎样划分都无法让三部分都有样本；请换一个更大的数据集（生成的数据集可以加大 --n-samples）"
     for v, t in tries:
         if v + t < 1 and v > 0 and not _empty_parts(*split_indices(dataset, val_fraction=v, test_fraction=t,
                                                                     split_seed=seed)):
             fix = " ".join(f"--{name}-fraction {new:g}" for name, new, old in
                            (("val", v, val_fraction), ("test", t, test_fraction)) if new != old)
-            return f"{problem}; use {fix}"
-    return f"{problem}, and no split of it fills all three; use a larger data set (--n-samples for generated ones)"
+            advice, advice_zh = f"; use {fix}", f"；请改用 {fix}"
+            break
+    return UserError(
+        f"the {part} split of {dataset.name} would hold no samples ({len(dataset.y):,} samples, {given}){advice}",
+        zh=f"{dataset.name} 的{part_zh}将没有任何样本（共 {len(dataset.y):,} 个样本，{given_zh}）{advice_zh}",
+    )
 
 
 def empty_split_advice(dataset: Dataset, train_idx: torch.Tensor, val_idx: torch.Tensor, test_idx: torch.Tensor | None,
@@ -170,7 +184,7 @@ def empty_split_advice(dataset: Dataset, train_idx: torch.Tensor, val_idx: torch
     """Why `train` would refuse this split (a split that holds no samples) and a setting that fills
     every split; None when every split holds samples."""
     empty = _empty_parts(train_idx, val_idx, test_idx)
-    return _empty_split_advice(dataset, empty[0], val_fraction, test_fraction, seed) if empty else None
+    return str(_empty_split_refusal(dataset, empty[0], val_fraction, test_fraction, seed)) if empty else None
 
 
 def prepare(
@@ -194,9 +208,9 @@ def prepare(
         x_test, y_test = dataset.x_test, dataset.y_test
     else:
         x_test, y_test = dataset.x[test_idx], dataset.y[test_idx]
-    refusal = empty_split_advice(dataset, train_idx, val_idx, test_idx, val_fraction, test_fraction, split_seed)
-    if refusal:  # a mean over no samples is NaN: the run would "finish" with meaningless figures
-        raise UserError(refusal)
+    empty = _empty_parts(train_idx, val_idx, test_idx)
+    if empty:  # a mean over no samples is NaN: the run would "finish" with meaningless figures
+        raise _empty_split_refusal(dataset, empty[0], val_fraction, test_fraction, split_seed)
     x_train, y_train = dataset.x[train_idx], dataset.y[train_idx]
     x_val, y_val = dataset.x[val_idx], dataset.y[val_idx]
     mean, std = channel_stats(x_train)

@@ -69,12 +69,16 @@ def load_toy(name: str, options: LoadOptions) -> Dataset:
     noise = default_noise if options.noise is None else options.noise
     seed = 0 if options.data_seed is None else options.data_seed
     if not isinstance(n, int) or not 10 * n_classes <= n <= 10_000_000:
-        raise UserError(f"--n-samples {n} for {name} must be from {10 * n_classes} to 10,000,000, e.g. 1000")
+        raise UserError(f"--n-samples {n} for {name} must be from {10 * n_classes} to 10,000,000, e.g. 1000",
+                        zh=f"{name} 的 --n-samples {n} 必须在 {10 * n_classes} 到 10,000,000 之间，例如 1000")
     if not (math.isfinite(noise) and 0 <= noise <= MAX_NOISE) or (name == "blobs" and noise == 0):
         raise UserError(f"--noise {noise:g} must be from 0 to {MAX_NOISE:g} (> 0 for blobs), e.g. {default_noise}: "
-                        "the points lie within a few units of 0, so more noise only hides the classes")
+                        "the points lie within a few units of 0, so more noise only hides the classes",
+                        zh=f"--noise {noise:g} 必须在 0 到 {MAX_NOISE:g} 之间（blobs 须 > 0），例如 {default_noise}："
+                           "这些点都落在 0 附近几个单位之内，噪声再大只会淹没类别")
     if not 0 <= seed < 2**32:
-        raise UserError(f"--data-seed {seed} must be from 0 to 2**32 - 1")
+        raise UserError(f"--data-seed {seed} must be from 0 to 2**32 - 1",
+                        zh=f"--data-seed {seed} 必须在 0 到 2**32 - 1 之间")
     x, y = draw(name, n, noise, seed)
     return Dataset(
         name=name, x=torch.from_numpy(np.asarray(x, dtype=np.float32)),

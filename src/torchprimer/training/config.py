@@ -90,7 +90,10 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise UserError(f"config has unknown options {sorted(unknown)}; was it written by a newer torchprimer?")
+            raise UserError(f"config has unknown options {sorted(unknown)}; was it written by a newer torchprimer? "
+                            "Upgrade torchprimer to read it",
+                            zh=f"配置中有未知的选项 {sorted(unknown)}；它是不是由更新版本的 torchprimer 写的？"
+                               "请升级 torchprimer 再读取它")
         cfg = cls(**d)
         _check_types(cfg)
         cfg.hidden = parse_hidden(cfg.hidden)  # sizes in range, as `--hidden` is checked
@@ -105,13 +108,14 @@ def _is_whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-# What each annotation of TrainConfig accepts from a JSON file, and how to say it.
-_JSON_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "bool": (lambda v: isinstance(v, bool), "true or false"),
-    "int": (_is_whole, "a whole number"),
-    "float": (lambda v: _is_whole(v) or isinstance(v, float), "a number"),
-    "str": (lambda v: isinstance(v, str), "a string"),
-    "tuple[int, ...]": (lambda v: isinstance(v, (list, tuple)) and all(map(_is_whole, v)), "a list of whole numbers"),
+# What each annotation of TrainConfig accepts from a JSON file, and how to say it (in English, in Chinese).
+_JSON_TYPES: dict[str, tuple[Callable[[Any], bool], str, str]] = {
+    "bool": (lambda v: isinstance(v, bool), "true or false", "布尔值（true 或 false）"),
+    "int": (_is_whole, "a whole number", "整数"),
+    "float": (lambda v: _is_whole(v) or isinstance(v, float), "a number", "数字"),
+    "str": (lambda v: isinstance(v, str), "a string", "字符串"),
+    "tuple[int, ...]": (lambda v: isinstance(v, (list, tuple)) and all(map(_is_whole, v)), "a list of whole numbers",
+                        "整数列表"),
 }
 
 
@@ -123,9 +127,10 @@ def _check_types(cfg: TrainConfig) -> None:
         optional = annotation.endswith(" | None")
         if value is None and optional:
             continue
-        accepts, want = _JSON_TYPES[annotation.removesuffix(" | None")]
+        accepts, want, want_zh = _JSON_TYPES[annotation.removesuffix(" | None")]
         if not accepts(value):
-            raise UserError(f"option {field.name!r} is {value!r}, not {want}")
+            raise UserError(f"option {field.name!r} is {value!r}, not {want}",
+                            zh=f"选项 {field.name!r} 的值是 {value!r}，而它应为{want_zh}")
 
 
 def make_config(**options: Any) -> TrainConfig:
@@ -133,7 +138,8 @@ def make_config(**options: Any) -> TrainConfig:
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = set(options) - fields
     if unknown:
-        raise UserError(f"unknown training option(s) {sorted(unknown)}; see 'torchprimer train --help'")
+        raise UserError(f"unknown training option(s) {sorted(unknown)}; see 'torchprimer train --help'",
+                        zh=f"未知的训练选项 {sorted(unknown)}；请看 'torchprimer train --help'")
     if isinstance(options.get("device"), torch.device):
         options["device"] = str(options["device"])
     cfg = TrainConfig(**{k: v for k, v in options.items() if v is not None})
@@ -159,28 +165,38 @@ def asked_for(options: dict[str, Any]) -> set[str]:
 def refuse_unused_options(cfg: TrainConfig, given: set[str]) -> None:
     """Options asked for (`asked_for`: given, not the default) that this run would ignore are an
     error, not a silent no-op: SGD's momentum under Adam, --hidden for a cnn, --noise for digits,
-    --test-fraction for a set that ships its own test split."""
+    --test-fraction for a set that ships its own test split. Each refusal carries its Chinese too, so the
+    commands that speak Chinese (compare, activations --train) print it in their language."""
     def flags(names: Iterable[str]) -> list[str]:
         return ["--" + name.replace("_", "-") for name in names if name in given]
 
     if cfg.optimizer != "sgd":
         refuse_unused(flags(["momentum"]), f"with --optimizer {cfg.optimizer}: it is SGD's (Adam keeps its own "
-                                           "moving averages, set by its betas)")
+                                           "moving averages, set by its betas)",
+                      f"在使用 --optimizer {cfg.optimizer} 时不起作用：它是 SGD 的选项（Adam 有自己的滑动平均，"
+                      "由它的 betas 设定）")
     if cfg.model in MODEL_READS:
         unread = [name for name in MODEL_READS["mlp"] if name not in MODEL_READS[cfg.model]]  # mlp reads them all
         refuse_unused(flags(unread), f"for --model {cfg.model}"
                       + (" (its conv blocks are fixed and always batch-normalised)" if cfg.model == "cnn" else
-                         " (it has no hidden layer)"))
+                         " (it has no hidden layer)"),
+                      f"对 --model {cfg.model} 不起作用"
+                      + ("（它的卷积块是固定的，并且总是做批归一化）" if cfg.model == "cnn" else "（它没有隐藏层）"))
     if "cuda_graph" in given and cfg.cuda_graph is False and "device" in given \
             and resolve_device(cfg.device).type != "cuda":  # with --device auto it keeps a script portable
-        refuse_unused(["--no-cuda-graph"], f"with --device {cfg.device}: CUDA graphs are recorded on CUDA only")
+        refuse_unused(["--no-cuda-graph"], f"with --device {cfg.device}: CUDA graphs are recorded on CUDA only",
+                      f"在使用 --device {cfg.device} 时不起作用：CUDA 图只在 CUDA 上录制")
     if "warmup" in given and cfg.warmup == 0 and cfg.schedule == "onecycle":  # 0 means "onecycle's own 30%"
         refuse_unused(["--warmup 0"], "with --schedule onecycle, which then warms up over its own 30% of the "
-                      "steps (for no warm-up use --schedule cosine)")
+                      "steps (for no warm-up use --schedule cosine)",
+                      "在使用 --schedule onecycle 时不起作用，因为它此时会用自己的 30% 步数来预热"
+                      "（不要预热请用 --schedule cosine）")
     check_data_options(cfg.dataset, given)
     if "test_fraction" in given and ships_test_split(cfg.dataset):
         refuse_unused(flags(["test_fraction"]), f"for {cfg.dataset}, which has its own test split "
-                      "(--val-fraction sets how much of its training part validates)")
+                      "(--val-fraction sets how much of its training part validates)",
+                      f"对 {cfg.dataset} 不起作用，因为它自带测试集"
+                      "（--val-fraction 决定从它的训练部分中拿出多少作为验证集）")
 
 
 NORMALISED = ("hidden", "dataset", "data_dir")  # the options `as_stored` rewrites
@@ -199,10 +215,11 @@ def as_stored(option: str, value: Any) -> Any:
     return value  # a value of the wrong type: make_config's type check names it
 
 
-def _positive(name: str, value: float, hint: str) -> None:
+def _positive(name: str, value: float, hint: str, hint_zh: str) -> None:
     if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-        kind = "a finite number" if isinstance(value, float) and not math.isfinite(value) else "greater than 0"
-        raise UserError(f"--{name} {value} must be {kind}; {hint}")
+        kind, kind_zh = (("a finite number", "是有限的数") if isinstance(value, float) and not math.isfinite(value)
+                         else ("greater than 0", "大于 0"))
+        raise UserError(f"--{name} {value} must be {kind}; {hint}", zh=f"--{name} {value} 必须{kind_zh}；{hint_zh}")
 
 
 def validate(cfg: TrainConfig) -> None:
@@ -216,55 +233,75 @@ def check_values(cfg: TrainConfig) -> None:
     make sense. A run's config.json gets these when it is read again (from_dict), so an edited
     one is one clear error; not the device's, as a run trained on a GPU is evaluated anywhere."""
     if not 0 <= cfg.seed <= SEED_MAX:
-        raise UserError(f"--seed {cfg.seed} must be from 0 to 2**63 - 1 (torch's generators take 64 bits)")
-    _positive("epochs", cfg.epochs, "try --epochs 10")
-    _positive("batch-size", cfg.batch_size, "try --batch-size 64")
-    _positive("lr", cfg.lr, "try --lr 0.001")
+        raise UserError(f"--seed {cfg.seed} must be from 0 to 2**63 - 1 (torch's generators take 64 bits)",
+                        zh=f"--seed {cfg.seed} 必须在 0 到 2**63 - 1 之间（torch 的随机数生成器只接受 64 位）")
+    _positive("epochs", cfg.epochs, "try --epochs 10", "可以试试 --epochs 10")
+    _positive("batch-size", cfg.batch_size, "try --batch-size 64", "可以试试 --batch-size 64")
+    _positive("lr", cfg.lr, "try --lr 0.001", "可以试试 --lr 0.001")
     if cfg.optimizer not in OPTIMIZERS:
-        raise UserError(f"unknown optimizer {cfg.optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
+        raise UserError(f"unknown optimizer {cfg.optimizer!r}; use one of {', '.join(OPTIMIZERS)}",
+                        zh=f"未知的优化器 {cfg.optimizer!r}；请使用以下之一：{', '.join(OPTIMIZERS)}")
     if cfg.schedule not in SCHEDULES:
-        raise UserError(f"unknown schedule {cfg.schedule!r}; use one of {', '.join(SCHEDULES)}")
+        raise UserError(f"unknown schedule {cfg.schedule!r}; use one of {', '.join(SCHEDULES)}",
+                        zh=f"未知的学习率调度 {cfg.schedule!r}；请使用以下之一：{', '.join(SCHEDULES)}")
     if not 0 <= cfg.warmup < 1:
-        raise UserError(f"--warmup {cfg.warmup} is a share of all steps: use a value in [0, 1)")
+        raise UserError(f"--warmup {cfg.warmup} is a share of all steps: use a value in [0, 1)",
+                        zh=f"--warmup {cfg.warmup} 是占全部步数的比例：请用 [0, 1) 内的值")
     if cfg.weight_decay < 0 or not math.isfinite(cfg.weight_decay):
-        raise UserError(f"--weight-decay {cfg.weight_decay} must be a finite number, 0 or more")
+        raise UserError(f"--weight-decay {cfg.weight_decay} must be a finite number, 0 or more",
+                        zh=f"--weight-decay {cfg.weight_decay} 必须是大于或等于 0 的有限数")
     if not 0 <= cfg.momentum < 1:
-        raise UserError(f"--momentum {cfg.momentum} must be in [0, 1)")
+        raise UserError(f"--momentum {cfg.momentum} must be in [0, 1)",
+                        zh=f"--momentum {cfg.momentum} 必须在 [0, 1) 内")
     if cfg.clip is not None:
-        _positive("clip", cfg.clip, "try --clip 1.0")
+        _positive("clip", cfg.clip, "try --clip 1.0", "可以试试 --clip 1.0")
     if not 0 <= cfg.label_smoothing < 1:
-        raise UserError(f"--label-smoothing {cfg.label_smoothing} must be in [0, 1)")
+        raise UserError(f"--label-smoothing {cfg.label_smoothing} must be in [0, 1)",
+                        zh=f"--label-smoothing {cfg.label_smoothing} 必须在 [0, 1) 内")
     if cfg.early_stopping < 0:
-        raise UserError("--early-stopping N needs N >= 1 epochs (0 turns it off)")
+        raise UserError("--early-stopping N needs N >= 1 epochs (0 turns it off)",
+                        zh="--early-stopping N 需要 N >= 1 轮（0 表示关闭）")
     check_fractions(cfg.val_fraction, cfg.test_fraction)
     if cfg.backward not in BACKWARDS:
-        raise UserError(f"unknown --backward {cfg.backward!r}; use one of {', '.join(BACKWARDS)}")
+        raise UserError(f"unknown --backward {cfg.backward!r}; use one of {', '.join(BACKWARDS)}",
+                        zh=f"未知的 --backward {cfg.backward!r}；请使用以下之一：{', '.join(BACKWARDS)}")
     if cfg.backward == "manual" and (cfg.model not in ("mlp", "linear") or cfg.dropout or cfg.batchnorm or cfg.amp):
         raise UserError(
             "--backward manual has formulas for Flatten, Linear and activation layers only: use --model mlp "
-            "or linear without --dropout, --batchnorm or --amp, or keep --backward autograd"
+            "or linear without --dropout, --batchnorm or --amp, or keep --backward autograd",
+            zh="--backward manual 只有 Flatten、Linear 和激活层的公式：请用不带 --dropout、--batchnorm 或 --amp 的 "
+               "--model mlp 或 linear，或者保留 --backward autograd",
         )
     if cfg.nesterov and not (cfg.optimizer == "sgd" and cfg.momentum > 0):
         # --momentum is named where it is the reason (SGD's set to 0), not under Adam, which has no --momentum
-        why, fix = ((f"--optimizer sgd with --momentum {cfg.momentum:g}", "--momentum 0.9") if cfg.optimizer == "sgd"
-                    else (f"--optimizer {cfg.optimizer}", "--optimizer sgd --momentum 0.9"))
+        why, why_zh, fix = ((f"--optimizer sgd with --momentum {cfg.momentum:g}",
+                             f"--momentum {cfg.momentum:g} 时的 --optimizer sgd", "--momentum 0.9")
+                            if cfg.optimizer == "sgd" else
+                            (f"--optimizer {cfg.optimizer}", f"--optimizer {cfg.optimizer}",
+                             "--optimizer sgd --momentum 0.9"))
         raise UserError(f"--nesterov is a kind of SGD momentum, which {why} does not use; leave --nesterov out, "
-                        f"or use {fix}")
+                        f"or use {fix}",
+                        zh=f"--nesterov 是 SGD 动量的一种，而 {why_zh} 不使用动量；请去掉 --nesterov，或者改用 {fix}")
 
 
 def check_device_options(cfg: TrainConfig) -> None:
     """The options that need a CUDA device here: checked where a run starts, not where one is read."""
     if cfg.cuda_graph:  # asked for explicitly
         if cfg.compile or cfg.backward == "manual":
-            raise UserError("--cuda-graph records the autograd step as it is; leave out --compile, --backward manual")
+            raise UserError("--cuda-graph records the autograd step as it is; leave out --compile, --backward manual",
+                            zh="--cuda-graph 按原样录制 autograd 的训练步；请去掉 --compile 和 --backward manual")
         if resolve_device(cfg.device).type != "cuda":
             raise UserError("--cuda-graph replays the training step on a CUDA GPU; use --device cuda on a machine "
-                            "with one, or leave --cuda-graph out")
+                            "with one, or leave --cuda-graph out",
+                            zh="--cuda-graph 在 CUDA GPU 上重放训练步；请在有 CUDA GPU 的机器上使用 --device cuda，"
+                               "或者去掉 --cuda-graph")
     for flag, on in (("--amp", cfg.amp), ("--compile", cfg.compile)):
         if on and resolve_device(cfg.device).type != "cuda":  # both would be silently ignored elsewhere
             raise UserError(f"{flag} is used on a CUDA GPU only, and this run's device is "
                             f"{resolve_device(cfg.device).type}; leave {flag} out, or use --device cuda on a "
-                            "machine with one")
+                            "machine with one",
+                            zh=f"{flag} 只在 CUDA GPU 上使用，而这次运行的设备是 {resolve_device(cfg.device).type}；"
+                               f"请去掉 {flag}，或者在有 CUDA GPU 的机器上使用 --device cuda")
 
 
 def resolve_device(name: str) -> torch.device:
