@@ -274,6 +274,26 @@ def test_ctrl_c_under_nproc_says_where_to_resume_in_one_line(
     assert ckpt.load(run / "checkpoint.pt")["epoch"] >= 1
 
 
+@pytest.mark.parametrize("worker", [False, True], ids=["one process", "a worker of --nproc"])
+def test_a_stop_while_python_still_imports_the_cli_is_one_word_or_none(tmp_path: Path, worker: bool) -> None:
+    """Ctrl-C in the first instant of `python -m torchprimer` (how --nproc starts its workers), before the CLI
+    and its handlers exist: exit 130 with "interrupted", or silently with the note in a worker, not a
+    traceback per process. The stop is made certain by a `typer` that raises it on import."""
+    from torchprimer.training.stop_note import STOP_NOTE_ENV
+
+    fake = tmp_path / "fake" / "typer"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise KeyboardInterrupt\n", encoding="utf-8")
+    note = tmp_path / "note.txt"
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(fake.parent), os.environ.get("PYTHONPATH")]))}
+    if worker:
+        env.update({STOP_NOTE_ENV: str(note), "WORLD_SIZE": "2", "RANK": "0"})
+    proc = run_cli("train", "--epochs", "1", env=env, cwd=tmp_path)
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr == ("" if worker else "interrupted\n")
+    assert note.read_text(encoding="utf-8") == "interrupted\n" if worker else not note.exists()
+
+
 def test_only_rank_0_of_a_launched_run_leaves_its_stop_advice(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:

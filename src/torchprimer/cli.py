@@ -269,18 +269,10 @@ def _stop_said_once() -> Iterator[None]:
     silent exit 130). A stopped worker of `train --nproc` (Ctrl-C reaches them all) hands that advice
     to the launching command and exits 130 without a word, whenever the stop comes, even while torch
     is still being imported (stop_note.py): each process used to print its own line."""
-    from torchprimer.training.stop_note import leave_stop_note
-
     try:
         yield
-    except KeyboardInterrupt as stopped:
-        advice = stopped.advice() if isinstance(stopped, TrainingInterrupted) else "interrupted"
-        if leave_stop_note(advice):
-            exec("pass")  # as in _exit_interrupted: clears CPython's mark of an unhandled KeyboardInterrupt
-            sys.exit(130)
-        if isinstance(stopped, TrainingInterrupted):
-            _exit_interrupted(advice)  # not typer.Exit, after which main would add its plain "interrupted"
-        raise
+    except KeyboardInterrupt as stopped:  # not typer.Exit, after which main would add its plain "interrupted"
+        _exit_interrupted(stopped.advice() if isinstance(stopped, TrainingInterrupted) else "interrupted")
 
 
 LangOpt = Annotated[str | None, typer.Option(help="en or zh, for the text and its error messages. "
@@ -1438,13 +1430,8 @@ def _parser_language(where: str, words: list[str]) -> str:
 
 
 def _exit_interrupted(message: str = "interrupted") -> NoReturn:
-    """Print `message` and exit with status 130, whatever the stop interrupted.
+    """Say `message` and exit with status 130, whatever the stop interrupted (a worker of `train --nproc`
+    stopped before its run began hands it to the launching command instead: stop_note.exit_stopped)."""
+    from torchprimer.training.stop_note import exit_stopped
 
-    CPython remembers a KeyboardInterrupt that left an exec() of source text as "unhandled" even
-    when it is caught further up, and then ends the process by SIGINT instead of with its exit status.
-    A stop during `import torchvision` lands there (dataclasses build their methods that way): CI saw
-    bench die by SIGINT after printing "interrupted". Running any source text clears that mark.
-    """
-    print(message, file=sys.stderr)
-    exec("pass")
-    sys.exit(130)
+    exit_stopped(message)
