@@ -252,6 +252,35 @@ def test_a_stop_inside_exec_still_exits_130_not_by_sigint(tmp_path: Path) -> Non
     assert done.returncode == 130 and done.stderr == "interrupted\n", (done.returncode, done.stderr)
 
 
+CTRL_C_TURNED_INTO_ANOTHER_ERROR = """
+import os, signal, time
+import torchprimer.doctor
+from torchprimer.cli import main
+
+def stopped(*args, **kwargs):
+    # Ctrl-C while numpy was half imported: the KeyboardInterrupt was lost inside the import and numpy's
+    # module __getattr__ then recursed (a RecursionError traceback, exit 1, in `train --nproc` at 1 s)
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(30)
+    except KeyboardInterrupt:
+        pass
+    raise RecursionError("maximum recursion depth exceeded")
+
+torchprimer.doctor.run_doctor = stopped
+main(["doctor"])
+"""
+
+
+def test_an_error_that_ctrl_c_caused_is_reported_as_the_stop(tmp_path: Path) -> None:
+    """A library interrupted by Ctrl-C can fail afterwards in its own way; the command stopped all the same:
+    one word and exit 130, not the other error's traceback."""
+    (tmp_path / "stopper.py").write_text(CTRL_C_TURNED_INTO_ANOTHER_ERROR)
+    done = subprocess.run([sys.executable, "-m", "stopper"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 130 and done.stderr == "interrupted\n", (done.returncode, done.stderr)
+
+
 STOPPED_INSIDE_A_FINALIZER = """
 import signal, sys, time
 import torchprimer.doctor

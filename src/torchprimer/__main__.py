@@ -1,11 +1,20 @@
-"""`python -m torchprimer` is the same as the `torchprimer` command."""
+"""`python -m torchprimer`, and the `torchprimer` command's entry point (`run`).
 
-try:
-    from torchprimer.cli import main
-except KeyboardInterrupt:  # Ctrl-C while Python still imports: one word and 130 as later, no traceback
-    from torchprimer.training.stop_note import exit_stopped  # (--nproc's workers start this way: silently)
+Importing the CLI takes a moment; Ctrl-C in it ends the command as a stop does later (one word and exit
+status 130; silently, with the stop note, in a worker of `train --nproc`, which starts this way), not with
+a traceback. So the entry point is here, where nothing heavy is imported yet, not in torchprimer.cli.
+"""
 
-    exit_stopped()
+
+def run() -> None:
+    try:
+        from torchprimer.cli import main
+    except KeyboardInterrupt:
+        from torchprimer.training.stop_note import exit_stopped
+
+        exit_stopped()
+    main()
+
 
 if __name__ == "__main__":
-    main()
+    run()

@@ -24,6 +24,7 @@ from torchprimer.errors import (
     forget_stops,
     speak,
     spoken,
+    stop_asked,
     stop_if_asked,
     usage_in_chinese,
 )
@@ -294,8 +295,8 @@ def _interrupt(signum: int, frame: object) -> None:
 
 @contextlib.contextmanager
 def sigterm_as_ctrl_c() -> Iterator[None]:
-    """Within the block, SIGTERM (what `timeout`, `docker stop` and Slurm send) stops as Ctrl-C does, and
-    neither stop is lost to a finalizer.
+    """Within the block, SIGTERM (what `timeout`, `docker stop` and Slurm send) stops as Ctrl-C does, both
+    are remembered (`stop_asked`), and neither is lost to a finalizer.
 
     Python runs a signal's handler at the next line of Python code, and that line may belong to a
     finalizer (a `__del__`, a weakref callback, a generator being closed). An exception cannot leave a
@@ -333,6 +334,10 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
 
     forget_stops()  # a stop belongs to the command it stopped (tests run several in one process)
     previous = signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C raises KeyboardInterrupt as before, now remembered too; not where it is ignored (nohup, `cmd &`)
+    previous_int = signal.getsignal(signal.SIGINT)
+    if previous_int is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _interrupt)
     sys.unraisablehook = redeliver
     try:
         yield
@@ -341,6 +346,8 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
             timer.cancel()
         sys.unraisablehook = previous_hook
         signal.signal(signal.SIGTERM, previous)
+        if previous_int is signal.default_int_handler:
+            signal.signal(signal.SIGINT, previous_int)
         forget_stops()
 
 
@@ -1396,6 +1403,8 @@ def _run(command: Any, argv: list[str] | None) -> None:
             print(f"error: {message} (see '{where} --help')", file=sys.stderr)
         sys.exit(getattr(exc, "exit_code", 2))
     except Exception as exc:  # under DDP: a peer died or hung; say so in one line, not a traceback
+        if stop_asked():  # Ctrl-C inside an import left numpy half made: a RecursionError, not the stop, came up
+            _exit_interrupted()
         from torchprimer.training.distributed import failure_message
 
         message = failure_message(exc)

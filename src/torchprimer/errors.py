@@ -89,6 +89,12 @@ def forget_stops() -> None:
     _ASKED.clear()
 
 
+def stop_asked() -> bool:
+    """Whether the running command was sent a stop: an error that follows one is its doing (a library
+    interrupted while it imports can fail later in another way), and is reported as the stop."""
+    return bool(_ASKED)
+
+
 def stop_if_asked() -> None:
     """Raise the stop again if one was asked for, for long loops to call between pieces of work (the bench
     between repeats). Library code can swallow a KeyboardInterrupt (C code that clears every error, a
