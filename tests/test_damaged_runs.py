@@ -281,6 +281,24 @@ def test_an_error_that_ctrl_c_caused_is_reported_as_the_stop(tmp_path: Path) -> 
     assert done.returncode == 130 and done.stderr == "interrupted\n", (done.returncode, done.stderr)
 
 
+def test_a_stop_while_typer_reads_the_commands_is_one_word(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """typer reads every command's annotations before any command runs (a quarter of a second): Ctrl-C
+    there printed typing's traceback and died by SIGINT."""
+    import typer
+
+    from torchprimer.cli import main
+
+    def stopped(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(typer.main, "get_command", stopped)
+    with pytest.raises(SystemExit) as done:
+        main(["doctor"])
+    assert done.value.code == 130 and capsys.readouterr().err == "interrupted\n"
+
+
 STOPPED_INSIDE_A_FINALIZER = """
 import signal, sys, time
 import torchprimer.doctor

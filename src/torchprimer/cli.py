@@ -1373,10 +1373,13 @@ def _command_path(command: Any, argv: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the command, turning user errors into one line and exit code 2."""
-    command = typer.main.get_command(app)
     # SIGTERM stops a command as Ctrl-C does: train writes its status and says how to go on, bench removes
     # its temporary data, instead of dying without a word.
     with sigterm_as_ctrl_c():
+        try:  # typer reads every command's annotations here (a quarter second): a stop is one word here too
+            command = typer.main.get_command(app)
+        except KeyboardInterrupt:
+            _exit_interrupted()
         _run(command, argv)
 
 
