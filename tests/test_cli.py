@@ -87,6 +87,31 @@ def test_bad_input_from_the_real_entry_point_has_no_traceback(tmp_path: Path) ->
     assert "Traceback" not in proc.stderr and not out.exists()
 
 
+LONG = "x" * 5000  # longer than any file system's name limit: pathlib's checks raise instead of answering
+
+
+@pytest.mark.parametrize("argv", [
+    ["evaluate", LONG], ["predict", LONG, "in.npy"], ["export", LONG, "-f", "onnx"], ["data", "stats", f"npz:{LONG}"],
+    ["train", "--resume", LONG], ["compare", "--dataset", f"npz:{LONG}", "--no-plot"],
+], ids=["evaluate", "predict", "export", "data stats", "train --resume", "compare"])
+def test_a_path_too_long_for_the_file_system_is_one_line(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A traceback (OSError: File name too long) and exit 1 before; now one line and exit 2, the path cut short."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    err = fails(argv, capsys)
+    assert "is too long for the file system" in err and "use a shorter path" in err and len(err) < 200, err
+
+
+def test_a_path_too_long_is_refused_in_chinese_by_a_command_that_speaks_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    err = fails(["compare", "--dataset", f"npz:{LONG}", "--no-plot", "--lang", "zh"], capsys)
+    assert "超出了文件系统的长度限制" in err and "请用更短的路径" in err, err
+
+
 def test_help_lists_examples(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "--help"])

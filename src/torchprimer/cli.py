@@ -1408,6 +1408,12 @@ def _run(command: Any, argv: list[str] | None) -> None:
     except Exception as exc:  # under DDP: a peer died or hung; say so in one line, not a traceback
         if stop_asked():  # Ctrl-C inside an import left numpy half made: a RecursionError, not the stop, came up
             _exit_interrupted()
+        from torchprimer.fileio import too_long
+
+        refusal = too_long(exc) if isinstance(exc, OSError) else None  # a path option of 5,000 characters
+        if refusal is not None:
+            print(f"error: {_one_line(refusal.in_language(spoken()))}", file=sys.stderr)
+            sys.exit(2)
         from torchprimer.training.distributed import failure_message
 
         message = failure_message(exc)

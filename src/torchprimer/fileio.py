@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from torchprimer.errors import UserError
+from torchprimer.errors import UserError, clip
 
 
 def make_dirs(path: str | os.PathLike[str]) -> Path:
@@ -231,6 +231,18 @@ def _probe(target: Path, question: Callable[[], T]) -> T:
     except OSError as exc:
         raise UserError(f"cannot write {target}: {exc.strerror or exc}; choose another path",
                         zh=f"无法写入 {target}：{exc.strerror or exc}；请换一个路径") from None
+
+
+def too_long(exc: OSError) -> UserError | None:
+    """The refusal for a path longer than the file system takes (ENAMETOOLONG), None for any other error.
+    pathlib's exists() and is_file() raise it rather than answer, wherever a path is first looked at, so
+    the CLI turns it into this one line instead of checking every path option in its own place."""
+    if exc.errno != errno.ENAMETOOLONG:
+        return None
+    path = clip(str(exc.filename), 60) if exc.filename is not None else "given"
+    return UserError(f"the path {path} is too long for the file system (most allow 255 bytes a name); "
+                     "use a shorter path",
+                     zh=f"路径 {path} 超出了文件系统的长度限制（多数文件系统每一级名字最多 255 字节）；请用更短的路径")
 
 
 def _blocker(target: Path, candidates: Iterable[Path]) -> Path | None:
