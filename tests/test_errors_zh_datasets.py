@@ -226,7 +226,7 @@ def test_a_set_with_its_own_test_split_names_only_the_validation_share(tmp_path)
 
 
 @pytest.mark.parametrize(("val", "test", "chinese"), [
-    (0.0, 0.1, "--val-fraction 必须在 (0, 1) 之内，--test-fraction 必须在 [0, 1) 之内"),
+    (0.0, 0.1, "--val-fraction 必须在 (0, 1) 之内，--test-fraction 必须在 [0, 1) 之内；例如 --val-fraction 0.1"),
     (0.5, 0.5, "--val-fraction 加 --test-fraction 必须给训练留下数据（两者之和 < 1）"),
 ])
 def test_shares_train_would_refuse(val, test, chinese):

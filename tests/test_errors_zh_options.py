@@ -169,7 +169,8 @@ def test_a_model_that_cannot_be_built_is_refused_in_chinese_too() -> None:
                             "--model mlp or linear, which flatten any shape")
     assert refused.zh == ("模型 'cnn' 需要图像 (C,H,W) 或信号 (C,L)，得到的形状却是 (2, 3, 4, 5)；"
                           "请用 --model mlp 或 linear，它们能把任何形状展平")
-    assert _refused(build_model, ModelSpec(dropout=1.5), (1, 8, 8), 10).zh == "--dropout 1.5 必须在 [0, 1) 内"
+    assert _refused(build_model, ModelSpec(dropout=1.5), (1, 8, 8), 10).zh == (
+        "--dropout 1.5 必须在 [0, 1) 内（丢弃的单元所占比例），例如 --dropout 0.2")
 
 
 def test_a_callers_own_advice_for_a_model_too_big_is_said_in_its_chinese(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -205,8 +205,8 @@ def _checked_builder(spec: ModelSpec) -> Callable[[Sequence[int], int, ModelSpec
                         zh=f"没有名为 {spec.name!r} 的模型；已知的模型：{', '.join(MODELS)}")
     check_activation(spec.activation)
     if not 0.0 <= spec.dropout < 1.0:
-        raise UserError(f"--dropout {spec.dropout} must be in [0, 1)",
-                        zh=f"--dropout {spec.dropout} 必须在 [0, 1) 内")
+        raise UserError(f"--dropout {spec.dropout} must be in [0, 1), the share of units dropped; e.g. --dropout 0.2",
+                        zh=f"--dropout {spec.dropout} 必须在 [0, 1) 内（丢弃的单元所占比例），例如 --dropout 0.2")
     return MODELS[spec.name][0]
 
 

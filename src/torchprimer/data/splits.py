@@ -118,8 +118,9 @@ def stratified_split(
 def check_fractions(val_fraction: float, test_fraction: float) -> None:
     """The shares `train` accepts: validation in (0, 1), test in [0, 1), data left to train on."""
     if not (0 < val_fraction < 1 and 0 <= test_fraction < 1):
-        raise UserError("--val-fraction must be in (0, 1) and --test-fraction in [0, 1)",
-                        zh="--val-fraction 必须在 (0, 1) 之内，--test-fraction 必须在 [0, 1) 之内")
+        raise UserError("--val-fraction must be in (0, 1) and --test-fraction in [0, 1); e.g. --val-fraction 0.1",
+                        zh="--val-fraction 必须在 (0, 1) 之内，--test-fraction 必须在 [0, 1) 之内；"
+                           "例如 --val-fraction 0.1")
     if val_fraction + test_fraction >= 1:
         raise UserError("--val-fraction plus --test-fraction must leave data to train on (< 1)",
                         zh="--val-fraction 加 --test-fraction 必须给训练留下数据（两者之和 < 1）")

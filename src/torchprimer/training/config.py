@@ -248,16 +248,17 @@ def check_values(cfg: TrainConfig) -> None:
         raise UserError(f"--warmup {cfg.warmup} is a share of all steps: use a value in [0, 1)",
                         zh=f"--warmup {cfg.warmup} 是占全部步数的比例：请用 [0, 1) 内的值")
     if cfg.weight_decay < 0 or not math.isfinite(cfg.weight_decay):
-        raise UserError(f"--weight-decay {cfg.weight_decay} must be a finite number, 0 or more",
-                        zh=f"--weight-decay {cfg.weight_decay} 必须是大于或等于 0 的有限数")
+        raise UserError(f"--weight-decay {cfg.weight_decay} must be a finite number, 0 or more; "
+                        "e.g. --weight-decay 1e-4",
+                        zh=f"--weight-decay {cfg.weight_decay} 必须是大于或等于 0 的有限数，例如 --weight-decay 1e-4")
     if not 0 <= cfg.momentum < 1:
-        raise UserError(f"--momentum {cfg.momentum} must be in [0, 1)",
-                        zh=f"--momentum {cfg.momentum} 必须在 [0, 1) 内")
+        raise UserError(f"--momentum {cfg.momentum} must be in [0, 1); e.g. --momentum 0.9",
+                        zh=f"--momentum {cfg.momentum} 必须在 [0, 1) 内，例如 --momentum 0.9")
     if cfg.clip is not None:
         _positive("clip", cfg.clip, "try --clip 1.0", "可以试试 --clip 1.0")
     if not 0 <= cfg.label_smoothing < 1:
-        raise UserError(f"--label-smoothing {cfg.label_smoothing} must be in [0, 1)",
-                        zh=f"--label-smoothing {cfg.label_smoothing} 必须在 [0, 1) 内")
+        raise UserError(f"--label-smoothing {cfg.label_smoothing} must be in [0, 1); e.g. --label-smoothing 0.1",
+                        zh=f"--label-smoothing {cfg.label_smoothing} 必须在 [0, 1) 内，例如 --label-smoothing 0.1")
     if cfg.early_stopping < 0:
         raise UserError("--early-stopping N needs N >= 1 epochs (0 turns it off)",
                         zh="--early-stopping N 需要 N >= 1 轮（0 表示关闭）")
