@@ -28,6 +28,7 @@ from torchprimer.errors import (
     stop_if_asked,
     usage_in_chinese,
 )
+from torchprimer.training.stop_note import exit_stopped  # light: a stop while torch imports still ends in one word
 
 SEED: dict[str, int] = {"min": 0, "max": 2**63 - 1}  # bounds of every seed option: torch takes at most 64 bits
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]  # every --json alike
@@ -273,7 +274,7 @@ def _stop_said_once() -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt as stopped:  # not typer.Exit, after which main would add its plain "interrupted"
-        _exit_interrupted(stopped.advice() if isinstance(stopped, TrainingInterrupted) else "interrupted")
+        exit_stopped(stopped.advice() if isinstance(stopped, TrainingInterrupted) else "interrupted")
 
 
 LangOpt = Annotated[str | None, typer.Option(help="en or zh, for the text and its error messages. "
@@ -394,7 +395,7 @@ def _launch_processes(
         check_batch_size(len(load_splits(cfg, "cpu").y_train), cfg.batch_size, world=nproc)
     code, message = launch(cfg, nproc, args, port=master_port or 0)
     if code == STOPPED:  # Ctrl-C or SIGTERM: rank 0's advice, one line, as one process says it
-        _exit_interrupted(message or "interrupted")
+        exit_stopped(message or "interrupted")
     if message:
         print(f"error: {message}", file=sys.stderr)
     raise typer.Exit(code)
@@ -1379,7 +1380,7 @@ def main(argv: list[str] | None = None) -> None:
         try:  # typer reads every command's annotations here (a quarter second): a stop is one word here too
             command = typer.main.get_command(app)
         except KeyboardInterrupt:
-            _exit_interrupted()
+            exit_stopped()
         _run(command, argv)
 
 
@@ -1389,8 +1390,7 @@ def _run(command: Any, argv: list[str] | None) -> None:
         code = command.main(args=argv, prog_name="torchprimer", standalone_mode=False)
         stop_if_asked()  # a stop the command finished in spite of (lost in its last moments) still stops it
     except UserError as exc:
-        print(f"error: {_one_line(exc.in_language(spoken()))}", file=sys.stderr)
-        sys.exit(2)
+        _refuse(exc)
     except TrainingDiverged as exc:
         print(f"error: {_one_line(str(exc))}", file=sys.stderr)
         sys.exit(1)
@@ -1407,13 +1407,12 @@ def _run(command: Any, argv: list[str] | None) -> None:
         sys.exit(getattr(exc, "exit_code", 2))
     except Exception as exc:  # under DDP: a peer died or hung; say so in one line, not a traceback
         if stop_asked():  # Ctrl-C inside an import left numpy half made: a RecursionError, not the stop, came up
-            _exit_interrupted()
+            exit_stopped()
         from torchprimer.fileio import too_long
 
         refusal = too_long(exc) if isinstance(exc, OSError) else None  # a path option of 5,000 characters
         if refusal is not None:
-            print(f"error: {_one_line(refusal.in_language(spoken()))}", file=sys.stderr)
-            sys.exit(2)
+            _refuse(refusal)
         from torchprimer.training.distributed import failure_message
 
         message = failure_message(exc)
@@ -1422,10 +1421,16 @@ def _run(command: Any, argv: list[str] | None) -> None:
         print(f"error: {message}", file=sys.stderr)
         sys.exit(1)
     except (KeyboardInterrupt, typer.Abort):
-        _exit_interrupted()
+        exit_stopped()
     if code == 130:  # Ctrl-C, which typer turns into a silent exit 130
-        _exit_interrupted()
+        exit_stopped()
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _refuse(exc: UserError) -> NoReturn:
+    """Bad input: one line on stderr, in the language the command chose, and exit code 2."""
+    print(f"error: {_one_line(exc.in_language(spoken()))}", file=sys.stderr)
+    sys.exit(2)
 
 
 SPEAKING = ("tour", "compare", "activations", "backprop", "gradcheck", "graph")  # the commands with --lang
@@ -1438,7 +1443,7 @@ def _parser_language(where: str, words: list[str]) -> str:
 
     from torchprimer.lessons.runner import LANGS, default_lang
 
-    if where.split()[1:2] not in [[name] for name in SPEAKING]:
+    if [*where.split(), ""][1] not in SPEAKING:  # "torchprimer compare" -> compare; a bare "torchprimer" too
         return "en"
     for i, word in enumerate(words):
         value = words[i + 1] if word == "--lang" and i + 1 < len(words) else word.partition("--lang=")[2]
@@ -1447,9 +1452,3 @@ def _parser_language(where: str, words: list[str]) -> str:
     return default_lang(dict(os.environ))
 
 
-def _exit_interrupted(message: str = "interrupted") -> NoReturn:
-    """Say `message` and exit with status 130, whatever the stop interrupted (a worker of `train --nproc`
-    stopped before its run began hands it to the launching command instead: stop_note.exit_stopped)."""
-    from torchprimer.training.stop_note import exit_stopped
-
-    exit_stopped(message)
