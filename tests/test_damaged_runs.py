@@ -402,7 +402,7 @@ def test_a_cache_folder_that_cannot_be_written_only_warns(tmp_path: Path, monkey
         warnings.simplefilter("always")
         result = torchprimer.train(dataset=f"npz:{tmp_path / 'd.npz'}", epochs=1, save=False, progress="none")
     assert result.test["accuracy"] >= 0
-    assert any("set TORCHPRIMER_CACHE to a writable folder" in str(w.message) for w in caught)
+    assert any("set TORCHPRIMER_CACHE to a writable folder to cache it" in str(w.message) for w in caught)
 
 
 def test_a_file_that_is_not_an_npz_archive_is_not_offered_unpickling(tmp_path: Path) -> None:

@@ -56,13 +56,14 @@ def test_activations_train_refuses_a_training_option_in_both_languages(
      "--out x.bad：该文件的格式由文件名决定，文件名必须以 .dot, .gv, .png 或 .svg 结尾（不区分大小写），"
      "例如 --out x.dot"),
     (["compare", "--plot", "notes.txt/chart.png"], "cannot write notes.txt/chart.png: notes.txt is a file, not a "
-     "folder; choose another path", "无法写入 notes.txt/chart.png：notes.txt 是一个文件，不是文件夹；请换一个路径"),
+     "folder; choose another path with --plot",
+     "无法写入 notes.txt/chart.png：notes.txt 是一个文件，不是文件夹；请用 --plot 换一个路径"),
     (["compare", "--plot", "pictures"], "cannot write pictures: Is a directory; choose another path, e.g. "
      "pictures/compare-digits.png",
      "无法写入 pictures：这是一个文件夹；请换一个路径，例如 pictures/compare-digits.png"),
     (["activations", "--train", "--out", "notes.txt/race"], "cannot make the folder notes.txt/race: notes.txt is a "
-     "file, not a folder; choose another path",
-     "无法创建文件夹 notes.txt/race：notes.txt 是一个文件，不是文件夹；请换一个路径"),
+     "file, not a folder; choose another path with --out",
+     "无法创建文件夹 notes.txt/race：notes.txt 是一个文件，不是文件夹；请用 --out 换一个路径"),
 ], ids=["compare png", "activations png", "graph suffixes", "under a file", "a folder", "folder under a file"])
 def test_an_output_path_is_refused_in_both_languages(
     argv: list[str], english: str, chinese: str, here: Path,

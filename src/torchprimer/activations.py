@@ -405,6 +405,7 @@ def plot_functions(names: str | Sequence[str] | None, path: str | Path, *,
 # Training comparison: the same deep MLP, one activation at a time.
 
 TRAIN_DEFAULTS = ("sigmoid", "tanh", "relu", "leaky_relu", "gelu")
+TRAIN_FILES = ("loss-curves.png", "gradient-norms.png", "activations-train.json")  # what --train writes into --out
 INITS = ("torch", "kaiming", "xavier")
 
 
@@ -559,10 +560,11 @@ def compare_training(
         out = Path(out)
         from torchprimer.fileio import write_strict_json
 
-        result["files"] = [str(plot_training_curves(runs, out / "loss-curves.png")),
-                           str(plot_gradient_heatmap(runs, out / "gradient-norms.png"))]
+        curves, heatmap, summary = TRAIN_FILES
+        result["files"] = [str(plot_training_curves(runs, out / curves)),
+                           str(plot_gradient_heatmap(runs, out / heatmap))]
         # strict JSON: a diverged run's NaN losses become null, which every JSON reader accepts
-        result["files"].append(str(write_strict_json(out / "activations-train.json", result)))
+        result["files"].append(str(write_strict_json(out / summary, result)))
     return result
 
 

@@ -215,7 +215,8 @@ def _temporary_folder() -> Iterator[str]:
     try:
         folder = tempfile.TemporaryDirectory(prefix="torchprimer-bench-")
     except OSError as exc:
-        raise UserError(_no_room(tempfile.gettempdir(), exc)) from None
+        # not gettempdir() here: where no temporary folder is usable it raises again, the error it reports
+        raise UserError(_no_room(exc.filename or "a temporary folder", exc)) from None
     with folder as tmp:
         yield tmp
 

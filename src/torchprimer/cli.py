@@ -10,6 +10,7 @@ import contextlib
 import json
 import signal
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -757,10 +758,12 @@ def data_inspect(
     (torch.linalg.eigvalsh) before and after standardisation with condition numbers, and the
     covariance by torch.einsum checked against torch.cov."""
     from torchprimer.data import file_slug
-    from torchprimer.data.inspection import inspect_dataset
+    from torchprimer.data.inspection import INSPECT_FILES, inspect_dataset
+    from torchprimer.fileio import check_output_folder
 
-    dataset = _load_data(ctx, name, data_dir, download, data_seed, image_size, noise, n_samples)
     folder = out if out is not None else Path("inspect") / file_slug(name)
+    check_output_folder(folder, INSPECT_FILES, flag="--out")  # before the data and the analysis, not after
+    dataset = _load_data(ctx, name, data_dir, download, data_seed, image_size, noise, n_samples)
     summary = inspect_dataset(dataset, folder, val_fraction=val_fraction, test_fraction=test_fraction, split_seed=seed)
     if as_json:
         _print_json(summary)
@@ -978,7 +981,8 @@ def activations(
                        "writes its own pictures into --out)",
                        "在使用 --train 时不起作用（这些选项作用于表格；训练比赛把它自己的图写入 --out）")
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        folder = check_output_folder(out or Path("runs") / f"activations-{dataset.split(':')[0]}-{stamp}")
+        folder = check_output_folder(out or Path("runs") / f"activations-{dataset.split(':')[0]}-{stamp}",
+                                     act.TRAIN_FILES, flag="--out")
         result = act.compare_training(names, depth=depth, width=width, epochs=epochs, lr=lr, optimizer=optimizer,
                                       seed=seed, dataset=dataset, init=init, device=device, out=folder)
         if as_json:
@@ -1372,8 +1376,22 @@ def _command_path(command: Any, argv: list[str]) -> str:
     return " ".join(words)
 
 
+def _warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  line: str | None = None) -> str:
+    """torchprimer's own warnings as one line, `warning: ...`, as its errors are: Python's form adds the
+    file and the source line that raised it, which tell a user of the command nothing. Other libraries'
+    warnings keep that form, where the file says whose warning it is."""
+    if Path(filename).resolve().is_relative_to(Path(__file__).resolve().parent):
+        return f"warning: {_one_line(str(message))}\n"
+    return _python_warning(message, category, filename, lineno, line)
+
+
+_python_warning = warnings.formatwarning
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the command, turning user errors into one line and exit code 2."""
+    warnings.formatwarning = _warning_line
     # SIGTERM stops a command as Ctrl-C does: train writes its status and says how to go on, bench removes
     # its temporary data, instead of dying without a word.
     with sigterm_as_ctrl_c():
@@ -1408,9 +1426,9 @@ def _run(command: Any, argv: list[str] | None) -> None:
     except Exception as exc:  # under DDP: a peer died or hung; say so in one line, not a traceback
         if stop_asked():  # Ctrl-C inside an import left numpy half made: a RecursionError, not the stop, came up
             exit_stopped()
-        from torchprimer.fileio import too_long
+        from torchprimer.fileio import os_refusal
 
-        refusal = too_long(exc) if isinstance(exc, OSError) else None  # a path option of 5,000 characters
+        refusal = os_refusal(exc) if isinstance(exc, OSError) else None  # a path of 5,000 characters, no permission
         if refusal is not None:
             _refuse(refusal)
         from torchprimer.training.distributed import failure_message

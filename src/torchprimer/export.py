@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from torchprimer.errors import UserError
-from torchprimer.fileio import atomic_path
+from torchprimer.fileio import atomic_path, check_can_write
 from torchprimer.runfolder import EXPORT_NAMES, MADE_FROM_WEIGHTS, RUN_FILES, Run
 
 FORMATS = ("safetensors", "torchscript", "onnx")
@@ -52,6 +52,7 @@ def export_run(run: Run, fmt: str, out: str | Path | None = None) -> dict[str, A
     if fmt == "onnx":
         _require_onnx()
     path = output_path(run, fmt, out)
+    check_can_write(path, "--out")  # now, not after the export and its check
     made = [p for p in (path.parent, *path.parent.parents) if not p.exists()]  # folders this export would make
     try:
         return _export_checked(run, fmt, path)

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import signal
+import stat
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -21,9 +22,10 @@ from typing import Any, TypeVar
 from torchprimer.errors import UserError, clip
 
 
-def make_dirs(path: str | os.PathLike[str]) -> Path:
+def make_dirs(path: str | os.PathLike[str], flag: str | None = None) -> Path:
     """`mkdir -p path`; a path that cannot be a folder (a file is there, no permission) is a user
-    error: one line and exit 2, not a traceback."""
+    error: one line and exit 2, not a traceback. `flag` is the option that names the folder
+    (--out), for the advice: its default ("runs") is a path the user never typed."""
     folder = Path(path)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -31,9 +33,17 @@ def make_dirs(path: str | os.PathLike[str]) -> Path:
         blocker = _blocker(folder, (folder, *folder.parents))
         reason, reason_zh = ((f"{blocker} is a file, not a folder", f"{blocker} 是一个文件，不是文件夹")
                              if blocker is not None else (exc.strerror or str(exc),) * 2)
-        raise UserError(f"cannot make the folder {folder}: {reason}; choose another path",
-                        zh=f"无法创建文件夹 {folder}：{reason_zh}；请换一个路径") from None
+        advice, advice_zh = another_path(flag)
+        raise UserError(f"cannot make the folder {folder}: {reason}; {advice}",
+                        zh=f"无法创建文件夹 {folder}：{reason_zh}；{advice_zh}") from None
     return folder
+
+
+def another_path(flag: str | None) -> tuple[str, str]:
+    """The advice for a place that cannot be written, naming the option that chooses it where there is one."""
+    if flag is None:
+        return "choose another path", "请换一个路径"
+    return f"choose another path with {flag}", f"请用 {flag} 换一个路径"
 
 
 # What a writer meets when the disk, not the data, is at fault: one line, the target named
@@ -167,8 +177,9 @@ def check_output_file(path: str | os.PathLike[str], flag: str, suffixes: tuple[s
                         zh=f"无法写入 {target}：这是一个文件夹；请换一个路径，例如 {target / example}")
     blocker = _blocker(target, target.parents)
     if blocker is not None:
-        raise UserError(f"cannot write {target}: {blocker} is a file, not a folder; choose another path",
-                        zh=f"无法写入 {target}：{blocker} 是一个文件，不是文件夹；请换一个路径")
+        advice, advice_zh = another_path(flag)
+        raise UserError(f"cannot write {target}: {blocker} is a file, not a folder; {advice}",
+                        zh=f"无法写入 {target}：{blocker} 是一个文件，不是文件夹；{advice_zh}")
     if target.suffix.lower() not in suffixes:
         if len(suffixes) == 1:
             what = f"is written as a {suffixes[0][1:].upper()} file, so its name must end in {suffixes[0]}"
@@ -179,8 +190,18 @@ def check_output_file(path: str | os.PathLike[str], flag: str, suffixes: tuple[s
         suggested = _suggested(target, suffixes[0], example)
         raise UserError(f"{flag} {target}: the file {what} (any case), e.g. {flag} {suggested}",
                         zh=f"{flag} {target}：该文件{what_zh}（不区分大小写），例如 {flag} {suggested}")
-    _check_writable(target, target.parents)
+    check_can_write(target, flag)
     return target
+
+
+def check_can_write(path: str | os.PathLike[str], flag: str | None = None) -> None:
+    """Refuse, before the work, a file path the atomic write would fail on after it: its folder (or the
+    nearest one there to make it in) does not take new files, or a file already there may not be replaced.
+    `flag` names the option that chose the path, for the advice."""
+    target = Path(path)
+    advice, advice_zh = another_path(flag)
+    check_writable(target, target.parents, advice, advice_zh)
+    check_replaceable(target, advice, advice_zh)
 
 
 def _suggested(target: Path, suffix: str, example: str) -> Path:
@@ -191,20 +212,26 @@ def _suggested(target: Path, suffix: str, example: str) -> Path:
     return target.with_suffix(suffix)
 
 
-def check_output_folder(path: str | os.PathLike[str]) -> Path:
+def check_output_folder(path: str | os.PathLike[str], files: Iterable[str] = (), *, flag: str | None = None) -> Path:
     """Refuse, before any work, a folder path that `make_dirs` would refuse after it: one that is a
-    file or lies under a file. Nothing is created here."""
+    file or lies under a file, or one that cannot be written in; and any of the `files` to be
+    written in it that is there already and cannot be replaced. Nothing is created here. `flag`
+    names the option that chose the folder, for the advice."""
     folder = Path(path)
+    advice, advice_zh = another_path(flag)
     blocker = _blocker(folder, (folder, *folder.parents))
     if blocker is not None:
-        raise UserError(f"cannot make the folder {folder}: {blocker} is a file, not a folder; choose another path",
-                        zh=f"无法创建文件夹 {folder}：{blocker} 是一个文件，不是文件夹；请换一个路径")
-    _check_writable(folder, (folder, *folder.parents))
+        raise UserError(f"cannot make the folder {folder}: {blocker} is a file, not a folder; {advice}",
+                        zh=f"无法创建文件夹 {folder}：{blocker} 是一个文件，不是文件夹；{advice_zh}")
+    check_writable(folder, (folder, *folder.parents), advice, advice_zh)
+    for name in files:
+        check_replaceable(folder / name, advice, advice_zh)
     return folder
 
 
-def _check_writable(target: Path, candidates: Iterable[Path]) -> None:
-    """Create and remove a file in the first of `candidates` that is a folder: one without write permission,
+def check_writable(target: Path, candidates: Iterable[Path], advice: str, advice_zh: str) -> None:
+    """Refuse `target` unless a file can be made in the first of `candidates` that is a folder, ending the
+    refusal with `advice`. The test creates and removes a file there: one without write permission,
     on a read-only disk or in /proc is refused now, not after the work whose result it was to hold. Asking
     the system (os.access) is not enough: as root it says yes to all of them."""
     folder = _probe(target, lambda: next((p for p in candidates if p.is_dir()), None))
@@ -214,11 +241,40 @@ def _check_writable(target: Path, candidates: Iterable[Path]) -> None:
         fd, probe = tempfile.mkstemp(prefix=".torchprimer-probe-", dir=folder)
     except OSError as exc:
         raise UserError(f"cannot write {target}: a file cannot be made in {folder} ({exc.strerror or exc}); "
-                        "choose another path",
+                        f"{advice}",
                         zh=f"无法写入 {target}：无法在 {folder} 中创建文件（{exc.strerror or exc}）；"
-                           "请换一个路径") from None
+                           f"{advice_zh}") from None
     os.close(fd)
     os.unlink(probe)
+
+
+def check_replaceable(path: Path, advice: str, advice_zh: str) -> None:
+    """Refuse, before the work, a file already at `path` that the atomic write's rename would not replace,
+    or should not: without this, the results were computed and then lost at the rename.
+
+    - In a sticky folder such as /tmp (mode 1777) only the owner of a file (or of the folder) may replace it.
+    - A read-only file is kept, as `cp` keeps it: its owner made it so, and the rename would not ask.
+
+    Root may do both, so neither applies to root."""
+    if not hasattr(os, "geteuid") or os.geteuid() == 0:
+        return
+    try:
+        mine = path.lstat()
+        folder = path.parent.stat()
+    except OSError:  # nothing there (or nothing to tell): the write says what goes wrong, if anything
+        return
+    if stat.S_ISDIR(mine.st_mode):
+        return  # a folder in the way: the writers' own checks name it
+    me = os.geteuid()
+    if folder.st_mode & stat.S_ISVTX and me not in (mine.st_uid, folder.st_uid):
+        raise UserError(f"cannot replace {path}: another user owns it, and in {path.parent} (a shared folder, "
+                        f"like /tmp) only a file's owner may replace it; {advice}",
+                        zh=f"无法替换 {path}：它属于另一个用户，而在 {path.parent}（一个共享文件夹，类似 /tmp）中"
+                           f"只有文件的所有者才能替换它；{advice_zh}")
+    if not stat.S_ISLNK(mine.st_mode) and not os.access(path, os.W_OK):
+        raise UserError(f"cannot replace {path}: it is read-only; make it writable (chmod u+w) or remove it, "
+                        f"or {advice}",
+                        zh=f"无法替换 {path}：它是只读的；请让它可写（chmod u+w）或删除它，或者{advice_zh}")
 
 
 T = TypeVar("T")
@@ -233,16 +289,35 @@ def _probe(target: Path, question: Callable[[], T]) -> T:
                         zh=f"无法写入 {target}：{exc.strerror or exc}；请换一个路径") from None
 
 
-def too_long(exc: OSError) -> UserError | None:
-    """The refusal for a path longer than the file system takes (ENAMETOOLONG), None for any other error.
-    pathlib's exists() and is_file() raise it rather than answer, wherever a path is first looked at, so
-    the CLI turns it into this one line instead of checking every path option in its own place."""
-    if exc.errno != errno.ENAMETOOLONG:
-        return None
-    path = clip(str(exc.filename), 60) if exc.filename is not None else "given"
-    return UserError(f"the path {path} is too long for the file system (most allow 255 bytes a name); "
-                     "use a shorter path",
-                     zh=f"路径 {path} 超出了文件系统的长度限制（多数文件系统每一级名字最多 255 字节）；请用更短的路径")
+def os_refusal(exc: OSError) -> UserError | None:
+    """The one line for an OSError that the user's machine, not torchprimer, must fix, None for any other.
+
+    - A path longer than the file system takes (ENAMETOOLONG): pathlib's exists() and is_file() raise it
+      rather than answer, wherever a path is first looked at.
+    - A file or folder this user may not read or write (EACCES, EPERM), wherever a reader or writer
+      without a check of its own meets it: another user's data folder, a file made private.
+    - No folder for temporary files at all (tempfile's "No usable temporary directory"), which torch's
+      compiler meets when it starts.
+
+    The CLI turns these into one line and exit 2 instead of checking every path in its own place."""
+    if exc.errno == errno.ENAMETOOLONG:
+        shown = clip(os.fsdecode(exc.filename), 60) if exc.filename is not None else "given"
+        return UserError(f"the path {shown} is too long for the file system (most allow 255 bytes a name); "
+                         "use a shorter path",
+                         zh=f"路径 {shown} 超出了文件系统的长度限制（多数文件系统每一级名字最多 255 字节）；"
+                            "请用更短的路径")
+    if exc.errno == errno.ENOENT and exc.filename is None and str(exc.strerror).startswith("No usable temporary"):
+        return UserError("no folder for temporary files can be written (TMPDIR, /tmp, /var/tmp and the current "
+                         "folder were tried); set TMPDIR to a folder you can write in",
+                         zh="没有可以写入临时文件的文件夹（已尝试 TMPDIR、/tmp、/var/tmp 和当前文件夹）；"
+                            "请把 TMPDIR 设为一个你可以写入的文件夹")
+    if exc.errno in (errno.EACCES, errno.EPERM) and exc.filename is not None:
+        path, reason = clip(os.fsdecode(exc.filename), 200), exc.strerror or "Permission denied"
+        return UserError(f"cannot use {path}: {reason}; check the permissions of it and of the folders above it "
+                         "(ls -ld), or use a copy you own",
+                         zh=f"无法使用 {path}：{reason}；请检查它及其上级文件夹的权限（ls -ld），"
+                            "或者使用一份属于你的副本")
+    return None
 
 
 def _blocker(target: Path, candidates: Iterable[Path]) -> Path | None:

@@ -119,6 +119,8 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu", *, with_da
     stored = read_run_config(run_dir)
     cfg: TrainConfig = stored["config"]
     data = _check_data_info(stored["data"], run_dir)
+    if (run_dir / "summary.json").exists():  # unreadable is not absent: the weights' checksum would go unchecked
+        check_readable(run_dir / "summary.json", "run summary")
     summary = read_summary(run_dir)
     target = resolve_device(device) if isinstance(device, str) else device
 

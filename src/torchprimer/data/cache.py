@@ -153,8 +153,9 @@ def cached(
                 stale.unlink(missing_ok=True)
     except (OSError, UserError) as exc:  # a read-only home must not stop the data from loading (write_atomic
         # turns a folder it cannot write in into a UserError)
-        warnings.warn(f"could not write the data cache {path} ({exc}); set TORCHPRIMER_CACHE to a writable folder",
-                      stacklevel=2)
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc).partition("; ")[0]
+        warnings.warn(f"could not write the data cache {path} ({reason}); the data loaded all the same: "
+                      "set TORCHPRIMER_CACHE to a writable folder to cache it", stacklevel=2)
     return dataset
 
 

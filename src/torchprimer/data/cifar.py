@@ -24,6 +24,7 @@ import torch
 from torchprimer.data.cache import DownloadUndo, cached, check_data_dir, data_root, fetch_advice
 from torchprimer.data.registry import Dataset, LoadOptions
 from torchprimer.errors import UserError, clip
+from torchprimer.fileio import check_readable
 
 FOLDER = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -48,6 +49,7 @@ def available(options: LoadOptions) -> bool:
 
 def check_pickle(path: Path) -> None:
     """Refuse a pickle that names any callable beyond SAFE_GLOBALS, without running it."""
+    check_readable(path, "CIFAR-10 batch", "CIFAR-10 批次文件")  # unreadable is not damaged: no new download
     size = path.stat().st_size
     if size > MAX_BATCH_BYTES:
         raise UserError(f"{path} is {size} bytes, far more than a CIFAR-10 batch (~31 MB); is it the right file? "

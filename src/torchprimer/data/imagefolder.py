@@ -86,6 +86,15 @@ def list_images(root: Path) -> tuple[list[str], list[tuple[str, int]]]:
         found = {cls for _, cls in make_dataset(str(root), class_to_idx, extensions=IMG_EXTENSIONS,
                                                  allow_empty=True)}
         empty = [c for c in classes if class_to_idx[c] not in found]
+        for name in empty:  # torchvision's walk passes over a folder it may not read as if it were empty
+            try:
+                os.listdir(root / name)
+            except OSError as exc:
+                folder, reason = root / name, exc.strerror or exc
+                raise UserError(f"imagefolder: cannot read the class folder {folder}: {reason}; check its "
+                                f"permissions (ls -ld {folder})",
+                                zh=f"imagefolder: 无法读取类别文件夹 {folder}：{reason}；请检查它的权限"
+                                   f"（ls -ld {folder}）") from None
         raise UserError(f"imagefolder: the class folder(s) {', '.join(empty)} in {root} hold no images "
                         f"({', '.join(IMG_EXTENSIONS[:4])}, ...); add some or remove the folder",
                         zh=f"imagefolder: {root} 中的类别文件夹 {'、'.join(empty)} 里没有图像（例如 "

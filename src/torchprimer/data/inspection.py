@@ -314,6 +314,9 @@ def plot_spectrum(eig_before: torch.Tensor, eig_after: torch.Tensor, a: dict[str
     save_figure(fig, path, dpi=100)
 
 
+INSPECT_FILES = ("samples.png", "class_counts.png", "pca.png", "spectrum.png", "summary.txt", "summary.json")
+
+
 def inspect_dataset(
     dataset: Dataset, out: str | Path, *, val_fraction: float = 0.1, test_fraction: float = 0.1, split_seed: int = 0
 ) -> dict[str, Any]:
@@ -325,8 +328,7 @@ def inspect_dataset(
     plot_pca(a["_scores"], a["_y"], a["classes"], a["explained_variance"], out / "pca.png")
     plot_spectrum(a["_eig_before"], a["_eig_after"], a, out / "spectrum.png")
     summary = {k: v for k, v in a.items() if not k.startswith("_")}
-    summary["files"] = [str(out / f) for f in ("samples.png", "class_counts.png", "pca.png", "spectrum.png",
-                                                "summary.txt", "summary.json")]
+    summary["files"] = [str(out / f) for f in INSPECT_FILES]
     text = format_summary(summary)
     summary["text"] = text
     write_text(out / "summary.txt", text + "\n")

@@ -139,11 +139,13 @@ def _unpack_gz(gz: Path, plain: Path, ndim: int) -> None:
     check_idx(data[:MAX_HEADER], len(data), ndim, str(gz))
     try:
         write_atomic(plain, lambda tmp: tmp.write_bytes(data))
-    except OSError as exc:
+    except (OSError, UserError) as exc:  # the atomic writer's own refusal too: a folder this user may not write in
+        reason, reason_zh = ((exc.strerror,) * 2 if isinstance(exc, OSError)
+                             else ("no new file can be made there", "那里无法创建新文件"))
         raise UserError(
-            f"cannot unpack {gz.name} into {plain.parent} ({exc.strerror}); torchvision reads only uncompressed "
+            f"cannot unpack {gz.name} into {plain.parent} ({reason}); torchvision reads only uncompressed "
             f"files: gunzip it there yourself or copy the folder somewhere writable",
-            zh=f"无法把 {gz.name} 解压到 {plain.parent}（{exc.strerror}）；torchvision 只读取未压缩的文件："
+            zh=f"无法把 {gz.name} 解压到 {plain.parent}（{reason_zh}）；torchvision 只读取未压缩的文件："
                f"请自己在那里用 gunzip 解压它，或者把整个文件夹复制到可写的位置",
         ) from None
 

@@ -45,8 +45,10 @@ def read_arrays(path: Path) -> tuple[dict[str, np.ndarray], list[str]]:
         with open(path, "rb") as fh:
             start = fh.read(6)
     except OSError as exc:
-        raise UserError(f"npz: cannot read {path}: {exc.strerror or exc}",
-                        zh=f"npz: 无法读取 {path}：{exc.strerror or exc}") from None
+        raise UserError(f"npz: cannot read {path}: {exc.strerror or exc}; check that it is a file you may read "
+                        f"(ls -l {path})",
+                        zh=f"npz: 无法读取 {path}：{exc.strerror or exc}；请检查它是不是一个你可以读取的文件"
+                           f"（ls -l {path}）") from None
     if not start.startswith((b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY")):
         # numpy would take any other file for a pickle and suggest allow_pickle=True: never for data
         raise UserError(f"npz: {path} is not an .npz archive (no zip header); write it with "

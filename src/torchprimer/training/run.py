@@ -36,6 +36,8 @@ from torchprimer.data.splits import raw_range
 from torchprimer.errors import TrainingInterrupted, UserError, resume_command
 from torchprimer.fileio import (
     check_readable,
+    check_replaceable,
+    check_writable,
     folder_lock,
     interrupts_deferred,
     make_dirs,
@@ -260,7 +262,7 @@ def _rounded(values: list[float]) -> list[float]:
 def new_run_dir(out: str | Path, cfg: TrainConfig) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     base = Path(out) / f"{stamp}-{tpdata.file_slug(cfg.dataset)}-{cfg.model}"
-    make_dirs(out)  # a file named like --out is one line and exit 2, as for every output path
+    make_dirs(out, "--out")  # a file named like --out is one line and exit 2, as for every output path
     for n in itertools.count(1):
         run_dir = base if n == 1 else base.with_name(f"{base.name}-{n}")
         try:
@@ -659,6 +661,8 @@ def _train_holding(
         run_dir = resume_dir if resume_dir is not None else (new_run_dir(out, cfg) if save else None)
         if run_dir is not None:  # before anything is written in it; under DDP rank 0 alone writes and locks
             held.enter_context(folder_lock(run_dir, _busy(run_dir)))
+        if resume_dir is not None:
+            check_resume_writable(resume_dir, logs=board is not None)
     if run_dir is not None:
         write_config(run_dir, cfg, splits, device, processes=distributed.world_size())
     # A finished run continued with more --epochs keeps its summary (it describes the model.safetensors
@@ -717,6 +721,23 @@ def _train_holding(
             writer.close()
     model.eval()  # ready for inference, as load_run's model is: no dropout, batch norm's running statistics
     return result
+
+
+def check_resume_writable(run_dir: Path, *, logs: bool) -> None:
+    """Refuse a resume that could not write its run folder, before it writes anything there: a folder
+    another user trained, a file in it that may not be replaced, or a TensorBoard folder that takes no
+    new files. Found only at the first write, config.json had already been rewritten for epochs that
+    were never trained, which a later plain --resume then went on to train."""
+    from torchprimer.runfolder import MADE_FROM_WEIGHTS, RUN_FILES  # runfolder imports this module
+
+    advice = "copy the run folder somewhere you can write and resume the copy"
+    advice_zh = "请把运行文件夹复制到你能写入的地方，再继续训练那份副本"
+    check_writable(run_dir / "config.json", [run_dir], advice, advice_zh)
+    for name in (*RUN_FILES, *MADE_FROM_WEIGHTS):
+        check_replaceable(run_dir / name, advice, advice_zh)
+    board = run_dir / "tensorboard"
+    if logs and board.is_dir():
+        check_writable(board, [board], advice, advice_zh)
 
 
 def write_outputs(result: TrainResult, objective: Any) -> None:

@@ -579,7 +579,7 @@ def serve(host: str, port: int, runs_dir: Path, *, open_browser: bool, allow_rem
 
     from torchprimer.fileio import check_output_folder
 
-    check_output_folder(runs_dir)  # now, not when the page's save button is pressed
+    check_output_folder(runs_dir, flag="--out")  # now, not when the page's save button is pressed
     if not is_loopback(host) and not allow_remote:
         raise UserError(f"--host {host} would let other machines reach the playground; "
                         "add --allow-remote if you mean it, or leave --host out for 127.0.0.1")
