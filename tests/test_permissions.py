@@ -44,6 +44,19 @@ def another_user(monkeypatch: pytest.MonkeyPatch) -> int:
     return uid
 
 
+def no_new_files_in(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`folder` refuses new files (EACCES), as another user's folder does to this one: torchprimer's writes
+    and its checks before them make their files with tempfile.mkstemp."""
+    real_mkstemp = tempfile.mkstemp
+
+    def mkstemp(*args: object, **kwargs: object) -> tuple[int, str]:
+        if Path(str(kwargs.get("dir"))) == folder:
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real_mkstemp(*args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(fileio.tempfile, "mkstemp", mkstemp)
+
+
 def shared_folder(path: Path) -> Path:
     """A folder like /tmp: everyone may make files in it, only a file's owner may replace or remove it."""
     path.mkdir()
@@ -107,14 +120,7 @@ def test_a_resume_that_could_not_write_its_tensorboard_folder_changes_nothing(
     first = torchprimer.train(out=tmp_path, epochs=1, tensorboard=True, **QUICK)
     board = first.run_dir / "tensorboard"
     before = {p.name: p.read_bytes() for p in first.run_dir.iterdir() if p.is_file()}
-    real_mkstemp = tempfile.mkstemp
-
-    def mkstemp(*args: object, **kwargs: object) -> tuple[int, str]:
-        if Path(str(kwargs.get("dir"))) == board:
-            raise PermissionError(errno.EACCES, "Permission denied")
-        return real_mkstemp(*args, **kwargs)  # type: ignore[call-overload]
-
-    monkeypatch.setattr(fileio.tempfile, "mkstemp", mkstemp)
+    no_new_files_in(board, monkeypatch)
     err = fails(["train", "--resume", str(first.run_dir), "--epochs", "2"], capsys)
     assert f"cannot write {board}: a file cannot be made in {board} (Permission denied)" in err
     assert "copy the run folder somewhere you can write and resume the copy" in err
@@ -206,14 +212,7 @@ def test_gzipped_mnist_in_a_folder_that_takes_no_files_says_how_to_unpack_it(
 
     write_mnist(tmp_path / "data", n_train=60, n_test=20, seed=0, gzipped=True)
     raw = tmp_path / "data" / "MNIST" / "raw"
-    real_mkstemp = tempfile.mkstemp
-
-    def mkstemp(*args: object, **kwargs: object) -> tuple[int, str]:
-        if Path(str(kwargs.get("dir"))) == raw:
-            raise PermissionError(errno.EACCES, "Permission denied")
-        return real_mkstemp(*args, **kwargs)  # type: ignore[call-overload]
-
-    monkeypatch.setattr(fileio.tempfile, "mkstemp", mkstemp)
+    no_new_files_in(raw, monkeypatch)
     err = fails(["data", "stats", "mnist", "--data-dir", str(tmp_path / "data")], capsys)
     assert f"into {raw} (no new file can be made there); torchvision reads only uncompressed files" in err
     assert "gunzip it there yourself or copy the folder somewhere writable" in err
