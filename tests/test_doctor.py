@@ -140,6 +140,20 @@ def test_fix_commands_paste_into_a_shell_as_they_are() -> None:
     assert shlex.split(fix)[:6] == [python, "-m", "pip", "install", "torch==2.14.1", "torchvision==0.29.*"]
 
 
+def test_no_usable_temporary_folder_is_not_a_broken_install() -> None:
+    """Where no temporary folder can be written, torchvision's ops fail as torch's compiler starts; the fix
+    was a --force-reinstall of torch, which cannot help."""
+    report = {"versions": {**{p: "1.0" for p in doctor.PACKAGES}, "torch": "2.14.1+cu130", "torchvision": "0.29.1"},
+              "build": {"cuda_build": "13.0"}, "devices": [{"device": "cpu"}], "nvidia_driver": None, "checks": [],
+              "executable": "python", "torchvision_error":
+              "FileNotFoundError: [Errno 2] No usable temporary directory found in ['/tmp', '/var/tmp', '/usr/tmp']"}
+    problem = next(p for p in doctor.problems(report) if "compiled ops fail" in p["problem"])
+    assert problem["fix"] == "mkdir -p ~/tmp && export TMPDIR=~/tmp"
+    report["torchvision_error"] = "RuntimeError: operator torchvision::nms does not exist"
+    fix = next(p["fix"] for p in doctor.problems(report) if "compiled ops fail" in p["problem"])
+    assert "--force-reinstall" in shlex.split(fix)
+
+
 def test_the_report_shows_markup_like_text_as_it_is(capsys: pytest.CaptureFixture[str]) -> None:
     """rich read '[/...]' in a device's error as a closing tag: the doctor died with a MarkupError traceback."""
     def broken(device: str, name: str) -> doctor.DeviceCheck:

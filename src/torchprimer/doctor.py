@@ -249,8 +249,12 @@ def problems(report: dict[str, Any]) -> list[dict[str, str]]:
             "fix": shell_command([*pip, f"torch=={torch_v}", vision, *index]),
         })
     elif tv and report.get("torchvision_error"):  # a missing torchvision fails to import: said above, with its fix
-        found.append({"problem": f"torchvision's compiled ops fail: {report['torchvision_error']}",
-                      "fix": shell_command([*pip, "--force-reinstall", f"torch=={torch_v}", vision, *index])})
+        error = report["torchvision_error"]
+        # torch's compiler, which the ops' registration imports, needs a temporary folder: the install is fine
+        no_tmp = "No usable temporary directory" in error
+        found.append({"problem": f"torchvision's compiled ops fail: {error}",
+                      "fix": "mkdir -p ~/tmp && export TMPDIR=~/tmp" if no_tmp
+                      else shell_command([*pip, "--force-reinstall", f"torch=={torch_v}", vision, *index])})
     driver = report.get("nvidia_driver")
     has_cuda = any(d["device"].startswith("cuda") for d in report["devices"])
     if driver and not has_cuda:
