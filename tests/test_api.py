@@ -64,6 +64,12 @@ def test_runs_are_still_reproducible_and_the_model_comes_back_ready_for_inferenc
     ({"seed": "1"}, "option 'seed' is '1', not a whole number"),
     ({"dataset": 5}, "option 'dataset' is 5, not a string"),
     ({"hidden": [3.7]}, "must be whole numbers of units"),
+    # a set's order is not the layers' ((256, 4, 128) was trained), bytes were character codes (49, 54)
+    ({"hidden": {256, 128, 4}}, "must be whole numbers of units, as a number, a list or tuple, or a string"),
+    ({"hidden": b"16"}, "must be whole numbers of units, as a number, a list or tuple, or a string"),
+    ({"hidden": iter([8, 4])}, "must be whole numbers of units, as a number, a list or tuple, or a string"),
+    # progress=True was an AttributeError after the run folder was made
+    ({"progress": True}, "progress=True is neither a mode ('auto', 'bar', 'lines', 'none') nor an object"),
     ({"hidden": [0]}, "every layer needs at least 1 unit"),
     ({"hidden": []}, "every layer needs at least 1 unit"),
     ({"progress": "quiet"}, "progress='quiet' is not one of auto, bar, lines, none"),
@@ -86,6 +92,67 @@ def test_friendly_forms_are_accepted(tmp_path: Path) -> None:
     result = torchprimer.train(**{**QUICK, "hidden": 8, "device": torch.device("cpu"), "progress": None,
                                   "out": tmp_path})
     assert result.config.hidden == (8,) and result.config.device == "cpu"
+
+
+def test_numpy_and_tensor_scalars_are_the_numbers_they_hold(tmp_path: Path) -> None:
+    """A search drawing its values with NumPy: np.float32(0.01) was refused as "not a number" (np.float64, a
+    float subclass, passed), np.int64 as "not a whole number"."""
+    result = torchprimer.train(**{**QUICK, "lr": np.float32(0.5), "epochs": np.int64(2), "seed": torch.tensor(3),
+                                  "hidden": np.array([8, 4]), "batchnorm": np.bool_(False), "save": False})
+    plain = torchprimer.train(**{**QUICK, "lr": float(np.float32(0.5)), "epochs": 2, "seed": 3, "hidden": (8, 4),
+                                 "save": False})
+    assert (result.config.lr, result.config.epochs, result.config.seed, result.config.hidden) == (0.5, 2, 3, (8, 4))
+    assert [r["train_loss"] for r in result.history] == [r["train_loss"] for r in plain.history]
+
+
+def test_a_float64_default_dtype_trains_and_loads_in_float32_and_is_given_back(tmp_path: Path) -> None:
+    """torch.set_default_dtype(torch.float64) made the models float64 against float32 data: torch's
+    "mat1 and mat2 must have the same dtype" from inside the first step, and a half-made run folder."""
+    from torchprimer.evaluate import evaluate_run
+    from torchprimer.runfolder import load_run
+
+    plain = torchprimer.train(**{**QUICK, "out": tmp_path / "a"})
+    torch.set_default_dtype(torch.float64)
+    try:
+        result = torchprimer.train(**{**QUICK, "out": tmp_path / "b"})
+        assert torch.get_default_dtype() == torch.float64
+        run = load_run(result.run_dir)
+        assert next(run.model.parameters()).dtype == torch.float32
+        assert evaluate_run(run, figures=False)["accuracy"] == plain.test["accuracy"]
+        assert torch.get_default_dtype() == torch.float64
+    finally:
+        torch.set_default_dtype(torch.float32)
+    assert result.test == plain.test
+
+
+def test_loading_a_run_does_not_move_the_callers_random_stream(tmp_path: Path) -> None:
+    """The model was built with random initial weights, replaced at once by the run's: the draws cost the
+    caller's generator numbers it then did not get."""
+    from torchprimer.runfolder import load_run
+
+    run_dir = torchprimer.train(**{**QUICK, "out": tmp_path}).run_dir
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    load_run(run_dir)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_figures_leave_the_callers_matplotlib_backend_alone(tmp_path: Path) -> None:
+    """train() switched matplotlib to Agg: in a notebook, the inline backend was gone and plt.show() showed
+    nothing. The figures are now drawn without pyplot."""
+    import subprocess
+    import sys
+
+    script = ("import matplotlib, sys; matplotlib.use('svg'); import torchprimer; "
+              f"torchprimer.train(dataset='digits', epochs=1, progress='none', out={str(tmp_path)!r}); "
+              "print(matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["svg", "False"]
+    (run_dir,) = tmp_path.iterdir()
+    assert (run_dir / "curves.png").read_bytes().startswith(b"\x89PNG")
+    assert (run_dir / "confusion.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_resume_refuses_options_it_would_ignore(tmp_path: Path) -> None:
@@ -125,3 +192,21 @@ def test_help_of_train_names_every_option_with_its_default() -> None:
     for field in dataclasses.fields(TrainConfig):
         assert f"{field.name}={field.default!r}" in doc, field.name
     assert doc.index("dataset='digits'") < doc.index(">>> result = train(")
+
+
+@pytest.mark.parametrize(("device", "message"), [
+    (torch.device("meta"), "unsupported device 'meta'"),
+    (None, "device None is not a device"),
+    pytest.param(torch.device("cuda"), "--device cuda was asked for, but torch sees no CUDA device here",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")),
+    pytest.param(0, "--device cuda was asked for, but torch sees no CUDA device here",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")),
+])
+def test_load_run_checks_a_device_given_as_torch_takes_it(tmp_path: Path, device: object, message: str) -> None:
+    """Only a device name was checked: torch.device("cuda") or 0 reached torch's "Found no NVIDIA driver",
+    "meta" its NotImplementedError."""
+    from torchprimer.runfolder import load_run
+
+    run_dir = torchprimer.train(**{**QUICK, "out": tmp_path}).run_dir
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_run(run_dir, device)  # type: ignore[arg-type]

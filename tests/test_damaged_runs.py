@@ -527,3 +527,18 @@ def test_a_config_json_missing_its_data_set_or_with_an_edited_class_list_says_wh
                          ([*classes[:8], "eight", "9"], '(entry 8 is "eight" there, "8" in training)')):
         config.write_text(json.dumps({**stored, "data": {**stored["data"], "classes": edited}}))
         assert said in fails(["evaluate", str(run)], capsys)
+
+
+def test_a_checkpoint_whose_optimizer_state_was_edited_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    """torch's "loaded state dict has a different number of parameter groups" named no file, and came after
+    config.json had been rewritten for the new epochs."""
+    first = torchprimer.train(out=tmp_path, epochs=1, **QUICK)
+    path = first.run_dir / "checkpoint.pt"
+    state = torch.load(path, weights_only=True)
+    state["optimizer"] = {"state": {}, "param_groups": []}
+    torch.save(state, path)
+    before = {p.name: p.read_bytes() for p in first.run_dir.iterdir() if p.is_file()}
+    with pytest.raises(UserError, match=r"holds an optimizer state this run's optimizer cannot take .*different "
+                                        r"number of parameter groups.*; put back this run's checkpoint"):
+        torchprimer.train(resume=first.run_dir, epochs=2, progress="none")
+    assert {p.name: p.read_bytes() for p in first.run_dir.iterdir() if p.is_file()} == before

@@ -375,10 +375,10 @@ def plot_functions(names: str | Sequence[str] | None, path: str | Path, *,
                    functions: dict[str, Activation] | None = None, lang: str = "en") -> Path:
     """One PNG: each activation (solid) and its autograd derivative (dashed) on [−PLOT_HALF_WIDTH,
     PLOT_HALF_WIDTH], wide enough to show where relu6 flattens (x = 6) and sigmoid and tanh saturate."""
-    from torchprimer.report import cjk_font, pyplot, save_figure
+    from torchprimer.report import cjk_font, figures, save_figure
 
     chosen = resolve_names(names)
-    plt = pyplot()
+    plt = figures()
     cols = min(4, len(chosen))
     rows = math.ceil(len(chosen) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
@@ -828,9 +828,9 @@ def render_training(result: dict[str, Any], lang: str = "en") -> str:
 
 
 def plot_training_curves(runs: list[dict[str, Any]], path: str | Path) -> Path:
-    from torchprimer.report import pyplot, save_figure
+    from torchprimer.report import figures, save_figure
 
-    plt = pyplot()
+    plt = figures()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     for r in runs:
         epochs = [h["epoch"] for h in r["history"]]
@@ -848,9 +848,9 @@ def plot_gradient_heatmap(runs: list[dict[str, Any]], path: str | Path) -> Path:
     """log10 of each layer's weight-gradient norm (rows) at init and per epoch (columns)."""
     import numpy as np
 
-    from torchprimer.report import pyplot, save_figure
+    from torchprimer.report import figures, save_figure
 
-    plt = pyplot()
+    plt = figures()
     grids = [torch.tensor(r["grad_norms"], dtype=torch.float64).clamp_min(1e-30).log10().T for r in runs]
     # a diverged run's inf/NaN norms are left blank: in the colour scale they made it NaN (a blank picture and
     # matplotlib's "invalid value encountered in divide" on stderr)

@@ -446,9 +446,9 @@ def _row(cells: tuple[str, ...]) -> str:
 
 def plot(result: dict[str, Any], path: str | Path) -> Path:
     """Bar chart of test accuracy, coloured by family, with published figures as labelled lines."""
-    from torchprimer.report import pyplot, save_figure
+    from torchprimer.report import figures, save_figure
 
-    plt = pyplot()
+    plt = figures()
     rows = result["rows"]
     colours = {FAMILIES["rule"]: "#999999", FAMILIES["classic"]: "#4c72b0", FAMILIES["deep"]: "#dd8452"}
     fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(rows) + 2), 4))

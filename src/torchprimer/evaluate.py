@@ -17,7 +17,7 @@ from torchprimer import report
 from torchprimer.errors import UserError
 from torchprimer.runfolder import TOP_LOSSES_PNG, Run
 from torchprimer.training.loop import predict_outputs
-from torchprimer.training.run import wilson_interval
+from torchprimer.training.run import float32_default, wilson_interval
 
 CONFUSION_PNG = "confusion.png"
 
@@ -56,6 +56,7 @@ def top_losses(
     ]
 
 
+@float32_default()
 def evaluate_run(run: Run, *, top: int = 16, figures: bool = True) -> dict[str, Any]:
     """Test-split metrics of a loaded run; with `figures`, writes confusion.png and top_losses.png.
 
@@ -130,7 +131,7 @@ def _denormalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torc
 
 def plot_top_losses(images: torch.Tensor, worst: list[dict[str, Any]], path: Path) -> Path:
     """A grid of (N, C, H, W) images titled 'true → predicted', confidence and loss."""
-    plt = report.pyplot()
+    plt = report.figures()
     n = len(worst)
     cols = min(n, 8)
     rows = (n + cols - 1) // cols

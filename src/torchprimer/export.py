@@ -28,6 +28,7 @@ import torch
 from torchprimer.errors import UserError
 from torchprimer.fileio import atomic_path, check_can_write
 from torchprimer.runfolder import EXPORT_NAMES, MADE_FROM_WEIGHTS, RUN_FILES, Run
+from torchprimer.training.run import float32_default
 
 FORMATS = ("safetensors", "torchscript", "onnx")
 TOLERANCE = 1e-5  # times max(1, the largest |output|): float32 rounding grows with the logits' size
@@ -45,6 +46,7 @@ def sample_batch(run: Run, n: int = CHECK_BATCH) -> torch.Tensor:
     return torch.randn(n, *run.input_shape, generator=generator)
 
 
+@float32_default()
 def export_run(run: Run, fmt: str, out: str | Path | None = None) -> dict[str, Any]:
     """Write the run's model in `fmt`, check it against PyTorch, and describe the result."""
     if fmt not in FORMATS:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -67,10 +67,14 @@ def parse_hidden(text: str | int | Sequence[int]) -> tuple[int, ...]:
     if isinstance(text, numbers.Integral) and not isinstance(text, bool):
         sizes = (int(text),)
     elif not isinstance(text, str):
-        items = list(text) if isinstance(text, Iterable) else [text]
+        # a list or a tuple: a set's or a dict's order is not the layers', bytes are character codes, an
+        # iterator would be used up before it is checked
+        items = list(text) if isinstance(text, (list, tuple)) else [text]
         if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in items):
-            raise UserError(f"--hidden {text!r} must be whole numbers of units, e.g. [256, 128] or '256,128'",
-                            zh=f"--hidden {text!r} 必须是整数个单元，例如 [256, 128] 或 '256,128'")
+            raise UserError(f"--hidden {text!r} must be whole numbers of units, as a number, a list or tuple, or a "
+                            "string, e.g. [256, 128] or '256,128'",
+                            zh=f"--hidden {text!r} 必须是整数个单元，写成一个数、一个列表或元组、或者一个字符串，"
+                               "例如 [256, 128] 或 '256,128'")
         sizes = tuple(int(v) for v in items)
     else:
         items = [t.strip() for t in text.split(",")]

@@ -24,6 +24,7 @@ from torchprimer.data.splits import normalize, to_float
 from torchprimer.errors import UserError, brief
 from torchprimer.runfolder import Run
 from torchprimer.training.loop import predict_outputs
+from torchprimer.training.run import float32_default
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -332,6 +333,7 @@ def check_scale(samples: list[Sample], run: Run) -> None:
         sample.notes.append(f"{seen}: is it in training's scale?")
 
 
+@float32_default()
 def predict_files(run: Run, paths: list[Path], *, top: int = 3, invert: bool = False) -> dict[str, Any]:
     """Top-`top` classes with probabilities for every sample in `paths`."""
     samples = read_inputs(paths, run, invert=invert)

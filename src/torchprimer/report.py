@@ -8,7 +8,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 
@@ -42,14 +42,31 @@ def counted(n: int, word: str, words: str | None = None) -> str:
     return f"{n:,} {word if n == 1 else words or word + 's'}"
 
 
-def pyplot():
-    """matplotlib.pyplot on the headless Agg backend (no display needed, in CI or over SSH)."""
-    import matplotlib
+class Figures:
+    """pyplot's `subplots` and `Rectangle` without pyplot: figures made as matplotlib.figure.Figure
+    objects need no backend and no display, and saving them as PNG uses Agg by itself. pyplot would
+    have needed a backend, and switching it to Agg (as torchprimer did) took a notebook's inline or a
+    GUI's backend from its caller: `train()` in Jupyter left `plt.show()` showing nothing."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    @staticmethod
+    def subplots(nrows: int = 1, ncols: int = 1, **kwargs: Any) -> tuple[Any, Any]:
+        from matplotlib.figure import Figure
 
-    return plt
+        grid = {k: kwargs.pop(k) for k in ("sharex", "sharey", "squeeze", "width_ratios", "height_ratios",
+                                           "subplot_kw", "gridspec_kw") if k in kwargs}
+        fig = Figure(**kwargs)  # what is left is the figure's: figsize, dpi, layout, ...
+        return fig, fig.subplots(nrows, ncols, **grid)
+
+    @staticmethod
+    def Rectangle(*args: Any, **kwargs: Any) -> Any:
+        from matplotlib.patches import Rectangle
+
+        return Rectangle(*args, **kwargs)
+
+
+def figures() -> type[Figures]:
+    """What the plotting code calls `plt`: see Figures."""
+    return Figures
 
 
 # Fonts with Chinese glyphs, in order of preference; matplotlib's default (DejaVu Sans) has none.
@@ -59,7 +76,6 @@ CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanY
 
 def cjk_font() -> str | None:
     """An installed font family that draws Chinese, or None: without one, matplotlib draws empty boxes."""
-    pyplot()
     from matplotlib import font_manager
 
     installed = {f.name for f in font_manager.fontManager.ttflist}
@@ -75,15 +91,13 @@ def shown_channels(channels: int) -> int:
 
 def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
     """Write `fig` as a PNG atomically and close it."""
-    plt = pyplot()
     write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight"))
-    plt.close(fig)
     return Path(path)
 
 
 def plot_curves(history: Sequence[dict[str, float]], path: str | Path, title: str = "") -> Path:
     """Loss and accuracy per epoch, training beside validation."""
-    plt = pyplot()
+    plt = figures()
     epochs = [r["epoch"] for r in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     ax_loss.plot(epochs, [r["train_loss"] for r in history], "o-", label="train (epoch mean)")
@@ -107,7 +121,7 @@ def confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, num_classes: in
 
 
 def plot_confusion(matrix: torch.Tensor, classes: Sequence[str], path: str | Path, title: str = "") -> Path:
-    plt = pyplot()
+    plt = figures()
     k = len(classes)
     size = max(4.0, 0.45 * k + 2)
     fig, ax = plt.subplots(figsize=(size, size))

@@ -23,11 +23,12 @@ from torchprimer.errors import UserError, brief, resume_command
 from torchprimer.fileio import check_readable
 from torchprimer.models import Objective, build_model, objective_for
 from torchprimer.training.checkpoint import state_dict_mismatch
-from torchprimer.training.config import TrainConfig, resolve_device
+from torchprimer.training.config import TrainConfig, device_name, resolve_device
 from torchprimer.training.run import (
     TRAINED_WITH,
     check_same_data,
     data_moved,
+    float32_default,
     load_splits,
     read_run_config,
     read_summary,
@@ -105,6 +106,7 @@ class Run:
         return (float(value[0]), float(value[1])) if value is not None else None
 
 
+@float32_default()  # a caller's float64 default would build a float64 model for float32 weights and data
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu", *, with_data: bool = True) -> Run:
     """Load a run folder; `with_data=False` skips the test split (predict and export need no data).
 
@@ -122,10 +124,11 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu", *, with_da
     if (run_dir / "summary.json").exists():  # unreadable is not absent: the weights' checksum would go unchecked
         check_readable(run_dir / "summary.json", "run summary")
     summary = read_summary(run_dir)
-    target = resolve_device(device) if isinstance(device, str) else device
+    target = resolve_device(device_name(device))
 
-    model = build_model(cfg.model_spec, data["input_shape"], len(data["classes"]),
-                        "load the run on a machine with more memory")
+    with torch.random.fork_rng(devices=[]):  # the initial weights, replaced next, must not move the caller's stream
+        model = build_model(cfg.model_spec, data["input_shape"], len(data["classes"]),
+                            "load the run on a machine with more memory")
     model.load_state_dict(read_weights(run_dir / WEIGHTS, model, summary, trained_with(cfg, data)))
     model.to(target).eval()
     run = Run(run_dir=run_dir, config=cfg, data=data, model=model,

@@ -29,7 +29,7 @@ from torchprimer.data.registry import Dataset
 from torchprimer.data.splits import empty_split_advice, split_indices, to_float
 from torchprimer.errors import UserError
 from torchprimer.fileio import make_dirs, write_strict_json, write_text
-from torchprimer.report import pyplot, save_figure, shown_channels
+from torchprimer.report import figures, save_figure, shown_channels
 
 MAX_FEATURES = 4096  # a d x d float64 covariance of this size is 128 MiB
 SHOWN_CLASSES = 20
@@ -217,7 +217,7 @@ def format_summary(a: dict[str, Any]) -> str:
 
 
 def plot_samples(x: torch.Tensor, y: torch.Tensor, classes: list[str], kind: str, path: Path) -> None:
-    plt = pyplot()
+    plt = figures()
     shown = list(range(min(len(classes), SHOWN_CLASSES)))
     picks = [torch.nonzero(y == c).flatten()[:PER_CLASS] for c in shown]
     if kind == "image" and x.ndim == 4:
@@ -267,7 +267,7 @@ def plot_samples(x: torch.Tensor, y: torch.Tensor, classes: list[str], kind: str
 
 
 def plot_counts(counts: dict[str, list[int]], classes: list[str], path: Path) -> None:
-    plt = pyplot()
+    plt = figures()
     k = len(classes)
     fig, ax = plt.subplots(figsize=(max(5.0, 0.5 * k + 2), 3.5))
     width = 0.27
@@ -282,7 +282,7 @@ def plot_counts(counts: dict[str, list[int]], classes: list[str], path: Path) ->
 
 
 def plot_pca(scores: torch.Tensor, y: torch.Tensor, classes: list[str], explained: list[float], path: Path) -> None:
-    plt = pyplot()
+    plt = figures()
     fig, ax = plt.subplots(figsize=(6, 5))
     for c in range(min(len(classes), SHOWN_CLASSES)):
         pts = scores[y == c]
@@ -296,7 +296,7 @@ def plot_pca(scores: torch.Tensor, y: torch.Tensor, classes: list[str], explaine
 
 
 def plot_spectrum(eig_before: torch.Tensor, eig_after: torch.Tensor, a: dict[str, Any], path: Path) -> None:
-    plt = pyplot()
+    plt = figures()
     fig, ax = plt.subplots(figsize=(6, 4))
     for eig, label, info in ((eig_before, "raw", a["before"]), (eig_after, "standardised", a["after"])):
         values = eig.flip(0)

@@ -191,3 +191,14 @@ def check_resumable(state: dict[str, Any], model: torch.nn.Module, cfg: dict[str
     if problem:
         raise UserError(f"{path} does not fit the model in config.json ({problem}); "
                         "was it copied from another run?")
+
+
+def check_optimizer_state(state: dict[str, Any], optimizer: torch.optim.Optimizer, path: Path) -> None:
+    """Refuse, before anything is written, a checkpoint whose optimizer state this run's optimizer cannot
+    take (edited, or another optimizer's): torch's ValueError named neither the file nor a way out, and it
+    came after config.json had been rewritten. `optimizer` is a throwaway one, built on a copy of the model."""
+    try:
+        optimizer.load_state_dict(state["optimizer"])
+    except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as exc:
+        raise UserError(f"{path} holds an optimizer state this run's optimizer cannot take ({brief(exc)}); "
+                        "put back this run's checkpoint or train again") from None

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from torchprimer.data.registry import absolute_name, check_data_options, ships_test_split
@@ -133,6 +134,17 @@ def _check_types(cfg: TrainConfig) -> None:
                             zh=f"选项 {field.name!r} 的值是 {value!r}，而它应为{want_zh}")
 
 
+def plain_value(value: Any) -> Any:
+    """A NumPy scalar (np.int64 from rng.choice, np.float32), a 0-d tensor or a 1-D array as the Python
+    value it holds: a hyperparameter search draws its values with NumPy, and np.float32(0.01) was
+    refused as "not a number" while np.float64, a float subclass, passed."""
+    if isinstance(value, np.generic) or (isinstance(value, torch.Tensor) and value.ndim == 0):
+        return value.item()
+    if isinstance(value, (np.ndarray, torch.Tensor)) and value.ndim == 1:
+        return value.tolist()
+    return value
+
+
 def make_config(**options: Any) -> TrainConfig:
     """Build and validate a config from keyword options; None means "use the default"."""
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -140,6 +152,7 @@ def make_config(**options: Any) -> TrainConfig:
     if unknown:
         raise UserError(f"unknown training option(s) {sorted(unknown)}; see 'torchprimer train --help'",
                         zh=f"未知的训练选项 {sorted(unknown)}；请看 'torchprimer train --help'")
+    options = {name: plain_value(value) for name, value in options.items()}
     if isinstance(options.get("device"), torch.device):
         options["device"] = str(options["device"])
     cfg = TrainConfig(**{k: v for k, v in options.items() if v is not None})
@@ -303,6 +316,19 @@ def check_device_options(cfg: TrainConfig) -> None:
                             "machine with one",
                             zh=f"{flag} 只在 CUDA GPU 上使用，而这次运行的设备是 {resolve_device(cfg.device).type}；"
                                f"请去掉 {flag}，或者在有 CUDA GPU 的机器上使用 --device cuda")
+
+
+def device_name(device: object) -> str:
+    """A device as torch's functions take it (a torch.device, a CUDA index, a name) by its name, so that
+    resolve_device checks it: a torch.device("cuda") on a machine without one reached torch unchecked."""
+    if isinstance(device, torch.device):
+        return str(device)
+    if isinstance(device, int) and not isinstance(device, bool):
+        return f"cuda:{device}"
+    if not isinstance(device, str):
+        raise UserError(f"device {device!r} is not a device; use auto, cpu, cuda, cuda:N or mps",
+                        zh=f"{device!r} 不是设备；请用 auto、cpu、cuda、cuda:N 或 mps")
+    return device
 
 
 def resolve_device(name: str) -> torch.device:

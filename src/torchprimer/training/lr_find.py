@@ -127,9 +127,9 @@ def _steepest(lrs: list[float], losses: list[float]) -> float:
 
 
 def plot(result: LRFinderResult, path: str | Path) -> Path:
-    from torchprimer.report import pyplot, save_figure
+    from torchprimer.report import figures, save_figure
 
-    plt = pyplot()
+    plt = figures()
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(result.lrs, result.losses, label="smoothed loss")
     if result.suggestion is not None:

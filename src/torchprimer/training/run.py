@@ -9,6 +9,7 @@ curves.png, confusion.png.
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import dataclasses
 import hashlib
@@ -50,7 +51,7 @@ from torchprimer.progress import Progress, check_mode, make_progress
 from torchprimer.training import checkpoint as ckpt
 from torchprimer.training import distributed
 from torchprimer.training.config import RESUME_MAY_CHANGE, TrainConfig, as_stored, make_config, resolve_device
-from torchprimer.training.loop import evaluate, fit, patience_ran_out, predict_outputs
+from torchprimer.training.loop import evaluate, fit, make_optimizer, patience_ran_out, predict_outputs
 
 METRIC_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr"]
 
@@ -489,12 +490,26 @@ def read_summary(run_dir: Path) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
+def float32_default() -> Iterator[None]:
+    """torch's default dtype float32 for the block, then the caller's again: the data are float32, and a
+    caller's torch.set_default_dtype(torch.float64) made the models float64 and the first step fail in
+    torch ("mat1 and mat2 must have the same dtype")."""
+    saved = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(saved)
+
+
+@contextlib.contextmanager
 def caller_state_kept() -> Iterator[None]:
     """Give the caller back what a run sets for itself: the random generators it seeds, torch's
     determinism flags and its thread count. Without this a search loop drawing its own random
     hyperparameters (random.uniform, np.random) was reseeded by every trial and drew the same
     values, and a user's torch.use_deterministic_algorithms(True) was switched off. The CUDA
-    generator is restored only where CUDA was in use already (reading it would start CUDA)."""
+    generator is restored only where CUDA was in use already (reading it would start CUDA). The
+    default dtype is float32 inside (float32_default)."""
     rng = ckpt.rng_state(cuda=False)
     cuda_rng = torch.cuda.get_rng_state() if torch.cuda.is_initialized() else None
     threads = torch.get_num_threads()
@@ -502,7 +517,8 @@ def caller_state_kept() -> Iterator[None]:
     determinism = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
     cublas = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
     try:
-        yield
+        with float32_default():
+            yield
     finally:
         ckpt.set_rng_state(rng)
         if cuda_rng is not None:
@@ -555,6 +571,9 @@ def train(
         progress = "none"
     if isinstance(progress, str):
         check_mode(progress)  # before the run folder, which a bad value would leave half-written
+    elif not all(callable(getattr(progress, name, None)) for name in ("start", "step", "epoch", "close")):
+        raise UserError(f"progress={progress!r} is neither a mode ('auto', 'bar', 'lines', 'none') nor an object "
+                        "with start, step, epoch and close methods; e.g. progress='none' prints nothing")
     if resume is not None and (out is not None or not save):
         given = "--out" if out is not None else "save=False"
         raise UserError(f"--resume continues {resume} in its own folder; leave out {given}")
@@ -638,6 +657,9 @@ def _train_holding(
     if resume_dir is not None and resume_state is not None:  # checked before config.json is rewritten
         check_same_data(splits, stored["data"], cfg.dataset, resume_dir)
         ckpt.check_resumable(resume_state, model, cfg.to_dict(), resume_dir / "checkpoint.pt")
+        # on a copy: Adam over flat buffers makes the parameters views of its own buffer
+        ckpt.check_optimizer_state(resume_state, make_optimizer(copy.deepcopy(model), cfg),
+                                   resume_dir / "checkpoint.pt")
     chosen = auto_threads(model, device) if choose_threads else None
     if chosen is not None:
         torch.set_num_threads(chosen)  # train() puts the count back when it returns
