@@ -165,7 +165,18 @@ def test_resume_refuses_options_it_would_ignore(tmp_path: Path) -> None:
 
 
 def test_dir_lists_the_lazy_names() -> None:
-    assert {"train", "TrainResult", "UserError"} <= set(dir(torchprimer))
+    assert {"train", "TrainResult", "UserError", "data", "autodiff"} <= set(dir(torchprimer))
+
+
+def test_the_readmes_submodules_work_before_anything_imported_them() -> None:
+    """`torchprimer.data.normalize` worked in the README only because train() had imported the package."""
+    import subprocess
+    import sys
+
+    script = ("import torchprimer; print(torchprimer.data.normalize.__name__, "
+              "torchprimer.autodiff.gradcheck.__name__, torchprimer.runfolder.load_run.__name__)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert done.stdout.split() == ["normalize", "gradcheck", "load_run"], done.stderr
 
 
 @pytest.mark.parametrize(("y", "message"), [
@@ -210,3 +221,24 @@ def test_load_run_checks_a_device_given_as_torch_takes_it(tmp_path: Path, device
     run_dir = torchprimer.train(**{**QUICK, "out": tmp_path}).run_dir
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
         load_run(run_dir, device)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ((torch.rand(5, 3), torch.zeros(2), torch.ones(2)), "x of shape (5, 3) has 3 channel(s) in dimension 1"),
+    ((torch.rand(2), torch.zeros(2), torch.ones(2)), "pass a batch, e.g. x[None] for one sample"),
+    ((torch.tensor([[1.0, 2.0]]), torch.zeros(2), torch.tensor([-2.0, 0.5])), "must be finite and not negative"),
+    ((torch.rand(4, 2), torch.zeros(1), torch.ones(2)), "but mean has 1 and std 2"),
+    (("x", 1, 2), "takes tensors (or NumPy arrays or lists)"),
+])
+def test_normalize_refuses_what_would_broadcast_or_be_left_unscaled(args: tuple[Any, ...], message: str) -> None:
+    """The README's recipe for feeding result.model: a channel mismatch was torch's broadcasting error, a
+    negative std was replaced by 1 (the channel only centred), a mean of 1 value broadcast over 2 channels."""
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        torchprimer.data.normalize(*args)
+
+
+def test_normalize_takes_numpy_and_lists_as_tensors() -> None:
+    x = np.array([[1.0, 4.0], [3.0, 0.0]], dtype=np.float32)
+    expected = torchprimer.data.normalize(torch.from_numpy(x), torch.tensor([1.0, 2.0]), torch.tensor([2.0, 4.0]))
+    assert torch.equal(torchprimer.data.normalize(x, [1.0, 2.0], [2.0, 4.0]), expected)
+    assert torch.equal(expected, torch.tensor([[0.0, 0.5], [1.0, -0.5]]))

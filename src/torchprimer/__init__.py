@@ -20,9 +20,14 @@ __all__ = ["TrainResult", "TrainingDiverged", "UserError", "train"]
 __version__ = "0.1.0"
 
 
+# Subpackages the README's snippets reach through `torchprimer.` (torchprimer.data.normalize): loaded on
+# first use like `train`, so that they work before anything else has imported them.
+SUBMODULES = ("data", "autodiff", "models", "runfolder", "evaluate", "predict", "export")
+
+
 def __dir__() -> list[str]:
-    """`train` and `TrainResult` load lazily; list them for dir() and tab completion anyway."""
-    return sorted(set(globals()) | set(__all__))
+    """`train`, `TrainResult` and the SUBMODULES load lazily; list them for dir() and tab completion anyway."""
+    return sorted(set(globals()) | set(__all__) | set(SUBMODULES))
 
 
 def __getattr__(name: str) -> Any:
@@ -30,4 +35,8 @@ def __getattr__(name: str) -> Any:
         from torchprimer.training import run
 
         return getattr(run, name)
+    if name in SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"torchprimer.{name}")
     raise AttributeError(f"module 'torchprimer' has no attribute {name!r}")

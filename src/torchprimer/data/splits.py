@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from torchprimer.data.registry import Dataset
@@ -75,7 +76,31 @@ def byte_histograms(x: torch.Tensor) -> torch.Tensor:
 
 
 def normalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """(x - mean) / std per channel; a constant channel (std 0) is only centred."""
+    """(x - mean) / std per channel (dimension 1 of a batch); a constant channel (std 0) is only centred.
+
+    The README's recipe for feeding a trained model, so what a user hands it is checked: NumPy arrays and
+    lists are taken as tensors; a batch whose channels do not match mean and std, or a negative or
+    non-finite std, is a UserError, not torch's broadcasting message or a channel silently left unscaled."""
+    x, mean, std = (torch.as_tensor(v) if isinstance(v, (np.ndarray, list, tuple)) else v for v in (x, mean, std))
+    if not all(isinstance(v, torch.Tensor) for v in (x, mean, std)):
+        raise UserError("normalize(x, mean, std) takes tensors (or NumPy arrays or lists), e.g. "
+                        "normalize(x, result.data.mean, result.data.std)",
+                        zh="normalize(x, mean, std) 接受张量（或 NumPy 数组、列表），例如 "
+                           "normalize(x, result.data.mean, result.data.std)")
+    mean, std = mean.reshape(-1).float(), std.reshape(-1).float()
+    if x.ndim < 2 or not x.shape[1] == len(mean) == len(std):
+        shape, channels = tuple(x.shape), x.shape[1] if x.ndim >= 2 else 0
+        raise UserError(f"normalize: x of shape {shape} has {channels} channel(s) in dimension 1 (a batch: samples "
+                        f"first), but mean has {len(mean)} and std {len(std)}; pass a batch, e.g. x[None] for one "
+                        "sample, with the run's own result.data.mean and .std",
+                        zh=f"normalize：形状为 {shape} 的 x 在第 1 维上有 {channels} 个通道（一批数据：样本在前），"
+                           f"但 mean 有 {len(mean)} 个、std 有 {len(std)} 个；请传入一批数据（单个样本用 x[None]），"
+                           "并使用该运行自己的 result.data.mean 和 .std")
+    if not bool(torch.isfinite(std).all() and (std >= 0).all()):
+        values = std.tolist()
+        raise UserError(f"normalize: std {values} must be finite and not negative (the training split's "
+                        "standard deviations: result.data.std)",
+                        zh=f"normalize：std {values} 必须是有限的非负数（训练集的标准差：result.data.std）")
     shape = (1, -1) + (1,) * (x.ndim - 2)
     safe_std = torch.where(std > 0, std, torch.ones_like(std))
     return (to_float(x) - mean.view(shape).to(x.device)) / safe_std.view(shape).to(x.device)
