@@ -242,3 +242,35 @@ def test_normalize_takes_numpy_and_lists_as_tensors() -> None:
     expected = torchprimer.data.normalize(torch.from_numpy(x), torch.tensor([1.0, 2.0]), torch.tensor([2.0, 4.0]))
     assert torch.equal(torchprimer.data.normalize(x, [1.0, 2.0], [2.0, 4.0]), expected)
     assert torch.equal(expected, torch.tensor([[0.0, 0.5], [1.0, -0.5]]))
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"model": None}, "gradcheck's model is NoneType, not a torch.nn.Module"),
+    ({"eps": 0}, "gradcheck's eps 0 must be a finite number above 0"),
+    ({"eps": float("nan")}, "gradcheck's eps nan must be a finite number above 0"),
+    ({"max_coords": 0}, "gradcheck's max_coords 0 must be a whole number of at least 1"),
+    ({"seed": "a"}, "gradcheck's seed 'a' must be a whole number of at least 0"),
+    ({"x": torch.zeros(0, 4), "y": torch.zeros(0, dtype=torch.long)}, "holds no samples"),
+    ({"x": torch.full((6, 4), float("nan"))}, "gradcheck's x holds NaN or infinite values"),
+])
+def test_gradcheck_names_the_argument_that_is_wrong(change: dict[str, Any], message: str) -> None:
+    """From Python, eps=0 was a ZeroDivisionError, max_coords=0 an 'ok' after checking nothing, a NaN in x a
+    report of wrong gradients, None for the model an AttributeError."""
+    from torch import nn
+
+    call = {"model": nn.Sequential(nn.Flatten(), nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 3)),
+            "x": torch.randn(6, 4), "y": torch.arange(6) % 3, **change}
+    model, x, y = call.pop("model"), call.pop("x"), call.pop("y")
+    with pytest.raises(UserError, match=message):
+        gradcheck(model, x, y, **call)
+
+
+def test_gradcheck_takes_numpy_lists_and_any_integer_labels() -> None:
+    from torch import nn
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 3))
+    x, y = torch.randn(6, 4), torch.arange(6) % 3
+    expected = gradcheck(net, x, y)
+    for x_as, y_as in ((x.numpy(), y), (x, y.tolist()), (x, y.to(torch.int8)), (x.tolist(), y.numpy())):
+        assert gradcheck(net, x_as, y_as) == expected

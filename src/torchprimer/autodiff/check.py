@@ -11,11 +11,14 @@ from __future__ import annotations
 import contextlib
 import copy
 import importlib
+import math
+import numbers
 import os
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -185,6 +188,7 @@ def gradcheck(
     if loss not in LOSSES:
         raise UserError(f"unknown loss {loss!r}; use one of {', '.join(LOSSES)}",
                         zh=f"未知的损失函数 {loss!r}；请使用以下之一：{', '.join(LOSSES)}")
+    x, y = _checked_call(model, x, y, eps, max_coords, seed)
     require_parameters(model)
     model64 = copy.deepcopy(model).double().eval()
     for p in model64.parameters():  # finite differences step through each tensor's flat view
@@ -238,6 +242,41 @@ def _mode_index(model: nn.Module) -> int:
     2, in eval mode, on their running statistics."""
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     return 0 if not norms else 1 if all(m.training for m in norms) else 2
+
+
+def _checked_call(model: Any, x: Any, y: Any, eps: Any, max_coords: Any, seed: Any) -> tuple[Tensor, Tensor | None]:
+    """gradcheck's arguments as it needs them, or one UserError naming the one that is wrong: from Python,
+    a NumPy x was an AttributeError, eps=0 a ZeroDivisionError, a NaN in x a report of wrong gradients,
+    max_coords=0 an 'ok' after checking nothing. NumPy arrays and lists are taken as tensors, and whole-number
+    labels of any integer type as torch's long."""
+    if not isinstance(model, nn.Module):
+        raise UserError(f"gradcheck's model is {type(model).__name__}, not a torch.nn.Module; pass the network "
+                        "itself, e.g. gradcheck(nn.Sequential(...), x, y)",
+                        zh=f"gradcheck 的 model 是 {type(model).__name__}，不是 torch.nn.Module；请传入网络本身，"
+                           "例如 gradcheck(nn.Sequential(...), x, y)")
+    x, y = (torch.as_tensor(v) if isinstance(v, (np.ndarray, list, tuple)) else v for v in (x, y))
+    if not isinstance(x, Tensor) or not (y is None or isinstance(y, Tensor)):
+        raise UserError("gradcheck's x and y must be tensors (or NumPy arrays or lists), y may be None",
+                        zh="gradcheck 的 x 和 y 必须是张量（或 NumPy 数组、列表），y 也可以是 None")
+    if x.ndim == 0 or len(x) == 0:
+        raise UserError(f"gradcheck's x of shape {tuple(x.shape)} holds no samples; pass a batch, e.g. x[:8]",
+                        zh=f"gradcheck 的 x（形状 {tuple(x.shape)}）不含任何样本；请传入一批数据，例如 x[:8]")
+    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        raise UserError("gradcheck's x holds NaN or infinite values, where no gradient is defined; check finite "
+                        "inputs, e.g. x.nan_to_num()",
+                        zh="gradcheck 的 x 含有 NaN 或无穷大的值，那里梯度没有定义；"
+                           "请检查有限的输入，例如 x.nan_to_num()")
+    if not (isinstance(eps, numbers.Real) and not isinstance(eps, bool) and math.isfinite(eps) and eps > 0):
+        raise UserError(f"gradcheck's eps {eps!r} must be a finite number above 0, e.g. 1e-6 (the step of the "
+                        "finite differences)",
+                        zh=f"gradcheck 的 eps {eps!r} 必须是大于 0 的有限数，例如 1e-6（有限差分的步长）")
+    for name, value, least in (("max_coords", max_coords, 1), ("seed", seed, 0)):
+        if not (isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= least):
+            raise UserError(f"gradcheck's {name} {value!r} must be a whole number of at least {least}, e.g. 256",
+                            zh=f"gradcheck 的 {name} {value!r} 必须是不小于 {least} 的整数，例如 256")
+    if y is not None and not y.is_floating_point() and y.dtype != torch.bool:
+        y = y.long()
+    return x, y
 
 
 def require_parameters(model: nn.Module) -> None:
