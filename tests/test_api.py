@@ -249,7 +249,7 @@ def test_normalize_takes_numpy_and_lists_as_tensors() -> None:
     ({"eps": 0}, "gradcheck's eps 0 must be a finite number above 0"),
     ({"eps": float("nan")}, "gradcheck's eps nan must be a finite number above 0"),
     ({"max_coords": 0}, "gradcheck's max_coords 0 must be a whole number of at least 1"),
-    ({"seed": "a"}, "gradcheck's seed 'a' must be a whole number of at least 0"),
+    ({"seed": "a"}, "gradcheck's seed 'a' must be a whole number of at least 0, e.g. 0"),
     ({"x": torch.zeros(0, 4), "y": torch.zeros(0, dtype=torch.long)}, "holds no samples"),
     ({"x": torch.full((6, 4), float("nan"))}, "gradcheck's x holds NaN or infinite values"),
 ])
@@ -274,3 +274,28 @@ def test_gradcheck_takes_numpy_lists_and_any_integer_labels() -> None:
     expected = gradcheck(net, x, y)
     for x_as, y_as in ((x.numpy(), y), (x, y.tolist()), (x, y.to(torch.int8)), (x.tolist(), y.numpy())):
         assert gradcheck(net, x_as, y_as) == expected
+
+
+def test_evaluate_and_predict_check_their_arguments(tmp_path: Path) -> None:
+    """A run loaded without its test split was an AssertionError (gone under python -O), top=-1 sliced from
+    the end, a file name as a str an AttributeError; an empty export name wrote into the current folder."""
+    from torchprimer.evaluate import evaluate_run
+    from torchprimer.export import export_run
+    from torchprimer.predict import predict_files
+    from torchprimer.runfolder import load_run
+
+    result = torchprimer.train(**{**QUICK, "out": tmp_path / "runs"})
+    with pytest.raises(UserError, match="evaluate_run takes a run loaded with its test split"):
+        evaluate_run(load_run(result.run_dir, with_data=False))
+    run = load_run(result.run_dir)
+    with pytest.raises(UserError, match=r"evaluate_run's top -1 must be a whole number of at least 0, e\.g\. 16"):
+        evaluate_run(run, top=-1, figures=False)
+    sample = tmp_path / "x.npy"
+    np.save(sample, np.zeros((1, 2), np.float32))
+    with pytest.raises(UserError, match="predict_files' top 0 must be a whole number of at least 1"):
+        predict_files(run, [sample], top=0)
+    by_name = predict_files(run, str(sample))
+    assert by_name == predict_files(run, [sample])
+    assert len(by_name["predictions"]) == 1
+    with pytest.raises(UserError, match="out is empty"):
+        export_run(run, "safetensors", "")

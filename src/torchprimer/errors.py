@@ -57,6 +57,17 @@ def refuse_unused(flags: list[str], why: str, why_zh: str | None = None) -> None
         raise UserError(f"{', '.join(flags)} {verb} nothing {why}; leave {pronoun} out", zh=zh)
 
 
+def check_whole(what: str, value: object, least: int, example: int) -> int:
+    """`value` as an int when it is a whole number (a NumPy one too) of at least `least`, else one UserError
+    naming `what` ("evaluate_run's top"): from Python a top of -1 sliced from the end, "3" was a TypeError."""
+    import numbers
+
+    if not (isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= least):
+        raise UserError(f"{what} {value!r} must be a whole number of at least {least}, e.g. {example}",
+                        zh=f"{what} {value!r} 必须是不小于 {least} 的整数，例如 {example}")
+    return int(value)
+
+
 def clip(text: str, limit: int) -> str:
     """`text` on one line (runs of whitespace made one space), cut at a word with an ellipsis when
     longer than `limit`, so that a quoted library message never ends mid-word."""

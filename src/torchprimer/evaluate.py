@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from torchprimer import report
-from torchprimer.errors import UserError
+from torchprimer.errors import UserError, check_whole
 from torchprimer.runfolder import TOP_LOSSES_PNG, Run
 from torchprimer.training.loop import predict_outputs
 from torchprimer.training.run import float32_default, wilson_interval
@@ -63,7 +63,10 @@ def evaluate_run(run: Run, *, top: int = 16, figures: bool = True) -> dict[str, 
     `top` = 0 lists and draws no top losses. A top_losses.png this evaluation does not redraw (top 0,
     or no wrong sample) is removed: left in place, an earlier evaluation's figure would pass for this one.
     """
-    assert run.x_test is not None and run.y_test is not None, "load the run with with_data=True"
+    if not isinstance(run, Run) or run.x_test is None or run.y_test is None:
+        raise UserError("evaluate_run takes a run loaded with its test split: "
+                        "evaluate_run(load_run(run_dir)), not with_data=False")
+    top = check_whole("evaluate_run's top", top, 0, 16)
     x, y = run.x_test, run.y_test
     outputs = predict_outputs(run.model, x, amp=run.config.amp)
     predicted = run.objective.predict(outputs)

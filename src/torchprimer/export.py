@@ -53,6 +53,8 @@ def export_run(run: Run, fmt: str, out: str | Path | None = None) -> dict[str, A
         raise UserError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
     if fmt == "onnx":
         _require_onnx()
+    if out is not None and not str(out).strip():  # Path("") is ".": the file would land in the current folder
+        raise UserError("out is empty; give a file or folder name, or leave it out to write into the run folder")
     path = output_path(run, fmt, out)
     check_can_write(path, "--out")  # now, not after the export and its check
     made = [p for p in (path.parent, *path.parent.parents) if not p.exists()]  # folders this export would make

@@ -21,7 +21,7 @@ import torch
 from torchprimer.data.csvfile import is_header, is_number, other_separator
 from torchprimer.data.imagefolder import WIDE_GRAY_MODES, eight_bit, training_picture
 from torchprimer.data.splits import normalize, to_float
-from torchprimer.errors import UserError, brief
+from torchprimer.errors import UserError, brief, check_whole
 from torchprimer.runfolder import Run
 from torchprimer.training.loop import predict_outputs
 from torchprimer.training.run import float32_default
@@ -335,8 +335,11 @@ def check_scale(samples: list[Sample], run: Run) -> None:
 
 @float32_default()
 def predict_files(run: Run, paths: list[Path], *, top: int = 3, invert: bool = False) -> dict[str, Any]:
-    """Top-`top` classes with probabilities for every sample in `paths`."""
-    samples = read_inputs(paths, run, invert=invert)
+    """Top-`top` classes with probabilities for every sample in `paths` (file names as Paths or strings)."""
+    if isinstance(paths, (str, Path)):  # one file, as `torchprimer predict RUN FILE` takes it
+        paths = [paths]
+    top = check_whole("predict_files' top", top, 1, 3)
+    samples = read_inputs([Path(p) for p in paths], run, invert=invert)
     check_scale(samples, run)
     x = torch.stack([to_float(s.x) for s in samples])
     outputs = predict_outputs(run.model, normalize(x, run.mean, run.std).to(run.device), amp=run.config.amp)

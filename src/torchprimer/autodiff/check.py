@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from torchprimer.autodiff.mlp import LOSSES, NOT_MANUAL, NOT_MANUAL_ZH, NotManual, manual_backward, mlp_steps
-from torchprimer.errors import UserError, brief
+from torchprimer.errors import UserError, brief, check_whole
 from torchprimer.report import counted, display_width, in_language, pad
 
 MANUAL_TOL = 1e-10
@@ -270,10 +270,8 @@ def _checked_call(model: Any, x: Any, y: Any, eps: Any, max_coords: Any, seed: A
         raise UserError(f"gradcheck's eps {eps!r} must be a finite number above 0, e.g. 1e-6 (the step of the "
                         "finite differences)",
                         zh=f"gradcheck 的 eps {eps!r} 必须是大于 0 的有限数，例如 1e-6（有限差分的步长）")
-    for name, value, least in (("max_coords", max_coords, 1), ("seed", seed, 0)):
-        if not (isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= least):
-            raise UserError(f"gradcheck's {name} {value!r} must be a whole number of at least {least}, e.g. 256",
-                            zh=f"gradcheck 的 {name} {value!r} 必须是不小于 {least} 的整数，例如 256")
+    check_whole("gradcheck's max_coords", max_coords, 1, 256)
+    check_whole("gradcheck's seed", seed, 0, 0)
     if y is not None and not y.is_floating_point() and y.dtype != torch.bool:
         y = y.long()
     return x, y
