@@ -79,6 +79,7 @@ def test_runs_are_still_reproducible_and_the_model_comes_back_ready_for_inferenc
     ({"resume": 3}, "option 'resume' is 3, not a folder path"),
     ({"save": "no"}, "option 'save' is 'no', not true or false"),
     ({"tensorboard": 1}, "option 'tensorboard' is 1, not true or false"),
+    ({"out": "o\x00x"}, "which holds a NUL character that no path may hold"),
 ])
 def test_a_value_of_the_wrong_type_is_one_clear_error_before_any_file(
     tmp_path: Path, options: dict[str, Any], message: str

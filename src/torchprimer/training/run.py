@@ -145,6 +145,8 @@ def check_call_options(*, out: Any, resume: Any, save: Any, tensorboard: Any) ->
     for name, value in (("out", out), ("resume", resume)):
         if value is not None and not isinstance(value, (str, os.PathLike)):
             raise UserError(f"option {name!r} is {value!r}, not a folder path (a string or pathlib.Path)")
+        if value is not None and "\0" in os.fspath(value):  # pathlib's ValueError, after the data had loaded
+            raise UserError(f"option {name!r} is {value!r}, which holds a NUL character that no path may hold")
     for name, value in (("save", save), ("tensorboard", tensorboard)):
         if not isinstance(value, bool):
             raise UserError(f"option {name!r} is {value!r}, not true or false")
@@ -549,7 +551,8 @@ def train(
     `options` are the fields of `TrainConfig` (torchprimer.training.config), the Python names of
     `torchprimer train`'s options: dataset, model, hidden (128, [256, 128] or "256,128"),
     activation, epochs, batch_size, lr, optimizer, schedule, seed, device, ... Each is checked
-    (type and range) before anything is written; a bad one raises UserError.
+    (type and range) before anything is written; a bad one raises UserError. None stands for an
+    option's default; NumPy scalars are taken as the numbers they hold.
 
     `progress` is "auto" (a bar on a terminal, lines otherwise), "bar", "lines", "none" (or None),
     or a Progress object. `save=False` trains in memory only. `resume` continues a run folder in
