@@ -300,3 +300,18 @@ def test_evaluate_and_predict_check_their_arguments(tmp_path: Path) -> None:
     assert len(by_name["predictions"]) == 1
     with pytest.raises(UserError, match="out is empty"):
         export_run(run, "safetensors", "")
+
+
+def test_out_naming_a_run_folder_is_refused_rather_than_nesting_a_run_inside_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--out runs/2026...-digits-mlp` (the run folder, where the folder of runs was meant) made a second run
+    folder inside the first."""
+    from conftest import fails
+
+    run_dir = torchprimer.train(**{**QUICK, "out": tmp_path}).run_dir
+    before = sorted(p.name for p in run_dir.iterdir())
+    err = fails(["train", "--dataset", "moons", "--epochs", "1", "--out", str(run_dir)], capsys)
+    assert f"--out {run_dir} is a run folder (it holds config.json and checkpoint.pt)" in err
+    assert f"e.g. --out {tmp_path}, or go on with this one: 'torchprimer train --resume {run_dir}'" in err
+    assert sorted(p.name for p in run_dir.iterdir()) == before

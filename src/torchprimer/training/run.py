@@ -150,6 +150,10 @@ def check_call_options(*, out: Any, resume: Any, save: Any, tensorboard: Any) ->
     for name, value in (("save", save), ("tensorboard", tensorboard)):
         if not isinstance(value, bool):
             raise UserError(f"option {name!r} is {value!r}, not true or false")
+    if out is not None and all((Path(out) / name).is_file() for name in ("config.json", "checkpoint.pt")):
+        raise UserError(f"--out {out} is a run folder (it holds config.json and checkpoint.pt), and the new run "
+                        f"would be made inside it; give the folder that holds runs, e.g. --out {Path(out).parent}, "
+                        f"or go on with this one: {resume_command(out)}")
 
 
 def seed_everything(seed: int) -> None:
