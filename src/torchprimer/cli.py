@@ -1423,7 +1423,7 @@ def _run(command: Any, argv: list[str] | None) -> None:
         elif message:  # empty after a bare `torchprimer` or `torchprimer data`: the help above says it all
             print(f"error: {message} (see '{where} --help')", file=sys.stderr)
         sys.exit(getattr(exc, "exit_code", 2))
-    except Exception as exc:  # under DDP: a peer died or hung; say so in one line, not a traceback
+    except Exception as exc:  # the machine's refusals (os_refusal), or under DDP a peer that died or hung: one line
         if stop_asked():  # Ctrl-C inside an import left numpy half made: a RecursionError, not the stop, came up
             exit_stopped()
         from torchprimer.fileio import os_refusal

@@ -18,11 +18,11 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from torchprimer.autodiff.mlp import LOSSES, NOT_MANUAL, NOT_MANUAL_ZH, NotManual, manual_backward, mlp_steps
+from torchprimer.data.splits import as_tensors
 from torchprimer.errors import UserError, brief, check_whole
 from torchprimer.report import counted, display_width, in_language, pad
 
@@ -254,7 +254,7 @@ def _checked_call(model: Any, x: Any, y: Any, eps: Any, max_coords: Any, seed: A
                         "itself, e.g. gradcheck(nn.Sequential(...), x, y)",
                         zh=f"gradcheck 的 model 是 {type(model).__name__}，不是 torch.nn.Module；请传入网络本身，"
                            "例如 gradcheck(nn.Sequential(...), x, y)")
-    x, y = (torch.as_tensor(v) if isinstance(v, (np.ndarray, list, tuple)) else v for v in (x, y))
+    x, y = as_tensors(x, y)
     if not isinstance(x, Tensor) or not (y is None or isinstance(y, Tensor)):
         raise UserError("gradcheck's x and y must be tensors (or NumPy arrays or lists), y may be None",
                         zh="gradcheck 的 x 和 y 必须是张量（或 NumPy 数组、列表），y 也可以是 None")

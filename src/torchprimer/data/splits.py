@@ -75,13 +75,19 @@ def byte_histograms(x: torch.Tensor) -> torch.Tensor:
     return torch.stack(counts).double()
 
 
+def as_tensors(*values: object) -> tuple[object, ...]:
+    """Each NumPy array, list or tuple as a tensor, anything else as it is (for the caller to check): what the
+    functions the README shows (normalize, gradcheck) take from a Python user beside tensors."""
+    return tuple(torch.as_tensor(v) if isinstance(v, (np.ndarray, list, tuple)) else v for v in values)
+
+
 def normalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     """(x - mean) / std per channel (dimension 1 of a batch); a constant channel (std 0) is only centred.
 
     The README's recipe for feeding a trained model, so what a user hands it is checked: NumPy arrays and
     lists are taken as tensors; a batch whose channels do not match mean and std, or a negative or
     non-finite std, is a UserError, not torch's broadcasting message or a channel silently left unscaled."""
-    x, mean, std = (torch.as_tensor(v) if isinstance(v, (np.ndarray, list, tuple)) else v for v in (x, mean, std))
+    x, mean, std = as_tensors(x, mean, std)
     if not all(isinstance(v, torch.Tensor) for v in (x, mean, std)):
         raise UserError("normalize(x, mean, std) takes tensors (or NumPy arrays or lists), e.g. "
                         "normalize(x, result.data.mean, result.data.std)",
