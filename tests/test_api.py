@@ -224,6 +224,20 @@ def test_load_run_checks_a_device_given_as_torch_takes_it(tmp_path: Path, device
         load_run(run_dir, device)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(("device", "message"), [
+    (torch.device("meta"), "unsupported device 'meta'"),
+    (2.5, "device 2.5 is not a device"),
+    (True, "device True is not a device"),
+    pytest.param(0, "--device cuda was asked for, but torch sees no CUDA device here",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")),
+])
+def test_train_takes_a_device_as_load_run_does(tmp_path: Path, device: object, message: str) -> None:
+    """train(device=0) was refused as "not a string" while load_run(run, 0) meant cuda:0, as torch does."""
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        torchprimer.train(**{**QUICK, "out": tmp_path, "device": device})
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize(("args", "message"), [
     ((torch.rand(5, 3), torch.zeros(2), torch.ones(2)), "x of shape (5, 3) has 3 channel(s) in dimension 1"),
     ((torch.rand(2), torch.zeros(2), torch.ones(2)), "pass a batch, e.g. x[None] for one sample"),

@@ -153,8 +153,8 @@ def make_config(**options: Any) -> TrainConfig:
         raise UserError(f"unknown training option(s) {sorted(unknown)}; see 'torchprimer train --help'",
                         zh=f"未知的训练选项 {sorted(unknown)}；请看 'torchprimer train --help'")
     options = {name: plain_value(value) for name, value in options.items()}
-    if isinstance(options.get("device"), torch.device):
-        options["device"] = str(options["device"])
+    if options.get("device") is not None:  # a torch.device or a CUDA index, as load_run takes them
+        options["device"] = device_name(options["device"])
     cfg = TrainConfig(**{k: v for k, v in options.items() if v is not None})
     for name in NORMALISED:
         value = getattr(cfg, name)
