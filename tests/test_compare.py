@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from conftest import fails, refused_in_both_languages, says_the_same_in_chinese
 
 from torchprimer.cli import main
@@ -38,19 +39,50 @@ def test_every_method_on_the_same_split(digits: dict[str, Any]) -> None:
     for row in digits["rows"]:
         assert 0 <= row["accuracy"] <= 1 and row["seconds"] >= 0 and row["parameters"] > 0
     families = {r["method"]: r["family"] for r in digits["rows"]}
-    assert families["nearest-mean"] == "fixed rule" and families["svc"] == "classic ML"
+    assert families["templates"] == "fixed rule" and families["nearest-mean"] == families["svc"] == "classic ML"
     assert families["cnn"] == "deep learning"
 
 
 def test_learning_beats_the_fixed_rule_on_digits(digits: dict[str, Any]) -> None:
-    assert digits["ok"] and len(digits["checks"]) == 6
+    assert digits["ok"] and len(digits["checks"]) == 7
+    assert {c["claim"].split(" > ")[1] for c in digits["checks"]} == {"templates"}
     acc = {r["method"]: r["accuracy"] for r in digits["rows"]}
     assert acc["nearest-mean"] > 0.8 and acc["svc"] > 0.95 and acc["cnn"] > 0.95
+    assert 0.1 < acc["templates"] < acc["nearest-mean"] - 0.2  # above chance, far below any learner
+
+
+def test_the_fixed_rule_never_sees_the_training_split() -> None:
+    """The nearest class mean was called a fixed rule, but its 640 numbers are averages of the training
+    split: it learns. The templates are drawn in the code; the test split alone decides their score,
+    whatever the training split holds, and their correlation ignores the normalisation it sets."""
+    from types import SimpleNamespace
+
+    from torchprimer.compare import GLYPHS, digit_templates, run_templates
+
+    templates = digit_templates(8, 8)
+    assert templates.shape == (10, 8, 8) and len(GLYPHS) == 10
+    assert all(len(g) == 7 and {len(r) for r in g} == {5} for g in GLYPHS.values())
+    # each template is best matched by itself, and an affine change of brightness keeps every answer
+    y = torch.arange(10)
+    test = SimpleNamespace(x_test=templates[:, None], y_test=y)
+    assert run_templates(test) == {"accuracy": 1.0, "seconds": 0.0, "parameters": 350}
+    dimmed = SimpleNamespace(x_test=templates[:, None] * 0.3 - 5.0, y_test=y)
+    assert run_templates(dimmed)["accuracy"] == 1.0
+    assert digit_templates(28, 28).shape == (10, 28, 28)  # MNIST's size
+
+
+def test_the_templates_refuse_data_that_are_not_digits(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(UserError, match="--methods templates draws the digits 0-9, so it applies to digits and "
+                                        "mnist only, not moons; leave it out"):
+        compare("moons", methods="templates,logreg")
+    # the default table leaves it out where it does not apply
+    assert compare("moons", methods=None, epochs=1)["rows"][0]["method"] == "nearest-mean"
 
 
 def test_parameter_counts_follow_from_the_models(digits: dict[str, Any]) -> None:
     params = {r["method"]: r["parameters"] for r in digits["rows"]}
-    assert params["nearest-mean"] == 10 * 64  # one 8x8 template per class
+    assert params["templates"] == 10 * 5 * 7  # one 5x7 glyph per digit, drawn by hand
+    assert params["nearest-mean"] == 10 * 64  # one 8x8 average per class
     assert params["logreg"] == 10 * 64 + 10
     assert params["mlp"] == 64 * 128 + 128 + 128 * 10 + 10
     assert params["knn"] == digits["sizes"]["train"] * 64  # it keeps the training set
@@ -87,7 +119,7 @@ def test_the_mnist1d_ordering_is_the_published_one() -> None:
 
 def test_bad_methods_and_fractions_are_user_errors() -> None:
     assert parse_methods("svc, logreg,svc") == ["svc", "logreg"]
-    with pytest.raises(UserError, match="known: nearest-mean"):
+    with pytest.raises(UserError, match="known: templates, nearest-mean"):
         parse_methods("svm")
     with pytest.raises(UserError, match="test-fraction"):
         compare("digits", methods="logreg", test_fraction=0.95)
@@ -107,11 +139,11 @@ def test_an_empty_method_entry_is_refused_not_dropped() -> None:
 
 def test_cli_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        main(["compare", "--methods", "nearest-mean,logreg", "--plot", str(tmp_path / "c.png"), "--json"])
+        main(["compare", "--methods", "templates,logreg", "--plot", str(tmp_path / "c.png"), "--json"])
     assert exit_info.value.code == 0
     result = json.loads(capsys.readouterr().out)
-    assert [r["method"] for r in result["rows"]] == ["nearest-mean", "logreg"]
-    assert result["checks"][0]["claim"] == "logreg > nearest-mean" and result["ok"]
+    assert [r["method"] for r in result["rows"]] == ["templates", "logreg"]
+    assert result["checks"][0]["claim"] == "logreg > templates" and result["ok"]
     assert Path(result["plot"]).is_file() and result["references"][0]["accuracy"] == 0.97
 
 
@@ -120,6 +152,7 @@ def test_cli_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture) -> Non
     (["--dataset", "nope"], "known data sets"),
     (["--test-fraction", "1.5"], "test-fraction"),
     (["--epochs", "0"], "epochs"),
+    (["--dataset", "mnist1d", "--methods", "templates,logreg"], "applies to digits and mnist only, not mnist1d"),
 ])
 def test_cli_bad_input_is_one_line_and_exit_2(args: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exit_info:
@@ -154,7 +187,7 @@ def test_knn_on_fewer_training_samples_than_its_k(tmp_path: Path) -> None:
     # an empty entry was dropped: `logreg,,svc` ran two methods, `,` and "" the error "(none given)"
     (["--methods", "logreg,,svc"], "--methods 'logreg,,svc' has an empty entry; separate the methods by single"),
     (["--methods", "logreg,"], "--methods 'logreg,' has an empty entry"),
-    (["--methods", " , "], "--methods names no method; give one or more of nearest-mean, knn,"),
+    (["--methods", " , "], "--methods names no method; give one or more of templates, nearest-mean, knn,"),
     (["--methods", ""], "--methods names no method"),
     (["--lang", "fr"], "--lang 'fr': use en or zh"),
 ])
@@ -275,14 +308,15 @@ def test_compare_speaks_chinese_under_lang_zh_or_a_chinese_locale(
 
     for name, value in ZH_ENV.items():
         monkeypatch.setenv(name, value)
-    argv = ["--methods", "nearest-mean,logreg,mlp", "--plot", str(tmp_path / "c.png")]
+    argv = ["--methods", "templates,logreg,mlp", "--plot", str(tmp_path / "c.png")]
     out, err = _run([*argv, *lang], capsys)
     head = out.splitlines()
     assert head[0].startswith("digits：训练 719，验证 179，测试 899；输入 (1, 8, 8)；设备 cpu（CPU 上单线程）")
     assert head[2].split() == ["方法", "类别", "测试准确率", "训练秒数", "参数量"]
-    assert "（mlp：20 轮中验证损失最低那一轮的权重）" in out and "预期的排序：" in out
+    assert "（mlp：20 轮中验证损失最低那一轮的权重；templates：不做任何训练，它的参数是人手画出的字形点阵）" in out
+    assert "预期的排序：" in out
     assert out.rstrip().endswith(f"柱状图：{tmp_path / 'c.png'}")
-    assert err.splitlines() == ["正在运行 nearest-mean ……", "正在运行 logreg ……", "正在运行 mlp ……"]
+    assert err.splitlines() == ["正在运行 templates ……", "正在运行 logreg ……", "正在运行 mlp ……"]
     assert not any(word in out for word in ("method", "family", "epoch", "Expected", "bar chart"))
     assert _ascii_punctuation_in_chinese(out.replace(str(tmp_path), "")) == []
     en, en_err = _run([*argv, "--lang", "en"], capsys)  # --lang en overrides the Chinese locale

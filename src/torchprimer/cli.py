@@ -847,8 +847,9 @@ def compare(
     ctx: typer.Context,
     dataset: Annotated[str, typer.Option(help="Data set name (see `torchprimer data list`).")] = "digits",
     methods: Annotated[str | None, typer.Option(
-        help="Comma-separated: nearest-mean, knn, logreg, svc, forest, mlp, cnn. "
-        "[default: nearest-mean,logreg,svc,forest,mlp,cnn]")] = None,
+        help="Comma-separated: templates (a rule drawn by hand; digits and mnist only), nearest-mean, knn, "
+        "logreg, svc, forest, mlp, cnn. "
+        "[default: templates (where it applies),nearest-mean,logreg,svc,forest,mlp,cnn]")] = None,
     epochs: Annotated[int, typer.Option(min=1, help="Epochs for the MLP and the CNN.")] = 20,
     seed: Annotated[int, typer.Option(**SEED, help="Seed for the split and the training.")] = 0,
     device: Annotated[str, typer.Option(help=f"Device for the deep nets: {DEVICES}.")] = "cpu",
@@ -867,7 +868,8 @@ def compare(
 ) -> None:
     """The same data solved by a fixed rule, classic ML and deep learning, side by side (seed §1).
 
-    Every method trains on the same split and is scored on the same test samples: test
+    The fixed rule (digits and mnist) is digit templates drawn by hand: AI that learns nothing from
+    data. Every method trains on the same split and is scored on the same test samples: test
     accuracy, training seconds and parameter count, with published figures beside them as
     references. Exit code 1 when the expected ordering (e.g. CNN ahead on MNIST-1D) fails.
     The text is in English or Chinese (--lang); --json is the same in both.
@@ -882,7 +884,7 @@ def compare(
 
     # Every option that would do nothing, and the chart's path, are refused before any method runs.
     language = _language(lang)  # the text's language; --json is the same in both
-    chosen = parse_methods(methods)
+    chosen = parse_methods(methods, dataset)
     if not any(name in DEEP_METHODS for name in chosen):
         _refuse_unused(ctx, ["epochs", "device"], f"with --methods {','.join(chosen)} (only "
                        f"{' and '.join(DEEP_METHODS)} train for epochs on a device)",
