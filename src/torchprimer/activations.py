@@ -14,6 +14,7 @@ initialisation, and records per-layer gradient norms to show vanishing gradients
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -235,32 +236,45 @@ def describe(name: str, f: Activation, x: Tensor | None = None) -> dict[str, Any
 
 
 def measure_cost(names: Sequence[str], functions: dict[str, Activation] | None = None, *,
-                 size: int = 1 << 22, repeats: int = 5) -> dict[str, float]:
-    """Forward+backward seconds of each activation on one float32 tensor of `size` elements,
-    the best of `repeats` rounds; rounds interleave the activations so drift hits all alike."""
+                 size: int = 1 << 16, rounds: int = 15, calls: int = 10) -> dict[str, tuple[float, float]]:
+    """Each activation's forward+backward seconds on one float32 tensor of `size` elements (the fastest
+    round, a round being the mean of `calls` calls), and its cost relative to relu's.
+
+    The ratio is the median over `rounds` of the function's time over relu's, relu timed just before and
+    just after it (the faster of the two). Load from other work drifts over seconds, so it hits both sides
+    of each ratio alike; the best time of each function taken in different seconds did not (elu came out
+    at 2x relu in one table and 14x in the next). The default size fits in a core's cache, so the ratio is
+    the functions' arithmetic rather than memory traffic and page faults."""
     x = torch.randn(size, generator=torch.Generator().manual_seed(0)).requires_grad_(True)
     grad = torch.ones_like(x)
-    best = {n: math.inf for n in names}
-    for round_ in range(repeats + 1):
-        for n in names:
-            f = _fn(n, functions)
-            started = time.perf_counter()
+    relu = _fn("relu", functions)
+
+    def timed(f: Activation) -> float:
+        started = time.perf_counter()
+        for _ in range(calls):
             torch.autograd.backward(f(x), grad)
-            elapsed = time.perf_counter() - started
             x.grad = None
-            if round_:  # round 0 warms up allocator and kernels
-                best[n] = min(best[n], elapsed)
-    return best
+        return (time.perf_counter() - started) / calls
+
+    best = {n: math.inf for n in names}
+    ratios: dict[str, list[float]] = {n: [] for n in names}
+    for round_ in range(rounds + 1):
+        for n in names:
+            before, seconds, after = timed(relu), timed(_fn(n, functions)), timed(relu)
+            if round_:  # round 0 warms up the allocator and the kernels
+                best[n] = min(best[n], seconds)
+                ratios[n].append(seconds / min(before, after))
+    return {n: (best[n], 1.0 if n == "relu" else statistics.median(ratios[n])) for n in names}
 
 
 def activation_table(
     names: str | Sequence[str] | None = None, *, functions: dict[str, Activation] | None = None,
-    cost: bool = True, cost_size: int = 1 << 22,
+    cost: bool = True, cost_size: int = 1 << 16,
 ) -> list[dict[str, Any]]:
     """One row of computed properties per activation; `functions` overrides torch's (for tests).
 
-    Cost is relative to relu's forward+backward time, which is timed beside the others even when
-    relu is not in the table, so that the column means the same in every table.
+    Cost is relative to relu's forward+backward time, which is timed around each function even when
+    relu is not in the table, so that the column means the same in every table (`measure_cost`).
     """
     from torchprimer.autodiff.check import one_cpu_thread
 
@@ -268,13 +282,11 @@ def activation_table(
     with one_cpu_thread():  # many small elementwise ops: threads only add synchronisation
         rows = [describe(n, _fn(n, functions)) for n in chosen]
     if cost:
-        timed = list(dict.fromkeys([*chosen, "relu"]))
         with one_cpu_thread():  # one thread: the kernel's own cost, not how well it parallelises
-            seconds = measure_cost(timed, functions, size=cost_size)
-        base = seconds["relu"]
+            measured = measure_cost(chosen, functions, size=cost_size)
         for row in rows:
-            row["cost_seconds"] = seconds[row["name"]]
-            row["relative_cost"] = round(seconds[row["name"]] / base, 2)
+            row["cost_seconds"], relative = measured[row["name"]]
+            row["relative_cost"] = round(relative, 1)
             row["cost_size"] = cost_size
     for row in rows:
         row["notes"] = {"en": notes(row, "en"), "zh": notes(row, "zh")}
@@ -330,14 +342,17 @@ TEXT = {
         "formulas": "formulas (checked against torch by the tests)",
         "foot": "Computed from torch on a float64 grid x in [-40, 40], step 0.001; E f(z) and the zero-grad share "
                 "are for z ~ N(0, 1){cost}.",
-        "cost": "; cost is forward+backward time on {size} float32 values on one CPU thread, relative to relu",
+        "cost": "; cost is forward+backward time on {size} float32 values on one CPU thread, relative to relu "
+                "(the median of 15 rounds, each timed between two runs of relu; it varies with the CPU and "
+                "its load)",
     },
     "zh": {
         "yes": "是", "no": "否", "kink": "否，折角于", "kinks": "否，折角于", "notes": "这些数字意味着什么",
         "formulas": "公式（测试会与 torch 的实现逐点核对）",
         "foot": "全部由 torch 在 float64 网格 x ∈ [-40, 40]（步长 0.001）上计算；E f(z) 与零梯度占比针对 "
                 "z ~ N(0, 1){cost}。",
-        "cost": "；开销为单个 CPU 线程上 {size} 个 float32 的前向+反向时间，以 relu 为 1",
+        "cost": "；开销为单个 CPU 线程上 {size} 个 float32 的前向+反向时间，以 relu 为 1"
+                "（15 轮的中位数，每轮都夹在两次 relu 计时之间；它随 CPU 及其负载而变）",
     },
 }
 
@@ -353,7 +368,7 @@ def render_table(rows: list[dict[str, Any]], lang: str = "en") -> str:
         body.append([
             r["name"], _format_range(r["range"]), f"{r['max_derivative']:g}", f"{r['mean_for_normal_input']:g}",
             yes_no[r["zero_centred"]], _format_regions(r["saturation"], lang), yes_no[r["monotonic"]], smooth,
-            f"{r['zero_gradient_share']:.1%}", f"{r['relative_cost']:.2f}" if "relative_cost" in r else "-",
+            f"{r['zero_gradient_share']:.1%}", f"{r['relative_cost']:.1f}" if "relative_cost" in r else "-",
         ])
     table = [HEADERS[lang], *body]
     widths = [max(display_width(row[i]) for row in table) for i in range(len(table[0]))]

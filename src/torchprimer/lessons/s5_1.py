@@ -24,9 +24,14 @@ reads as a probability. (The seed's formula image is lost; this is its text.)"""
 The seed's neuron is right, and the checks prove it: its output equals sigmoid(w·x + b)
 worked out by hand from its own weights. One habit to pick up: PyTorch layers expect a
 batch, shape (N, 3). The seed passes a single vector of shape (3,); nn.Linear happens to
-accept it (so do the activations, Dropout and LayerNorm), but some layers do not: BatchNorm
-needs a batch to take its statistics over, and Conv1d wants at least (channels, length).
-So the tour passes x.unsqueeze(0).
+accept it (so do the activations, Dropout and LayerNorm), but some layers do not: Conv1d
+wants at least (channels, length), and BatchNorm1d wants a batch dimension. So the tour
+passes x.unsqueeze(0), a batch of one, shape (1, 3). That is not enough for BatchNorm1d while
+training: it takes each feature's mean and variance over the batch, and one sample has no
+variance, so it wants two samples or more (in eval mode it uses its running statistics and
+takes one).
+The seed also never imports nn, here or in any earlier section, so its code alone stops
+at the first line with NameError; the tour adds `from torch import nn` before it.
 torchprimer's Neuron is this same module (`torchprimer train --model neuron`).""",
         "fixed_title": "The same neuron, checked by hand:",
     },
@@ -40,17 +45,25 @@ torchprimer's Neuron is this same module (`torchprimer train --model neuron`).""
 原教程的神经元是对的，检查也证明了这一点：它的输出等于用它自己的权重手算的
 sigmoid(w·x + b)。有一个习惯值得养成：PyTorch 的层接受的是一批数据，形状为 (N, 3)。
 原教程传入的是形状为 (3,) 的单个向量；nn.Linear 碰巧能接受（激活函数、Dropout 和
-LayerNorm 也能），但有些层不行：BatchNorm 需要一批数据来计算统计量，Conv1d 至少要
-（通道数，长度）两维。所以导览传入 x.unsqueeze(0)。torchprimer 的 Neuron 就是这个模块
+LayerNorm 也能），但有些层不行：Conv1d 至少要（通道数，长度）两维，BatchNorm1d 需要
+批次这一维。所以导览传入 x.unsqueeze(0)，即一批一个样本，形状 (1, 3)。但这对训练中的
+BatchNorm1d 还不够：它在整批上计算每个特征的均值和方差，一个样本没有方差，所以至少要两个
+样本（在评估模式下它用累计的统计量，一个样本也可以）。原教程也从未导入 nn（这里和前面各节
+都没有），所以单独运行它的代码会在第一行就因 NameError 停止；导览在它前面补上了
+`from torch import nn`。torchprimer 的 Neuron 就是这个模块
 （`torchprimer train --model neuron`）。""",
         "fixed_title": "同一个神经元，手工验算：",
     },
 }
 
-SETUP = """\
+SETUP = bilingual(
+    """\
 import torch
+# the seed never imports nn, here or in any earlier section
 from torch import nn
-"""
+""",
+    zh={"the seed never imports nn, here or in any earlier section": "原教程从未导入 nn，这里和前面各节都没有"},
+)
 
 SEED = """\
 class Neuron(nn.Module):
@@ -108,6 +121,15 @@ CHECKS = {
         "zh": "Linear、Sigmoid、Dropout 和 LayerNorm 接受原教程那个形状为 (3,) 的单个向量；"
               "BatchNorm1d 和 Conv1d 拒绝它，而 Conv1d 接受（通道数，长度）",
     },
+    "missing_nn": {
+        "en": "with only the import the seed makes (import torch, §2.2), its code stops with NameError: 'nn'",
+        "zh": "只有原教程做过的导入（import torch，§2.2）时，它的代码因 NameError 停止：'nn'",
+    },
+    "batchnorm_batch": {
+        "en": "BatchNorm1d while training refuses a batch of one, shape (1, 3), and takes two; "
+              "in eval mode it takes one",
+        "zh": "训练中的 BatchNorm1d 拒绝一批一个样本（形状 (1, 3)），接受两个；在评估模式下接受一个",
+    },
 }
 
 TAKE_ONE_VECTOR = ("Linear", "Sigmoid", "Dropout", "LayerNorm")  # what the verdict says accepts shape (3,)
@@ -134,6 +156,31 @@ def one_vector_errors(x: torch.Tensor) -> tuple[dict[str, str | None], tuple[int
     return errors, conv_shape
 
 
+def batchnorm_batches(x: torch.Tensor) -> tuple[str | None, tuple[int, ...], tuple[int, ...]]:
+    """BatchNorm1d(3) in training mode on `x` as a batch of one (None where it takes it, else its error's
+    name), the shape it gives a batch of two, and the shape it gives a batch of one in eval mode."""
+    from torch import nn
+
+    norm = nn.BatchNorm1d(3)
+    try:
+        norm(x.unsqueeze(0))
+        one: str | None = None
+    except ValueError as exc:  # "Expected more than 1 value per channel when training"
+        one = type(exc).__name__
+    two = tuple(norm(torch.stack([x, -x])).shape)
+    return one, two, tuple(norm.eval()(x.unsqueeze(0)).shape)
+
+
+def without_nn() -> str:
+    """The seed's code run with only `import torch` before it: the error it stops with, as "Type: message"."""
+    try:
+        with torch.random.fork_rng(devices=[]):
+            exec(compile(SEED, "<§5.1 seed alone>", "exec"), {"torch": torch})
+    except Exception as exc:  # whatever it raises is the answer
+        return f"{type(exc).__name__}: {exc}"
+    return "no error"
+
+
 def _sigmoid(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-z))
 
@@ -153,6 +200,8 @@ def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str | di
         ours.load_state_dict(neuron.state_dict())
         ours_out = ours(torch.tensor([x])).item()
         refused, conv_shape = one_vector_errors(torch.tensor(x))
+        bn_one, bn_two, bn_eval = batchnorm_batches(torch.tensor(x))
+    alone = without_nn()
     took = [n for n in TAKE_ONE_VECTOR if refused[n] is None]
     errors = [f"{n} ({refused[n]})" for n in NEED_MORE if refused[n] is not None]
     errors_zh = [f"{n}（{refused[n]}）" for n in NEED_MORE if refused[n] is not None]
@@ -173,5 +222,10 @@ def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str | di
             "en": f"take (3,): {', '.join(took)};  refuse it: {', '.join(errors)};  "
                   f"Conv1d on (3, 1) gives {conv_shape}",
             "zh": f"接受 (3,)：{'、'.join(took)}；拒绝：{'，'.join(errors_zh)}；Conv1d 作用于 (3, 1) 得到 {conv_shape}",
+        }),
+        "missing_nn": (alone == "NameError: name 'nn' is not defined", alone),
+        "batchnorm_batch": (bn_one is not None and bn_two == (2, 3) and bn_eval == (1, 3), {
+            "en": f"training, (1, 3): {bn_one or 'taken'};  training, (2, 3) -> {bn_two};  eval, (1, 3) -> {bn_eval}",
+            "zh": f"训练中 (1, 3)：{bn_one or '接受'}；训练中 (2, 3) -> {bn_two}；评估模式 (1, 3) -> {bn_eval}",
         }),
     }

@@ -23,13 +23,14 @@ saturates, and its cost; here every entry is measured rather than copied.""",
         "verdict": """
 What the numbers say. Sigmoid's gradient is at most 0.25, so through ten sigmoid layers the
 activations alone multiply a gradient by 0.25¹⁰ ≈ 1e-6 at most; only weights well above 1 could
-make up for it, and initialisations such as Xavier's keep their gain near 1 (the vanishing
-gradient). It saturates: beyond |x| ≈ 6.9 its gradient is below 1e-3. Its outputs are all
+make up for it, and initialisations such as Xavier's keep the weights' gain near 1, so the
+gradient vanishes. It saturates: beyond |x| ≈ 6.9 its gradient is below 1e-3. Its outputs are all
 positive, not zero-centred. Tanh is zero-centred with gradient 1 at 0, but saturates too,
 beyond |x| ≈ 4.1. ReLU keeps gradient 1 for every positive input, which is why deep nets train
 with it, but its gradient is exactly 0 for negative inputs, half of all N(0, 1) inputs, so a
-unit that only sees negatives stops learning ("dying ReLU"); Leaky ReLU, ELU, GELU and SiLU
-keep a little signal there.
+unit that only sees negatives stops learning ("dying ReLU"). Leaky ReLU keeps a gradient of
+0.01 for every negative input; ELU, GELU and SiLU keep one for small negative inputs and
+saturate for large ones (the table's "saturates" column says where).
 `torchprimer activations` adds plots and trains the same network with each one.""",
         "fixed_title": "The lost table, computed from torch:",
     },
@@ -41,12 +42,13 @@ keep a little signal there.
 是否以零为中心、是否饱和以及计算开销；这里的每一项都是实测出来的，而不是抄来的。""",
         "verdict": """
 数字说明了什么。Sigmoid 的梯度最大只有 0.25，所以穿过十层 sigmoid，仅激活函数就把梯度
-乘以至多 0.25¹⁰ ≈ 1e-6；只有远大于 1 的权重才能弥补，而 Xavier 等初始化让每层的增益保持在
-1 附近（梯度消失）。而且它会饱和：|x| 超过约 6.9 后梯度低于 1e-3。它的输出全是正数，不以零为
+乘以至多 0.25¹⁰ ≈ 1e-6；只有远大于 1 的权重才能弥补，而 Xavier 等初始化让权重的增益保持在
+1 附近，于是梯度消失。而且它会饱和：|x| 超过约 6.9 后梯度低于 1e-3。它的输出全是正数，不以零为
 中心。Tanh 以零为中心、在 0 处梯度为 1，但同样会饱和，|x| 超过约 4.1 即是。
 ReLU 对所有正输入保持梯度 1，这正是深层网络能用它训练的原因；但对负输入（占 N(0, 1)
-输入的一半）它的梯度恰好为 0，一个只收到负输入的单元就不再学习（"ReLU 死亡"）；
-Leaky ReLU、ELU、GELU 和 SiLU 在负半轴保留了一点信号。`torchprimer activations` 还会
+输入的一半）它的梯度恰好为 0，一个只收到负输入的单元就不再学习（"ReLU 死亡"）。
+Leaky ReLU 对每个负输入都保留 0.01 的梯度；ELU、GELU 和 SiLU 只对较小的负输入保留梯度，
+负输入很大时同样饱和（表中"饱和区"一列给出了范围）。`torchprimer activations` 还会
 画出曲线，并用每种激活函数训练同一个网络。""",
         "fixed_title": "丢失的那张表，用 torch 算出来：",
     },
@@ -59,7 +61,7 @@ FIXED = bilingual(
 from torchprimer.activations import activation_table, render_table
 names = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "silu", "softplus"]
 # every column computed from torch: values and autograd derivatives on a float64 grid
-rows = activation_table(names, cost_size=1 << 20)
+rows = activation_table(names)
 print(render_table(rows))
 """,
     zh={
@@ -75,14 +77,16 @@ CHECKS = {
         "zh": "每个函数在 4001 个点上的 autograd 导数都等于手写的解析导数（1e-10）",
     },
     "vanishing": {
-        "en": "sigmoid's largest derivative is 0.25, at x = 0: ten layers shrink a gradient by ≥ 4¹⁰",
-        "zh": "sigmoid 的最大导数是 0.25，位于 x = 0：十层会让梯度至少缩小 4¹⁰ 倍",
+        "en": "sigmoid's largest derivative is 0.25, at x = 0: through ten layers the activations alone "
+              "shrink a gradient by ≥ 4¹⁰",
+        "zh": "sigmoid 的最大导数是 0.25，位于 x = 0：穿过十层，仅激活函数就让梯度至少缩小 4¹⁰ 倍",
     },
     "saturation": {
         "en": "sigmoid and tanh saturate on both sides, beyond |x| ≈ 6.9 and ≈ 4.1 as said above (solved by hand: "
-              "|f'| = 1e-3); ReLU, GELU and SiLU never saturate for x > 0",
+              "|f'| = 1e-3); ReLU, GELU and SiLU never saturate for x > 0, and ELU, GELU and SiLU do for "
+              "large negative x",
         "zh": "sigmoid 和 tanh 两端都饱和，分别在 |x| 超过约 6.9 和约 4.1 处，与上文一致（手解 |f'| = 1e-3）；"
-              "ReLU、GELU 和 SiLU 在 x > 0 时从不饱和",
+              "ReLU、GELU 和 SiLU 在 x > 0 时从不饱和，而 ELU、GELU 和 SiLU 在负输入很大时会饱和",
     },
     "ranges": {
         "en": "ranges: sigmoid (0, 1) not zero-centred, tanh (-1, 1) zero-centred, ReLU [0, ∞)",
@@ -139,7 +143,10 @@ def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str | di
     def right_side(row: dict) -> bool:
         return any(math.isinf(hi) and hi > 0 for _, hi in row["saturation"])
 
-    saturates = {n: rows[n]["saturation"] for n in ("sigmoid", "tanh", "relu", "gelu", "silu")}
+    def left_side(row: dict) -> bool:
+        return any(math.isinf(lo) and lo < 0 for lo, _ in row["saturation"])
+
+    saturates = {n: rows[n]["saturation"] for n in ("sigmoid", "tanh", "relu", "elu", "gelu", "silu")}
     # Where |f'| = 1e-3, by hand: σ' = s(1 - s) gives s = (1 + √(1 - 0.004)) / 2; tanh' = 1 - t² gives t = √(1 - 1e-3).
     s_edge = (1 + math.sqrt(1 - 4e-3)) / 2
     edges = {"sigmoid": math.log(s_edge / (1 - s_edge)), "tanh": math.atanh(math.sqrt(1 - 1e-3))}
@@ -168,7 +175,8 @@ def check(seed: Run | None, fixed: Run | None) -> dict[str, tuple[bool, str | di
         }),
         "saturation": (
             both_sides(sig) and both_sides(tanh) and edges_ok
-            and not any(right_side(rows[n]) for n in ("relu", "gelu", "silu")),
+            and not any(right_side(rows[n]) for n in ("relu", "gelu", "silu"))
+            and all(left_side(rows[n]) for n in ("elu", "gelu", "silu")),
             {"en": f"by hand: {', '.join(by_hand)};  table: {table}",
              "zh": f"手解：{'，'.join(by_hand)}；表中：{table}"},
         ),
