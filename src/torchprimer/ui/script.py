@@ -160,6 +160,10 @@ import numpy as np
 import torch
 from torch import nn
 
+# The playground trains on one CPU thread. Over more threads a sum adds its terms in another order, and the
+# rounding differences grow epoch by epoch: on one thread this script prints the playground's numbers.
+torch.set_num_threads(1)
+
 # EPOCHS whole epochs, then the first BATCHES batches of the next one (where the playground was paused; 0: none)
 EPOCHS = {epochs}
 BATCHES = {batches}
