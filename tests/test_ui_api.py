@@ -186,6 +186,68 @@ def test_step_after_the_loss_diverged_is_refused_as_play_is(client: TestClient) 
     assert client.post(f"/api/sessions/{sid}/step").json()["epoch"] == 1  # reset clears it
 
 
+def test_save_after_the_loss_diverged_in_the_first_epoch_says_so(client: TestClient, runs: Path) -> None:
+    """It said "train at least one full epoch (press play or step)", which both refuse after a divergence."""
+    sid = create(client)
+    diverge(client, sid)
+    client.post(f"/api/sessions/{sid}/step")
+    message = error_of(client.post(f"/api/sessions/{sid}/save"), 400)
+    assert message.startswith("nothing worth saving: the loss became nan") and "press play" not in message
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_a_save_that_fails_leaves_no_run_folder(client: TestClient, runs: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a full disk each refused save left config.json and metrics.csv (or more) behind, a run folder that
+    `torchprimer evaluate` would then stumble on."""
+    from torchprimer.errors import UserError
+    from torchprimer.ui import session as session_module
+
+    def full_disk(*args: Any, **kwargs: Any) -> None:
+        raise UserError("cannot write model.safetensors: No space left on device; free some space")
+
+    sid = create(client)
+    client.post(f"/api/sessions/{sid}/step")
+    monkeypatch.setattr(session_module, "write_outputs", full_disk)
+    assert "No space left on device" in error_of(client.post(f"/api/sessions/{sid}/save"), 400)
+    assert list(runs.iterdir()) == []
+    monkeypatch.undo()
+    assert client.post(f"/api/sessions/{sid}/save").status_code == 200  # nothing in the way of the next one
+
+
+def test_a_route_whose_session_ended_while_it_waited_is_404(client: TestClient,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """It was a 500 with CancelledError's traceback on stderr (`Session.call` turns the cancel into this)."""
+    from torchprimer.ui.session import Session, SessionEnded
+
+    sid = create(client)
+
+    def ended(self: Session) -> None:
+        raise SessionEnded
+
+    monkeypatch.setattr(Session, "step", ended)
+    assert error_of(client.post(f"/api/sessions/{sid}/step"), 404) == server.ENDED
+
+
+def test_a_large_body_is_refused_before_it_is_read(client: TestClient) -> None:
+    """A 200 MB body was read whole (the server grew by 350 MB) to be refused as invalid settings."""
+    big = json.dumps({**UI_SMALL, "pad": "x" * (server.MAX_BODY_BYTES + 1)})
+    message = error_of(client.post("/api/sessions", content=big, headers={"Content-Type": "application/json"}), 413)
+    assert message.startswith("the request body is larger than 64 KiB")
+    assert open_sessions(client) == 0
+
+
+def test_a_bad_body_is_answered_in_a_few_lines_however_much_it_holds(client: TestClient) -> None:
+    """Errors quoted what was sent, whole: 1 MB for one long value, 8 MB for 200,000 unknown keys."""
+    many = {f"key{i}": i for i in range(1_000)}
+    message = error_of(client.post("/api/sessions", json=many), 422)
+    assert message.endswith("and 995 more") and len(message) < 2_000
+    long_value = error_of(client.post("/api/sessions", json={"lr": " " * 50_000 + "nan"}), 422)
+    assert len(long_value) < 500 and "50,003 characters" in long_value
+    # Python's digit separators are no number here: "1_0" had been lr 10
+    assert "must be a plain number, not '1_0'" in error_of(client.post("/api/sessions", json={"lr": "1_0"}), 422)
+
+
 # Far too high a learning rate, for real: SGD at 10 on a 64-64 ELU network makes the loss NaN within an epoch.
 DIVERGES = {"dataset": "blobs", "n_samples": 200, "hidden": [64, 64], "activation": "elu", "optimizer": "sgd",
             "lr": 10.0, "batch_size": 16}

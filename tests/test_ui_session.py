@@ -35,7 +35,7 @@ from torchprimer.training.loop import evaluate
 from torchprimer.training.run import METRIC_COLUMNS
 from torchprimer.ui import views
 from torchprimer.ui.script import render
-from torchprimer.ui.session import EVAL_ROWS, Session
+from torchprimer.ui.session import EVAL_ROWS, MAX_WAITING, Busy, Session, SessionEnded
 from torchprimer.ui.settings import MAX_LAYERS, MAX_UNITS, VAL_SHARE, PlaygroundConfig
 
 
@@ -401,8 +401,70 @@ def test_close_stops_the_worker(tmp_path: Path) -> None:
     session.close()
     assert session.closed and not session.playing
     assert wait_until(lambda: not session._thread.is_alive())
-    with pytest.raises(UserError, match="closed"):
+    with pytest.raises(SessionEnded):
         session.step()
+
+
+def _held(session: Session) -> tuple[threading.Event, threading.Thread]:
+    """The session's worker busy with a job that waits for the returned event; the thread that asked for it."""
+    started, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        started.set()
+        release.wait(30)
+
+    asker = threading.Thread(target=session.call, args=(hold, 60), daemon=True)
+    asker.start()
+    assert started.wait(30)
+    return release, asker
+
+
+def test_a_request_waiting_when_its_session_closes_hears_that_it_ended(tmp_path: Path) -> None:
+    """A request queued behind a long step when the tab closed got a 500, with CancelledError's traceback on the
+    server's stderr."""
+    session = Session(PlaygroundConfig(**UI_SMALL), tmp_path / "runs", frame_interval=0.0)
+    release, asker = _held(session)
+    heard: list[BaseException] = []
+
+    def wait_behind() -> None:
+        try:
+            session.call(lambda: None, 60)
+        except BaseException as exc:  # what the route would turn into an answer
+            heard.append(exc)
+
+    waiter = threading.Thread(target=wait_behind, daemon=True)
+    waiter.start()
+    assert wait_until(lambda: session._in_use == 2)
+    closer = threading.Thread(target=session.close, daemon=True)
+    closer.start()
+    assert wait_until(lambda: session.closed)
+    release.set()
+    for thread in (closer, waiter, asker):
+        thread.join(30)
+    assert len(heard) == 1 and isinstance(heard[0], SessionEnded)
+
+
+def test_requests_beyond_the_waiting_limit_are_refused_at_once(tmp_path: Path) -> None:
+    """44 requests waiting on one long step held every thread of the server's pool: pause, delete and every other
+    tab's requests waited up to a minute behind them."""
+    session = Session(PlaygroundConfig(**UI_SMALL), tmp_path / "runs", frame_interval=0.0)
+    release, asker = _held(session)
+    waiters = [threading.Thread(target=session.call, args=(lambda: None, 60), daemon=True)
+               for _ in range(MAX_WAITING - 1)]
+    try:
+        for waiter in waiters:
+            waiter.start()
+        assert wait_until(lambda: session._in_use == MAX_WAITING)
+        started = time.monotonic()
+        with pytest.raises(Busy, match=f"{MAX_WAITING} requests to this session are waiting"):
+            session.call(lambda: None, 60)
+        assert time.monotonic() - started < 1  # at once, not after a wait
+    finally:
+        release.set()
+        for thread in (asker, *waiters):
+            thread.join(30)
+        session.close()
+    assert session._in_use == 0
 
 
 def test_closing_during_a_step_stops_its_epoch(tmp_path: Path) -> None:

@@ -38,13 +38,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.websockets import WebSocketState
 
-from torchprimer.errors import UserError
+from torchprimer.errors import UserError, clip
 from torchprimer.fileio import strict_json
 from torchprimer.models import ACTIVATIONS
 from torchprimer.ui import settings as limits
 from torchprimer.ui import views
 from torchprimer.ui.script import UNTRAINED_EPOCHS, render, trains
-from torchprimer.ui.session import Session
+from torchprimer.ui.session import Busy, Session, SessionEnded
 from torchprimer.ui.settings import PlaygroundConfig, datasets
 
 STATIC = Path(__file__).parent / "static"
@@ -99,8 +99,7 @@ class Sessions:
             if session is not None and not session.closed:
                 session.touch()
         if session is None or session.closed:
-            raise NotFound("this playground session has ended (its tab was closed, it was left unused for "
-                           f"{IDLE_SECONDS:g} s, or the server restarted); reload the page")
+            raise NotFound(ENDED)
         return session
 
     def close(self, session_id: str) -> None:
@@ -129,6 +128,10 @@ class Sessions:
 
 class NotFound(Exception):
     pass
+
+
+ENDED = (f"this playground session has ended (its tab was closed, it was left unused for {IDLE_SECONDS:g} s, "
+         "or the server restarted); reload the page")
 
 
 class TooMany(Exception):
@@ -220,21 +223,26 @@ class DeleteResponse(Answer):
 
 
 # What each error status means, for the routes' `responses` (and so for /openapi.json).
+MAX_ERRORS_SHOWN = 5  # bad fields named in one answer
+MAX_BODY_BYTES = 64 * 1024  # the settings are a few hundred bytes; a 200 MB body was read whole
 ERRORS = {
     400: "the Host header is not this machine's, or the session cannot do this now: the message says why",
     403: "the request came from another site's page (its Origin is not this server)",
     404: "the session has ended (or never existed)",
+    413: f"the request body is larger than {MAX_BODY_BYTES // 1024} KiB",
     415: "the request has a body that is not sent as JSON (Content-Type: application/json)",
     422: "the body is not a JSON object of valid settings: the message names each bad field",
     429: f"{MAX_SESSIONS} sessions exist already",
-    503: "the session's worker stayed busy with an earlier request for 120 s",
+    503: "the session's worker stayed busy with an earlier request for 120 s, or 4 requests wait on it already",
 }
 BODY_TYPES = {"model_type", "model_attributes_type", "dict_type"}  # pydantic's "not an object" error types
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The `responses` of a route: 400 (Host) always, then `statuses`, each an ErrorResponse."""
-    return {status: {"model": ErrorResponse, "description": ERRORS[status]} for status in (400, *statuses)}
+    """The `responses` of a route: 400 (Host) always, then `statuses`, each an ErrorResponse; a route that may be
+    sent a body (415 where it is not JSON) answers 413 where it is too large."""
+    listed = sorted({400, *statuses, *((413,) if 415 in statuses else ())})
+    return {status: {"model": ErrorResponse, "description": ERRORS[status]} for status in listed}
 
 
 def _message(exc: RequestValidationError) -> str:
@@ -261,7 +269,11 @@ def _message(exc: RequestValidationError) -> str:
                          f"{_json_kind(error.get('input'))}")
         else:
             parts.append(text)
-    return "; ".join(parts) or "invalid request"
+    # each part cut, and only the first few: a body of 200,000 unknown keys was answered with 8 MB of them
+    shown = [clip(part, 300) for part in parts[:MAX_ERRORS_SHOWN]]
+    if len(parts) > MAX_ERRORS_SHOWN:
+        shown.append(f"and {len(parts) - MAX_ERRORS_SHOWN:,} more")
+    return "; ".join(shown) or "invalid request"
 
 
 def _json_kind(value: Any) -> str:
@@ -362,6 +374,12 @@ def create_app(
             what = f"as {sent!r}" if sent else "without a Content-Type"
             return JSONResponse({"error": f"the request body was sent {what}; send the settings as JSON with "
                                           "Content-Type: application/json"}, status_code=415)
+        # Before the body is read: a 200 MB one was read whole, to be refused as invalid settings after.
+        length = request.headers.get("content-length", "").strip()
+        if _has_body(request.headers) and not (length.isdigit() and int(length) <= MAX_BODY_BYTES):
+            size = f"larger than {MAX_BODY_BYTES // 1024} KiB" if length.isdigit() else "sent without a Content-Length"
+            return JSONResponse({"error": f"the request body is {size}; send the settings alone, a JSON object "
+                                          "of a few hundred bytes"}, status_code=413)
         return None
 
     @app.middleware("http")
@@ -392,9 +410,16 @@ def create_app(
                                           "as a JSON object of ordinary numbers"}, status_code=422)
         return await http_exception_handler(request, exc)
 
-    # A user's mistake, an ended session, too many tabs: each a message the page shows, with its status.
-    for error, status in ((UserError, 400), (NotFound, 404), (TooMany, 429)):
+    # A user's mistake, an ended session, too many tabs or requests: each a message the page shows, with its status.
+    for error, status in ((UserError, 400), (NotFound, 404), (TooMany, 429), (Busy, 503)):
         app.add_exception_handler(error, _answer(status))
+
+    async def ended(_: Request, exc: Exception) -> JSONResponse:
+        # A request that waited on a session which then closed (its tab went, DELETE, the idle drop): it was a
+        # 500 with a CancelledError traceback on the server's stderr
+        return JSONResponse({"error": ENDED}, status_code=404)
+
+    app.add_exception_handler(SessionEnded, ended)
 
     async def busy(_: Request, exc: Exception) -> JSONResponse:
         # The job may be this request's own (a step whose epoch outlasts the wait) or an earlier one: either

@@ -16,10 +16,11 @@ from __future__ import annotations
 import math
 import queue
 import secrets
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,15 @@ CHUNK_SECONDS = 0.03
 EVAL_ROWS = 10_000  # frames measure the training loss on at most this many rows (the test split is measured whole)
 POINTS_SHOWN = 2_000  # 2-D points sent to the page per split
 _BUILD_LOCK = threading.Lock()  # building seeds torch's global generator: one build at a time
+MAX_WAITING = 4  # requests one session answers at once: each waiting one holds one of the server's threads
+
+
+class SessionEnded(Exception):
+    """The session was closed before a request's job ran, or while it waited for it."""
+
+
+class Busy(Exception):
+    """MAX_WAITING requests wait on the session's worker already."""
 
 
 @dataclass(frozen=True)
@@ -184,13 +194,20 @@ class Session:
     def call(self, job: Callable[[], Any], timeout: float) -> Any:
         """Run `job` on the worker thread and return its result (or raise its error)."""
         if self.closed:
-            raise UserError("this playground session was closed; reload the page")
+            raise SessionEnded
         future: Future[Any] = Future()
         with self._in_use_lock:
+            # 44 requests waiting on one long step held 44 of the server's 40 threads: every other route of
+            # every tab (pause and delete too) waited behind them for up to a minute
+            if self._in_use >= MAX_WAITING:
+                raise Busy(f"{MAX_WAITING} requests to this session are waiting for its network already (a long "
+                           "step holds it); wait for their answers, or pause")
             self._in_use += 1
         try:
             self._jobs.put((job, future))
             return future.result(timeout=timeout)
+        except CancelledError:  # closed while this waited: the worker dropped the job
+            raise SessionEnded from None
         finally:
             with self._in_use_lock:
                 self._in_use -= 1
@@ -220,6 +237,8 @@ class Session:
             except queue.Empty:
                 job = None
             if self.closed:
+                if job is not None:  # taken as the session closed: its caller hears that it ended, not a timeout
+                    job[1].cancel()
                 break
             if job is not None:
                 fn, future = job
@@ -407,26 +426,32 @@ class Session:
         return data
 
     def _save(self) -> Path:
+        if self.message:  # NaN weights would be a run that evaluate calls corrupted (before the epoch count:
+            # a run that diverged in its first epoch was told to press play or step, which it refuses)
+            raise UserError(f"nothing worth saving: {self.message}")
         if self.epoch < 1:
             raise UserError("train at least one full epoch before saving (press play or step)")
-        if self.message:  # NaN weights would be a run that evaluate calls corrupted
-            raise UserError(f"nothing worth saving: {self.message}")
         if self.position:
             self._one_epoch()
             if self.message:
                 raise UserError(f"nothing worth saving: {self.message}")
             if self.closed:  # closed while finishing the epoch: its weights are of no whole epoch
-                raise UserError("this playground session was closed; reload the page")
+                raise SessionEnded
             if self.position:  # paused (or reset) while finishing it: nothing saved, the network as it was
                 raise UserError("saving stopped: the network was paused before the end of its epoch; "
                                 "press save again to finish the epoch and save")
         cfg = self.settings.train_config(epochs=self.epoch)
         run_dir = new_run_dir(self.runs_dir, cfg)
-        write_config(run_dir, cfg, self.splits, "cpu", source="torchprimer ui")
-        write_metrics(run_dir, self.history)
-        test = evaluate(self.model, self.splits.x_test, self.splits.y_test, self.objective)
-        best = min(self.history, key=lambda record: record["val_loss"])  # as `train` reports it
-        result = TrainResult(config=cfg, history=list(self.history), test=test, model=self.model, run_dir=run_dir,
-                             best_epoch=int(best["epoch"]), train_seconds=self.train_seconds, data=self.splits)
-        write_outputs(result, self.objective)
+        try:
+            write_config(run_dir, cfg, self.splits, "cpu", source="torchprimer ui")
+            write_metrics(run_dir, self.history)
+            test = evaluate(self.model, self.splits.x_test, self.splits.y_test, self.objective)
+            best = min(self.history, key=lambda record: record["val_loss"])  # as `train` reports it
+            result = TrainResult(config=cfg, history=list(self.history), test=test, model=self.model,
+                                 run_dir=run_dir, best_epoch=int(best["epoch"]), train_seconds=self.train_seconds,
+                                 data=self.splits)
+            write_outputs(result, self.objective)
+        except BaseException:  # a full disk: no half-written run folder for evaluate to stumble on later
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise
         return run_dir

@@ -85,12 +85,14 @@ class PlaygroundConfig(BaseModel):
         false (`_not_a_boolean`)."""
         number = _not_a_boolean(value)
         if isinstance(value, str):  # numbers may come as strings ("0.1"), and so may "nan" and "inf"
+            if "_" in value:  # Python's digit separator, which float() and pydantic take: "1_0" was lr 10
+                raise ValueError(f"must be a plain number, not {_shown(value)}")
             try:
                 number = float(value)
             except ValueError:
                 return value  # not a number at all: the field's own check says what it wants
         if isinstance(number, float) and not math.isfinite(number):
-            raise ValueError(f"must be a finite number, not {value!r}")
+            raise ValueError(f"must be a finite number, not {_shown(value) if isinstance(value, str) else value!r}")
         return _whole(value)
 
     @field_validator("dataset")
