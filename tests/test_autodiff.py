@@ -7,6 +7,7 @@ import math
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -638,3 +639,26 @@ def test_the_manual_columns_reason_is_kept_by_key_and_said_in_either_language(
     assert report["manual_note"] == TEXT["en"][key].format(layer=layer)
     zh = render(report, lang="zh")
     assert TEXT["zh"][key].format(layer=layer) in zh and "manual backprop" not in zh
+
+
+@pytest.mark.parametrize(("options", "kind", "text"), [
+    ({"activation": "relu", "w": -1.0}, "dead",
+     "note: relu'(z) = 0 at z = -1.5: no gradient passes back to w, b or x"),
+    ({"activation": "tanh"}, "unreachable", "note: y = 3.0 is outside what tanh outputs (-1.0 to 1.0"),
+    ({"activation": "sigmoid", "y": 0.5}, None, None),
+    ({}, None, None),
+])
+def test_the_worked_example_says_when_no_gradient_passes_or_the_target_is_out_of_reach(
+    options: dict[str, Any], kind: str | None, text: str | None,
+) -> None:
+    """A dead ReLU printed gradients of 0 without a word, and the help's tanh example kept a target of 3 that
+    tanh never reaches."""
+    from torchprimer.autodiff.scalar import render, worked_example
+
+    result = worked_example(**options)
+    assert [note["kind"] for note in result["notes"]] == ([kind] if kind else [])
+    if kind == "dead":
+        assert result["manual"]["w"] == result["manual"]["b"] == result["manual"]["x"] == 0.0
+    if text:
+        assert text in render(result)
+        assert "注：" in render(result, "zh")

@@ -338,7 +338,8 @@ HEADERS = {
 }
 TEXT = {
     "en": {
-        "yes": "yes", "no": "no", "kink": "no, corner at", "kinks": "no, corners at", "notes": "what the numbers mean",
+        "yes": "yes", "no": "no", "kink": "no, corner at {at}", "kinks": "no, corners at {at}",
+        "notes": "what the numbers mean",
         "formulas": "formulas (checked against torch by the tests)",
         "foot": "Computed from torch on a float64 grid x in [-40, 40], step 0.001; E f(z) and the zero-grad share "
                 "are for z ~ N(0, 1){cost}.",
@@ -347,7 +348,8 @@ TEXT = {
                 "its load)",
     },
     "zh": {
-        "yes": "是", "no": "否", "kink": "否，折角于", "kinks": "否，折角于", "notes": "这些数字意味着什么",
+        "yes": "是", "no": "否", "kink": "否，在 {at} 处有折角", "kinks": "否，在 {at} 处有折角",
+        "notes": "这些数字意味着什么",
         "formulas": "公式（测试会与 torch 的实现逐点核对）",
         "foot": "全部由 torch 在 float64 网格 x ∈ [-40, 40]（步长 0.001）上计算；E f(z) 与零梯度占比针对 "
                 "z ~ N(0, 1){cost}。",
@@ -364,7 +366,7 @@ def render_table(rows: list[dict[str, Any]], lang: str = "en") -> str:
     body = []
     for r in rows:
         corner = t["kink"] if len(r["kinks"]) == 1 else t["kinks"]
-        smooth = t["yes"] if r["smooth"] else f"{corner} {', '.join(f'{k:g}' for k in r['kinks'])}"
+        smooth = t["yes"] if r["smooth"] else corner.format(at=", ".join(f"{k:g}" for k in r["kinks"]))
         body.append([
             r["name"], _format_range(r["range"]), f"{r['max_derivative']:g}", f"{r['mean_for_normal_input']:g}",
             yes_no[r["zero_centred"]], _format_regions(r["saturation"], lang), yes_no[r["monotonic"]], smooth,

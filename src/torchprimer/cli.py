@@ -1012,7 +1012,7 @@ BACKPROP_EPILOG = """Examples:
 
     torchprimer backprop                    # the seed's example: dloss/dw = -2.0
 
-    torchprimer backprop --x 1.5 --w -0.3 --activation tanh
+    torchprimer backprop --x 1.5 --w -0.3 --activation tanh --y 0.5
 
     torchprimer backprop --loss ce --y 1 --json   # w·x + b is the logit; ce applies the sigmoid
 

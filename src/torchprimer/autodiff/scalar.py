@@ -197,7 +197,29 @@ def worked_example(
     }
     if values == SEED and activation is None and loss == "mse":
         result["seed_note"] = seed_note(manual["w"])
+    result["notes"] = _notes(result, activation, loss)
     return result
+
+
+def _notes(result: dict[str, Any], activation: str | None, loss: str) -> list[dict[str, Any]]:
+    """What a learner should be told about these inputs: the activation passes no gradient back at this z (a
+    'dead' unit for this input), or the target lies outside what the activation can output (the loss never
+    reaches 0). Both are read off the numbers computed here, not from a list of facts."""
+    if activation is None:
+        return []
+    notes: list[dict[str, Any]] = []
+    z = next(step["value"] for step in result["forward"] if step["name"] == "z")
+    slope = next(d["value"] for d in result["local"] if d["of"] == "a")
+    if slope == 0.0:
+        notes.append({"kind": "dead", "activation": activation, "z": z})
+    if loss == "mse":
+        _, f, _ = rule(activation)
+        grid = f(torch.linspace(-40.0, 40.0, 80_001, dtype=torch.float64))
+        low, high = float(grid.min()), float(grid.max())
+        y = result["inputs"]["y"]
+        if not low <= y <= high:
+            notes.append({"kind": "unreachable", "activation": activation, "y": y, "low": low, "high": high})
+    return notes
 
 
 def seed_note(w_grad: float, lang: str = "en") -> str:
@@ -225,6 +247,11 @@ TEXT = {
         "agree": "manual and autograd agree",
         "mismatch": "MISMATCH between manual and autograd",
         "note": "note: ",
+        "dead": ("{activation}'(z) = 0 at z = {z}: no gradient passes back to w, b or x, so gradient descent "
+                 "cannot change them for this input (the unit is 'dead' for it); try values that make z land "
+                 "where {activation} has a slope"),
+        "unreachable": ("y = {y} is outside what {activation} outputs ({low} to {high} on x in [-40, 40]): the "
+                        "loss can never reach 0; choose a target inside that range"),
         "seed_note": (
             "The seed says w.grad is 4.0 and writes ∂loss/∂w = 2·(wx + b − y)·x = 2·(2 + 0.5 − 3)·2 = 4. "
             "The formula is right; the arithmetic is not: wx + b − y = 2 + 0.5 − 3 = −0.5, so "
@@ -244,6 +271,10 @@ TEXT = {
         "agree": "手算结果与 autograd 完全一致",
         "mismatch": "注意：手算结果与 autograd 不一致",
         "note": "注：",
+        "dead": ("在 z = {z} 处 {activation}'(z) = 0：没有梯度传回 w、b 或 x，梯度下降对这个输入无法改变它们"
+                 "（这个单元对它而言已经“死亡”）；请换一组让 z 落在 {activation} 有斜率之处的值"),
+        "unreachable": ("y = {y} 超出了 {activation} 的输出范围（在 x ∈ [-40, 40] 上为 {low} 到 {high}）："
+                        "损失永远到不了 0；请选一个在这个范围内的目标"),
         "seed_note": (
             "原教程说 w.grad 是 4.0，并写出 ∂loss/∂w = 2·(wx + b − y)·x = 2·(2 + 0.5 − 3)·2 = 4。"
             "公式没有错，错在算术：wx + b − y = 2 + 0.5 − 3 = −0.5，所以 2·(−0.5)·2 = {w_grad}，"
@@ -285,4 +316,7 @@ def render(result: dict[str, Any], lang: str = "en") -> str:
     lines.append(t["agree"] if result["match"] else t["mismatch"])
     if "seed_note" in result:  # the seed's own example: its note, in the language asked for
         lines.append(t["note"] + seed_note(result["manual"]["w"], lang))
+    for note in result.get("notes", []):
+        shown = {k: num(v) if isinstance(v, float) else v for k, v in note.items()}
+        lines.append(t["note"] + t[note["kind"]].format(**shown))
     return "\n".join(lines)

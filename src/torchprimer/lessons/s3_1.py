@@ -23,9 +23,9 @@ The seed creates tensors four ways and does two pieces of arithmetic on 2×2 mat
 The seed's code runs and prints the right numbers, with two things worth knowing.
 `a @ b.T` multiplies a by b transposed, [[17, 23], [39, 53]], not the plain product
 a @ b = [[19, 22], [43, 50]]. And `torch.empty` does not give zeros: it writes nothing, so
-it hands back whatever the memory held. That may be a tensor freed a moment earlier (below,
+it hands back whatever the memory held. That may be a tensor freed a moment earlier (above,
 a freed tensor of sevens), or zeros from memory the system just handed over; it changes from
-run to run, and the count below is this run's. Never read it before writing it; use
+run to run, and the count above is this run's. Never read it before writing it; use
 torch.zeros for zeros.""",
         "fixed_title": "What the seed's comments leave out, shown:",
     },
@@ -38,8 +38,8 @@ torch.zeros for zeros.""",
 原教程的代码能运行，打印的数也对，但有两点值得知道。`a @ b.T` 是 a 乘以 b 的转置，
 结果是 [[17, 23], [39, 53]]，而不是普通矩阵乘积 a @ b = [[19, 22], [43, 50]]。
 另外 `torch.empty` 给的不是零：它什么也不写，直接交回那块内存原来的内容。可能是刚刚
-释放的张量留下的值（下面先释放一个全是 7 的张量），也可能是系统刚分配的全零内存；每次运行
-都可能不同，下面的计数只是这一次的结果。写入之前绝不要读取它；需要零就用 torch.zeros。""",
+释放的张量留下的值（上面先释放了一个全是 7 的张量），也可能是系统刚分配的全零内存；每次运行
+都可能不同，上面的计数只是这一次的结果。写入之前绝不要读取它；需要零就用 torch.zeros。""",
         "fixed_title": "原教程注释没说的事，演示出来：",
     },
 }
