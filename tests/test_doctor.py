@@ -182,3 +182,23 @@ def test_a_gpu_that_cannot_be_opened_is_reported_not_a_traceback(monkeypatch: py
     gpu = report["devices"][1]
     assert gpu["device"] == "cuda:0" and "driver on your system is too old" in gpu["error"]
     assert report["build"]["cudnn"] is None and report["ok"] is False
+
+
+def test_cudnn_is_shown_as_people_write_its_version() -> None:
+    from torchprimer.doctor import cudnn_text
+
+    assert cudnn_text(92400) == "9.24.0 (92400)" and cudnn_text(8907) == "8.9.7 (8907)" and cudnn_text(None) is None
+
+
+@pytest.mark.parametrize(("cuda_build", "driver", "noted"), [("13.0", None, True), (None, None, False),
+                                                             ("13.0", "580.1", False)])
+def test_a_cuda_build_without_a_driver_is_explained_not_failed(cuda_build: str | None, driver: str | None,
+                                                               noted: bool) -> None:
+    """A CUDA build on a machine with no NVIDIA driver said "verdict: OK" and never why is_available() is False."""
+    from torchprimer.doctor import notes
+
+    report = {"build": {"cuda_build": cuda_build}, "devices": [{"device": "cpu"}], "nvidia_driver": driver}
+    said = notes(report)
+    assert bool(said) == noted
+    if noted:
+        assert "torch.cuda.is_available() is False and everything runs on the CPU" in said[0]

@@ -226,6 +226,28 @@ def shell_command(words: list[str]) -> str:
     return subprocess.list2cmdline(words) if os.name == "nt" else shlex.join(words)
 
 
+def cudnn_text(version: int | None) -> str | None:
+    """cuDNN's version number as people write it: 92400 -> "9.24.0", 8907 -> "8.9.7" (cuDNN 9 changed the
+    encoding from major*1000 + minor*100 + patch to major*10000 + minor*100 + patch)."""
+    if version is None:
+        return None
+    major, rest = divmod(version, 10_000) if version >= 90_000 else divmod(version, 1_000)
+    return f"{major}.{rest // 100}.{rest % 100} ({version})"
+
+
+def notes(report: dict[str, Any]) -> list[str]:
+    """What is not wrong but puzzles a learner: a CUDA build of torch on a machine with no NVIDIA driver, where
+    torch.cuda.is_available() (the seed's §2.2 check) is False and everything runs on the CPU."""
+    build = report["build"]
+    has_cuda = any(d["device"].startswith("cuda") for d in report["devices"])
+    if build["cuda_build"] and not has_cuda and not report.get("nvidia_driver"):
+        return [f"this torch is built for CUDA {build['cuda_build']}, but no NVIDIA driver answers here "
+                "(nvidia-smi not found), so torch.cuda.is_available() is False and everything runs on the CPU. "
+                "That is fine on a machine without an NVIDIA GPU: a CUDA build runs on the CPU too. On a machine "
+                "with one, install NVIDIA's driver, then run the doctor again"]
+    return []
+
+
 def problems(report: dict[str, Any]) -> list[dict[str, str]]:
     """Each thing that is wrong, with the exact command that fixes it."""
     found: list[dict[str, str]] = []
@@ -304,6 +326,7 @@ def run_doctor(check: Callable[[str, str], DeviceCheck] = check_device) -> dict[
     }
     report["checks"] = [asdict(check(d["device"], d["name"])) for d in devices]
     report["problems"] = problems(report)
+    report["notes"] = notes(report)
     report["ok"] = all(c["ok"] for c in report["checks"]) and not report["problems"]
     return report
 
@@ -329,11 +352,13 @@ def render(report: dict[str, Any]) -> None:
     t = Table(title="torch build", show_header=False)
     for key in ["torch", "cuda_build", "cudnn", "blas", "onednn", "cpu_capability", "threads",
                 "interop_threads", "cores"]:
-        t.add_row(key, escape(str(b[key])) if b[key] is not None else "[dim]none[/]")
+        value = cudnn_text(b[key]) if key == "cudnn" else b[key]
+        t.add_row(key, escape(str(value)) if value is not None else "[dim]none[/]")
     t.add_row("nvidia driver", escape(report["nvidia_driver"] or "") or "[dim]none found[/]")
     console.print(t)
     t = Table(title="devices: a real forward + backward on each, against float64 on the CPU")
-    for col in ["device", "name", "max abs error", "float32", "float16", "bfloat16", "GFLOP/s", "check"]:
+    for col in ["device", "name", "max abs error", "float32", "float16", "bfloat16", "GFLOP/s (fp32 matmul)",
+                "check"]:
         t.add_column(col)
     for c in report["checks"]:
         mark = {True: "[green]yes[/]", False: "[red]no[/]"}
@@ -343,6 +368,8 @@ def render(report: dict[str, Any]) -> None:
             f"{c['gflops']:.1f}" if c["gflops"] else "", "[green]pass[/]" if c["ok"] else "[red]FAIL[/]",
         )
     console.print(t)
+    for note in report.get("notes", []):
+        console.print(f"[bold]note:[/] {escape(note)}")
     for p in report["problems"]:
         console.print(f"[red]problem:[/] {escape(p['problem'])}\n  [bold]fix:[/] {escape(p['fix'])}")
     if report["ok"]:
