@@ -290,6 +290,26 @@ def test_a_unit_button_keeps_the_keyboard_focus(server: tuple[str, Path], page) 
     assert page.is_disabled("#layers .layer[data-layer='1'] .remove-unit")  # a layer keeps at least one unit
 
 
+def test_the_space_bar_plays_whatever_button_has_the_focus(server: tuple[str, Path], page) -> None:
+    """Space pressed the focused button again: reset after reset, the export dialog again, one more unit."""
+    url, _ = server
+    page.goto(url)
+    page.wait_for_function("window.__playground.hidden === '4-2' && window.__playground.framesReceived > 0")
+    page.click("#layers .layer[data-layer='1'] .add-unit")
+    page.wait_for_function("window.__playground.hidden === '4-3'")
+    page.keyboard.press("Space")
+    page.wait_for_function("window.__playground.playing === true")
+    assert page.evaluate("window.__playground.hidden") == "4-3"  # no unit added by the space bar
+    page.keyboard.press("Space")
+    page.wait_for_function("window.__playground.playing === false")
+    page.click("#play")
+    page.wait_for_function("window.__playground.playing === true")
+    page.keyboard.press("Space")  # the play button itself has the focus: one toggle, not two
+    page.wait_for_function("window.__playground.playing === false")
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.__playground.playing") is False
+
+
 def test_a_stopped_server_leaves_the_page_paused_and_saying_so(page, tmp_path: Path) -> None:
     with ui_server(tmp_path / "runs") as (url, process):
         page.goto(url)
@@ -311,9 +331,13 @@ def test_image_set_shows_confusion_and_predictions(server: tuple[str, Path], pag
     url, _ = server
     page.goto(url)
     page.wait_for_function("window.__playground.dataset === 'circles'")
+    page.wait_for_function("document.querySelectorAll('#layers canvas').length === 6")  # circles' 4-2 units
     page.select_option("#dataset", "digits")
     page.wait_for_function("window.__playground.dataset === 'digits'")
     assert page.is_hidden("#boundary") and page.is_visible("#confusion")
+    # circles' unit pictures had stayed, under a hint about pictures over the plane
+    assert page.evaluate("document.querySelectorAll('#layers canvas').length") == 0
+    assert "drawn for the 2-D data sets" in page.inner_text("#units-hint")
     page.click("#step")
     page.wait_for_function("window.__playground.epoch === 1")
     captions = page.locator("#strip figcaption")
@@ -331,7 +355,7 @@ def test_image_set_shows_confusion_and_predictions(server: tuple[str, Path], pag
     page.select_option("#dataset", "mnist1d")  # MNIST-1D tests on its own 1,000 samples: no share to choose
     page.wait_for_function("window.__playground.dataset === 'mnist1d'")
     assert page.is_disabled("#train-share") and "own test split" in page.inner_text("#split-hint")
-    page.wait_for_function("document.querySelector('#sizes').textContent.includes('1000 test')")
+    page.wait_for_function("document.querySelector('#sizes').textContent.includes('1,000 test')")
 
 
 def test_two_tabs_train_independently_and_a_closed_tab_stops(server: tuple[str, Path], page) -> None:

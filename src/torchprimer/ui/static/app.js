@@ -288,7 +288,9 @@ async function sendLinked(settings, link, send) {
 
 function renderLayers() {
   const hidden = state.settings.hidden;
-  const key = hidden.join(",");
+  // unit pictures show a unit's output over the plane: 2-D data only (an image set kept the 2-D set's pictures)
+  const plane = !state.data || state.data.is_2d;
+  const key = `${hidden.join(",")}|${plane}`;
   if (state.renderedLayers === key) return; // same network: keep its pictures until the next frame redraws them
   state.renderedLayers = key;
   const box = $("layers");
@@ -296,10 +298,16 @@ function renderLayers() {
   $("layer-count").textContent = hidden.length;
   $("layer-word").textContent = hidden.length === 1 ? "hidden layer" : "hidden layers";
   const limits = state.options.limits;
-  const pictures = hidden.reduce((a, b) => a + b, 0) <= limits.unit_maps;
-  $("units-hint").textContent = pictures
-    ? "Each picture is one unit's output over the plane: blue positive, orange negative, white near zero."
-    : `Unit pictures are drawn for networks of up to ${limits.unit_maps} hidden units in all.`;
+  const total = hidden.reduce((a, b) => a + b, 0);
+  const pictures = plane && total > 0 && total <= limits.unit_maps;
+  $("units-hint").textContent = total === 0
+    ? "No hidden layer: a linear model, with no hidden units to picture (+ hidden layer adds one)."
+    : !plane
+      ? "Unit pictures are drawn for the 2-D data sets, where a unit's output can be shown over the plane."
+      : pictures
+        ? "Each picture is one unit's output over the plane, scaled to its own largest value: blue positive, " +
+          "orange negative, white near zero."
+        : `Unit pictures are drawn for networks of up to ${limits.unit_maps} hidden units in all.`;
   hidden.forEach((units, i) => {
     const layer = document.createElement("div");
     layer.className = "layer";
@@ -576,7 +584,7 @@ function drawStripPredictions(strip) {
 function fmt(v, digits = 3) { return v === null || v === undefined ? "NaN" : Number(v).toFixed(digits); }
 
 function onData(data) {
-  state.data = data;
+  state.data = data; // before showSettings, whose renderLayers asks whether this data takes unit pictures
   window.__playground.dataset = data.dataset;
   window.__playground.layers = data.settings.hidden.length;
   window.__playground.hidden = data.settings.hidden.join("-");
@@ -586,7 +594,8 @@ function onData(data) {
   document.querySelector(".toy-view").hidden = !data.is_2d;
   document.querySelector(".image-view").hidden = data.is_2d;
   const sizes = data.sizes;
-  $("sizes").textContent = `${sizes.train} training, ${sizes.val} validation, ${sizes.test} test samples; ` +
+  const n = (count) => count.toLocaleString("en");
+  $("sizes").textContent = `${n(sizes.train)} training, ${n(sizes.val)} validation, ${n(sizes.test)} test samples; ` +
     `input ${data.input_shape.join("\u00d7")}, ${data.classes.length} classes`;
   $("parameters").textContent = data.parameters.toLocaleString("en");
   const legend = $("class-legend");
@@ -770,14 +779,17 @@ function wire() {
   $("copy").onclick = copyCode;
   $("close-export").onclick = () => $("export-dialog").close();
   $("save").onclick = saveRun;
-  // Space plays and pauses, as in a video player; not while typing in a field or reading the code.
+  // Space plays and pauses, as in a video player; not while typing in a field or reading the code. A button
+  // with the focus (reset, +, close) is not pressed again by it: the browser presses a focused button when the
+  // space bar comes up, so its keydown and keyup are both kept from the button.
+  const spaceForPlay = (event) => event.code === "Space" && !$("export-dialog").open &&
+    !["INPUT", "SELECT", "TEXTAREA"].includes(event.target.tagName);
   document.addEventListener("keydown", (event) => {
-    const typing = ["INPUT", "SELECT", "TEXTAREA", "BUTTON"].includes(event.target.tagName);
-    if (event.code === "Space" && !typing && !$("export-dialog").open) {
-      event.preventDefault();
-      $("play").click();
-    }
+    if (!spaceForPlay(event)) return;
+    event.preventDefault();
+    if (!event.repeat) $("play").click();
   });
+  document.addEventListener("keyup", (event) => { if (spaceForPlay(event)) event.preventDefault(); });
 }
 
 async function start() {
