@@ -721,7 +721,8 @@ def test_reset_sends_the_data_again(client: TestClient) -> None:
         assert sum(map(sum, frame["confusion"])) == test_rows
 
 
-MALFORMED = [("text", "not json", 1007), ("bytes", b"\x00", 1003), ("bytes", b'{"type": "ready"}', 1003)]
+MALFORMED = [("text", "not json", 1007), ("bytes", b"\x00", 1003), ("bytes", b'{"type": "ready"}', 1003),
+             ("text", "[" * 100_000 + "]" * 100_000, 1007)]  # deeper than the parser goes: it was 1011
 
 
 @pytest.mark.timeout(60)  # the old handler left the test client waiting for a close frame forever
@@ -740,6 +741,19 @@ def test_a_malformed_live_message_gets_a_close_frame_that_says_why(
     assert closed == {"type": "websocket.close", "code": code, "reason": closed["reason"]}, closed
     assert '{"type": "ready"}' in closed["reason"] and len(closed["reason"].encode()) <= 123
     assert wait_until(lambda: client.get(f"/api/sessions/{sid}").status_code == 404)
+
+
+@pytest.mark.timeout(60)
+def test_a_socket_is_told_when_its_session_ends(client: TestClient) -> None:
+    """A DELETE (or another socket's close, or the idle drop) ended the session and left its socket open and
+    silent, with no close frame."""
+    sid = create(client)
+    with client.websocket_connect(f"/api/sessions/{sid}/live") as ws:
+        ws.receive_json()
+        assert client.delete(f"/api/sessions/{sid}").status_code == 200
+        closed = ws.receive()
+    assert closed == {"type": "websocket.close", "code": 4404,
+                      "reason": "this playground session has ended; reload the page"}, closed
 
 
 def free_port() -> int:
@@ -852,6 +866,79 @@ def test_ui_refuses_a_public_host_without_allow_remote() -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error:") and "--allow-remote" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_server_without_waiting_for_a_long_step(tmp_path: Path) -> None:
+    """uvicorn waits for the requests in progress before it stops: a step of a long epoch held a Ctrl-C'd server
+    until that epoch ended (10.7 s in the report, up to 120 s). Closing the sessions first answers them at once."""
+    import signal
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "torchprimer", "ui", "--no-browser", "--port", str(port),
+                             "--out", str(tmp_path / "runs")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    base = f"http://127.0.0.1:{port}"
+
+    def post(path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(base + path, data=data, method="POST",
+                                         headers={"Content-Type": "application/json"} if data else {})
+        with urllib.request.urlopen(request, timeout=200) as answer:
+            return answer.status, json.loads(answer.read())
+
+    try:
+        assert wait_until(lambda: _answers(base + "/api/options"), timeout=120), proc.stderr
+        # an epoch of 16,000 single-sample steps through 256-256 units: far longer than the wait below
+        _, session = post("/api/sessions", {"n_samples": 20000, "batch_size": 1, "hidden": [256, 256],
+                                             "train_share": 0.8})
+        step: dict[str, Any] = {}
+        waiting = threading.Thread(target=lambda: step.update(answer=post(f"/api/sessions/{session['id']}/step")),
+                                   daemon=True)
+        waiting.start()
+        assert wait_until(lambda: not waiting.is_alive() or _stepping(base, session["id"]), timeout=60)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    waiting.join(10)
+    assert proc.returncode == 130 and "Traceback" not in err and "ERROR" not in err, err
+    status, answer = step["answer"]
+    assert status == 200 and answer["epoch"] == 0  # stopped part-way through its epoch, and answered
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _stepping(base: str, session_id: str) -> bool:
+    with urllib.request.urlopen(f"{base}/api/sessions/{session_id}", timeout=5) as answer:
+        return int(json.loads(answer.read())["step"]) > 0
+
+
+@pytest.mark.parametrize(("host", "said"), [
+    ("", "--host is empty; leave it out for 127.0.0.1, or give a name or address of this machine"),
+    ("localhost:80", "--host localhost:80 holds a port; give the host alone and the port with --port, "
+                     "e.g. --host localhost --port 80"),
+    ("[::1]", "--host [::1]: give an IPv6 address without brackets, e.g. --host ::1"),
+])
+def test_ui_refuses_a_host_that_is_no_host(host: str, said: str) -> None:
+    """An empty --host listened on every address and printed http://:8765/; a port or brackets in it were
+    called reachable "from other machines" or an unknown name."""
+    from torchprimer.errors import UserError
+    from torchprimer.ui.server import check_host
+
+    with pytest.raises(UserError) as refused:
+        check_host(host)
+    assert str(refused.value) == said
+    check_host("::1")
+    check_host("127.0.0.1")
 
 
 def test_ui_refuses_an_out_folder_it_could_not_save_into(tmp_path: Path) -> None:

@@ -224,6 +224,7 @@ class DeleteResponse(Answer):
 
 # What each error status means, for the routes' `responses` (and so for /openapi.json).
 MAX_ERRORS_SHOWN = 5  # bad fields named in one answer
+SOCKET_CHECK_SECONDS = 0.5  # how often a socket waiting for frames looks whether its session has ended
 MAX_BODY_BYTES = 64 * 1024  # the settings are a few hundred bytes; a 200 MB body was read whole
 ERRORS = {
     400: "the Host header is not this machine's, or the session cannot do this now: the message says why",
@@ -407,7 +408,8 @@ def create_app(
         showed as "400 Bad Request". No route, no method: FastAPI's own answers, as documented."""
         if exc.status_code == 400:
             return JSONResponse({"error": f"request body: could not be read ({exc.detail}); send the settings "
-                                          "as a JSON object of ordinary numbers"}, status_code=422)
+                                          "as a flat JSON object in UTF-8, its numbers of ordinary size"},
+                                status_code=422)
         return await http_exception_handler(request, exc)
 
     # A user's mistake, an ended session, too many tabs or requests: each a message the page shows, with its status.
@@ -561,14 +563,22 @@ def create_app(
                     return 1003, 'binary messages are not accepted; send {"type": "ready"} as a text message'
                 try:
                     parsed = json.loads(message["text"])
-                except ValueError:
+                except (ValueError, RecursionError):  # nesting deeper than the parser goes is no JSON to us either
                     return 1007, 'a message was not JSON; send {"type": "ready"} as a JSON text message'
                 if isinstance(parsed, dict) and parsed.get("type") == "ready":
                     session.ready()
 
-        async def send() -> None:
+        async def send() -> tuple[int, str]:
+            """Frames as they come; once the session has ended (another socket on it closed, DELETE, the idle
+            drop), the close code and reason to tell this socket, which had stayed open and silent."""
             while True:
-                await ws.send_json(strict_json(await frames.get()))  # NaN would break the page's JSON.parse
+                try:
+                    frame = await asyncio.wait_for(frames.get(), timeout=SOCKET_CHECK_SECONDS)
+                except TimeoutError:
+                    if session.closed:
+                        return 4404, "this playground session has ended; reload the page"
+                    continue
+                await ws.send_json(strict_json(frame))  # NaN would break the page's JSON.parse
 
         receiving, sending = asyncio.create_task(receive()), asyncio.create_task(send())
         for task in (receiving, sending):  # a task's error is answered below with 1011; asyncio need not log it
@@ -576,8 +586,9 @@ def create_app(
         close: tuple[int, str] | None = (1011, "the server hit an error; reload the page")  # if a task failed
         try:
             await asyncio.wait([receiving, sending], return_when=asyncio.FIRST_COMPLETED)
-            if receiving.done() and not receiving.cancelled() and receiving.exception() is None:
-                close = receiving.result()
+            for task in (receiving, sending):
+                if task.done() and not task.cancelled() and task.exception() is None:
+                    close = task.result()
         finally:
             for task in (receiving, sending):
                 task.cancel()
@@ -594,6 +605,19 @@ def create_app(
     return app
 
 
+def check_host(host: str) -> None:
+    """Refuse a --host that is no host: empty (it listened on every address, and printed http://:8765/), with a
+    port in it, or an IPv6 address in brackets (the resolver's "Name or service not known" said neither)."""
+    if not host.strip():
+        raise UserError("--host is empty; leave it out for 127.0.0.1, or give a name or address of this machine")
+    if host.startswith("[") and host.endswith("]"):
+        raise UserError(f"--host {host}: give an IPv6 address without brackets, e.g. --host {host[1:-1]}")
+    if host.count(":") == 1:
+        name, _, port = host.partition(":")
+        raise UserError(f"--host {host} holds a port; give the host alone and the port with --port, "
+                        f"e.g. --host {name or '127.0.0.1'} --port {port or 8765}")
+
+
 def serve(host: str, port: int, runs_dir: Path, *, open_browser: bool, allow_remote: bool) -> None:
     """Run the playground until Ctrl-C. Any host but loopback needs allow_remote (and warns)."""
     import sys
@@ -605,6 +629,7 @@ def serve(host: str, port: int, runs_dir: Path, *, open_browser: bool, allow_rem
     from torchprimer.fileio import check_output_folder
 
     check_output_folder(runs_dir, flag="--out")  # now, not when the page's save button is pressed
+    check_host(host)
     if not is_loopback(host) and not allow_remote:
         raise UserError(f"--host {host} would let other machines reach the playground; "
                         "add --allow-remote if you mean it, or leave --host out for 127.0.0.1")
@@ -629,4 +654,12 @@ def serve(host: str, port: int, runs_dir: Path, *, open_browser: bool, allow_rem
     print(f"torchprimer playground: {url}  (runs are saved under {runs_dir}/; Ctrl-C stops)", flush=True)
     if open_browser:
         threading.Timer(1.0, webbrowser.open, args=(url,)).start()
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            """Ctrl-C or SIGTERM: close every session at once, so that their training stops and the requests
+            waiting on it are answered (uvicorn waits for those before it stops: a step in progress had held
+            the server up to the 120 s of its wait). On a thread: closing joins each session's worker."""
+            threading.Thread(target=app.state.sessions.close_all, daemon=True).start()
+            super().handle_exit(sig, frame)
+
+    Server(uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)).run()
