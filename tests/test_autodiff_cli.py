@@ -171,9 +171,12 @@ def test_graph_speaks_chinese_under_lang_zh_or_a_chinese_locale(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     zh = _out(["graph", "--out", "zh.dot", *lang], capsys)
-    assert zh == SEED_TREE.replace(" (scalar) ", "（标量）") + "已写入 zh.dot\n"
+    from torchprimer.autodiff.graph import legend
+
+    assert zh == SEED_TREE.replace(" (scalar) ", "（标量）") + f"\n{legend('zh')}\n" + "已写入 zh.dot\n"
     en = _out(["graph", "--out", "en.dot", "--lang", "en"], capsys)
-    assert en == SEED_TREE + "wrote en.dot\n"  # as before, also in a Chinese locale
+    assert en == SEED_TREE + f"\n{legend('en')}\n" + "wrote en.dot\n"  # as before, also in a Chinese locale
+    assert "AccumulateGrad is a tensor with requires_grad=True" in en and "requires_grad=True 的张量" in zh
     # the file's labels read as the tree does (they were English under --lang zh)
     assert 'label="x（标量）← AccumulateGrad"' in (tmp_path / "zh.dot").read_text(encoding="utf-8")
     assert 'label="x (scalar) ← AccumulateGrad"' in (tmp_path / "en.dot").read_text(encoding="utf-8")

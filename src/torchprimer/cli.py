@@ -1204,6 +1204,7 @@ def graph(
         _print_json({**walked, "files": files})
     else:
         print(tpgraph.text_tree(walked, language))
+        print("\n" + tpgraph.legend(language))
         if files:
             print(tpgraph.wrote(files, language))
 

@@ -63,6 +63,11 @@ TEXT = {
         "scalar": "scalar",
         "shared": "  (shared, shown above)",
         "wrote": "wrote {files}",
+        "legend": ("read from the loss (top) back to the leaves: each node is the backward function of one operation "
+                   "of the forward pass (PowBackward0 for ** 2, AddmmBackward0 for a Linear layer); a leaf marked "
+                   "← AccumulateGrad is a tensor with requires_grad=True, whose .grad loss.backward() fills. "
+                   "Tensors that do not require grad (the seed's target y; a model's data and labels) get no node: no "
+                   "gradient is computed for them."),
         "title": "autograd graph",
     },
     "zh": {
@@ -70,6 +75,10 @@ TEXT = {
         "scalar": "标量",
         "shared": "  （共用的节点，已在上方列出）",
         "wrote": "已写入 {files}",
+        "legend": ("从 loss（最上面）往回读到叶子：每个节点是前向计算中一个运算的反向函数（** 2 对应 PowBackward0，"
+                   "Linear 层对应 AddmmBackward0）；标着 ← AccumulateGrad 的叶子是 requires_grad=True 的张量，"
+                   "loss.backward() 会填好它的 .grad。不需要梯度的张量（原教程例子中的目标值 y；模型的数据和标签）"
+                   "没有节点：不会为它们计算梯度。"),
         "title": "autograd 计算图",
     },
 }
@@ -86,6 +95,11 @@ def _label(node: dict[str, Any], lang: str = "en") -> str:
         shape = "×".join(map(str, node["shape"])) or t["scalar"]
         return t["leaf"].format(leaf=node["leaf"], shape=shape, op=node["op"])
     return node["op"]
+
+
+def legend(lang: str = "en") -> str:
+    """How to read the tree `text_tree` prints, for a learner meeting grad_fn for the first time."""
+    return _text(lang)["legend"]
 
 
 def wrote(files: list[str], lang: str = "en") -> str:
