@@ -123,6 +123,7 @@ def test_spirals_train_pause_export_save(server: tuple[str, Path], page, tmp_pat
         page.click("#add-layer")
         page.wait_for_function(f"window.__playground.layers === {layers}")
     assert page.evaluate("window.__playground.hidden") == "8-8-8-8"
+    assert page.is_enabled("#add-layer") and page.is_enabled("#remove-layer")
     page.wait_for_function("window.__playground.epoch === 0 && document.querySelectorAll('#layers canvas').length > 0",
                            timeout=120_000)  # four resets' frames; 30 s ran out once on a loaded 2-core machine
     start_loss = float(page.inner_text("#test-loss"))
@@ -231,6 +232,9 @@ def test_big_networks_and_narrow_windows_keep_the_page_in_view_and_a_reload_keep
     assert page.input_value("#activation") == "relu"
     page.set_viewport_size({"width": 390, "height": 844})  # a phone: the columns stack
     page.wait_for_function("document.documentElement.scrollWidth <= 390")
+    page.goto(url + "#hidden=2,2,2,2,2,2")  # the most hidden layers: + is off, as a unit's + is at 512
+    page.wait_for_function("window.__playground.hidden === '2-2-2-2-2-2'")
+    assert page.is_disabled("#add-layer") and "At most 6" in (page.get_attribute("#add-layer", "title") or "")
 
 
 def test_every_field_and_button_has_a_name(server: tuple[str, Path], page) -> None:

@@ -296,6 +296,10 @@ function renderLayers() {
   const box = $("layers");
   box.innerHTML = "";
   $("layer-count").textContent = hidden.length;
+  const full = hidden.length >= state.options.limits.layers; // as the unit buttons are at their bounds
+  $("add-layer").disabled = full;
+  $("add-layer").title = full ? `At most ${state.options.limits.layers} hidden layers` : "Add a hidden layer";
+  $("remove-layer").disabled = hidden.length === 0;
   $("layer-word").textContent = hidden.length === 1 ? "hidden layer" : "hidden layers";
   const limits = state.options.limits;
   const total = hidden.reduce((a, b) => a + b, 0);
