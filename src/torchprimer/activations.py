@@ -409,6 +409,7 @@ def plot_functions(names: str | Sequence[str] | None, path: str | Path, *,
         ax.plot(x.numpy(), y.numpy(), label=labels[0])
         ax.plot(x.numpy(), d.numpy(), "--", label=labels[1])
         ax.set_title(name)
+        ax.set_xlabel("x", fontsize=8)
         ax.set_ylim(-2, max(3.0, float(y.max()) + 0.5))  # relu6 and hardtanh-like plateaus stay in view
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(chosen):]:
@@ -845,6 +846,8 @@ def render_training(result: dict[str, Any], lang: str = "en") -> str:
 
 
 def plot_training_curves(runs: list[dict[str, Any]], path: str | Path) -> Path:
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
     from torchprimer.report import figures, save_figure
 
     plt = figures()
@@ -853,11 +856,15 @@ def plot_training_curves(runs: list[dict[str, Any]], path: str | Path) -> Path:
         epochs = [h["epoch"] for h in r["history"]]
         ax_loss.plot(epochs, [h["train_loss"] for h in r["history"]], label=r["activation"])
         ax_acc.plot(epochs, [h["val_acc"] for h in r["history"]], label=r["activation"])
-    ax_loss.set(xlabel="epoch", ylabel="training loss (epoch mean)", yscale="log", title="loss")
+    ax_loss.set(xlabel="epoch", ylabel="training loss (epoch mean, log scale)", yscale="log", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="validation accuracy", title="accuracy", ylim=(0, 1))
     for ax in (ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs: there is no epoch 1.5
         ax.grid(alpha=0.3)
         ax.legend()
+    plain = FuncFormatter(lambda value, _: f"{value:g}")  # 2.2, not matplotlib's 2.2×10⁰ on a log axis
+    ax_loss.yaxis.set_major_formatter(plain)
+    ax_loss.yaxis.set_minor_formatter(plain)
     return save_figure(fig, path)
 
 
