@@ -17,7 +17,9 @@ writes the answer in a comment: 4.0.""",
         "verdict": """
 The seed's comment is wrong: 2·(2 + 0.5 − 3)·2 = 2·(−0.5)·2 = −2, and autograd prints
 tensor(-2.). The sign matters: a negative gradient means increasing w lowers the loss, so
-gradient descent moves w up, towards the w = 1.25 where z = y. "By hand" only means
+gradient descent moves w up, towards the w = 1.25 where z = y. The seed titles its code
+"backpropagation by hand", yet the code calls loss.backward(): autograd does the
+backpropagation, and only the comment is worked by hand, wrongly. "By hand" only means
 something when the hand calculation is checked, so the tour computes the same gradient
 three independent ways. `torchprimer backprop` walks the chain rule step by step.""",
         "fixed_title": "The same code with the gradient checked three ways:",
@@ -31,8 +33,9 @@ three independent ways. `torchprimer backprop` walks the chain rule step by step
         "verdict": """
 原教程的注释算错了：2·(2 + 0.5 − 3)·2 = 2·(−0.5)·2 = −2，autograd 打印的也是
 tensor(-2.)。符号很重要：梯度为负，说明增大 w 会让损失变小，所以梯度下降会把 w 往上调，
-朝着使 z = y 的 w = 1.25 走。"手算"只有经过核对才有意义，所以导览用三种相互独立的方法
-算同一个梯度。`torchprimer backprop` 会一步一步演示链式法则。""",
+朝着使 z = y 的 w = 1.25 走。原教程给这段代码的标题是"手动实现反向传播"，代码却调用了
+loss.backward()：反向传播是 autograd 做的，只有注释是手算的，而且算错了。"手算"只有经过核对
+才有意义，所以导览用三种相互独立的方法算同一个梯度。`torchprimer backprop` 会一步一步演示链式法则。""",
         "fixed_title": "同一段代码，并用三种方法核对梯度：",
     },
 }
