@@ -194,6 +194,8 @@ def test_bad_value_shows_message_and_keeps_network(server: tuple[str, Path], pag
     page.dispatch_event("#seed", "change")
     page.wait_for_function("document.getElementById('message').textContent.startsWith('Seed: type a number')")
     assert page.input_value("#seed") == "0" and page.locator("#layers canvas").count() == 6
+    page.fill("#seed", "0")  # the value the field went back to: no change event, and the refusal had stayed
+    assert page.is_hidden("#message")
 
 
 def test_a_settings_change_reaches_the_server_before_the_play_that_follows_it(

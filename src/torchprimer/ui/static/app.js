@@ -757,6 +757,9 @@ function wire() {
     "noise", "train-share"]) {
     $(id).addEventListener("change", changed);
   }
+  // Typing in a number field answers the refusal of its last value: retyping the value the field went back to
+  // fires no change, and the refusal had stayed on screen for a value no longer there.
+  for (const id of Object.keys(NUMBER_FIELDS)) $(id).addEventListener("input", () => showMessage(""));
   $("noise").addEventListener("input", () => { $("noise-value").textContent = Number($("noise").value).toFixed(2); });
   $("train-share").addEventListener("input", () => {
     $("train-share-value").textContent = `${$("train-share").value}%`;
