@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 
 import pytest
@@ -77,10 +78,10 @@ def test_missing_package_gets_a_pip_command() -> None:
                            "safetensors": None},
               "build": {"cuda_build": None}, "devices": [], "nvidia_driver": None, "checks": [],
               "executable": "/opt/env/bin/python"}
-    assert {"problem": "safetensors is not installed",
+    assert {"problem": "safetensors is not installed", "problem_zh": "没有安装 safetensors",
             "fix": "/opt/env/bin/python -m pip install safetensors"} in doctor.problems(report)
     report["versions"].update(torch="2.14.1+cu130", torchvision=None)  # pinned to torch's pair, from its index
-    assert {"problem": "torchvision is not installed",
+    assert {"problem": "torchvision is not installed", "problem_zh": "没有安装 torchvision",
             "fix": "/opt/env/bin/python -m pip install 'torchvision==0.29.*' --index-url "
                    "https://download.pytorch.org/whl/cu130"} in doctor.problems(report)
 
@@ -201,4 +202,15 @@ def test_a_cuda_build_without_a_driver_is_explained_not_failed(cuda_build: str |
     said = notes(report)
     assert bool(said) == noted
     if noted:
-        assert "torch.cuda.is_available() is False and everything runs on the CPU" in said[0]
+        assert "torch.cuda.is_available() is False and everything runs on the CPU" in said[0]["note"]
+        assert "torch.cuda.is_available() 为 False，一切都在 CPU 上运行" in said[0]["note_zh"]
+
+
+def test_the_doctor_speaks_chinese_under_lang_zh() -> None:
+    """The §2 check a learner meets first had no Chinese, though the tour's §2.2 sends them to it."""
+    zh, en = run_cli("doctor", "--lang", "zh"), run_cli("doctor", "--lang", "en")
+    assert zh.returncode == en.returncode == 0, zh.stderr
+    assert "结论：正常 —— torch" in zh.stdout and re.search(r"在 \d+ 个设备上计算正确", zh.stdout)
+    assert "设备：在每个设备上真正做一次前向 + 反向计算" in zh.stdout and "verdict" not in zh.stdout
+    assert "verdict: OK" in en.stdout and "结论" not in en.stdout
+    assert json.loads(run_cli("doctor", "--json", "--lang", "zh").stdout)["ok"] is True  # the same in both

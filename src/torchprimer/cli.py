@@ -88,21 +88,25 @@ def _output_path(text: str | Path) -> Path:
 
 
 @app.command(epilog=_examples(
-    "Examples:\n\n    torchprimer doctor\n\n    torchprimer doctor --json | python -m json.tool"))
+    "Examples:\n\n    torchprimer doctor\n\n    torchprimer doctor --json | python -m json.tool\n\n"
+    "    torchprimer doctor --lang zh   # 中文 (the default when LANG starts with zh)"))
 def doctor(
+    lang: LangOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Check the install (seed §2): versions, build, devices, and a real computation on each.
 
-    Exit code 0 when every check passes, 1 when one fails.
+    Exit code 0 when every check passes, 1 when one fails. The text is in English or Chinese
+    (--lang); --json is the same in both.
     """
     from torchprimer.doctor import render, run_doctor
 
+    language = _language(lang)
     report = run_doctor()
     if as_json:
         _print_json(report)
     else:
-        render(report)
+        render(report, language)
     raise typer.Exit(0 if report["ok"] else 1)
 
 

@@ -235,16 +235,20 @@ def cudnn_text(version: int | None) -> str | None:
     return f"{major}.{rest // 100}.{rest % 100} ({version})"
 
 
-def notes(report: dict[str, Any]) -> list[str]:
+def notes(report: dict[str, Any]) -> list[dict[str, str]]:
     """What is not wrong but puzzles a learner: a CUDA build of torch on a machine with no NVIDIA driver, where
     torch.cuda.is_available() (the seed's §2.2 check) is False and everything runs on the CPU."""
     build = report["build"]
     has_cuda = any(d["device"].startswith("cuda") for d in report["devices"])
     if build["cuda_build"] and not has_cuda and not report.get("nvidia_driver"):
-        return [f"this torch is built for CUDA {build['cuda_build']}, but no NVIDIA driver answers here "
-                "(nvidia-smi not found), so torch.cuda.is_available() is False and everything runs on the CPU. "
-                "That is fine on a machine without an NVIDIA GPU: a CUDA build runs on the CPU too. On a machine "
-                "with one, install NVIDIA's driver, then run the doctor again"]
+        return [{"note": f"this torch is built for CUDA {build['cuda_build']}, but no NVIDIA driver answers here "
+                         "(nvidia-smi not found), so torch.cuda.is_available() is False and everything runs on the "
+                         "CPU. That is fine on a machine without an NVIDIA GPU: a CUDA build runs on the CPU too. On "
+                         "a machine with one, install NVIDIA's driver, then run the doctor again",
+                 "note_zh": f"这个 torch 是为 CUDA {build['cuda_build']} 构建的，但这里没有 NVIDIA 驱动应答（找不到 "
+                            "nvidia-smi），所以 torch.cuda.is_available() 为 False，一切都在 CPU 上运行。在没有 NVIDIA "
+                            "GPU 的机器上这没有问题：CUDA 版本的 torch 也能在 CPU 上运行。在有 GPU 的机器上，请安装 "
+                            "NVIDIA 驱动，然后再运行一次 doctor"}]
     return []
 
 
@@ -262,12 +266,13 @@ def problems(report: dict[str, Any]) -> list[dict[str, str]]:
     vision = f"torchvision=={pair}.*" if pair else "torchvision"  # no pair known (not torch 2.x): no pin, not "None.*"
     for name in PACKAGES:
         if v.get(name) is None:
-            found.append({"problem": f"{name} is not installed",
+            found.append({"problem": f"{name} is not installed", "problem_zh": f"没有安装 {name}",
                           "fix": shell_command([*pip, *([vision, *index] if name == "torchvision" else [name])])})
     tv = v.get("torchvision")
     if tv and pair and not tv.startswith(pair + "."):
         found.append({
             "problem": f"torchvision {tv} does not match torch {torch_v} (expects {pair}.x)",
+            "problem_zh": f"torchvision {tv} 与 torch {torch_v} 不配套（应为 {pair}.x）",
             "fix": shell_command([*pip, f"torch=={torch_v}", vision, *index]),
         })
     elif tv and report.get("torchvision_error"):  # a missing torchvision fails to import: said above, with its fix
@@ -275,6 +280,7 @@ def problems(report: dict[str, Any]) -> list[dict[str, str]]:
         # torch's compiler, which the ops' registration imports, needs a temporary folder: the install is fine
         no_tmp = "No usable temporary directory" in error
         found.append({"problem": f"torchvision's compiled ops fail: {error}",
+                      "problem_zh": f"torchvision 的编译算子无法运行：{error}",
                       "fix": "mkdir -p ~/tmp && export TMPDIR=~/tmp" if no_tmp
                       else shell_command([*pip, "--force-reinstall", f"torch=={torch_v}", vision, *index])})
     driver = report.get("nvidia_driver")
@@ -283,6 +289,7 @@ def problems(report: dict[str, Any]) -> list[dict[str, str]]:
         if build["cuda_build"] is None:
             found.append({
                 "problem": f"an NVIDIA driver ({driver}) answers, but this torch is a CPU-only build",
+                "problem_zh": f"NVIDIA 驱动（{driver}）有应答，但这个 torch 是只支持 CPU 的版本",
                 "fix": shell_command([*pip, "--force-reinstall", f"torch=={torch_v}", vision, "--index-url"])
                        + " https://download.pytorch.org/whl/cuXXX, with the CUDA version your driver supports "
                        "(nvidia-smi's 'CUDA Version'; https://pytorch.org/get-started/locally/ lists the builds) "
@@ -293,8 +300,11 @@ def problems(report: dict[str, Any]) -> list[dict[str, str]]:
             found.append({
                 "problem": f"torch is built for CUDA {build['cuda_build']} but cannot use the GPU "
                            f"with driver {driver}",
+                "problem_zh": f"torch 是为 CUDA {build['cuda_build']} 构建的，但用驱动 {driver} 无法使用 GPU",
                 "fix": "update the NVIDIA driver to one that supports CUDA "
                        f"{build['cuda_build']}, or install a torch built for an older CUDA",
+                "fix_zh": f"请把 NVIDIA 驱动升级到支持 CUDA {build['cuda_build']} 的版本，"
+                          "或者安装为更旧的 CUDA 构建的 torch",
             })
     for check in report["checks"]:
         if not check["ok"]:
@@ -308,8 +318,11 @@ def problems(report: dict[str, Any]) -> list[dict[str, str]]:
             else:  # the numbers agreed; a float32 tensor could not be made or computed with there
                 what = "float32 does not work on it"
             found.append({"problem": f"{check['device']} failed its compute check ({what})",
+                          "problem_zh": f"{check['device']} 没有通过计算检查（{what}）",
                           "fix": "reinstall torch for this machine; if it persists, report the "
-                                 "output of 'torchprimer doctor --json'"})
+                                 "output of 'torchprimer doctor --json'",
+                          "fix_zh": "请为这台机器重新安装 torch；如果问题仍在，"
+                                    "请报告 'torchprimer doctor --json' 的输出"})
     return found
 
 
@@ -331,49 +344,76 @@ def run_doctor(check: Callable[[str, str], DeviceCheck] = check_device) -> dict[
     return report
 
 
-def render(report: dict[str, Any]) -> None:
-    """The report as rich tables on the terminal, ending in a verdict line."""
+TEXT = {
+    "en": {
+        "versions": "versions", "build": "torch build", "optional": "not installed (optional)", "missing": "MISSING",
+        "none": "none", "no_driver": "none found",
+        "devices": "devices: a real forward + backward on each, against float64 on the CPU",
+        "columns": ["device", "name", "max abs error", "float32", "float16", "bfloat16", "GFLOP/s (fp32 matmul)",
+                    "check"],
+        "yes": "yes", "no": "no", "pass": "pass", "fail": "FAIL", "note": "note:", "problem": "problem:", "fix": "fix:",
+        "ok": "verdict: OK[/] — torch {torch} computes correctly on {n} device(s)",
+        "bad": "verdict: PROBLEMS FOUND[/] — see the fixes above",
+    },
+    "zh": {
+        "versions": "版本", "build": "torch 的构建信息", "optional": "未安装（可选）", "missing": "缺失",
+        "none": "无", "no_driver": "未找到",
+        "devices": "设备：在每个设备上真正做一次前向 + 反向计算，与 CPU 上的 float64 结果比较",
+        "columns": ["设备", "名称", "最大绝对误差", "float32", "float16", "bfloat16", "GFLOP/s（fp32 矩阵乘）", "检查"],
+        "yes": "是", "no": "否", "pass": "通过", "fail": "失败", "note": "注：", "problem": "问题：", "fix": "修复：",
+        "ok": "结论：正常[/] —— torch {torch} 在 {n} 个设备上计算正确",
+        "bad": "结论：发现问题[/] —— 请看上面的修复方法",
+    },
+}
+
+
+def render(report: dict[str, Any], lang: str = "en") -> None:
+    """The report as rich tables on the terminal, ending in a verdict line, in English or Chinese. Names,
+    versions, commands and library messages stay as they are in both."""
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
+    t = TEXT[lang]
     # Every text from outside (versions, device names, exception messages, paths in the fixes) is escaped: rich
     # reads "[...]" as markup, so an error naming "[/opt/lib]" stopped the doctor with a MarkupError traceback.
     console = Console()
     if not console.is_terminal:  # a pipe or a log: rich would assume 80 columns and cut the device table
         console = Console(width=max(console.width, 120))
-    t = Table(title="versions", show_header=False)
+    table = Table(title=t["versions"], show_header=False)
     for name, ver in report["versions"].items():
         optional = name in OPTIONAL
-        shown = escape(ver) if ver else ("[dim]not installed (optional)[/]" if optional else "[red]MISSING[/]")
-        t.add_row(name, shown)
-    console.print(t)
+        shown = escape(ver) if ver else (f"[dim]{t['optional']}[/]" if optional else f"[red]{t['missing']}[/]")
+        table.add_row(name, shown)
+    console.print(table)
     b = report["build"]
-    t = Table(title="torch build", show_header=False)
+    table = Table(title=t["build"], show_header=False)
     for key in ["torch", "cuda_build", "cudnn", "blas", "onednn", "cpu_capability", "threads",
                 "interop_threads", "cores"]:
         value = cudnn_text(b[key]) if key == "cudnn" else b[key]
-        t.add_row(key, escape(str(value)) if value is not None else "[dim]none[/]")
-    t.add_row("nvidia driver", escape(report["nvidia_driver"] or "") or "[dim]none found[/]")
-    console.print(t)
-    t = Table(title="devices: a real forward + backward on each, against float64 on the CPU")
-    for col in ["device", "name", "max abs error", "float32", "float16", "bfloat16", "GFLOP/s (fp32 matmul)",
-                "check"]:
-        t.add_column(col)
+        table.add_row(key, escape(str(value)) if value is not None else f"[dim]{t['none']}[/]")
+    table.add_row("nvidia driver", escape(report["nvidia_driver"] or "") or f"[dim]{t['no_driver']}[/]")
+    console.print(table)
+    table = Table(title=t["devices"])
+    for col in t["columns"]:
+        table.add_column(col)
     for c in report["checks"]:
-        mark = {True: "[green]yes[/]", False: "[red]no[/]"}
+        mark = {True: f"[green]{t['yes']}[/]", False: f"[red]{t['no']}[/]"}
         err = f"{c['max_abs_error']:.1e}" if c["max_abs_error"] is not None else c["error"] or ""
-        t.add_row(
+        table.add_row(
             escape(c["device"]), escape(c["name"]), escape(err), *(mark[c["dtypes"].get(k, False)] for k in DTYPES),
-            f"{c['gflops']:.1f}" if c["gflops"] else "", "[green]pass[/]" if c["ok"] else "[red]FAIL[/]",
+            f"{c['gflops']:.1f}" if c["gflops"] else "",
+            f"[green]{t['pass']}[/]" if c["ok"] else f"[red]{t['fail']}[/]",
         )
-    console.print(t)
+    console.print(table)
+    zh = lang == "zh"
     for note in report.get("notes", []):
-        console.print(f"[bold]note:[/] {escape(note)}")
+        console.print(f"[bold]{t['note']}[/] {escape(note['note_zh'] if zh else note['note'])}")
     for p in report["problems"]:
-        console.print(f"[red]problem:[/] {escape(p['problem'])}\n  [bold]fix:[/] {escape(p['fix'])}")
+        problem = p.get("problem_zh", p["problem"]) if zh else p["problem"]
+        fix = p.get("fix_zh", p["fix"]) if zh else p["fix"]
+        console.print(f"[red]{t['problem']}[/] {escape(problem)}\n  [bold]{t['fix']}[/] {escape(fix)}")
     if report["ok"]:
-        n = len(report["checks"])
-        console.print(f"[bold green]verdict: OK[/] — torch {escape(b['torch'])} computes correctly on {n} device(s)")
+        console.print("[bold green]" + t["ok"].format(torch=escape(b["torch"]), n=len(report["checks"])))
     else:
-        console.print("[bold red]verdict: PROBLEMS FOUND[/] — see the fixes above")
+        console.print("[bold red]" + t["bad"])
