@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -244,8 +245,10 @@ def test_a_bad_body_is_answered_in_a_few_lines_however_much_it_holds(client: Tes
     assert message.endswith("and 995 more") and len(message) < 2_000
     long_value = error_of(client.post("/api/sessions", json={"lr": " " * 50_000 + "nan"}), 422)
     assert len(long_value) < 500 and "50,003 characters" in long_value
-    # Python's digit separators are no number here: "1_0" had been lr 10
+    # Python's digit separators are no number here: "1_0" had been lr 10, ["1_6"] a layer of 16
     assert "must be a plain number, not '1_0'" in error_of(client.post("/api/sessions", json={"lr": "1_0"}), 422)
+    assert "hidden.0: must be a plain number, not '1_6'" in error_of(
+        client.post("/api/sessions", json={"hidden": ["1_6"]}), 422)
 
 
 # Far too high a learning rate, for real: SGD at 10 on a 64-64 ELU network makes the loss NaN within an epoch.
@@ -884,8 +887,11 @@ def test_ctrl_c_stops_the_server_without_waiting_for_a_long_step(tmp_path: Path)
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(base + path, data=data, method="POST",
                                          headers={"Content-Type": "application/json"} if data else {})
-        with urllib.request.urlopen(request, timeout=200) as answer:
-            return answer.status, json.loads(answer.read())
+        try:
+            with urllib.request.urlopen(request, timeout=200) as answer:
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as refused:
+            return refused.code, json.loads(refused.read())
 
     try:
         assert wait_until(lambda: _answers(base + "/api/options"), timeout=120), proc.stderr
@@ -906,7 +912,7 @@ def test_ctrl_c_stops_the_server_without_waiting_for_a_long_step(tmp_path: Path)
     waiting.join(10)
     assert proc.returncode == 130 and "Traceback" not in err and "ERROR" not in err, err
     status, answer = step["answer"]
-    assert status == 200 and answer["epoch"] == 0  # stopped part-way through its epoch, and answered
+    assert status == 404 and "session has ended" in answer["error"]  # stopped part-way through its epoch
 
 
 def _answers(url: str) -> bool:
@@ -926,7 +932,8 @@ def _stepping(base: str, session_id: str) -> bool:
     ("", "--host is empty; leave it out for 127.0.0.1, or give a name or address of this machine"),
     ("localhost:80", "--host localhost:80 holds a port; give the host alone and the port with --port, "
                      "e.g. --host localhost --port 80"),
-    ("[::1]", "--host [::1]: give an IPv6 address without brackets, e.g. --host ::1"),
+    ("[::1]", "--host [::1]: give an IPv6 address without brackets (and a port with --port), e.g. --host ::1"),
+    ("[::1]:80", "--host [::1]:80: give an IPv6 address without brackets (and a port with --port), e.g. --host ::1"),
 ])
 def test_ui_refuses_a_host_that_is_no_host(host: str, said: str) -> None:
     """An empty --host listened on every address and printed http://:8765/; a port or brackets in it were

@@ -413,7 +413,11 @@ def _held(session: Session) -> tuple[threading.Event, threading.Thread]:
         started.set()
         release.wait(30)
 
-    asker = threading.Thread(target=session.call, args=(hold, 60), daemon=True)
+    def ask() -> None:
+        with contextlib.suppress(SessionEnded):  # where the test closes the session while the job runs
+            session.call(hold, 60)
+
+    asker = threading.Thread(target=ask, daemon=True)
     asker.start()
     assert started.wait(30)
     return release, asker
@@ -441,6 +445,29 @@ def test_a_request_waiting_when_its_session_closes_hears_that_it_ended(tmp_path:
     release.set()
     for thread in (closer, waiter, asker):
         thread.join(30)
+    assert len(heard) == 1 and isinstance(heard[0], SessionEnded)
+
+
+def test_a_job_running_when_its_session_closes_is_answered_as_ended(tmp_path: Path) -> None:
+    """The step under way when the tab closed answered 200 with the counters of a session that no longer exists."""
+    session = Session(PlaygroundConfig(**UI_SMALL), tmp_path / "runs", frame_interval=0.0)
+    started, heard = threading.Event(), []
+
+    def closes_while_running() -> None:
+        started.set()
+        assert wait_until(lambda: session.closed)
+
+    def ask() -> None:
+        try:
+            session.call(closes_while_running, 60)
+        except BaseException as exc:
+            heard.append(exc)
+
+    asker = threading.Thread(target=ask, daemon=True)
+    asker.start()
+    assert started.wait(30)
+    session.close()
+    asker.join(30)
     assert len(heard) == 1 and isinstance(heard[0], SessionEnded)
 
 
@@ -473,7 +500,7 @@ def test_closing_during_a_step_stops_its_epoch(tmp_path: Path) -> None:
     session = Session(PlaygroundConfig(**{**UI_SMALL, "n_samples": 20000, "batch_size": 1}), tmp_path / "runs",
                       frame_interval=0.0)
     def step() -> None:
-        with contextlib.suppress(UserError):  # the step ends as a closed session's request does, or not at all
+        with contextlib.suppress(SessionEnded):  # the step ends as a closed session's request does
             session.step()
 
     stepping = threading.Thread(target=step, daemon=True)

@@ -610,8 +610,10 @@ def check_host(host: str) -> None:
     port in it, or an IPv6 address in brackets (the resolver's "Name or service not known" said neither)."""
     if not host.strip():
         raise UserError("--host is empty; leave it out for 127.0.0.1, or give a name or address of this machine")
-    if host.startswith("[") and host.endswith("]"):
-        raise UserError(f"--host {host}: give an IPv6 address without brackets, e.g. --host {host[1:-1]}")
+    if host.startswith("["):  # [::1], or [::1]:80 with a port
+        address = host[1:].partition("]")[0]
+        raise UserError(f"--host {host}: give an IPv6 address without brackets (and a port with --port), "
+                        f"e.g. --host {address}")
     if host.count(":") == 1:
         name, _, port = host.partition(":")
         raise UserError(f"--host {host} holds a port; give the host alone and the port with --port, "

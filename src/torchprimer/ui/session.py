@@ -205,7 +205,10 @@ class Session:
             self._in_use += 1
         try:
             self._jobs.put((job, future))
-            return future.result(timeout=timeout)
+            result = future.result(timeout=timeout)
+            if self.closed:  # closed while its job ran (a step stops its epoch there): no counters of an ended one
+                raise SessionEnded
+            return result
         except CancelledError:  # closed while this waited: the worker dropped the job
             raise SessionEnded from None
         finally:

@@ -56,7 +56,16 @@ def _whole(value: Any) -> Any:
     return value
 
 
-Units = Annotated[int, BeforeValidator(lambda value: _whole(_not_a_boolean(value))), Field(ge=1, le=MAX_UNITS)]
+def _plain(value: Any) -> Any:
+    """A number sent as a string, refused where it holds Python's digit separator: float() and pydantic read
+    "1_0" as 10 (lr 10, a layer of 16 units from "1_6")."""
+    if isinstance(value, str) and "_" in value:
+        raise ValueError(f"must be a plain number, not {_shown(value)}")
+    return value
+
+
+Units = Annotated[int, BeforeValidator(lambda value: _whole(_not_a_boolean(_plain(value)))),
+                  Field(ge=1, le=MAX_UNITS)]
 
 
 class PlaygroundConfig(BaseModel):
@@ -84,9 +93,7 @@ class PlaygroundConfig(BaseModel):
         check on NaN would say 'less than or equal to 10', which is no hint at what is wrong. So are true and
         false (`_not_a_boolean`)."""
         number = _not_a_boolean(value)
-        if isinstance(value, str):  # numbers may come as strings ("0.1"), and so may "nan" and "inf"
-            if "_" in value:  # Python's digit separator, which float() and pydantic take: "1_0" was lr 10
-                raise ValueError(f"must be a plain number, not {_shown(value)}")
+        if isinstance(_plain(value), str):  # numbers may come as strings ("0.1"), and so may "nan" and "inf"
             try:
                 number = float(value)
             except ValueError:
