@@ -644,7 +644,11 @@ def test_the_manual_columns_reason_is_kept_by_key_and_said_in_either_language(
 @pytest.mark.parametrize(("options", "kind", "text"), [
     ({"activation": "relu", "w": -1.0}, "dead",
      "note: relu'(z) = 0 at z = -1.5: no gradient passes back to w, b or x"),
-    ({"activation": "tanh"}, "unreachable", "note: y = 3.0 is outside what tanh outputs (-1.0 to 1.0"),
+    ({"activation": "tanh"}, "unreachable", "note: y = 3.0 is not among the values tanh outputs, (-1, 1)"),
+    # a bound only approached is out of reach too; an unbounded side is not (relu reaches 100: 40 was the grid's end)
+    ({"activation": "sigmoid", "y": 1.0}, "unreachable", "y = 1.0 is not among the values sigmoid outputs, (0, 1)"),
+    ({"activation": "elu", "y": -1.0}, "unreachable", "note: y = -1.0 is not among the values elu outputs, (-1, ∞)"),
+    ({"activation": "relu", "y": 100.0, "w": 49.75}, None, None),
     ({"activation": "sigmoid", "y": 0.5}, None, None),
     ({}, None, None),
 ])

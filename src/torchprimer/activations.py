@@ -202,11 +202,22 @@ def _kinks(x: Tensor, d: Tensor) -> list[float]:
     return found
 
 
+def _grid() -> Tensor:
+    n = round(2 * GRID_HALF_WIDTH / GRID_STEP) + 1
+    return torch.linspace(-GRID_HALF_WIDTH, GRID_HALF_WIDTH, n, dtype=torch.float64)
+
+
+def output_range(name: str) -> tuple[dict[str, Any], str]:
+    """An activation's range as the table computes it ({low, high, low_attained, high_attained}, infinite where
+    unbounded), and as the table shows it: "(0, 1)", "[0, ∞)"."""
+    found = _range(_fn(name, None), _grid())
+    return found, _format_range(found)
+
+
 def describe(name: str, f: Activation, x: Tensor | None = None) -> dict[str, Any]:
     """Every computed column for one activation function, as plain numbers."""
     if x is None:
-        n = round(2 * GRID_HALF_WIDTH / GRID_STEP) + 1
-        x = torch.linspace(-GRID_HALF_WIDTH, GRID_HALF_WIDTH, n, dtype=torch.float64)
+        x = _grid()
     y, d = values_and_derivative(f, x)
     if not (torch.isfinite(y).all() and torch.isfinite(d).all()):
         raise UserError(f"activation {name!r} gives non-finite values on [-{GRID_HALF_WIDTH}, {GRID_HALF_WIDTH}]",
@@ -256,6 +267,12 @@ def measure_cost(names: Sequence[str], functions: dict[str, Activation] | None =
             x.grad = None
         return (time.perf_counter() - started) / calls
 
+    # Every function of the table once, whichever are timed: running mish once made elu's next calls twice as
+    # fast (some one-time state of torch's kernels), so a table without mish had shown elu at 14x relu, one with
+    # it at 3.5x. Warmed alike, every table times the functions in the same state.
+    for name in ({*ACTIVATIONS, *names} if functions is None else names):
+        torch.autograd.backward(_fn(name, functions)(x), grad)
+        x.grad = None
     best = {n: math.inf for n in names}
     ratios: dict[str, list[float]] = {n: [] for n in names}
     for round_ in range(rounds + 1):

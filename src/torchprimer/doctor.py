@@ -244,11 +244,11 @@ def notes(report: dict[str, Any]) -> list[dict[str, str]]:
         return [{"note": f"this torch is built for CUDA {build['cuda_build']}, but no NVIDIA driver answers here "
                          "(nvidia-smi not found), so torch.cuda.is_available() is False and everything runs on the "
                          "CPU. That is fine on a machine without an NVIDIA GPU: a CUDA build runs on the CPU too. On "
-                         "a machine with one, install NVIDIA's driver, then run the doctor again",
+                         "a machine with one, install NVIDIA's driver, then run the doctor again.",
                  "note_zh": f"这个 torch 是为 CUDA {build['cuda_build']} 构建的，但这里没有 NVIDIA 驱动应答（找不到 "
                             "nvidia-smi），所以 torch.cuda.is_available() 为 False，一切都在 CPU 上运行。在没有 NVIDIA "
                             "GPU 的机器上这没有问题：CUDA 版本的 torch 也能在 CPU 上运行。在有 GPU 的机器上，请安装 "
-                            "NVIDIA 驱动，然后再运行一次 doctor"}]
+                            "NVIDIA 驱动，然后再运行一次 doctor。"}]
     return []
 
 
@@ -407,12 +407,13 @@ def render(report: dict[str, Any], lang: str = "en") -> None:
         )
     console.print(table)
     zh = lang == "zh"
+    space = "" if zh else " "  # after Chinese full-width punctuation, no space
     for note in report.get("notes", []):
-        console.print(f"[bold]{t['note']}[/] {escape(note['note_zh'] if zh else note['note'])}")
+        console.print(f"[bold]{t['note']}[/]{space}{escape(note['note_zh'] if zh else note['note'])}")
     for p in report["problems"]:
         problem = p.get("problem_zh", p["problem"]) if zh else p["problem"]
         fix = p.get("fix_zh", p["fix"]) if zh else p["fix"]
-        console.print(f"[red]{t['problem']}[/] {escape(problem)}\n  [bold]{t['fix']}[/] {escape(fix)}")
+        console.print(f"[red]{t['problem']}[/]{space}{escape(problem)}\n  [bold]{t['fix']}[/]{space}{escape(fix)}")
     if report["ok"]:
         console.print("[bold green]" + t["ok"].format(torch=escape(b["torch"]), n=len(report["checks"])))
     else:

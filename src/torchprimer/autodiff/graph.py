@@ -65,7 +65,8 @@ TEXT = {
         "wrote": "wrote {files}",
         "legend": ("read from the loss (top) back to the leaves: each node is the backward function of one operation "
                    "of the forward pass (PowBackward0 for ** 2, AddmmBackward0 for a Linear layer); a leaf marked "
-                   "← AccumulateGrad is a tensor with requires_grad=True, whose .grad loss.backward() fills. "
+                   "← AccumulateGrad is a tensor with requires_grad=True: loss.backward() writes its gradient into "
+                   "its .grad. "
                    "Tensors that do not require grad (the seed's target y; a model's data and labels) get no node: no "
                    "gradient is computed for them."),
         "title": "autograd graph",

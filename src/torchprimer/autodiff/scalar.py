@@ -213,12 +213,14 @@ def _notes(result: dict[str, Any], activation: str | None, loss: str) -> list[di
     if slope == 0.0:
         notes.append({"kind": "dead", "activation": activation, "z": z})
     if loss == "mse":
-        _, f, _ = rule(activation)
-        grid = f(torch.linspace(-40.0, 40.0, 80_001, dtype=torch.float64))
-        low, high = float(grid.min()), float(grid.max())
+        from torchprimer.activations import output_range
+
+        found, shown = output_range(activation)  # the table's range: unbounded ends and open bounds included
         y = result["inputs"]["y"]
-        if not low <= y <= high:
-            notes.append({"kind": "unreachable", "activation": activation, "y": y, "low": low, "high": high})
+        below = y < found["low"] or (y == found["low"] and not found["low_attained"])
+        above = y > found["high"] or (y == found["high"] and not found["high_attained"])
+        if below or above:
+            notes.append({"kind": "unreachable", "activation": activation, "y": y, "range": shown})
     return notes
 
 
@@ -248,10 +250,11 @@ TEXT = {
         "mismatch": "MISMATCH between manual and autograd",
         "note": "note: ",
         "dead": ("{activation}'(z) = 0 at z = {z}: no gradient passes back to w, b or x, so gradient descent "
-                 "cannot change them for this input (the unit is 'dead' for it); try values that make z land "
-                 "where {activation} has a slope"),
-        "unreachable": ("y = {y} is outside what {activation} outputs ({low} to {high} on x in [-40, 40]): the "
-                        "loss can never reach 0; choose a target inside that range"),
+                 "cannot change them for this input. The unit is stuck there: 'dead' where the function is flat "
+                 "(relu below 0), 'saturated' where its slope is too small for float64 (sigmoid far from 0). Try "
+                 "values that put z where {activation} has a slope"),
+        "unreachable": ("y = {y} is not among the values {activation} outputs, {range} (a round bracket is a "
+                        "bound approached, never reached): the loss can never reach 0; choose a target inside"),
         "seed_note": (
             "The seed says w.grad is 4.0 and writes ∂loss/∂w = 2·(wx + b − y)·x = 2·(2 + 0.5 − 3)·2 = 4. "
             "The formula is right; the arithmetic is not: wx + b − y = 2 + 0.5 − 3 = −0.5, so "
@@ -271,10 +274,11 @@ TEXT = {
         "agree": "手算结果与 autograd 完全一致",
         "mismatch": "注意：手算结果与 autograd 不一致",
         "note": "注：",
-        "dead": ("在 z = {z} 处 {activation}'(z) = 0：没有梯度传回 w、b 或 x，梯度下降对这个输入无法改变它们"
-                 "（这个单元对它而言已经“死亡”）；请换一组让 z 落在 {activation} 有斜率之处的值"),
-        "unreachable": ("y = {y} 超出了 {activation} 的输出范围（在 x ∈ [-40, 40] 上为 {low} 到 {high}）："
-                        "损失永远到不了 0；请选一个在这个范围内的目标"),
+        "dead": ("在 z = {z} 处 {activation}'(z) = 0：没有梯度传回 w、b 或 x，梯度下降对这个输入无法改变它们。"
+                 "这个单元卡在那里：函数平坦之处叫“死亡”（relu 在 0 以下），斜率小到 float64 表示不了之处叫"
+                 "“饱和”（sigmoid 远离 0 时）。请换一组让 z 落在 {activation} 有斜率之处的值"),
+        "unreachable": ("y = {y} 不在 {activation} 的输出范围 {range} 之内（圆括号表示只能逼近、永远达不到的"
+                        "边界）：损失永远到不了 0；请选一个在范围之内的目标"),
         "seed_note": (
             "原教程说 w.grad 是 4.0，并写出 ∂loss/∂w = 2·(wx + b − y)·x = 2·(2 + 0.5 − 3)·2 = 4。"
             "公式没有错，错在算术：wx + b − y = 2 + 0.5 − 3 = −0.5，所以 2·(−0.5)·2 = {w_grad}，"

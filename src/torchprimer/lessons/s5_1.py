@@ -27,9 +27,9 @@ batch, shape (N, 3). The seed passes a single vector of shape (3,); nn.Linear ha
 accept it (so do the activations, Dropout and LayerNorm), but some layers do not: Conv1d
 wants at least (channels, length), and BatchNorm1d wants a batch dimension. So the tour
 passes x.unsqueeze(0), a batch of one, shape (1, 3). That is not enough for BatchNorm1d while
-training: it takes each feature's mean and variance over the batch, and one sample has no
-variance, so it wants two samples or more (in eval mode it uses its running statistics and
-takes one).
+training: it takes each feature's mean and variance over the batch, and a batch of one sample
+of shape (1, 3) gives each feature a single value, which has no variance, so it wants more than
+one value per feature (in eval mode it uses its running statistics and takes one).
 The seed also never imports nn, here or in any earlier section, so its code alone stops
 at the first line with NameError; the tour adds `from torch import nn` before it.
 torchprimer's Neuron is this same module (`torchprimer train --model neuron`).""",
@@ -47,10 +47,10 @@ sigmoid(w·x + b)。有一个习惯值得养成：PyTorch 的层接受的是一�
 原教程传入的是形状为 (3,) 的单个向量；nn.Linear 碰巧能接受（激活函数、Dropout 和
 LayerNorm 也能），但有些层不行：Conv1d 至少要（通道数，长度）两维，BatchNorm1d 需要
 批次这一维。所以导览传入 x.unsqueeze(0)，即一批一个样本，形状 (1, 3)。但这对训练中的
-BatchNorm1d 还不够：它在整批上计算每个特征的均值和方差，一个样本没有方差，所以至少要两个
-样本（在评估模式下它用累计的统计量，一个样本也可以）。原教程也从未导入 nn（这里和前面各节
-都没有），所以单独运行它的代码会在第一行就因 NameError 停止；导览在它前面补上了
-`from torch import nn`。torchprimer 的 Neuron 就是这个模块
+BatchNorm1d 还不够：它在整批上计算每个特征的均值和方差，形状为 (1, 3) 的一个样本只给每个特征
+一个值，一个值没有方差，所以每个特征需要不止一个值（在评估模式下它用累计的统计量，一个样本
+也可以）。原教程也从未导入 nn（这里和前面各节都没有），所以单独运行它的代码会在第一行就因
+NameError 停止；导览在它前面补上了 `from torch import nn`。torchprimer 的 Neuron 就是这个模块
 （`torchprimer train --model neuron`）。""",
         "fixed_title": "同一个神经元，手工验算：",
     },
