@@ -337,8 +337,8 @@ def test_a_stop_lost_as_the_command_ends_still_ends_it_as_interrupted(tmp_path: 
     traceback), not with "interrupted" and 130."""
     slow_redelivery = ("import threading\nfast = threading.Timer\n"  # the command ends before the stop is sent again
                        "threading.Timer = lambda delay, *args, **kwargs: fast(0.5, *args, **kwargs)\n")
-    ends_at_once = ("    time.sleep(3)\n    print(\"ran on\")\n", "    return {\"ok\": True}\n"
-                                                                      "torchprimer.doctor.render = print\n")
+    ends_at_once = ("    time.sleep(3)\n    print(\"ran on\")\n",
+                    "    return {\"ok\": True}\ntorchprimer.doctor.render = lambda report, *lang: print(report)\n")
     script = slow_redelivery + STOPPED_INSIDE_A_FINALIZER.replace(*ends_at_once)
     assert "ran on" not in script
     (tmp_path / "stopper.py").write_text(script)
