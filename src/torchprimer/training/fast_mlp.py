@@ -86,8 +86,10 @@ class ReluMLPStep:
         g = torch._log_softmax_backward_data(g, log_p, 1, log_p.dtype)
         for i in range(last, -1, -1):
             layer, a_in = self.layers[i], inputs[i]
-            torch.mm(g.t(), a_in, out=layer.weight.grad)  # ∂W = Gᵀ·A
+            # ∂b before ∂W: the small sum reads G while it is in the cache, before the large product evicts it
+            # (docs/performance.md: 1.45-1.65x the floor against 1.55-1.88x at batch 512, 8 alternating runs)
             torch.sum(g, 0, out=layer.bias.grad)  # ∂b = Σₙ G
+            torch.mm(g.t(), a_in, out=layer.weight.grad)  # ∂W = Gᵀ·A
             if i:
                 g = _relu_backward(g.mm(layer.weight), a_in, 0)  # ∂A = G·W, through the ReLU
         return output, loss
