@@ -102,8 +102,9 @@ def parse_methods(text: str | Sequence[str] | None, dataset: str | None = None) 
     a method left out by mistake, and the table would silently lack it (activations --names and
     gradcheck --hidden refuse it alike). A name given twice runs once: its row would be the same.
     """
+    fits = dataset is None or _key(dataset) in TEMPLATE_SETS  # whether the digit templates apply
     if text is None:
-        return [n for n in DEFAULT_METHODS if n != "templates" or dataset is None or _key(dataset) in TEMPLATE_SETS]
+        return [n for n in DEFAULT_METHODS if n != "templates" or fits]
     names = [t.strip() for t in text.split(",")] if isinstance(text, str) else [str(t).strip() for t in text]
     if not any(names):
         raise UserError(f"--methods names no method; give one or more of {', '.join(METHODS)}, separated by commas",
@@ -117,7 +118,7 @@ def parse_methods(text: str | Sequence[str] | None, dataset: str | None = None) 
     if unknown:
         raise UserError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(METHODS)}",
                         zh=f"未知的方法 {', '.join(unknown)}；已知的方法：{', '.join(METHODS)}")
-    if "templates" in names and dataset is not None and _key(dataset) not in TEMPLATE_SETS:
+    if "templates" in names and not fits:
         raise UserError(f"--methods templates draws the digits 0-9, so it applies to {' and '.join(TEMPLATE_SETS)} "
                         f"only, not {dataset}; leave it out",
                         zh=f"--methods templates 画的是数字 0-9，只适用于 {' 和 '.join(TEMPLATE_SETS)}，"

@@ -203,8 +203,8 @@ def worked_example(
 
 def _notes(result: dict[str, Any], activation: str | None, loss: str) -> list[dict[str, Any]]:
     """What a learner should be told about these inputs: the activation passes no gradient back at this z (a
-    'dead' unit for this input), or the target lies outside what the activation can output (the loss never
-    reaches 0). Both are read off the numbers computed here, not from a list of facts."""
+    unit dead or saturated for this input), or the target lies outside what the activation can output (the
+    loss never reaches 0). Both are read off the numbers computed here and the activation table's range."""
     if activation is None:
         return []
     notes: list[dict[str, Any]] = []

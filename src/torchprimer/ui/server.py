@@ -44,7 +44,7 @@ from torchprimer.models import ACTIVATIONS
 from torchprimer.ui import settings as limits
 from torchprimer.ui import views
 from torchprimer.ui.script import UNTRAINED_EPOCHS, render, trains
-from torchprimer.ui.session import Busy, Session, SessionEnded
+from torchprimer.ui.session import MAX_WAITING, Busy, Session, SessionEnded
 from torchprimer.ui.settings import PlaygroundConfig, datasets
 
 STATIC = Path(__file__).parent / "static"
@@ -234,7 +234,8 @@ ERRORS = {
     415: "the request has a body that is not sent as JSON (Content-Type: application/json)",
     422: "the body is not a JSON object of valid settings: the message names each bad field",
     429: f"{MAX_SESSIONS} sessions exist already",
-    503: "the session's worker stayed busy with an earlier request for 120 s, or 4 requests wait on it already",
+    503: f"the session's worker stayed busy with an earlier request for 120 s, or {MAX_WAITING} requests wait on "
+         "it already",
 }
 BODY_TYPES = {"model_type", "model_attributes_type", "dict_type"}  # pydantic's "not an object" error types
 

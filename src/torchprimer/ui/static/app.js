@@ -296,12 +296,12 @@ function renderLayers() {
   const box = $("layers");
   box.innerHTML = "";
   $("layer-count").textContent = hidden.length;
-  const full = hidden.length >= state.options.limits.layers; // as the unit buttons are at their bounds
-  $("add-layer").disabled = full;
-  $("add-layer").title = full ? `At most ${state.options.limits.layers} hidden layers` : "Add a hidden layer";
-  $("remove-layer").disabled = hidden.length === 0;
   $("layer-word").textContent = hidden.length === 1 ? "hidden layer" : "hidden layers";
   const limits = state.options.limits;
+  const full = hidden.length >= limits.layers; // as the unit buttons are at their bounds
+  $("add-layer").disabled = full;
+  $("add-layer").title = full ? `At most ${limits.layers} hidden layers` : "Add a hidden layer";
+  $("remove-layer").disabled = hidden.length === 0;
   const total = hidden.reduce((a, b) => a + b, 0);
   const pictures = plane && total > 0 && total <= limits.unit_maps;
   $("units-hint").textContent = total === 0
@@ -764,16 +764,11 @@ function wire() {
   $("train-share").addEventListener("input", () => {
     $("train-share-value").textContent = `${$("train-share").value}%`;
   });
-  $("add-layer").onclick = () => {
-    if (state.settings.hidden.length >= state.options.limits.layers) {
-      showMessage(`at most ${state.options.limits.layers} hidden layers`);
-      return;
-    }
+  $("add-layer").onclick = () => { // disabled at the most layers, and "−" at none (renderLayers)
     const hidden = state.settings.hidden;
     applySettings({ ...state.settings, hidden: [...hidden, hidden.length ? hidden[hidden.length - 1] : 4] });
   };
   $("remove-layer").onclick = () => {
-    if (!state.settings.hidden.length) return;
     applySettings({ ...state.settings, hidden: state.settings.hidden.slice(0, -1) });
   };
   // The address edited by hand (or a link followed within the page) asks for its network.
